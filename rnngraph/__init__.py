@@ -1,0 +1,25 @@
+"""rnngraph: recurrent rate and spiking networks as graphs, compiled into batched torch."""
+
+from . import edges, nodes, observers
+from .edges import Linear, input_weights, recurrent_weights
+from .network import CompiledNetwork, Network
+from .nodes import DENode, FuncNode, register_model
+from .observers import Observer, Recording
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CompiledNetwork",
+    "DENode",
+    "FuncNode",
+    "Linear",
+    "Network",
+    "Observer",
+    "Recording",
+    "edges",
+    "input_weights",
+    "nodes",
+    "observers",
+    "recurrent_weights",
+    "register_model",
+]

@@ -1,0 +1,13 @@
+"""Edges: linear projections between nodes, and weight initialisers."""
+
+from ._init import as_generator, input_weights, recurrent_weights, spectral_radius
+from ._linear import TRAIN_MODES, Linear
+
+__all__ = [
+    "TRAIN_MODES",
+    "Linear",
+    "as_generator",
+    "input_weights",
+    "recurrent_weights",
+    "spectral_radius",
+]

@@ -1,0 +1,122 @@
+"""Weight initialisers for reservoirs, seeded by an int or a ``torch.Generator``."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import Tensor
+
+__all__ = ["as_generator", "recurrent_weights", "input_weights", "spectral_radius"]
+
+_DISTRIBUTIONS = ("normal", "uniform", "bernoulli")
+
+
+def as_generator(seed: int | torch.Generator | None) -> torch.Generator | None:
+    """A ``torch.Generator`` from an int seed (``None`` keeps torch's global generator)."""
+    if seed is None or isinstance(seed, torch.Generator):
+        return seed
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+        raise TypeError(f"seed must be an int or a torch.Generator, got {type(seed).__name__}")
+    return torch.Generator().manual_seed(int(seed))
+
+
+def _draw(shape, distribution: str, gen, where: str) -> Tensor:
+    if distribution == "normal":
+        return torch.randn(shape, generator=gen, dtype=torch.float64)
+    if distribution == "uniform":
+        return torch.rand(shape, generator=gen, dtype=torch.float64) * 2.0 - 1.0
+    if distribution == "bernoulli":
+        return torch.randint(0, 2, shape, generator=gen).to(torch.float64) * 2.0 - 1.0
+    raise ValueError(f"{where}: unknown distribution {distribution!r}; valid: {_DISTRIBUTIONS}")
+
+
+def _sparsify(w: Tensor, connectivity: float, gen, where: str) -> Tensor:
+    if not 0.0 < connectivity <= 1.0:
+        raise ValueError(f"{where}: connectivity must be in (0, 1], got {connectivity!r}")
+    if connectivity < 1.0:
+        keep = torch.rand(w.shape, generator=gen, dtype=torch.float64) < connectivity
+        w = w * keep
+    return w
+
+
+def spectral_radius(w: Tensor | np.ndarray) -> float:
+    """Largest absolute eigenvalue of a square matrix (dense or sparse)."""
+    if isinstance(w, Tensor):
+        w = w.to_dense() if w.layout != torch.strided else w
+        w = w.detach().cpu().double().numpy()
+    return float(np.max(np.abs(np.linalg.eigvals(np.asarray(w, dtype=np.float64)))))
+
+
+_rho = spectral_radius  # the name is shadowed by recurrent_weights' argument
+
+
+def recurrent_weights(
+    n: int,
+    spectral_radius: float | None = 1.25,
+    connectivity: float = 0.1,
+    distribution: str = "normal",
+    seed: int | torch.Generator | None = None,
+    sparse: bool = False,
+    dtype: torch.dtype | None = None,
+) -> Tensor:
+    r"""Random recurrent weights ``(n, n)`` scaled to a spectral radius.
+
+    Each entry is nonzero with probability ``connectivity`` and drawn from ``distribution``
+    (``"normal"``: N(0, 1); ``"uniform"``: U(-1, 1); ``"bernoulli"``: +-1); the matrix is
+    then scaled so that its largest absolute eigenvalue equals ``spectral_radius`` (no
+    scaling when it is ``None``). This is reservoirpy's ``Reservoir`` recipe.
+
+    Parameters
+    ----------
+    n : int
+        Number of units.
+    spectral_radius : float or None
+        Target spectral radius :math:`\rho(W)`; default 1.25.
+    connectivity : float
+        Fraction of nonzero entries in (0, 1]; default 0.1.
+    distribution : str
+        ``"normal"``, ``"uniform"`` or ``"bernoulli"``.
+    seed : int or torch.Generator, optional
+        Source of randomness.
+    sparse : bool
+        Return a CSR tensor.
+    dtype : torch.dtype, optional
+        Default: torch's default dtype.
+    """
+    gen = as_generator(seed)
+    w = _sparsify(
+        _draw((n, n), distribution, gen, "recurrent_weights"),
+        connectivity,
+        gen,
+        "recurrent_weights",
+    )
+    if spectral_radius is not None:
+        rho = _rho(w)
+        if rho == 0.0:
+            raise ValueError(
+                "recurrent_weights: the drawn matrix has spectral radius 0 "
+                f"(n={n}, connectivity={connectivity}); raise connectivity or n"
+            )
+        w = w * (spectral_radius / rho)
+    w = w.to(dtype or torch.get_default_dtype())
+    return w.to_sparse_csr() if sparse else w
+
+
+def input_weights(
+    n_out: int,
+    n_in: int,
+    connectivity: float = 1.0,
+    scaling: float | Tensor = 1.0,
+    distribution: str = "bernoulli",
+    seed: int | torch.Generator | None = None,
+    dtype: torch.dtype | None = None,
+) -> Tensor:
+    """Random input weights ``(n_out, n_in)``: each entry nonzero with probability
+    ``connectivity``, drawn from ``distribution`` (default +-1, reservoirpy's choice) and
+    multiplied by ``scaling`` (a scalar or one value per input column)."""
+    gen = as_generator(seed)
+    w = _sparsify(
+        _draw((n_out, n_in), distribution, gen, "input_weights"), connectivity, gen, "input_weights"
+    )
+    w = w * torch.as_tensor(scaling, dtype=torch.float64)
+    return w.to(dtype or torch.get_default_dtype())

@@ -1,0 +1,608 @@
+"""``Network``: a networkx graph of nodes and linear edges, built by the user."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import networkx as nx
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from ..edges import Linear
+from ..nodes import DENode, FuncNode, Node, make_model
+from ..observers import Observer, Recording
+from ._compiled import CompiledNetwork, State
+
+__all__ = ["Network"]
+
+_RESERVED = (".", "->", "@")
+
+
+def _strip_op(name: str | None) -> str | None:
+    """RectiPy names variables ``op/var`` (or ``all/op/var``); rnngraph uses ``var``."""
+    return None if name is None else name.rsplit("/", 1)[-1]
+
+
+class Network:
+    """A recurrent network as a graph of nodes and linear edges.
+
+    The graph is a ``networkx.DiGraph`` (``net.graph``): each node carries its module under
+    the attribute ``"node"``, each edge its ``Linear`` module under ``"edge"``.
+    :meth:`compile` orders it once into a :class:`CompiledNetwork`; :meth:`run`,
+    :meth:`reset` and :meth:`detach` act on that compiled network and recompile when the
+    graph has changed.
+
+    Parameters
+    ----------
+    dt : float
+        Step size, in the unit of every time constant (ms, s, ... : the user's choice).
+    device : str or torch.device
+        Where nodes and edges live; default ``"cpu"``.
+    dtype : torch.dtype
+        Floating-point type of parameters and state; default ``torch.float32``.
+
+    Notes
+    -----
+    The **input node** is the one without incoming zero-delay edges, the **output node**
+    the one without outgoing zero-delay edges (as in RectiPy, with feedback edges not
+    counted). When several nodes qualify, name them: ``compile(input_node=...,
+    output_node=...)``.
+    """
+
+    def __init__(self, dt: float, device: Any = "cpu", dtype: torch.dtype = torch.float32):
+        if isinstance(dt, bool) or not isinstance(dt, int | float | np.floating) or not dt > 0:
+            raise ValueError(f"Network: dt must be a positive number, got {dt!r}")
+        if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+            raise TypeError(f"Network: dtype must be a floating torch.dtype, got {dtype!r}")
+        self.dt = float(dt)
+        self.device = torch.device(device)
+        self.dtype = dtype
+        self.graph = nx.DiGraph()
+        self.input_node: str | None = None
+        self.output_node: str | None = None
+        self._compiled: CompiledNetwork | None = None
+        self._compiled_key: tuple | None = None
+
+    # ------------------------------------------------------------------------------
+    # building
+    # ------------------------------------------------------------------------------
+
+    def _check_label(self, where: str, label: Any) -> None:
+        if not isinstance(label, str) or not label or any(c in label for c in _RESERVED):
+            raise ValueError(
+                f"{where}: a node label must be a non-empty string without '.', '->' or '@', "
+                f"got {label!r}"
+            )
+        if label in self.graph:
+            raise ValueError(f"{where}: a node {label!r} exists already; pop_node() it first")
+
+    def _changed(self) -> None:
+        self._compiled_key = None
+
+    def add_node(self, label: str, node: Node) -> Node:
+        """Add a node module (``FuncNode``, ``DENode`` or a subclass) under ``label``."""
+        self._check_label("Network.add_node", label)
+        if not isinstance(node, Node):
+            raise TypeError(
+                f"Network.add_node: node {label!r} must be an rnngraph Node, "
+                f"got {type(node).__name__}"
+            )
+        node.to(device=self.device, dtype=self.dtype)
+        self.graph.add_node(label, node=node)
+        self._changed()
+        return node
+
+    def add_func_node(self, label: str, n: int, activation_function: Any = "identity") -> FuncNode:
+        """Add an instantaneous node ``y = f(x)`` of ``n`` units.
+
+        ``activation_function``: ``identity``, ``tanh``, ``sigmoid``, ``relu``, ``softmax``,
+        ``log_softmax``, ``softmin`` or a callable.
+        """
+        self._check_label("Network.add_func_node", label)
+        return self.add_node(label, FuncNode(n, activation_function))
+
+    def add_diffeq_node(
+        self,
+        label: str,
+        node: str | DENode,
+        n: int | None = None,
+        *,
+        weights: Any = None,
+        source_var: str | None = None,
+        target_var: str | None = None,
+        input_var: str | None = None,
+        output_var: str | None = None,
+        node_vars: Mapping[str, Any] | None = None,
+        train_params: list[str] | None = None,
+        op: str | None = None,
+        **params: Any,
+    ) -> DENode:
+        """Add a differential-equation node: a built-in model by name or a ``DENode``.
+
+        Parameters
+        ----------
+        label : str
+            Node label.
+        node : str or DENode
+            ``"leaky_tanh"``, ``"leaky_integrator"``, ``"li"``, ``"qif_mf"`` (see
+            ``rnngraph.nodes.MODELS``), a RectiPy template path, or an instance.
+        n : int
+            Number of units (when ``node`` is a name; inferred from ``weights`` otherwise).
+        **params
+            Model parameters and options (``tau=``, ``integrator=``, ``train=``, ``init=``).
+
+        RectiPy compatibility
+        ---------------------
+        ``weights`` adds a recurrent feedback self-edge (delay 1) from ``source_var``
+        (default: the output) to ``target_var`` (default: the main input);
+        ``node_vars`` sets parameters and initial state values; ``train_params`` makes
+        parameters trainable; ``input_var`` must be the model's main input;
+        ``output_var``/``op`` are accepted with RectiPy's ``op/var`` names.
+        """
+        where = "Network.add_diffeq_node"
+        self._check_label(where, label)
+        source_var, target_var = _strip_op(source_var), _strip_op(target_var)
+        input_var, output_var = _strip_op(input_var), _strip_op(output_var)
+        node_vars = {_strip_op(k): v for k, v in (node_vars or {}).items()}
+        if isinstance(node, str):
+            if n is None and weights is not None:
+                n = int(np.shape(weights)[0])
+            if train_params:
+                params["train"] = [_strip_op(p) for p in train_params]
+            model = make_model(where, node, n, **params)
+        elif isinstance(node, DENode):
+            if params or train_params:
+                raise TypeError(
+                    f"{where}: model parameters {sorted(params)} go to the DENode's constructor "
+                    "when passing an instance"
+                )
+            if n is not None and n != node.n:
+                raise ValueError(f"{where}: n={n} but the node has {node.n} units")
+            model = node
+        else:
+            raise TypeError(
+                f"{where}: node must be a model name or a DENode, got {type(node).__name__}"
+            )
+        for k, v in node_vars.items():
+            if k in model.state_vars:
+                model.set_init(k, v)
+            elif k in model.param_names:
+                with torch.no_grad():
+                    getattr(model, k).copy_(torch.as_tensor(v, dtype=getattr(model, k).dtype))
+            else:
+                raise ValueError(
+                    f"{where}: node_vars names {k!r}, which node {label!r} does not have; "
+                    f"parameters {list(model.param_names)}, "
+                    f"state variables {list(model.state_vars)}"
+                )
+        if input_var is not None and input_var != model.input_names[0]:
+            raise ValueError(
+                f"{where}: input_var {input_var!r} is not the main input of {type(model).__name__} "
+                f"({model.input_names[0]!r}); send edges to other inputs with target_var="
+            )
+        if output_var is not None and output_var not in (*model.state_vars, "r", "out"):
+            raise ValueError(
+                f"{where}: output_var {output_var!r} is not an output of {type(model).__name__}"
+            )
+        self.add_node(label, model)
+        if weights is not None:
+            self.add_edge(
+                label,
+                label,
+                weights=weights,
+                feedback=True,
+                source_var=source_var if source_var not in (None, "r", "out") else None,
+                target_var=target_var,
+            )
+        return model
+
+    def add_edge(
+        self,
+        source: str,
+        target: str,
+        weights: Any = None,
+        train: str | None = None,
+        feedback: bool = False,
+        delay: int | None = None,
+        mask: Any = None,
+        bias: bool | Any = False,
+        *,
+        sparse: bool = False,
+        source_var: str | None = None,
+        target_var: str | None = None,
+        init: Any = None,
+        seed: int | torch.Generator | None = None,
+    ) -> Linear:
+        """Connect ``source`` to ``target`` by a linear edge ``y = W x + b``.
+
+        Parameters
+        ----------
+        source, target : str
+            Node labels.
+        weights : array-like or tensor, optional
+            ``(n_target, n_source)``; dense, or sparse (scipy.sparse, torch sparse).
+        train : {None, "gd", "rls"}
+            Fixed, gradient-trained (``nn.Parameter``) or RLS-trained.
+        feedback : bool
+            Read the source's previous output: ``delay=1`` unless ``delay`` is given.
+        delay : int, optional
+            Steps of delay (default 0, or 1 with ``feedback=True``).
+        mask : array-like, optional
+            Fixed 0/1 mask of the weights.
+        bias : bool or array-like
+            Add a bias ``b``.
+        sparse : bool
+            Store the weights in CSR format.
+        source_var : str, optional
+            Read this state variable of the source instead of its output.
+        target_var : str, optional
+            Write into this named input of the target (default: its main input).
+        init : float or tensor, optional
+            What a delayed edge reads before its first step (default zeros).
+        seed : int or torch.Generator, optional
+            Seed of the default weight initialisation.
+        """
+        where = f"Network.add_edge({source!r}, {target!r})"
+        for label in (source, target):
+            if label not in self.graph:
+                raise KeyError(f"{where}: no node {label!r}; nodes are {list(self.graph)}")
+        if self.graph.has_edge(source, target):
+            raise ValueError(f"{where}: the edge exists already; pop_edge() it first")
+        if delay is None:
+            delay = 1 if feedback else 0
+        elif feedback and delay == 0:
+            raise ValueError(f"{where}: feedback=True needs delay >= 1, got delay=0")
+        src, tgt = self.get_node(source), self.get_node(target)
+        source_var, target_var = _strip_op(source_var), _strip_op(target_var)
+        if source_var is not None and source_var not in src.state_vars:
+            raise ValueError(
+                f"{where}: source_var {source_var!r} is not a state variable of {source!r} "
+                f"({type(src).__name__}: {list(src.state_vars)})"
+            )
+        if target_var is not None and target_var not in tgt.input_names:
+            raise ValueError(
+                f"{where}: target_var {target_var!r} is not an input of {target!r} "
+                f"({type(tgt).__name__}: {list(tgt.input_names)})"
+            )
+        n_in, n_out = src.var_size(source_var), tgt.n
+        if weights is not None and tuple(np.shape(weights)) != (n_out, n_in):
+            raise ValueError(
+                f"{where}: weights must have shape (n_target, n_source) = ({n_out}, {n_in}) "
+                f"({target!r} has {n_out} units, {source!r} has {n_in}), "
+                f"got {tuple(np.shape(weights))}"
+            )
+        edge = Linear(
+            n_in,
+            n_out,
+            weights=weights,
+            train=train,
+            mask=mask,
+            bias=bias,
+            sparse=sparse,
+            delay=delay,
+            source_var=source_var,
+            target_var=target_var,
+            init=init,
+            seed=seed,
+            dtype=self.dtype,
+            device=self.device,
+            where=where,
+        )
+        self.graph.add_edge(source, target, edge=edge)
+        self._changed()
+        return edge
+
+    def get_node(self, label: str) -> Node:
+        """The module of node ``label``."""
+        if label not in self.graph:
+            raise KeyError(f"Network.get_node: no node {label!r}; nodes are {list(self.graph)}")
+        return self.graph.nodes[label]["node"]
+
+    def get_edge(self, source: str, target: str) -> Linear:
+        """The ``Linear`` module of the edge ``source -> target``."""
+        if not self.graph.has_edge(source, target):
+            raise KeyError(
+                f"Network.get_edge: no edge {source!r} -> {target!r}; "
+                f"edges are {list(self.graph.edges)}"
+            )
+        return self.graph.edges[source, target]["edge"]
+
+    def pop_node(self, label: str) -> Node:
+        """Remove node ``label`` (and its edges) and return its module."""
+        node = self.get_node(label)
+        self.graph.remove_node(label)
+        self._changed()
+        return node
+
+    def pop_edge(self, source: str, target: str) -> Linear:
+        """Remove the edge ``source -> target`` and return its module."""
+        edge = self.get_edge(source, target)
+        self.graph.remove_edge(source, target)
+        self._changed()
+        return edge
+
+    def __getitem__(self, key: str | tuple[str, str]) -> Node | Linear:
+        if isinstance(key, tuple):
+            return self.get_edge(*key)
+        return self.get_node(key)
+
+    def __contains__(self, label: str) -> bool:
+        return label in self.graph
+
+    def __len__(self) -> int:
+        return self.graph.number_of_nodes()
+
+    # ------------------------------------------------------------------------------
+    # compiling
+    # ------------------------------------------------------------------------------
+
+    def _find_io(self, input_node: str | None, output_node: str | None) -> tuple[str, str]:
+        g = self.graph
+        zero = [(u, v) for u, v, e in g.edges(data="edge") if e.delay == 0]
+        has_in = {v for _, v in zero}
+        has_out = {u for u, _ in zero}
+        result = []
+        for role, given, free, key in (
+            ("input", input_node, [v for v in g if v not in has_in], "input_node"),
+            ("output", output_node, [v for v in g if v not in has_out], "output_node"),
+        ):
+            if given is not None:
+                if given not in g:
+                    raise KeyError(
+                        f"Network.compile: {key}={given!r} is not a node; nodes are {list(g)}"
+                    )
+                result.append(given)
+            elif len(free) == 1:
+                result.append(free[0])
+            else:
+                rule = "incoming" if role == "input" else "outgoing"
+                raise ValueError(
+                    f"Network.compile: cannot tell the {role} node: the nodes without {rule} "
+                    f"zero-delay edges are {free}; name one with compile({key}=...)"
+                )
+        return result[0], result[1]
+
+    def compile(
+        self, input_node: str | None = None, output_node: str | None = None
+    ) -> CompiledNetwork:
+        """Order the graph into a :class:`CompiledNetwork` (validated once, here).
+
+        Raises
+        ------
+        ValueError
+            For an empty graph, a cycle of zero-delay edges (the message names its nodes in
+            order), an ambiguous input/output node, or edges whose shapes do not fit.
+        """
+        g = self.graph
+        if g.number_of_nodes() == 0:
+            raise ValueError("Network.compile: the network has no nodes; add_node() first")
+        input_node = input_node if input_node is not None else self.input_node
+        output_node = output_node if output_node is not None else self.output_node
+        zero = nx.DiGraph()
+        zero.add_nodes_from(g)
+        zero.add_edges_from((u, v) for u, v, e in g.edges(data="edge") if e.delay == 0)
+        try:
+            cycle = nx.find_cycle(zero)
+        except nx.NetworkXNoCycle:
+            cycle = None
+        if cycle:
+            names = " -> ".join([u for u, _ in cycle] + [cycle[0][0]])
+            raise ValueError(
+                f"Network.compile: the cycle {names} has no delayed edge; "
+                "mark one edge feedback=True or give it delay>=1"
+            )
+        for u, v, e in g.edges(data="edge"):
+            src, tgt = g.nodes[u]["node"], g.nodes[v]["node"]
+            if e.n_in != src.var_size(e.source_var) or e.n_out != tgt.n:
+                raise ValueError(
+                    f"Network.compile: edge {u!r} -> {v!r} maps {e.n_in} -> {e.n_out} values, "
+                    f"but {u!r} gives {src.var_size(e.source_var)} and {v!r} takes {tgt.n}"
+                )
+        inp, out = self._find_io(input_node, output_node)
+        key = (
+            inp,
+            out,
+            tuple(g.nodes),
+            tuple((u, v, id(e)) for u, v, e in g.edges(data="edge")),
+            tuple(id(g.nodes[v]["node"]) for v in g),
+        )
+        if self._compiled is not None and self._compiled_key == key:
+            return self._compiled
+        order = list(nx.topological_sort(zero))
+        compiled = CompiledNetwork(
+            {v: g.nodes[v]["node"] for v in g},
+            [(u, v, e) for u, v, e in g.edges(data="edge")],
+            self.dt,
+            inp,
+            out,
+            order,
+        )
+        old = self._compiled.state if self._compiled is not None else None
+        if old:
+            # keep the state of what did not change (adding a readout keeps the reservoir's)
+            fresh = compiled.state_keys()
+            if all(k in old for k in fresh):
+                compiled.state = {k: old[k] for k in fresh}
+        self._compiled, self._compiled_key = compiled, key
+        return compiled
+
+    @property
+    def model(self) -> CompiledNetwork:
+        """The compiled network (compiled on first use)."""
+        return self.compile()
+
+    # ------------------------------------------------------------------------------
+    # running (RectiPy's interface on top of CompiledNetwork)
+    # ------------------------------------------------------------------------------
+
+    def run(
+        self,
+        inputs: Any = None,
+        sampling_steps: int = 1,
+        cutoff: int = 0,
+        verbose: bool = False,
+        enable_grad: bool = False,
+        *,
+        observer: Observer | None = None,
+        record: list[str] | tuple[str, ...] | str | None = None,
+        state: State | None = None,
+        steps: int | None = None,
+        progress: bool | None = None,
+    ) -> Recording:
+        """Run the network on ``inputs`` from its current state; RectiPy's ``run``.
+
+        Parameters
+        ----------
+        inputs : tensor or array, optional
+            ``(T, C)`` or ``(B, T, C)``; ``None`` with ``steps=`` for a run without input.
+        sampling_steps, cutoff : int
+            Record every ``sampling_steps``-th step from step ``cutoff`` on (RectiPy names
+            for ``Observer(every=..., start=...)``).
+        verbose : bool
+            Show a progress bar (same as ``progress=True``).
+        enable_grad : bool
+            Build the autograd graph (default off, unlike RectiPy, where it is on).
+        observer : Observer, optional
+            What to record; overrides ``record``, ``sampling_steps`` and ``cutoff``.
+        record : str or list of str, optional
+            Names to record (``"node"`` or ``"node.var"``); default: the output node.
+        state : dict, optional
+            Start from this state instead of the held one.
+        steps : int, optional
+            Number of steps for a run without input.
+
+        Returns
+        -------
+        Recording
+        """
+        model = self.compile()
+        if observer is None:
+            names = [model.output_node] if record is None else record
+            observer = Observer(names, every=sampling_steps, start=cutoff)
+        progress = verbose if progress is None else progress
+        with torch.set_grad_enabled(enable_grad):
+            return model.run(inputs, observer=observer, state=state, progress=progress, steps=steps)
+
+    def forward(self, inputs: Any = None, **kwargs: Any) -> Tensor:
+        """Run with autograd on and return the output at every step."""
+        return self.compile()(inputs, **kwargs)
+
+    __call__ = forward
+
+    def reset(self, state: State | None = None) -> None:
+        """Restore the initial state (or set ``state``) for the next run."""
+        self.compile().reset(state)
+
+    def detach(self) -> None:
+        """Cut the held state from the autograd graph (truncated BPTT)."""
+        self.compile().detach()
+
+    @property
+    def state(self) -> State | None:
+        """The state the next run starts from (``None``: the initial state)."""
+        return self.compile().state
+
+    def get_var(self, node: str, var: str) -> Tensor:
+        """Current value of a state variable (from the held state) or a parameter."""
+        mod = self.get_node(node)
+        var = _strip_op(var)
+        if var in mod.state_vars:
+            model = self.compile()
+            state = model.state if model.state is not None else model.init_state(1)
+            return state[f"{node}.{var}"]
+        if isinstance(mod, DENode) and var in mod.param_names:
+            return getattr(mod, var)
+        raise KeyError(
+            f"Network.get_var: node {node!r} has no variable {var!r}; state variables "
+            f"{list(mod.state_vars)}, parameters {list(getattr(mod, 'param_names', ()))}"
+        )
+
+    def set_var(self, node: str, var: str, value: Any) -> None:
+        """Set a parameter, or a state variable of the held state (``reset()`` undoes the
+        latter; ``get_node(node).set_init(var, value)`` sets the initial value)."""
+        mod = self.get_node(node)
+        var = _strip_op(var)
+        val = torch.as_tensor(np.asarray(value) if not isinstance(value, Tensor) else value)
+        if not torch.isfinite(val).all():
+            raise ValueError(f"Network.set_var: value for {node}.{var} contains NaN or inf")
+        if isinstance(mod, DENode) and var in mod.param_names:
+            p = getattr(mod, var)
+            try:
+                new = torch.broadcast_to(val.to(p.dtype), p.shape)
+            except RuntimeError as err:
+                raise ValueError(
+                    f"Network.set_var: {node}.{var} has shape {tuple(p.shape)}, "
+                    f"got a value of shape {tuple(val.shape)}"
+                ) from err
+            with torch.no_grad():
+                p.copy_(new)
+            return
+        if var not in mod.state_vars:
+            raise KeyError(
+                f"Network.set_var: node {node!r} has no variable {var!r}; state "
+                f"variables {list(mod.state_vars)}, parameters "
+                f"{list(getattr(mod, 'param_names', ()))}"
+            )
+        model = self.compile()
+        state = dict(model.state if model.state is not None else model.init_state(1))
+        cur = state[f"{node}.{var}"]
+        try:
+            state[f"{node}.{var}"] = torch.broadcast_to(
+                val.to(device=cur.device, dtype=cur.dtype), cur.shape
+            ).clone()
+        except RuntimeError as err:
+            raise ValueError(
+                f"Network.set_var: {node}.{var} has shape {tuple(cur.shape)}, "
+                f"got a value of shape {tuple(val.shape)}"
+            ) from err
+        model.state = state
+
+    # ------------------------------------------------------------------------------
+    # torch conveniences
+    # ------------------------------------------------------------------------------
+
+    def parameters(self, recurse: bool = True) -> Iterator[nn.Parameter]:
+        return self.compile().parameters(recurse)
+
+    def named_parameters(self, *args: Any, **kwargs: Any):
+        return self.compile().named_parameters(*args, **kwargs)
+
+    def state_dict(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        return self.compile().state_dict(*args, **kwargs)
+
+    def load_state_dict(self, *args: Any, **kwargs: Any):
+        return self.compile().load_state_dict(*args, **kwargs)
+
+    def to(self, device: Any = None, dtype: torch.dtype | None = None) -> Network:
+        """Move every node and edge (and the held state) to ``device``/``dtype``."""
+        for v in self.graph:
+            self.graph.nodes[v]["node"].to(device=device, dtype=dtype)
+        for _, _, e in self.graph.edges(data="edge"):
+            e.to(device=device, dtype=dtype)
+        if device is not None:
+            self.device = torch.device(device)
+        if dtype is not None:
+            self.dtype = dtype
+        if self._compiled is not None:
+            self._compiled.to(device=device, dtype=dtype)
+            if self._compiled.state is not None:
+                self._compiled.state = {
+                    k: v.to(device=device, dtype=dtype) for k, v in self._compiled.state.items()
+                }
+        return self
+
+    @property
+    def n_in(self) -> int:
+        return self.compile().n_in
+
+    @property
+    def n_out(self) -> int:
+        return self.compile().n_out
+
+    def __repr__(self) -> str:
+        return (
+            f"Network(dt={self.dt}, nodes={list(self.graph.nodes)}, "
+            f"edges={[f'{u}->{v}' for u, v in self.graph.edges]})"
+        )

@@ -1,0 +1,377 @@
+"""Node base classes: instantaneous function nodes and differential-equation nodes.
+
+A node owns its parameters; its state lives outside it, in a tuple that the compiled
+network passes in and receives back each step (see ``DENode.step``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import namedtuple
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["Node", "FuncNode", "DENode", "ACTIVATIONS", "INTEGRATORS"]
+
+
+def _softmax(x: Tensor) -> Tensor:
+    return torch.softmax(x, dim=-1)
+
+
+def _log_softmax(x: Tensor) -> Tensor:
+    return torch.log_softmax(x, dim=-1)
+
+
+def _softmin(x: Tensor) -> Tensor:
+    return torch.softmax(-x, dim=-1)
+
+
+def _identity(x: Tensor) -> Tensor:
+    return x
+
+
+#: Activation functions of function nodes, by name. Normalising functions act over units.
+ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
+    "identity": _identity,
+    "tanh": torch.tanh,
+    "sigmoid": torch.sigmoid,
+    "relu": torch.relu,
+    "softmax": _softmax,
+    "log_softmax": _log_softmax,
+    "softmin": _softmin,
+}
+
+
+class Node(nn.Module):
+    """Base of every node: ``n`` units, named inputs, named state variables.
+
+    Attributes
+    ----------
+    n : int
+        Number of units; the node's output has shape ``(B, n)``.
+    input_names : tuple of str
+        Named inputs an edge may target (``target_var=``); the first is the main input,
+        which receives the external input when the node is the network's input node.
+    state_vars : tuple of str
+        Names of the state variables (empty for function nodes).
+    """
+
+    input_names: ClassVar[tuple[str, ...]] = ("in",)
+    state_vars: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(
+                f"{type(self).__name__}: n must be a positive int (the number of units), got {n!r}"
+            )
+        self.n = n
+
+    @property
+    def is_stateful(self) -> bool:
+        return len(self.state_vars) > 0
+
+    def var_size(self, var: str | None) -> int:
+        """Number of values that ``var`` (``None``: the output) holds per batch element."""
+        return self.n
+
+    def extra_repr(self) -> str:
+        return f"n={self.n}"
+
+
+class FuncNode(Node):
+    """An instantaneous node: ``y = f(x)`` with no state.
+
+    Parameters
+    ----------
+    n : int
+        Number of units (input and output width).
+    activation_function : str or callable
+        One of ``identity``, ``tanh``, ``sigmoid``, ``relu``, ``softmax``, ``log_softmax``,
+        ``softmin`` (normalising functions act over the units axis), or any callable that maps
+        a ``(..., n)`` tensor to a tensor of the same shape.
+
+    Shape
+    -----
+    Input ``(B, n)`` (or ``(T, B, n)``), output the same.
+    """
+
+    input_names = ("in",)
+
+    def __init__(self, n: int, activation_function: str | Callable[[Tensor], Tensor] = "identity"):
+        super().__init__(n)
+        if isinstance(activation_function, str):
+            if activation_function not in ACTIVATIONS:
+                raise ValueError(
+                    f"FuncNode: unknown activation_function {activation_function!r}; "
+                    f"valid names are {sorted(ACTIVATIONS)}"
+                )
+            self.name = activation_function
+            self.fn = ACTIVATIONS[activation_function]
+        elif callable(activation_function):
+            self.name = getattr(activation_function, "__name__", type(activation_function).__name__)
+            self.fn = activation_function
+        else:
+            raise TypeError(
+                "FuncNode: activation_function must be a name or a callable, "
+                f"got {type(activation_function).__name__}"
+            )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fn(x)
+
+    def extra_repr(self) -> str:
+        return f"n={self.n}, activation_function={self.name!r}"
+
+
+# --------------------------------------------------------------------------------------
+# integrators
+# --------------------------------------------------------------------------------------
+
+
+def _axpy(state: tuple, deriv: tuple, h: float) -> tuple:
+    return tuple(s + h * d for s, d in zip(state, deriv, strict=True))
+
+
+def euler(node: DENode, s: tuple, i: tuple, dt: float) -> tuple:
+    """Forward Euler: ``s(t+dt) = s + dt f(s, I)`` (order 1)."""
+    return node.State(*_axpy(s, node.rhs(s, i), dt))
+
+
+def rk4(node: DENode, s: tuple, i: tuple, dt: float) -> tuple:
+    """Classical Runge-Kutta of order 4, input held constant over the step (zero-order hold)."""
+    State = node.State
+    k1 = node.rhs(s, i)
+    k2 = node.rhs(State(*_axpy(s, k1, 0.5 * dt)), i)
+    k3 = node.rhs(State(*_axpy(s, k2, 0.5 * dt)), i)
+    k4 = node.rhs(State(*_axpy(s, k3, dt)), i)
+    return State(
+        *(
+            x + (dt / 6.0) * (a + 2.0 * b + 2.0 * c + d)
+            for x, a, b, c, d in zip(s, k1, k2, k3, k4, strict=True)
+        )
+    )
+
+
+def exp_euler(node: DENode, s: tuple, i: tuple, dt: float) -> tuple:
+    r"""Exponential Euler for models with a linear part.
+
+    The model splits each derivative as :math:`\dot x = -a\,x + g(x, I)` (``DENode.decay``
+    returns ``a`` per variable, ``None`` for variables without a linear part). With ``g``
+    frozen over the step,
+
+    .. math:: x(t + dt) = e^{-a\,dt}\,x + \frac{1 - e^{-a\,dt}}{a}\,g,
+
+    which is exact for a linear leak under constant input. Variables without a decay rate
+    take a forward-Euler step.
+    """
+    rates = node.decay(s)
+    deriv = node.rhs(s, i)
+    out = []
+    for x, d, a in zip(s, deriv, rates, strict=True):
+        if a is None:
+            out.append(x + dt * d)
+        else:
+            g = d + a * x
+            e = torch.exp(-a * dt) if isinstance(a, Tensor) else math.exp(-a * dt)
+            out.append(e * x + (1.0 - e) / a * g)
+    return node.State(*out)
+
+
+#: Integrators by name; each maps ``(node, state, inputs, dt)`` to the state after one step.
+INTEGRATORS: dict[str, Callable[..., tuple]] = {"euler": euler, "rk4": rk4, "exp_euler": exp_euler}
+
+
+class DENode(Node):
+    r"""A population of ``n`` units governed by differential equations.
+
+    A subclass declares its ``state_vars`` and ``input_names`` and defines the right-hand
+    side :meth:`rhs`; the base integrates it with the integrator chosen by name, applies the
+    event rule :meth:`event` (spikes, resets; identity for rate models) and emits
+    :meth:`output`. One step of the compiled network calls :meth:`step`:
+
+    .. math:: s \leftarrow \mathrm{event}(\Phi_{dt}(s, I)), \qquad y = \mathrm{output}(s)
+
+    where :math:`\Phi_{dt}` is the integrator and :math:`I` the step's input, held constant
+    over the step.
+
+    Parameters
+    ----------
+    n : int
+        Number of units.
+    integrator : str
+        ``"euler"``, ``"rk4"`` or ``"exp_euler"`` (only for models that define
+        :meth:`decay`).
+    train : iterable of str, optional
+        Names of parameters to make trainable (``nn.Parameter``); the rest are buffers.
+    init : mapping, optional
+        Initial values of state variables (scalar, ``(n,)`` or ``(B, n)``), restored by
+        ``reset()``.
+
+    Notes
+    -----
+    A minimal user model, a FitzHugh-Nagumo population::
+
+        class FitzHughNagumo(DENode):
+            state_vars = ("v", "w")
+            input_names = ("I",)
+
+            def __init__(self, n, a=0.7, b=0.8, tau=12.5, **kwargs):
+                super().__init__(n, **kwargs)
+                self.add_param("a", a)
+                self.add_param("b", b)
+                self.add_param("tau", tau)
+
+            def rhs(self, s, i):
+                return (s.v - s.v**3 / 3 - s.w + i.I, (s.v + self.a - self.b * s.w) / self.tau)
+
+    ``s`` and ``i`` are named tuples, so ``s.v`` and ``i.I`` read by name.
+    """
+
+    state_vars: ClassVar[tuple[str, ...]] = ("v",)
+    input_names: ClassVar[tuple[str, ...]] = ("I",)
+    output_var: ClassVar[str] = "v"
+    default_integrator: ClassVar[str] = "euler"
+    #: default initial values of state variables (scalars)
+    init_defaults: ClassVar[Mapping[str, float]] = {}
+
+    State: ClassVar[type]
+    Inputs: ClassVar[type]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for attr in ("state_vars", "input_names"):
+            names = getattr(cls, attr)
+            if not names or any(not n.isidentifier() for n in names):
+                raise TypeError(f"{cls.__name__}.{attr} must be a non-empty tuple of identifiers")
+        if cls.output_var not in cls.state_vars:
+            raise TypeError(
+                f"{cls.__name__}.output_var {cls.output_var!r} is not one of its state_vars "
+                f"{cls.state_vars}"
+            )
+        cls.State = namedtuple(f"{cls.__name__}State", cls.state_vars)
+        cls.Inputs = namedtuple(f"{cls.__name__}Inputs", cls.input_names)
+
+    def __init__(
+        self,
+        n: int,
+        integrator: str | None = None,
+        train: tuple[str, ...] | list[str] | None = None,
+        init: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(n)
+        integrator = self.default_integrator if integrator is None else integrator
+        if integrator not in INTEGRATORS:
+            raise ValueError(
+                f"{type(self).__name__}: unknown integrator {integrator!r}; "
+                f"valid names are {sorted(INTEGRATORS)}"
+            )
+        if integrator == "exp_euler" and type(self).decay is DENode.decay:
+            raise ValueError(
+                f"{type(self).__name__}: integrator 'exp_euler' needs a model with a linear part "
+                "(a decay() method); use 'euler' or 'rk4'"
+            )
+        self.integrator = integrator
+        self._integrate = INTEGRATORS[integrator]
+        self._train = set(train or ())
+        self._param_names: list[str] = []
+        self._init: dict[str, Any] = {}
+        for k, v in {**self.init_defaults, **dict(init or {})}.items():
+            self.set_init(k, v)
+
+    # ---- parameters -------------------------------------------------------------------
+
+    def add_param(self, name: str, value: Any, trainable: bool | None = None) -> None:
+        """Register a parameter: an ``nn.Parameter`` if trainable, else a buffer.
+
+        ``value`` is a scalar (shared by all units) or an ``(n,)`` tensor/array (one per
+        unit). ``trainable=None`` makes it trainable when ``name`` was listed in ``train=``.
+        """
+        # kept in float64 until the network converts the node to its dtype, so that a value
+        # such as 0.3 is not rounded to float32 on the way to a float64 network
+        t = torch.as_tensor(value, dtype=torch.float64)
+        if t.dim() > 1 or (t.dim() == 1 and t.shape[0] not in (1, self.n)):
+            raise ValueError(
+                f"{type(self).__name__}: parameter {name!r} must be a scalar or have shape "
+                f"({self.n},), got shape {tuple(t.shape)}"
+            )
+        if trainable is None:
+            trainable = name in self._train
+        if trainable:
+            self.register_parameter(name, nn.Parameter(t.clone()))
+        else:
+            self.register_buffer(name, t.clone())
+        self._param_names.append(name)
+
+    @property
+    def param_names(self) -> tuple[str, ...]:
+        return tuple(self._param_names)
+
+    def check_train(self) -> None:
+        """Raise if ``train=`` named a parameter the model does not have."""
+        unknown = self._train - set(self._param_names)
+        if unknown:
+            raise ValueError(
+                f"{type(self).__name__}: train= names unknown parameters {sorted(unknown)}; "
+                f"the model's parameters are {list(self._param_names)}"
+            )
+
+    # ---- state ------------------------------------------------------------------------
+
+    def set_init(self, var: str, value: Any) -> None:
+        """Set the initial value of a state variable (restored by ``reset()``)."""
+        if var not in self.state_vars:
+            raise ValueError(
+                f"{type(self).__name__}: {var!r} is not a state variable; "
+                f"state variables are {list(self.state_vars)}"
+            )
+        self._init[var] = value
+
+    def init_state(self, batch_size: int, device=None, dtype=None) -> tuple:
+        """The state at time 0: a named tuple of ``(B, n)`` tensors."""
+        ref = next(iter(self.buffers()), None)
+        if ref is None:
+            ref = next(iter(self.parameters()), None)
+        device = device if device is not None else (ref.device if ref is not None else None)
+        dtype = dtype if dtype is not None else (ref.dtype if ref is not None else None)
+        out = []
+        for var in self.state_vars:
+            v = torch.zeros(batch_size, self.n, device=device, dtype=dtype)
+            if var in self._init:
+                v = v + torch.as_tensor(self._init[var], device=device, dtype=dtype)
+            out.append(v)
+        return self.State(*out)
+
+    # ---- dynamics -----------------------------------------------------------------------
+
+    def rhs(self, s: tuple, i: tuple) -> tuple:
+        """Time derivatives of the state variables, in the order of ``state_vars``."""
+        raise NotImplementedError(f"{type(self).__name__} defines no rhs()")
+
+    def decay(self, s: tuple) -> tuple:
+        """Linear decay rate ``a`` per state variable (``None`` where there is none)."""
+        raise NotImplementedError
+
+    def event(self, s: tuple) -> tuple:
+        """Discontinuous rule applied after integration (spike, reset); identity here."""
+        return s
+
+    def output(self, s: tuple) -> Tensor:
+        """The node's output: by default the state variable ``output_var``."""
+        return getattr(s, self.output_var)
+
+    def step(self, s: tuple, i: tuple, dt: float) -> tuple[Tensor, tuple]:
+        """Advance one step of length ``dt`` under input ``i``; return ``(output, state)``."""
+        s = self.event(self._integrate(self, s, i, dt))
+        return self.output(s), s
+
+    def extra_repr(self) -> str:
+        params = []
+        for name in self._param_names:
+            t = getattr(self, name)
+            val = f"{t.item():g}" if t.numel() == 1 else f"<{tuple(t.shape)}>"
+            params.append(f"{name}={val}")
+        return ", ".join([f"n={self.n}", f"integrator={self.integrator!r}", *params])

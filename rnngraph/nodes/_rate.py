@@ -1,0 +1,217 @@
+"""Rate models: the ESN leaky-tanh map, leaky integrators and the QIF mean field."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import torch
+from torch import Tensor
+
+from ._base import ACTIVATIONS, DENode
+
+__all__ = ["LeakyTanh", "LeakyIntegrator", "RectiPyLI", "QIFMeanField"]
+
+
+def _activation(owner: str, name: str | Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:
+    if callable(name):
+        return name
+    if name not in ACTIVATIONS:
+        raise ValueError(
+            f"{owner}: unknown activation {name!r}; valid names are {sorted(ACTIVATIONS)}"
+        )
+    return ACTIVATIONS[name]
+
+
+class LeakyTanh(DENode):
+    r"""Echo-state reservoir units: the discrete leaky map of reservoirpy's ``Reservoir``.
+
+    .. math:: x(t) = (1 - \lambda)\,x(t-1) + \lambda\,f\big(I(t) + b\big)
+
+    with leak rate :math:`\lambda` (``lr``, per step, dimensionless), bias :math:`b` and
+    :math:`f = \tanh` by default. With a feedback self-edge ``W`` and an input edge
+    ``W_in`` the input is :math:`I(t) = W x(t-1) + W_{in} u(t)`, reservoirpy's update.
+    The map is defined per step: ``dt`` does not enter it (it equals forward Euler on
+    :math:`\tau \dot x = -x + f(I + b)` with :math:`\lambda = dt/\tau`).
+
+    Parameters
+    ----------
+    n : int
+        Number of units.
+    lr : float or tensor
+        Leak rate in (0, 1], scalar or ``(n,)``; default 0.3.
+    bias : float or tensor
+        Bias :math:`b`, scalar or ``(n,)``; default 0.
+    activation : str or callable
+        :math:`f`, by name (see ``ACTIVATIONS``) or a callable; default ``"tanh"``.
+
+    Shape
+    -----
+    State ``x``: ``(B, n)``; input ``I``: ``(B, n)``; output ``x``.
+    """
+
+    state_vars = ("x",)
+    input_names = ("I",)
+    output_var = "x"
+
+    def __init__(self, n: int, lr=0.3, bias=0.0, activation="tanh", **kwargs):
+        if kwargs.get("integrator") not in (None, "map"):
+            raise ValueError(
+                "LeakyTanh: this is a discrete map, it takes no integrator "
+                f"(got integrator={kwargs['integrator']!r}); use 'leaky_integrator' for the ODE"
+            )
+        kwargs.pop("integrator", None)
+        super().__init__(n, **kwargs)
+        self.integrator = "map"
+        self.add_param("lr", lr)
+        self.add_param("bias", bias)
+        self.activation = activation if isinstance(activation, str) else activation.__name__
+        self._f = _activation("LeakyTanh", activation)
+        self.check_train()
+
+    def step(self, s, i, dt):
+        x = torch.lerp(s.x, self._f(i.I + self.bias), self.lr)
+        return x, self.State(x)
+
+
+class LeakyIntegrator(DENode):
+    r"""Continuous leaky integrator with a static output nonlinearity.
+
+    .. math:: \tau\,\dot v = -v + I, \qquad r = f(v)
+
+    Parameters
+    ----------
+    n : int
+        Number of units.
+    tau : float or tensor
+        Time constant, in the unit of ``dt``; default 10.
+    activation : str or callable
+        Output map :math:`f`; default ``"tanh"``.
+    integrator : str
+        ``"euler"`` (default), ``"rk4"`` or ``"exp_euler"`` (exact for piecewise-constant
+        input).
+
+    Shape
+    -----
+    State ``v``: ``(B, n)``; input ``I``: ``(B, n)``; output ``r = f(v)``: ``(B, n)``.
+    """
+
+    state_vars = ("v",)
+    input_names = ("I",)
+    output_var = "v"
+
+    def __init__(self, n: int, tau=10.0, activation="tanh", **kwargs):
+        super().__init__(n, **kwargs)
+        self.add_param("tau", tau)
+        self.activation = activation if isinstance(activation, str) else activation.__name__
+        self._f = _activation("LeakyIntegrator", activation)
+        self.check_train()
+
+    def rhs(self, s, i):
+        return ((i.I - s.v) / self.tau,)
+
+    def decay(self, s):
+        return (1.0 / self.tau,)
+
+    def output(self, s):
+        return self._f(s.v)
+
+
+class RectiPyLI(DENode):
+    r"""RectiPy's leaky-integrator rate template (``leaky_integrator.tanh`` / ``.sigmoid``).
+
+    .. math:: \dot v = -v/\tau + k\,r_{in} + I_{ext} + \eta, \qquad r = f(v)
+
+    with :math:`f = \tanh` or the logistic sigmoid. The recurrent input arrives on
+    ``r_in`` through a feedback self-edge (``target_var="r_in"``); external input on
+    ``I_ext``, the main input.
+
+    Parameters
+    ----------
+    n : int
+        Number of units.
+    tau : float or tensor
+        Time constant, in the unit of ``dt``; default 1.
+    k : float or tensor
+        Gain of the recurrent input; default 1.
+    eta : float or tensor
+        Constant drive; default 0.
+    activation : str
+        ``"tanh"`` (default) or ``"sigmoid"``.
+
+    Shape
+    -----
+    State ``v``: ``(B, n)``; inputs ``I_ext``, ``r_in``: ``(B, n)``; output ``f(v)``.
+    """
+
+    state_vars = ("v",)
+    input_names = ("I_ext", "r_in")
+    output_var = "v"
+
+    def __init__(self, n: int, tau=1.0, k=1.0, eta=0.0, activation="tanh", **kwargs):
+        super().__init__(n, **kwargs)
+        self.add_param("tau", tau)
+        self.add_param("k", k)
+        self.add_param("eta", eta)
+        self.activation = activation if isinstance(activation, str) else activation.__name__
+        self._f = _activation("RectiPyLI", activation)
+        self.check_train()
+
+    def rhs(self, s, i):
+        return (-s.v / self.tau + self.k * i.r_in + i.I_ext + self.eta,)
+
+    def decay(self, s):
+        return (1.0 / self.tau,)
+
+    def output(self, s):
+        return self._f(s.v)
+
+
+class QIFMeanField(DENode):
+    r"""Mean field of all-to-all coupled QIF neurons (Montbrio, Pazo & Roxin 2015).
+
+    .. math::
+
+        \tau\,\dot r &= \frac{\Delta}{\pi\tau} + 2\,r\,v \\
+        \tau\,\dot v &= v^2 + \eta + I - (\pi\,\tau\,r)^2
+
+    :math:`r` is the population firing rate (1/unit of ``dt``), :math:`v` the mean membrane
+    potential, :math:`\Delta` the half-width of the Lorentzian distribution of excitabilities
+    centred at :math:`\eta`. The recurrent drive :math:`J\tau r` is not built in: it arrives
+    through a feedback self-edge with weight :math:`J\tau`, so a mean-field node and a
+    network of QIF neurons are wired the same way.
+
+    Parameters
+    ----------
+    n : int
+        Number of populations.
+    tau : float or tensor
+        Membrane time constant, in the unit of ``dt``; default 1.
+    Delta : float or tensor
+        Heterogeneity; default 1.
+    eta : float or tensor
+        Mean excitability; default -5.
+    integrator : str
+        ``"euler"`` (default) or ``"rk4"``.
+
+    Shape
+    -----
+    State ``r``, ``v``: ``(B, n)``; input ``I``: ``(B, n)``; output ``r``.
+    """
+
+    state_vars = ("r", "v")
+    input_names = ("I",)
+    output_var = "r"
+
+    def __init__(self, n: int, tau=1.0, Delta=1.0, eta=-5.0, **kwargs):
+        super().__init__(n, **kwargs)
+        self.add_param("tau", tau)
+        self.add_param("Delta", Delta)
+        self.add_param("eta", eta)
+        self.check_train()
+
+    def rhs(self, s, i):
+        tau = self.tau
+        dr = (self.Delta / (math.pi * tau) + 2.0 * s.r * s.v) / tau
+        dv = (s.v * s.v + self.eta + i.I - (math.pi * tau * s.r) ** 2) / tau
+        return dr, dv

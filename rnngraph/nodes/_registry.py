@@ -1,0 +1,43 @@
+"""Built-in models by name, for ``Network.add_diffeq_node``."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+from ._base import DENode
+from ._rate import LeakyIntegrator, LeakyTanh, QIFMeanField, RectiPyLI
+
+__all__ = ["MODELS", "register_model", "make_model"]
+
+#: Model constructors by name. RectiPy's template paths map to their equivalents.
+MODELS: dict[str, Any] = {
+    "leaky_tanh": LeakyTanh,
+    "leaky_integrator": LeakyIntegrator,
+    "li": RectiPyLI,
+    "qif_mf": QIFMeanField,
+    "neuron_model_templates.rate_neurons.leaky_integrator.tanh": partial(
+        RectiPyLI, activation="tanh"
+    ),
+    "neuron_model_templates.rate_neurons.leaky_integrator.sigmoid": partial(
+        RectiPyLI, activation="sigmoid"
+    ),
+}
+
+
+def register_model(name: str, cls: type[DENode]) -> None:
+    """Make a ``DENode`` subclass available to ``add_diffeq_node`` by name."""
+    if not (isinstance(cls, type) and issubclass(cls, DENode)):
+        raise TypeError(f"register_model: {name!r} must name a DENode subclass, got {cls!r}")
+    MODELS[name] = cls
+
+
+def make_model(caller: str, name: str, n: int | None, **params: Any) -> DENode:
+    if name not in MODELS:
+        raise ValueError(
+            f"{caller}: unknown model {name!r}; built-in models are "
+            f"{sorted(k for k in MODELS if '.' not in k)} (or pass a DENode instance)"
+        )
+    if n is None:
+        raise TypeError(f"{caller}: model {name!r} needs the number of units n=")
+    return MODELS[name](n, **params)

@@ -1,0 +1,177 @@
+"""What to record during a run (``Observer``) and what came out (``Recording``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+__all__ = ["Observer", "Recording"]
+
+
+class Observer:
+    """Names the variables to record, and when.
+
+    Parameters
+    ----------
+    record : str or iterable of str
+        ``"node"`` records a node's output, ``"node.var"`` one of its state variables
+        (``"res"``, ``"res.v"``). The network's output is always available as
+        ``Recording.output``.
+    every : int
+        Record every ``every``-th step (RectiPy's ``sampling_steps``); default 1.
+    start : int
+        First step recorded (RectiPy's ``cutoff``); default 0.
+
+    Notes
+    -----
+    Step ``k`` (0-based) of a run is recorded when ``k >= start`` and
+    ``(k - start) % every == 0``; ``Recording.steps`` lists them. Recordings are
+    preallocated tensors of shape ``(B, T_rec, n)``.
+    """
+
+    def __init__(self, record: str | Iterable[str] = (), every: int = 1, start: int = 0) -> None:
+        names = [record] if isinstance(record, str) else list(record)
+        for name in names:
+            if not isinstance(name, str) or not name or name.count(".") > 1:
+                raise ValueError(
+                    f"Observer: each recorded name must be 'node' or 'node.var', got {name!r}"
+                )
+        if len(set(names)) != len(names):
+            raise ValueError(f"Observer: names recorded twice in {names}")
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise ValueError(f"Observer: every must be an int >= 1, got {every!r}")
+        if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+            raise ValueError(f"Observer: start must be an int >= 0, got {start!r}")
+        self.record = tuple(names)
+        self.every = every
+        self.start = start
+
+    def steps(self, n_steps: int) -> range:
+        """Indices of the recorded steps of an ``n_steps``-long run."""
+        return range(self.start, n_steps, self.every)
+
+    def __repr__(self) -> str:
+        return f"Observer(record={list(self.record)}, every={self.every}, start={self.start})"
+
+
+class Recording(Mapping):
+    """The result of a run: recorded variables, the output and the final state.
+
+    ``rec["res.v"]`` returns a recorded variable in the layout of the run's input:
+    ``(B, T_rec, n)`` for batched input, ``(T_rec, n)`` for unbatched input.
+
+    Attributes
+    ----------
+    output : Tensor
+        The output node's output at every step, ``(B, T, n_out)`` or ``(T, n_out)``.
+    state : dict
+        The network state after the last step (pass it as ``state=`` to continue).
+    steps : Tensor
+        Indices of the recorded steps.
+    dt : float
+        The network's step size; ``times = steps * dt``.
+    loss : list of float
+        Losses recorded by trainers (empty for plain runs).
+    """
+
+    def __init__(
+        self,
+        data: dict[str, Tensor],
+        steps: Tensor,
+        dt: float,
+        output: Tensor | None = None,
+        state: dict[str, Any] | None = None,
+        batched: bool = True,
+    ) -> None:
+        self._data = data
+        self.steps = steps
+        self.dt = dt
+        self._output = output
+        self.state = state
+        self.batched = batched
+        self.loss: list[float] = []
+
+    def _layout(self, t: Tensor) -> Tensor:
+        return t if self.batched else t[0]
+
+    def __getitem__(self, key: str) -> Tensor:
+        if key not in self._data:
+            raise KeyError(f"Recording: {key!r} was not recorded; recorded: {list(self._data)}")
+        return self._layout(self._data[key])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    @property
+    def output(self) -> Tensor:
+        if self._output is None:
+            raise AttributeError("Recording: this recording holds no output")
+        return self._layout(self._output)
+
+    @property
+    def times(self) -> Tensor:
+        """Times of the recorded steps, ``steps * dt`` (unit of ``dt``)."""
+        return self.steps.to(torch.float64) * self.dt
+
+    def numpy(self) -> dict[str, np.ndarray]:
+        """All recorded variables as numpy arrays (detached, on the CPU)."""
+        return {k: self[k].detach().cpu().numpy() for k in self._data}
+
+    def plot(
+        self,
+        keys: str | Iterable[str] | None = None,
+        batch: int = 0,
+        max_units: int = 10,
+        ax: Any = None,
+    ):
+        """Plot recorded variables over time (needs matplotlib: ``pip install rnngraph[plot]``).
+
+        Parameters
+        ----------
+        keys : str or iterable of str, optional
+            Variables to plot (default: all), one axis each.
+        batch : int
+            Batch element to show.
+        max_units : int
+            Plot at most this many units per variable.
+        ax : matplotlib axis or sequence of axes, optional
+            Where to draw.
+
+        Returns
+        -------
+        The matplotlib axes.
+        """
+        try:
+            import matplotlib.pyplot as plt
+        except ImportError as err:  # pragma: no cover - depends on the environment
+            raise ImportError(
+                "Recording.plot needs matplotlib: pip install 'rnngraph[plot]'"
+            ) from err
+        keys = (
+            list(self._data) if keys is None else ([keys] if isinstance(keys, str) else list(keys))
+        )
+        if ax is None:
+            _, ax = plt.subplots(
+                len(keys), 1, sharex=True, squeeze=False, figsize=(8, 2.2 * len(keys))
+            )
+            axes = list(ax[:, 0])
+        else:
+            axes = list(np.atleast_1d(ax))
+        t = self.times.numpy()
+        for a, k in zip(axes, keys, strict=False):
+            y = self._data[k][batch, :, :max_units].detach().cpu().numpy()
+            a.plot(t, y, lw=0.8)
+            a.set_ylabel(k)
+        axes[-1].set_xlabel("time")
+        return axes
+
+    def __repr__(self) -> str:
+        shapes = {k: tuple(self[k].shape) for k in self._data}
+        return f"Recording({shapes}, steps={len(self.steps)}, dt={self.dt})"
