@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Callable
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -9,6 +12,14 @@ from torch import Tensor
 __all__ = ["as_generator", "recurrent_weights", "input_weights", "spectral_radius"]
 
 _DISTRIBUTIONS = ("normal", "uniform", "bernoulli")
+
+
+def quiet_csr(make: Callable[[], Tensor]) -> Tensor:
+    """Call ``make()`` (which builds a CSR tensor) without torch's one-time "Sparse CSR tensor
+    support is in beta state" ``UserWarning``, an error under strict warning filters."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        return make()
 
 
 def as_generator(seed: int | torch.Generator | None) -> torch.Generator | None:
@@ -99,7 +110,7 @@ def recurrent_weights(
             )
         w = w * (spectral_radius / rho)
     w = w.to(dtype or torch.get_default_dtype())
-    return w.to_sparse_csr() if sparse else w
+    return quiet_csr(w.to_sparse_csr) if sparse else w
 
 
 def input_weights(

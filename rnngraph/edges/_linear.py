@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ._init import as_generator
+from ._init import as_generator, quiet_csr
 
 __all__ = ["Linear", "TRAIN_MODES"]
 
@@ -26,14 +26,17 @@ def _is_sparse(w: Any) -> bool:
 
 def _to_csr(w: Any, dtype, device) -> Tensor:
     if isinstance(w, Tensor):
-        return w.to_sparse_csr().to(device=device, dtype=dtype)
+        return quiet_csr(lambda: w.to_sparse_csr().to(device=device, dtype=dtype))
     w = w.tocsr()
-    return torch.sparse_csr_tensor(
-        torch.as_tensor(w.indptr, dtype=torch.int64),
-        torch.as_tensor(w.indices, dtype=torch.int64),
-        torch.as_tensor(w.data),
-        size=w.shape,
-    ).to(device=device, dtype=dtype)
+    return quiet_csr(
+        lambda: torch.sparse_csr_tensor(
+            torch.as_tensor(w.indptr, dtype=torch.int64),
+            torch.as_tensor(w.indices, dtype=torch.int64),
+            torch.as_tensor(w.data),
+            size=w.shape,
+            check_invariants=True,
+        ).to(device=device, dtype=dtype)
+    )
 
 
 def _check_finite(where: str, name: str, t: Tensor) -> None:
@@ -111,8 +114,11 @@ class Linear(nn.Module):
 
         if weights is None:
             bound = 1.0 / math.sqrt(self.n_in)
-            w = torch.empty(shape, dtype=dtype, device=device)
+            # drawn in float64 on the CPU, like the initialisers of ``_init``, so that a seed
+            # gives the same weights whatever the network's dtype and device
+            w = torch.empty(shape, dtype=torch.float64)
             w.uniform_(-bound, bound, generator=as_generator(seed))
+            w = w.to(device=device, dtype=dtype)
         elif _is_sparse(weights):
             w = _to_csr(weights, dtype, device)
         else:
@@ -124,7 +130,7 @@ class Linear(nn.Module):
             )
         _check_finite(where, "weights", w)
         if sparse and w.layout == torch.strided:
-            w = w.to_sparse_csr()
+            w = quiet_csr(w.to_sparse_csr)
         self.sparse = w.layout == torch.sparse_csr
         if self.sparse and train == "gd":
             raise ValueError(

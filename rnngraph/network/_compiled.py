@@ -80,6 +80,8 @@ class CompiledNetwork(nn.Module):
         Where the external input enters and which node's output is returned.
     order : list of str
         Topological order over zero-delay edges.
+    dtype, device : optional
+        dtype and device of state and inputs when no node or edge holds a tensor.
 
     Notes
     -----
@@ -98,6 +100,8 @@ class CompiledNetwork(nn.Module):
         input_node: str,
         output_node: str,
         order: list[str],
+        dtype: torch.dtype | None = None,
+        device: Any = None,
     ) -> None:
         super().__init__()
         self.dt = float(dt)
@@ -108,7 +112,8 @@ class CompiledNetwork(nn.Module):
         self.edges = nn.ModuleDict({_edge_key(s, t): e for s, t, e in edges})
         ref = next(iter(self.parameters()), None)
         if ref is None:
-            ref = next(iter(self.buffers()), torch.zeros(()))
+            # a network without parameters or buffers (function nodes only) still has a dtype
+            ref = next(iter(self.buffers()), torch.zeros((), dtype=dtype, device=device))
         self.register_buffer(
             "_ref", torch.zeros((), dtype=ref.dtype, device=ref.device), persistent=False
         )
@@ -289,10 +294,16 @@ class CompiledNetwork(nn.Module):
     # the generated loop
     # ------------------------------------------------------------------------------
 
-    def _loop_source(self, external: bool, rec_dyn: tuple[str, ...]) -> str:
+    def _loop_source(
+        self, external: bool, rec_dyn: tuple[str, ...], hooked: tuple[tuple[str, str], ...] = ()
+    ) -> str:
         idx = {v: i for i, v in enumerate(self._dynamic)}
         eidx = {e.key: j for j, e in enumerate(self._edges)}
-        lines = ["def _loop(n_steps, X, P, W, BIAS, STEP, INP, S, OUT, R, ridx):"]
+        edge_of = {e.key: e for e in self._edges}
+        hook_of = {v: h for h, (v, _) in enumerate(hooked)}
+        # the value a node passes on: its output, or what its hook returns
+        prop = {v: (f"y{i}h" if v in hook_of else f"y{i}") for v, i in idx.items()}
+        lines = ["def _loop(n_steps, X, P, W, BIAS, STEP, INP, S, OUT, R, ridx, H, T0):"]
         pre = [t for t in self._targets.values() if t.static]
         bias = [t for t in self._targets.values() if not t.static and self._bias_edges(t)]
         dyn_edges = [e for t in self._targets.values() for e in t.dynamic]
@@ -310,6 +321,7 @@ class CompiledNetwork(nn.Module):
         unpack([f"I{idx[v]}" for v in self._de_nodes], "INP")
         unpack(state_names, "S")
         unpack([f"R{i}" for i in range(len(rec_dyn))], "R")
+        unpack([f"H{h}" for h in range(len(hooked))], "H")
         body: list[str] = []
         pre_id = {id(t): i for i, t in enumerate(pre)}
         bias_id = {id(t): i for i, t in enumerate(bias)}
@@ -319,7 +331,7 @@ class CompiledNetwork(nn.Module):
                 return f"d{eidx[e.key]}_{e.delay}"
             i = idx[e.source]
             if e.source_var is None:
-                return f"y{i}"
+                return prop[e.source]
             return f"s{i}.{e.source_var}"
 
         for v in self._dynamic:
@@ -358,12 +370,14 @@ class CompiledNetwork(nn.Module):
                 )
             else:
                 body.append(f"        y{i} = step{i}({args[0]})")
+            if v in hook_of:
+                h = hook_of[v]
+                src = source_expr(edge_of[hooked[h][1]])
+                body.append(f"        y{i}h = H{h}(T0 + t, {src}, y{i})")
         # shift the delay lines: the newest value enters at @1
         for e in self._delayed:
             j = eidx[e.key]
-            src = (
-                f"y{idx[e.source]}" if e.source_var is None else f"s{idx[e.source]}.{e.source_var}"
-            )
+            src = prop[e.source] if e.source_var is None else f"s{idx[e.source]}.{e.source_var}"
             names = [f"d{j}_{k}" for k in range(e.delay, 0, -1)]
             vals = [f"d{j}_{k}" for k in range(e.delay - 1, 0, -1)] + [src]
             body.append(f"        {', '.join(names)} = {', '.join(vals)}")
@@ -384,10 +398,10 @@ class CompiledNetwork(nn.Module):
     def _bias_edges(self, t: _Target) -> list[_Edge]:
         return [e for e in t.dynamic if e.module.bias is not None]
 
-    def _get_loop(self, external: bool, rec_dyn: tuple[str, ...]):
-        key = (external, rec_dyn)
+    def _get_loop(self, external: bool, rec_dyn: tuple[str, ...], hooked: tuple = ()):
+        key = (external, rec_dyn, hooked)
         if key not in self._loops:
-            src = self._loop_source(external, rec_dyn)
+            src = self._loop_source(external, rec_dyn, hooked)
             namespace: dict[str, Any] = {"torch": torch}
             code = compile(src, f"<rnngraph loop {id(self):x}>", "exec")
             exec(code, namespace)  # noqa: S102 - source generated above from the graph
@@ -397,7 +411,7 @@ class CompiledNetwork(nn.Module):
     def loop_source(self, external: bool = True, record: tuple[str, ...] = ()) -> str:
         """The generated Python source of the time loop (for inspection and debugging)."""
         self._get_loop(external, tuple(record))
-        return self._loops[(external, tuple(record))][1]
+        return self._loops[(external, tuple(record), ())][1]
 
     # ------------------------------------------------------------------------------
     # running
@@ -442,6 +456,7 @@ class CompiledNetwork(nn.Module):
         observer: Observer | None,
         progress: bool,
         grad: bool,
+        hooks: tuple = (),
     ) -> tuple[Tensor, dict[str, Tensor], State, Tensor]:
         rec_names = observer.record if observer is not None else ()
         rec_dyn = tuple(n for n in rec_names if n.partition(".")[0] not in self._static)
@@ -449,7 +464,9 @@ class CompiledNetwork(nn.Module):
         ridx_all = [-1] * n_steps
         for k, t in enumerate(rec_steps):
             ridx_all[t] = k
-        loop = self._get_loop(x is not None, rec_dyn)
+        hooked = tuple((v, key) for v, key, _ in hooks)
+        H = [fn for _, _, fn in hooks]
+        loop = self._get_loop(x is not None, rec_dyn, hooked)
 
         # per-run constants: effective weights, combined biases, node steps
         dyn_edges = [e for t in self._targets.values() for e in t.dynamic]
@@ -513,7 +530,7 @@ class CompiledNetwork(nn.Module):
                     ridx = [r - first if r >= 0 else -1 for r in ridx]
                 OUT: list[Any] = [None] * tc
                 if self._dynamic:
-                    S = list(loop(tc, xc, P, W, BIAS, STEP, inputs_types, S, OUT, R, ridx))
+                    S = list(loop(tc, xc, P, W, BIAS, STEP, inputs_types, S, OUT, R, ridx, H, t0))
                 if self.output_node in ys:
                     outs.append(ys[self.output_node])
                 else:
@@ -587,7 +604,7 @@ class CompiledNetwork(nn.Module):
         """
         return self._run_api("CompiledNetwork.run", inputs, observer, state, progress, steps)
 
-    def _run_api(self, where, inputs, observer, state, progress, steps, batch_size=None):
+    def _run_api(self, where, inputs, observer, state, progress, steps, batch_size=None, hooks=()):
         if observer is not None and not isinstance(observer, Observer):
             raise TypeError(f"{where}: observer must be an Observer, got {type(observer).__name__}")
         if observer is not None:
@@ -615,7 +632,7 @@ class CompiledNetwork(nn.Module):
         self._check_state(where, start, batch)
         grad = torch.is_grad_enabled()
         y, data, new_state, rec_steps = self._run(
-            x, n_steps, batch, start, observer, progress, grad
+            x, n_steps, batch, start, observer, progress, grad, hooks
         )
         self.state = new_state
         return Recording(data, rec_steps, self.dt, output=y, state=new_state, batched=batched)

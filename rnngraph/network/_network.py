@@ -14,6 +14,7 @@ from ..edges import Linear
 from ..nodes import DENode, FuncNode, Node, make_model
 from ..observers import Observer, Recording
 from ._compiled import CompiledNetwork, State
+from ._fitting import FittingMixin
 
 __all__ = ["Network"]
 
@@ -25,7 +26,7 @@ def _strip_op(name: str | None) -> str | None:
     return None if name is None else name.rsplit("/", 1)[-1]
 
 
-class Network:
+class Network(FittingMixin):
     """A recurrent network as a graph of nodes and linear edges.
 
     The graph is a ``networkx.DiGraph`` (``net.graph``): each node carries its module under
@@ -151,7 +152,13 @@ class Network:
                 n = int(np.shape(weights)[0])
             if train_params:
                 params["train"] = [_strip_op(p) for p in train_params]
-            model = make_model(where, node, n, **params)
+            try:
+                model = make_model(where, node, n, **params)
+            except TypeError as err:  # unknown keyword: name the call and the node
+                msg = str(err)
+                raise TypeError(
+                    msg if msg.startswith(where) else f"{where}({label!r}): {msg}"
+                ) from err
         elif isinstance(node, DENode):
             if params or train_params:
                 raise TypeError(
@@ -188,14 +195,18 @@ class Network:
             )
         self.add_node(label, model)
         if weights is not None:
-            self.add_edge(
-                label,
-                label,
-                weights=weights,
-                feedback=True,
-                source_var=source_var if source_var not in (None, "r", "out") else None,
-                target_var=target_var,
-            )
+            try:
+                self.add_edge(
+                    label,
+                    label,
+                    weights=weights,
+                    feedback=True,
+                    source_var=source_var if source_var not in (None, "r", "out") else None,
+                    target_var=target_var,
+                )
+            except Exception:
+                self.pop_node(label)  # a failed call leaves the graph as it was
+                raise
         return model
 
     def add_edge(
@@ -313,6 +324,10 @@ class Network:
         """Remove node ``label`` (and its edges) and return its module."""
         node = self.get_node(label)
         self.graph.remove_node(label)
+        if self.input_node == label:
+            self.input_node = None
+        if self.output_node == label:
+            self.output_node = None
         self._changed()
         return node
 
@@ -401,6 +416,9 @@ class Network:
                     f"but {u!r} gives {src.var_size(e.source_var)} and {v!r} takes {tgt.n}"
                 )
         inp, out = self._find_io(input_node, output_node)
+        # remember the nodes named here, so that run()/reset() (which compile() without
+        # arguments) keep them
+        self.input_node, self.output_node = input_node, output_node
         key = (
             inp,
             out,
@@ -418,6 +436,8 @@ class Network:
             inp,
             out,
             order,
+            dtype=self.dtype,
+            device=self.device,
         )
         old = self._compiled.state if self._compiled is not None else None
         if old:

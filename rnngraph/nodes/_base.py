@@ -6,6 +6,7 @@ network passes in and receives back each step (see ``DENode.step``).
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections import namedtuple
 from collections.abc import Callable, Mapping
@@ -261,7 +262,20 @@ class DENode(Node):
         integrator: str | None = None,
         train: tuple[str, ...] | list[str] | None = None,
         init: Mapping[str, Any] | None = None,
+        **unknown: Any,
     ) -> None:
+        if unknown:
+            # a subclass passes its **kwargs on to here: name the model and its parameters
+            valid = [
+                p.name
+                for c in (type(self), DENode)
+                for p in inspect.signature(c.__init__).parameters.values()
+                if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self"
+            ]
+            raise TypeError(
+                f"{type(self).__name__}: unknown keyword argument(s) {sorted(unknown)}; "
+                f"valid ones are {list(dict.fromkeys(valid))}"
+            )
         super().__init__(n)
         integrator = self.default_integrator if integrator is None else integrator
         if integrator not in INTEGRATORS:

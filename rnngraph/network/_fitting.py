@@ -1,0 +1,395 @@
+"""RectiPy's training methods on ``Network`` (``fit_ridge``, ``fit_rls``, ``test``): thin
+calls into the trainers of ``rnngraph.training``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..observers import Observer, Recording
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..edges import Linear
+    from ..training import Ridge
+    from ._network import Network
+
+
+def _as_tensor(where: str, name: str, a: Any, dtype: torch.dtype, device: Any) -> Tensor:
+    t = a if isinstance(a, Tensor) else torch.as_tensor(np.asarray(a))
+    if t.is_complex() or t.dtype == torch.bool:
+        raise TypeError(f"{where}: {name} must be real numbers, got dtype {t.dtype}")
+    if t.dim() == 1:
+        t = t.unsqueeze(-1)
+    if t.dim() not in (2, 3):
+        raise ValueError(f"{where}: {name} must be (T, n) or (B, T, n), got shape {tuple(t.shape)}")
+    t = t.to(device=device, dtype=dtype)
+    if not torch.isfinite(t).all():
+        raise ValueError(f"{where}: {name} contain NaN or inf values")
+    return t
+
+
+def _sequences(
+    where: str, inputs: Any, targets: Any, n_in: int | None, dtype, device
+) -> tuple[list[Tensor | None], list[Tensor], bool]:
+    """Pair inputs and targets as lists of ``(B, T, .)`` tensors, validated up front."""
+    is_list = isinstance(targets, list | tuple)
+    tgt_list = list(targets) if is_list else [targets]
+    if inputs is None:
+        inp_list: list[Any] = [None] * len(tgt_list)
+    else:
+        inp_list = list(inputs) if is_list else [inputs]
+        if isinstance(inputs, list | tuple) != is_list or len(inp_list) != len(tgt_list):
+            raise ValueError(
+                f"{where}: inputs and targets must both be arrays or both lists of the same length"
+            )
+    xs, ys = [], []
+    for k, (x, y) in enumerate(zip(inp_list, tgt_list, strict=True)):
+        yt = _as_tensor(where, "targets", y, dtype, device)
+        yt = yt if yt.dim() == 3 else yt.unsqueeze(0)
+        if x is not None:
+            xt = _as_tensor(where, "inputs", x, dtype, device)
+            xt = xt if xt.dim() == 3 else xt.unsqueeze(0)
+            if xt.shape[:2] != yt.shape[:2]:
+                seq = f" (sequence {k})" if is_list else ""
+                raise ValueError(
+                    f"{where}: inputs{seq} have (B, T) = {tuple(xt.shape[:2])} but targets have "
+                    f"{tuple(yt.shape[:2])}; they must match step by step"
+                )
+            if n_in is not None and xt.shape[-1] != n_in:
+                raise ValueError(
+                    f"{where}: inputs have {xt.shape[-1]} channels, the input node expects {n_in}"
+                )
+            xs.append(xt)
+        else:
+            xs.append(None)
+        ys.append(yt)
+    widths = {y.shape[-1] for y in ys}
+    if len(widths) != 1:
+        raise ValueError(f"{where}: targets have different widths {sorted(widths)}")
+    return xs, ys, is_list
+
+
+class FittingMixin:
+    """Training entry points of ``Network``; each delegates to a trainer object."""
+
+    def _readout_edge(
+        self: Network,
+        where: str,
+        edge: tuple[str, str] | None,
+        n_out: int,
+        add_readout_node: bool,
+        readout: str,
+        bias: bool,
+        train: str,
+    ) -> tuple[tuple[str, str], bool]:
+        """Resolve (or plan) the readout edge; returns ``(edge, must_add)``. Nothing is added
+        here, so a later validation error leaves the network as it was."""
+        if edge is not None:
+            if not (isinstance(edge, tuple) and len(edge) == 2):
+                raise TypeError(f"{where}: edge must be a (source, target) tuple, got {edge!r}")
+            if not self.graph.has_edge(*edge):
+                raise KeyError(
+                    f"{where}: no edge {edge[0]!r} -> {edge[1]!r}; edges are "
+                    f"{list(self.graph.edges)}"
+                )
+            lin = self.get_edge(*edge)
+            if lin.n_out != n_out:
+                raise ValueError(
+                    f"{where}: edge {edge[0]!r} -> {edge[1]!r} has {lin.n_out} "
+                    f"outputs, the targets have {n_out}"
+                )
+            if lin.sparse:
+                raise ValueError(
+                    f"{where}: edge {edge[0]!r} -> {edge[1]!r} is sparse; a fitted "
+                    "readout needs dense weights"
+                )
+            if bias and lin.bias is None:
+                raise ValueError(
+                    f"{where}: edge {edge[0]!r} -> {edge[1]!r} has no bias; pass "
+                    "bias=False or add the edge with bias=True"
+                )
+            return edge, False
+        if not add_readout_node:
+            raise ValueError(
+                f"{where}: name the readout edge with edge=(source, target), or pass "
+                "add_readout_node=True"
+            )
+        if readout in self.graph:
+            raise ValueError(
+                f"{where}: a node {readout!r} exists already; pass edge=({readout!r}"
+                "'s source, {readout!r}) to refit it, or another readout= label"
+            )
+        source = self.compile().output_node
+        return (source, readout), True
+
+    def _add_readout(
+        self: Network, edge: tuple[str, str], n_out: int, bias: bool, train: str
+    ) -> Linear:
+        source, readout = edge
+        self.add_func_node(readout, n_out, "identity")
+        n_src = self.get_node(source).n
+        return self.add_edge(
+            source, readout, weights=torch.zeros(n_out, n_src), train=train, bias=bias
+        )
+
+    def fit_ridge(
+        self: Network,
+        inputs: Any,
+        targets: Any,
+        edge: tuple[str, str] | None = None,
+        alpha: float = 1e-8,
+        washout: int = 0,
+        add_readout_node: bool = True,
+        readout: str = "readout",
+        bias: bool = True,
+        verbose: bool = False,
+        chunk: int = 10_000,
+    ) -> Ridge:
+        r"""Fit the weights (and bias) of a readout edge by ridge regression.
+
+        Runs the network on ``inputs`` without gradients, streams the readout edge's source
+        values into :class:`rnngraph.training.Ridge` and writes the solution into the edge:
+
+        .. math:: \min_{W, b} \sum_t \lVert W x(t) + b - y^*(t) \rVert^2
+                  + \alpha \lVert W \rVert_F^2
+
+        Parameters
+        ----------
+        inputs : tensor, array or list of them
+            ``(T, C)`` / ``(B, T, C)``, or a list of sequences. A single array continues
+            from the network's current state; each sequence of a list starts from the
+            initial state. The network holds the final state afterwards.
+        targets : tensor, array or list of them
+            ``(T, n_out)`` / ``(B, T, n_out)`` (a list when ``inputs`` is a list).
+        edge : (source, target), optional
+            The readout edge to fit. Default: add a readout node (``add_readout_node``).
+        alpha : float
+            Ridge penalty (>= 0).
+        washout : int
+            Steps dropped from the fit at the start of each sequence.
+        add_readout_node : bool
+            Without ``edge``, add an identity node ``readout`` fed by the current output node
+            (RectiPy's behaviour); it becomes the output node.
+        readout : str
+            Label of the added readout node.
+        bias : bool
+            Fit a bias.
+        verbose : bool
+            Progress bar.
+        chunk : int
+            Steps simulated per chunk: the statistics stream, the states are never stored
+            whole.
+
+        Returns
+        -------
+        Ridge
+            The fitted trainer (``.weight``, ``.bias``, ``.n_samples``).
+        """
+        from ..training import Ridge
+
+        where = "Network.fit_ridge"
+        ridge = Ridge(alpha=alpha, fit_bias=bias, washout=washout)  # validates alpha, washout
+        model = self.compile()
+        xs, ys, is_list = _sequences(where, inputs, targets, model.n_in, self.dtype, self.device)
+        n_out = ys[0].shape[-1]
+        edge, add = self._readout_edge(where, edge, n_out, add_readout_node, readout, bias, "rls")
+        if add:
+            lin = self._add_readout(edge, n_out, bias, None)
+        else:
+            lin = self.get_edge(*edge)
+        model = self.compile()
+        src_name = edge[0] if lin.source_var is None else f"{edge[0]}.{lin.source_var}"
+        obs = Observer([src_name])
+        with torch.no_grad():
+            for x, y in zip(xs, ys, strict=True):
+                if is_list:
+                    model.reset()
+                n_steps = y.shape[1]
+                for t0 in range(0, n_steps, chunk):
+                    t1 = min(n_steps, t0 + chunk)
+                    if x is None:
+                        rec = model.run(None, observer=obs, steps=t1 - t0, progress=verbose)
+                    else:
+                        rec = model.run(x[:, t0:t1], observer=obs, progress=verbose)
+                    feats = rec._data[src_name]
+                    if lin.delay:
+                        raise ValueError(
+                            f"{where}: the readout edge is delayed; fit a zero-delay readout"
+                        )
+                    ridge.partial_fit(feats, y[:, t0:t1], washout=max(0, washout - t0))
+            ridge.solve()
+            lin.weight.copy_(ridge.weight.to(lin.weight.dtype))
+            if bias:
+                lin.bias.copy_(ridge.bias.to(lin.bias.dtype))
+        return ridge
+
+    def fit_rls(
+        self: Network,
+        inputs: Any = None,
+        targets: Any = None,
+        edge: tuple[str, str] | None = None,
+        alpha: float = 1.0,
+        forgetting: float = 1.0,
+        update_steps: int = 1,
+        washout: int = 0,
+        teacher_forcing: bool = False,
+        feedback_weights: Any = None,
+        add_readout_node: bool = True,
+        readout: str = "readout",
+        bias: bool = False,
+        record: list[str] | None = None,
+        sampling_steps: int = 1,
+        cutoff: int = 0,
+        verbose: bool = False,
+        rls_dtype: torch.dtype | None = None,
+    ) -> Recording:
+        r"""Train a readout edge online by recursive least squares (FORCE learning).
+
+        Every ``update_steps`` steps, inside the time loop, the readout moves to the
+        least-squares fit of all samples so far (:class:`rnngraph.training.RLS`,
+        :math:`P(0) = I/\alpha`). When the readout feeds back into the network (a delayed
+        edge, e.g. ``feedback_weights``), the network runs on its own, continually
+        corrected output: Sussillo & Abbott's (2009) FORCE learning. With
+        ``teacher_forcing=True`` the readout passes the target on instead of its output
+        during training. The network holds its final state afterwards, so a later
+        ``run`` continues generatively from its own output.
+
+        Parameters
+        ----------
+        inputs : tensor or array, optional
+            ``(T, C)`` / ``(B, T, C)``; ``None`` for an autonomous network.
+        targets : tensor or array
+            ``(T, n_out)`` / ``(B, T, n_out)``. Batch elements are extra samples of one
+            regression (a rank-``B`` update per step).
+        edge : (source, target), optional
+            The readout edge; default: add a readout node fed by the output node.
+        alpha, forgetting : float
+            RLS prior :math:`P(0)=I/\alpha` (RectiPy's :math:`P(0)=\alpha_R I` is
+            ``alpha=1/alpha_R``) and forgetting factor.
+        update_steps : int
+            Update every ``update_steps`` steps.
+        washout : int
+            Steps without updates at the start.
+        teacher_forcing : bool
+            Feed the target instead of the output onward during training.
+        feedback_weights : array-like, optional
+            ``(n_source, n_out)``: add a feedback edge (delay 1) from the readout back to the
+            readout edge's source node.
+        add_readout_node, readout, bias
+            As in :meth:`fit_ridge` (no bias by default, as in FORCE).
+        record, sampling_steps, cutoff
+            What to record during training (as in :meth:`run`).
+        rls_dtype : torch.dtype, optional
+            Dtype of :math:`P` (default: the network's).
+
+        Returns
+        -------
+        Recording
+            The training run: ``output`` at every step (the readout before each update) and
+            ``loss``, the mean squared a-priori error of each update.
+        """
+        from ..training import RLS
+
+        where = "Network.fit_rls"
+        if targets is None:
+            raise ValueError(f"{where}: targets are required")
+        rls = RLS(
+            alpha=alpha, forgetting=forgetting, every=update_steps, start=washout, dtype=rls_dtype
+        )
+        model = self.compile()
+        xs, ys, is_list = _sequences(where, inputs, targets, model.n_in, self.dtype, self.device)
+        if is_list:
+            raise TypeError(
+                f"{where}: pass one (T, n) or (B, T, n) array; lists of sequences "
+                "train one after another with repeated calls"
+            )
+        x, y = xs[0], ys[0]
+        n_out = y.shape[-1]
+        edge, add = self._readout_edge(where, edge, n_out, add_readout_node, readout, bias, "rls")
+        if feedback_weights is not None:
+            n_src = self.get_node(edge[0]).n
+            if tuple(np.shape(feedback_weights)) != (n_src, n_out):
+                raise ValueError(
+                    f"{where}: feedback_weights must have shape (n_source, n_out) "
+                    f"= ({n_src}, {n_out}), got {tuple(np.shape(feedback_weights))}"
+                )
+            if not add and self.graph.has_edge(edge[1], edge[0]):
+                raise ValueError(f"{where}: an edge {edge[1]!r} -> {edge[0]!r} exists already")
+        if not add and self.get_edge(*edge).delay:
+            raise ValueError(f"{where}: the readout edge is delayed; train a zero-delay readout")
+        if add:
+            self._add_readout(edge, n_out, bias, "rls")
+        if feedback_weights is not None:
+            self.add_edge(edge[1], edge[0], weights=feedback_weights, feedback=True)
+        lin = self.get_edge(*edge)
+        model = self.compile()
+        if edge[1] not in model._dynamic:
+            raise ValueError(
+                f"{where}: readout node {edge[1]!r} does not depend on the network's "
+                "state; nothing to train online"
+            )
+        w, b = lin.weight, (lin.bias if bias else None)
+        rls.init(w.shape[1], b is not None, w.device, rls.dtype or w.dtype)
+        targets_tm = y.transpose(0, 1).contiguous()  # (T, B, n_out)
+        n_steps = targets_tm.shape[0]
+        n_upd = len(range(washout, n_steps, update_steps))
+        errors = torch.zeros(n_upd, dtype=w.dtype, device=w.device)
+
+        def hook(t: int, r: Tensor, out: Tensor) -> Tensor:
+            f = targets_tm[t]
+            if t >= washout and (t - washout) % update_steps == 0:
+                err = rls.update(w, b, r, f)
+                errors[(t - washout) // update_steps] = err.square().mean()
+            return f if teacher_forcing else out
+
+        names = [model.output_node] if record is None else list(record)
+        obs = Observer(names, every=sampling_steps, start=cutoff)
+        with torch.no_grad():
+            rec = model._run_api(
+                where,
+                x,
+                obs,
+                None,
+                verbose,
+                n_steps if x is None else None,
+                batch_size=y.shape[0] if x is None else None,
+                hooks=((edge[1], f"{edge[0]}->{edge[1]}", hook),),
+            )
+        rec.batched = np.ndim(targets) == 3
+        rec.loss = errors
+        rec.trainer = rls
+        return rec
+
+    def test(
+        self: Network, inputs: Any, targets: Any, loss: str = "mse", **run_kwargs: Any
+    ) -> tuple[Recording, float]:
+        """Run on ``inputs`` and score the output against ``targets`` (RectiPy's ``test``).
+
+        ``loss``: ``"mse"``, ``"rmse"``, ``"mae"`` or ``"nrmse"`` (std-normalised).
+        Returns ``(recording, loss_value)``.
+        """
+        where = "Network.test"
+        scores = {
+            "mse": lambda e, y: e.square().mean(),
+            "rmse": lambda e, y: e.square().mean().sqrt(),
+            "mae": lambda e, y: e.abs().mean(),
+            "nrmse": lambda e, y: e.square().mean().sqrt() / y.std(unbiased=False),
+        }
+        if loss not in scores:
+            raise ValueError(f"{where}: unknown loss {loss!r}; valid: {sorted(scores)}")
+        model = self.compile()
+        xs, ys, is_list = _sequences(where, inputs, targets, model.n_in, self.dtype, self.device)
+        if is_list:
+            raise TypeError(f"{where}: pass one (T, C) or (B, T, C) array")
+        rec = self.run(inputs, **run_kwargs)
+        out = rec.output if rec.batched else rec.output.unsqueeze(0)
+        if out.shape != ys[0].shape:
+            raise ValueError(
+                f"{where}: the output has shape {tuple(out.shape)}, the targets "
+                f"{tuple(ys[0].shape)}"
+            )
+        err = (out - ys[0]).to(torch.float64)
+        return rec, float(scores[loss](err, ys[0].to(torch.float64)))

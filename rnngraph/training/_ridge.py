@@ -1,0 +1,187 @@
+"""Ridge regression of a readout edge from streamed sufficient statistics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+__all__ = ["Ridge", "ridge_solve"]
+
+
+def ridge_solve(
+    xtx: Tensor, xty: Tensor, alpha: float, fit_bias: bool = True
+) -> tuple[Tensor, Tensor | None]:
+    r"""Solve the ridge normal equations.
+
+    With ``fit_bias`` the statistics are those of the augmented design
+    :math:`\tilde X = [X, 1]`, and the bias (last row) is not penalised:
+
+    .. math:: (\tilde X^\top \tilde X + \alpha D)\,\tilde W^\top = \tilde X^\top Y,
+              \qquad D = \mathrm{diag}(1, \dots, 1, 0).
+
+    Solved by one Cholesky factorisation (``torch.linalg.solve`` when the matrix is not
+    positive definite, e.g. ``alpha = 0`` with collinear features); never by an inverse.
+
+    Parameters
+    ----------
+    xtx : Tensor
+        ``(F, F)`` Gram matrix :math:`\tilde X^\top \tilde X` (``F = n_in + 1`` with bias).
+    xty : Tensor
+        ``(F, n_out)`` cross term :math:`\tilde X^\top Y`.
+    alpha : float
+        Ridge penalty, >= 0.
+    fit_bias : bool
+        Whether the last feature is the constant 1.
+
+    Returns
+    -------
+    weight : Tensor
+        ``(n_out, n_in)``.
+    bias : Tensor or None
+        ``(n_out,)`` when ``fit_bias``.
+    """
+    f = xtx.shape[0]
+    reg = torch.full((f,), float(alpha), dtype=xtx.dtype, device=xtx.device)
+    if fit_bias:
+        reg[-1] = 0.0
+    a = xtx + torch.diag(reg)  # (F, F)
+    chol, info = torch.linalg.cholesky_ex(a)
+    if int(info) == 0:
+        sol = torch.cholesky_solve(xty, chol)  # (F, n_out)
+    else:
+        sol = torch.linalg.solve(a, xty)  # (F, n_out)
+    if fit_bias:
+        return sol[:-1].T.contiguous(), sol[-1].contiguous()
+    return sol.T.contiguous(), None
+
+
+class Ridge:
+    r"""Offline ridge regression of a readout, from streamed sufficient statistics.
+
+    Accumulates :math:`\tilde X^\top \tilde X` and :math:`\tilde X^\top Y` in float64 over
+    time steps, batch elements and sequences (:meth:`partial_fit`), then solves once
+    (:meth:`solve`, see :func:`ridge_solve`). ``Network.fit_ridge`` drives it: it runs the
+    network, feeds the recorded source values of the readout edge here and writes the
+    solution into the edge.
+
+    Parameters
+    ----------
+    alpha : float
+        Ridge penalty :math:`\alpha \ge 0` on the weights (not on the bias).
+    fit_bias : bool
+        Fit a bias (default ``True``).
+    washout : int
+        Steps dropped at the start of each sequence passed to :meth:`partial_fit`.
+
+    Attributes
+    ----------
+    weight : Tensor
+        ``(n_out, n_in)`` solution (after :meth:`solve`).
+    bias : Tensor or None
+        ``(n_out,)`` solution.
+    n_samples : int
+        Samples accumulated so far.
+    """
+
+    def __init__(self, alpha: float = 1e-8, fit_bias: bool = True, washout: int = 0) -> None:
+        if not isinstance(alpha, int | float) or isinstance(alpha, bool) or not alpha >= 0:
+            raise ValueError(f"Ridge: alpha must be a number >= 0, got {alpha!r}")
+        if isinstance(washout, bool) or not isinstance(washout, int) or washout < 0:
+            raise ValueError(f"Ridge: washout must be an int >= 0, got {washout!r}")
+        self.alpha = float(alpha)
+        self.fit_bias = fit_bias
+        self.washout = washout
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the accumulated statistics."""
+        self.xtx: Tensor | None = None
+        self.xty: Tensor | None = None
+        self.n_samples = 0
+        self.weight: Tensor | None = None
+        self.bias: Tensor | None = None
+
+    @staticmethod
+    def _as3d(where: str, name: str, a: Any) -> Tensor:
+        t = a if isinstance(a, Tensor) else torch.as_tensor(a)
+        if t.dim() == 2:
+            t = t.unsqueeze(0)
+        if t.dim() != 3:
+            raise ValueError(
+                f"{where}: {name} must be (T, n) or (B, T, n), got shape {tuple(t.shape)}"
+            )
+        return t
+
+    def partial_fit(self, X: Any, Y: Any, washout: int | None = None) -> Ridge:
+        """Add one sequence (or a batch of sequences) of features and targets.
+
+        Parameters
+        ----------
+        X : tensor or array
+            ``(T, n_in)`` or ``(B, T, n_in)`` features (the readout's input).
+        Y : tensor or array
+            ``(T, n_out)`` or ``(B, T, n_out)`` targets, aligned step by step with ``X``.
+        washout : int, optional
+            Steps to drop at the start (default: the trainer's ``washout``).
+        """
+        where = "Ridge.partial_fit"
+        X, Y = self._as3d(where, "X", X), self._as3d(where, "Y", Y)
+        if X.shape[:2] != Y.shape[:2]:
+            raise ValueError(
+                f"{where}: X has (B, T) = {tuple(X.shape[:2])}, Y has "
+                f"{tuple(Y.shape[:2])}; they must match"
+            )
+        if not (torch.isfinite(X).all() and torch.isfinite(Y).all()):
+            raise ValueError(f"{where}: X or Y contains NaN or inf values")
+        if self.xtx is not None and (
+            X.shape[-1] + self.fit_bias != self.xtx.shape[0] or Y.shape[-1] != self.xty.shape[1]
+        ):
+            raise ValueError(
+                f"{where}: widths changed between calls: X has {X.shape[-1]} "
+                f"features and Y {Y.shape[-1]} outputs"
+            )
+        w = self.washout if washout is None else washout
+        X = X[:, w:].to(torch.float64).reshape(-1, X.shape[-1])  # (B T', n_in)
+        Y = Y[:, w:].to(torch.float64).reshape(-1, Y.shape[-1])  # (B T', n_out)
+        if self.fit_bias:
+            X = torch.cat([X, X.new_ones(X.shape[0], 1)], dim=1)  # (B T', n_in + 1)
+        if self.xtx is None:
+            f = X.shape[1]
+            self.xtx = X.new_zeros(f, f)
+            self.xty = X.new_zeros(f, Y.shape[1])
+        self.xtx.addmm_(X.T, X)  # (F, F)
+        self.xty.addmm_(X.T, Y)  # (F, n_out)
+        self.n_samples += X.shape[0]
+        return self
+
+    def solve(self) -> tuple[Tensor, Tensor | None]:
+        """Solve for the weights from the statistics accumulated so far."""
+        if self.xtx is None or self.n_samples == 0:
+            raise RuntimeError(
+                "Ridge.solve: no samples accumulated; call partial_fit first (or lower washout)"
+            )
+        self.weight, self.bias = ridge_solve(self.xtx, self.xty, self.alpha, self.fit_bias)
+        return self.weight, self.bias
+
+    def fit(self, X: Any, Y: Any) -> Ridge:
+        """``reset``, ``partial_fit`` on one (batch of) sequence(s), then ``solve``."""
+        self.reset()
+        self.partial_fit(X, Y)
+        self.solve()
+        return self
+
+    def predict(self, X: Any) -> Tensor:
+        """``X @ weight.T + bias`` in float64."""
+        if self.weight is None:
+            raise RuntimeError("Ridge.predict: call solve() first")
+        X = (X if isinstance(X, Tensor) else torch.as_tensor(X)).to(torch.float64)
+        y = X @ self.weight.T
+        return y if self.bias is None else y + self.bias
+
+    def __repr__(self) -> str:
+        return (
+            f"Ridge(alpha={self.alpha:g}, fit_bias={self.fit_bias}, washout={self.washout}, "
+            f"n_samples={self.n_samples})"
+        )

@@ -1,0 +1,147 @@
+"""Recursive least squares (RLS) for online readout training, and FORCE learning."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+__all__ = ["RLS", "rls_update"]
+
+
+def rls_update(
+    P: Tensor, w: Tensor, b: Tensor | None, r: Tensor, err: Tensor, forgetting: float = 1.0
+) -> None:
+    r"""One RLS step, in place, for a batch of ``B`` samples (a rank-``B`` update).
+
+    With the a-priori error :math:`e = w r - f` of each sample (rows of ``err``),
+
+    .. math::
+
+        k &= P\,r^\top, \qquad S = \lambda I_B + r\,k, \qquad G = S^{-1} k^\top \\
+        P &\leftarrow (P - k\,G)/\lambda, \qquad w \leftarrow w - e^\top G
+
+    For ``B = 1`` this is Sussillo & Abbott's update
+    (:math:`c = 1/(1 + r^\top P r)`, :math:`P \leftarrow P - c\,k k^\top`,
+    :math:`w \leftarrow w - c\,e\,k^\top`), written as in-place BLAS calls.
+
+    Parameters
+    ----------
+    P : Tensor
+        ``(F, F)`` inverse correlation matrix, updated in place (``F = N + 1`` with bias).
+    w : Tensor
+        ``(n_out, N)`` weights, updated in place.
+    b : Tensor or None
+        ``(n_out,)`` bias, updated in place; its feature is the constant 1 (last of ``P``).
+    r : Tensor
+        ``(B, N)`` features (the readout's input) of ``B`` samples.
+    err : Tensor
+        ``(B, n_out)`` a-priori errors :math:`w r + b - f`.
+    forgetting : float
+        :math:`\lambda \in (0, 1]`; 1 weighs all samples equally.
+    """
+    if b is not None:
+        r = torch.cat([r, r.new_ones(r.shape[0], 1)], dim=1)  # (B, F)
+    k = P @ r.T  # (F, B)
+    if r.shape[0] == 1:
+        g = k.T / (forgetting + r @ k)  # (1, F) = c k^T
+    else:
+        s = r @ k  # (B, B)
+        s.diagonal().add_(forgetting)
+        g = torch.linalg.solve(s, k.T)  # (B, F)
+    P.addmm_(k, g, alpha=-1.0)  # (F, F)
+    if forgetting != 1.0:
+        P.div_(forgetting)
+    n = w.shape[1]
+    w.addmm_(err.T, g[:, :n], alpha=-1.0)  # (n_out, N)
+    if b is not None:
+        b.sub_((err.T @ g[:, n:]).squeeze(1))  # (n_out,)
+
+
+class RLS:
+    r"""Online recursive-least-squares training of a readout edge (FORCE learning).
+
+    Every ``every`` steps the readout's weights move to the least-squares solution of all
+    samples seen so far, weighted by ``forgetting`` per update (:func:`rls_update`).
+    With :math:`P(0) = I/\alpha` the solution after :math:`n` samples is the ridge solution
+    with penalty :math:`\alpha` (for ``forgetting = 1``).
+
+    Parameters
+    ----------
+    alpha : float
+        Prior: :math:`P(0) = I / \alpha` (reservoirpy's and Sussillo & Abbott's
+        convention). RectiPy starts from :math:`P(0) = \alpha_R I`: pass
+        ``alpha = 1/alpha_R``.
+    forgetting : float
+        Forgetting factor :math:`\lambda \in (0, 1]`; default 1.
+    every : int
+        Update every ``every`` steps (Sussillo & Abbott: 2); default 1.
+    start : int
+        First step that updates (e.g. a washout); default 0.
+    dtype : torch.dtype, optional
+        Dtype of :math:`P` (default: the readout weights').
+
+    Notes
+    -----
+    Batch elements are extra samples of one regression: a batch of ``B`` trials updates
+    with a rank-``B`` step, never with a loop over the batch.
+    """
+
+    def __init__(
+        self,
+        alpha: float = 1.0,
+        forgetting: float = 1.0,
+        every: int = 1,
+        start: int = 0,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not alpha > 0:
+            raise ValueError(f"RLS: alpha must be > 0 (P(0) = I/alpha), got {alpha!r}")
+        if (
+            isinstance(forgetting, bool)
+            or not isinstance(forgetting, int | float)
+            or not 0.0 < forgetting <= 1.0
+        ):
+            raise ValueError(f"RLS: forgetting must be in (0, 1], got {forgetting!r}")
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise ValueError(f"RLS: every must be an int >= 1, got {every!r}")
+        if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+            raise ValueError(f"RLS: start must be an int >= 0, got {start!r}")
+        self.alpha = float(alpha)
+        self.forgetting = float(forgetting)
+        self.every = every
+        self.start = start
+        self.dtype = dtype
+        self.P: Tensor | None = None
+        self.n_updates = 0
+
+    def init(self, n_features: int, fit_bias: bool, device: Any, dtype: torch.dtype) -> None:
+        """Set :math:`P = I/\\alpha` for ``n_features`` inputs (plus the bias feature)."""
+        f = n_features + int(fit_bias)
+        self.P = torch.eye(f, device=device, dtype=self.dtype or dtype) / self.alpha
+        self.n_updates = 0
+
+    def update(self, w: Tensor, b: Tensor | None, r: Tensor, target: Tensor) -> Tensor:
+        """One update of ``w`` (and ``b``) in place from features ``r`` ``(B, N)`` and
+        targets ``(B, n_out)``; returns the a-priori error ``(B, n_out)``."""
+        if self.P is None:
+            self.init(w.shape[1], b is not None, w.device, w.dtype)
+        err = torch.nn.functional.linear(r, w, b) - target  # (B, n_out)
+        if self.P.dtype != w.dtype:
+            rr, ee = r.to(self.P.dtype), err.to(self.P.dtype)
+            w64, b64 = w.to(self.P.dtype), None if b is None else b.to(self.P.dtype)
+            rls_update(self.P, w64, b64, rr, ee, self.forgetting)
+            w.copy_(w64)
+            if b is not None:
+                b.copy_(b64)
+        else:
+            rls_update(self.P, w, b, r, err, self.forgetting)
+        self.n_updates += 1
+        return err
+
+    def __repr__(self) -> str:
+        return (
+            f"RLS(alpha={self.alpha:g}, forgetting={self.forgetting:g}, every={self.every}, "
+            f"start={self.start}, n_updates={self.n_updates})"
+        )

@@ -1,0 +1,303 @@
+"""Ridge and RLS readout training: agreement with lstsq, streaming, RLS -> ridge, FORCE."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import rnngraph as rg
+from rnngraph.training import RLS, Ridge, ridge_solve, rls_update
+
+F64 = torch.float64
+
+
+def _design(seed: int = 0, n: int = 400, f: int = 12, k: int = 3):
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randn(n, f, generator=g, dtype=F64)
+    W = torch.randn(k, f, generator=g, dtype=F64)
+    b = torch.randn(k, generator=g, dtype=F64) * 3.0
+    Y = X @ W.T + b + 0.1 * torch.randn(n, k, generator=g, dtype=F64)
+    return X, Y, W, b
+
+
+def _augmented_lstsq(X, Y, alpha):
+    n, f = X.shape
+    top = torch.cat([X, torch.ones(n, 1, dtype=F64)], dim=1)
+    bottom = torch.cat(
+        [math.sqrt(alpha) * torch.eye(f, dtype=F64), torch.zeros(f, 1, dtype=F64)], dim=1
+    )
+    A = torch.cat([top, bottom])
+    B = torch.cat([Y, torch.zeros(f, Y.shape[1], dtype=F64)])
+    sol = torch.linalg.lstsq(A, B, driver="gelsd").solution
+    return sol[:-1].T, sol[-1]
+
+
+@pytest.mark.parametrize("alpha", [0.0, 1e-6, 1e-2, 10.0])
+def test_ridge_equals_augmented_lstsq(alpha):
+    X, Y, _, _ = _design()
+    ridge = Ridge(alpha=alpha).fit(X, Y)
+    W, b = _augmented_lstsq(X, Y, alpha)
+    assert torch.allclose(ridge.weight, W, atol=1e-8, rtol=0)
+    assert torch.allclose(ridge.bias, b, atol=1e-8, rtol=0)
+
+
+def test_ridge_fits_the_bias():
+    X, Y, W_true, b_true = _design(seed=1, n=2000)
+    ridge = Ridge(alpha=1e-8).fit(X, Y)
+    # the intercept is recovered (noise 0.1 over 2000 samples: error ~ 0.1/sqrt(2000))
+    assert torch.allclose(ridge.bias, b_true, atol=0.02)
+    assert torch.allclose(ridge.weight, W_true, atol=0.02)
+    no_bias = Ridge(alpha=1e-8, fit_bias=False).fit(X, Y)
+    assert no_bias.bias is None
+    assert (no_bias.predict(X) - Y).square().mean() > 5 * (ridge.predict(X) - Y).square().mean()
+
+
+def test_ridge_streaming_equals_batch_fit():
+    X, Y, _, _ = _design(seed=2, n=800)
+    batch = Ridge(alpha=1e-3).fit(X, Y)
+    stream = Ridge(alpha=1e-3)
+    for chunk in torch.chunk(torch.arange(800), 4):
+        stream.partial_fit(X[chunk], Y[chunk])
+    stream.solve()
+    assert torch.allclose(stream.weight, batch.weight, atol=1e-10, rtol=0)
+    assert torch.allclose(stream.bias, batch.bias, atol=1e-10, rtol=0)
+    # a (B, T, n) batch is the same as its sequences one after another
+    Xb, Yb = X.reshape(4, 200, -1), Y.reshape(4, 200, -1)
+    batched = Ridge(alpha=1e-3).fit(Xb, Yb)
+    assert torch.allclose(batched.weight, batch.weight, atol=1e-10, rtol=0)
+
+
+def test_ridge_washout_drops_steps_per_sequence():
+    X, Y, _, _ = _design(seed=3, n=300)
+    Xb, Yb = X.reshape(3, 100, -1), Y.reshape(3, 100, -1)
+    washed = Ridge(alpha=1e-4, washout=10).fit(Xb, Yb)
+    manual = Ridge(alpha=1e-4).fit(Xb[:, 10:], Yb[:, 10:])
+    assert washed.n_samples == 270
+    assert torch.allclose(washed.weight, manual.weight, atol=1e-12, rtol=0)
+
+
+def test_ridge_solve_in_float32_statistics_uses_float64():
+    X, Y, _, _ = _design(seed=4)
+    r32 = Ridge(alpha=1e-4).fit(X.float(), Y.float())
+    assert r32.xtx.dtype == F64 and r32.weight.dtype == F64
+
+
+def test_rls_converges_to_ridge_with_weak_prior():
+    X, Y, _, _ = _design(seed=5, n=600)
+    alpha = 1e-6
+    rls = RLS(alpha=alpha, forgetting=1.0)
+    w = torch.zeros(3, X.shape[1], dtype=F64)
+    b = torch.zeros(3, dtype=F64)
+    for t in range(X.shape[0]):
+        rls.update(w, b, X[t : t + 1], Y[t : t + 1])
+    # RLS with P(0) = I/alpha minimises the ridge objective with the bias penalised too
+    ref = Ridge(alpha=alpha, fit_bias=True).fit(X, Y)
+    assert torch.allclose(w, ref.weight, atol=1e-6, rtol=0)
+    assert torch.allclose(b, ref.bias, atol=1e-6, rtol=0)
+
+
+def test_rls_rank_b_update_equals_b_rank_one_updates():
+    X, Y, _, _ = _design(seed=6, n=64)
+    P1 = torch.eye(13, dtype=F64)
+    P2 = P1.clone()
+    w1, w2 = torch.zeros(3, 12, dtype=F64), torch.zeros(3, 12, dtype=F64)
+    b1, b2 = torch.zeros(3, dtype=F64), torch.zeros(3, dtype=F64)
+    for t0 in range(0, 64, 8):
+        xb, yb = X[t0 : t0 + 8], Y[t0 : t0 + 8]
+        rls_update(P1, w1, b1, xb, xb @ w1.T + b1 - yb)
+        for t in range(8):
+            x, y = xb[t : t + 1], yb[t : t + 1]
+            rls_update(P2, w2, b2, x, x @ w2.T + b2 - y)
+    assert torch.allclose(w1, w2, atol=1e-10, rtol=0)
+    assert torch.allclose(P1, P2, atol=1e-10, rtol=0)
+
+
+def test_rls_forgetting_tracks_a_changing_target():
+    g = torch.Generator().manual_seed(7)
+    X = torch.randn(2000, 5, generator=g, dtype=F64)
+    w_a, w_b = torch.randn(1, 5, generator=g, dtype=F64), torch.randn(1, 5, generator=g, dtype=F64)
+    Y = torch.cat([X[:1000] @ w_a.T, X[1000:] @ w_b.T])
+    for lam, expect_close in ((0.98, True), (1.0, False)):
+        rls = RLS(alpha=1.0, forgetting=lam)
+        w = torch.zeros(1, 5, dtype=F64)
+        for t in range(2000):
+            rls.update(w, None, X[t : t + 1], Y[t : t + 1])
+        assert torch.allclose(w, w_b, atol=1e-3) == expect_close
+
+
+def test_ridge_solve_without_bias_matches_normal_equations():
+    X, Y, _, _ = _design(seed=8)
+    W, b = ridge_solve(X.T @ X, X.T @ Y, 0.5, fit_bias=False)
+    ref = torch.linalg.solve(X.T @ X + 0.5 * torch.eye(12, dtype=F64), X.T @ Y).T
+    assert b is None and torch.allclose(W, ref, atol=1e-12)
+
+
+# ---------------------------------------------------------------------------------------
+# through the network
+# ---------------------------------------------------------------------------------------
+
+
+def _esn(n=100, seed=0, dtype=F64):
+    net = rg.Network(dt=1.0, dtype=dtype)
+    net.add_func_node("in", 1)
+    net.add_diffeq_node("res", "leaky_tanh", n=n, lr=0.3)
+    net.add_edge("in", "res", weights=rg.input_weights(n, 1, 0.2, seed=seed, dtype=dtype))
+    net.add_edge(
+        "res",
+        "res",
+        weights=rg.recurrent_weights(n, 0.9, 0.1, seed=seed + 1, dtype=dtype),
+        feedback=True,
+    )
+    return net
+
+
+def _sine_task(T=600):
+    t = np.arange(T + 1)
+    s = np.sin(0.2 * t) * np.cos(0.031 * t)
+    return s[:-1, None], s[1:, None]
+
+
+def test_fit_ridge_writes_the_solution_of_the_recorded_states():
+    x, y = _sine_task()
+    net = _esn()
+    states = net.run(x, record=["res"])["res"]
+    net.reset()
+    ridge = net.fit_ridge(x, y, alpha=1e-6, washout=50)
+    ref = Ridge(alpha=1e-6, washout=50).fit(states, torch.as_tensor(y))
+    assert torch.allclose(ridge.weight, ref.weight, atol=1e-10)
+    edge = net.get_edge("res", "readout")
+    assert torch.equal(edge.weight, ridge.weight) and torch.equal(edge.bias, ridge.bias)
+    # the readout is now the output node; rerunning from the start reproduces the fit
+    net.reset()
+    out = net.run(x).output.numpy()
+    assert np.sqrt(np.mean((out[50:] - y[50:]) ** 2)) < 0.05 * y.std()
+
+
+def test_fit_ridge_list_of_sequences_each_from_initial_state():
+    x, y = _sine_task(400)
+    seqs_x, seqs_y = [x[:200], x[200:]], [y[:200], y[200:]]
+    net = _esn(seed=3)
+    ridge = net.fit_ridge(seqs_x, seqs_y, alpha=1e-4)
+    ref = Ridge(alpha=1e-4)
+    probe = _esn(seed=3)
+    for sx, sy in zip(seqs_x, seqs_y, strict=True):
+        probe.reset()
+        ref.partial_fit(probe.run(sx, record=["res"])["res"], torch.as_tensor(sy))
+    ref.solve()
+    assert torch.allclose(ridge.weight, ref.weight, atol=1e-10)
+
+
+def test_fit_ridge_chunked_run_equals_one_run():
+    x, y = _sine_task(500)
+    a, b = _esn(seed=5), _esn(seed=5)
+    ra = a.fit_ridge(x, y, alpha=1e-5, chunk=10_000)
+    rb = b.fit_ridge(x, y, alpha=1e-5, washout=30, chunk=64)
+    rc = _esn(seed=5).fit_ridge(x, y, alpha=1e-5, washout=30)
+    assert torch.allclose(rb.weight, rc.weight, atol=1e-10)
+    assert ra.n_samples == 500 and rb.n_samples == 470
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc", "match"),
+    [
+        (
+            {"targets": np.zeros((599, 1))},
+            ValueError,
+            r"inputs have \(B, T\) = \(1, 600\) but "
+            r"targets have \(1, 599\)",
+        ),
+        ({"targets": np.full((600, 1), np.nan)}, ValueError, "targets contain NaN"),
+        ({"edge": ("res", "nowhere")}, KeyError, "no edge 'res' -> 'nowhere'"),
+        ({"alpha": -1.0}, ValueError, r"alpha must be a number >= 0, got -1.0"),
+    ],
+)
+def test_fit_ridge_bad_input_fits_nothing(kwargs, exc, match):
+    x, y = _sine_task()
+    net = _esn()
+    net.run(x[:10])
+    before = {k: v.clone() for k, v in net.state.items()}
+    nodes, edges = list(net.graph.nodes), list(net.graph.edges)
+    args = {"inputs": x, "targets": y, **kwargs}
+    with pytest.raises(exc, match=match):
+        net.fit_ridge(**args)
+    assert list(net.graph.nodes) == nodes and list(net.graph.edges) == edges
+    assert all(torch.equal(before[k], v) for k, v in net.state.items())
+
+
+def test_fit_rls_bad_input_fits_nothing():
+    x, y = _sine_task()
+    net = _esn()
+    nodes = list(net.graph.nodes)
+    with pytest.raises(ValueError, match="alpha must be > 0"):
+        net.fit_rls(x, y, alpha=-1.0)
+    with pytest.raises(ValueError, match="targets contain NaN"):
+        net.fit_rls(x, np.full_like(y, np.nan))
+    with pytest.raises(ValueError, match=r"feedback_weights must have shape \(n_source, n_out\)"):
+        net.fit_rls(x, y, feedback_weights=np.ones((3, 1)))
+    assert list(net.graph.nodes) == nodes
+
+
+def test_fit_rls_open_loop_approaches_ridge():
+    x, y = _sine_task(800)
+    a, b = _esn(seed=11), _esn(seed=11)
+    a.fit_ridge(x, y, alpha=1e-6, bias=False)
+    rec = b.fit_rls(x, y, alpha=1e-6)
+    wa, wb = a.get_edge("res", "readout").weight, b.get_edge("res", "readout").weight
+    # with a weak prior the RLS solution after one pass is the ridge solution
+    assert torch.allclose(wa, wb, atol=1e-4 * wa.abs().max())
+    assert rec.loss.shape == (800,) and rec.loss[-100:].mean() < 1e-4 * rec.loss[:10].mean()
+
+
+def test_fit_rls_batch_elements_are_extra_samples():
+    x, y = _sine_task(300)
+    xb = np.stack([x, 0.5 * x, -x])
+    yb = np.stack([y, 0.5 * y, -y])
+    net = _esn(seed=12)
+    rec = net.fit_rls(xb, yb, alpha=1.0)
+    assert rec.output.shape == (3, 300, 1)
+    # the same regression fitted by ridge on all samples, with the RLS prior as penalty
+    probe = _esn(seed=12)
+    states = probe.run(xb, record=["res"])["res"]
+    ref = Ridge(alpha=1.0, fit_bias=False).fit(states, torch.as_tensor(yb))
+    assert torch.allclose(net.get_edge("res", "readout").weight, ref.weight, atol=1e-8)
+
+
+def test_teacher_forcing_feeds_the_target_back():
+    # readout -> res feedback; with teacher forcing, res must see the target one step later
+    net = rg.Network(dt=1.0, dtype=F64)
+    net.add_diffeq_node("res", "leaky_tanh", n=1, lr=1.0, activation="identity")
+    net.add_func_node("out", 1)
+    net.add_edge("res", "out", weights=[[0.0]], train="rls")
+    net.add_edge("out", "res", weights=[[1.0]], feedback=True)
+    target = np.arange(1, 11, dtype=float)[:, None]
+    rec = net.fit_rls(
+        None, target, edge=("res", "out"), teacher_forcing=True, record=["res"], alpha=1e9
+    )
+    # res(t) = out(t-1) = target(t-1) under teacher forcing; res(0) reads the zero init
+    np.testing.assert_allclose(rec["res"][:, 0].numpy(), np.r_[0.0, target[:-1, 0]])
+
+
+def test_force_closed_loop_learns_and_generates():
+    """Sussillo & Abbott's FORCE, closed loop: the network learns to generate a two-sine
+    pattern from its own fed-back output. Whether a given reservoir draw keeps generating
+    after learning stops varies from draw to draw (the benchmark reports the spread); this
+    draw does."""
+    n, dt, tau, g = 500, 0.1, 1.0, 1.5
+    gen = torch.Generator().manual_seed(1)
+    J = g * torch.randn(n, n, generator=gen, dtype=F64) / math.sqrt(n)
+    w_f = (2 * torch.rand(n, 1, generator=gen, dtype=F64) - 1).numpy()
+    x0 = 0.5 * torch.randn(n, generator=gen, dtype=F64)
+    net = rg.Network(dt=dt, dtype=F64)
+    net.add_diffeq_node("res", "leaky_integrator", n=n, tau=tau, init={"v": x0})
+    net.add_edge("res", "res", weights=J, feedback=True)
+    steps = int(1200 / dt)
+    t = np.arange(2 * steps) * dt
+    f = ((np.sin(np.pi * t / 30) + 0.5 * np.sin(2 * np.pi * t / 30)) / 1.5)[:, None]
+    rec = net.fit_rls(None, f[:steps], alpha=1.0, update_steps=2, feedback_weights=w_f)
+    assert rec.output.shape == (steps, 1) and rec.loss.shape == (steps // 2,)
+    assert np.abs(rec.output.numpy() - f[:steps]).mean() < 0.01  # tracks while learning
+    gen_out = net.run(steps=steps).output.numpy()  # learning off, own output fed back
+    assert np.abs(gen_out - f[steps:]).mean() < 0.01
