@@ -72,6 +72,40 @@ def _sequences(
     return xs, ys, is_list
 
 
+def _class_targets(t: Any) -> bool:
+    dt = t.dtype if isinstance(t, Tensor) else np.asarray(t).dtype
+    if isinstance(dt, torch.dtype):
+        return not dt.is_floating_point and dt != torch.bool and not dt.is_complex
+    return dt.kind in "iu"
+
+
+def _training_pairs(
+    where: str, inputs: Any, targets: Any, n_in: int, dtype, device
+) -> list[tuple[Tensor | None, Tensor]]:
+    """``(inputs, targets)`` pairs of ``(B, T, .)`` tensors (class indices ``(B, T)``)."""
+    is_list = isinstance(targets, list | tuple)
+    tgts = list(targets) if is_list else [targets]
+    if not tgts:
+        raise ValueError(f"{where}: no targets")
+    if not any(_class_targets(t) for t in tgts):
+        xs, ys, _ = _sequences(where, inputs, targets, n_in, dtype, device)
+        return list(zip(xs, ys, strict=True))
+    if not all(_class_targets(t) for t in tgts):
+        raise TypeError(f"{where}: a mix of class-index and real-valued targets")
+    idx = []
+    for t in tgts:
+        ti = (t if isinstance(t, Tensor) else torch.as_tensor(np.asarray(t))).long()
+        if ti.dim() not in (1, 2):
+            raise ValueError(
+                f"{where}: class-index targets must be (T,) or (B, T), got shape {tuple(ti.shape)}"
+            )
+        idx.append((ti if ti.dim() == 2 else ti.unsqueeze(0)).to(device))
+    # validate the inputs against the (B, T) of the index targets
+    dummy = [torch.zeros(*t.shape, 1) for t in idx]
+    xs, _, _ = _sequences(where, inputs, dummy if is_list else dummy[0], n_in, dtype, device)
+    return list(zip(xs, idx, strict=True))
+
+
 class FittingMixin:
     """Training entry points of ``Network``; each delegates to a trainer object."""
 
@@ -361,6 +395,75 @@ class FittingMixin:
         rec.batched = np.ndim(targets) == 3
         rec.loss = errors
         rec.trainer = rls
+        return rec
+
+    def fit_bptt(
+        self: Network,
+        inputs: Any,
+        targets: Any,
+        optimizer: Any = "sgd",
+        optimizer_kwargs: dict[str, Any] | None = None,
+        loss: Any = "mse",
+        loss_kwargs: dict[str, Any] | None = None,
+        lr: float = 1e-3,
+        update_steps: int | None = None,
+        epochs: int = 1,
+        clip_grad_norm: float | None = None,
+        reset: bool = True,
+        verbose: bool = False,
+        trainer: Any = None,
+    ) -> Recording:
+        r"""Train every ``nn.Parameter`` of the network by (truncated) BPTT.
+
+        RectiPy's ``fit_bptt``: optimiser and loss by name (see
+        :class:`rnngraph.training.BPTT`), an update every ``update_steps`` steps
+        (truncation: the state is detached after each update), ``epochs`` passes over the
+        data.
+
+        Parameters
+        ----------
+        inputs : tensor, array or list of them
+            ``(T, C)`` / ``(B, T, C)`` (a batch of trials runs as one batched forward), or a
+            list of such sequences. ``None`` for networks without input (the targets fix
+            the length).
+        targets : tensor, array or list of them
+            ``(T, n_out)`` / ``(B, T, n_out)``; integer class indices ``(T,)`` / ``(B, T)``
+            for ``ce``/``nll``.
+        optimizer, optimizer_kwargs, loss, loss_kwargs, lr, update_steps, clip_grad_norm
+            See :class:`rnngraph.training.BPTT`.
+        epochs : int
+            Passes over the data.
+        reset : bool
+            Start every sequence (in each epoch) from the initial state (default).
+        verbose : bool
+            Progress bar.
+        trainer : BPTT, optional
+            Continue with this trainer (and its optimiser state) instead of a new one.
+
+        Returns
+        -------
+        Recording
+            ``loss``: the loss of every update; ``trainer``: the :class:`BPTT` object.
+        """
+        from ..training import BPTT
+
+        where = "Network.fit_bptt"
+        if trainer is None:
+            trainer = BPTT(
+                optimizer=optimizer,
+                lr=lr,
+                loss=loss,
+                update_steps=update_steps,
+                clip_grad_norm=clip_grad_norm,
+                optimizer_kwargs=optimizer_kwargs,
+                loss_kwargs=loss_kwargs,
+            )
+        model = self.compile()
+        data = _training_pairs(where, inputs, targets, model.n_in, self.dtype, self.device)
+        losses = trainer.fit(model, data, epochs=epochs, reset=reset, progress=verbose)
+        rec = Recording({}, torch.zeros(0, dtype=torch.int64), self.dt, state=model.state)
+        rec.loss = losses
+        rec.trainer = trainer
         return rec
 
     def test(
