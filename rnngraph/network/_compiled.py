@@ -60,6 +60,33 @@ class _Target:
     external: bool = False  # receives the network's external input
 
 
+class ModuleTable(nn.Module):
+    """Submodules by label. Unlike ``nn.ModuleDict`` it defines no methods of its own (only
+    ``[]``, ``in``, ``len`` and iteration over labels), so a label such as ``"pop"`` or
+    ``"keys"`` cannot collide with one."""
+
+    def __init__(self, modules: Mapping[str, nn.Module]) -> None:
+        super().__init__()
+        for label, module in modules.items():
+            self.add_module(label, module)
+
+    def __getitem__(self, label: str) -> nn.Module:
+        return self._modules[label]
+
+    def __contains__(self, label: object) -> bool:
+        return label in self._modules
+
+    def __iter__(self):
+        return iter(self._modules)
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+
+#: Labels that would shadow an attribute of a torch module.
+RESERVED_LABELS = frozenset(n for n in dir(nn.Module()) if not n.startswith("_"))
+
+
 def _edge_key(source: str, target: str) -> str:
     return f"{source}->{target}"
 
@@ -108,8 +135,8 @@ class CompiledNetwork(nn.Module):
         self.input_node = input_node
         self.output_node = output_node
         self.order = list(order)
-        self.nodes = nn.ModuleDict({k: nodes[k] for k in self.order})
-        self.edges = nn.ModuleDict({_edge_key(s, t): e for s, t, e in edges})
+        self.nodes = ModuleTable({k: nodes[k] for k in self.order})
+        self.edges = ModuleTable({_edge_key(s, t): e for s, t, e in edges})
         ref = next(iter(self.parameters()), None)
         if ref is None:
             # a network without parameters or buffers (function nodes only) still has a dtype
@@ -238,6 +265,21 @@ class CompiledNetwork(nn.Module):
                     f"{where}: state entry {k!r} must be a (B={batch}, n) tensor, got {shape}; "
                     "the batch size of a run must match its state (call reset() to start anew)"
                 )
+        # width and dtype too: a wrong one would fail deep inside the loop with a torch error
+        widths = {
+            f"{v}.{var}": self.nodes[v].var_size(var)
+            for v in self._de_nodes
+            for var in self.nodes[v].state_vars
+        }
+        for e in self._delayed:
+            widths.update({f"{e.key}@{k}": e.module.n_in for k in range(1, e.delay + 1)})
+        for k in keys:
+            v = state[k]
+            if v.shape[1] != widths[k] or v.dtype != self._ref.dtype:
+                raise ValueError(
+                    f"{where}: state entry {k!r} must be a (B={batch}, {widths[k]}) tensor of "
+                    f"dtype {self._ref.dtype}, got shape {tuple(v.shape)} and dtype {v.dtype}"
+                )
 
     def reset(self, state: State | None = None) -> None:
         """Forget the held state; the next run starts from ``state`` or from ``init_state``."""
@@ -247,6 +289,13 @@ class CompiledNetwork(nn.Module):
         """Detach the held state from the autograd graph (truncated BPTT)."""
         if self.state is not None:
             self.state = {k: v.detach() for k, v in self.state.items()}
+
+    def _apply(self, fn, *args: Any, **kwargs: Any):
+        """``.to()``, ``.double()``, ... move the held state along with the parameters."""
+        super()._apply(fn, *args, **kwargs)
+        if self.state is not None:
+            self.state = {k: fn(v) for k, v in self.state.items()}
+        return self
 
     # ------------------------------------------------------------------------------
     # inputs

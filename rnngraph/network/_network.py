@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from ..edges import Linear
 from ..nodes import DENode, FuncNode, Node, make_model
 from ..observers import Observer, Recording
-from ._compiled import CompiledNetwork, State
+from ._compiled import RESERVED_LABELS, CompiledNetwork, State
 from ._fitting import FittingMixin
 
 __all__ = ["Network"]
@@ -48,8 +48,8 @@ class Network(FittingMixin):
     -----
     The **input node** is the one without incoming zero-delay edges, the **output node**
     the one without outgoing zero-delay edges (as in RectiPy, with feedback edges not
-    counted). When several nodes qualify, name them: ``compile(input_node=...,
-    output_node=...)``.
+    counted). Of several such nodes, the only one without any incoming (outgoing) edge
+    wins; otherwise name them: ``compile(input_node=..., output_node=...)``.
     """
 
     def __init__(self, dt: float, device: Any = "cpu", dtype: torch.dtype = torch.float32):
@@ -76,6 +76,11 @@ class Network(FittingMixin):
                 f"{where}: a node label must be a non-empty string without '.', '->' or '@', "
                 f"got {label!r}"
             )
+        if label in RESERVED_LABELS:
+            raise ValueError(
+                f"{where}: the label {label!r} is the name of a torch.nn.Module attribute; "
+                "pick another label"
+            )
         if label in self.graph:
             raise ValueError(f"{where}: a node {label!r} exists already; pop_node() it first")
 
@@ -90,6 +95,8 @@ class Network(FittingMixin):
                 f"Network.add_node: node {label!r} must be an rnngraph Node, "
                 f"got {type(node).__name__}"
             )
+        if isinstance(node, DENode):
+            node.check_train()  # a user's DENode may not check its train= names itself
         node.to(device=self.device, dtype=self.dtype)
         self.graph.add_node(label, node=node)
         self._changed()
@@ -359,10 +366,26 @@ class Network(FittingMixin):
         has_in = {v for _, v in zero}
         has_out = {u for u, _ in zero}
         result = []
-        for role, given, free, key in (
-            ("input", input_node, [v for v in g if v not in has_in], "input_node"),
-            ("output", output_node, [v for v in g if v not in has_out], "output_node"),
+        for role, given, free, isolated, key in (
+            (
+                "input",
+                input_node,
+                [v for v in g if v not in has_in],
+                [v for v in g if g.in_degree(v) == 0],
+                "input_node",
+            ),
+            (
+                "output",
+                output_node,
+                [v for v in g if v not in has_out],
+                [v for v in g if g.out_degree(v) == 0],
+                "output_node",
+            ),
         ):
+            # tie-break: of several candidates, the one without any such edge at all
+            if given is None and len(free) > 1:
+                bare = [v for v in free if v in isolated]
+                free = bare if len(bare) == 1 else free
             if given is not None:
                 if given not in g:
                     raise KeyError(

@@ -1,0 +1,118 @@
+"""Linear edges: dense, masked, sparse, bias, init values, train modes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse
+import torch
+from conftest import esn_reference
+from torch import nn
+
+import rnngraph as rg
+from rnngraph import Linear, Network
+
+
+def test_dense_apply_is_wx_plus_b(rng):
+    W = rng.normal(size=(4, 3))
+    b = rng.normal(size=4)
+    x = rng.normal(size=(5, 7, 3))
+    e = Linear(3, 4, weights=W, bias=b, dtype=torch.float64)
+    y = e(torch.as_tensor(x)).numpy()
+    np.testing.assert_allclose(y, x @ W.T + b, rtol=0, atol=1e-14)
+    assert e.weight.shape == (4, 3) and e.bias.shape == (4,)
+
+
+def test_masked_weights_apply_and_stay_masked_under_training(rng):
+    W = rng.normal(size=(4, 3))
+    M = (rng.random((4, 3)) < 0.5).astype(float)
+    x = torch.as_tensor(rng.normal(size=(6, 3)))
+    e = Linear(3, 4, weights=W, mask=M, train="gd", dtype=torch.float64)
+    np.testing.assert_allclose(e(x).detach().numpy(), x.numpy() @ (W * M).T, atol=1e-14)
+    e(x).pow(2).sum().backward()
+    np.testing.assert_array_equal(e.weight.grad.numpy()[M == 0], 0.0)
+    assert isinstance(e.weight, nn.Parameter) and not isinstance(e.mask, nn.Parameter)
+
+
+@pytest.mark.parametrize("kind", ["flag", "scipy"])
+def test_sparse_equals_dense(rng, kind):
+    W = rng.normal(size=(30, 20)) * (rng.random((30, 20)) < 0.1)
+    x = torch.as_tensor(rng.normal(size=(2, 5, 20)))
+    dense = Linear(20, 30, weights=W, bias=[1.0] * 30, dtype=torch.float64)
+    if kind == "flag":
+        sparse = Linear(20, 30, weights=W, sparse=True, bias=[1.0] * 30, dtype=torch.float64)
+    else:
+        W_sp = scipy.sparse.csr_matrix(W)
+        sparse = Linear(20, 30, weights=W_sp, bias=[1.0] * 30, dtype=torch.float64)
+    assert sparse.sparse and sparse.weight.layout == torch.sparse_csr
+    assert sparse.weight._nnz() == np.count_nonzero(W)
+    torch.testing.assert_close(sparse(x), dense(x), rtol=0, atol=1e-14)
+
+
+def test_sparse_cannot_be_trained_by_gradient():
+    with pytest.raises(ValueError, match="sparse \\(CSR\\) weights cannot be trained"):
+        Linear(3, 3, weights=np.eye(3), sparse=True, train="gd")
+
+
+def test_train_modes():
+    assert isinstance(Linear(2, 2, train="gd", seed=0).weight, nn.Parameter)
+    rls = Linear(2, 2, train="rls", seed=0)
+    assert not isinstance(rls.weight, nn.Parameter) and "weight" in dict(rls.named_buffers())
+    with pytest.raises(ValueError, match=r"train must be one of \(None, 'gd', 'rls'\), got 'sgd'"):
+        Linear(2, 2, train="sgd")
+
+
+def test_bias_true_is_zero_and_trainable_with_gd():
+    e = Linear(3, 2, train="gd", bias=True, seed=0)
+    assert isinstance(e.bias, nn.Parameter)
+    torch.testing.assert_close(e.bias, torch.zeros(2))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "msg"),
+    [
+        ({"delay": -1}, r"delay must be an int >= 0, got -1"),
+        ({"delay": 1.5}, r"delay must be an int >= 0, got 1.5"),
+        ({"weights": np.full((2, 3), np.nan)}, r"weights contains NaN or inf"),
+        (
+            {"mask": np.ones((3, 2))},
+            r"mask must have shape \(n_out, n_in\) = \(2, 3\), got \(3, 2\)",
+        ),
+        ({"bias": [1.0, 2.0, 3.0]}, r"bias must be a scalar or have shape \(2,\), got \(3,\)"),
+        ({"init": np.zeros(2)}, r"init must be a scalar, \(3,\) or \(B, 3\), got shape \(2,\)"),
+    ],
+)
+def test_linear_rejects_bad_arguments(kwargs, msg):
+    with pytest.raises(ValueError, match=msg):
+        Linear(3, 2, **kwargs)
+
+
+def test_edge_bias_on_feedback_and_dynamic_edges(rng):
+    """A bias on a feedback edge and on a zero-delay edge between dynamic nodes enters every
+    step, including step 0 (where the delayed value itself is still zero)."""
+    n = 5
+    W = rng.normal(scale=0.3, size=(n, n))
+    b_rec = rng.normal(size=n)
+    W_out = rng.normal(size=(2, n))
+    b_out = rng.normal(size=2)
+    u = rng.normal(size=(15, 2))
+    W_in = rng.normal(size=(n, 2))
+    net = Network(1.0, dtype=torch.float64)
+    net.add_func_node("inp", 2)
+    net.add_diffeq_node("res", "leaky_tanh", n, lr=0.6)
+    net.add_func_node("out", 2)
+    net.add_edge("inp", "res", W_in)
+    net.add_edge("res", "res", W, feedback=True, bias=b_rec)
+    net.add_edge("res", "out", W_out, bias=b_out)
+    xs = esn_reference(W, W_in, b_rec, 0.6, u)
+    np.testing.assert_allclose(net.run(u).output.numpy(), xs @ W_out.T + b_out, atol=1e-13)
+
+
+def test_initialisers():
+    W = rg.recurrent_weights(50, 0.9, 0.2, distribution="uniform", seed=3)
+    assert abs(rg.edges.spectral_radius(W) - 0.9) < 1e-5
+    Win = rg.input_weights(10, 3, connectivity=1.0, scaling=[1.0, 2.0, 0.5], seed=0)
+    np.testing.assert_array_equal(np.unique(np.abs(Win.numpy()), axis=0)[0], [1.0, 2.0, 0.5])
+    torch.testing.assert_close(rg.input_weights(10, 3, seed=4), rg.input_weights(10, 3, seed=4))
+    with pytest.raises(ValueError, match="unknown distribution 'cauchy'; valid: "):
+        rg.recurrent_weights(5, distribution="cauchy", seed=0)
