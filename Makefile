@@ -42,5 +42,11 @@ test: venv
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest -q tests notebooks --nbmake
 
+# Peer libraries for side-by-side benchmarks, each in its own venv under .peers/
+# (never in the project's environment).
+PEERS ?= reservoirpy rectipy snntorch brian2
+peers:
+	bash benchmarks/peers/setup.sh $(PEERS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

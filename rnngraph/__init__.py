@@ -1,6 +1,6 @@
 """rnngraph: recurrent rate and spiking networks as graphs, compiled into batched torch."""
 
-from . import edges, nodes, observers
+from . import datasets, edges, layers, metrics, nodes, observers, training
 from .edges import Linear, input_weights, recurrent_weights
 from .network import CompiledNetwork, Network
 from .nodes import DENode, FuncNode, register_model
@@ -16,10 +16,14 @@ __all__ = [
     "Network",
     "Observer",
     "Recording",
+    "datasets",
     "edges",
     "input_weights",
+    "layers",
+    "metrics",
     "nodes",
     "observers",
     "recurrent_weights",
     "register_model",
+    "training",
 ]

@@ -1,0 +1,20 @@
+"""Benchmark data sets: chaotic series, NARMA, FORCE targets and forecasting splits.
+
+Every generator is deterministic: random draws come from a ``seed`` (an int or a
+``numpy.random.Generator``), and ``seed=None`` means a fixed default seed.
+"""
+
+from ._chaos import lorenz, mackey_glass
+from ._force import force_target
+from ._forecasting import to_forecasting
+from ._narma import narma
+from ._utils import DEFAULT_SEED
+
+__all__ = [
+    "DEFAULT_SEED",
+    "force_target",
+    "lorenz",
+    "mackey_glass",
+    "narma",
+    "to_forecasting",
+]

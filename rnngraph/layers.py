@@ -1,0 +1,336 @@
+"""Layers as graph builders: ``serial``, ``biclique`` and ``recurrent_serial``.
+
+Each builder adds nodes and edges to a :class:`~rnngraph.Network` and returns a
+:class:`Layer`, a named handle on what it added (connections, neurons, the names to record
+for intermediate outputs) with ``clear()`` to restore the layer's part of the state. They
+cover inferno's ``Serial``, ``Biclique`` and ``RecurrentSerial`` layers.
+
+A *connection* is a linear edge; an optional *transform* on its output (any callable, e.g.
+a sign flip for inhibition) becomes a function node between the edge and the neuron. With
+``capture_intermediate=True`` every connection gets such a node (identity when no transform
+is given), so that its output can be recorded: ``net.run(x, record=layer.intermediate)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .edges import Linear
+from .network import Network
+from .nodes import DENode, Node
+
+__all__ = ["Layer", "serial", "biclique", "recurrent_serial"]
+
+NeuronSpec = str | DENode | tuple[str, Mapping[str, Any]]
+Transform = Callable[[Tensor], Tensor]
+
+
+@dataclass
+class Layer:
+    """Named handle on the nodes and edges a layer builder added to a network.
+
+    Attributes
+    ----------
+    net : Network
+        The network the layer lives in.
+    name : str
+        The prefix of its node labels.
+    neurons : dict
+        Role -> node label of each neuron population.
+    connections : dict
+        Role -> ``(source, target)`` of the edge holding each connection's weights.
+    intermediate : dict
+        Role -> node label of each connection's output node (transform or capture).
+    """
+
+    net: Network
+    name: str
+    neurons: dict[str, str] = field(default_factory=dict)
+    connections: dict[str, tuple[str, str]] = field(default_factory=dict)
+    intermediate: dict[str, str] = field(default_factory=dict)
+
+    def connection(self, role: str) -> Linear:
+        """The edge module of connection ``role``."""
+        if role not in self.connections:
+            raise KeyError(
+                f"Layer {self.name!r}: no connection {role!r}; connections are "
+                f"{list(self.connections)}"
+            )
+        return self.net.get_edge(*self.connections[role])
+
+    def neuron(self, role: str) -> Node:
+        """The node module of neuron population ``role``."""
+        if role not in self.neurons:
+            raise KeyError(
+                f"Layer {self.name!r}: no neuron {role!r}; neurons are {list(self.neurons)}"
+            )
+        return self.net.get_node(self.neurons[role])
+
+    # inferno's accessor names
+    @property
+    def feedfwd_connection(self) -> Linear:
+        return self.connection("feedfwd")
+
+    @property
+    def lateral_connection(self) -> Linear:
+        return self.connection("lateral")
+
+    @property
+    def feedback_connection(self) -> Linear:
+        return self.connection("feedback")
+
+    @property
+    def feedfwd_neuron(self) -> Node:
+        return self.neuron("feedfwd")
+
+    @property
+    def feedback_neuron(self) -> Node:
+        return self.neuron("feedback")
+
+    @property
+    def record_names(self) -> list[str]:
+        """Observer names of the connections' outputs (``capture_intermediate``)."""
+        return list(self.intermediate.values())
+
+    def labels(self) -> set[str]:
+        return set(self.neurons.values()) | set(self.intermediate.values())
+
+    def clear(self) -> None:
+        """Restore this layer's state (neuron states and delayed connections) to its initial
+        value in the network's held state; the rest of the network keeps its state."""
+        model = self.net.compile()
+        if model.state is None:
+            return
+        mine = self.labels()
+        batch = next(iter(model.state.values())).shape[0] if model.state else 1
+        fresh = model.init_state(batch)
+        state = dict(model.state)
+        for key in state:
+            owner = key.split("->", 1)[0] if "->" in key else key.split(".", 1)[0]
+            if owner in mine:
+                state[key] = fresh[key]
+        model.state = state
+
+    reset = clear
+
+
+def _neuron(net: Network, label: str, spec: NeuronSpec, n: int | None) -> str:
+    if isinstance(spec, DENode):
+        net.add_diffeq_node(label, spec)
+    elif isinstance(spec, str):
+        net.add_diffeq_node(label, spec, n=n)
+    elif isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], str):
+        net.add_diffeq_node(label, spec[0], n=n, **dict(spec[1]))
+    else:
+        raise TypeError(
+            f"layer neuron {label!r}: give a model name, (name, params) or a DENode, got {spec!r}"
+        )
+    return label
+
+
+def _connect(
+    layer: Layer,
+    role: str,
+    source: str,
+    target: str,
+    weights: Any,
+    transform: Transform | None,
+    capture: bool,
+    **edge_kw: Any,
+) -> None:
+    """source -(weights)-> [transform node] -> target, registered under ``role``."""
+    net = layer.net
+    if transform is None and not capture:
+        net.add_edge(source, target, weights=weights, **edge_kw)
+        layer.connections[role] = (source, target)
+        return
+    n_out = net.get_node(target).n
+    mid = f"{layer.name}_{role}_out"
+    net.add_func_node(mid, n_out, transform if transform is not None else "identity")
+    # a delay stays on the weighted edge, so the node shows what the target receives now
+    net.add_edge(source, mid, weights=weights, **edge_kw)
+    net.add_edge(mid, target, weights=torch.eye(n_out))
+    layer.connections[role] = (source, mid)
+    layer.intermediate[role] = mid
+
+
+def serial(
+    net: Network,
+    name: str,
+    source: str,
+    neuron: NeuronSpec,
+    n: int | None = None,
+    weights: Any = None,
+    transform: Transform | None = None,
+    capture_intermediate: bool = False,
+    train: str | None = None,
+    seed: int | None = None,
+) -> Layer:
+    """``source -> connection -> neuron``: one connection into one population.
+
+    Parameters
+    ----------
+    net : Network
+    name : str
+        Prefix of the added labels; the population is ``"{name}"``.
+    source : str
+        Node feeding the connection.
+    neuron : str, (str, dict) or DENode
+        The population: a model name (with ``n``), a name with parameters, or an instance.
+    n : int, optional
+        Units, when ``neuron`` is a name.
+    weights : array-like, optional
+        ``(n, n_source)`` connection weights (default: seeded uniform).
+    transform : callable, optional
+        Applied to the connection's output.
+    capture_intermediate : bool
+        Give the connection an output node that can be recorded.
+    train : {None, "gd", "rls"}
+        Training mode of the connection.
+    """
+    layer = Layer(net, name)
+    layer.neurons["neuron"] = _neuron(net, name, neuron, n)
+    _connect(
+        layer,
+        "connection",
+        source,
+        name,
+        weights,
+        transform,
+        capture_intermediate,
+        train=train,
+        seed=seed,
+    )
+    return layer
+
+
+def biclique(
+    net: Network,
+    name: str,
+    sources: list[str],
+    neurons: Mapping[str, Any],
+    weights: Mapping[tuple[str, str], Any] | None = None,
+    transforms: Mapping[tuple[str, str], Transform] | None = None,
+    capture_intermediate: bool = False,
+    train: str | None = None,
+    seed: int | None = None,
+) -> Layer:
+    """Every source connected to every population; a population sums its connections.
+
+    ``neurons`` maps a role to ``(spec, n)``; populations are labelled
+    ``"{name}_{role}"``, connections ``"{source}>{role}"`` with weights
+    ``weights[(source, role)]`` (default: seeded uniform).
+    """
+    layer = Layer(net, name)
+    for k, (role, spec) in enumerate(neurons.items()):
+        node_spec, n = spec if isinstance(spec, tuple) and len(spec) == 2 else (spec, None)
+        label = _neuron(net, f"{name}_{role}", node_spec, n)
+        layer.neurons[role] = label
+        for j, src in enumerate(sources):
+            w = (weights or {}).get((src, role))
+            tr = (transforms or {}).get((src, role))
+            s = None if seed is None else seed + 1000 * k + j
+            _connect(
+                layer, f"{src}>{role}", src, label, w, tr, capture_intermediate, train=train, seed=s
+            )
+    return layer
+
+
+def recurrent_serial(
+    net: Network,
+    name: str,
+    source: str,
+    feedfwd: NeuronSpec,
+    feedback: NeuronSpec,
+    n_feedfwd: int | None = None,
+    n_feedback: int | None = None,
+    feedfwd_weights: Any = None,
+    lateral_weights: Any = None,
+    feedback_weights: Any = None,
+    transforms: Mapping[str, Transform] | None = None,
+    capture_intermediate: bool = False,
+    trainable_feedback: bool = False,
+    train: str | None = None,
+    seed: int | None = None,
+) -> Layer:
+    """A feedforward population with a recurrent feedback loop, inferno's ``RecurrentSerial``.
+
+    * inputs -> feedforward connection -> feedforward neurons;
+    * feedforward neurons -> lateral connection -> feedback neurons, **in the same step**;
+    * feedback neurons -> feedback connection -> feedforward neurons, **one step later**
+      (a delay-1 edge: it reads zeros at the first step and after ``clear()``/``reset()``).
+
+    Parameters
+    ----------
+    net, name, source
+        As in :func:`serial`; populations are ``"{name}_ff"`` and ``"{name}_fb"``.
+    feedfwd, feedback : str, (str, dict) or DENode
+        The two populations.
+    n_feedfwd, n_feedback : int, optional
+        Their sizes when given by name.
+    feedfwd_weights, lateral_weights, feedback_weights : array-like, optional
+        Connection weights ``(n_ff, n_in)``, ``(n_fb, n_ff)``, ``(n_ff, n_fb)``.
+    transforms : dict, optional
+        Role (``"feedfwd"``, ``"lateral"``, ``"feedback"``) -> callable on that connection's
+        output (e.g. ``torch.neg`` for inhibition).
+    capture_intermediate : bool
+        Give every connection an output node; ``layer.record_names`` lists them.
+    trainable_feedback : bool
+        Make the feedback connection trainable by gradient (``train="gd"``).
+    train : {None, "gd", "rls"}
+        Training mode of the feedforward and lateral connections.
+    seed : int, optional
+        Seed of default weights.
+    """
+    transforms = dict(transforms or {})
+    unknown = set(transforms) - {"feedfwd", "lateral", "feedback"}
+    if unknown:
+        raise ValueError(
+            f"recurrent_serial: unknown transform roles {sorted(unknown)}; valid: "
+            "['feedback', 'feedfwd', 'lateral']"
+        )
+    layer = Layer(net, name)
+    ff = _neuron(net, f"{name}_ff", feedfwd, n_feedfwd)
+    fb = _neuron(net, f"{name}_fb", feedback, n_feedback)
+    layer.neurons.update(feedfwd=ff, feedback=fb)
+    s = (lambda k: None) if seed is None else (lambda k: seed + k)
+    _connect(
+        layer,
+        "feedfwd",
+        source,
+        ff,
+        feedfwd_weights,
+        transforms.get("feedfwd"),
+        capture_intermediate,
+        train=train,
+        seed=s(0),
+    )
+    _connect(
+        layer,
+        "lateral",
+        ff,
+        fb,
+        lateral_weights,
+        transforms.get("lateral"),
+        capture_intermediate,
+        train=train,
+        seed=s(1),
+    )
+    _connect(
+        layer,
+        "feedback",
+        fb,
+        ff,
+        feedback_weights,
+        transforms.get("feedback"),
+        capture_intermediate,
+        feedback=True,
+        train="gd" if trainable_feedback else None,
+        seed=s(2),
+    )
+    return layer

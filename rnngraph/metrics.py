@@ -1,0 +1,230 @@
+r"""Error metrics for evaluating predictions against targets.
+
+Every metric takes the target ``y`` first and the prediction ``yhat`` second (reservoirpy's
+``y_true, y_pred`` order), as numpy arrays, torch tensors (any device; detached) or nested
+sequences of the same shape. They are evaluation metrics, not losses: values are computed in
+float64 numpy and are not differentiable (the training losses live in ``rnngraph.training``).
+
+Reduction
+    ``axis=None`` (default) reduces over every element and returns a Python ``float``. An int or
+    a tuple of ints reduces over those axes only and returns a float64 ``numpy.ndarray`` of the
+    remaining shape; e.g. ``axis=0`` on ``(T, C)`` data gives one value per channel, and
+    ``axis=(0, 1)`` on ``(B, T, C)`` data likewise (reservoirpy's ``dimensionwise=True``).
+
+With :math:`e_i = y_i - \hat y_i` and :math:`N` elements in the reduction:
+
+* :func:`mse` :math:`= \frac{1}{N} \sum_i e_i^2`
+* :func:`rmse` :math:`= \sqrt{\mathrm{mse}}`
+* :func:`mae` :math:`= \frac{1}{N} \sum_i \lvert e_i \rvert`
+* :func:`nrmse` :math:`= \mathrm{rmse} / \lambda(y)`, :math:`\lambda` chosen by ``norm``
+* :func:`rsquare` :math:`= 1 - \sum_i e_i^2 / \sum_i (y_i - \bar y)^2`
+
+NaN or infinite values propagate into the result (a diverged prediction scores NaN or inf).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+__all__ = ["NRMSE_NORMS", "mae", "mse", "nrmse", "rmse", "rsquare"]
+
+#: Valid ``norm`` names of :func:`nrmse` ("minmax" is an alias of "range", "iqr" of "q1q3").
+NRMSE_NORMS = ("std", "range", "minmax", "var", "mean", "q1q3", "iqr")
+
+Axis = int | tuple[int, ...] | None
+
+
+def _as_float64(value, name: str, where: str) -> np.ndarray:
+    if isinstance(value, torch.Tensor):
+        if value.is_complex():
+            raise TypeError(f"{where}: {name} must be real, got a complex tensor")
+        return value.detach().to("cpu", torch.float64).numpy()
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(
+            f"{where}: {name} must be a numpy array, a torch tensor or a sequence of numbers, "
+            f"got {type(value).__name__}"
+        ) from exc
+    return arr
+
+
+def _pair(y, yhat, where: str) -> tuple[np.ndarray, np.ndarray]:
+    """Both arguments as float64 arrays of one shape, or an error naming the metric."""
+    y_arr = _as_float64(y, "y", where)
+    yhat_arr = _as_float64(yhat, "yhat", where)
+    if y_arr.shape != yhat_arr.shape:
+        raise ValueError(
+            f"{where}: y (target) and yhat (prediction) must have the same shape, got "
+            f"y {tuple(y_arr.shape)} and yhat {tuple(yhat_arr.shape)}; reshape one of them "
+            "(e.g. yhat.reshape(y.shape)) if they hold the same values"
+        )
+    if y_arr.size == 0:
+        raise ValueError(f"{where}: y and yhat are empty (shape {tuple(y_arr.shape)})")
+    return y_arr, yhat_arr
+
+
+def _out(value):
+    """A Python float for a full reduction, else the array."""
+    return float(value) if np.ndim(value) == 0 else np.asarray(value, dtype=np.float64)
+
+
+def _check_axis(axis: Axis, ndim: int, where: str) -> Axis:
+    if axis is None:
+        return None
+    axes = (axis,) if isinstance(axis, int | np.integer) else tuple(axis)
+    for ax in axes:
+        if isinstance(ax, bool) or not isinstance(ax, int | np.integer) or not -ndim <= ax < ndim:
+            raise ValueError(f"{where}: axis {axis!r} is out of range for data of {ndim} dims")
+    return axis
+
+
+def mse(y, yhat, axis: Axis = None):
+    r"""Mean squared error :math:`\frac{1}{N}\sum_i (y_i - \hat y_i)^2`.
+
+    Same as reservoirpy's ``observables.mse``.
+
+    Parameters
+    ----------
+    y : array-like or torch.Tensor
+        Target.
+    yhat : array-like or torch.Tensor
+        Prediction, same shape as ``y``.
+    axis : int, tuple of int or None, default None
+        Axes to average over; ``None`` averages over all elements.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        A ``float`` when ``axis`` is ``None``, else float64 values over the remaining axes.
+    """
+    y_arr, yhat_arr = _pair(y, yhat, "mse")
+    axis = _check_axis(axis, y_arr.ndim, "mse")
+    return _out(np.mean((y_arr - yhat_arr) ** 2, axis=axis))
+
+
+def rmse(y, yhat, axis: Axis = None):
+    r"""Root mean squared error :math:`\sqrt{\frac{1}{N}\sum_i (y_i - \hat y_i)^2}`.
+
+    Same as reservoirpy's ``observables.rmse``. Arguments and return as in :func:`mse`.
+    """
+    y_arr, yhat_arr = _pair(y, yhat, "rmse")
+    axis = _check_axis(axis, y_arr.ndim, "rmse")
+    return _out(np.sqrt(np.mean((y_arr - yhat_arr) ** 2, axis=axis)))
+
+
+def mae(y, yhat, axis: Axis = None):
+    r"""Mean absolute error :math:`\frac{1}{N}\sum_i \lvert y_i - \hat y_i \rvert`.
+
+    Same as reservoirpy's ``observables.mae``. Arguments and return as in :func:`mse`.
+    """
+    y_arr, yhat_arr = _pair(y, yhat, "mae")
+    axis = _check_axis(axis, y_arr.ndim, "mae")
+    return _out(np.mean(np.abs(y_arr - yhat_arr), axis=axis))
+
+
+def nrmse(y, yhat, norm: str = "std", axis: Axis = None, norm_value: float | None = None):
+    r"""Normalised root mean squared error :math:`\mathrm{rmse}(y, \hat y) / \lambda(y)`.
+
+    The normaliser :math:`\lambda` is computed from the TARGET ``y`` only, over the same
+    ``axis`` as the error:
+
+    * ``"std"`` (default): population standard deviation,
+      :math:`\sqrt{\frac{1}{N}\sum_i (y_i - \bar y)^2}` (``ddof=0``). Then
+      :math:`\mathrm{nrmse}^2 = 1 - R^2`, and predicting the mean of ``y`` scores 1.
+    * ``"range"`` (alias ``"minmax"``): :math:`\max y - \min y`.
+    * ``"var"``: population variance :math:`\frac{1}{N}\sum_i (y_i - \bar y)^2` (not its
+      square root: the result then has the unit of 1 / y).
+    * ``"mean"``: :math:`\bar y`.
+    * ``"q1q3"`` (alias ``"iqr"``): interquartile range :math:`Q_3(y) - Q_1(y)` (numpy's
+      default linear quantiles).
+    * ``norm_value``, when given, replaces :math:`\lambda` and ``norm`` is ignored.
+
+    Correspondence with reservoirpy 0.4.2's ``observables.nrmse(y_true, y_pred, norm=...)``:
+    its default ``norm="minmax"`` is ``norm="range"`` here; ``"var"``, ``"mean"`` and ``"q1q3"``
+    are the same; it has no ``"std"`` (use ``norm_value=y.std()`` there). The default here is
+    ``"std"``, the usual normalisation in reservoir-computing papers; report which one you use.
+
+    Parameters
+    ----------
+    y : array-like or torch.Tensor
+        Target.
+    yhat : array-like or torch.Tensor
+        Prediction, same shape as ``y``.
+    norm : {"std", "range", "minmax", "var", "mean", "q1q3", "iqr"}, default "std"
+        Normaliser, see above.
+    axis : int, tuple of int or None, default None
+        Axes to reduce over (for the error and the normaliser alike).
+    norm_value : float, optional
+        A fixed normaliser.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        A ``float`` when ``axis`` is ``None``, else float64 values over the remaining axes.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``norm``, mismatched shapes, or a normaliser equal to 0 (a constant
+        target has zero std, range and variance).
+    """
+    where = "nrmse"
+    if norm_value is None and norm not in NRMSE_NORMS:
+        raise ValueError(f"{where}: unknown norm {norm!r}; valid: {NRMSE_NORMS}")
+    y_arr, yhat_arr = _pair(y, yhat, where)
+    axis = _check_axis(axis, y_arr.ndim, where)
+    error = np.sqrt(np.mean((y_arr - yhat_arr) ** 2, axis=axis))
+    if norm_value is not None:
+        lam = np.float64(norm_value)
+        label = f"norm_value={norm_value!r}"
+    else:
+        label = f"norm={norm!r}"
+        if norm == "std":
+            lam = np.std(y_arr, axis=axis)
+        elif norm in ("range", "minmax"):
+            lam = np.max(y_arr, axis=axis) - np.min(y_arr, axis=axis)
+        elif norm == "var":
+            lam = np.var(y_arr, axis=axis)
+        elif norm == "mean":
+            lam = np.mean(y_arr, axis=axis)
+        else:  # q1q3 / iqr
+            lam = np.quantile(y_arr, 0.75, axis=axis) - np.quantile(y_arr, 0.25, axis=axis)
+    if np.any(lam == 0):
+        raise ValueError(
+            f"{where}: the normaliser ({label}) of the target y is 0, so the NRMSE is undefined "
+            "(a constant target has zero std, range and variance); use rmse, or another norm"
+        )
+    return _out(error / lam)
+
+
+def rsquare(y, yhat, axis: Axis = None):
+    r"""Coefficient of determination :math:`R^2 = 1 - SS_{res} / SS_{tot}`.
+
+    .. math::
+
+        SS_{res} = \sum_i (y_i - \hat y_i)^2, \qquad SS_{tot} = \sum_i (y_i - \bar y)^2,
+
+    with :math:`\bar y` the mean of the target over ``axis``. A perfect prediction scores 1,
+    predicting :math:`\bar y` scores 0, and worse predictions score below 0. Same as
+    reservoirpy's ``observables.rsquare``.
+
+    Parameters and return as in :func:`mse`.
+
+    Raises
+    ------
+    ValueError
+        For mismatched shapes, or a constant target (:math:`SS_{tot} = 0`).
+    """
+    where = "rsquare"
+    y_arr, yhat_arr = _pair(y, yhat, where)
+    axis = _check_axis(axis, y_arr.ndim, where)
+    ss_res = np.sum((y_arr - yhat_arr) ** 2, axis=axis)
+    ss_tot = np.sum((y_arr - np.mean(y_arr, axis=axis, keepdims=True)) ** 2, axis=axis)
+    if np.any(ss_tot == 0):
+        raise ValueError(
+            f"{where}: the target y is constant along the reduced axes (total sum of squares 0), "
+            "so R^2 is undefined"
+        )
+    return _out(1.0 - ss_res / ss_tot)
