@@ -3,9 +3,46 @@
 from ._base import ACTIVATIONS, INTEGRATORS, DENode, FuncNode, Node, euler, exp_euler, rk4
 from ._rate import LeakyIntegrator, LeakyTanh, QIFMeanField, RectiPyLI
 from ._registry import MODELS, make_model, register_model
+from ._spiking import (
+    ALIF,
+    EIF,
+    IAF,
+    LIF,
+    QIF,
+    AdEx,
+    ALIFParameters,
+    ALIFState,
+    Izhikevich,
+    LIFParameters,
+    LIFState,
+    SpikingNode,
+    alif_step,
+    lif_step,
+)
+from ._surrogate import SURROGATES, Surrogate, get_surrogate
+from ._synapse import DoubleExpSynapse, ExpSynapse
 
 __all__ = [
     "ACTIVATIONS",
+    "ALIF",
+    "ALIFParameters",
+    "ALIFState",
+    "AdEx",
+    "DoubleExpSynapse",
+    "EIF",
+    "ExpSynapse",
+    "IAF",
+    "Izhikevich",
+    "LIF",
+    "LIFParameters",
+    "LIFState",
+    "QIF",
+    "SURROGATES",
+    "SpikingNode",
+    "Surrogate",
+    "alif_step",
+    "get_surrogate",
+    "lif_step",
     "INTEGRATORS",
     "MODELS",
     "DENode",

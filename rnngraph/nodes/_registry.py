@@ -7,6 +7,8 @@ from typing import Any
 
 from ._base import DENode
 from ._rate import LeakyIntegrator, LeakyTanh, QIFMeanField, RectiPyLI
+from ._spiking import ALIF, EIF, IAF, LIF, QIF, AdEx, Izhikevich
+from ._synapse import DoubleExpSynapse, ExpSynapse
 
 __all__ = ["MODELS", "register_model", "make_model"]
 
@@ -22,6 +24,17 @@ MODELS: dict[str, Any] = {
     "neuron_model_templates.rate_neurons.leaky_integrator.sigmoid": partial(
         RectiPyLI, activation="sigmoid"
     ),
+    "lif": LIF,
+    "alif": ALIF,
+    "iaf": IAF,
+    "qif": QIF,
+    "izhikevich": Izhikevich,
+    "adex": AdEx,
+    "eif": EIF,
+    "exp_syn": ExpSynapse,
+    "double_exp_syn": DoubleExpSynapse,
+    "neuron_model_templates.spiking_neurons.qif.qif": QIF,
+    "neuron_model_templates.spiking_neurons.ik.ik": Izhikevich,
 }
 
 
