@@ -1,6 +1,6 @@
 """Network building (``Network``) and the compiled forward pass (``CompiledNetwork``)."""
 
-from ._compiled import CompiledNetwork, State
+from ._compiled import CompiledNetwork, Hook, State
 from ._network import Network
 
-__all__ = ["CompiledNetwork", "Network", "State"]
+__all__ = ["CompiledNetwork", "Hook", "Network", "State"]

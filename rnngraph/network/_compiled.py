@@ -17,7 +17,7 @@ synchronisation inside the loop.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +29,7 @@ from ..edges import Linear
 from ..nodes import DENode, FuncNode, Node
 from ..observers import Observer, Recording
 
-__all__ = ["CompiledNetwork", "State"]
+__all__ = ["CompiledNetwork", "Hook", "State"]
 
 #: A network state: ``"node.var"`` -> ``(B, n)`` for each DE state variable and
 #: ``"src->tgt@k"`` -> the value a delayed edge reads ``k`` steps later.
@@ -85,6 +85,33 @@ class ModuleTable(nn.Module):
 
 #: Labels that would shadow an attribute of a torch module.
 RESERVED_LABELS = frozenset(n for n in dir(nn.Module()) if not n.startswith("_"))
+
+
+HookSpec = tuple[str, tuple[str, ...], bool]
+
+
+@dataclass(frozen=True)
+class Hook:
+    """A function the time loop calls at every step, right after ``node`` is computed.
+
+    ``fn(t, *values)`` receives the global step index and the values named in ``reads``:
+    ``"node"`` (a node's output of this step), ``"node.var"`` (a state variable after this
+    step) or ``"src->tgt"`` (what that edge reads this step, its delay included). Nodes
+    read must come no later than ``node`` in the compiled order. With ``replaces=True`` the
+    return value is passed on instead of ``node``'s output (to downstream edges and delay
+    lines; recordings keep the node's own output): teacher forcing, for example.
+    Trainers use hooks to update weights inside the loop (RLS) or to carry eligibility
+    traces (e-prop).
+    """
+
+    node: str
+    reads: tuple[str, ...]
+    fn: Callable[..., Any]
+    replaces: bool = False
+
+    @property
+    def spec(self) -> HookSpec:
+        return (self.node, tuple(self.reads), self.replaces)
 
 
 def _edge_key(source: str, target: str) -> str:
@@ -344,15 +371,21 @@ class CompiledNetwork(nn.Module):
     # ------------------------------------------------------------------------------
 
     def _loop_source(
-        self, external: bool, rec_dyn: tuple[str, ...], hooked: tuple[tuple[str, str], ...] = ()
+        self, external: bool, rec_dyn: tuple[str, ...], hooked: tuple[HookSpec, ...] = ()
     ) -> str:
         idx = {v: i for i, v in enumerate(self._dynamic)}
         eidx = {e.key: j for j, e in enumerate(self._edges)}
         edge_of = {e.key: e for e in self._edges}
-        hook_of = {v: h for h, (v, _) in enumerate(hooked)}
-        # the value a node passes on: its output, or what its hook returns
-        prop = {v: (f"y{i}h" if v in hook_of else f"y{i}") for v, i in idx.items()}
-        lines = ["def _loop(n_steps, X, P, W, BIAS, STEP, INP, S, OUT, R, ridx, H, T0):"]
+        hooks_at: dict[str, list[int]] = {}
+        for h, spec in enumerate(hooked):
+            hooks_at.setdefault(spec[0], []).append(h)
+        # the value a node passes on: its output, or what a replacing hook returns
+        prop = {
+            v: (f"y{i}h" if any(hooked[h][2] for h in hooks_at.get(v, ())) else f"y{i}")
+            for v, i in idx.items()
+        }
+        static_reads = self._static_reads(hooked)
+        lines = ["def _loop(n_steps, X, P, W, BIAS, STEP, INP, S, OUT, R, ridx, H, T0, SV):"]
         pre = [t for t in self._targets.values() if t.static]
         bias = [t for t in self._targets.values() if not t.static and self._bias_edges(t)]
         dyn_edges = [e for t in self._targets.values() for e in t.dynamic]
@@ -371,6 +404,7 @@ class CompiledNetwork(nn.Module):
         unpack(state_names, "S")
         unpack([f"R{i}" for i in range(len(rec_dyn))], "R")
         unpack([f"H{h}" for h in range(len(hooked))], "H")
+        unpack([f"SV{k}" for k in range(len(static_reads))], "SV")
         body: list[str] = []
         pre_id = {id(t): i for i, t in enumerate(pre)}
         bias_id = {id(t): i for i, t in enumerate(bias)}
@@ -419,10 +453,27 @@ class CompiledNetwork(nn.Module):
                 )
             else:
                 body.append(f"        y{i} = step{i}({args[0]})")
-            if v in hook_of:
-                h = hook_of[v]
-                src = source_expr(edge_of[hooked[h][1]])
-                body.append(f"        y{i}h = H{h}(T0 + t, {src}, y{i})")
+            done = set(self._dynamic[: self._dynamic.index(v) + 1])
+            for h in hooks_at.get(v, ()):
+                args = ["T0 + t"]
+                for name in hooked[h][1]:
+                    if name in static_reads:
+                        args.append(f"SV{static_reads.index(name)}[t]")
+                    elif "->" in name:
+                        args.append(source_expr(edge_of[name]))
+                    else:
+                        label, _, var = name.partition(".")
+                        if label not in done:
+                            raise ValueError(
+                                f"a hook after node {v!r} reads {name!r}, which is computed "
+                                "later in the step"
+                            )
+                        j = idx[label]
+                        args.append(
+                            f"s{j}.{var}" if var else (f"y{j}" if label == v else prop[label])
+                        )
+                call = f"H{h}({', '.join(args)})"
+                body.append(f"        y{i}h = {call}" if hooked[h][2] else f"        {call}")
         # shift the delay lines: the newest value enters at @1
         for e in self._delayed:
             j = eidx[e.key]
@@ -443,6 +494,18 @@ class CompiledNetwork(nn.Module):
         lines.extend(body if body else ["        pass"])
         lines.append(f"    return ({''.join(n + ', ' for n in state_names)})")
         return "\n".join(lines) + "\n"
+
+    def _static_reads(self, hooked: tuple[HookSpec, ...]) -> list[str]:
+        """Names read by hooks whose values come from the static part: static node outputs,
+        and the sources of edges leaving a static node."""
+        edge_of = {e.key: e for e in self._edges}
+        out: list[str] = []
+        for _, reads, _ in hooked:
+            for name in reads:
+                src = edge_of[name].source if "->" in name else name
+                if src in self._static and name not in out:
+                    out.append(name)
+        return out
 
     def _bias_edges(self, t: _Target) -> list[_Edge]:
         return [e for e in t.dynamic if e.module.bias is not None]
@@ -513,8 +576,10 @@ class CompiledNetwork(nn.Module):
         ridx_all = [-1] * n_steps
         for k, t in enumerate(rec_steps):
             ridx_all[t] = k
-        hooked = tuple((v, key) for v, key, _ in hooks)
-        H = [fn for _, _, fn in hooks]
+        hooked = tuple(h.spec for h in hooks)
+        H = [h.fn for h in hooks]
+        static_reads = self._static_reads(hooked)
+        edge_of = {e.key: e for e in self._edges}
         loop = self._get_loop(x is not None, rec_dyn, hooked)
 
         # per-run constants: effective weights, combined biases, node steps
@@ -579,7 +644,10 @@ class CompiledNetwork(nn.Module):
                     ridx = [r - first if r >= 0 else -1 for r in ridx]
                 OUT: list[Any] = [None] * tc
                 if self._dynamic:
-                    S = list(loop(tc, xc, P, W, BIAS, STEP, inputs_types, S, OUT, R, ridx, H, t0))
+                    SV = [ys[edge_of[n].source if "->" in n else n] for n in static_reads]
+                    S = list(
+                        loop(tc, xc, P, W, BIAS, STEP, inputs_types, S, OUT, R, ridx, H, t0, SV)
+                    )
                 if self.output_node in ys:
                     outs.append(ys[self.output_node])
                 else:

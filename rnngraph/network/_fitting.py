@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 
 from ..observers import Observer, Recording
+from ._compiled import Hook
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..edges import Linear
@@ -390,7 +391,7 @@ class FittingMixin:
                 verbose,
                 n_steps if x is None else None,
                 batch_size=y.shape[0] if x is None else None,
-                hooks=((edge[1], f"{edge[0]}->{edge[1]}", hook),),
+                hooks=(Hook(edge[1], (f"{edge[0]}->{edge[1]}", edge[1]), hook, replaces=True),),
             )
         rec.batched = np.ndim(targets) == 3
         rec.loss = errors
