@@ -612,3 +612,37 @@ def test_errors():
         LIF(2, train=["v_peak"])
     with pytest.raises(ValueError, match=r"unknown model 'lif2'"):
         Network(1.0).add_diffeq_node("x", "lif2", 3)
+
+
+@pytest.mark.parametrize("integrator", ["exp_euler", "euler", "rk4"])
+@pytest.mark.parametrize("reset", ["value", "subtract"])
+@pytest.mark.parametrize("refractory", [0.0, 3.0])
+def test_no_gradient_fast_path_equals_lif_step(integrator, reset, refractory):
+    """Runs without gradients use the affine one-step map of the membrane; it must give
+    the spikes and voltages of the pure step function."""
+    from rnngraph.nodes import LIF
+    from rnngraph.nodes._spiking import lif_kernel_nograd
+
+    g = torch.Generator().manual_seed(0)
+    node = LIF(
+        6,
+        tau_m=torch.linspace(5.0, 30.0, 6),
+        v_reset=-0.2,
+        refractory=refractory,
+        reset=reset,
+        integrator=integrator,
+    ).double()
+    state = node.init_state(3)
+    fast_state = state
+    fast = lif_kernel_nograd(node, 0.5, node.tau_m)
+    n_spikes = 0
+    for _ in range(200):
+        i = 4.0 * torch.rand(3, 6, generator=g, dtype=F64)
+        with torch.no_grad():
+            z_ref, state = node.step(state, node.Inputs(i), 0.5)
+            z_fast, fast_state = fast(fast_state, i)
+        assert torch.equal(z_ref, z_fast)
+        for a, b in zip(state, fast_state, strict=True):
+            torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+        n_spikes += int(z_ref.sum())
+    assert n_spikes > 100  # the input drives spikes (and resets, and refractory holds)

@@ -377,6 +377,21 @@ class DENode(Node):
         """The node's output: by default the state variable ``output_var``."""
         return getattr(s, self.output_var)
 
+    def kernel(self, dt: float) -> Callable[..., tuple[Tensor, tuple]]:
+        """The step as the compiled time loop calls it: ``k(state, *inputs) -> (y, state)``.
+
+        Built once per run, so a model may bind its parameters and constants here and skip
+        work that does not apply (a zero bias, say). The default calls :meth:`step`. ``state``
+        is a tuple in the order of ``state_vars`` and so must be the state returned; inputs
+        come in the order of ``input_names`` (a zero tensor where no edge feeds one).
+        """
+        step, Inputs = self.step, self.Inputs
+
+        def k(s: tuple, *i: Tensor) -> tuple[Tensor, tuple]:
+            return step(s, Inputs(*i), dt)
+
+        return k
+
     def step(self, s: tuple, i: tuple, dt: float) -> tuple[Tensor, tuple]:
         """Advance one step of length ``dt`` under input ``i``; return ``(output, state)``."""
         s = self.event(self._integrate(self, s, i, dt))

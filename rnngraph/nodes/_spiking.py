@@ -299,6 +299,73 @@ def alif_step(
 
 
 # --------------------------------------------------------------------------------------
+# the no-gradient fast path of the LIF family
+# --------------------------------------------------------------------------------------
+
+#: One step of the linear membrane :math:`\tau\dot v = u - v` with :math:`u` held over the
+#: step is :math:`v \leftarrow u + g(h)(v - u)`, :math:`h = dt/\tau`, for every explicit
+#: integrator: ``g`` per integrator.
+_AFFINE_GAIN: dict[str, Callable[[Tensor], Tensor]] = {
+    "euler": lambda h: 1.0 - h,
+    "rk4": lambda h: 1.0 - h + h**2 / 2.0 - h**3 / 6.0 + h**4 / 24.0,
+    "exp_euler": lambda h: torch.exp(-h),
+}
+
+
+def _scalar_or_tensor(t: Tensor) -> float | Tensor:
+    """A Python number for a 0-d tensor (one kernel launch less per use), else the tensor."""
+    return float(t) if t.dim() == 0 else t
+
+
+def lif_kernel_nograd(
+    node: SpikingNode, dt: float, tau: Tensor, bias: Tensor | float = 0.0
+) -> Callable[..., tuple[Tensor, tuple]] | None:
+    r"""A fast step for LIF-type membranes in runs without gradients, or ``None``.
+
+    The membrane update is the affine map :math:`v \leftarrow u + g\,(v - u)`,
+    :math:`u = v_{rest} + R(I + I_{bias})`, with ``g`` from :data:`_AFFINE_GAIN` computed
+    once (two tensor operations per step), the spike a plain
+    comparison (no surrogate is needed without gradients), and refractoriness and resets as
+    in :func:`lif_step`. The results equal :func:`lif_step`'s up to rounding.
+    """
+    if node.integrator not in _AFFINE_GAIN:
+        return None
+    with torch.no_grad():
+        g = _AFFINE_GAIN[node.integrator](torch.as_tensor(dt) / tau)
+        gain = _scalar_or_tensor(g)
+        r_m = _scalar_or_tensor(node.r_m)
+        # u = v_rest + R (I + I_bias) = u0 + R I, then v <- lerp(u, v, g) = u + g (v - u)
+        u0 = torch.as_tensor(node.v_rest + node.r_m * bias)
+        th = getattr(node, node.threshold_name)
+        v_reset = _scalar_or_tensor(node.v_reset)
+        drop = _scalar_or_tensor(th - node.v_reset)
+        th = _scalar_or_tensor(th)
+        hold = torch.round(torch.as_tensor(node.refractory) / dt) - 1.0
+        refractory = bool((hold > 0).any())
+        hold = _scalar_or_tensor(hold.clamp(min=0.0))
+    subtract = node.reset_mode == "subtract"
+
+    def k(s: tuple, i: Tensor) -> tuple[Tensor, tuple]:
+        v, z, ref = s
+        u = torch.add(u0, i, alpha=r_m) if isinstance(r_m, float) else u0 + r_m * i
+        vi = torch.lerp(u, v, gain)
+        if refractory:
+            held = ref > 0
+            vi = torch.where(held, v, vi)
+        if subtract:  # the reset of the previous step's spike, also in a held step
+            vi = vi - z * drop
+        spiked = (vi > th) & ~held if refractory else vi > th
+        z_new = spiked.to(vi.dtype)
+        if not subtract:
+            vi = torch.where(spiked, v_reset, vi)
+        if refractory:
+            ref = torch.where(spiked, hold, (ref - 1.0).clamp(min=0.0))
+        return z_new, (vi, z_new, ref)
+
+    return k
+
+
+# --------------------------------------------------------------------------------------
 # the module shell
 # --------------------------------------------------------------------------------------
 
@@ -560,6 +627,13 @@ class LIF(SpikingNode):
     def decay(self, s: tuple) -> tuple:
         return (1.0 / self.tau_m,)
 
+    def kernel(self, dt: float) -> Callable[..., tuple[Tensor, tuple]]:
+        if not torch.is_grad_enabled():
+            fast = lif_kernel_nograd(self, dt, self.tau_m)
+            if fast is not None:
+                return fast
+        return super().kernel(dt)
+
     def step(self, s: tuple, i: tuple, dt: float) -> tuple[Tensor, tuple]:
         return lif_step(
             i.I,
@@ -802,6 +876,13 @@ class IAF(SpikingNode):
 
     def decay(self, s: tuple) -> tuple:
         return (1.0 / self.tau_mem,)
+
+    def kernel(self, dt: float) -> Callable[..., tuple[Tensor, tuple]]:
+        if not torch.is_grad_enabled() and self.noise_std == 0.0:
+            fast = lif_kernel_nograd(self, dt, self.tau_mem, self.bias)
+            if fast is not None:
+                return fast
+        return super().kernel(dt)
 
     def step(self, s: tuple, i: tuple, dt: float) -> tuple[Tensor, tuple]:
         current = i.I + self.bias
