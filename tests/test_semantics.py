@@ -311,3 +311,19 @@ def test_observer_default_and_output_layout_numpy_input():
     rec = net.run(U.astype(np.float32), observer=Observer("out"))
     assert isinstance(rec.output, torch.Tensor) and rec.output.dtype == torch.float32
     assert rec.output.shape == (T, 1)
+
+
+def test_adding_a_delayed_edge_keeps_the_held_state():
+    """Growing the graph after a run keeps every state entry that survives; only the new
+    delay line starts from its initial value."""
+    net = rg.Network(dt=1.0, dtype=torch.float64)
+    net.add_diffeq_node("res", "leaky_integrator", n=3, tau=5.0, init={"v": 1.0})
+    net.run(steps=50)
+    v = net.state["res.v"].clone()
+    assert torch.all(v < 0.01)
+    net.add_func_node("readout", 1)
+    net.add_edge("res", "readout", weights=np.ones((1, 3)))
+    assert torch.equal(net.state["res.v"], v)
+    net.add_edge("readout", "res", weights=np.ones((3, 1)), feedback=True)
+    assert torch.equal(net.state["res.v"], v)
+    assert torch.equal(net.state["readout->res@1"], torch.zeros(1, 1, dtype=torch.float64))

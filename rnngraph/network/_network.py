@@ -464,10 +464,14 @@ class Network(FittingMixin):
         )
         old = self._compiled.state if self._compiled is not None else None
         if old:
-            # keep the state of what did not change (adding a readout keeps the reservoir's)
-            fresh = compiled.state_keys()
-            if all(k in old for k in fresh):
-                compiled.state = {k: old[k] for k in fresh}
+            # keep the state of what did not change (adding a readout or a feedback edge keeps
+            # the reservoir's); new entries start from their initial values
+            batch = next(iter(old.values())).shape[0]
+            state = compiled.init_state(batch)
+            for k, v in state.items():
+                if k in old and old[k].shape == v.shape:
+                    state[k] = old[k]
+            compiled.state = state
         self._compiled, self._compiled_key = compiled, key
         return compiled
 
