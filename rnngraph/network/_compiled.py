@@ -779,10 +779,17 @@ class CompiledNetwork(nn.Module):
         if start is None or not start:
             start = self.init_state(batch)
         self._check_state(where, start, batch)
-        grad = torch.is_grad_enabled()
-        y, data, new_state, rec_steps = self._run(
-            x, n_steps, batch, start, observer, progress, grad, hooks
+        # a run that cannot produce a gradient runs without autograd, so node kernels take
+        # their no-gradient fast paths even when called with grad mode on
+        grad = torch.is_grad_enabled() and (
+            any(p.requires_grad for p in self.parameters())
+            or (x is not None and x.requires_grad)
+            or any(v.requires_grad for v in start.values())
         )
+        with torch.set_grad_enabled(grad):
+            y, data, new_state, rec_steps = self._run(
+                x, n_steps, batch, start, observer, progress, grad, hooks
+            )
         self.state = new_state
         return Recording(data, rec_steps, self.dt, output=y, state=new_state, batched=batched)
 

@@ -467,6 +467,111 @@ class FittingMixin:
         rec.trainer = trainer
         return rec
 
+    def fit_eprop(
+        self: Network,
+        inputs: Any,
+        targets: Any,
+        loss_mask: Any = None,
+        feedback: str = "symmetric",
+        task: str | None = None,
+        optimizer: Any = "adam",
+        optimizer_kwargs: dict[str, Any] | None = None,
+        lr: float = 1e-3,
+        reg_rate: float | None = None,
+        reg_weight: float | None = None,
+        reduction: str = "mean",
+        epochs: int = 1,
+        seed: int | None = None,
+        verbose: bool = False,
+        trainer: Any = None,
+    ) -> Recording:
+        r"""Train a recurrent spiking network by e-prop (Bellec et al. 2020,
+        doi:10.1038/s41467-020-17236-y).
+
+        The network needs an ``lif`` or ``alif`` population fed by edges (input edge,
+        recurrent feedback self-edge with a zero diagonal ``mask``, ``train="gd"``) and a
+        ``leaky_readout`` output node fed by one edge from the population. Every batch of
+        trials runs from the initial state through the compiled loop, which carries the
+        eligibility traces; then one optimiser step applies the e-prop gradients (see
+        :class:`rnngraph.training.EProp` for the equations and the loss).
+
+        Parameters
+        ----------
+        inputs : tensor, array or list of them
+            ``(T, C)`` / ``(B, T, C)``, or a list of such batches (one update each).
+        targets : tensor, array or list of them
+            ``(T, K)`` / ``(B, T, K)`` values, or integer class indices ``(T,)`` /
+            ``(B, T)`` (classification).
+        loss_mask : tensor, array or list of them, optional
+            ``(T,)`` / ``(B, T)``: where the loss counts (e.g. the recall window).
+        feedback : {"symmetric", "random", "adaptive"}
+            Feedback matrix of the learning signal.
+        task : {"regression", "classification"}, optional
+            Default: classification for integer targets, regression otherwise.
+        optimizer, optimizer_kwargs, lr
+            As for :meth:`fit_bptt` (default Adam).
+        reg_rate, reg_weight
+            Firing-rate regulariser: target rate (Hz, with ``dt`` in ms) and weight.
+        reduction : {"mean", "sum"}
+            Average or sum the loss over the counted (trial, step) pairs.
+        epochs : int
+            Passes over the batches.
+        seed : int, optional
+            Seed of the random feedback matrix.
+        verbose : bool
+            Progress bar.
+        trainer : EProp, optional
+            Continue with this trainer (its optimiser and feedback matrix).
+
+        Returns
+        -------
+        Recording
+            ``loss``: the loss of every update; ``trainer``: the :class:`EProp` object.
+        """
+        from ..training import EProp
+
+        where = "Network.fit_eprop"
+        model = self.compile()
+        is_list = isinstance(targets, list | tuple)
+        tgts = list(targets) if is_list else [targets]
+        if not tgts:
+            raise ValueError(f"{where}: no targets")
+        if is_list != isinstance(inputs, list | tuple) or (is_list and len(inputs) != len(tgts)):
+            raise ValueError(
+                f"{where}: inputs and targets must both be arrays or both lists of the same length"
+            )
+        xs = list(inputs) if is_list else [inputs]
+        if loss_mask is None:
+            masks = [None] * len(tgts)
+        elif is_list:
+            if not isinstance(loss_mask, list | tuple) or len(loss_mask) != len(tgts):
+                raise ValueError(f"{where}: with lists of batches, loss_mask must be a list too")
+            masks = list(loss_mask)
+        else:
+            masks = [loss_mask]
+        if trainer is None:
+            if task is None:
+                task = "classification" if _class_targets(tgts[0]) else "regression"
+            trainer = EProp(
+                feedback=feedback,
+                task=task,
+                optimizer=optimizer,
+                lr=lr,
+                reg_rate=reg_rate,
+                reg_weight=reg_weight,
+                seed=seed,
+                reduction=reduction,
+                optimizer_kwargs=optimizer_kwargs,
+            )
+        trainer._plan(where, model)  # the network's structure, before anything runs
+        for x, y, m in zip(xs, tgts, masks, strict=True):
+            trainer._prepare(where, model, x, y, m)
+        losses = trainer.fit(model, list(zip(xs, tgts, masks, strict=True)), epochs, verbose)
+        rec = Recording({}, torch.zeros(0, dtype=torch.int64), self.dt, state=model.state)
+        rec.loss = losses
+        rec.trainer = trainer
+        return rec
+
     def test(
         self: Network, inputs: Any, targets: Any, loss: str = "mse", **run_kwargs: Any
     ) -> tuple[Recording, float]:

@@ -467,10 +467,14 @@ class Network(FittingMixin):
             # keep the state of what did not change (adding a readout or a feedback edge keeps
             # the reservoir's); new entries start from their initial values
             batch = next(iter(old.values())).shape[0]
-            state = compiled.init_state(batch)
-            for k, v in state.items():
-                if k in old and old[k].shape == v.shape:
-                    state[k] = old[k]
+            try:
+                state = compiled.init_state(batch)
+            except ValueError:  # a new initial value fixes another batch size: start anew
+                state = None
+            if state is not None:
+                for k, v in state.items():
+                    if k in old and old[k].shape == v.shape:
+                        state[k] = old[k]
             compiled.state = state
         self._compiled, self._compiled_key = compiled, key
         return compiled

@@ -1,7 +1,7 @@
 """Nodes: instantaneous function nodes and differential-equation (DE) nodes."""
 
 from ._base import ACTIVATIONS, INTEGRATORS, DENode, FuncNode, Node, euler, exp_euler, rk4
-from ._rate import LeakyIntegrator, LeakyTanh, QIFMeanField, RectiPyLI
+from ._rate import LeakyIntegrator, LeakyReadout, LeakyTanh, QIFMeanField, RectiPyLI
 from ._registry import MODELS, make_model, register_model
 from ._spiking import (
     ALIF,
@@ -48,6 +48,7 @@ __all__ = [
     "DENode",
     "FuncNode",
     "LeakyIntegrator",
+    "LeakyReadout",
     "LeakyTanh",
     "Node",
     "QIFMeanField",

@@ -10,7 +10,7 @@ from torch import Tensor
 
 from ._base import ACTIVATIONS, DENode
 
-__all__ = ["LeakyTanh", "LeakyIntegrator", "RectiPyLI", "QIFMeanField"]
+__all__ = ["LeakyTanh", "LeakyIntegrator", "RectiPyLI", "QIFMeanField", "LeakyReadout"]
 
 
 def _activation(owner: str, name: str | Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:
@@ -235,3 +235,66 @@ class QIFMeanField(DENode):
         dr = (self.Delta / (math.pi * tau) + 2.0 * s.r * s.v) / tau
         dv = (s.v * s.v + self.eta + i.I - (math.pi * tau * s.r) ** 2) / tau
         return dr, dv
+
+
+class LeakyReadout(DENode):
+    r"""Leaky readout units: the output layer of Bellec et al. (2020, e-prop,
+    doi:10.1038/s41467-020-17236-y).
+
+    .. math:: y(t) = \kappa\,y(t-1) + I(t), \qquad \kappa = e^{-dt/\tau}
+
+    With a readout edge :math:`I(t) = W_{out}\,z(t) + b` from a spiking population this is
+    :math:`y_k(t) = \kappa y_k(t-1) + \sum_j W^{out}_{kj} z_j(t) + b_k`. The map is exact
+    per step (no integrator); the input of step :math:`t` enters without a factor
+    :math:`(1 - \kappa)`, so a constant input :math:`I` settles at :math:`I / (1 - \kappa)`.
+
+    Parameters
+    ----------
+    n : int
+        Number of output units.
+    tau : float or tensor
+        Time constant of the readout, in the unit of ``dt``; default 20 (ms when ``dt`` is
+        in ms). Scalar or ``(n,)``.
+
+    Shape
+    -----
+    State ``y``: ``(B, n)``; input ``I``: ``(B, n)``; output ``y``.
+    """
+
+    state_vars = ("y",)
+    input_names = ("I",)
+    output_var = "y"
+
+    def __init__(self, n: int, tau=20.0, **kwargs):
+        if kwargs.get("integrator") not in (None, "map"):
+            raise ValueError(
+                "LeakyReadout: this is an exact discrete map, it takes no integrator "
+                f"(got integrator={kwargs['integrator']!r})"
+            )
+        kwargs.pop("integrator", None)
+        super().__init__(n, **kwargs)
+        self.integrator = "map"
+        t = torch.as_tensor(tau, dtype=torch.float64)
+        if not (torch.isfinite(t).all() and (t > 0).all()):
+            raise ValueError(f"LeakyReadout: tau must be positive and finite, got {tau!r}")
+        self.add_param("tau", tau)
+        self.check_train()
+
+    def kappa(self, dt: float) -> Tensor:
+        r"""The decay per step :math:`\kappa = e^{-dt/\tau}` (scalar or ``(n,)``)."""
+        return torch.exp(-dt / self.tau)
+
+    def step(self, s, i, dt):
+        y = self.kappa(dt) * s.y + i.I
+        return y, self.State(y)
+
+    def kernel(self, dt):
+        kappa = self.kappa(dt)
+        if kappa.dim() == 0 and not kappa.requires_grad:
+            kappa = float(kappa)
+
+        def k(s, I):  # noqa: E741
+            y = kappa * s[0] + I
+            return y, (y,)
+
+        return k

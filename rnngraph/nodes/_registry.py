@@ -6,7 +6,7 @@ from functools import partial
 from typing import Any
 
 from ._base import DENode
-from ._rate import LeakyIntegrator, LeakyTanh, QIFMeanField, RectiPyLI
+from ._rate import LeakyIntegrator, LeakyReadout, LeakyTanh, QIFMeanField, RectiPyLI
 from ._spiking import ALIF, EIF, IAF, LIF, QIF, AdEx, Izhikevich
 from ._synapse import DoubleExpSynapse, ExpSynapse
 
@@ -18,6 +18,7 @@ MODELS: dict[str, Any] = {
     "leaky_integrator": LeakyIntegrator,
     "li": RectiPyLI,
     "qif_mf": QIFMeanField,
+    "leaky_readout": LeakyReadout,
     "neuron_model_templates.rate_neurons.leaky_integrator.tanh": partial(
         RectiPyLI, activation="tanh"
     ),

@@ -1,0 +1,873 @@
+r"""e-prop: online gradients for recurrent spiking networks through eligibility traces.
+
+Bellec, Scherr, Subramoney, Hajek, Salaj, Legenstein & Maass (2020), "A solution to the
+learning dilemma for recurrent networks of spiking neurons", Nat Commun 11:3625,
+doi:10.1038/s41467-020-17236-y.
+
+The network e-prop trains has three parts:
+
+* a spiking population ``rec`` (an ``lif`` or ``alif`` node; a mixed LIF/ALIF population is
+  one ``alif`` node with ``beta = 0`` for its LIF units), fed by edges (an input edge, a
+  recurrent feedback self-edge without self-connections, ...);
+* a leaky readout node (``leaky_readout``), the network's output node,
+  :math:`y_k(t) = \kappa y_k(t-1) + \sum_j W^{out}_{kj} z_j(t) + b_k`;
+* one readout edge ``rec -> readout`` (with or without bias).
+
+For a weight :math:`W_{ji}` of an edge into ``rec`` with presynaptic value
+:math:`\mathrm{pre}_i(t)` (what the edge reads at step :math:`t`: the input :math:`x_i(t)`
+for an input edge, :math:`z_i(t-1)` for the recurrent edge; the constant 1 for a bias), the
+membrane of unit :math:`j` takes one step
+:math:`v_j(t) = \alpha_j v_j(t-1) + c_j \sum_i W_{ji} \mathrm{pre}_i(t) + \dots`, with
+:math:`\alpha = e^{-dt/\tau_m}`, :math:`c = (1 - \alpha) r_m` (``exp_euler``),
+:math:`\alpha = 1 - dt/\tau_m`, :math:`c = dt\,r_m/\tau_m` (``euler``) or the fourth-order
+polynomial :math:`\alpha = R(-dt/\tau_m)`, :math:`c = (1 - \alpha) r_m` (``rk4``). The
+eligibility vectors and traces are carried step by step:
+
+.. math::
+
+    \epsilon^v_{ji}(t) &= \alpha_j\,\hat\epsilon^v_{ji}(t-1) + c_j\,\mathrm{pre}_i(t)
+        \quad(\text{held unit: } \epsilon^v_{ji}(t) = \hat\epsilon^v_{ji}(t-1)) \\
+    \hat\epsilon^v_{ji}(t) &= (1 - z_j(t))\,\epsilon^v_{ji}(t) \ \text{(reset to a value)},
+        \quad \epsilon^v_{ji}(t) \ \text{(reset by subtraction)} \\
+    \psi_j(t) &= \frac{\sigma'(x_j(t))}{v_{th} - v_{reset}}, \quad
+        x_j = \frac{v_j - A_j}{v_{th} - v_{reset}} \quad (0 \text{ while refractory}) \\
+    \epsilon^a_{ji}(t) &= \psi_j(t-1)\,\epsilon^v_{ji}(t-1)
+        + (\rho_j - \beta_j \psi_j(t-1))\,\epsilon^a_{ji}(t-1) \quad \text{(ALIF)} \\
+    e_{ji}(t) &= \psi_j(t)\,\big(\epsilon^v_{ji}(t) - \beta_j\,\epsilon^a_{ji}(t)\big),
+        \qquad \bar e_{ji}(t) = \kappa\,\bar e_{ji}(t-1) + e_{ji}(t)
+
+with :math:`\sigma'` the node's surrogate pseudo-derivative, :math:`A = v_{th} + \beta a`
+the (adaptive) threshold and :math:`\epsilon^v` the derivative of the membrane before the
+reset. The learning signal and the gradient are
+
+.. math::
+
+    L_j(t) = \sum_k B_{jk}\,\mathrm{err}_k(t), \qquad
+    \frac{dE}{dW_{ji}} = \sum_{b,t} L_j(t)\,\bar e_{ji}(t)
+
+with :math:`\mathrm{err} = y - y^*` (regression) or
+:math:`\mathrm{softmax}(y) - \mathrm{onehot}(y^*)` (classification), masked by the loss mask.
+The readout gets its exact gradient,
+:math:`dE/dW^{out}_{kj} = \sum_{b,t} \mathrm{err}_k(t)\,\bar z_j(t)` with
+:math:`\bar z(t) = \kappa \bar z(t-1) + z(t)` (the bias with the filtered constant 1).
+With symmetric feedback :math:`B = W_{out}^\top` this is exactly the gradient that autograd
+gives when every input of the population (the recurrent spikes :math:`z(t-1)` in
+:math:`W_{rec} z(t-1)` and in the reset) is treated as a constant, while a unit's own spike
+still enters its adaptation :math:`a(t) = \rho a(t-1) + z(t-1)`.
+
+Since :math:`a(t+1) = \rho a(t) + z(t)`, the adaptation eligibility of the next step is
+:math:`\epsilon^a(t+1) = \rho\,\epsilon^a(t) + e(t)`, which is how it is computed.
+
+The traces are extra state carried through the compiled time loop (a :class:`Hook` after
+the readout node), so their memory does not grow with the number of steps, with ``P`` the
+number of presynaptic values of the trained edges (their widths, plus one per trained
+bias):
+
+* :math:`\bar e`: ``(N, B, P)``, and a scratch buffer of that shape for :math:`e` (ALIF);
+* :math:`\epsilon^v`: ``(B, P)`` when it is the same for every postsynaptic unit (one
+  :math:`\alpha`, reset by subtraction, no refractoriness), else ``(N, B, P)``;
+* :math:`\epsilon^a`: ``(N_a, B, P)`` for the span of units with :math:`\beta \ne 0`
+  (none for LIF, or for ALIF units that all have :math:`\beta = 0`);
+* :math:`\bar z`: ``(B, N)``; the accumulated gradients ``(N, P)`` and ``(K, N)``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from ..edges import Linear
+from ..nodes import ALIF, LIF, LeakyReadout
+from ._bptt import OPTIMIZERS, get_optimizer
+
+__all__ = ["EProp", "FEEDBACK_MODES", "TASKS"]
+
+#: Feedback matrices of the learning signal.
+FEEDBACK_MODES = ("symmetric", "random", "adaptive")
+#: Tasks: the error each output sends back.
+TASKS = ("regression", "classification")
+_REDUCTIONS = ("mean", "sum")
+_INTEGRATORS = ("exp_euler", "euler", "rk4")
+
+
+@dataclass
+class _InEdge:
+    """An edge into the spiking population."""
+
+    key: str
+    lin: Linear
+    read: str  # the hook read that gives the edge's presynaptic value
+    weight: bool = False  # weight trained by e-prop
+    bias: bool = False  # bias trained by e-prop
+    cols: slice | None = None  # columns of the weight in the concatenated presynaptic vector
+    bias_col: int = -1  # column of the bias (a presynaptic constant 1)
+
+
+@dataclass
+class _Plan:
+    rec: str
+    node: Any
+    alif: bool
+    readout: str
+    out_node: LeakyReadout
+    out_key: str
+    out_lin: Linear
+    edges: list[_InEdge] = field(default_factory=list)  # every edge into rec
+    n_pre: int = 0
+
+
+def _param_name(key: str, what: str) -> str:
+    return f"edges.{key}.{what}"
+
+
+def _membrane_constants(where: str, node: Any, dt: float) -> tuple[Tensor, Tensor]:
+    r""":math:`\alpha` and :math:`c` of :math:`v(t) = \alpha v(t-1) + c I(t) + (1-\alpha) v_{rest}`
+    for the node's integrator, as ``(n,)`` tensors."""
+    tau = node.tau_m.detach().expand(node.n)
+    r_m = node.r_m.detach().expand(node.n)
+    h = dt / tau
+    if node.integrator == "exp_euler":
+        alpha = torch.exp(-h)
+        c = (1.0 - alpha) * r_m
+    elif node.integrator == "euler":
+        alpha = 1.0 - h
+        c = h * r_m
+    elif node.integrator == "rk4":
+        alpha = 1.0 - h + h**2 / 2.0 - h**3 / 6.0 + h**4 / 24.0
+        c = (1.0 - alpha) * r_m
+    else:
+        raise ValueError(
+            f"{where}: e-prop needs the membrane step of the population integrated with one of "
+            f"{list(_INTEGRATORS)}, got integrator={node.integrator!r}"
+        )
+    return alpha, c
+
+
+class EProp:
+    r"""e-prop (Bellec et al. 2020, doi:10.1038/s41467-020-17236-y): online gradients of a
+    recurrent spiking network from eligibility traces and a broadcast learning signal.
+
+    See the module docstring for the equations. The trainer computes the gradients of
+    the loss
+
+    .. math::
+
+        E = \frac{1}{D} \sum_{b,t} m_b(t)\,\ell_b(t)
+            + \lambda \sum_j \big(f_j - f^*\big)^2
+
+    with :math:`\ell = \tfrac12 \lVert y - y^* \rVert^2` (regression) or the cross-entropy
+    of :math:`\mathrm{softmax}(y)` (classification), the loss mask :math:`m` (1 where no
+    mask is given), :math:`D = \sum_{b,t} m_b(t)` (``reduction="mean"``) or
+    :math:`D = 1` (``"sum"``), and the optional firing-rate regulariser of Bellec et al.'s
+    reference implementation: :math:`f_j = \sum_{b,t} z_j / (B\,T\,dt)`, the mean rate of
+    unit :math:`j` over the batch and all steps in spikes per time unit of ``dt``, and
+    :math:`f^*` = ``reg_rate`` (Hz) times ``time_unit`` (seconds per unit of ``dt``; the
+    default 1e-3 means ``dt`` in ms, so rates enter in spikes/ms, as in the reference
+    code, where ``reg_weight=1`` is their coefficient for the evidence task). Its exact
+    gradient is
+
+    .. math::
+
+        \frac{dE_{reg}}{dW_{ji}} = \frac{2 \lambda (f_j - f^*)}{B\,T\,dt}
+            \sum_{b,t} e_{ji}(t)
+
+    (the unfiltered trace; :math:`\sum_t e(t) = (1-\kappa) \sum_t \bar e(t) + \kappa \bar
+    e(T)`, so it comes at almost no cost from the same traces). It is a learning signal
+    :math:`2\lambda(f_j - f^*)/(B T dt)` constant over the trial, known at its end.
+
+    Parameters
+    ----------
+    feedback : {"symmetric", "random", "adaptive"}
+        The feedback matrix :math:`B` (``(N, K)``): ``"symmetric"`` uses the current
+        readout weights :math:`W_{out}^\top` (the exact gradient of the detached network);
+        ``"random"`` a fixed matrix with entries :math:`\mathcal N(0, 1/N)` drawn from
+        ``seed``; ``"adaptive"`` starts from the same random matrix and after every
+        optimiser step adds the change of :math:`W_{out}^\top` (the readout's own update),
+        Bellec et al.'s adaptive e-prop without weight decay.
+    task : {"regression", "classification"}
+        Regression targets are ``(B, T, K)`` values; classification targets ``(B, T)``
+        class indices (the readout's ``K`` outputs are logits).
+    optimizer : str, optimizer class or instance
+        As for :class:`BPTT` (``"adam"``, ``"sgd"``, ...); built over the parameters e-prop
+        trains.
+    lr : float
+        Learning rate.
+    reg_rate : float, optional
+        Target firing rate :math:`f^*` in Hz; ``None`` disables the regulariser.
+    reg_weight : float
+        :math:`\lambda` (default 1.0 when ``reg_rate`` is given).
+    seed : int, optional
+        Seed of the random feedback matrix.
+    reduction : {"mean", "sum"}
+        :math:`D` above.
+    time_unit : float
+        Seconds per unit of ``dt`` (converts ``reg_rate`` from Hz); default 1e-3 (ms).
+    optimizer_kwargs : dict, optional
+        Passed to the optimiser.
+
+    Attributes
+    ----------
+    feedback_weights : Tensor or None
+        :math:`B`, ``(N, K)`` (for ``"symmetric"`` the readout's transpose at the last call).
+    losses : list of float
+        The loss of every update.
+    rates : Tensor or None
+        Mean firing rate (Hz) of each unit in the last trial batch.
+
+    Notes
+    -----
+    Each call runs trials from the network's initial state (``init_state``); batch elements
+    are independent trials and their gradients add up (or average, with ``"mean"``).
+    """
+
+    def __init__(
+        self,
+        feedback: str = "symmetric",
+        task: str = "regression",
+        optimizer: Any = "adam",
+        lr: float = 1e-3,
+        reg_rate: float | None = None,
+        reg_weight: float | None = None,
+        seed: int | None = None,
+        reduction: str = "mean",
+        time_unit: float = 1e-3,
+        optimizer_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        if feedback not in FEEDBACK_MODES:
+            raise ValueError(
+                f"EProp: unknown feedback {feedback!r}; valid modes are {list(FEEDBACK_MODES)}"
+            )
+        if task not in TASKS:
+            raise ValueError(f"EProp: unknown task {task!r}; valid tasks are {list(TASKS)}")
+        if reduction not in _REDUCTIONS:
+            raise ValueError(
+                f"EProp: unknown reduction {reduction!r}; valid ones are {list(_REDUCTIONS)}"
+            )
+        if isinstance(lr, bool) or not isinstance(lr, int | float) or not lr > 0:
+            raise ValueError(f"EProp: lr must be > 0, got {lr!r}")
+        if not (
+            isinstance(optimizer, str | torch.optim.Optimizer)
+            or (isinstance(optimizer, type) and issubclass(optimizer, torch.optim.Optimizer))
+        ):
+            raise TypeError(
+                "EProp: optimizer must be a name, an Optimizer class or instance, "
+                f"got {optimizer!r}"
+            )
+        if isinstance(optimizer, str) and optimizer not in OPTIMIZERS:
+            raise ValueError(
+                f"EProp: unknown optimizer {optimizer!r}; valid names are {sorted(OPTIMIZERS)}"
+            )
+        if reg_rate is not None:
+            if isinstance(reg_rate, bool) or not isinstance(reg_rate, int | float):
+                raise TypeError(f"EProp: reg_rate must be a number (Hz) or None, got {reg_rate!r}")
+            if not (math.isfinite(reg_rate) and reg_rate >= 0):
+                raise ValueError(f"EProp: reg_rate must be >= 0 (Hz), got {reg_rate!r}")
+        if reg_weight is not None and (
+            isinstance(reg_weight, bool)
+            or not isinstance(reg_weight, int | float)
+            or not (math.isfinite(reg_weight) and reg_weight >= 0)
+        ):
+            raise ValueError(f"EProp: reg_weight must be a number >= 0, got {reg_weight!r}")
+        if reg_weight is not None and reg_rate is None:
+            raise ValueError("EProp: reg_weight needs reg_rate= (the target rate in Hz)")
+        if not (isinstance(time_unit, int | float) and time_unit > 0):
+            raise ValueError(f"EProp: time_unit must be > 0 (seconds), got {time_unit!r}")
+        self.feedback = feedback
+        self.task = task
+        self.optimizer_spec = optimizer
+        self.lr = float(lr)
+        self.reg_rate = None if reg_rate is None else float(reg_rate)
+        self.reg_weight = (
+            0.0 if reg_rate is None else float(1.0 if reg_weight is None else reg_weight)
+        )
+        self.seed = seed
+        self.reduction = reduction
+        self.time_unit = float(time_unit)
+        self.optimizer_kwargs = dict(optimizer_kwargs or {})
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.feedback_weights: Tensor | None = None
+        self.losses: list[float] = []
+        self.rates: Tensor | None = None
+
+    # ------------------------------------------------------------------------------
+    # the network e-prop trains
+    # ------------------------------------------------------------------------------
+
+    @staticmethod
+    def _model(where: str, model_or_net: Any) -> Any:
+        from ..network import CompiledNetwork, Network
+
+        if isinstance(model_or_net, Network):
+            return model_or_net.compile()
+        if isinstance(model_or_net, CompiledNetwork):
+            return model_or_net
+        raise TypeError(
+            f"{where}: expected a Network or a CompiledNetwork, got {type(model_or_net).__name__}"
+        )
+
+    def _plan(self, where: str, model: Any) -> _Plan:
+        out = model.output_node
+        out_node = model.nodes[out]
+        if not isinstance(out_node, LeakyReadout):
+            raise ValueError(
+                f"{where}: e-prop needs a leaky readout as the output node, but {out!r} is a "
+                f"{type(out_node).__name__}; add one with net.add_diffeq_node({out!r}, "
+                f"'leaky_readout', n={out_node.n}, tau=20.0) fed by an edge from the "
+                "spiking population"
+            )
+        into = [e for e in model._edges if e.target == out]
+        if len(into) != 1:
+            raise ValueError(
+                f"{where}: e-prop needs exactly one edge into the readout {out!r} (from the "
+                f"spiking population); it has {len(into)}"
+            )
+        oe = into[0]
+        rec, node = oe.source, model.nodes[oe.source]
+        if not isinstance(node, LIF | ALIF):
+            raise ValueError(
+                f"{where}: e-prop needs a recurrent population of 'lif' or 'alif' units "
+                f"feeding the readout {out!r}, but {rec!r} is a {type(node).__name__}"
+            )
+        if oe.delay != 0 or oe.source_var not in (None, "z"):
+            raise ValueError(
+                f"{where}: the readout edge {oe.key} must read the spikes of {rec!r} of the "
+                "same step (delay=0, no source_var)"
+            )
+        if any(e.source == out for e in model._edges):
+            raise ValueError(
+                f"{where}: the readout {out!r} feeds back into the network; e-prop trains "
+                "networks whose readout has no outgoing edge"
+            )
+        if rec == model.input_node:
+            raise ValueError(
+                f"{where}: the spiking population {rec!r} is the input node; give the network "
+                "an input node and an input edge into the population (train='gd')"
+            )
+        _membrane_constants(where, node, model.dt)  # checks the integrator
+        kappa = out_node.kappa(model.dt).detach()
+        if kappa.numel() > 1 and not bool((kappa == kappa.reshape(-1)[0]).all()):
+            raise ValueError(
+                f"{where}: the readout {out!r} must have one time constant for all its units "
+                "(the filtered eligibility trace is shared by the outputs)"
+            )
+        plan = _Plan(rec, node, isinstance(node, ALIF), out, out_node, oe.key, oe.module)
+        allowed = set()
+        p = 0
+        for e in model._edges:
+            if e.target != rec:
+                continue
+            ie = _InEdge(e.key, e.module, e.key)
+            ie.weight = isinstance(e.module.weight, nn.Parameter) and e.module.weight.requires_grad
+            b = e.module.bias
+            ie.bias = isinstance(b, nn.Parameter) and b.requires_grad
+            if ie.weight:
+                ie.cols = slice(p, p + e.module.n_in)
+                p += e.module.n_in
+                allowed.add(_param_name(e.key, "weight"))
+                if e.source == rec:
+                    mask = e.module.mask
+                    if mask is None or bool((mask.diagonal() != 0).any()):
+                        raise ValueError(
+                            f"{where}: the recurrent edge {e.key} must have no "
+                            "self-connections (e-prop's units get no input from their own "
+                            "spikes): add it with mask=1 - torch.eye(n)"
+                        )
+            if ie.bias:
+                ie.bias_col = p
+                p += 1
+                allowed.add(_param_name(e.key, "bias"))
+            plan.edges.append(ie)
+        plan.n_pre = p
+        for what in ("weight", "bias"):
+            t = getattr(oe.module, what)
+            if isinstance(t, nn.Parameter) and t.requires_grad:
+                allowed.add(_param_name(oe.key, what))
+        if not allowed:
+            raise ValueError(
+                f"{where}: nothing to train; add the edges into {rec!r} and the readout "
+                "edge with train='gd'"
+            )
+        extra = [n for n, q in model.named_parameters() if q.requires_grad and n not in allowed]
+        if extra:
+            raise ValueError(
+                f"{where}: e-prop trains the weights (and biases) of the edges into {rec!r} "
+                f"and of the readout edge {oe.key}; {extra} are trainable too: make them "
+                "fixed (train=None, or requires_grad_(False))"
+            )
+        return plan
+
+    def _feedback(self, plan: _Plan) -> Tensor:
+        """:math:`B`, ``(N, K)``."""
+        w_out = plan.out_lin.effective_weight().detach()  # (K, N)
+        if self.feedback == "symmetric":
+            self.feedback_weights = w_out.T.clone()
+            return self.feedback_weights
+        shape = (w_out.shape[1], w_out.shape[0])
+        if self.feedback_weights is None:
+            gen = torch.Generator().manual_seed(0 if self.seed is None else int(self.seed))
+            b = torch.randn(shape, generator=gen, dtype=torch.float64) / math.sqrt(shape[0])
+            self.feedback_weights = b.to(device=w_out.device, dtype=w_out.dtype)
+        elif tuple(self.feedback_weights.shape) != shape:
+            raise ValueError(
+                f"EProp: the feedback matrix has shape {tuple(self.feedback_weights.shape)}, "
+                f"the network needs {shape} (N, K); use a new EProp for another network"
+            )
+        return self.feedback_weights
+
+    # ------------------------------------------------------------------------------
+    # data
+    # ------------------------------------------------------------------------------
+
+    def _prepare(
+        self, where: str, model: Any, inputs: Any, targets: Any, loss_mask: Any
+    ) -> tuple[Tensor, Tensor, Tensor | None]:
+        x, _ = model.as_input(where, inputs)
+        batch, n_steps = x.shape[0], x.shape[1]
+        k = model.nodes[model.output_node].n
+        dev, dtype = x.device, x.dtype
+        t = targets if isinstance(targets, Tensor) else torch.as_tensor(np.asarray(targets))
+        if self.task == "classification":
+            if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
+                raise TypeError(
+                    f"{where}: classification targets must be integer class indices, "
+                    f"got dtype {t.dtype}"
+                )
+            if t.dim() == 1:
+                t = t.unsqueeze(0)
+            if t.dim() != 2 or tuple(t.shape) != (batch, n_steps):
+                raise ValueError(
+                    f"{where}: classification targets must be (T,) or (B, T) class indices "
+                    f"matching the inputs' (B, T) = {(batch, n_steps)}, got {tuple(t.shape)}"
+                )
+            t = t.to(device=dev, dtype=torch.int64)
+            if k < 2 or bool(((t < 0) | (t >= k)).any()):
+                raise ValueError(
+                    f"{where}: class indices must lie in [0, {k}) (the readout has {k} "
+                    "outputs, at least 2)"
+                )
+        else:
+            if t.is_complex() or t.dtype == torch.bool:
+                raise TypeError(f"{where}: targets must be real numbers, got dtype {t.dtype}")
+            if t.dim() == 1 and k == 1:
+                t = t.unsqueeze(-1)
+            if t.dim() == 2 and batch == 1 and t.shape[0] == n_steps:
+                t = t.unsqueeze(0)
+            if t.dim() != 3 or tuple(t.shape) != (batch, n_steps, k):
+                raise ValueError(
+                    f"{where}: regression targets must be (T, K) or (B, T, K) with (B, T) = "
+                    f"{(batch, n_steps)} and K = {k} (the readout's outputs), "
+                    f"got {tuple(t.shape)}"
+                )
+            t = t.to(device=dev, dtype=dtype)
+            if not bool(torch.isfinite(t).all()):
+                raise ValueError(f"{where}: targets contain NaN or inf values")
+        m = None
+        if loss_mask is not None:
+            m = (
+                loss_mask
+                if isinstance(loss_mask, Tensor)
+                else torch.as_tensor(np.asarray(loss_mask))
+            )
+            if m.dim() == 1:
+                m = m.unsqueeze(0).expand(batch, -1)
+            if tuple(m.shape) != (batch, n_steps):
+                raise ValueError(
+                    f"{where}: loss_mask must be (T,) or (B, T) = {(batch, n_steps)}, "
+                    f"got {tuple(m.shape)}"
+                )
+            m = m.to(device=dev, dtype=dtype)
+            if not bool(torch.isfinite(m).all()) or bool((m < 0).any()):
+                raise ValueError(f"{where}: loss_mask must be finite and >= 0")
+            if not bool((m > 0).any()):
+                raise ValueError(f"{where}: loss_mask selects no step")
+        return x, t, m
+
+    # ------------------------------------------------------------------------------
+    # the gradients
+    # ------------------------------------------------------------------------------
+
+    def _run(
+        self, where: str, model: Any, inputs: Any, targets: Any, loss_mask: Any
+    ) -> tuple[dict[str, Tensor], float]:
+        from ..network import Hook
+
+        plan = self._plan(where, model)
+        x, tgt, mask = self._prepare(where, model, inputs, targets, loss_mask)
+        batch, n_steps = x.shape[0], x.shape[1]
+        dev, dtype = x.device, x.dtype
+        dt = model.dt
+        node = plan.node
+        n, n_pre = node.n, plan.n_pre
+        k_out = plan.out_node.n
+
+        # ---- constants of the population (all (N,) tensors) ----------------------------
+        with torch.no_grad():
+            alpha_u, c_u = (q.to(dev, dtype) for q in _membrane_constants(where, node, dt))
+            vth = node.v_th.detach().expand(n).to(dev, dtype)
+            gap = vth - node.v_reset.detach().expand(n).to(dev, dtype)
+            inv_gap = 1.0 / gap
+            v_rest = node.v_rest.detach().expand(n).to(dev, dtype)
+            if plan.alif:
+                beta_u = node.beta.detach().expand(n).to(dev, dtype)
+                rho_u = torch.exp(-dt / node.tau_a.detach().expand(n).to(dev, dtype))
+            surrogate = node.spike_fn.grad
+            kappa = float(plan.out_node.kappa(dt).detach().reshape(-1)[0])
+            B_fb = self._feedback(plan)  # (N, K)
+            Bt = B_fb.T.contiguous()  # (K, N)
+            state0 = model.init_state(batch)
+            hold_steps = torch.round(node.refractory.detach().to(torch.float64) / dt) - 1.0
+            hold = bool((hold_steps > 0).any()) or bool((state0[f"{plan.rec}.ref"] > 0).any())
+            value_reset = node.reset_mode == "value"
+            uniform_alpha = bool((alpha_u == alpha_u[0]).all())
+            per_post = hold or value_reset or not uniform_alpha  # eps_v differs between posts
+            reg = self.reg_rate is not None and self.reg_weight > 0
+            active = [True] * n_steps if mask is None else (mask > 0).any(0).tolist()
+            classify = self.task == "classification"
+            mask_tm = None if mask is None else mask.T.unsqueeze(-1).unbind(0)  # T x (B, 1)
+            if classify:
+                tgt_tm = torch.nn.functional.one_hot(tgt.T, k_out).to(dtype).unbind(0)
+            else:
+                tgt_tm = tgt.transpose(0, 1).unbind(0)  # T x (B, K)
+
+            # ---- the state e-prop carries ----------------------------------------------
+            rows = 2 if reg else 1
+            ebar = torch.zeros(n, batch, n_pre, device=dev, dtype=dtype)  # (N, B, P)
+            if per_post:
+                ev = torch.zeros(n, batch, n_pre, device=dev, dtype=dtype)  # (N, B, P)
+            else:
+                eh = torch.zeros(batch, n_pre, device=dev, dtype=dtype)  # (B, P)
+            # the adaptation trace only for the span of units with beta != 0 (a mixed
+            # population keeps its LIF units, beta = 0, in one block)
+            adaptive = plan.alif and bool((beta_u != 0).any())
+            if adaptive:
+                idx = torch.nonzero(beta_u != 0).reshape(-1)
+                sl = slice(int(idx[0]), int(idx[-1]) + 1)
+                n_a = sl.stop - sl.start
+                ea = torch.zeros(n_a, batch, n_pre, device=dev, dtype=dtype)  # (N_a, B, P)
+                e_buf = torch.empty(n, batch, n_pre, device=dev, dtype=dtype)  # (N, B, P)
+                e_sl = e_buf[sl]
+                nbeta_c = -beta_u[sl, None, None]  # (N_a, 1, 1)
+                rho_a = rho_u[sl]
+                rho_c = rho_a[:, None, None]
+                rho_s = float(rho_a[0]) if bool((rho_a == rho_a[0]).all()) else None
+            G = torch.zeros(n, rows, n_pre, device=dev, dtype=dtype)  # (N, R, P)
+            LX = torch.zeros(n, rows, batch, device=dev, dtype=dtype)  # (N, R, B)
+            if reg:
+                LX[:, 1, :] = 1.0
+            zbar = torch.zeros(batch, n, device=dev, dtype=dtype)  # (B, N)
+            g_out = torch.zeros(k_out, n, device=dev, dtype=dtype)  # (K, N)
+            g_bias = torch.zeros(k_out, device=dev, dtype=dtype)  # (K,)
+            count = torch.zeros(n, device=dev, dtype=dtype)  # (N,) spikes
+            ones = torch.ones(batch, 1, device=dev, dtype=dtype)
+            alpha_s = float(alpha_u[0])
+            alpha_c = alpha_u[:, None]  # (N, 1): broadcasts over (N, B)
+            c_c = c_u[:, None]
+
+        # ---- what the hook reads -------------------------------------------------------
+        reads: list[str] = []
+
+        def slot(name: str) -> int:
+            if name not in reads:
+                reads.append(name)
+            return reads.index(name)
+
+        pre_parts: list[tuple[int, int]] = []  # (read slot or -1 for a constant 1, width)
+        for ie in plan.edges:
+            if ie.weight:
+                pre_parts.append((slot(ie.read), ie.lin.n_in))
+            if ie.bias:
+                pre_parts.append((-1, 1))
+        cur_parts = [(slot(ie.read), ie.lin) for ie in plan.edges] if value_reset else []
+        i_v, i_z = slot(f"{plan.rec}.v"), slot(f"{plan.rec}.z")
+        i_a = slot(f"{plan.rec}.a") if plan.alif else -1
+        i_ref = slot(f"{plan.rec}.ref") if hold else -1
+        i_y = slot(plan.readout)
+        single = len(pre_parts) == 1 and pre_parts[0][0] >= 0
+        edge_w = [lin.effective_weight().detach() for _, lin in cur_parts]
+
+        carry: dict[str, Any] = {
+            "held": state0[f"{plan.rec}.ref"] > 0,
+            "v_prev": state0[f"{plan.rec}.v"].clone(),
+            "onebar": 0.0,
+            "lx_zero": True,
+        }
+
+        def eligibility(vals: tuple[Tensor, ...]) -> None:
+            """Steps 1-3: advance eps_v, compute psi, add e(t) to ebar."""
+            pre = (
+                vals[pre_parts[0][0]]
+                if single
+                else torch.cat([vals[s] if s >= 0 else ones for s, _ in pre_parts], dim=1)
+            )  # (B, P)
+            v, z = vals[i_v], vals[i_z]
+            held = carry["held"]
+            # 1. membrane eligibility before the reset
+            if per_post:
+                if hold:
+                    a_eff = torch.where(held.T, 1.0, alpha_c)  # (N, B)
+                    c_eff = torch.where(held.T, 0.0, c_c)
+                else:
+                    a_eff, c_eff = alpha_c, c_c
+                ev.mul_(a_eff.unsqueeze(-1)).addcmul_(c_eff.unsqueeze(-1), pre.unsqueeze(0))
+            else:
+                eh.mul_(alpha_s).add_(pre)
+            # 2. pseudo-derivative at the distance to threshold of this step
+            if value_reset:
+                cur = None
+                for (s, lin), w in zip(cur_parts, edge_w, strict=True):
+                    term = lin.apply(vals[s], w)  # (B, N): this edge's input current
+                    cur = term if cur is None else cur + term
+                v_prev = carry["v_prev"]
+                vp = alpha_u * v_prev + (1.0 - alpha_u) * v_rest
+                if cur is not None:
+                    vp = vp + c_u * cur
+                if hold:
+                    vp = torch.where(held, v_prev, vp)
+                v_thr = torch.where(z > 0, vp, v)  # the reset hid v where the unit spiked
+                carry["v_prev"] = v.clone()
+            else:
+                v_thr = v
+            th = vth + beta_u * vals[i_a] if plan.alif else vth
+            psi = surrogate((v_thr - th) * inv_gap) * inv_gap  # (B, N)
+            if hold:
+                psi = psi.masked_fill(held, 0.0)
+                carry["held"] = vals[i_ref] > 0
+            psi_t = psi.T.unsqueeze(-1)  # (N, B, 1)
+            # 3. filtered eligibility trace
+            if adaptive:
+                # e = psi (eps_v - beta eps_a), one (N, B, P) buffer reused every step
+                if per_post:
+                    torch.mul(psi_t, ev, out=e_buf)
+                else:
+                    torch.mul((psi * c_u).T.unsqueeze(-1), eh.unsqueeze(0), out=e_buf)
+                e_sl.addcmul_(nbeta_c * psi_t[sl], ea)
+                torch.add(e_buf, ebar, alpha=kappa, out=ebar)  # ebar = kappa ebar + e
+            elif per_post:
+                ebar.mul_(kappa).addcmul_(psi_t, ev)
+            else:
+                ebar.mul_(kappa).addcmul_((psi * c_u).T.unsqueeze(-1), eh.unsqueeze(0))
+
+        def after(vals: tuple[Tensor, ...]) -> None:
+            """Steps 5-6: the adaptation eligibility of the next step and the reset."""
+            # 5. a(t+1) = rho a(t) + z(t), so eps_a(t+1) = rho eps_a(t) + e(t)
+            if adaptive:
+                if rho_s is not None:
+                    torch.add(e_sl, ea, alpha=rho_s, out=ea)
+                else:
+                    ea.mul_(rho_c).add_(e_sl)
+            # 6. reset to a value: the stored membrane forgets its past where the unit spiked
+            if value_reset:
+                ev.mul_((1.0 - vals[i_z]).T.unsqueeze(-1))
+
+        traces = n_pre > 0
+
+        def hook(t: int, *vals: Tensor) -> None:
+            if traces:
+                eligibility(vals)
+            z, y = vals[i_z], vals[i_y]
+            # 4. readout traces, learning signal, gradients
+            zbar.mul_(kappa).add_(z)
+            carry["onebar"] = kappa * carry["onebar"] + 1.0
+            if active[t]:
+                if classify:
+                    err = torch.softmax(y, dim=-1) - tgt_tm[t]
+                else:
+                    err = y - tgt_tm[t]
+                if mask_tm is not None:
+                    err = err * mask_tm[t]
+                g_out.addmm_(err.T, zbar)  # (K, N)
+                g_bias.add_(err.sum(0), alpha=carry["onebar"])
+                if traces:
+                    L = err @ Bt  # (B, N) learning signal
+                    LX[:, 0, :].copy_(L.T)
+                    carry["lx_zero"] = False
+                    G.baddbmm_(LX, ebar)  # (N, R, P)
+            elif reg and traces:
+                if not carry["lx_zero"]:
+                    LX[:, 0, :].zero_()
+                    carry["lx_zero"] = True
+                G.baddbmm_(LX, ebar)
+            count.add_(z.sum(0))
+            if traces:
+                after(vals)
+
+        hooks = (Hook(plan.readout, tuple(reads), hook),)
+        held_state = model.state
+        try:
+            with torch.no_grad():
+                rec = model._run_api(where, x, None, state0, False, None, hooks=hooks)
+        finally:
+            model.state = held_state
+        y = rec.output if rec.output.dim() == 3 else rec.output.unsqueeze(0)  # (B, T, K)
+
+        with torch.no_grad():
+            # ---- the loss -----------------------------------------------------------
+            if classify:
+                per = -torch.log_softmax(y, dim=-1).gather(-1, tgt.unsqueeze(-1)).squeeze(-1)
+            else:
+                per = 0.5 * (y - tgt).square().sum(-1)  # (B, T)
+            if mask is not None:
+                per = per * mask
+            denom = float(mask.sum()) if mask is not None else float(batch * n_steps)
+            scale = 1.0 / denom if self.reduction == "mean" else 1.0
+            loss = float(per.sum()) * scale
+            grads: dict[str, Tensor] = {}
+            g_pre = G[:, 0, :] * scale  # (N, P)
+            rates = count / (batch * n_steps * dt)  # (N,) spikes per unit of dt
+            if reg:
+                f_star = self.reg_rate * self.time_unit
+                sum_e = (1.0 - kappa) * G[:, 1, :] + kappa * ebar.sum(1)  # (N, P)
+                coef = 2.0 * self.reg_weight * (rates - f_star) / (batch * n_steps * dt)
+                g_pre = g_pre + coef[:, None] * sum_e
+                loss += self.reg_weight * float((rates - f_star).square().sum())
+            self.rates = rates / self.time_unit
+            for ie in plan.edges:
+                if ie.weight:
+                    g = g_pre[:, ie.cols]
+                    if ie.lin.mask is not None:
+                        g = g * ie.lin.mask
+                    grads[_param_name(ie.key, "weight")] = g.contiguous()
+                if ie.bias:
+                    grads[_param_name(ie.key, "bias")] = g_pre[:, ie.bias_col].clone()
+            lin = plan.out_lin
+            if isinstance(lin.weight, nn.Parameter) and lin.weight.requires_grad:
+                g = g_out * scale
+                if lin.mask is not None:
+                    g = g * lin.mask
+                grads[_param_name(plan.out_key, "weight")] = g
+            if isinstance(lin.bias, nn.Parameter) and lin.bias.requires_grad:
+                grads[_param_name(plan.out_key, "bias")] = g_bias * scale
+        return grads, loss
+
+    def compute_gradients(
+        self, model_or_net: Any, inputs: Any, targets: Any, loss_mask: Any = None
+    ) -> dict[str, Tensor]:
+        """The e-prop gradients of one batch of trials, without applying them.
+
+        Parameters
+        ----------
+        model_or_net : Network or CompiledNetwork
+            The network (see the module docstring for what it must contain).
+        inputs : tensor or array
+            ``(T, C)`` or ``(B, T, C)``.
+        targets : tensor or array
+            ``(T, K)`` / ``(B, T, K)`` values (regression) or ``(T,)`` / ``(B, T)`` class
+            indices (classification).
+        loss_mask : tensor or array, optional
+            ``(T,)`` or ``(B, T)``: 1 (or a weight >= 0) where a step counts in the loss,
+            0 where it does not (e.g. only the recall window of a task).
+
+        Returns
+        -------
+        dict of str -> Tensor
+            Gradients keyed by the compiled network's ``named_parameters()`` names (e.g.
+            ``"edges.in->rec.weight"``), shaped like the parameters. The network's held
+            state is left as it was.
+        """
+        where = "EProp.compute_gradients"
+        model = self._model(where, model_or_net)
+        return self._run(where, model, inputs, targets, loss_mask)[0]
+
+    def accumulate(
+        self, model_or_net: Any, inputs: Any, targets: Any, loss_mask: Any = None
+    ) -> float:
+        """Add the e-prop gradients of one batch to the parameters' ``.grad``; return the
+        loss. Apply them with any torch optimiser (or :meth:`step`)."""
+        where = "EProp.accumulate"
+        model = self._model(where, model_or_net)
+        grads, loss = self._run(where, model, inputs, targets, loss_mask)
+        params = dict(model.named_parameters())
+        for name, g in grads.items():
+            p = params[name]
+            if p.grad is None:
+                p.grad = g.detach().clone()
+            else:
+                p.grad.add_(g)
+        return loss
+
+    def _params(self, model: Any) -> list[nn.Parameter]:
+        plan = self._plan("EProp.step", model)
+        names = {_param_name(ie.key, "weight") for ie in plan.edges if ie.weight}
+        names |= {_param_name(ie.key, "bias") for ie in plan.edges if ie.bias}
+        for what in ("weight", "bias"):
+            t = getattr(plan.out_lin, what)
+            if isinstance(t, nn.Parameter) and t.requires_grad:
+                names.add(_param_name(plan.out_key, what))
+        return [p for n, p in model.named_parameters() if n in names]
+
+    def step(self, model_or_net: Any, inputs: Any, targets: Any, loss_mask: Any = None) -> float:
+        """One update from one batch of trials: gradients into ``.grad``, an optimiser step,
+        and for ``feedback="adaptive"`` the same change applied to :math:`B`. Returns the
+        loss before the update."""
+        where = "EProp.step"
+        model = self._model(where, model_or_net)
+        if self.optimizer is None:
+            self.optimizer = get_optimizer(
+                self.optimizer_spec, self._params(model), self.lr, **self.optimizer_kwargs
+            )
+        opt = self.optimizer
+        opt.zero_grad(set_to_none=True)
+        loss = self.accumulate(model, inputs, targets, loss_mask)
+        plan = self._plan(where, model)
+        before = plan.out_lin.effective_weight().detach().clone()
+        opt.step()
+        if self.feedback == "adaptive":
+            after = plan.out_lin.effective_weight().detach()
+            self.feedback_weights.add_((after - before).T)
+        opt.zero_grad(set_to_none=True)
+        self.losses.append(loss)
+        return loss
+
+    def fit(
+        self,
+        model_or_net: Any,
+        data: Iterable[tuple[Any, Any] | tuple[Any, Any, Any]],
+        epochs: int = 1,
+        progress: bool = False,
+    ) -> list[float]:
+        """Train on ``(inputs, targets)`` or ``(inputs, targets, loss_mask)`` batches, one
+        update per batch, for ``epochs`` passes; returns the loss of every update."""
+        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+            raise ValueError(f"EProp.fit: epochs must be an int >= 1, got {epochs!r}")
+        data = list(data)
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(data) * epochs, unit="update")
+        losses = []
+        try:
+            for _ in range(epochs):
+                for item in data:
+                    if len(item) not in (2, 3):
+                        raise ValueError(
+                            "EProp.fit: each batch must be (inputs, targets) or "
+                            "(inputs, targets, loss_mask)"
+                        )
+                    x, y = item[0], item[1]
+                    m = item[2] if len(item) == 3 else None
+                    losses.append(self.step(model_or_net, x, y, m))
+                    if bar is not None:
+                        bar.update(1)
+                        bar.set_postfix(loss=f"{losses[-1]:.3g}")
+        finally:
+            if bar is not None:
+                bar.close()
+        return losses
+
+    def __repr__(self) -> str:
+        reg = (
+            ""
+            if self.reg_rate is None
+            else f", reg_rate={self.reg_rate:g}, reg_weight={self.reg_weight:g}"
+        )
+        return (
+            f"EProp(feedback={self.feedback!r}, task={self.task!r}, "
+            f"optimizer={self.optimizer_spec!r}, lr={self.lr:g}{reg})"
+        )

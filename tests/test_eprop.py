@@ -1,0 +1,431 @@
+"""e-prop: the online gradients equal autograd through the same network with the recurrent
+spikes detached (Bellec et al. 2020), for LIF and ALIF populations, regression and
+classification, symmetric and random feedback; errors; a learning run."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import rnngraph as rg
+from rnngraph.nodes import ALIF, LIF
+from rnngraph.training import EProp
+
+F64 = torch.float64
+N_IN, N, K, T, B = 4, 8, 2, 40, 2
+
+
+def _population(kind: str, **kw):
+    kw.setdefault("reset", "subtract")
+    kw.setdefault("integrator", "exp_euler")
+    kw.setdefault("surrogate", "triangle")
+    if kind == "lif":  # LIF.bellec(N, dt=1.0, tau_m=20.0, v_th=0.6) with the options in kw
+        return LIF(N, tau_m=20.0, v_th=0.6, r_m=1.0 / (1.0 - math.exp(-1.0 / 20.0)), **kw)
+    # a mixed population: ALIF units with beta = 0 are LIF units
+    beta = torch.tensor([0.0] * (N // 2) + [0.5] * (N - N // 2), dtype=F64)
+    return ALIF(
+        N,
+        tau_m=20.0,
+        tau_a=60.0,
+        beta=beta,
+        v_th=0.6,
+        r_m=1.0 / (1.0 - math.exp(-1.0 / 20.0)),
+        **kw,
+    )
+
+
+def _net(kind="lif", k_out=K, seed=0, in_bias=False, **kw):
+    g = torch.Generator().manual_seed(seed)
+    net = rg.Network(dt=1.0, dtype=F64)
+    net.add_func_node("in", N_IN)
+    net.add_diffeq_node("rec", _population(kind, **kw))
+    w_in = 0.6 * torch.randn(N, N_IN, generator=g, dtype=F64)
+    w_rec = 0.3 * torch.randn(N, N, generator=g, dtype=F64)
+    net.add_edge("in", "rec", weights=w_in, train="gd", bias=in_bias)
+    if in_bias:
+        with torch.no_grad():
+            net.get_edge("in", "rec").bias.copy_(0.05 * torch.randn(N, generator=g, dtype=F64))
+    net.add_edge(
+        "rec",
+        "rec",
+        weights=w_rec,
+        train="gd",
+        feedback=True,
+        mask=1.0 - torch.eye(N, dtype=F64),
+    )
+    net.add_diffeq_node("out", "leaky_readout", n=k_out, tau=15.0)
+    w_out = torch.randn(k_out, N, generator=g, dtype=F64) / math.sqrt(N)
+    net.add_edge("rec", "out", weights=w_out, train="gd", bias=0.1)
+    return net
+
+
+def _inputs(seed=0, t=T, b=B):
+    g = np.random.default_rng(seed)
+    return (g.random((b, t, N_IN)) < 0.3).astype(np.float64)
+
+
+class _RandomFeedbackLinear(torch.autograd.Function):
+    """``z W^T`` forward; backward sends the error to ``z`` through ``B`` instead of ``W^T``."""
+
+    @staticmethod
+    def forward(z, w, fb):
+        return z @ w.T
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        z, w, fb = inputs
+        ctx.save_for_backward(z, fb)
+
+    @staticmethod
+    def backward(ctx, grad):
+        z, fb = ctx.saved_tensors
+        return grad @ fb.T, grad.T @ z, None
+
+
+def _reference(net, x, targets, task="regression", mask=None, fb=None, reg=None, reduction="mean"):
+    """The same network as a plain torch loop with the node's pure step, the recurrent
+    spikes detached inside the recurrence; returns (loss, grads by parameter name, z)."""
+    model = net.compile()
+    node = net.get_node("rec")
+    e_in, e_rec, e_out = (net.get_edge(*k) for k in (("in", "rec"), ("rec", "rec"), ("rec", "out")))
+    kappa = math.exp(-1.0 / float(net.get_node("out").tau))
+    x = torch.as_tensor(x, dtype=F64)
+    b, t_len = x.shape[:2]
+    s = node.init_state(b, dtype=F64)
+    y = torch.zeros(b, net.get_node("out").n, dtype=F64)
+    ys, zs = [], []
+    for t in range(t_len):
+        z_prev = s.z.detach()
+        cur = e_in.apply(x[:, t]) + z_prev @ e_rec.effective_weight().T
+        z, s = node.step(s, node.Inputs(cur), 1.0)
+        if fb is None:
+            drive = z @ e_out.weight.T
+        else:
+            drive = _RandomFeedbackLinear.apply(z, e_out.weight, fb)
+        y = kappa * y + drive + e_out.bias
+        ys.append(y)
+        zs.append(z)
+    y = torch.stack(ys, 1)
+    z = torch.stack(zs, 1)
+    if task == "regression":
+        per = 0.5 * (y - torch.as_tensor(targets, dtype=F64)).square().sum(-1)
+    else:
+        logp = torch.log_softmax(y, -1)
+        per = -logp.gather(-1, torch.as_tensor(targets).long().unsqueeze(-1)).squeeze(-1)
+    m = torch.ones(b, t_len, dtype=F64) if mask is None else torch.as_tensor(mask, dtype=F64)
+    m = m.expand(b, t_len)
+    loss = (per * m).sum()
+    if reduction == "mean":
+        loss = loss / m.sum()
+    if reg is not None:
+        rate, weight = reg  # rate in spikes per step (dt = 1 ms, time unit 1 ms)
+        f = z.mean((0, 1))
+        loss = loss + weight * (f - rate).square().sum()
+    names = [n for n, p in model.named_parameters() if p.requires_grad]
+    params = [p for n, p in model.named_parameters() if p.requires_grad]
+    grads = torch.autograd.grad(loss, params)
+    return loss.detach(), dict(zip(names, grads, strict=True)), z.detach()
+
+
+def _max_rel(a, b):
+    return float((a - b).abs().max() / b.abs().max())
+
+
+CASES = {
+    "lif": {},
+    "alif": {},
+    "lif_value_reset": {"reset": "value"},
+    "lif_refractory": {"refractory": 3.0},
+    "alif_refractory_value": {"refractory": 2.0, "reset": "value"},
+    "lif_euler": {"integrator": "euler"},
+    "alif_rk4_fast_sigmoid": {"integrator": "rk4", "surrogate": "fast_sigmoid"},
+}
+
+
+def _kind(case):
+    return case.split("_")[0]
+
+
+@pytest.mark.parametrize("task", ["regression", "classification"])
+@pytest.mark.parametrize("case", list(CASES))
+def test_symmetric_eprop_equals_autograd_with_detached_recurrence(case, task):
+    k_out = K if task == "regression" else 3
+    net = _net(_kind(case), k_out=k_out, in_bias=case == "lif_refractory", **CASES[case])
+    x = _inputs()
+    g = np.random.default_rng(1)
+    if task == "regression":
+        y = g.standard_normal((B, T, k_out))
+        mask = None
+    else:
+        y = g.integers(0, k_out, (B, T))
+        mask = np.zeros(T)
+        mask[-12:] = 1.0
+    loss, ref, z = _reference(net, x, y, task, mask)
+    assert z.sum() > 20  # the units spike, so the surrogate and the resets matter
+    trainer = EProp(feedback="symmetric", task=task)
+    grads = trainer.compute_gradients(net, x, y, loss_mask=mask)
+    assert set(grads) == set(ref)
+    for name, r in ref.items():
+        assert grads[name].shape == r.shape
+        assert r.abs().max() > 0, name
+        assert _max_rel(grads[name], r) < 1e-10, name
+
+
+def test_hand_written_bellec_alif_loop_agrees():
+    """Bellec's equations written out (no rnngraph step functions): ALIF with subtractive
+    reset, v(t) = alpha v(t-1) + I(t) - v_th z(t-1), a(t) = rho a(t-1) + z(t-1)."""
+    net = _net("alif")
+    node = net.get_node("rec")
+    w_in = net.get_edge("in", "rec").weight
+    w_rec = net.get_edge("rec", "rec").weight
+    w_out, b_out = net.get_edge("rec", "out").weight, net.get_edge("rec", "out").bias
+    mask_rec = 1.0 - torch.eye(N, dtype=F64)
+    alpha, rho, kappa = math.exp(-1 / 20), math.exp(-1 / 60), math.exp(-1 / 15)
+    beta, v_th, gamma = node.beta, 0.6, 0.3
+
+    class Spike(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, v_scaled):
+            ctx.save_for_backward(v_scaled)
+            return (v_scaled > 0).to(v_scaled.dtype)
+
+        @staticmethod
+        def backward(ctx, grad):
+            (v_scaled,) = ctx.saved_tensors
+            # Bellec's pseudo-derivative with respect to v_scaled; the chain rule through
+            # v_scaled = (v - A) / v_th adds the 1 / v_th
+            return grad * gamma * torch.clamp(1 - v_scaled.abs(), min=0)
+
+    x = torch.as_tensor(_inputs())
+    y_star = torch.as_tensor(np.random.default_rng(3).standard_normal((B, T, K)))
+    v = torch.zeros(B, N, dtype=F64)
+    a = torch.zeros(B, N, dtype=F64)
+    z = torch.zeros(B, N, dtype=F64)
+    y = torch.zeros(B, K, dtype=F64)
+    loss = 0.0
+    for t in range(T):
+        zd = z.detach()
+        a = rho * a + z
+        v = alpha * v + x[:, t] @ w_in.T + zd @ (w_rec * mask_rec).T - v_th * zd
+        z = Spike.apply((v - v_th - beta * a) / v_th)
+        y = kappa * y + z @ w_out.T + b_out
+        loss = loss + 0.5 * (y - y_star[:, t]).square().sum()
+    params = [w_in, w_rec, w_out, b_out]
+    ref = torch.autograd.grad(loss, params)
+    grads = EProp(reduction="sum").compute_gradients(net, x, y_star)
+    keys = ["edges.in->rec.weight", "edges.rec->rec.weight", "edges.rec->out.weight"]
+    keys.append("edges.rec->out.bias")
+    for key, r in zip(keys, ref, strict=True):
+        assert _max_rel(grads[key], r) < 1e-10, key
+
+
+@pytest.mark.parametrize("kind", ["lif", "alif"])
+def test_random_feedback_equals_autograd_with_b_in_the_readout_backward(kind):
+    net = _net(kind)
+    x = _inputs()
+    y = np.random.default_rng(2).standard_normal((B, T, K))
+    trainer = EProp(feedback="random", seed=7)
+    grads = trainer.compute_gradients(net, x, y)
+    fb = trainer.feedback_weights
+    assert fb.shape == (N, K)
+    w_out = net.get_edge("rec", "out").weight.detach()
+    assert not torch.allclose(fb, w_out.T)
+    _, ref, _ = _reference(net, x, y, fb=fb)
+    for name, r in ref.items():
+        assert _max_rel(grads[name], r) < 1e-10, name
+    # the same seed draws the same matrix; another seed another one
+    assert torch.equal(
+        EProp(feedback="random", seed=7)._feedback(trainer._plan("t", net.compile())), fb
+    )
+    other = EProp(feedback="random", seed=8)
+    other.compute_gradients(net, x, y)
+    assert not torch.equal(other.feedback_weights, fb)
+
+
+@pytest.mark.parametrize("kind", ["lif", "alif"])
+def test_rate_regulariser_gradient_is_exact(kind):
+    net = _net(kind, refractory=2.0)
+    x = _inputs()
+    y = np.random.default_rng(4).standard_normal((B, T, K))
+    reg_hz, weight = 10.0, 3.0
+    _, ref, z = _reference(net, x, y, reg=(reg_hz / 1000.0, weight), reduction="sum")
+    trainer = EProp(reg_rate=reg_hz, reg_weight=weight, reduction="sum")
+    grads = trainer.compute_gradients(net, x, y)
+    for name, r in ref.items():
+        assert _max_rel(grads[name], r) < 1e-10, name
+    assert torch.allclose(trainer.rates, z.mean((0, 1)) * 1000.0)
+
+
+def test_adaptive_feedback_follows_the_readout_update():
+    net = _net("lif")
+    x, y = _inputs(), np.random.default_rng(5).standard_normal((B, T, K))
+    trainer = EProp(feedback="adaptive", optimizer="sgd", lr=0.1, seed=3)
+    w0 = net.get_edge("rec", "out").weight.detach().clone()
+    trainer.step(net, x, y)
+    b0 = EProp(feedback="random", seed=3)._feedback(trainer._plan("t", net.compile()))
+    w1 = net.get_edge("rec", "out").weight.detach()
+    assert torch.allclose(trainer.feedback_weights, b0 + (w1 - w0).T, atol=1e-14)
+    assert not torch.allclose(w1, w0)
+
+
+def test_sgd_step_moves_weights_by_lr_times_gradient_and_keeps_the_state():
+    net = _net("alif")
+    x, y = _inputs(), np.random.default_rng(6).standard_normal((B, T, K))
+    model = net.compile()
+    grads = EProp().compute_gradients(net, x, y)
+    assert model.state is None  # compute_gradients leaves the held state alone
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    trainer = EProp(optimizer="sgd", lr=0.5)
+    loss = trainer.step(net, x, y)
+    assert trainer.losses == [loss]
+    for name, p in model.named_parameters():
+        assert torch.allclose(p.detach(), before[name] - 0.5 * grads[name], atol=1e-14), name
+        assert p.grad is None
+
+
+def test_traces_do_not_grow_with_time(monkeypatch):
+    """The trainer allocates its traces once per call, (N, B, P) at most, whatever T."""
+    sizes = []
+    original = torch.zeros
+
+    def spy(*args, **kwargs):
+        out = original(*args, **kwargs)
+        sizes.append(out.numel())
+        return out
+
+    net = _net("alif")
+    for t_len in (20, 200):
+        sizes.clear()
+        monkeypatch.setattr(torch, "zeros", spy)
+        EProp().compute_gradients(net, _inputs(t=t_len), np.zeros((B, t_len, K)))
+        monkeypatch.setattr(torch, "zeros", original)
+        assert max(sizes) <= N * B * (N_IN + N)
+    # the loss accumulates as a loss, the gradient shapes match the parameters
+    grads = EProp().compute_gradients(net, _inputs(), np.zeros((B, T, K)))
+    shapes = {n: p.shape for n, p in net.named_parameters()}
+    assert {n: g.shape for n, g in grads.items()} == shapes
+
+
+def test_errors_say_what_eprop_needs():
+    trainer = EProp()
+    x, y = _inputs(), np.zeros((B, T, K))
+    # a rate network: no spiking population feeds the readout
+    net = rg.Network(dt=1.0, dtype=F64)
+    net.add_func_node("in", N_IN)
+    net.add_diffeq_node("res", "leaky_tanh", n=N)
+    net.add_edge("in", "res", train="gd")
+    net.add_diffeq_node("out", "leaky_readout", n=K)
+    net.add_edge("res", "out", train="gd")
+    with pytest.raises(
+        ValueError,
+        match=r"Network\.fit_eprop: e-prop needs a recurrent population of 'lif' or 'alif' "
+        r"units feeding the readout 'out', but 'res' is a LeakyTanh",
+    ):
+        net.fit_eprop(x, y)
+    # a spiking population with an instantaneous readout
+    net = rg.Network(dt=1.0, dtype=F64)
+    net.add_func_node("in", N_IN)
+    net.add_diffeq_node("rec", _population("lif"))
+    net.add_edge("in", "rec", train="gd")
+    net.add_func_node("out", K)
+    net.add_edge("rec", "out", train="gd")
+    with pytest.raises(
+        ValueError,
+        match=r"EProp\.compute_gradients: e-prop needs a leaky readout as the output node, "
+        r"but 'out' is a FuncNode; add one with net\.add_diffeq_node\('out', 'leaky_readout'",
+    ):
+        trainer.compute_gradients(net, x, y)
+    # self-connections in the trained recurrent edge
+    net = _net("lif")
+    net.pop_edge("rec", "rec")
+    net.add_edge("rec", "rec", train="gd", feedback=True)
+    with pytest.raises(ValueError, match=r"the recurrent edge rec->rec must have no self-conn"):
+        trainer.compute_gradients(net, x, y)
+    # other trainable parameters
+    net = _net("lif")
+    net.get_node("rec").tau_m = torch.nn.Parameter(torch.tensor(20.0, dtype=F64))
+    with pytest.raises(ValueError, match=r"\['nodes\.rec\.tau_m'\] are trainable too"):
+        trainer.compute_gradients(net, x, y)
+    # an integrator without a linear one-step map
+    net = _net("lif")
+    net.get_node("rec").integrator = "heun"
+    with pytest.raises(ValueError, match=r"integrated with one of \['exp_euler', 'euler', 'rk4'\]"):
+        trainer.compute_gradients(net, x, y)
+    with pytest.raises(ValueError, match=r"unknown feedback 'sym'; valid modes are"):
+        EProp(feedback="sym")
+    with pytest.raises(ValueError, match=r"unknown task 'ranking'"):
+        EProp(task="ranking")
+    with pytest.raises(ValueError, match="reg_weight needs reg_rate"):
+        EProp(reg_weight=1.0)
+    net = _net("lif")
+    with pytest.raises(ValueError, match=r"regression targets must be \(T, K\) or \(B, T, K\)"):
+        trainer.compute_gradients(net, x, np.zeros((B, T, K + 1)))
+    with pytest.raises(TypeError, match="classification targets must be integer class indices"):
+        EProp(task="classification").compute_gradients(net, x, np.zeros((B, T)))
+    with pytest.raises(ValueError, match=r"class indices must lie in \[0, 2\)"):
+        EProp(task="classification").compute_gradients(net, x, np.full((B, T), 2))
+    with pytest.raises(ValueError, match="loss_mask selects no step"):
+        trainer.compute_gradients(net, x, y, loss_mask=np.zeros(T))
+
+
+def _pattern_net(n_in, n, train, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    net = rg.Network(dt=1.0, dtype=F64)
+    net.add_func_node("in", n_in)
+    net.add_diffeq_node("rec", LIF.bellec(n, dt=1.0, tau_m=20.0, v_th=0.6))
+    w_in = torch.randn(n, n_in, generator=g, dtype=F64) / math.sqrt(n_in)
+    w_rec = 0.5 * torch.randn(n, n, generator=g, dtype=F64) / math.sqrt(n)
+    net.add_edge("in", "rec", weights=w_in, train=train)
+    eye = torch.eye(n, dtype=F64)
+    net.add_edge("rec", "rec", weights=w_rec, train=train, feedback=True, mask=1.0 - eye)
+    net.add_diffeq_node("out", "leaky_readout", n=1, tau=20.0)
+    net.add_edge("rec", "out", weights=torch.zeros(1, n, dtype=F64), train="gd", bias=True)
+    return net
+
+
+def test_fit_eprop_lowers_a_regression_loss():
+    """Pattern generation in small: 30 LIF units learn a sum of two sines from frozen
+    Poisson input; e-prop of the input and recurrent weights does clearly better than
+    training the readout alone."""
+    n_in, n, t_len = 20, 30, 150
+    rng = np.random.default_rng(1)
+    x = (rng.random((1, t_len, n_in)) < 0.05).astype(np.float64)
+    tt = np.arange(t_len)
+    y = (np.sin(2 * np.pi * tt / t_len) + 0.5 * np.sin(4 * np.pi * tt / t_len))[None, :, None]
+    rec = _pattern_net(n_in, n, "gd", seed=1).fit_eprop(x, y, lr=1e-2, epochs=50)
+    assert len(rec.loss) == 50
+    assert isinstance(rec.trainer, EProp) and rec.trainer.task == "regression"
+    assert rec.loss[-1] < 0.1 * rec.loss[0]
+    readout_only = _pattern_net(n_in, n, None, seed=1).fit_eprop(x, y, lr=1e-2, epochs=50)
+    assert rec.loss[-1] < 0.5 * readout_only.loss[-1]
+    # classification targets select the classification task
+    net2 = _net("lif", k_out=2)
+    labels = np.zeros((B, T), dtype=np.int64)
+    mask = np.zeros(T)
+    mask[-5:] = 1
+    rec2 = net2.fit_eprop(_inputs(), labels, loss_mask=mask, lr=1e-2, epochs=3)
+    assert rec2.trainer.task == "classification"
+    assert rec2.loss[-1] < rec2.loss[0]
+
+
+def test_leaky_readout_node():
+    net = rg.Network(dt=0.5, dtype=F64)
+    net.add_func_node("in", 2)
+    node = net.add_diffeq_node("out", "leaky_readout", n=2, tau=4.0)
+    assert isinstance(node, rg.nodes.LeakyReadout)
+    net.add_edge("in", "out", weights=torch.eye(2, dtype=F64))
+    u = torch.randn(3, 50, 2, generator=torch.Generator().manual_seed(0), dtype=F64)
+    y = net.run(u).output
+    kappa = math.exp(-0.5 / 4.0)
+    ref = torch.zeros(3, 2, dtype=F64)
+    for t in range(50):
+        ref = kappa * ref + u[:, t]
+        assert torch.allclose(y[:, t], ref, atol=1e-14)
+    assert float(node.kappa(0.5)) == pytest.approx(kappa, rel=1e-15)
+    with pytest.raises(ValueError, match="LeakyReadout: this is an exact discrete map"):
+        rg.nodes.LeakyReadout(2, integrator="euler")
+    with pytest.raises(ValueError, match="LeakyReadout: tau must be positive"):
+        rg.nodes.LeakyReadout(2, tau=0.0)
