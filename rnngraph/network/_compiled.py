@@ -35,7 +35,7 @@ __all__ = ["CompiledNetwork", "Hook", "State"]
 #: ``"src->tgt@k"`` -> the value a delayed edge reads ``k`` steps later.
 State = dict[str, Tensor]
 
-_CHUNK_ELEMENTS = 1 << 24  # elements of precomputed input per chunk (64 MiB in float32)
+_CHUNK_ELEMENTS = 1 << 20  # elements of precomputed input per chunk (4 MiB in float32)
 
 
 @dataclass
