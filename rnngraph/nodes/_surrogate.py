@@ -4,9 +4,9 @@ A spiking unit emits :math:`z = H(x)`, with :math:`x` its (scaled) distance to t
 :math:`H(x) = 1` for :math:`x > 0`, else 0. :math:`H` has zero derivative almost everywhere,
 so gradient-based training (BPTT, e-prop) replaces :math:`\partial z / \partial x` by a
 *pseudo-derivative* :math:`\psi(x)`: a bump around the threshold whose width is set by a
-scale parameter. Each surrogate below is a ``torch.autograd.Function`` whose forward is
-exactly ``(x > 0)`` as a float and whose backward multiplies the incoming gradient by
-:math:`\psi(x)`:
+scale parameter. One ``torch.autograd.Function`` (:class:`SpikeFunction`) serves them
+all: its forward is exactly ``(x > 0)`` as a float and its backward multiplies the incoming
+gradient by the surrogate's :math:`\psi(x)`:
 
 ================  ==================================================================  =========
 name              pseudo-derivative :math:`\psi(x)`                                   default
@@ -44,11 +44,8 @@ from torch import Tensor
 
 __all__ = [
     "SURROGATES",
-    "ATan",
-    "FastSigmoid",
-    "Sigmoid",
+    "SpikeFunction",
     "Surrogate",
-    "Triangle",
     "atan_grad",
     "fast_sigmoid_grad",
     "get_surrogate",
@@ -59,6 +56,13 @@ __all__ = [
 
 def _step(x: Tensor) -> Tensor:
     return (x > 0).to(x.dtype)
+
+
+@dataclass(frozen=True)
+class _Spec:
+    grad: Callable[..., Tensor]
+    primitive: Callable[..., Tensor]
+    defaults: dict[str, float]
 
 
 # --------------------------------------------------------------------------------------
@@ -110,109 +114,34 @@ def _sigmoid_primitive(x: Tensor, scale: float, center: float = 0.0) -> Tensor:
 
 
 # --------------------------------------------------------------------------------------
-# autograd functions
+# the autograd function
 # --------------------------------------------------------------------------------------
 
 
-class FastSigmoid(torch.autograd.Function):
-    r"""``H(x)`` forward, :func:`fast_sigmoid_grad` backward.
+class SpikeFunction(torch.autograd.Function):
+    r"""``H(x)`` forward (or the smooth primitive when ``relaxed``), ``grad * psi(x)``
+    backward, for any surrogate of :data:`SURROGATES`.
 
-    ``FastSigmoid.apply(x, scale, relaxed)``; ``relaxed=True`` returns the primitive
-    :math:`x / (1 + s|x|) + 1/s` instead of the step.
+    ``SpikeFunction.apply(x, spec, args, relaxed)`` with ``spec`` a registry entry and
+    ``args`` its parameter values (``(scale,)``, or ``(scale, center)`` for ``sigmoid``).
     """
 
     generate_vmap_rule = True
 
     @staticmethod
-    def forward(x: Tensor, scale: float, relaxed: bool) -> Tensor:
-        return _fast_sigmoid_primitive(x, scale) if relaxed else _step(x)
+    def forward(x: Tensor, spec: _Spec, args: tuple[float, ...], relaxed: bool) -> Tensor:
+        return spec.primitive(x, *args) if relaxed else _step(x)
 
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple, output: Tensor) -> None:
-        x, scale, _ = inputs
+        x, spec, args, _ = inputs
         ctx.save_for_backward(x)
-        ctx.scale = scale
-
-    @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None]:
-        (x,) = ctx.saved_tensors
-        return grad * fast_sigmoid_grad(x, ctx.scale), None, None
-
-
-class Triangle(torch.autograd.Function):
-    r"""``H(x)`` forward, :func:`triangle_grad` backward (Bellec's piecewise-linear surrogate).
-
-    ``Triangle.apply(x, gamma, relaxed)``; ``relaxed=True`` returns the piecewise-quadratic
-    primitive (0 below -1, :math:`\gamma` above 1).
-    """
-
-    generate_vmap_rule = True
-
-    @staticmethod
-    def forward(x: Tensor, scale: float, relaxed: bool) -> Tensor:
-        return _triangle_primitive(x, scale) if relaxed else _step(x)
-
-    @staticmethod
-    def setup_context(ctx: Any, inputs: tuple, output: Tensor) -> None:
-        x, scale, _ = inputs
-        ctx.save_for_backward(x)
-        ctx.scale = scale
-
-    @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None]:
-        (x,) = ctx.saved_tensors
-        return grad * triangle_grad(x, ctx.scale), None, None
-
-
-class ATan(torch.autograd.Function):
-    r"""``H(x)`` forward, :func:`atan_grad` backward.
-
-    ``ATan.apply(x, alpha, relaxed)``; ``relaxed=True`` returns
-    :math:`\arctan(\pi \alpha x/2)/\pi + 1/2`.
-    """
-
-    generate_vmap_rule = True
-
-    @staticmethod
-    def forward(x: Tensor, scale: float, relaxed: bool) -> Tensor:
-        return _atan_primitive(x, scale) if relaxed else _step(x)
-
-    @staticmethod
-    def setup_context(ctx: Any, inputs: tuple, output: Tensor) -> None:
-        x, scale, _ = inputs
-        ctx.save_for_backward(x)
-        ctx.scale = scale
-
-    @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None]:
-        (x,) = ctx.saved_tensors
-        return grad * atan_grad(x, ctx.scale), None, None
-
-
-class Sigmoid(torch.autograd.Function):
-    r"""``H(x)`` forward, :func:`sigmoid_grad` backward.
-
-    ``Sigmoid.apply(x, slope, center, relaxed)``; ``relaxed=True`` returns
-    :math:`\sigma(s (x - c))`.
-    """
-
-    generate_vmap_rule = True
-
-    @staticmethod
-    def forward(x: Tensor, scale: float, center: float, relaxed: bool) -> Tensor:
-        return _sigmoid_primitive(x, scale, center) if relaxed else _step(x)
-
-    @staticmethod
-    def setup_context(ctx: Any, inputs: tuple, output: Tensor) -> None:
-        x, scale, center, _ = inputs
-        ctx.save_for_backward(x)
-        ctx.scale = scale
-        ctx.center = center
+        ctx.grad_fn, ctx.args = spec.grad, args
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None, None, None]:
         (x,) = ctx.saved_tensors
-        return grad * sigmoid_grad(x, ctx.scale, ctx.center), None, None, None
+        return grad * ctx.grad_fn(x, *ctx.args), None, None, None
 
 
 # --------------------------------------------------------------------------------------
@@ -220,21 +149,13 @@ class Sigmoid(torch.autograd.Function):
 # --------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Spec:
-    function: type[torch.autograd.Function]
-    grad: Callable[..., Tensor]
-    primitive: Callable[..., Tensor]
-    defaults: dict[str, float]
-
-
-#: Surrogates by name: the autograd function, its pseudo-derivative, its primitive and the
-#: default parameters (``scale`` for all, plus ``center`` for ``sigmoid``).
+#: Surrogates by name: the pseudo-derivative, its primitive and the default parameters
+#: (``scale`` for all, plus ``center`` for ``sigmoid``).
 SURROGATES: dict[str, _Spec] = {
-    "fast_sigmoid": _Spec(FastSigmoid, fast_sigmoid_grad, _fast_sigmoid_primitive, {"scale": 25.0}),
-    "triangle": _Spec(Triangle, triangle_grad, _triangle_primitive, {"scale": 0.3}),
-    "atan": _Spec(ATan, atan_grad, _atan_primitive, {"scale": 2.0}),
-    "sigmoid": _Spec(Sigmoid, sigmoid_grad, _sigmoid_primitive, {"scale": 25.0, "center": 0.0}),
+    "fast_sigmoid": _Spec(fast_sigmoid_grad, _fast_sigmoid_primitive, {"scale": 25.0}),
+    "triangle": _Spec(triangle_grad, _triangle_primitive, {"scale": 0.3}),
+    "atan": _Spec(atan_grad, _atan_primitive, {"scale": 2.0}),
+    "sigmoid": _Spec(sigmoid_grad, _sigmoid_primitive, {"scale": 25.0, "center": 0.0}),
 }
 
 
@@ -268,7 +189,7 @@ class Surrogate:
     def __call__(self, x: Tensor) -> Tensor:
         if not self.relaxed and not torch.is_grad_enabled():
             return _step(x)
-        return self._spec.function.apply(x, *self._args, self.relaxed)
+        return SpikeFunction.apply(x, self._spec, self._args, self.relaxed)
 
     def grad(self, x: Tensor) -> Tensor:
         """The pseudo-derivative at ``x``."""
