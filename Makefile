@@ -42,6 +42,11 @@ test: venv
 	$(VENV)/bin/ruff format --check .
 	$(PY) -m pytest -q tests notebooks --nbmake
 
+# The side-by-side benchmark suite (rnngraph against every installed peer; run
+# `make peers` first). Writes benchmarks/results/bench.md and bench.json.
+bench: venv
+	$(PY) -m benchmarks
+
 # Peer libraries for side-by-side benchmarks, each in its own venv under .peers/
 # (never in the project's environment).
 PEERS ?= reservoirpy rectipy snntorch brian2

@@ -1,0 +1,92 @@
+"""reservoirpy's side of the benchmark suite; runs inside ``.peers/reservoirpy``.
+
+    .peers/reservoirpy/bin/python benchmarks/suite/peer_reservoirpy.py REQUEST.json RESULT.json
+
+Tasks: ``esn`` (``Reservoir.run`` per step on given W, W_in and inputs) and ``mg`` (the
+Mackey-Glass ESN end to end: reservoir run + ridge fit, test run, RLS fit).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from _peer_io import import_failed, serve
+from _timing import measure, time_calls
+
+try:
+    import numpy as np
+    import reservoirpy
+    import scipy.sparse as sp
+    from reservoirpy.nodes import RLS, Reservoir, Ridge
+except ImportError as err:  # a broken venv: the runner reports reservoirpy as missing
+    import_failed(err)
+
+
+def esn(req: dict, arrays: dict) -> dict:
+    out = {}
+    for c in req["configs"]:
+        n, b = c["N"], c["B"]
+        w = arrays[f"W{n}"]
+        w = sp.csr_matrix(w) if c["layout"] == "sparse" else np.ascontiguousarray(w)
+        u = arrays[f"u{b}"]  # (B, T, 1)
+        series = u[0] if b == 1 else u
+
+        def make(w=w, w_in=arrays[f"Win{n}"]) -> Reservoir:
+            return Reservoir(W=w, Win=w_in, bias=0.0, lr=req["lr"])
+
+        tc = min(req["check_steps"], u.shape[1])
+        check = make().run(series[..., :tc, :])  # (tc, N) or (B, tc, N)
+        check = check[-1][None] if b == 1 else check[:, -1]
+        res = make()
+        res.run(series[..., :2, :])
+
+        def run(T: int, res: Reservoir = res, series: np.ndarray = series) -> None:
+            res.run(series[..., :T, :])
+
+        timing = measure(
+            {"reservoirpy": (run, u.shape[1])}, req["repeats"], req["target_s"], req["min_steps"]
+        )
+        out[c["key"]] = {"timing": timing["reservoirpy"], "check": check.tolist()}
+        print(c["key"], timing["reservoirpy"].get("us_median"), flush=True)
+    return {"results": out}
+
+
+def mg(req: dict, arrays: dict) -> dict:
+    w = sp.csr_matrix(arrays["W"]) if req["sparse"] else arrays["W"]
+    w_in = arrays["Win"]
+    x_tr, y_tr, x_te = arrays["x_train"], arrays["y_train"], arrays["x_test"]
+    wash, lr = req["washout"], req["lr"]
+
+    def reservoir() -> Reservoir:
+        return Reservoir(W=w, Win=w_in, bias=0.0, lr=lr)
+
+    def fresh(readout):  # a model whose weights are given: initialize is cheap, not timed
+        model = reservoir() >> readout
+        model.initialize(x_tr, y_tr)
+        return model
+
+    models: dict[str, object] = {}
+
+    def fit_ridge() -> None:
+        models["ridge"] = model = fresh(Ridge(ridge=req["ridge"]))
+        model.fit(x_tr, y_tr, warmup=wash)
+
+    def run_test() -> None:
+        models["pred_ridge"] = models["ridge"].run(x_te)
+
+    def fit_rls() -> None:
+        models["rls"] = model = fresh(RLS(alpha=req["rls_alpha"]))
+        model.fit(x_tr, y_tr, warmup=wash)
+
+    res = {
+        "fit_ridge": time_calls(fit_ridge, req["repeats"]),
+        "run_test": time_calls(run_test, req["repeats"]),
+        "fit_rls": time_calls(fit_rls, req["repeats"]),
+    }
+    pred_rls = models["rls"].run(x_te)
+    np.savez(Path(req["tmp"]) / "result.npz", pred_ridge=models["pred_ridge"], pred_rls=pred_rls)
+    return {"results": res}
+
+
+if __name__ == "__main__":
+    serve({"esn": esn, "mg": mg}, reservoirpy.__version__)
