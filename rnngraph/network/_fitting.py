@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 def _as_tensor(where: str, name: str, a: Any, dtype: torch.dtype, device: Any) -> Tensor:
     t = a if isinstance(a, Tensor) else torch.as_tensor(np.asarray(a))
-    if t.is_complex() or t.dtype == torch.bool:
+    if t.is_complex():
         raise TypeError(f"{where}: {name} must be real numbers, got dtype {t.dtype}")
     if t.dim() == 1:
         t = t.unsqueeze(-1)
