@@ -322,14 +322,15 @@ def lif_kernel_nograd(
 ) -> Callable[..., tuple[Tensor, tuple]] | None:
     r"""A fast step for LIF-type membranes in runs without gradients, or ``None``.
 
-    The membrane update is the affine map :math:`v \leftarrow u + g\,(v - u)`,
+    ``None`` for integrators without an affine one-step map and for a relaxed (smooth)
+    spike function. The membrane update is the affine map :math:`v \leftarrow u + g\,(v - u)`,
     :math:`u = v_{rest} + R(I + I_{bias})`, with ``g`` from :data:`_AFFINE_GAIN` computed
     once (two tensor operations per step), the spike a plain
     comparison (no surrogate is needed without gradients), and refractoriness and resets as
     in :func:`lif_step`. The results equal :func:`lif_step`'s up to rounding.
     """
-    if node.integrator not in _AFFINE_GAIN:
-        return None
+    if node.integrator not in _AFFINE_GAIN or getattr(node.spike_fn, "relaxed", False):
+        return None  # a relaxed spike function has a smooth forward: keep the full step
     with torch.no_grad():
         g = _AFFINE_GAIN[node.integrator](torch.as_tensor(dt) / tau)
         gain = _scalar_or_tensor(g)
