@@ -32,7 +32,8 @@ def force_target(
 
     Its lowest frequency is :math:`f / 2`, so its period is :math:`2 / f` (120 time units for the
     default :math:`f = 1/60`). ``t`` and ``1 / f`` share one unit, the unit of the network's time
-    constants: the FORCE task uses :math:`\tau = 10`, ``dt = 0.1`` and 1440 units of training.
+    constants: in Sussillo & Abbott's scripts the unit is the rate units' time constant
+    (:math:`\tau = 1`, 10 ms), with ``dt = 0.1`` and 1440 units of training.
 
     The other kinds have period :math:`1 / f` and peak value :math:`A` (default :math:`A = 1`):
 
