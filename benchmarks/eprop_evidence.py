@@ -1,8 +1,9 @@
 """e-prop and BPTT on Bellec et al.'s (2020) evidence-accumulation task (50 LIF + 50 ALIF).
 
     .venv/bin/python benchmarks/eprop_evidence.py [--iterations 500] [--seed 0]
-        [--method random|symmetric|adaptive|bptt|all] [--eval-every 10] [--stop-margin M]
-        [--quick]
+        [--method random|symmetric|adaptive|bptt|bptt_reg|all] [--eval-every 10]
+        [--stop-margin M] [--detach-reset] [--quick]
+    .venv/bin/python benchmarks/eprop_evidence.py --timing 8     # seconds per update
 
 Bellec et al., Nat Commun 11:3625 (2020), doi:10.1038/s41467-020-17236-y, Fig. 3; settings
 of their reference implementation (the e-prop tutorial on evidence accumulation with ALIF).
@@ -21,7 +22,9 @@ Network (float32): ``in`` (identity, 40) -> ``rec`` -> ``out``, every edge train
   z(t-1)``, rho = exp(-1/2000); beta = 0 for units 0-49 (LIF units) and
   beta = 1.7 (1 - rho) / (1 - alpha) = 0.0174 for units 50-99 (the reference code's
   value); refractory period 5 ms (Brian2's timing: a unit that spiked is held for the next
-  4 steps); ``triangle`` surrogate, gamma = 0.3.
+  4 steps); ``triangle`` surrogate, gamma = 0.3; ``detach_reset=False``: BPTT
+  differentiates the reset term ``- v_th z(t-1)``, as Bellec's BPTT does (e-prop treats it
+  as a constant either way; its gradients do not depend on this flag).
 * ``in -> rec``: W_in ~ N(0, 1/40); ``rec -> rec``: a feedback self-edge (delay 1 step),
   W_rec ~ N(0, 1/100) with its diagonal masked out (no self-connections).
 * ``rec -> out``: ``leaky_readout``, ``y(t) = kappa y(t-1) + W_out z(t) + b``, kappa =
@@ -29,25 +32,33 @@ Network (float32): ``in`` (identity, 40) -> ``rec`` -> ``out``, every edge train
 
 Training: Adam, lr 5e-3, cross-entropy of the logits at every step of the recall window.
 
-* e-prop (``Network.fit_eprop``, ``feedback="random"``, ``"symmetric"`` or ``"adaptive"``),
+* ``random`` / ``symmetric`` / ``adaptive``: e-prop (``Network.fit_eprop``, that feedback)
   with Bellec's firing-rate regulariser toward 10 Hz (``reg_rate=10``, ``reg_weight=1``);
   the random feedback matrix is drawn from ``--seed``.
-* BPTT (``Network.fit_bptt``, whole trial, no truncation) with a loss callable that takes
-  the cross-entropy over the recall window only. ``fit_bptt``'s loss sees the output alone,
-  so BPTT runs without the rate regulariser.
+* ``bptt``: ``Network.fit_bptt`` (whole trial, no truncation) with a loss callable that
+  takes the cross-entropy over the recall window only. ``fit_bptt``'s loss sees the output
+  alone, so this runs without the rate regulariser.
+* ``bptt_reg``: BPTT of e-prop's own loss (recall cross-entropy + the same rate
+  regulariser) through autograd, ``net.run(x, enable_grad=True, record=["out", "rec"])``
+  and a torch Adam step (:class:`RegularisedBPTT`).
+* ``--detach-reset`` runs ``bptt`` with ``detach_reset=True`` (snnTorch's convention, the
+  node's default), stored as ``bptt_detached_reset``.
 
 Every method starts from the same initial weights (``--seed``) and sees the same training
 trials. Every ``--eval-every`` iterations (and before the first), the validation error is
 measured on 512 held-out trials (fixed seed, the same for every method and seed): a trial
 counts as correct when the argmax of the logits averaged over the recall window is its
 label. Reported per method: the first evaluated iteration with a validation error below 7 %
-(Bellec's stopping criterion) and the training wall time up to it (evaluations not
-counted), the final error, the time per iteration and the firing rate. ``--stop-margin M``
-stops a method ``M`` iterations after it first crossed 7 %. Progress goes to stdout (one
-line per evaluation). Results: ``benchmarks/results/eprop_evidence.json`` (the entries of
-the methods run now replace theirs, others are kept) and ``eprop_evidence.png``;
-``--quick`` (a few short iterations, smaller batches) writes ``eprop_evidence_quick.*``.
-One thread (``torch.set_num_threads(1)``).
+(Bellec's stopping criterion), the training wall time up to it (evaluations not counted),
+the final and best error, the time per update and the firing rate. Runs made at different
+times see different loads on a shared machine, so ``--timing K`` measures the seconds per
+update of every method round-robin (one update of each in turn, K rounds) and the table
+multiplies them by the iterations to 7 %. ``--stop-margin M`` stops a method ``M``
+iterations after it first crossed 7 %. Progress goes to stdout (one line per evaluation).
+Results: ``benchmarks/results/eprop_evidence.json`` (the entries of the methods run now
+replace theirs, others are kept; runs of different methods may go on in parallel) and
+``eprop_evidence.png``; ``--quick`` (6 short iterations, 3 cues, smaller batches) writes
+``eprop_evidence_quick.*``. One thread (``torch.set_num_threads(1)``).
 """
 
 from __future__ import annotations
@@ -67,12 +78,13 @@ import rnngraph as rg
 from rnngraph.nodes import ALIF
 
 DTYPE = torch.float32
-METHODS = ("random", "symmetric", "adaptive", "bptt")
+METHODS = ("random", "symmetric", "adaptive", "bptt", "bptt_reg")
 LABELS = {
     "random": "e-prop (random)",
     "symmetric": "e-prop (symmetric)",
     "adaptive": "e-prop (adaptive)",
     "bptt": "BPTT",
+    "bptt_reg": "BPTT + rate reg.",
 }
 #: the validation trials' seed (independent of --seed)
 VAL_SEED = 20200
@@ -170,6 +182,36 @@ def recall_ce(mask: np.ndarray):
     return loss
 
 
+class RegularisedBPTT:
+    """BPTT of e-prop's own loss: the recall cross-entropy plus the rate regulariser
+    ``reg_weight * sum_j (f_j - f*)^2`` (``f_j``: unit j's mean spikes per ms over the batch
+    and all steps, ``f*`` = 10 Hz = 0.01 per ms), through autograd: ``net.run(x,
+    enable_grad=True, record=["out", "rec"])`` gives the logits and the spikes of the trial
+    with their graph, then one Adam step."""
+
+    def __init__(self, net: rg.Network, cfg: dict[str, Any]) -> None:
+        self.net = net
+        self.cfg = cfg
+        params = [p for p in net.compile().parameters() if p.requires_grad]
+        self.optimizer = torch.optim.Adam(params, lr=cfg["lr"])
+
+    def step(self, tr: rg.datasets.EvidenceTrials) -> float:
+        cfg, net = self.cfg, self.net
+        net.reset()
+        rec = net.run(tr.inputs, enable_grad=True, record=["out", "rec"])
+        net.reset()
+        logits = rec["out"][:, torch.as_tensor(tr.mask)]  # (B, T_recall, 2)
+        labels = torch.as_tensor(tr.labels)[:, None].expand(-1, logits.shape[1])
+        ce = torch.nn.functional.cross_entropy(logits.reshape(-1, 2), labels.reshape(-1))
+        rate = rec["rec"].mean((0, 1)) / net.dt  # (N,) spikes per ms
+        f_star = cfg["reg_rate_hz"] * 1e-3  # spikes per ms (dt in ms)
+        loss = ce + cfg["reg_weight"] * (rate - f_star).square().sum()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return float(loss.detach())
+
+
 def evaluate(
     net: rg.Network, val: rg.datasets.EvidenceTrials, chunk: int = 128
 ) -> dict[str, float]:
@@ -234,7 +276,10 @@ def train(
     for it in range(1, iterations + 1):
         tr = trials(cfg["batch"], [seed, it], cfg)
         t0 = time.perf_counter()
-        if method == "bptt":
+        if method == "bptt_reg":
+            trainer = trainer or RegularisedBPTT(net, cfg)
+            loss_value = trainer.step(tr)
+        elif method == "bptt":
             loss_fn = loss_fn or recall_ce(tr.mask)
             rec = net.fit_bptt(
                 tr.inputs, tr.targets, optimizer="adam", lr=cfg["lr"], loss=loss_fn, trainer=trainer
@@ -252,10 +297,12 @@ def train(
                 trainer=trainer,
             )
         dt_it = time.perf_counter() - t0
-        trainer = rec.trainer
+        if method != "bptt_reg":
+            trainer = rec.trainer
+            loss_value = float(rec.loss[-1])
         train_s += dt_it
         it_seconds.append(dt_it)
-        losses.append(float(rec.loss[-1]))
+        losses.append(loss_value)
         if it % eval_every == 0 or it == iterations:
             err = record(it)
             if crossed is None and err < cfg["threshold"]:
@@ -312,6 +359,113 @@ def plot(results: dict[str, Any], threshold: float, path: Any) -> None:
     plt.close(fig)
 
 
+def timing(cfg: dict[str, Any], seed: int, updates: int) -> dict[str, Any]:
+    """Seconds per training update of each method, measured round-robin (one update of each
+    method in turn, ``updates`` rounds, the same batches), so that every method sees the
+    same machine load."""
+    methods = ("random", "symmetric", "bptt", "bptt_reg")
+    nets = {m: build(seed, cfg) for m in methods}
+    trainers: dict[str, Any] = dict.fromkeys(methods)
+    secs: dict[str, list[float]] = {m: [] for m in methods}
+    loss_fn = None
+    for it in range(1, updates + 1):
+        tr = trials(cfg["batch"], [seed, it], cfg)
+        for m in methods:
+            net = nets[m]
+            t0 = time.perf_counter()
+            if m == "bptt_reg":
+                trainers[m] = trainers[m] or RegularisedBPTT(net, cfg)
+                trainers[m].step(tr)
+            elif m == "bptt":
+                loss_fn = loss_fn or recall_ce(tr.mask)
+                trainers[m] = net.fit_bptt(
+                    tr.inputs,
+                    tr.targets,
+                    optimizer="adam",
+                    lr=cfg["lr"],
+                    loss=loss_fn,
+                    trainer=trainers[m],
+                ).trainer
+            else:
+                trainers[m] = net.fit_eprop(
+                    tr.inputs,
+                    tr.targets,
+                    loss_mask=tr.mask,
+                    feedback=m,
+                    lr=cfg["lr"],
+                    reg_rate=cfg["reg_rate_hz"],
+                    reg_weight=cfg["reg_weight"],
+                    seed=seed,
+                    trainer=trainers[m],
+                ).trainer
+            secs[m].append(time.perf_counter() - t0)
+        print(
+            f"  round {it}: " + ", ".join(f"{LABELS[m]} {secs[m][-1]:.2f} s" for m in methods),
+            flush=True,
+        )
+    return {
+        "updates": updates,
+        "seconds": secs,
+        "median": {m: float(np.median(v)) for m, v in secs.items()},
+        "machine": machine(),
+    }
+
+
+def report(data: dict[str, Any], eval_every: int) -> None:
+    """Print the table of every entry in ``data`` (results and, if measured, timing)."""
+    results, cfg = data["results"], data["config"]
+    med = data.get("timing", {}).get("median", {})
+    rows = []
+    for key in sorted(results):
+        r = results[key]
+        base = key.split("-seed")[0]
+        base = "bptt" if base == "bptt_detached_reset" else base
+        crossed = r["first_below_threshold"]
+        s_upd = med.get(base)
+        rows.append(
+            [
+                r["label"],
+                r["seed"],
+                r["iterations"],
+                crossed or f"not within {r['iterations']}",
+                fmt(r["train_seconds_to_threshold"] or float("nan")),
+                fmt(r["seconds_per_iteration_median"]),
+                fmt(s_upd) if s_upd else "-",
+                fmt(crossed * s_upd) if crossed and s_upd else "-",
+                f"{100 * r['final_error']:.1f}",
+                f"{100 * r['best_error']:.1f}",
+                f"{r['curve']['rate_hz'][-1]:.1f}",
+            ]
+        )
+    print()
+    print(
+        table(
+            [
+                "method",
+                "seed",
+                "iterations",
+                "first iteration < 7 %",
+                "train s to < 7 % (in the run)",
+                "s / update (in the run)",
+                "s / update (round-robin)",
+                "s to < 7 % (round-robin)",
+                "final error %",
+                "best error %",
+                "rate Hz",
+            ],
+            rows,
+            title=f"Evidence accumulation ({cfg['batch']} trials per update, Adam "
+            f"{cfg['lr']:g}; validation every {eval_every} updates on {cfg['n_val']} trials)",
+        )
+    )
+    print(
+        "\n'in the run': wall time measured during each training run (runs at different "
+        "times see different machine loads); 'round-robin': median seconds per update from "
+        "--timing, all methods measured in turn under the same load, times the first "
+        "iteration below 7 %."
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--iterations", type=int, default=500)
@@ -324,6 +478,13 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="cut the reset term out of BPTT's gradient (detach_reset=True; e-prop ignores it)",
     )
+    ap.add_argument(
+        "--timing",
+        type=int,
+        default=0,
+        metavar="K",
+        help="instead of training: time K round-robin updates of every method",
+    )
     ap.add_argument("--quick", action="store_true")
     args = ap.parse_args(argv)
     print(single_thread())
@@ -334,60 +495,44 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         cfg.update(QUICK)
         iterations, eval_every, name = 6, 3, "eprop_evidence_quick"
-    methods = ("random", "symmetric", "bptt") if args.method == "all" else (args.method,)
-    val = trials(cfg["n_val"], VAL_SEED, cfg)
     path = RESULTS_DIR / f"{name}.json"
-    results: dict[str, Any] = {}
-    for m in methods:
-        print(f"{LABELS[m]}: {iterations} iterations, seed {args.seed}", flush=True)
-        r = train(m, args.seed, iterations, eval_every, args.stop_margin, cfg, val)
-        r["machine"] = machine()
-        r["config"] = cfg
-        key = f"{m}-seed{args.seed}"
-        if m == "bptt" and args.detach_reset:
-            key = f"bptt_detached_reset-seed{args.seed}"
-            r["label"] = "BPTT (reset detached)"
-        # read the file again just before writing: another run may have added its entry
-        results = json.loads(path.read_text())["results"] if path.exists() else {}
-        results[key] = r
-        write_json(f"{name}.json", {"config": cfg, "beta_alif": beta_alif(cfg), "results": results})
-    rows = []
-    for key in sorted(results):
-        r = results[key]
-        rows.append(
-            [
-                r["label"],
-                r["seed"],
-                r["iterations"],
-                r["first_below_threshold"] or f"not within {r['iterations']}",
-                fmt(r["train_seconds_to_threshold"] or float("nan")),
-                f"{100 * r['final_error']:.1f}",
-                f"{100 * r['best_error']:.1f}",
-                fmt(r["seconds_per_iteration_median"]),
-                f"{r['curve']['rate_hz'][-1]:.1f}",
-            ]
-        )
-    print()
-    print(
-        table(
-            [
-                "method",
-                "seed",
-                "iterations",
-                "first iteration < 7 %",
-                "train s to < 7 %",
-                "final error %",
-                "best error %",
-                "s / iteration",
-                "rate Hz",
-            ],
-            rows,
-            title=f"Evidence accumulation ({cfg['batch']} trials per iteration, Adam "
-            f"{cfg['lr']:g}; validation every {eval_every} iterations on {cfg['n_val']} trials)",
-        )
-    )
-    plot(results, cfg["threshold"], RESULTS_DIR / f"{name}.png")
-    print(f"\nwrote {path} and {RESULTS_DIR / f'{name}.png'}")
+
+    def load() -> dict[str, Any]:
+        # read the file again before each write: another run may have added its entry
+        old = json.loads(path.read_text()) if path.exists() else {}
+        return {
+            "config": cfg,
+            "beta_alif": beta_alif(cfg),
+            "results": old.get("results", {}),
+            **({"timing": old["timing"]} if "timing" in old else {}),
+        }
+
+    if args.timing:
+        print(f"timing: {args.timing} round-robin updates of each method", flush=True)
+        t = timing(cfg, args.seed, args.timing)
+        data = load()
+        data["timing"] = t
+        write_json(f"{name}.json", data)
+    else:
+        methods = ("random", "symmetric", "bptt") if args.method == "all" else (args.method,)
+        val = trials(cfg["n_val"], VAL_SEED, cfg)
+        for m in methods:
+            print(f"{LABELS[m]}: {iterations} iterations, seed {args.seed}", flush=True)
+            r = train(m, args.seed, iterations, eval_every, args.stop_margin, cfg, val)
+            r["machine"] = machine()
+            r["config"] = cfg
+            key = f"{m}-seed{args.seed}"
+            if m == "bptt" and args.detach_reset:
+                key = f"bptt_detached_reset-seed{args.seed}"
+                r["label"] = "BPTT (reset detached)"
+            data = load()
+            data["results"][key] = r
+            write_json(f"{name}.json", data)
+    data = load()
+    if data["results"]:
+        report(data, eval_every)
+        plot(data["results"], cfg["threshold"], RESULTS_DIR / f"{name}.png")
+    print(f"\nwrote {path}" + (f" and {RESULTS_DIR / f'{name}.png'}" if data["results"] else ""))
     return 0
 
 
