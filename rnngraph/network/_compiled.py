@@ -28,6 +28,7 @@ from torch import Tensor, nn
 from ..edges import Linear
 from ..nodes import DENode, FuncNode, Node
 from ..observers import Observer, Recording
+from . import _native
 
 __all__ = ["CompiledNetwork", "Hook", "State"]
 
@@ -229,6 +230,7 @@ class CompiledNetwork(nn.Module):
                 self._targets[(v, var)] = tgt
         self._delayed = [e for e in self._edges if e.delay > 0]
         self._de_nodes = [v for v in self._dynamic if isinstance(self.nodes[v], DENode)]
+        self._native = _native.plan(self)
 
     # ------------------------------------------------------------------------------
     # state
@@ -362,7 +364,18 @@ class CompiledNetwork(nn.Module):
         if x.shape[1] == 0 or x.shape[0] == 0:
             raise ValueError(f"{where}: inputs are empty (shape {tuple(x.shape)})")
         x = x.to(device=self._ref.device, dtype=self._ref.dtype)
-        if not torch.isfinite(x).all():
+        # isfinite(x) would allocate an abs() copy and three bool masks of the input's size;
+        # a finite sum proves every value finite (NaN and inf propagate into any sum), and
+        # only a sum that overflows or is not finite is checked again, chunk by chunk
+        with torch.no_grad():
+            finite = bool(torch.isfinite(x.sum()))
+            if not finite:
+                span = max(1, (1 << 16) // (x.shape[0] * x.shape[2] or 1))
+                finite = all(
+                    bool(torch.isfinite(x[:, t : t + span]).all())
+                    for t in range(0, x.shape[1], span)
+                )
+        if not finite:
             raise ValueError(f"{where}: inputs contain NaN or inf values")
         return x, batched
 
@@ -578,18 +591,44 @@ class CompiledNetwork(nn.Module):
 
     def _static_outputs(self, X: Tensor | None, n_steps: int, batch: int) -> dict[str, Tensor]:
         ys: dict[str, Tensor] = {}
-        for v in self._static:
+        if self.input_node in self._static and X is None:
+            width = self.nodes[self.input_node].n
+            X = torch.zeros(n_steps, batch, width, device=self._ref.device, dtype=self._ref.dtype)
+        return self._func_outputs(ys, self._static, X)
+
+    def _func_outputs(
+        self, ys: dict[str, Tensor], names: tuple[str, ...] | list[str], X: Tensor | None = None
+    ) -> dict[str, Tensor]:
+        """Add to ``ys`` the outputs of the function nodes ``names`` (in compiled order) for
+        a whole chunk ``(T, B, n)``, from their sources' outputs in ``ys``; the input node
+        also receives ``X``."""
+        for v in names:
             acc = X if v == self.input_node else None
-            if acc is None and v == self.input_node:
-                acc = torch.zeros(
-                    n_steps, batch, self.nodes[v].n, device=self._ref.device, dtype=self._ref.dtype
-                )
             for e in self._edges:
                 if e.target == v:
                     y = e.module.apply(ys[e.source])
                     acc = y if acc is None else acc + y
             ys[v] = self.nodes[v](acc)
         return ys
+
+    def _native_chunk(
+        self,
+        reservoir: _native.ReservoirRun,
+        ys: dict[str, Tensor],
+        pre: list[_Target],
+        P: list[Tensor],
+        xc: Tensor | None,
+        n_steps: int,
+    ) -> None:
+        """One chunk of the native reservoir loop; its outputs (and the function nodes
+        after it) go into ``ys``."""
+        plan = self._native
+        node = self.nodes[plan.node]
+        drive = next((p for t, p in zip(pre, P, strict=True) if t.node == plan.node), None)
+        if self._targets[(plan.node, node.input_names[0])].external:
+            drive = xc if drive is None else drive + xc
+        ys[plan.node] = ys[f"{plan.node}.{node.output_var}"] = reservoir.chunk(drive, n_steps)
+        self._func_outputs(ys, plan.post)
 
     def _run(
         self,
@@ -612,7 +651,8 @@ class CompiledNetwork(nn.Module):
         H = [h.fn for h in hooks]
         static_reads = self._static_reads(hooked)
         edge_of = {e.key: e for e in self._edges}
-        loop = self._get_loop(x is not None, rec_dyn, hooked, batch == 1)
+        native = _native.usable(self, batch, grad, hooks)
+        loop = None if native else self._get_loop(x is not None, rec_dyn, hooked, batch == 1)
 
         # per-run constants: effective weights, combined biases, node steps
         dyn_edges = [e for t in self._targets.values() for e in t.dynamic]
@@ -634,6 +674,7 @@ class CompiledNetwork(nn.Module):
         for e in self._delayed:
             S.extend(state[f"{e.key}@{k}"] for k in range(1, e.delay + 1))
 
+        reservoir = _native.ReservoirRun(self, self._native, (S[0][0], S[1])) if native else None
         dev, dtype = self._ref.device, self._ref.dtype
         ZERO = [
             torch.zeros(batch, self.nodes[v].n, device=dev, dtype=dtype)
@@ -674,7 +715,10 @@ class CompiledNetwork(nn.Module):
                     first = next(r for r in ridx if r >= 0)
                     ridx = [r - first if r >= 0 else -1 for r in ridx]
                 OUT: list[Any] = [None] * tc
-                if self._dynamic:
+                if reservoir is not None:
+                    self._native_chunk(reservoir, ys, pre, P, xc, tc)
+                    R = [[] for _ in rec_dyn]  # recorded from ys below
+                elif self._dynamic:
                     # per-step slices as lists: indexing a list is cheaper than a tensor
                     SV = [ys[edge_of[n].source if "->" in n else n].unbind(0) for n in static_reads]
                     Pl = [p.unbind(0) for p in P]
@@ -706,6 +750,8 @@ class CompiledNetwork(nn.Module):
             else:
                 label = name.partition(".")[0]
                 data[name] = torch.zeros(batch, 0, self.nodes[label].n, device=dev, dtype=dtype)
+        if reservoir is not None:
+            S = reservoir.state(self.nodes[self._native.node].State)
         new_state = dict(zip(self.state_keys(), self._flatten_state(S), strict=True))
         steps = torch.as_tensor(list(rec_steps), dtype=torch.int64)
         return y, data, new_state, steps

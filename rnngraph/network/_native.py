@@ -1,0 +1,262 @@
+"""Native whole-sequence loops for runs without gradients.
+
+At batch 1 a step of a few hundred units costs a few microseconds of arithmetic and
+about as much again per torch call in dispatch. For the networks below the time loop runs
+in C (``_native.c``), all steps of a chunk in one call, with the same results as the
+generic loop up to rounding:
+
+* an echo-state reservoir: one ``leaky_tanh`` node (``tanh`` activation) whose only
+  recurrent input is a feedback self-edge of delay 1 (dense, masked or CSR weights), fed
+  by static nodes (the input projection, computed for all steps in one GEMM before the
+  loop), optionally followed by function nodes (readouts), evaluated for the whole chunk
+  after the loop.
+
+The path is taken when autograd is off (or nothing requires a gradient), no hook is
+attached (RLS and e-prop use hooks), the batch size is 1, the tensors are on the CPU in
+float32 or float64, and a C compiler is available. The library is compiled on first use
+with the system's ``cc`` (``-O3 -march=native``) into ``$RNNGRAPH_CACHE_DIR`` (default
+``~/.cache/rnngraph``) and reused. ``RNNGRAPH_NATIVE=0`` in the environment, or
+:func:`set_enabled` ``(False)``, turns it off; :func:`available` says whether it loaded.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+__all__ = ["available", "set_enabled", "enabled"]
+
+_SOURCE = Path(__file__).with_name("_native.c")
+_COMPILE = ("-O3", "-march=native", "-ffast-math", "-fPIC")
+_REALS = {torch.float64: "double", torch.float32: "float"}
+
+_enabled = os.environ.get("RNNGRAPH_NATIVE", "1") != "0"
+_libs: dict[torch.dtype, Any] = {}
+_failure: str | None = None
+
+
+def set_enabled(flag: bool) -> None:
+    """Turn the native loops on or off for this process (on by default unless the
+    environment sets ``RNNGRAPH_NATIVE=0``)."""
+    global _enabled
+    _enabled = bool(flag)
+
+
+def enabled() -> bool:
+    """Whether native loops are switched on (they may still be unavailable)."""
+    return _enabled
+
+
+def available() -> bool:
+    """Whether the native library is compiled and loaded (compiling it if needed)."""
+    return all(_library(d) is not None for d in _REALS)
+
+
+def failure() -> str | None:
+    """Why the native library could not be built, or ``None``."""
+    return _failure
+
+
+def _cache_dir() -> Path:
+    env = os.environ.get("RNNGRAPH_CACHE_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "rnngraph"
+
+
+def _cpu_signature() -> str:
+    # -march=native code must not run on another CPU sharing the cache directory
+    try:
+        with open("/proc/cpuinfo") as fh:
+            flags = next((line for line in fh if line.startswith("flags")), "")
+    except OSError:
+        flags = ""
+    return platform.machine() + flags
+
+
+def _build(real: str) -> Path:
+    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        raise RuntimeError("no C compiler (cc) found")
+    source = _SOURCE.read_bytes()
+    key = hashlib.sha256(
+        b"\0".join([source, " ".join(_COMPILE).encode(), real.encode(), _cpu_signature().encode()])
+    ).hexdigest()[:16]
+    target = _cache_dir() / f"native-{real}-{key}.so"
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        obj, lib = Path(tmp) / "native.o", Path(tmp) / "native.so"
+        # -ffast-math (reassociated sums, vectorised tanh) only when compiling: linking
+        # with it would add crtfastmath.o, which flushes denormals for the whole process
+        steps = (
+            [compiler, *_COMPILE, f"-DREAL={real}", "-c", str(_SOURCE), "-o", str(obj)],
+            [compiler, "-shared", str(obj), "-o", str(lib), "-lm"],
+        )
+        for cmd in steps:
+            done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                raise RuntimeError(f"{' '.join(cmd)} failed: {done.stderr.strip()[:500]}")
+        os.replace(lib, target)  # atomic: concurrent builders all see a whole file
+    return target
+
+
+def _library(dtype: torch.dtype) -> Any:
+    global _failure
+    if dtype in _libs:
+        return _libs[dtype]
+    lib = None
+    if sys.platform.startswith("linux") and dtype in _REALS and _failure is None:
+        try:
+            lib = ctypes.CDLL(str(_build(_REALS[dtype])))
+            lib.esn_run.restype = None
+            lib.esn_run.argtypes = [ctypes.c_int64] * 2 + [ctypes.c_void_p, ctypes.c_int64] + [
+                ctypes.c_void_p
+            ] * 10
+        except (OSError, RuntimeError, subprocess.SubprocessError) as err:
+            _failure = str(err)
+            lib = None
+    _libs[dtype] = lib
+    return lib
+
+
+def _ptr(t: Tensor | None) -> int | None:
+    return None if t is None else t.data_ptr()
+
+
+def _vector(value: Tensor, n: int, dtype: torch.dtype) -> Tensor:
+    # a scalar or per-unit parameter as a contiguous (n,) array
+    return torch.broadcast_to(value.detach().to(dtype).reshape(-1), (n,)).contiguous()
+
+
+@dataclass(frozen=True)
+class ReservoirPlan:
+    """A network the native ESN loop can run: ``node`` (a ``leaky_tanh`` with ``tanh``)
+    whose only dynamic input is ``edge`` (its delay-1 feedback self-edge), followed by the
+    function nodes ``post`` (in order)."""
+
+    node: str
+    edge: Any  # _Edge
+    post: tuple[str, ...]
+
+
+def plan(net: Any) -> ReservoirPlan | None:
+    """The native plan for a ``CompiledNetwork``, or ``None`` when its structure has none."""
+    from ..nodes import FuncNode
+    from ..nodes._rate import LeakyTanh
+
+    if len(net._de_nodes) != 1 or len(net._delayed) != 1:
+        return None
+    v = net._de_nodes[0]
+    node, edge = net.nodes[v], net._delayed[0]
+    if type(node) is not LeakyTanh or node._f is not torch.tanh:
+        return None
+    if (edge.source, edge.target, edge.delay, edge.source_var) != (v, v, 1, None):
+        return None
+    if [t.dynamic for t in net._targets.values() if t.node == v] != [[edge]]:
+        return None
+    post = tuple(u for u in net._dynamic if u != v)
+    done = set(net._static) | {v}
+    for u in post:
+        feeds = [e for e in net._edges if e.target == u]
+        if u == net.input_node or not isinstance(net.nodes[u], FuncNode) or any(
+            e.delay != 0 or e.source_var is not None or e.source not in done for e in feeds
+        ):
+            return None
+        done.add(u)
+    return ReservoirPlan(v, edge, post)
+
+
+def usable(net: Any, batch: int, grad: bool, hooks: tuple) -> bool:
+    """Whether this run can take the native loop."""
+    ref = net._ref
+    return (
+        _enabled
+        and net._native is not None
+        and batch == 1
+        and not grad
+        and not hooks
+        and ref.device.type == "cpu"
+        and ref.dtype in _REALS
+        and _library(ref.dtype) is not None
+    )
+
+
+class ReservoirRun:
+    """The per-run constants of the native ESN loop (weights, leak, bias) and its state."""
+
+    def __init__(self, net: Any, p: ReservoirPlan, state: tuple[Tensor, Tensor]) -> None:
+        node, module = net.nodes[p.node], p.edge.module
+        n, ref = node.n, net._ref
+        self.lib = _library(ref.dtype)
+        self.n = n
+        w = module.effective_weight().detach()
+        if module.sparse:
+            w = w.to_sparse_csr() if w.layout != torch.sparse_csr else w
+            self.W = None
+            self.csr = (
+                w.crow_indices().to(torch.int64).contiguous(),
+                w.col_indices().to(torch.int64).contiguous(),
+                w.values().contiguous(),
+            )
+        else:
+            self.W = w.contiguous()
+            self.csr = (None, None, None)
+        bias = node.bias.detach()
+        # the edge's bias: the generic loop folds it into the static drive when there is one
+        static = any(t.static for t in net._targets.values() if t.node == p.node)
+        if module.bias is not None and not static:
+            bias = bias + module.bias.detach()
+        self.lr = _vector(node.lr, n, ref.dtype)
+        self.b = _vector(bias, n, ref.dtype)
+        x, prev = state
+        self.x = x.detach().reshape(n).clone()  # the caller's state is never written
+        self.prev = prev.detach().reshape(n).contiguous()
+        self.u = torch.empty(n, dtype=ref.dtype)
+
+    def chunk(self, P: Tensor | None, n_steps: int) -> Tensor:
+        """Run ``n_steps`` steps with the projected input ``P`` (``(n_steps, n)``, or
+        ``None`` for none) and return ``x(t)`` for every step, ``(n_steps, 1, n)``."""
+        n = self.n
+        if P is None:
+            P, stride = torch.zeros(n, dtype=self.x.dtype), 0
+        else:
+            P, stride = P.reshape(n_steps, n).contiguous(), n
+        X = torch.empty(n_steps, n, dtype=self.x.dtype)
+        ip, ix, vals = self.csr
+        self.lib.esn_run(
+            n_steps,
+            n,
+            _ptr(P),
+            stride,
+            _ptr(self.W),
+            _ptr(ip),
+            _ptr(ix),
+            _ptr(vals),
+            _ptr(self.lr),
+            _ptr(self.b),
+            _ptr(self.x),
+            _ptr(self.prev),
+            _ptr(X),
+            _ptr(self.u),
+        )
+        self.prev = X[-1]
+        return X.unsqueeze(1)
+
+    def state(self, State: Any) -> list:
+        """The loop's state in the generic loop's layout: ``[State(x), delay line]``."""
+        return [State(self.x.reshape(1, self.n)), self.prev.reshape(1, self.n).clone()]

@@ -1,0 +1,200 @@
+"""The native reservoir loop: same numbers as the generic loop, and used only where valid."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import rnngraph as rg
+from rnngraph.network import _compiled, _native
+
+pytestmark = pytest.mark.skipif(not _native.available(), reason="no C compiler")
+
+N = 60
+
+
+@pytest.fixture
+def generic():
+    """Run a block with the native loops switched off, then switch them back on."""
+
+    class Switch:
+        def __enter__(self):
+            _native.set_enabled(False)
+
+        def __exit__(self, *exc):
+            _native.set_enabled(True)
+
+    return Switch()
+
+
+def reservoir(
+    dtype=torch.float64,
+    sparse=False,
+    mask=False,
+    edge_bias=False,
+    readout=False,
+    lr=0.3,
+    seed=0,
+):
+    g = torch.Generator().manual_seed(seed)
+    w = torch.randn(N, N, generator=g, dtype=dtype) * 0.25
+    w = w * (torch.rand(N, N, generator=g) < 0.3)
+    net = rg.Network(dt=1.0, dtype=dtype)
+    net.add_func_node("in", 2)
+    net.add_diffeq_node(
+        "res", "leaky_tanh", n=N, lr=lr, bias=0.2 * torch.randn(N, generator=g, dtype=dtype)
+    )
+    net.add_edge("in", "res", weights=torch.randn(N, 2, generator=g, dtype=dtype))
+    net.add_edge(
+        "res",
+        "res",
+        weights=w,
+        feedback=True,
+        sparse=sparse,
+        mask=(torch.rand(N, N, generator=g) < 0.5).to(dtype) if mask else None,
+        bias=0.1 * torch.randn(N, generator=g, dtype=dtype) if edge_bias else None,
+    )
+    if readout:
+        net.add_func_node("out", 3, activation_function="tanh")
+        net.add_edge("res", "out", weights=torch.randn(3, N, generator=g, dtype=dtype) * 0.3)
+    return net
+
+
+def inputs(steps=257, dtype=torch.float64, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(steps, 2, generator=g, dtype=dtype)
+
+
+def runs_natively(net, batch=1, grad=False, hooks=()):
+    return _native.usable(net.compile(), batch, grad, hooks)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"sparse": True},
+        {"mask": True},
+        {"edge_bias": True},
+        {"readout": True},
+        {"lr": torch.linspace(0.1, 0.9, N, dtype=torch.float64)},
+    ],
+    ids=["dense", "csr", "masked", "edge-bias", "readout", "per-unit-lr"],
+)
+def test_native_equals_generic_loop_float64(options, generic):
+    net = reservoir(**options)
+    assert runs_natively(net)
+    x = inputs()
+    obs = rg.Observer(["res", "res.x"] + (["out"] if options.get("readout") else []))
+    native = net.compile().run(x, observer=obs)
+    net.reset()
+    with generic:
+        reference = net.compile().run(x, observer=obs)
+    assert native.output.shape == reference.output.shape
+    torch.testing.assert_close(native.output, reference.output, rtol=0, atol=1e-12)
+    for name in obs.record:
+        torch.testing.assert_close(native[name], reference[name], rtol=0, atol=1e-12)
+    for key, value in reference.state.items():
+        torch.testing.assert_close(native.state[key], value, rtol=0, atol=1e-12)
+    # not trivially equal: the states move
+    assert reference["res"].std() > 0.1
+
+
+def test_native_float32_and_numpy_reference():
+    """float32 native run against the ESN update written in float64 numpy."""
+    net = reservoir(dtype=torch.float32, sparse=True)
+    assert runs_natively(net)
+    x = inputs(dtype=torch.float32)
+    y = net.compile().run(x).output.numpy()
+    res, edge = net.get_node("res"), net.get_edge("res", "res")
+    w = edge.effective_weight().to_dense().double().numpy()
+    w_in = net.get_edge("in", "res").weight.double().numpy()
+    b, state, ref = res.bias.double().numpy(), np.zeros(N), []
+    for u in x.double().numpy():
+        state = 0.7 * state + 0.3 * np.tanh(w @ state + w_in @ u + b)
+        ref.append(state)
+    np.testing.assert_allclose(y, np.array(ref), rtol=0, atol=2e-5)
+
+
+def test_chunks_and_consecutive_runs_continue_exactly(monkeypatch):
+    net = reservoir(readout=True)
+    x = inputs(300)
+    whole = net.compile().run(x, observer=rg.Observer(["res"], every=3, start=5))
+    net.reset()
+    monkeypatch.setattr(_compiled, "_CHUNK_ELEMENTS", 7 * (N + 2))  # 7-step chunks
+    first = net.compile().run(x[:130])
+    second = net.compile().run(x[130:])
+    torch.testing.assert_close(
+        torch.cat([first.output, second.output]), whole.output, rtol=0, atol=1e-13
+    )
+    net.reset()
+    chunked = net.compile().run(x, observer=rg.Observer(["res"], every=3, start=5))
+    torch.testing.assert_close(chunked["res"], whole["res"], rtol=0, atol=1e-13)
+    assert chunked["res"].shape == (len(range(5, 300, 3)), N)
+
+
+def test_run_without_input_and_caller_state_untouched(generic):
+    net = reservoir()
+    c = net.compile()
+    start = c.init_state(1)
+    start["res.x"] = torch.full((1, N), 0.5, dtype=torch.float64)
+    start["res->res@1"] = torch.full((1, N), -0.5, dtype=torch.float64)
+    kept = {k: v.clone() for k, v in start.items()}
+    native = c.run(None, steps=40, state=start)
+    for k in start:
+        assert torch.equal(start[k], kept[k])
+    with generic:
+        reference = c.run(None, steps=40, state=start)
+    torch.testing.assert_close(native.output, reference.output, rtol=0, atol=1e-12)
+
+
+def test_native_path_only_where_valid():
+    net = reservoir()
+    c = net.compile()
+    assert runs_natively(net)
+    assert not runs_natively(net, batch=2)
+    assert not runs_natively(net, grad=True)
+    assert not runs_natively(net, hooks=(object(),))
+    other = reservoir()
+    other.add_diffeq_node("res2", "leaky_tanh", n=4)
+    other.add_edge("res", "res2", weights=torch.zeros(4, N, dtype=torch.float64))
+    assert _native.plan(other.compile()) is None  # a second DE node
+    relu = rg.Network(dt=1.0)
+    relu.add_func_node("in", 1)
+    relu.add_diffeq_node("res", "leaky_tanh", n=4, activation="relu")
+    relu.add_edge("in", "res", weights=torch.ones(4, 1))
+    relu.add_edge("res", "res", weights=torch.eye(4), feedback=True)
+    assert _native.plan(relu.compile()) is None
+    assert c._native is not None
+
+
+def test_gradient_runs_take_the_generic_loop():
+    net = reservoir(dtype=torch.float64)
+    c = net.compile()
+    start = c.init_state(1)
+    x0 = torch.full((1, N), 0.1, dtype=torch.float64, requires_grad=True)
+    start["res.x"] = x0
+    y = c.run(inputs(50), state=start).output
+    assert y.requires_grad
+    y.sum().backward()
+    assert x0.grad is not None and x0.grad.abs().sum() > 0
+
+
+def test_missing_compiler_falls_back(monkeypatch, tmp_path):
+    monkeypatch.setattr(_native, "_libs", {})
+    monkeypatch.setattr(_native, "_failure", None)
+    monkeypatch.setenv("CC", str(tmp_path / "no-such-compiler"))
+    monkeypatch.setenv("RNNGRAPH_CACHE_DIR", str(tmp_path))
+    assert not _native.available()
+    assert "no-such-compiler" in _native.failure()
+    net = reservoir()
+    y = net.compile().run(inputs(20)).output
+    assert not runs_natively(net)
+    _native.set_enabled(False)
+    try:
+        net.reset()
+        reference = net.compile().run(inputs(20)).output
+    finally:
+        _native.set_enabled(True)
+    assert torch.equal(y, reference)
