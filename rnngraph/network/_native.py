@@ -124,9 +124,9 @@ def _library(dtype: torch.dtype) -> Any:
         try:
             lib = ctypes.CDLL(str(_build(_REALS[dtype])))
             lib.esn_run.restype = None
-            lib.esn_run.argtypes = [ctypes.c_int64] * 2 + [ctypes.c_void_p, ctypes.c_int64] + [
-                ctypes.c_void_p
-            ] * 10
+            lib.esn_run.argtypes = (
+                [ctypes.c_int64] * 2 + [ctypes.c_void_p, ctypes.c_int64] + [ctypes.c_void_p] * 10
+            )
         except (OSError, RuntimeError, subprocess.SubprocessError) as err:
             _failure = str(err)
             lib = None
@@ -173,8 +173,10 @@ def plan(net: Any) -> ReservoirPlan | None:
     done = set(net._static) | {v}
     for u in post:
         feeds = [e for e in net._edges if e.target == u]
-        if u == net.input_node or not isinstance(net.nodes[u], FuncNode) or any(
-            e.delay != 0 or e.source_var is not None or e.source not in done for e in feeds
+        if (
+            u == net.input_node
+            or not isinstance(net.nodes[u], FuncNode)
+            or any(e.delay != 0 or e.source_var is not None or e.source not in done for e in feeds)
         ):
             return None
         done.add(u)
