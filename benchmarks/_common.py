@@ -32,13 +32,21 @@ THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THRE
 
 
 def single_thread(peer: bool = False) -> str:
-    """Run torch on one thread and return the line that says so (printed by every script)."""
+    """Run torch on one thread and return the line that says so (printed by every script).
+
+    numpy's and scipy's BLAS read their thread count when they load, so a script started
+    without ``OPENBLAS_NUM_THREADS=1`` (and the others) restarts itself once with them set.
+    """
+    if any(os.environ.get(var) != value for var, value in THREAD_ENV.items()):
+        os.environ.update(THREAD_ENV)
+        sys.stdout.flush()
+        os.execv(sys.executable, [sys.executable, *sys.argv])
     torch.set_num_threads(1)
     if not peer:
-        return "threads: 1 (torch.set_num_threads(1))"
+        return "threads: 1 (torch.set_num_threads(1), OMP/OPENBLAS/MKL_NUM_THREADS=1)"
     return (
-        "threads: 1 on each side (torch.set_num_threads(1) for rnngraph; "
-        "OMP_NUM_THREADS=OPENBLAS_NUM_THREADS=MKL_NUM_THREADS=1 for the peer subprocess)"
+        "threads: 1 on each side (torch.set_num_threads(1) and "
+        "OMP_NUM_THREADS=OPENBLAS_NUM_THREADS=MKL_NUM_THREADS=1 in both processes)"
     )
 
 

@@ -198,3 +198,29 @@ def test_missing_compiler_falls_back(monkeypatch, tmp_path):
     finally:
         _native.set_enabled(True)
     assert torch.equal(y, reference)
+
+
+@pytest.mark.parametrize("bias", [True, False], ids=["bias", "no-bias"])
+@pytest.mark.parametrize("forgetting", [1.0, 0.99])
+def test_native_rls_equals_torch_update(bias, forgetting, generic):
+    """The C update (upper triangle of P only) against the torch one, on 300 samples."""
+    g = torch.Generator().manual_seed(3)
+    r = torch.randn(300, 1, 40, generator=g, dtype=torch.float64)
+    y = torch.randn(300, 1, 2, generator=g, dtype=torch.float64)
+    fits = []
+    for native in (True, False):
+        _native.set_enabled(native)
+        w = torch.zeros(2, 40, dtype=torch.float64)
+        b = torch.zeros(2, dtype=torch.float64) if bias else None
+        rls = rg.training.RLS(alpha=0.5, forgetting=forgetting)
+        errors = torch.cat([rls.update(w, b, r[t], y[t]) for t in range(300)])
+        fits.append((w, b, rls.P, errors))
+    _native.set_enabled(True)
+    (w, b, P, errors), (w_ref, b_ref, P_ref, errors_ref) = fits
+    torch.testing.assert_close(P, P.T, rtol=0, atol=0)  # mirrored from the upper triangle
+    torch.testing.assert_close(P, P_ref, rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(w, w_ref, rtol=1e-9, atol=1e-12)
+    torch.testing.assert_close(errors, errors_ref, rtol=1e-9, atol=1e-12)
+    if bias:
+        torch.testing.assert_close(b, b_ref, rtol=1e-9, atol=1e-12)
+    assert w.abs().max() > 0.01

@@ -115,6 +115,13 @@ class Hook:
         return (self.node, tuple(self.reads), self.replaces)
 
 
+def _recorded(observer: Observer, t0: int, t1: int) -> slice:
+    """The steps of the chunk ``[t0, t1)`` that ``observer`` records, as a slice of it."""
+    first = max(observer.start, t0)
+    first += -(first - observer.start) % observer.every
+    return slice(first - t0, t1 - t0, observer.every)
+
+
 def _edge_key(source: str, target: str) -> str:
     return f"{source}->{target}"
 
@@ -732,12 +739,12 @@ class CompiledNetwork(nn.Module):
                     if r:
                         recs[name].append(torch.stack(r))
                 for name in rec_names:
-                    if name in ys:
-                        sel = [i for i, r in enumerate(ridx_all[t0:t1]) if r >= 0]
-                        if sel:
-                            recs[name].append(ys[name][sel])
+                    if name in ys and nrec:
+                        recs[name].append(ys[name][_recorded(observer, t0, t1)])
                 if bar is not None:
                     bar.update(tc)
+                # free this chunk's precomputed inputs before the next chunk makes its own
+                ys = P = Pl = SV = Xl = acc = y = None
         finally:
             if bar is not None:
                 bar.close()

@@ -33,9 +33,11 @@ typedef REAL real;
  * X            (n_steps, n) out: x(t) for every step
  * u            (n,) scratch
  */
-void esn_run(int64_t n_steps, int64_t n, const real *P, int64_t p_stride, const real *W,
-             const int64_t *indptr, const int64_t *indices, const real *vals, const real *lr,
-             const real *b, real *x, const real *prev, real *X, real *u)
+void esn_run(int64_t n_steps, int64_t n, const real *restrict P, int64_t p_stride,
+             const real *restrict W, const int64_t *restrict indptr,
+             const int64_t *restrict indices, const real *restrict vals,
+             const real *restrict lr, const real *restrict b, real *restrict x,
+             const real *prev, real *X, real *restrict u)
 {
     for (int64_t t = 0; t < n_steps; ++t) {
         const real *p = P + t * p_stride;
@@ -63,5 +65,69 @@ void esn_run(int64_t n_steps, int64_t n, const real *P, int64_t p_stride, const 
             xt[i] = x[i];
         }
         prev = xt;
+    }
+}
+
+/* One recursive-least-squares update of a readout from one sample, in place. P is
+ * symmetric and only its upper triangle (j >= i) is read and written; the caller
+ * mirrors it when it needs the whole matrix. With features q = [r, 1] (the 1 when the
+ * readout has a bias, has_bias = 1) and target f:
+ *
+ *     e = w r + b - f,   k = P q,   c = 1 / (lambda + q.k)
+ *     P <- (P - c k k^T) / lambda,   [w, b] <- [w, b] - c e k^T
+ *
+ * f_dim        F = n + has_bias, the size of P
+ * n, n_out     features and outputs; w is (n_out, n), b (n_out,) or NULL
+ * r, f         (n,) features and (n_out,) target
+ * err          out: (n_out,) the a-priori error e
+ * k            (F,) scratch
+ */
+void rls_update(int64_t f_dim, int64_t n, int64_t n_out, real *restrict P,
+                const real *restrict r, real *restrict w, real *restrict b,
+                const real *restrict f, real *restrict err, real lambda, real *restrict k)
+{
+    for (int64_t o = 0; o < n_out; ++o) {
+        const real *wo = w + o * n;
+        real acc = b ? b[o] : 0;
+        for (int64_t j = 0; j < n; ++j)
+            acc += wo[j] * r[j];
+        err[o] = acc - f[o];
+    }
+    /* k = P q from the upper triangle: row i adds P_ij q_j to k_i and P_ij q_i to k_j */
+    for (int64_t i = 0; i < f_dim; ++i)
+        k[i] = 0;
+    for (int64_t i = 0; i < f_dim; ++i) {
+        const real *row = P + i * f_dim;
+        const real qi = i < n ? r[i] : 1;
+        real acc = row[i] * qi;
+        for (int64_t j = i + 1; j < n; ++j) {
+            acc += row[j] * r[j];
+            k[j] += row[j] * qi;
+        }
+        if (b && i < n) { /* the bias column j = n, q_n = 1 */
+            acc += row[n];
+            k[n] += row[n] * qi;
+        }
+        k[i] += acc;
+    }
+    real qk = 0;
+    for (int64_t i = 0; i < n; ++i)
+        qk += r[i] * k[i];
+    if (b)
+        qk += k[n];
+    const real c = 1 / (lambda + qk), inv = 1 / lambda;
+    for (int64_t i = 0; i < f_dim; ++i) {
+        real *row = P + i * f_dim;
+        const real cki = c * k[i];
+        for (int64_t j = i; j < f_dim; ++j)
+            row[j] = (row[j] - cki * k[j]) * inv;
+    }
+    for (int64_t o = 0; o < n_out; ++o) {
+        real *wo = w + o * n;
+        const real ce = c * err[o];
+        for (int64_t j = 0; j < n; ++j)
+            wo[j] -= ce * k[j];
+        if (b)
+            b[o] -= ce * k[n];
     }
 }

@@ -36,7 +36,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-__all__ = ["available", "set_enabled", "enabled"]
+__all__ = ["available", "enabled", "failure", "rls_update", "set_enabled"]
 
 _SOURCE = Path(__file__).with_name("_native.c")
 _COMPILE = ("-O3", "-march=native", "-ffast-math", "-fPIC")
@@ -123,6 +123,16 @@ def _library(dtype: torch.dtype) -> Any:
     if sys.platform.startswith("linux") and dtype in _REALS and _failure is None:
         try:
             lib = ctypes.CDLL(str(_build(_REALS[dtype])))
+            real = ctypes.c_double if dtype == torch.float64 else ctypes.c_float
+            lib.rls_update.restype = None
+            lib.rls_update.argtypes = (
+                [ctypes.c_int64] * 3
+                + [ctypes.c_void_p] * 6
+                + [
+                    real,
+                    ctypes.c_void_p,
+                ]
+            )
             lib.esn_run.restype = None
             lib.esn_run.argtypes = (
                 [ctypes.c_int64] * 2 + [ctypes.c_void_p, ctypes.c_int64] + [ctypes.c_void_p] * 10
@@ -262,3 +272,43 @@ class ReservoirRun:
     def state(self, State: Any) -> list:
         """The loop's state in the generic loop's layout: ``[State(x), delay line]``."""
         return [State(self.x.reshape(1, self.n)), self.prev.reshape(1, self.n).clone()]
+
+
+def rls_update(
+    P: Tensor, w: Tensor, b: Tensor | None, r: Tensor, target: Tensor, forgetting: float
+) -> Tensor | None:
+    """One RLS update from one sample in C (``_native.c``: ``rls_update``), in place, with
+    only the upper triangle of ``P`` read and written. Returns the a-priori error
+    ``(1, n_out)``, or ``None`` (nothing done) when the native path does not apply: batch
+    > 1, not on the CPU, mixed dtypes, non-contiguous tensors or no library."""
+    dtype = P.dtype
+    if not (
+        _enabled
+        and r.shape[0] == 1
+        and P.device.type == "cpu"
+        and all(
+            t.dtype == dtype and t.is_contiguous() and not t.requires_grad
+            for t in (P, w, r, target) + (() if b is None else (b,))
+        )
+    ):
+        return None
+    lib = _library(dtype)
+    if lib is None:
+        return None
+    n_out, n = w.shape
+    err = torch.empty(1, n_out, dtype=dtype)
+    k = torch.empty(P.shape[0], dtype=dtype)
+    lib.rls_update(
+        P.shape[0],
+        n,
+        n_out,
+        _ptr(P),
+        _ptr(r),
+        _ptr(w),
+        _ptr(b),
+        _ptr(target),
+        _ptr(err),
+        forgetting,
+        _ptr(k),
+    )
+    return err

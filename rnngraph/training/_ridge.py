@@ -7,6 +7,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
+try:
+    from scipy.linalg.blas import dsyrk as _dsyrk
+except ImportError:  # pragma: no cover - scipy is a dependency; torch's GEMM otherwise
+    _dsyrk = None
+
 __all__ = ["Ridge", "ridge_solve"]
 
 
@@ -55,6 +60,17 @@ def ridge_solve(
     if fit_bias:
         return sol[:-1].T.contiguous(), sol[-1].contiguous()
     return sol.T.contiguous(), None
+
+
+def _add_gram(gram: Tensor, X: Tensor) -> None:
+    """``gram += X^T X`` for float64 ``X`` of shape ``(m, n)``. On the CPU a BLAS ``dsyrk``
+    (one triangle: half the flops of a GEMM) fills the upper triangle, mirrored after."""
+    if X.device.type != "cpu" or _dsyrk is None:
+        gram.addmm_(X.T, X)
+        return
+    upper = torch.from_numpy(_dsyrk(1.0, X.contiguous().numpy().T, trans=0, lower=0))
+    gram += upper.triu()
+    gram += upper.triu(1).T
 
 
 class Ridge:
@@ -145,14 +161,21 @@ class Ridge:
         w = self.washout if washout is None else washout
         X = X[:, w:].to(torch.float64).reshape(-1, X.shape[-1])  # (B T', n_in)
         Y = Y[:, w:].to(torch.float64).reshape(-1, Y.shape[-1])  # (B T', n_out)
-        if self.fit_bias:
-            X = torch.cat([X, X.new_ones(X.shape[0], 1)], dim=1)  # (B T', n_in + 1)
+        n = X.shape[1]
         if self.xtx is None:
-            f = X.shape[1]
+            f = n + self.fit_bias
             self.xtx = X.new_zeros(f, f)
             self.xty = X.new_zeros(f, Y.shape[1])
-        self.xtx.addmm_(X.T, X)  # (F, F)
-        self.xty.addmm_(X.T, Y)  # (F, n_out)
+        # the augmented design [X, 1] by blocks, without building it:
+        # [[X^T X, X^T 1], [1^T X, m]] and [[X^T Y], [1^T Y]]
+        _add_gram(self.xtx[:n, :n], X)
+        self.xty[:n].addmm_(X.T, Y)
+        if self.fit_bias:
+            total = X.sum(0)
+            self.xtx[:n, n] += total
+            self.xtx[n, :n] += total
+            self.xtx[n, n] += X.shape[0]
+            self.xty[n] += Y.sum(0)
         self.n_samples += X.shape[0]
         return self
 

@@ -7,6 +7,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ..network import _native
+
 __all__ = ["RLS", "rls_update"]
 
 
@@ -113,8 +115,22 @@ class RLS:
         self.every = every
         self.start = start
         self.dtype = dtype
-        self.P: Tensor | None = None
+        self._P: Tensor | None = None
+        self._upper_only = False  # the native update keeps only P's upper triangle
         self.n_updates = 0
+
+    @property
+    def P(self) -> Tensor | None:
+        """The inverse correlation matrix :math:`P` ``(F, F)`` (``None`` before ``init``)."""
+        if self._upper_only:
+            lower = self._P.triu(1).T  # mirror the upper triangle
+            self._P.triu_().add_(lower)
+            self._upper_only = False
+        return self._P
+
+    @P.setter
+    def P(self, value: Tensor | None) -> None:
+        self._P, self._upper_only = value, False
 
     def init(self, n_features: int, fit_bias: bool, device: Any, dtype: torch.dtype) -> None:
         """Set :math:`P = I/\\alpha` for ``n_features`` inputs (plus the bias feature)."""
@@ -125,18 +141,25 @@ class RLS:
     def update(self, w: Tensor, b: Tensor | None, r: Tensor, target: Tensor) -> Tensor:
         """One update of ``w`` (and ``b``) in place from features ``r`` ``(B, N)`` and
         targets ``(B, n_out)``; returns the a-priori error ``(B, n_out)``."""
-        if self.P is None:
+        if self._P is None:
             self.init(w.shape[1], b is not None, w.device, w.dtype)
+        if self._P.dtype == w.dtype:
+            err = _native.rls_update(self._P, w, b, r, target, self.forgetting)
+            if err is not None:
+                self._upper_only = True
+                self.n_updates += 1
+                return err
         err = torch.nn.functional.linear(r, w, b) - target  # (B, n_out)
-        if self.P.dtype != w.dtype:
+        P = self.P  # the whole matrix
+        if P.dtype != w.dtype:
             rr, ee = r.to(self.P.dtype), err.to(self.P.dtype)
             w64, b64 = w.to(self.P.dtype), None if b is None else b.to(self.P.dtype)
-            rls_update(self.P, w64, b64, rr, ee, self.forgetting)
+            rls_update(P, w64, b64, rr, ee, self.forgetting)
             w.copy_(w64)
             if b is not None:
                 b.copy_(b64)
         else:
-            rls_update(self.P, w, b, r, err, self.forgetting)
+            rls_update(P, w, b, r, err, self.forgetting)
         self.n_updates += 1
         return err
 
