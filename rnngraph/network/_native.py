@@ -205,7 +205,13 @@ def usable(net: Any, batch: int, grad: bool, hooks: tuple) -> bool:
         and ref.device.type == "cpu"
         and ref.dtype in _REALS
         and _library(ref.dtype) is not None
+        and _int32_indices(net._native.edge.module)
     )
+
+
+def _int32_indices(module: Any) -> bool:
+    # the C loop takes int32 CSR indices
+    return not module.sparse or module.weight._nnz() < 2**31
 
 
 class ReservoirRun:
@@ -221,8 +227,8 @@ class ReservoirRun:
             w = w.to_sparse_csr() if w.layout != torch.sparse_csr else w
             self.W = None
             self.csr = (
-                w.crow_indices().to(torch.int64).contiguous(),
-                w.col_indices().to(torch.int64).contiguous(),
+                w.crow_indices().to(torch.int32).contiguous(),
+                w.col_indices().to(torch.int32).contiguous(),
                 w.values().contiguous(),
             )
         else:
