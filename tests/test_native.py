@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 import torch
 
 import rnngraph as rg
-from rnngraph.network import _compiled, _native
+from rnngraph import _native
+from rnngraph.network import _compiled
 
-pytestmark = pytest.mark.skipif(not _native.available(), reason="no C compiler")
+pytestmark = pytest.mark.skipif(
+    not (shutil.which("cc") or shutil.which("gcc")), reason="no C compiler"
+)
+
+
+def test_library_builds():
+    assert _native.available(), _native.failure()
 
 N = 60
 
@@ -224,3 +233,54 @@ def test_native_rls_equals_torch_update(bias, forgetting, generic):
     if bias:
         torch.testing.assert_close(b, b_ref, rtol=1e-9, atol=1e-12)
     assert w.abs().max() > 0.01
+
+
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "csr"])
+def test_batched_runs_use_the_native_elementwise_step(sparse, generic):
+    """B > 1 keeps the generic loop (BLAS products) with the C leaky-tanh step."""
+    net = reservoir(sparse=sparse, edge_bias=True, lr=torch.linspace(0.1, 0.9, N))
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(4, 120, 2, generator=g, dtype=torch.float64)
+    assert not runs_natively(net, batch=4)
+    with torch.no_grad():
+        assert _native.leaky_tanh_step(torch.tensor(0.3), torch.tensor(0.0), N) is not None
+    native = net.compile().run(x, observer=rg.Observer(["res"]))
+    net.reset()
+    with generic:
+        reference = net.compile().run(x, observer=rg.Observer(["res"]))
+    torch.testing.assert_close(native.output, reference.output, rtol=0, atol=1e-12)
+    torch.testing.assert_close(native["res"], reference["res"], rtol=0, atol=1e-12)
+    assert reference["res"].std() > 0.1
+
+
+@pytest.mark.parametrize("reset", ["value", "subtract"])
+@pytest.mark.parametrize("refractory", [0.0, 3.0])
+def test_native_lif_step_equals_the_torch_step(reset, refractory, generic):
+    """A recurrent LIF population (B = 3) with the C step and with torch's: same spikes."""
+    g = torch.Generator().manual_seed(7)
+    net = rg.Network(dt=1.0, dtype=torch.float64)
+    net.add_func_node("in", 5)
+    net.add_diffeq_node(
+        "lif",
+        "lif",
+        n=N,
+        tau_m=torch.linspace(10.0, 30.0, N, dtype=torch.float64),
+        v_th=1.0,
+        refractory=refractory,
+        reset=reset,
+        integrator="exp_euler",
+    )
+    net.add_edge("in", "lif", weights=torch.rand(N, 5, generator=g, dtype=torch.float64))
+    w = torch.randn(N, N, generator=g, dtype=torch.float64) * 0.3
+    net.add_edge("lif", "lif", weights=w, feedback=True)
+    x = torch.rand(3, 300, 5, generator=g, dtype=torch.float64) * 1.5
+    obs = rg.Observer(["lif", "lif.v", "lif.ref"])
+    native = net.compile().run(x, observer=obs)
+    net.reset()
+    with generic:
+        reference = net.compile().run(x, observer=obs)
+    assert torch.equal(native["lif"], reference["lif"])
+    torch.testing.assert_close(native["lif.v"], reference["lif.v"], rtol=0, atol=1e-12)
+    assert torch.equal(native["lif.ref"], reference["lif.ref"])
+    rate = reference["lif"].mean()
+    assert 0.01 < rate < 0.5  # spikes, not silence or saturation

@@ -25,10 +25,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from .. import _native
 from ..edges import Linear
 from ..nodes import DENode, FuncNode, Node
 from ..observers import Observer, Recording
-from . import _native
 
 __all__ = ["CompiledNetwork", "Hook", "State"]
 

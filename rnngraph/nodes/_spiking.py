@@ -40,6 +40,7 @@ from typing import Any, ClassVar, NamedTuple
 import torch
 from torch import Tensor
 
+from .. import _native
 from ._base import INTEGRATORS, DENode
 from ._surrogate import SURROGATES, Surrogate, get_surrogate
 
@@ -345,6 +346,26 @@ def lif_kernel_nograd(
         refractory = bool((hold > 0).any())
         hold = _scalar_or_tensor(hold.clamp(min=0.0))
     subtract = node.reset_mode == "subtract"
+    native = _native.lif_step(
+        node.n,
+        tau.dtype,
+        tau.device,
+        subtract,
+        u0=u0,
+        r_m=node.r_m,
+        g=g,
+        th=th,
+        v_reset=node.v_reset,
+        drop=drop,
+        hold=hold,
+    )
+    if native is not None:
+
+        def k_native(s: tuple, i: Tensor) -> tuple[Tensor, tuple]:
+            v, z, ref = native(i, *s)
+            return z, (v, z, ref)
+
+        return k_native
 
     def k(s: tuple, i: Tensor) -> tuple[Tensor, tuple]:
         v, z, ref = s

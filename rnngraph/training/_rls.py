@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..network import _native
+from .. import _native
 
 __all__ = ["RLS", "rls_update"]
 

@@ -6,7 +6,7 @@
  * only where autograd is off and the result is the same as the generic loop's up to
  * rounding (the loops may sum in a different order).
  *
- * Compiled twice by rnngraph/network/_native.py, with REAL = double and REAL = float.
+ * Compiled twice by rnngraph/_native.py, with REAL = double and REAL = float.
  * Arrays are C-contiguous and row-major; CSR indices are int32.
  */
 #include <stdint.h>
@@ -148,5 +148,59 @@ void rls_update(int64_t f_dim, int64_t n, int64_t n_out, real *restrict P,
             wo[j] -= ce * k[j];
         if (b)
             b[o] -= ce * k[n];
+    }
+}
+
+/* The leaky-tanh update of a batch, elementwise (the recurrent product is done before,
+ * by a BLAS GEMM): for m rows of n units,
+ *
+ *     x_new = x + lr * (tanh(u + b) - x)
+ *
+ * x_new, x, u  (m, n); lr, b (n,)
+ */
+void leaky_tanh(int64_t m, int64_t n, real *restrict x_new, const real *restrict x,
+                const real *restrict u, const real *restrict lr, const real *restrict b)
+{
+    for (int64_t r = 0; r < m; ++r) {
+        const int64_t o = r * n;
+        for (int64_t i = 0; i < n; ++i)
+            x_new[o + i] = x[o + i] + lr[i] * (tanh(u[o + i] + b[i]) - x[o + i]);
+    }
+}
+
+/* One no-gradient step of a LIF-type membrane (rnngraph.nodes._spiking.lif_kernel_nograd)
+ * for m rows of n units, elementwise, with per-unit constants:
+ *
+ *     u = u0 + r_m in,   v' = lerp(u, v, g)           (held at v while ref > 0)
+ *     v' -= drop z      (subtract reset of the previous spike, when subtract = 1)
+ *     z' = v' > th and not held;  v' = v_reset where z' (value reset, subtract = 0)
+ *     ref' = hold where z', else max(ref - 1, 0)
+ *
+ * lerp is torch's: u + g (v - u) for g < 0.5, else v - (v - u)(1 - g).
+ */
+void lif_step(int64_t m, int64_t n, const real *restrict in, const real *restrict v,
+              const real *restrict z, const real *restrict ref, real *restrict v_out,
+              real *restrict z_out, real *restrict ref_out, const real *restrict u0,
+              const real *restrict r_m, const real *restrict g, const real *restrict th,
+              const real *restrict v_reset, const real *restrict drop,
+              const real *restrict hold, int64_t subtract)
+{
+    for (int64_t r = 0; r < m; ++r) {
+        const int64_t o = r * n;
+        for (int64_t i = 0; i < n; ++i) {
+            const real vv = v[o + i], u = u0[i] + r_m[i] * in[o + i];
+            const int held = ref[o + i] > 0;
+            real vi = g[i] < (real)0.5 ? u + g[i] * (vv - u) : vv - (vv - u) * (1 - g[i]);
+            if (held)
+                vi = vv;
+            if (subtract)
+                vi -= z[o + i] * drop[i];
+            const int spiked = vi > th[i] && !held;
+            if (spiked && !subtract)
+                vi = v_reset[i];
+            v_out[o + i] = vi;
+            z_out[o + i] = spiked;
+            ref_out[o + i] = spiked ? hold[i] : fmax(ref[o + i] - 1, (real)0);
+        }
     }
 }
