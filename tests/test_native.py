@@ -20,6 +20,7 @@ pytestmark = pytest.mark.skipif(
 def test_library_builds():
     assert _native.available(), _native.failure()
 
+
 N = 60
 
 
