@@ -39,6 +39,24 @@ csr_matvec(int64_t n, const int32_t *restrict indptr, const int32_t *restrict in
     }
 }
 
+/* u = W x for dense W (n, n), or for the CSR matrix (indptr, indices, vals) when W is NULL */
+static void recurrent(int64_t n, const real *restrict W, const int32_t *restrict indptr,
+                      const int32_t *restrict indices, const real *restrict vals,
+                      const real *restrict x, real *restrict u)
+{
+    if (!W) {
+        csr_matvec(n, indptr, indices, vals, x, u);
+        return;
+    }
+    for (int64_t i = 0; i < n; ++i) {
+        const real *row = W + i * n;
+        real acc = 0;
+        for (int64_t j = 0; j < n; ++j)
+            acc += row[j] * x[j];
+        u[i] = acc;
+    }
+}
+
 /* The leaky-tanh (echo-state) map with one recurrent edge, for one sample:
  *
  *     u(t) = P(t) + W x(t-1) + b
@@ -64,24 +82,43 @@ void esn_run(int64_t n_steps, int64_t n, const real *restrict P, int64_t p_strid
     for (int64_t t = 0; t < n_steps; ++t) {
         const real *p = P + t * p_stride;
         real *xt = X + t * n;
-        if (W) {
-            for (int64_t i = 0; i < n; ++i) {
-                const real *row = W + i * n;
-                real acc = 0;
-                for (int64_t j = 0; j < n; ++j)
-                    acc += row[j] * prev[j];
-                u[i] = p[i] + acc;
-            }
-        } else {
-            csr_matvec(n, indptr, indices, vals, prev, u);
-            for (int64_t i = 0; i < n; ++i)
-                u[i] += p[i];
-        }
+        recurrent(n, W, indptr, indices, vals, prev, u);
         for (int64_t i = 0; i < n; ++i) /* vectorised tanh (glibc's libmvec) */
-            u[i] = tanh(u[i] + b[i]);
+            u[i] = tanh(u[i] + p[i] + b[i]);
         for (int64_t i = 0; i < n; ++i) {
             x[i] += lr[i] * (u[i] - x[i]);
             xt[i] = x[i];
+        }
+        prev = xt;
+    }
+}
+
+/* A leaky integrator with a tanh output and one recurrent edge (RectiPy's leaky-integrator
+ * template, rnngraph's "li"), for one sample. The linear ODE tau v' = -v + tau (k r_in +
+ * I_ext + eta) with its input held over the step has the affine one-step map
+ * v <- g v + (1 - g) tau d of every explicit integrator (g per integrator, d the drive),
+ * so with per-unit constants g, c_rec = (1 - g) tau k, c_ext = (1 - g) tau and c0:
+ *
+ *     v(t) = g v(t-1) + c_rec (W r(t-1)) + c_ext P(t) + c0,    r(t) = tanh(v(t))
+ *
+ * Arguments as for esn_run; v is the state (in/out), prev what the recurrent edge reads at
+ * the first step, X (n_steps, n) receives r(t) and V (n_steps, n) v(t).
+ */
+void li_run(int64_t n_steps, int64_t n, const real *restrict P, int64_t p_stride,
+            const real *restrict W, const int32_t *restrict indptr,
+            const int32_t *restrict indices, const real *restrict vals,
+            const real *restrict g, const real *restrict c_rec, const real *restrict c_ext,
+            const real *restrict c0, real *restrict v, const real *prev, real *X, real *V,
+            real *restrict u)
+{
+    for (int64_t t = 0; t < n_steps; ++t) {
+        const real *p = P + t * p_stride;
+        real *xt = X + t * n, *vt = V + t * n;
+        recurrent(n, W, indptr, indices, vals, prev, u);
+        for (int64_t i = 0; i < n; ++i) {
+            v[i] = g[i] * v[i] + c_rec[i] * u[i] + c_ext[i] * p[i] + c0[i];
+            vt[i] = v[i];
+            xt[i] = tanh(v[i]);
         }
         prev = xt;
     }

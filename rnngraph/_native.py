@@ -134,6 +134,10 @@ def _library(dtype: torch.dtype) -> Any:
             real = ctypes.c_double if dtype == torch.float64 else ctypes.c_float
             lib.lif_step.restype = None
             lib.lif_step.argtypes = [ctypes.c_int64] * 2 + [ctypes.c_void_p] * 14 + [ctypes.c_int64]
+            lib.li_run.restype = None
+            lib.li_run.argtypes = (
+                [ctypes.c_int64] * 2 + [ctypes.c_void_p, ctypes.c_int64] + [ctypes.c_void_p] * 13
+            )
             lib.leaky_tanh.restype = None
             lib.leaky_tanh.argtypes = [ctypes.c_int64] * 2 + [ctypes.c_void_p] * 5
             lib.rls_update.restype = None
@@ -167,30 +171,49 @@ def _vector(value: Tensor, n: int, dtype: torch.dtype) -> Tensor:
 
 @dataclass(frozen=True)
 class ReservoirPlan:
-    """A network the native ESN loop can run: ``node`` (a ``leaky_tanh`` with ``tanh``)
-    whose only dynamic input is ``edge`` (its delay-1 feedback self-edge), followed by the
-    function nodes ``post`` (in order)."""
+    """A network a native reservoir loop can run: ``node`` (``kind`` ``"esn"``: a
+    ``leaky_tanh`` with ``tanh``; ``"li"``: RectiPy's leaky integrator with ``tanh``) whose
+    only dynamic input is ``edge`` (its delay-1 feedback self-edge, on the input ``var``),
+    followed by the function nodes ``post`` (in order)."""
 
+    kind: str
     node: str
     edge: Any  # _Edge
     post: tuple[str, ...]
 
 
+def _kind(node: Any) -> tuple[str, str] | None:
+    """The native loop for a node, and the input its recurrent edge must target."""
+    from .nodes._rate import LeakyTanh, RectiPyLI
+    from .nodes._spiking import _AFFINE_GAIN
+
+    if node._f is not torch.tanh:
+        return None
+    if type(node) is LeakyTanh:
+        return "esn", "I"
+    if type(node) is RectiPyLI and node.integrator in _AFFINE_GAIN:
+        return "li", "r_in"
+    return None
+
+
 def plan(net: Any) -> ReservoirPlan | None:
     """The native plan for a ``CompiledNetwork``, or ``None`` when its structure has none."""
     from .nodes import FuncNode
-    from .nodes._rate import LeakyTanh
 
     if len(net._de_nodes) != 1 or len(net._delayed) != 1:
         return None
     v = net._de_nodes[0]
     node, edge = net.nodes[v], net._delayed[0]
-    if type(node) is not LeakyTanh or node._f is not torch.tanh:
+    kind = _kind(node) if hasattr(node, "_f") else None
+    if kind is None:
         return None
     if (edge.source, edge.target, edge.delay, edge.source_var) != (v, v, 1, None):
         return None
-    if [t.dynamic for t in net._targets.values() if t.node == v] != [[edge]]:
-        return None
+    for t in net._targets.values():
+        if t.node == v and t.dynamic != ([edge] if t.var == kind[1] else []):
+            return None
+        if t.node == v and kind[0] == "li" and t.var == "r_in" and (t.static or t.external):
+            return None  # the drive enters I_ext only
     post = tuple(u for u in net._dynamic if u != v)
     done = set(net._static) | {v}
     for u in post:
@@ -202,7 +225,7 @@ def plan(net: Any) -> ReservoirPlan | None:
         ):
             return None
         done.add(u)
-    return ReservoirPlan(v, edge, post)
+    return ReservoirPlan(kind[0], v, edge, post)
 
 
 def usable(net: Any, batch: int, grad: bool, hooks: tuple) -> bool:
@@ -227,13 +250,13 @@ def _int32_indices(module: Any) -> bool:
 
 
 class ReservoirRun:
-    """The per-run constants of the native ESN loop (weights, leak, bias) and its state."""
+    """The per-run constants of a native reservoir loop (weights, per-unit coefficients)
+    and its state."""
 
     def __init__(self, net: Any, p: ReservoirPlan, state: tuple[Tensor, Tensor]) -> None:
         node, module = net.nodes[p.node], p.edge.module
-        n, ref = node.n, net._ref
-        self.lib = _library(ref.dtype)
-        self.n = n
+        n, dtype = node.n, net._ref.dtype
+        self.lib, self.kind, self.n = _library(dtype), p.kind, n
         w = module.effective_weight().detach()
         if module.sparse:
             w = w.to_sparse_csr() if w.layout != torch.sparse_csr else w
@@ -246,46 +269,47 @@ class ReservoirRun:
         else:
             self.W = w.contiguous()
             self.csr = (None, None, None)
-        bias = node.bias.detach()
-        # the edge's bias: the generic loop folds it into the static drive when there is one
-        static = any(t.static for t in net._targets.values() if t.node == p.node)
-        if module.bias is not None and not static:
-            bias = bias + module.bias.detach()
-        self.lr = _vector(node.lr, n, ref.dtype)
-        self.b = _vector(bias, n, ref.dtype)
+        # the recurrent edge's bias; the generic loop folds it into the static drive of
+        # its target when that has one
+        static = any(t.static for t in net._targets.values() if (t.node, t.var) == (p.node, "I"))
+        edge_bias = module.bias.detach() if module.bias is not None else torch.zeros(())
+        if p.kind == "esn":
+            bias = node.bias.detach() + (0 if static else edge_bias)
+            self.coef = [_vector(c, n, dtype) for c in (node.lr, bias)]
+        else:
+            from .nodes._spiking import _AFFINE_GAIN
+
+            with torch.no_grad():
+                tau = node.tau.to(dtype)
+                g = _AFFINE_GAIN[node.integrator](torch.as_tensor(net.dt, dtype=dtype) / tau)
+                scale = (1 - g) * tau  # v <- g v + (1 - g) tau (drive)
+                c_rec = scale * node.k
+                coef = (g, c_rec, scale, scale * node.eta + c_rec * edge_bias)
+            self.coef = [_vector(c, n, dtype) for c in coef]
         x, prev = state
         self.x = x.detach().reshape(n).clone()  # the caller's state is never written
         self.prev = prev.detach().reshape(n).contiguous()
-        self.u = torch.empty(n, dtype=ref.dtype)
+        self.u = torch.empty(n, dtype=dtype)
 
-    def chunk(self, P: Tensor | None, n_steps: int) -> Tensor:
+    def chunk(self, P: Tensor | None, n_steps: int) -> tuple[Tensor, Tensor]:
         """Run ``n_steps`` steps with the projected input ``P`` (``(n_steps, n)``, or
-        ``None`` for none) and return ``x(t)`` for every step, ``(n_steps, 1, n)``."""
-        n = self.n
+        ``None`` for none); return the node's output and its state variable for every
+        step, each ``(n_steps, 1, n)`` (the same tensor for ``leaky_tanh``)."""
+        n, dtype = self.n, self.x.dtype
         if P is None:
-            P, stride = torch.zeros(n, dtype=self.x.dtype), 0
+            P, stride = torch.zeros(n, dtype=dtype), 0
         else:
             P, stride = P.reshape(n_steps, n).contiguous(), n
-        X = torch.empty(n_steps, n, dtype=self.x.dtype)
-        ip, ix, vals = self.csr
-        self.lib.esn_run(
-            n_steps,
-            n,
-            _ptr(P),
-            stride,
-            _ptr(self.W),
-            _ptr(ip),
-            _ptr(ix),
-            _ptr(vals),
-            _ptr(self.lr),
-            _ptr(self.b),
-            _ptr(self.x),
-            _ptr(self.prev),
-            _ptr(X),
-            _ptr(self.u),
-        )
+        X = torch.empty(n_steps, n, dtype=dtype)
+        V = X if self.kind == "esn" else torch.empty(n_steps, n, dtype=dtype)
+        args = [n_steps, n, _ptr(P), stride, _ptr(self.W), *map(_ptr, self.csr)]
+        args += [_ptr(c) for c in self.coef] + [_ptr(self.x), _ptr(self.prev), _ptr(X)]
+        if self.kind == "esn":
+            self.lib.esn_run(*args, _ptr(self.u))
+        else:
+            self.lib.li_run(*args, _ptr(V), _ptr(self.u))
         self.prev = X[-1]
-        return X.unsqueeze(1)
+        return X.unsqueeze(1), V.unsqueeze(1)
 
     def state(self, State: Any) -> list:
         """The loop's state in the generic loop's layout: ``[State(x), delay line]``."""

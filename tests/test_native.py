@@ -285,3 +285,41 @@ def test_native_lif_step_equals_the_torch_step(reset, refractory, generic):
     assert torch.equal(native["lif.ref"], reference["lif.ref"])
     rate = reference["lif"].mean()
     assert 0.01 < rate < 0.5  # spikes, not silence or saturation
+
+
+@pytest.mark.parametrize("integrator", ["euler", "rk4", "exp_euler"])
+@pytest.mark.parametrize("sparse", [False, True], ids=["dense", "csr"])
+def test_native_leaky_integrator_equals_generic_loop(integrator, sparse, generic):
+    """RectiPy's leaky-integrator template (``li``): v' = -v/tau + k r_in + I_ext + eta."""
+    g = torch.Generator().manual_seed(11)
+    net = rg.Network(dt=0.1, dtype=torch.float64)
+    net.add_func_node("in", 2)
+    net.add_diffeq_node(
+        "rnn",
+        "li",
+        n=N,
+        tau=torch.linspace(0.5, 2.0, N, dtype=torch.float64),
+        k=1.3,
+        eta=0.2,
+        integrator=integrator,
+    )
+    net.add_edge("in", "rnn", weights=torch.randn(N, 2, generator=g, dtype=torch.float64))
+    w = torch.randn(N, N, generator=g, dtype=torch.float64) * 0.3
+    w = w * (torch.rand(N, N, generator=g) < 0.3)
+    bias = 0.1 * torch.randn(N, generator=g, dtype=torch.float64)
+    net.add_edge(
+        "rnn", "rnn", weights=w, feedback=True, target_var="r_in", bias=bias, sparse=sparse
+    )
+    c = net.compile()
+    assert c._native is not None and c._native.kind == "li"
+    obs = rg.Observer(["rnn", "rnn.v"])
+    x = inputs(200)
+    native = c.run(x, observer=obs)
+    net.reset()
+    with generic:
+        reference = net.compile().run(x, observer=obs)
+    for name in ("rnn", "rnn.v"):
+        torch.testing.assert_close(native[name], reference[name], rtol=0, atol=1e-12)
+    for key, value in reference.state.items():
+        torch.testing.assert_close(native.state[key], value, rtol=0, atol=1e-12)
+    assert reference["rnn.v"].std() > 0.1

@@ -634,7 +634,7 @@ class CompiledNetwork(nn.Module):
         drive = next((p for t, p in zip(pre, P, strict=True) if t.node == plan.node), None)
         if self._targets[(plan.node, node.input_names[0])].external:
             drive = xc if drive is None else drive + xc
-        ys[plan.node] = ys[f"{plan.node}.{node.output_var}"] = reservoir.chunk(drive, n_steps)
+        ys[plan.node], ys[f"{plan.node}.{node.state_vars[0]}"] = reservoir.chunk(drive, n_steps)
         self._func_outputs(ys, plan.post)
 
     def _run(
