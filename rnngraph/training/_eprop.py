@@ -464,8 +464,14 @@ class EProp:
                     f"{(batch, n_steps)} and K = {k} (the readout's outputs), "
                     f"got {tuple(t.shape)}"
                 )
-            t = t.to(device=dev, dtype=dtype)
-            if not bool(torch.isfinite(t).all()):
+            # the targets keep their dtype (``_run`` converts a block of steps at a time);
+            # their values in the network's dtype are checked block by block
+            t = t.to(device=dev)
+            span = max(1, (1 << 16) // (batch * k))
+            if not all(
+                bool(torch.isfinite(t[:, a : a + span].to(dtype)).all())
+                for a in range(0, n_steps, span)
+            ):
                 raise ValueError(f"{where}: targets contain NaN or inf values")
         m = None
         if loss_mask is not None:
@@ -529,11 +535,25 @@ class EProp:
             reg = self.reg_rate is not None and self.reg_weight > 0
             active = [True] * n_steps if mask is None else (mask > 0).any(0).tolist()
             classify = self.task == "classification"
-            mask_tm = None if mask is None else mask.T.unsqueeze(-1).unbind(0)  # T x (B, 1)
-            if classify:
-                tgt_tm = torch.nn.functional.one_hot(tgt.T, k_out).to(dtype).unbind(0)
-            else:
-                tgt_tm = tgt.transpose(0, 1).unbind(0)  # T x (B, K)
+            # per-step targets and mask weights, made a block of steps at a time (a whole
+            # (T, B, K) one-hot, or T per-step views, would grow with the number of steps)
+            span = 256
+            blk: dict[str, Any] = {"t0": -1, "tgt": (), "mask": None}
+
+            def block(t: int) -> int:
+                """Make the block holding step ``t`` current; return ``t``'s index in it."""
+                b0 = t - t % span
+                if blk["t0"] != b0:
+                    b1 = min(n_steps, b0 + span)
+                    if classify:  # (S, B, K) one-hot
+                        one = torch.nn.functional.one_hot(tgt[:, b0:b1].T, k_out)
+                        blk["tgt"] = one.to(dtype).unbind(0)
+                    else:
+                        blk["tgt"] = tgt[:, b0:b1].to(dtype).transpose(0, 1).unbind(0)
+                    if mask is not None:
+                        blk["mask"] = mask[:, b0:b1].T.unsqueeze(-1).unbind(0)  # S x (B, 1)
+                    blk["t0"] = b0
+                return t - b0
 
             # ---- the state e-prop carries ----------------------------------------------
             rows = 2 if reg else 1
@@ -675,12 +695,13 @@ class EProp:
             zbar.mul_(kappa).add_(z)
             carry["onebar"] = kappa * carry["onebar"] + 1.0
             if active[t]:
+                i = block(t)
                 if classify:
-                    err = torch.softmax(y, dim=-1) - tgt_tm[t]
+                    err = torch.softmax(y, dim=-1) - blk["tgt"][i]
                 else:
-                    err = y - tgt_tm[t]
-                if mask_tm is not None:
-                    err = err * mask_tm[t]
+                    err = y - blk["tgt"][i]
+                if mask is not None:
+                    err = err * blk["mask"][i]
                 g_out.addmm_(err.T, zbar)  # (K, N)
                 g_bias.add_(err.sum(0), alpha=carry["onebar"])
                 if traces:
@@ -711,7 +732,7 @@ class EProp:
             if classify:
                 per = -torch.log_softmax(y, dim=-1).gather(-1, tgt.unsqueeze(-1)).squeeze(-1)
             else:
-                per = 0.5 * (y - tgt).square().sum(-1)  # (B, T)
+                per = 0.5 * (y - tgt.to(dtype)).square().sum(-1)  # (B, T)
             if mask is not None:
                 per = per * mask
             denom = float(mask.sum()) if mask is not None else float(batch * n_steps)
