@@ -231,15 +231,16 @@ class Peer:
             self.close()
 
 
-def _jsonable(x: Any) -> Any:
+def jsonable(x: Any) -> Any:
+    """``x`` with numpy and torch values as plain Python (non-finite floats as null or "inf")."""
     if isinstance(x, dict):
-        return {str(k): _jsonable(v) for k, v in x.items()}
+        return {str(k): jsonable(v) for k, v in x.items()}
     if isinstance(x, list | tuple):
-        return [_jsonable(v) for v in x]
+        return [jsonable(v) for v in x]
     if isinstance(x, np.ndarray | torch.Tensor):
-        return _jsonable(x.tolist())
+        return jsonable(x.tolist())
     if isinstance(x, np.generic):
-        return _jsonable(x.item())
+        return jsonable(x.item())
     if isinstance(x, float) and not math.isfinite(x):
         return None if math.isnan(x) else ("inf" if x > 0 else "-inf")
     return x
@@ -249,5 +250,5 @@ def write_json(name: str, data: dict[str, Any]) -> Path:
     """Write ``data`` to ``benchmarks/results/<name>`` (git-ignored) and return the path."""
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     path = RESULTS_DIR / name
-    path.write_text(json.dumps(_jsonable(data), indent=2) + "\n")
+    path.write_text(json.dumps(jsonable(data), indent=2) + "\n")
     return path

@@ -1,5 +1,6 @@
 """rnngraph: recurrent rate and spiking networks as graphs, compiled into batched torch."""
 
+from . import _native as native
 from . import datasets, edges, layers, metrics, nodes, observers, training
 from .edges import Linear, input_weights, recurrent_weights
 from .network import CompiledNetwork, Network
@@ -21,6 +22,7 @@ __all__ = [
     "input_weights",
     "layers",
     "metrics",
+    "native",
     "nodes",
     "observers",
     "recurrent_weights",

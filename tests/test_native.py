@@ -80,6 +80,23 @@ def runs_natively(net, batch=1, grad=False, hooks=()):
     return _native.usable(net.compile(), batch, grad, hooks)
 
 
+def both_ways(net, x, names, generic):
+    """The same run from the initial state with the native paths on, then off; the
+    recordings of ``names``, the output and the final state of each, and checks that every
+    entry agrees to 1e-12."""
+    obs = rg.Observer(names)
+    native = net.compile().run(x, observer=obs)
+    net.reset()
+    with generic:
+        reference = net.compile().run(x, observer=obs)
+    torch.testing.assert_close(native.output, reference.output, rtol=0, atol=1e-12)
+    for name in names:
+        torch.testing.assert_close(native[name], reference[name], rtol=0, atol=1e-12)
+    for key, value in reference.state.items():
+        torch.testing.assert_close(native.state[key], value, rtol=0, atol=1e-12)
+    return native, reference
+
+
 @pytest.mark.parametrize(
     "options",
     [
@@ -95,18 +112,8 @@ def runs_natively(net, batch=1, grad=False, hooks=()):
 def test_native_equals_generic_loop_float64(options, generic):
     net = reservoir(**options)
     assert runs_natively(net)
-    x = inputs()
-    obs = rg.Observer(["res", "res.x"] + (["out"] if options.get("readout") else []))
-    native = net.compile().run(x, observer=obs)
-    net.reset()
-    with generic:
-        reference = net.compile().run(x, observer=obs)
-    assert native.output.shape == reference.output.shape
-    torch.testing.assert_close(native.output, reference.output, rtol=0, atol=1e-12)
-    for name in obs.record:
-        torch.testing.assert_close(native[name], reference[name], rtol=0, atol=1e-12)
-    for key, value in reference.state.items():
-        torch.testing.assert_close(native.state[key], value, rtol=0, atol=1e-12)
+    names = ["res", "res.x"] + (["out"] if options.get("readout") else [])
+    _, reference = both_ways(net, inputs(), names, generic)
     # not trivially equal: the states move
     assert reference["res"].std() > 0.1
 
@@ -245,12 +252,7 @@ def test_batched_runs_use_the_native_elementwise_step(sparse, generic):
     assert not runs_natively(net, batch=4)
     with torch.no_grad():
         assert _native.leaky_tanh_step(torch.tensor(0.3), torch.tensor(0.0), N) is not None
-    native = net.compile().run(x, observer=rg.Observer(["res"]))
-    net.reset()
-    with generic:
-        reference = net.compile().run(x, observer=rg.Observer(["res"]))
-    torch.testing.assert_close(native.output, reference.output, rtol=0, atol=1e-12)
-    torch.testing.assert_close(native["res"], reference["res"], rtol=0, atol=1e-12)
+    _, reference = both_ways(net, x, ["res"], generic)
     assert reference["res"].std() > 0.1
 
 
@@ -275,13 +277,8 @@ def test_native_lif_step_equals_the_torch_step(reset, refractory, generic):
     w = torch.randn(N, N, generator=g, dtype=torch.float64) * 0.3
     net.add_edge("lif", "lif", weights=w, feedback=True)
     x = torch.rand(3, 300, 5, generator=g, dtype=torch.float64) * 1.5
-    obs = rg.Observer(["lif", "lif.v", "lif.ref"])
-    native = net.compile().run(x, observer=obs)
-    net.reset()
-    with generic:
-        reference = net.compile().run(x, observer=obs)
-    assert torch.equal(native["lif"], reference["lif"])
-    torch.testing.assert_close(native["lif.v"], reference["lif.v"], rtol=0, atol=1e-12)
+    native, reference = both_ways(net, x, ["lif", "lif.v", "lif.ref"], generic)
+    assert torch.equal(native["lif"], reference["lif"])  # the spikes, exactly
     assert torch.equal(native["lif.ref"], reference["lif.ref"])
     rate = reference["lif"].mean()
     assert 0.01 < rate < 0.5  # spikes, not silence or saturation
@@ -312,14 +309,5 @@ def test_native_leaky_integrator_equals_generic_loop(integrator, sparse, generic
     )
     c = net.compile()
     assert c._native is not None and c._native.kind == "li"
-    obs = rg.Observer(["rnn", "rnn.v"])
-    x = inputs(200)
-    native = c.run(x, observer=obs)
-    net.reset()
-    with generic:
-        reference = net.compile().run(x, observer=obs)
-    for name in ("rnn", "rnn.v"):
-        torch.testing.assert_close(native[name], reference[name], rtol=0, atol=1e-12)
-    for key, value in reference.state.items():
-        torch.testing.assert_close(native.state[key], value, rtol=0, atol=1e-12)
+    _, reference = both_ways(net, inputs(200), ["rnn", "rnn.v"], generic)
     assert reference["rnn.v"].std() > 0.1

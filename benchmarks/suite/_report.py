@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._common import jsonable
 from ._peers import Peers
 
 MISSING = "missing"  # the peer's venv is absent or does not import
@@ -184,20 +185,6 @@ def markdown(info: dict[str, Any], sections: list[Section], peers: Peers, argv: 
         if s.notes:
             lines += [f"* {n}" for n in s.notes] + [""]
     return "\n".join(lines)
-
-
-def jsonable(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {str(k): jsonable(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [jsonable(v) for v in x]
-    if isinstance(x, np.ndarray | torch.Tensor):
-        return jsonable(x.tolist())
-    if isinstance(x, np.generic):
-        return jsonable(x.item())
-    if isinstance(x, float) and not math.isfinite(x):
-        return None if math.isnan(x) else ("inf" if x > 0 else "-inf")
-    return x
 
 
 def write(
