@@ -573,7 +573,12 @@ class CompiledNetwork(nn.Module):
         return self._loops[key][0]
 
     def loop_source(self, external: bool = True, record: tuple[str, ...] = ()) -> str:
-        """The generated Python source of the time loop (for inspection and debugging)."""
+        """The generated Python source of the time loop (for inspection and debugging).
+
+        Runs without gradients may take a native loop instead (see :mod:`rnngraph.native`:
+        echo-state and leaky-integrator reservoirs at batch 1 run in C as a whole; at larger
+        batches this loop runs with C node steps).
+        """
         self._get_loop(external, tuple(record))
         return self._loops[(external, tuple(record), (), False)][1]
 
