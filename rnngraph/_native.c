@@ -219,22 +219,21 @@ void lif_step(int64_t m, int64_t n, const real *restrict in, const real *restric
               const real *restrict v_reset, const real *restrict drop,
               const real *restrict hold, int64_t subtract)
 {
-    for (int64_t r = 0; r < m; ++r) {
-        const int64_t o = r * n;
+    const real sub = subtract ? 1 : 0, keep = 1 - sub; /* reset by subtraction, or to v_reset */
+    for (int64_t r = 0; r < m; ++r) { /* row pointers, no branches: the inner loop vectorises */
+        const real *restrict in_r = in + r * n, *restrict v_r = v + r * n;
+        const real *restrict z_r = z + r * n, *restrict ref_r = ref + r * n;
+        real *restrict v_o = v_out + r * n, *restrict z_o = z_out + r * n;
+        real *restrict ref_o = ref_out + r * n;
         for (int64_t i = 0; i < n; ++i) {
-            const real vv = v[o + i], u = u0[i] + r_m[i] * in[o + i];
-            const int held = ref[o + i] > 0;
+            const real vv = v_r[i], u = u0[i] + r_m[i] * in_r[i], rf = ref_r[i];
             real vi = g[i] < (real)0.5 ? u + g[i] * (vv - u) : vv - (vv - u) * (1 - g[i]);
-            if (held)
-                vi = vv;
-            if (subtract)
-                vi -= z[o + i] * drop[i];
-            const int spiked = vi > th[i] && !held;
-            if (spiked && !subtract)
-                vi = v_reset[i];
-            v_out[o + i] = vi;
-            z_out[o + i] = spiked;
-            ref_out[o + i] = spiked ? hold[i] : fmax(ref[o + i] - 1, (real)0);
+            vi = rf > 0 ? vv : vi;
+            vi -= sub * z_r[i] * drop[i];
+            const real spiked = vi > th[i] && rf <= 0 ? 1 : 0;
+            v_o[i] = spiked * keep > 0 ? v_reset[i] : vi;
+            z_o[i] = spiked;
+            ref_o[i] = spiked > 0 ? hold[i] : fmax(rf - 1, (real)0);
         }
     }
 }

@@ -699,6 +699,8 @@ class CompiledNetwork(nn.Module):
         xt = x.transpose(0, 1) if x is not None else None  # (T, B, C)
 
         outs: list[Tensor] = []
+        # without autograd every chunk's output goes straight into one buffer (one copy)
+        y_all = None if grad else torch.empty(n_steps, batch, self.n_out, device=dev, dtype=dtype)
         recs: dict[str, list[Tensor]] = {n: [] for n in rec_names}
         bar = None
         if progress:
@@ -736,10 +738,14 @@ class CompiledNetwork(nn.Module):
                     Pl = [p.unbind(0) for p in P]
                     Xl = xc.unbind(0) if xc is not None else None
                     S = list(loop(tc, Xl, Pl, W, BIAS, STEP, ZERO, S, OUT, R, ridx, H, t0, SV))
-                if self.output_node in ys:
-                    outs.append(ys[self.output_node])
+                if y_all is not None and self.output_node in ys:
+                    y_all[t0:t1] = ys[self.output_node]
+                elif y_all is not None:
+                    torch.stack(OUT, out=y_all[t0:t1])
                 else:
-                    outs.append(torch.stack(OUT))
+                    outs.append(
+                        ys[self.output_node] if self.output_node in ys else torch.stack(OUT)
+                    )
                 for name, r in zip(rec_dyn, R, strict=True):
                     if r:
                         recs[name].append(torch.stack(r))
@@ -754,7 +760,9 @@ class CompiledNetwork(nn.Module):
             if bar is not None:
                 bar.close()
 
-        y = torch.cat(outs).transpose(0, 1) if len(outs) > 1 else outs[0].transpose(0, 1)
+        if y_all is None:
+            y_all = torch.cat(outs) if len(outs) > 1 else outs[0]
+        y = y_all.transpose(0, 1)
         data = {}
         for name in rec_names:
             if recs[name]:
