@@ -29,6 +29,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -249,6 +250,41 @@ def _int32_indices(module: Any) -> bool:
     return not module.sparse or module.weight._nnz() < 2**31
 
 
+#: A dense recurrent matrix with at most this fraction of nonzeros runs as CSR in the C loop:
+#: the product then costs about the nonzeros, and the sum is the same up to rounding.
+DENSE_TO_CSR = 0.25
+
+#: module -> (key of its weights' versions, layout): the layout survives runs until the
+#: weights change
+_layouts: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _recurrent_layout(module: Any) -> tuple[Tensor | None, tuple]:
+    """``(W, (indptr, indices, values))`` for the C loop: a contiguous dense ``W`` and no CSR,
+    or ``W = None`` and int32 CSR arrays (for sparse edges and for sparse-enough dense
+    ones)."""
+    key = None
+    if not module.sparse:  # CSR weights convert cheaply; dense ones are counted once
+        parts = [module.weight] + ([module.mask] if module.mask is not None else [])
+        key = tuple((id(t), t.data_ptr(), t._version) for t in parts)
+        cached = _layouts.get(module)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+    w = module.effective_weight().detach()
+    if not module.sparse and bool((w != 0).sum() > DENSE_TO_CSR * w.numel()):
+        layout = (w.contiguous(), (None, None, None))
+    else:
+        w = w.to_sparse_csr() if w.layout != torch.sparse_csr else w
+        csr = (w.crow_indices(), w.col_indices(), w.values())
+        layout = (
+            None,
+            tuple(t.to(torch.int32).contiguous() for t in csr[:2]) + (csr[2].contiguous(),),
+        )
+    if key is not None:
+        _layouts[module] = (key, layout)
+    return layout
+
+
 class ReservoirRun:
     """The per-run constants of a native reservoir loop (weights, per-unit coefficients)
     and its state."""
@@ -257,18 +293,7 @@ class ReservoirRun:
         node, module = net.nodes[p.node], p.edge.module
         n, dtype = node.n, net._ref.dtype
         self.lib, self.kind, self.n = _library(dtype), p.kind, n
-        w = module.effective_weight().detach()
-        if module.sparse:
-            w = w.to_sparse_csr() if w.layout != torch.sparse_csr else w
-            self.W = None
-            self.csr = (
-                w.crow_indices().to(torch.int32).contiguous(),
-                w.col_indices().to(torch.int32).contiguous(),
-                w.values().contiguous(),
-            )
-        else:
-            self.W = w.contiguous()
-            self.csr = (None, None, None)
+        self.W, self.csr = _recurrent_layout(module)
         # the recurrent edge's bias; the generic loop folds it into the static drive of
         # its target when that has one
         static = any(t.static for t in net._targets.values() if (t.node, t.var) == (p.node, "I"))

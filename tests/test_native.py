@@ -311,3 +311,21 @@ def test_native_leaky_integrator_equals_generic_loop(integrator, sparse, generic
     assert c._native is not None and c._native.kind == "li"
     _, reference = both_ways(net, inputs(200), ["rnn", "rnn.v"], generic)
     assert reference["rnn.v"].std() > 0.1
+
+
+def test_sparse_enough_dense_weights_and_weight_changes(generic):
+    """A dense W with 10 % nonzeros runs as CSR in C; changing W in place between runs
+    (a trainer, load_state_dict) is seen by the next run."""
+    net = reservoir(seed=4)
+    edge = net.get_edge("res", "res")
+    with torch.no_grad():
+        edge.weight.mul_(torch.rand(N, N, generator=torch.Generator().manual_seed(9)) < 0.3)
+    assert (edge.weight != 0).float().mean() < _native.DENSE_TO_CSR
+    x = inputs(100)
+    both_ways(net, x, ["res"], generic)
+    assert _native._recurrent_layout(edge)[0] is None  # ran as CSR
+    with torch.no_grad():
+        edge.weight.mul_(-0.5)
+    net.reset()
+    _, reference = both_ways(net, x, ["res"], generic)
+    assert reference["res"].std() > 0.05
