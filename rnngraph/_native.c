@@ -237,3 +237,24 @@ void lif_step(int64_t m, int64_t n, const real *restrict in, const real *restric
         }
     }
 }
+
+/* out += z W^T for spikes z (m, n_in), mostly zeros, and Wt = W^T (n_in, n_out): only the
+ * rows of Wt whose presynaptic unit spiked are added (event-driven input). The result is
+ * the dense product's, summed in another order.
+ */
+void event_add(int64_t m, int64_t n_in, int64_t n_out, const real *restrict z,
+               const real *restrict Wt, real *restrict out)
+{
+    for (int64_t r = 0; r < m; ++r) {
+        const real *restrict z_r = z + r * n_in;
+        real *restrict o = out + r * n_out;
+        for (int64_t j = 0; j < n_in; ++j) {
+            const real s = z_r[j];
+            if (s == 0)
+                continue;
+            const real *restrict w = Wt + j * n_out;
+            for (int64_t i = 0; i < n_out; ++i)
+                o[i] += s * w[i];
+        }
+    }
+}

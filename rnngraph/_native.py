@@ -40,6 +40,7 @@ from torch import Tensor
 __all__ = [
     "available",
     "enabled",
+    "event_addmm",
     "failure",
     "leaky_tanh_step",
     "lif_step",
@@ -139,6 +140,8 @@ def _library(dtype: torch.dtype) -> Any:
             lib.li_run.argtypes = (
                 [ctypes.c_int64] * 2 + [ctypes.c_void_p, ctypes.c_int64] + [ctypes.c_void_p] * 13
             )
+            lib.event_add.restype = None
+            lib.event_add.argtypes = [ctypes.c_int64] * 3 + [ctypes.c_void_p] * 3
             lib.leaky_tanh.restype = None
             lib.leaky_tanh.argtypes = [ctypes.c_int64] * 2 + [ctypes.c_void_p] * 5
             lib.rls_update.restype = None
@@ -433,3 +436,23 @@ def lif_step(
 
     step.consts = consts  # keep the constants alive with the closure
     return step
+
+
+def events_usable(dtype: torch.dtype, device: torch.device) -> bool:
+    """Whether :func:`event_addmm` can run for tensors of this dtype and device."""
+    return _enabled and device.type == "cpu" and dtype in _REALS and _library(dtype) is not None
+
+
+def event_addmm(acc: Tensor | None, z: Tensor, Wt: Tensor) -> Tensor:
+    """``acc + z @ Wt`` for spikes ``z`` ``(m, n_in)`` (mostly zeros) and a contiguous
+    ``Wt`` ``(n_in, n_out)``, adding only the rows of ``Wt`` of units that spiked (C
+    ``event_add``). ``acc`` broadcasts to ``(m, n_out)``; ``None`` is zero."""
+    m, n_out = z.shape[0], Wt.shape[1]
+    if acc is None:
+        out = torch.zeros(m, n_out, dtype=Wt.dtype)
+    else:
+        out = torch.empty(m, n_out, dtype=Wt.dtype)
+        out.copy_(acc)
+    z = z.contiguous()
+    _library(Wt.dtype).event_add(m, z.shape[1], n_out, _ptr(z), _ptr(Wt), _ptr(out))
+    return out

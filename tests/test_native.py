@@ -278,6 +278,7 @@ def test_native_lif_step_equals_the_torch_step(reset, refractory, generic):
     net.add_edge("lif", "lif", weights=w, feedback=True)
     x = torch.rand(3, 300, 5, generator=g, dtype=torch.float64) * 1.5
     native, reference = both_ways(net, x, ["lif", "lif.v", "lif.ref"], generic)
+    assert any(key[-1] for key in net.compile()._loops)  # an event-driven loop ran
     assert torch.equal(native["lif"], reference["lif"])  # the spikes, exactly
     assert torch.equal(native["lif.ref"], reference["lif.ref"])
     rate = reference["lif"].mean()
@@ -329,3 +330,17 @@ def test_sparse_enough_dense_weights_and_weight_changes(generic):
     net.reset()
     _, reference = both_ways(net, x, ["res"], generic)
     assert reference["res"].std() > 0.05
+
+
+def test_event_driven_spike_input_equals_the_product(generic):
+    """Spikes into a dense edge: only the columns of units that spiked are added."""
+    g = torch.Generator().manual_seed(12)
+    wt = torch.randn(40, 30, generator=g, dtype=torch.float64)
+    z = (torch.rand(5, 40, generator=g) < 0.2).to(torch.float64)
+    acc = torch.randn(30, generator=g, dtype=torch.float64)
+    torch.testing.assert_close(_native.event_addmm(acc, z, wt), acc + z @ wt, rtol=0, atol=1e-13)
+    torch.testing.assert_close(_native.event_addmm(None, z, wt), z @ wt, rtol=0, atol=1e-13)
+    assert torch.equal(
+        _native.event_addmm(None, torch.zeros(5, 40, dtype=torch.float64), wt),
+        torch.zeros(5, 30, dtype=torch.float64),
+    )

@@ -28,6 +28,7 @@ from torch import Tensor, nn
 from .. import _native
 from ..edges import Linear
 from ..nodes import DENode, FuncNode, Node
+from ..nodes._spiking import SpikingNode
 from ..observers import Observer, Recording
 
 __all__ = ["CompiledNetwork", "Hook", "State"]
@@ -238,6 +239,15 @@ class CompiledNetwork(nn.Module):
         self._delayed = [e for e in self._edges if e.delay > 0]
         self._de_nodes = [v for v in self._dynamic if isinstance(self.nodes[v], DENode)]
         self._native = _native.plan(self)
+        # dense edges that carry spikes: without autograd their product is event-driven
+        self._event_edges = frozenset(
+            e.key
+            for t in self._targets.values()
+            for e in t.dynamic
+            if not e.module.sparse
+            and isinstance(self.nodes[e.source], SpikingNode)
+            and e.source_var in (None, "z")
+        )
 
     # ------------------------------------------------------------------------------
     # state
@@ -396,6 +406,7 @@ class CompiledNetwork(nn.Module):
         rec_dyn: tuple[str, ...],
         hooked: tuple[HookSpec, ...] = (),
         single: bool = False,
+        event: bool = False,
     ) -> str:
         idx = {v: i for i, v in enumerate(self._dynamic)}
         eidx = {e.key: j for j, e in enumerate(self._edges)}
@@ -466,6 +477,8 @@ class CompiledNetwork(nn.Module):
                     elif e.module.sparse:
                         term = f"({w} @ {src}.t()).t()"
                         acc = term if acc is None else f"{acc} + {term}"
+                    elif event and e.key in self._event_edges:
+                        acc = f"EVENT({acc}, {src}, {w})"
                     elif acc is None:
                         acc = f"torch.mm({src}, {w})"
                     else:
@@ -560,13 +573,19 @@ class CompiledNetwork(nn.Module):
         return [e for e in t.dynamic if e.module.bias is not None]
 
     def _get_loop(
-        self, external: bool, rec_dyn: tuple[str, ...], hooked: tuple = (), single: bool = False
+        self,
+        external: bool,
+        rec_dyn: tuple[str, ...],
+        hooked: tuple = (),
+        single: bool = False,
+        event: bool = False,
     ):
         single = single and any(e.module.sparse for e in self._edges)
-        key = (external, rec_dyn, hooked, single)
+        event = event and bool(self._event_edges)
+        key = (external, rec_dyn, hooked, single, event)
         if key not in self._loops:
-            src = self._loop_source(external, rec_dyn, hooked, single)
-            namespace: dict[str, Any] = {"torch": torch}
+            src = self._loop_source(external, rec_dyn, hooked, single, event)
+            namespace: dict[str, Any] = {"torch": torch, "EVENT": _native.event_addmm}
             code = compile(src, f"<rnngraph loop {id(self):x}>", "exec")
             exec(code, namespace)  # noqa: S102 - source generated above from the graph
             self._loops[key] = (namespace["_loop"], src)
@@ -580,7 +599,7 @@ class CompiledNetwork(nn.Module):
         batches this loop runs with C node steps).
         """
         self._get_loop(external, tuple(record))
-        return self._loops[(external, tuple(record), (), False)][1]
+        return self._loops[(external, tuple(record), (), False, False)][1]
 
     # ------------------------------------------------------------------------------
     # running
@@ -664,14 +683,21 @@ class CompiledNetwork(nn.Module):
         static_reads = self._static_reads(hooked)
         edge_of = {e.key: e for e in self._edges}
         native = _native.usable(self, batch, grad, hooks)
-        loop = None if native else self._get_loop(x is not None, rec_dyn, hooked, batch == 1)
+        event = not grad and _native.events_usable(self._ref.dtype, self._ref.device)
+        event = event and bool(self._event_edges)
+        loop = None
+        if not native:
+            loop = self._get_loop(x is not None, rec_dyn, hooked, batch == 1, event)
 
         # per-run constants: effective weights, combined biases, node steps
         dyn_edges = [e for t in self._targets.values() for e in t.dynamic]
         W = []
         for e in dyn_edges:
             w = e.module.effective_weight()
-            W.append(w if e.module.sparse else w.t())
+            if e.module.sparse:
+                W.append(w)
+            else:  # W^T: a contiguous copy for event-driven edges (rows per source unit)
+                W.append(w.t().contiguous() if event and e.key in self._event_edges else w.t())
         pre = [t for t in self._targets.values() if t.static]
         bias_t = [t for t in self._targets.values() if not t.static and self._bias_edges(t)]
         BIAS = [sum(e.module.bias for e in self._bias_edges(t)) for t in bias_t]
