@@ -277,7 +277,10 @@ def _recurrent_layout(module: Any) -> tuple[Tensor | None, tuple]:
     if not module.sparse and bool((w != 0).sum() > DENSE_TO_CSR * w.numel()):
         layout = (w.contiguous(), (None, None, None))
     else:
-        w = w.to_sparse_csr() if w.layout != torch.sparse_csr else w
+        if w.layout != torch.sparse_csr:
+            from .edges._init import quiet_csr
+
+            w = quiet_csr(w.to_sparse_csr)
         csr = (w.crow_indices(), w.col_indices(), w.values())
         layout = (
             None,
