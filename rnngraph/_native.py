@@ -142,6 +142,10 @@ def _library(dtype: torch.dtype) -> Any:
             )
             lib.event_add.restype = None
             lib.event_add.argtypes = [ctypes.c_int64] * 3 + [ctypes.c_void_p] * 3
+            lib.esn_run_batch.restype = None
+            lib.esn_run_batch.argtypes = (
+                [ctypes.c_int64] * 3 + [ctypes.c_void_p, ctypes.c_int64] + [ctypes.c_void_p] * 8
+            )
             lib.leaky_tanh.restype = None
             lib.leaky_tanh.argtypes = [ctypes.c_int64] * 2 + [ctypes.c_void_p] * 5
             lib.rls_update.restype = None
@@ -235,10 +239,11 @@ def plan(net: Any) -> ReservoirPlan | None:
 def usable(net: Any, batch: int, grad: bool, hooks: tuple) -> bool:
     """Whether this run can take the native loop."""
     ref = net._ref
+    plan = net._native
     return (
         _enabled
-        and net._native is not None
-        and batch == 1
+        and plan is not None
+        and (batch == 1 or _batched(plan, ref.dtype))
         and not grad
         and not hooks
         and ref.device.type == "cpu"
@@ -246,6 +251,28 @@ def usable(net: Any, batch: int, grad: bool, hooks: tuple) -> bool:
         and _library(ref.dtype) is not None
         and _int32_indices(net._native.edge.module)
     )
+
+
+def _batched(plan: ReservoirPlan, dtype: torch.dtype) -> bool:
+    # batches: the ESN loop with a dense W and torch's own BLAS gemm
+    return plan.kind == "esn" and not plan.edge.module.sparse and _gemm(dtype) is not None
+
+
+def _gemm(dtype: torch.dtype) -> int | None:
+    """The address of the BLAS ``sgemm_`` / ``dgemm_`` that torch itself calls (exported
+    by ``libtorch_cpu``), or ``None``."""
+    if dtype not in _gemms:
+        name = {torch.float32: "sgemm_", torch.float64: "dgemm_"}.get(dtype)
+        path = Path(torch.__file__).parent / "lib" / "libtorch_cpu.so"
+        try:
+            fn = getattr(ctypes.CDLL(str(path)), name) if name else None
+        except (OSError, AttributeError):
+            fn = None
+        _gemms[dtype] = None if fn is None else ctypes.cast(fn, ctypes.c_void_p).value
+    return _gemms[dtype]
+
+
+_gemms: dict[torch.dtype, int | None] = {}
 
 
 def _int32_indices(module: Any) -> bool:
@@ -298,8 +325,13 @@ class ReservoirRun:
     def __init__(self, net: Any, p: ReservoirPlan, state: tuple[Tensor, Tensor]) -> None:
         node, module = net.nodes[p.node], p.edge.module
         n, dtype = node.n, net._ref.dtype
-        self.lib, self.kind, self.n = _library(dtype), p.kind, n
-        self.W, self.csr = _recurrent_layout(module)
+        x, prev = state
+        self.lib, self.kind, self.n, self.batch = _library(dtype), p.kind, n, x.shape[0]
+        if self.batch == 1:
+            self.W, self.csr = _recurrent_layout(module)
+        else:  # one gemm per step with torch's BLAS
+            self.W, self.csr = module.effective_weight().detach().contiguous(), (None, None, None)
+            self.gemm = _gemm(dtype)
         # the recurrent edge's bias; the generic loop folds it into the static drive of
         # its target when that has one
         static = any(t.static for t in net._targets.values() if (t.node, t.var) == (p.node, "I"))
@@ -317,22 +349,27 @@ class ReservoirRun:
                 c_rec = scale * node.k
                 coef = (g, c_rec, scale, scale * node.eta + c_rec * edge_bias)
             self.coef = [_vector(c, n, dtype) for c in coef]
-        x, prev = state
-        self.x = x.detach().reshape(n).clone()  # the caller's state is never written
-        self.prev = prev.detach().reshape(n).contiguous()
-        self.u = torch.empty(n, dtype=dtype)
+        shape = (self.batch, n)
+        self.x = x.detach().reshape(shape).clone()  # the caller's state is never written
+        self.prev = prev.detach().reshape(shape).contiguous()
+        self.u = torch.empty(shape, dtype=dtype)
 
     def chunk(self, P: Tensor | None, n_steps: int) -> tuple[Tensor, Tensor]:
-        """Run ``n_steps`` steps with the projected input ``P`` (``(n_steps, n)``, or
+        """Run ``n_steps`` steps with the projected input ``P`` (``(n_steps, B, n)``, or
         ``None`` for none); return the node's output and its state variable for every
-        step, each ``(n_steps, 1, n)`` (the same tensor for ``leaky_tanh``)."""
-        n, dtype = self.n, self.x.dtype
+        step, each ``(n_steps, B, n)`` (the same tensor for ``leaky_tanh``)."""
+        n, m, dtype = self.n, self.batch, self.x.dtype
         if P is None:
-            P, stride = torch.zeros(n, dtype=dtype), 0
+            P, stride = torch.zeros(m, n, dtype=dtype), 0
         else:
-            P, stride = P.reshape(n_steps, n).contiguous(), n
-        X = torch.empty(n_steps, n, dtype=dtype)
-        V = X if self.kind == "esn" else torch.empty(n_steps, n, dtype=dtype)
+            P, stride = P.expand(n_steps, m, n).contiguous(), m * n
+        X = torch.empty(n_steps, m, n, dtype=dtype)
+        if m > 1:
+            args = [n_steps, m, n, _ptr(P), stride, _ptr(self.W), self.gemm, *self.coef_ptrs()]
+            self.lib.esn_run_batch(*args, _ptr(self.x), _ptr(self.prev), _ptr(X), _ptr(self.u))
+            self.prev = X[-1]
+            return X, X
+        V = X if self.kind == "esn" else torch.empty(n_steps, m, n, dtype=dtype)
         args = [n_steps, n, _ptr(P), stride, _ptr(self.W), *map(_ptr, self.csr)]
         args += [_ptr(c) for c in self.coef] + [_ptr(self.x), _ptr(self.prev), _ptr(X)]
         if self.kind == "esn":
@@ -340,11 +377,14 @@ class ReservoirRun:
         else:
             self.lib.li_run(*args, _ptr(V), _ptr(self.u))
         self.prev = X[-1]
-        return X.unsqueeze(1), V.unsqueeze(1)
+        return X, V
+
+    def coef_ptrs(self) -> list[int]:
+        return [_ptr(c) for c in self.coef]
 
     def state(self, State: Any) -> list:
         """The loop's state in the generic loop's layout: ``[State(x), delay line]``."""
-        return [State(self.x.reshape(1, self.n)), self.prev.reshape(1, self.n).clone()]
+        return [State(self.x), self.prev.clone()]
 
 
 def rls_update(

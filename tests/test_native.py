@@ -170,7 +170,8 @@ def test_native_path_only_where_valid():
     net = reservoir()
     c = net.compile()
     assert runs_natively(net)
-    assert not runs_natively(net, batch=2)
+    assert runs_natively(net, batch=2)  # dense W: one gemm per step
+    assert not runs_natively(reservoir(sparse=True), batch=2)  # CSR at B > 1: generic loop
     assert not runs_natively(net, grad=True)
     assert not runs_natively(net, hooks=(object(),))
     other = reservoir()
@@ -245,11 +246,12 @@ def test_native_rls_equals_torch_update(bias, forgetting, generic):
 
 @pytest.mark.parametrize("sparse", [False, True], ids=["dense", "csr"])
 def test_batched_runs_use_the_native_elementwise_step(sparse, generic):
-    """B > 1 keeps the generic loop (BLAS products) with the C leaky-tanh step."""
+    """B > 1: dense W runs the whole-sequence C loop with torch's gemm; CSR keeps the generic
+    loop (torch's sparse products) with the C leaky-tanh step."""
     net = reservoir(sparse=sparse, edge_bias=True, lr=torch.linspace(0.1, 0.9, N))
     g = torch.Generator().manual_seed(5)
     x = torch.randn(4, 120, 2, generator=g, dtype=torch.float64)
-    assert not runs_natively(net, batch=4)
+    assert runs_natively(net, batch=4) == (not sparse)
     with torch.no_grad():
         assert _native.leaky_tanh_step(torch.tensor(0.3), torch.tensor(0.0), N) is not None
     _, reference = both_ways(net, x, ["res"], generic)
