@@ -16,8 +16,9 @@ For each, three ways of running the same network without gradients:
   timed on its own and then profiled with ``torch.profiler`` for the share of each aten
   operator in the operators' self time (the profiler adds its own cost to every call, so
   only the shares are reported; the overhead over the floor is the timed difference);
-* ``native``: what runs by default: the whole-sequence C loop at B = 1, the generic loop
-  with the C elementwise node step (leaky tanh, LIF) at B = 64;
+* ``native``: what runs by default: the whole-sequence C loop for the ESN (at B = 64 with
+  torch's own gemm called from C); for the LIF, the generic loop with event-driven spike
+  input and the C node step;
 
 and, as the floor, the recurrent product alone (``torch.mv`` / ``torch.mm`` / CSR ``mv``,
 as many calls as steps). Results: a table on stdout and
@@ -128,7 +129,7 @@ def main() -> None:
                     torch.mm(state, wt)
 
         entry: dict[str, Any] = {"floor": per_step(floor, steps)}
-        entry["native"] = per_step(run, steps)  # native loop (B=1) or native step (B>1)
+        entry["native"] = per_step(run, steps)  # what runs by default
         _native.set_enabled(False)
         try:
             entry["generic"] = per_step(run, steps)
@@ -162,7 +163,7 @@ def main() -> None:
     ]
     print("\nus/step, median of 5 runs of", steps, "steps\n")
     print(table(header, rows))
-    write_json("profile_step", {"steps": steps, "results": out, "machine": machine()})
+    write_json("profile_step.json", {"steps": steps, "results": out, "machine": machine()})
 
 
 if __name__ == "__main__":

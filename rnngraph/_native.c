@@ -269,7 +269,7 @@ typedef void (*gemm_fn)(const char *transa, const char *transb, const int *m, co
  * the recurrent product of each step one BLAS gemm (the caller passes torch's), the rest
  * one vectorised pass that writes the step's output in place:
  *
- *     U = P(t) + X(t-1) W^T,    X(t) = X(t-1) + lr * (tanh(U + b) - X(t-1))
+ *     U = X(t-1) W^T,    X(t) = X(t-1) + lr * (tanh(U + P(t) + b) - X(t-1))
  *
  * P (n_steps, m, n) with p_stride = m n (or one zero block, p_stride = 0); x, prev (m, n)
  * the state and what the recurrent edge reads at the first step; X (n_steps, m, n) out;
@@ -281,19 +281,17 @@ void esn_run_batch(int64_t n_steps, int64_t m, int64_t n, const real *P, int64_t
                    real *restrict u)
 {
     const int n_ = (int)n, m_ = (int)m;
-    const real one = 1;
+    const real one = 1, zero = 0;
     for (int64_t t = 0; t < n_steps; ++t) {
         const real *p = P + t * p_stride;
         real *xt = X + t * m * n;
-        for (int64_t e = 0; e < m * n; ++e)
-            u[e] = p[e];
-        /* row-major U (m, n) += prev (m, n) W^T is column-major U^T += W^T' prev^T */
-        gemm("T", "N", &n_, &m_, &n_, &one, W, &n_, prev, &n_, &one, u, &n_);
+        /* row-major U (m, n) = prev (m, n) W^T is column-major U^T = W^T' prev^T */
+        gemm("T", "N", &n_, &m_, &n_, &one, W, &n_, prev, &n_, &zero, u, &n_);
         for (int64_t r = 0; r < m; ++r) {
             real *restrict x_r = x + r * n, *restrict o = xt + r * n;
-            const real *restrict u_r = u + r * n;
+            const real *restrict u_r = u + r * n, *restrict p_r = p + r * n;
             for (int64_t i = 0; i < n; ++i) {
-                x_r[i] += lr[i] * (tanh(u_r[i] + b[i]) - x_r[i]);
+                x_r[i] += lr[i] * (tanh(u_r[i] + p_r[i] + b[i]) - x_r[i]);
                 o[i] = x_r[i];
             }
         }

@@ -1,18 +1,23 @@
-"""Native whole-sequence loops for runs without gradients.
+"""Native loops in C for runs without gradients.
 
 At batch 1 a step of a few hundred units costs a few microseconds of arithmetic and
-about as much again per torch call in dispatch. For the networks below the time loop runs
-in C (``_native.c``), all steps of a chunk in one call, with the same results as the
-generic loop up to rounding:
+about as much again per torch call in dispatch. ``_native.c`` holds the loops below; each
+gives the generic torch loop's results up to rounding:
 
-* an echo-state reservoir: one ``leaky_tanh`` node (``tanh`` activation) whose only
-  recurrent input is a feedback self-edge of delay 1 (dense, masked or CSR weights), fed
-  by static nodes (the input projection, computed for all steps in one GEMM before the
-  loop), optionally followed by function nodes (readouts), evaluated for the whole chunk
-  after the loop.
+* whole-sequence reservoir loops, all steps of a chunk in one call: an echo-state reservoir
+  (one ``leaky_tanh`` node with ``tanh``) or RectiPy's leaky integrator (``li``, ``tanh``,
+  any explicit integrator through its affine one-step map), whose only recurrent input is a
+  feedback self-edge of delay 1 (dense, masked or CSR weights; dense weights with at most
+  :data:`DENSE_TO_CSR` nonzeros run as CSR), fed by static nodes (the input projection,
+  computed for all steps in one GEMM before the loop) and optionally followed by function
+  nodes (readouts, evaluated for the whole chunk after the loop). Batch 1, or any batch for
+  the echo-state loop with dense weights (one gemm per step: torch's own BLAS, called from C);
+* node steps for the generic loop: ``leaky_tanh`` and the LIF family's no-gradient step;
+* event-driven input from spiking nodes into dense edges;
+* the RLS update of one sample (upper triangle of ``P``).
 
-The path is taken when autograd is off (or nothing requires a gradient), no hook is
-attached (RLS and e-prop use hooks), the batch size is 1, the tensors are on the CPU in
+They are taken when autograd is off (or nothing requires a gradient), no hook is attached
+(RLS and e-prop use hooks; the RLS update itself is native), the tensors are on the CPU in
 float32 or float64, and a C compiler is available. The library is compiled on first use
 with the system's ``cc`` (``-O3 -march=native``) into ``$RNNGRAPH_CACHE_DIR`` (default
 ``~/.cache/rnngraph``) and reused. ``RNNGRAPH_NATIVE=0`` in the environment, or
