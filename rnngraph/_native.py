@@ -359,16 +359,19 @@ class ReservoirRun:
         self.prev = prev.detach().reshape(shape).contiguous()
         self.u = torch.empty(shape, dtype=dtype)
 
-    def chunk(self, P: Tensor | None, n_steps: int) -> tuple[Tensor, Tensor]:
+    def chunk(
+        self, P: Tensor | None, n_steps: int, out: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
         """Run ``n_steps`` steps with the projected input ``P`` (``(n_steps, B, n)``, or
-        ``None`` for none); return the node's output and its state variable for every
-        step, each ``(n_steps, B, n)`` (the same tensor for ``leaky_tanh``)."""
+        ``None`` for none); return the node's output (written into ``out`` when given, a
+        contiguous ``(n_steps, B, n)`` tensor) and its state variable for every step (the
+        same tensor for ``leaky_tanh``)."""
         n, m, dtype = self.n, self.batch, self.x.dtype
         if P is None:
             P, stride = torch.zeros(m, n, dtype=dtype), 0
         else:
             P, stride = P.expand(n_steps, m, n).contiguous(), m * n
-        X = torch.empty(n_steps, m, n, dtype=dtype)
+        X = out if out is not None else torch.empty(n_steps, m, n, dtype=dtype)
         if m > 1:
             args = [n_steps, m, n, _ptr(P), stride, _ptr(self.W), self.gemm, *self.coef_ptrs()]
             self.lib.esn_run_batch(*args, _ptr(self.x), _ptr(self.prev), _ptr(X), _ptr(self.u))

@@ -650,6 +650,7 @@ class CompiledNetwork(nn.Module):
         P: list[Tensor],
         xc: Tensor | None,
         n_steps: int,
+        out: Tensor | None = None,
     ) -> None:
         """One chunk of the native reservoir loop; its outputs (and the function nodes
         after it) go into ``ys``."""
@@ -658,7 +659,9 @@ class CompiledNetwork(nn.Module):
         drive = next((p for t, p in zip(pre, P, strict=True) if t.node == plan.node), None)
         if self._targets[(plan.node, node.input_names[0])].external:
             drive = xc if drive is None else drive + xc
-        ys[plan.node], ys[f"{plan.node}.{node.state_vars[0]}"] = reservoir.chunk(drive, n_steps)
+        ys[plan.node], ys[f"{plan.node}.{node.state_vars[0]}"] = reservoir.chunk(
+            drive, n_steps, out
+        )
         self._func_outputs(ys, plan.post)
 
     def _run(
@@ -756,7 +759,11 @@ class CompiledNetwork(nn.Module):
                     ridx = [r - first if r >= 0 else -1 for r in ridx]
                 OUT: list[Any] = [None] * tc
                 if reservoir is not None:
-                    self._native_chunk(reservoir, ys, pre, P, xc, tc)
+                    # the reservoir's steps go straight into the run's output when it is that
+                    out = None
+                    if y_all is not None and self.output_node == self._native.node:
+                        out = y_all[t0:t1]
+                    self._native_chunk(reservoir, ys, pre, P, xc, tc, out)
                     R = [[] for _ in rec_dyn]  # recorded from ys below
                 elif self._dynamic:
                     # per-step slices as lists: indexing a list is cheaper than a tensor
@@ -765,7 +772,8 @@ class CompiledNetwork(nn.Module):
                     Xl = xc.unbind(0) if xc is not None else None
                     S = list(loop(tc, Xl, Pl, W, BIAS, STEP, ZERO, S, OUT, R, ridx, H, t0, SV))
                 if y_all is not None and self.output_node in ys:
-                    y_all[t0:t1] = ys[self.output_node]
+                    if ys[self.output_node].data_ptr() != y_all[t0:t1].data_ptr():
+                        y_all[t0:t1] = ys[self.output_node]
                 elif y_all is not None:
                     torch.stack(OUT, out=y_all[t0:t1])
                 else:
