@@ -591,15 +591,20 @@ class CompiledNetwork(nn.Module):
             self._loops[key] = (namespace["_loop"], src)
         return self._loops[key][0]
 
-    def loop_source(self, external: bool = True, record: tuple[str, ...] = ()) -> str:
+    def loop_source(
+        self, external: bool = True, record: tuple[str, ...] = (), event: bool = False
+    ) -> str:
         """The generated Python source of the time loop (for inspection and debugging).
 
-        Runs without gradients may take a native loop instead (see :mod:`rnngraph.native`:
-        echo-state and leaky-integrator reservoirs at batch 1 run in C as a whole; at larger
-        batches this loop runs with C node steps).
+        Runs without gradients may take a native loop instead (see ``rnngraph.native``):
+        echo-state and leaky-integrator reservoirs at batch 1, and echo-state reservoirs with
+        dense weights at any batch, run in C as a whole; otherwise this loop runs, with C node
+        steps and, for edges from spiking nodes, event-driven products (``EVENT``; shown with
+        ``event=True``).
         """
-        self._get_loop(external, tuple(record))
-        return self._loops[(external, tuple(record), (), False, False)][1]
+        self._get_loop(external, tuple(record), event=event)
+        event = event and bool(self._event_edges)
+        return self._loops[(external, tuple(record), (), False, event)][1]
 
     # ------------------------------------------------------------------------------
     # running
