@@ -88,8 +88,12 @@ def _cache_dir() -> Path:
     env = os.environ.get("RNNGRAPH_CACHE_DIR")
     if env:
         return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "rnngraph"
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rnngraph"
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+    except OSError:  # a read-only home: the temporary directory, per user
+        base = Path(tempfile.gettempdir()) / f"rnngraph-{os.getuid()}"
+    return base
 
 
 def _cpu_signature() -> str:
