@@ -301,3 +301,34 @@ def test_force_closed_loop_learns_and_generates():
     assert np.abs(rec.output.numpy() - f[:steps]).mean() < 0.01  # tracks while learning
     gen_out = net.run(steps=steps).output.numpy()  # learning off, own output fed back
     assert np.abs(gen_out - f[steps:]).mean() < 0.01
+
+
+def test_fit_rls_continues_across_calls_with_its_trainer():
+    """Two calls that pass the first call's trainer on equal one call over the whole
+    sequence: P, the weights and the network's state carry over."""
+    x, y = _sine_task(400)
+    whole, split = _esn(seed=13), _esn(seed=13)
+    rec = whole.fit_rls(x, y, alpha=0.5, bias=True, update_steps=2, washout=10)
+    first = split.fit_rls(x[:250], y[:250], alpha=0.5, bias=True, update_steps=2, washout=10)
+    second = split.fit_rls(
+        x[250:], y[250:], edge=("res", "readout"), bias=True, update_steps=2, trainer=first.trainer
+    )
+    assert second.trainer is first.trainer and first.trainer.n_updates == rec.trainer.n_updates
+    for name in ("weight", "bias"):
+        expected = getattr(whole.get_edge("res", "readout"), name)
+        torch.testing.assert_close(
+            getattr(split.get_edge("res", "readout"), name), expected, rtol=0, atol=1e-10
+        )
+    torch.testing.assert_close(first.trainer.P, rec.trainer.P, rtol=0, atol=1e-10)
+    torch.testing.assert_close(
+        torch.cat([first.loss, second.loss]), rec.loss, rtol=1e-9, atol=1e-14
+    )
+    assert rec.loss[-20:].mean() < 1e-2 * rec.loss[:5].mean()  # it learned
+    nodes = list(split.graph.nodes)
+    with pytest.raises(ValueError, match=r"trainer's P is \(101, 101\)"):
+        split.fit_rls(x, y, edge=("res", "readout"), bias=False, trainer=first.trainer)
+    with pytest.raises(ValueError, match=r"trainer's P is \(101, 101\)"):
+        split.fit_rls(x, y, readout="other", trainer=first.trainer)  # before adding "other"
+    assert list(split.graph.nodes) == nodes
+    with pytest.raises(TypeError, match="trainer must be the RLS"):
+        split.fit_rls(x, y, edge=("res", "readout"), trainer="rls")

@@ -280,6 +280,7 @@ class FittingMixin:
         cutoff: int = 0,
         verbose: bool = False,
         rls_dtype: torch.dtype | None = None,
+        trainer: Any = None,
     ) -> Recording:
         r"""Train a readout edge online by recursive least squares (FORCE learning).
 
@@ -319,6 +320,11 @@ class FittingMixin:
             What to record during training (as in :meth:`run`).
         rls_dtype : torch.dtype, optional
             Dtype of :math:`P` (default: the network's).
+        trainer : RLS, optional
+            Continue an earlier fit: the ``rec.trainer`` a previous call returned, whose
+            :math:`P` (and its ``alpha``, ``forgetting``, ``rls_dtype``) carry over, so that
+            a long training can run in several calls (with the network's state, which it
+            holds between calls). ``update_steps`` and ``washout`` count this call's steps.
 
         Returns
         -------
@@ -331,7 +337,12 @@ class FittingMixin:
         where = "Network.fit_rls"
         if targets is None:
             raise ValueError(f"{where}: targets are required")
-        rls = RLS(
+        if trainer is not None and not isinstance(trainer, RLS):
+            raise TypeError(
+                f"{where}: trainer must be the RLS of an earlier fit_rls (rec.trainer), "
+                f"got {type(trainer).__name__}"
+            )
+        rls = trainer or RLS(
             alpha=alpha, forgetting=forgetting, every=update_steps, start=washout, dtype=rls_dtype
         )
         model = self.compile()
@@ -355,6 +366,13 @@ class FittingMixin:
                 raise ValueError(f"{where}: an edge {edge[1]!r} -> {edge[0]!r} exists already")
         if not add and self.get_edge(*edge).delay:
             raise ValueError(f"{where}: the readout edge is delayed; train a zero-delay readout")
+        n_features = self.get_node(edge[0]).n + bool(bias)
+        if trainer is not None and trainer.P is not None and trainer.P.shape[0] != n_features:
+            raise ValueError(
+                f"{where}: the trainer's P is {tuple(trainer.P.shape)}, the readout edge "
+                f"{edge[0]}->{edge[1]} needs ({n_features}, {n_features}) "
+                f"({self.get_node(edge[0]).n} inputs{' and a bias' if bias else ''})"
+            )
         if add:
             self._add_readout(edge, n_out, bias, "rls")
         if feedback_weights is not None:
@@ -367,7 +385,8 @@ class FittingMixin:
                 "state; nothing to train online"
             )
         w, b = lin.weight, (lin.bias if bias else None)
-        rls.init(w.shape[1], b is not None, w.device, rls.dtype or w.dtype)
+        if rls.P is None:
+            rls.init(w.shape[1], b is not None, w.device, rls.dtype or w.dtype)
         targets_tm = y.transpose(0, 1).contiguous()  # (T, B, n_out)
         n_steps = targets_tm.shape[0]
         n_upd = len(range(washout, n_steps, update_steps))
