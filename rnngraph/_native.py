@@ -58,6 +58,17 @@ _COMPILE = ("-O3", "-march=native", "-ffast-math", "-fPIC")
 _REALS = {torch.float64: "double", torch.float32: "float"}
 
 _enabled = os.environ.get("RNNGRAPH_NATIVE", "1") != "0"
+
+#: The C functions' arguments: i int64, p pointer (NULL for None), r the real type.
+_SIGNATURES = {
+    "esn_run": "iipi" + "p" * 10,
+    "esn_run_batch": "iiipi" + "p" * 8,
+    "li_run": "iipi" + "p" * 13,
+    "leaky_tanh": "ii" + "p" * 5,
+    "lif_step": "ii" + "p" * 14 + "i",
+    "event_add": "iii" + "p" * 3,
+    "rls_update": "iii" + "p" * 6 + "rp",
+}
 _libs: dict[torch.dtype, Any] = {}
 _failure: str | None = None
 
@@ -143,38 +154,31 @@ def _library(dtype: torch.dtype) -> Any:
         try:
             lib = ctypes.CDLL(str(_build(_REALS[dtype])))
             real = ctypes.c_double if dtype == torch.float64 else ctypes.c_float
-            lib.lif_step.restype = None
-            lib.lif_step.argtypes = [ctypes.c_int64] * 2 + [ctypes.c_void_p] * 14 + [ctypes.c_int64]
-            lib.li_run.restype = None
-            lib.li_run.argtypes = (
-                [ctypes.c_int64] * 2 + [ctypes.c_void_p, ctypes.c_int64] + [ctypes.c_void_p] * 13
-            )
-            lib.event_add.restype = None
-            lib.event_add.argtypes = [ctypes.c_int64] * 3 + [ctypes.c_void_p] * 3
-            lib.esn_run_batch.restype = None
-            lib.esn_run_batch.argtypes = (
-                [ctypes.c_int64] * 3 + [ctypes.c_void_p, ctypes.c_int64] + [ctypes.c_void_p] * 8
-            )
-            lib.leaky_tanh.restype = None
-            lib.leaky_tanh.argtypes = [ctypes.c_int64] * 2 + [ctypes.c_void_p] * 5
-            lib.rls_update.restype = None
-            lib.rls_update.argtypes = (
-                [ctypes.c_int64] * 3
-                + [ctypes.c_void_p] * 6
-                + [
-                    real,
-                    ctypes.c_void_p,
-                ]
-            )
-            lib.esn_run.restype = None
-            lib.esn_run.argtypes = (
-                [ctypes.c_int64] * 2 + [ctypes.c_void_p, ctypes.c_int64] + [ctypes.c_void_p] * 10
-            )
+            codes = {"i": ctypes.c_int64, "p": ctypes.c_void_p, "r": real}
+            for name, sig in _SIGNATURES.items():
+                fn = getattr(lib, name)
+                fn.restype, fn.argtypes = None, [codes[c] for c in sig]
         except (OSError, RuntimeError, subprocess.SubprocessError) as err:
             _failure = str(err)
             lib = None
     _libs[dtype] = lib
     return lib
+
+
+def _lib_for(dtype: torch.dtype, device: torch.device) -> Any:
+    """The library for tensors of this dtype and device, or ``None`` when native code does
+    not apply (switched off, not on the CPU, not float32/64, or no library)."""
+    if not _enabled or device.type != "cpu" or dtype not in _REALS:
+        return None
+    return _library(dtype)
+
+
+def _aligned(*tensors: Tensor) -> tuple[Tensor, ...]:
+    """The tensors broadcast to one shape (only if they differ) and contiguous, as the C
+    loops read them."""
+    if any(t.shape != tensors[0].shape for t in tensors[1:]):
+        tensors = torch.broadcast_tensors(*tensors)
+    return tuple(t.contiguous() for t in tensors)
 
 
 def _ptr(t: Tensor | None) -> int | None:
@@ -247,18 +251,14 @@ def plan(net: Any) -> ReservoirPlan | None:
 
 def usable(net: Any, batch: int, grad: bool, hooks: tuple) -> bool:
     """Whether this run can take the native loop."""
-    ref = net._ref
-    plan = net._native
+    ref, plan = net._ref, net._native
     return (
-        _enabled
-        and plan is not None
-        and (batch == 1 or _batched(plan, ref.dtype))
+        plan is not None
         and not grad
         and not hooks
-        and ref.device.type == "cpu"
-        and ref.dtype in _REALS
-        and _library(ref.dtype) is not None
-        and _int32_indices(net._native.edge.module)
+        and _lib_for(ref.dtype, ref.device) is not None
+        and (batch == 1 or _batched(plan, ref.dtype))
+        and _int32_indices(plan.edge.module)
     )
 
 
@@ -362,6 +362,11 @@ class ReservoirRun:
         self.x = x.detach().reshape(shape).clone()  # the caller's state is never written
         self.prev = prev.detach().reshape(shape).contiguous()
         self.u = torch.empty(shape, dtype=dtype)
+        # what every chunk passes: the weights and the per-unit coefficients
+        if self.batch > 1:
+            self.consts = [_ptr(self.W), self.gemm, *map(_ptr, self.coef)]
+        else:
+            self.consts = [_ptr(self.W), *map(_ptr, self.csr), *map(_ptr, self.coef)]
 
     def chunk(
         self, P: Tensor | None, n_steps: int, out: Tensor | None = None
@@ -376,23 +381,17 @@ class ReservoirRun:
         else:
             P, stride = P.expand(n_steps, m, n).contiguous(), m * n
         X = out if out is not None else torch.empty(n_steps, m, n, dtype=dtype)
-        if m > 1:
-            args = [n_steps, m, n, _ptr(P), stride, _ptr(self.W), self.gemm, *self.coef_ptrs()]
-            self.lib.esn_run_batch(*args, _ptr(self.x), _ptr(self.prev), _ptr(X), _ptr(self.u))
-            self.prev = X[-1]
-            return X, X
         V = X if self.kind == "esn" else torch.empty(n_steps, m, n, dtype=dtype)
-        args = [n_steps, n, _ptr(P), stride, _ptr(self.W), *map(_ptr, self.csr)]
-        args += [_ptr(c) for c in self.coef] + [_ptr(self.x), _ptr(self.prev), _ptr(X)]
-        if self.kind == "esn":
+        head = [n_steps, m, n] if m > 1 else [n_steps, n]
+        args = [*head, _ptr(P), stride, *self.consts, _ptr(self.x), _ptr(self.prev), _ptr(X)]
+        if m > 1:
+            self.lib.esn_run_batch(*args, _ptr(self.u))
+        elif self.kind == "esn":
             self.lib.esn_run(*args, _ptr(self.u))
         else:
             self.lib.li_run(*args, _ptr(V), _ptr(self.u))
         self.prev = X[-1]
         return X, V
-
-    def coef_ptrs(self) -> list[int]:
-        return [_ptr(c) for c in self.coef]
 
     def state(self, State: Any) -> list:
         """The loop's state in the generic loop's layout: ``[State(x), delay line]``."""
@@ -407,18 +406,13 @@ def rls_update(
     ``(1, n_out)``, or ``None`` (nothing done) when the native path does not apply: batch
     > 1, not on the CPU, mixed dtypes, non-contiguous tensors or no library."""
     dtype = P.dtype
-    if not (
-        _enabled
-        and r.shape[0] == 1
-        and P.device.type == "cpu"
-        and all(
-            t.dtype == dtype and t.is_contiguous() and not t.requires_grad
-            for t in (P, w, r, target) + (() if b is None else (b,))
-        )
-    ):
+    lib = _lib_for(dtype, P.device)
+    if lib is None or r.shape[0] != 1:
         return None
-    lib = _library(dtype)
-    if lib is None:
+    if not all(
+        t.dtype == dtype and t.is_contiguous() and not t.requires_grad
+        for t in (P, w, r, target) + (() if b is None else (b,))
+    ):
         return None
     n_out, n = w.shape
     err = torch.empty(1, n_out, dtype=dtype)
@@ -443,17 +437,13 @@ def leaky_tanh_step(lr: Tensor, bias: Tensor, n: int) -> Any:
     """A no-gradient step ``x, I -> x + lr (tanh(I + bias) - x)`` in C (``leaky_tanh``), or
     ``None`` when the native path does not apply (on the CPU in float32/64 only). One
     vectorised pass instead of three torch calls; torch's ``tanh`` alone costs more."""
-    if not _enabled or lr.device.type != "cpu" or lr.dtype not in _REALS:
-        return None
-    lib = _library(lr.dtype)
+    lib = _lib_for(lr.dtype, lr.device)
     if lib is None:
         return None
     lr_v, b_v = _vector(lr, n, lr.dtype), _vector(bias, n, lr.dtype)
 
     def step(x: Tensor, I: Tensor) -> Tensor:  # noqa: E741
-        if x.shape != I.shape:
-            x, I = torch.broadcast_tensors(x, I)  # noqa: E741
-        x, I = x.contiguous(), I.contiguous()  # noqa: E741
+        x, I = _aligned(x, I)  # noqa: E741
         out = torch.empty_like(x)
         lib.leaky_tanh(out.numel() // n, n, _ptr(out), _ptr(x), _ptr(I), _ptr(lr_v), _ptr(b_v))
         return out
@@ -467,9 +457,7 @@ def lif_step(
     """The no-gradient LIF step of ``lif_kernel_nograd`` in C (``lif_step``): one pass
     instead of about ten torch calls, or ``None`` when the native path does not apply.
     ``params``: ``u0, r_m, g, th, v_reset, drop, hold``, scalars or ``(n,)``."""
-    if not _enabled or device.type != "cpu" or dtype not in _REALS:
-        return None
-    lib = _library(dtype)
+    lib = _lib_for(dtype, device)
     if lib is None:
         return None
     names = ("u0", "r_m", "g", "th", "v_reset", "drop", "hold")
@@ -477,7 +465,7 @@ def lif_step(
     ptrs = [_ptr(c) for c in consts]
 
     def step(I: Tensor, v: Tensor, z: Tensor, ref: Tensor) -> tuple[Tensor, Tensor, Tensor]:  # noqa: E741
-        I, v, z, ref = (t.contiguous() for t in torch.broadcast_tensors(I, v, z, ref))  # noqa: E741
+        I, v, z, ref = _aligned(I, v, z, ref)  # noqa: E741
         out = torch.empty((3, *v.shape), dtype=dtype)
         v_out, z_out, ref_out = out.unbind(0)
         lib.lif_step(
@@ -495,7 +483,7 @@ def lif_step(
 
 def events_usable(dtype: torch.dtype, device: torch.device) -> bool:
     """Whether :func:`event_addmm` can run for tensors of this dtype and device."""
-    return _enabled and device.type == "cpu" and dtype in _REALS and _library(dtype) is not None
+    return _lib_for(dtype, device) is not None
 
 
 def event_addmm(acc: Tensor | None, z: Tensor, Wt: Tensor) -> Tensor:
@@ -509,5 +497,5 @@ def event_addmm(acc: Tensor | None, z: Tensor, Wt: Tensor) -> Tensor:
         out = torch.empty(m, n_out, dtype=Wt.dtype)
         out.copy_(acc)
     z = z.contiguous()
-    _library(Wt.dtype).event_add(m, z.shape[1], n_out, _ptr(z), _ptr(Wt), _ptr(out))
+    _libs[Wt.dtype].event_add(m, z.shape[1], n_out, _ptr(z), _ptr(Wt), _ptr(out))
     return out

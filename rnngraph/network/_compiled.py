@@ -580,6 +580,8 @@ class CompiledNetwork(nn.Module):
         single: bool = False,
         event: bool = False,
     ):
+        """The generated loop for this configuration and its source, ``(fn, src)``, made
+        once per configuration."""
         single = single and any(e.module.sparse for e in self._edges)
         event = event and bool(self._event_edges)
         key = (external, rec_dyn, hooked, single, event)
@@ -589,7 +591,7 @@ class CompiledNetwork(nn.Module):
             code = compile(src, f"<rnngraph loop {id(self):x}>", "exec")
             exec(code, namespace)  # noqa: S102 - source generated above from the graph
             self._loops[key] = (namespace["_loop"], src)
-        return self._loops[key][0]
+        return self._loops[key]
 
     def loop_source(
         self, external: bool = True, record: tuple[str, ...] = (), event: bool = False
@@ -602,9 +604,7 @@ class CompiledNetwork(nn.Module):
         steps and, for edges from spiking nodes, event-driven products (``EVENT``; shown with
         ``event=True``).
         """
-        self._get_loop(external, tuple(record), event=event)
-        event = event and bool(self._event_edges)
-        return self._loops[(external, tuple(record), (), False, event)][1]
+        return self._get_loop(external, tuple(record), event=event)[1]
 
     # ------------------------------------------------------------------------------
     # running
@@ -692,10 +692,9 @@ class CompiledNetwork(nn.Module):
         edge_of = {e.key: e for e in self._edges}
         native = _native.usable(self, batch, grad, hooks)
         event = not grad and _native.events_usable(self._ref.dtype, self._ref.device)
-        event = event and bool(self._event_edges)
         loop = None
         if not native:
-            loop = self._get_loop(x is not None, rec_dyn, hooked, batch == 1, event)
+            loop = self._get_loop(x is not None, rec_dyn, hooked, batch == 1, event)[0]
 
         # per-run constants: effective weights, combined biases, node steps
         dyn_edges = [e for t in self._targets.values() for e in t.dynamic]
