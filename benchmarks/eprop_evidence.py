@@ -212,6 +212,44 @@ class RegularisedBPTT:
         return float(loss.detach())
 
 
+def update(
+    net: rg.Network,
+    method: str,
+    tr: rg.datasets.EvidenceTrials,
+    cfg: dict[str, Any],
+    seed: int,
+    trainer: Any,
+) -> tuple[Any, float]:
+    """One training update of ``method`` on the batch ``tr``, continuing ``trainer`` (``None``
+    at first); returns the trainer to continue with and the update's loss. (Every trial has
+    the same recall window, so BPTT's loss is the same function for every batch.)"""
+    if method == "bptt_reg":
+        trainer = trainer or RegularisedBPTT(net, cfg)
+        return trainer, trainer.step(tr)
+    if method == "bptt":
+        rec = net.fit_bptt(
+            tr.inputs,
+            tr.targets,
+            optimizer="adam",
+            lr=cfg["lr"],
+            loss=recall_ce(tr.mask),
+            trainer=trainer,
+        )
+    else:
+        rec = net.fit_eprop(
+            tr.inputs,
+            tr.targets,
+            loss_mask=tr.mask,
+            feedback=method,
+            lr=cfg["lr"],
+            reg_rate=cfg["reg_rate_hz"],
+            reg_weight=cfg["reg_weight"],
+            seed=seed,
+            trainer=trainer,
+        )
+    return rec.trainer, float(rec.loss[-1])
+
+
 def evaluate(
     net: rg.Network, val: rg.datasets.EvidenceTrials, chunk: int = 128
 ) -> dict[str, float]:
@@ -250,7 +288,6 @@ def train(
 ) -> dict[str, Any]:
     net = build(seed, cfg)
     trainer = None
-    loss_fn = None
     curve = {"iteration": [], "error": [], "ce": [], "rate_hz": [], "train_seconds": []}
     losses: list[float] = []
     it_seconds: list[float] = []
@@ -276,30 +313,8 @@ def train(
     for it in range(1, iterations + 1):
         tr = trials(cfg["batch"], [seed, it], cfg)
         t0 = time.perf_counter()
-        if method == "bptt_reg":
-            trainer = trainer or RegularisedBPTT(net, cfg)
-            loss_value = trainer.step(tr)
-        elif method == "bptt":
-            loss_fn = loss_fn or recall_ce(tr.mask)
-            rec = net.fit_bptt(
-                tr.inputs, tr.targets, optimizer="adam", lr=cfg["lr"], loss=loss_fn, trainer=trainer
-            )
-        else:
-            rec = net.fit_eprop(
-                tr.inputs,
-                tr.targets,
-                loss_mask=tr.mask,
-                feedback=method,
-                lr=cfg["lr"],
-                reg_rate=cfg["reg_rate_hz"],
-                reg_weight=cfg["reg_weight"],
-                seed=seed,
-                trainer=trainer,
-            )
+        trainer, loss_value = update(net, method, tr, cfg, seed, trainer)
         dt_it = time.perf_counter() - t0
-        if method != "bptt_reg":
-            trainer = rec.trainer
-            loss_value = float(rec.loss[-1])
         train_s += dt_it
         it_seconds.append(dt_it)
         losses.append(loss_value)
@@ -367,37 +382,12 @@ def timing(cfg: dict[str, Any], seed: int, updates: int) -> dict[str, Any]:
     nets = {m: build(seed, cfg) for m in methods}
     trainers: dict[str, Any] = dict.fromkeys(methods)
     secs: dict[str, list[float]] = {m: [] for m in methods}
-    loss_fn = None
     for it in range(1, updates + 1):
         tr = trials(cfg["batch"], [seed, it], cfg)
         for m in methods:
             net = nets[m]
             t0 = time.perf_counter()
-            if m == "bptt_reg":
-                trainers[m] = trainers[m] or RegularisedBPTT(net, cfg)
-                trainers[m].step(tr)
-            elif m == "bptt":
-                loss_fn = loss_fn or recall_ce(tr.mask)
-                trainers[m] = net.fit_bptt(
-                    tr.inputs,
-                    tr.targets,
-                    optimizer="adam",
-                    lr=cfg["lr"],
-                    loss=loss_fn,
-                    trainer=trainers[m],
-                ).trainer
-            else:
-                trainers[m] = net.fit_eprop(
-                    tr.inputs,
-                    tr.targets,
-                    loss_mask=tr.mask,
-                    feedback=m,
-                    lr=cfg["lr"],
-                    reg_rate=cfg["reg_rate_hz"],
-                    reg_weight=cfg["reg_weight"],
-                    seed=seed,
-                    trainer=trainers[m],
-                ).trainer
+            trainers[m] = update(net, m, tr, cfg, seed, trainers[m])[0]
             secs[m].append(time.perf_counter() - t0)
         print(
             f"  round {it}: " + ", ".join(f"{LABELS[m]} {secs[m][-1]:.2f} s" for m in methods),

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import datetime
 import json
 import math
 import os
-import platform
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import torch
-
+from .. import _common as common
 from .._common import jsonable
 from ._peers import Peers
 
@@ -69,25 +65,24 @@ def num(x: float | None, digits: int = 3) -> str:
     return f"{x:.{digits - 1}e}"
 
 
-def us(m: dict[str, Any] | str | None) -> str:
-    """A timing cell: ``median (min)`` in microseconds per step, or a status word."""
+def _timing(m: dict[str, Any] | str | None, unit: str) -> str:
     if m is None:
         return NA
     if isinstance(m, str):
         return m
     if "error" in m:
         return FAILED
-    return f"{num(m['us_median'])} ({num(m['us_min'])})"
+    return f"{num(m[f'{unit}_median'])} ({num(m[f'{unit}_min'])})"
+
+
+def us(m: dict[str, Any] | str | None) -> str:
+    """A timing cell: ``median (min)`` in microseconds per step, or a status word."""
+    return _timing(m, "us")
 
 
 def seconds(m: dict[str, Any] | str | None) -> str:
-    if m is None:
-        return NA
-    if isinstance(m, str):
-        return m
-    if "error" in m:
-        return FAILED
-    return f"{num(m['s_median'])} ({num(m['s_min'])})"
+    """A timing cell: ``median (min)`` in seconds, or a status word."""
+    return _timing(m, "s")
 
 
 def median_of(m: Any, key: str = "us_median") -> float | None:
@@ -112,36 +107,17 @@ def status(peer_ok: bool) -> str:
 
 
 def machine() -> dict[str, Any]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            names = [ln.split(":", 1)[1].strip() for ln in fh if ln.startswith("model name")]
-        cpu = names[0] if names else cpu
-    except OSError:  # not Linux
-        pass
-    return {
-        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "load_average_at_start": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "thread_env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")},
-    }
+    """The scripts' machine record (date, CPU, versions, source state) under the suite's
+    names, with the thread environment."""
+    info = common.machine()
+    info["load_average_at_start"] = info.pop("load_average")
+    info["thread_env"] = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
+    return info
 
 
 def markdown_table(t: Table) -> str:
-    cells = [[str(h) for h in t.headers]] + [[str(c) for c in r] for r in t.rows]
-    width = [max(len(r[i]) for r in cells) for i in range(len(t.headers))]
-
-    def line(r: list[str]) -> str:
-        return "| " + " | ".join(c.ljust(w) for c, w in zip(r, width, strict=True)) + " |"
-
-    out = [f"**{t.title}**", "", line(cells[0])]
-    out.append("|" + "|".join("-" * (w + 2) for w in width) + "|")
-    out += [line(r) for r in cells[1:]]
+    rows = [[str(c) for c in r] for r in t.rows]
+    out = [common.table(t.headers, rows, title=f"**{t.title}**")]
     out += [""] + [f"* {n}" for n in t.notes] if t.notes else []
     return "\n".join(out)
 
