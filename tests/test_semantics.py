@@ -327,3 +327,32 @@ def test_adding_a_delayed_edge_keeps_the_held_state():
     net.add_edge("readout", "res", weights=np.ones((3, 1)), feedback=True)
     assert torch.equal(net.state["res.v"], v)
     assert torch.equal(net.state["readout->res@1"], torch.zeros(1, 1, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("grad", [False, True], ids=["no-grad", "grad"])
+def test_hook_reads_a_nodes_input_of_the_step(grad):
+    """``"node:I"`` is what the node received this step: the sum of its edges (here the
+    input projection with its bias and the feedback edge, which reads the previous step)."""
+    from rnngraph.network import Hook
+
+    g = torch.Generator().manual_seed(2)
+    net = Network(dt=1.0, dtype=torch.float64)
+    net.add_func_node("in", 2)
+    net.add_diffeq_node("res", "leaky_tanh", n=4, lr=0.5)
+    w_in = torch.randn(4, 2, generator=g, dtype=torch.float64)
+    w = torch.randn(4, 4, generator=g, dtype=torch.float64)
+    b = torch.randn(4, generator=g, dtype=torch.float64)
+    net.add_edge("in", "res", weights=w_in, bias=b)
+    net.add_edge("res", "res", weights=w, feedback=True, train="gd" if grad else None)
+    seen = []
+    hook = Hook("res", ("res:I",), lambda t, inp: seen.append(inp.detach().clone()))
+    x = torch.randn(3, 6, 2, generator=g, dtype=torch.float64)
+    with torch.set_grad_enabled(grad):
+        out = net.compile()._run_api("test", x, None, None, False, None, hooks=(hook,)).output
+    prev = torch.cat([torch.zeros(3, 1, 4, dtype=torch.float64), out[:, :-1].detach()], 1)
+    expected = x @ w_in.T + b + prev @ w.T  # (B, T, 4)
+    torch.testing.assert_close(torch.stack(seen, 1), expected, rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="reads 'res:J': no input 'J'"):
+        net.compile()._run_api(
+            "test", x, None, None, False, None, hooks=(Hook("res", ("res:J",), print),)
+        )

@@ -98,7 +98,8 @@ class Hook:
 
     ``fn(t, *values)`` receives the global step index and the values named in ``reads``:
     ``"node"`` (a node's output of this step), ``"node.var"`` (a state variable after this
-    step) or ``"src->tgt"`` (what that edge reads this step, its delay included). Nodes
+    step), ``"node:input"`` (what a dynamic node received on that input this step: the sum
+    of its edges) or ``"src->tgt"`` (what that edge reads this step, its delay included). Nodes
     read must come no later than ``node`` in the compiled order. With ``replaces=True`` the
     return value is passed on instead of ``node``'s output (to downstream edges and delay
     lines; recordings keep the node's own output): teacher forcing, for example.
@@ -453,6 +454,7 @@ class CompiledNetwork(nn.Module):
                 return prop[e.source]
             return f"s{i}[{self._var_index(e.source, e.source_var)}]"
 
+        input_expr: dict[str, dict[str, str]] = {}  # node -> input name -> its expression
         for v in self._dynamic:
             i = idx[v]
             node = self.nodes[v]
@@ -489,6 +491,7 @@ class CompiledNetwork(nn.Module):
                 else:
                     body.append(f"        {name} = {acc}")
                     args.append(name)
+            input_expr[v] = dict(zip(node.input_names, args, strict=True))
             if isinstance(node, DENode):
                 body.append(f"        y{i}, s{i} = step{i}(s{i}, {', '.join(args)})")
             else:
@@ -501,6 +504,14 @@ class CompiledNetwork(nn.Module):
                         args.append(f"SV{static_reads.index(name)}[t]")
                     elif "->" in name:
                         args.append(source_expr(edge_of[name]))
+                    elif ":" in name:
+                        label, _, var = name.partition(":")
+                        if var not in input_expr.get(label, {}):
+                            raise ValueError(
+                                f"a hook after node {v!r} reads {name!r}: no input {var!r} of "
+                                f"a node {label!r} computed by then"
+                            )
+                        args.append(input_expr[label][var])
                     else:
                         label, _, var = name.partition(".")
                         if label not in done:

@@ -603,13 +603,13 @@ class EProp:
                 pre_parts.append((slot(ie.read), ie.lin.n_in))
             if ie.bias:
                 pre_parts.append((-1, 1))
-        cur_parts = [(slot(ie.read), ie.lin) for ie in plan.edges] if value_reset else []
+        # the population's input current of the step, as the loop computed it
+        i_cur = slot(f"{plan.rec}:{node.input_names[0]}") if value_reset else -1
         i_v, i_z = slot(f"{plan.rec}.v"), slot(f"{plan.rec}.z")
         i_a = slot(f"{plan.rec}.a") if plan.alif else -1
         i_ref = slot(f"{plan.rec}.ref") if hold else -1
         i_y = slot(plan.readout)
         single = len(pre_parts) == 1 and pre_parts[0][0] >= 0
-        edge_w = [lin.effective_weight().detach() for _, lin in cur_parts]
 
         carry: dict[str, Any] = {
             "held": state0[f"{plan.rec}.ref"] > 0,
@@ -639,14 +639,8 @@ class EProp:
                 eh.mul_(alpha_s).add_(pre)
             # 2. pseudo-derivative at the distance to threshold of this step
             if value_reset:
-                cur = None
-                for (s, lin), w in zip(cur_parts, edge_w, strict=True):
-                    term = lin.apply(vals[s], w)  # (B, N): this edge's input current
-                    cur = term if cur is None else cur + term
                 v_prev = carry["v_prev"]
-                vp = alpha_u * v_prev + (1.0 - alpha_u) * v_rest
-                if cur is not None:
-                    vp = vp + c_u * cur
+                vp = alpha_u * v_prev + (1.0 - alpha_u) * v_rest + c_u * vals[i_cur]
                 if hold:
                     vp = torch.where(held, v_prev, vp)
                 v_thr = torch.where(z > 0, vp, v)  # the reset hid v where the unit spiked
