@@ -24,6 +24,17 @@ def _activation(owner: str, name: str | Callable[[Tensor], Tensor]) -> Callable[
     return ACTIVATIONS[name]
 
 
+def _map_only(owner: str, kwargs: dict, what: str = "a discrete map", hint: str = "") -> dict:
+    """``kwargs`` without ``integrator``: a discrete map takes none (or ``"map"``)."""
+    kwargs = dict(kwargs)
+    integrator = kwargs.pop("integrator", None)
+    if integrator not in (None, "map"):
+        raise ValueError(
+            f"{owner}: this is {what}, it takes no integrator (got integrator={integrator!r}){hint}"
+        )
+    return kwargs
+
+
 class LeakyTanh(DENode):
     r"""Echo-state reservoir units: the discrete leaky map of reservoirpy's ``Reservoir``.
 
@@ -56,13 +67,9 @@ class LeakyTanh(DENode):
     output_var = "x"
 
     def __init__(self, n: int, lr=0.3, bias=0.0, activation="tanh", **kwargs):
-        if kwargs.get("integrator") not in (None, "map"):
-            raise ValueError(
-                "LeakyTanh: this is a discrete map, it takes no integrator "
-                f"(got integrator={kwargs['integrator']!r}); use 'leaky_integrator' for the ODE"
-            )
-        kwargs.pop("integrator", None)
-        super().__init__(n, **kwargs)
+        super().__init__(
+            n, **_map_only("LeakyTanh", kwargs, hint="; use 'leaky_integrator' for the ODE")
+        )
         self.integrator = "map"
         self.add_param("lr", lr)
         self.add_param("bias", bias)
@@ -278,13 +285,7 @@ class LeakyReadout(DENode):
     output_var = "y"
 
     def __init__(self, n: int, tau=20.0, **kwargs):
-        if kwargs.get("integrator") not in (None, "map"):
-            raise ValueError(
-                "LeakyReadout: this is an exact discrete map, it takes no integrator "
-                f"(got integrator={kwargs['integrator']!r})"
-            )
-        kwargs.pop("integrator", None)
-        super().__init__(n, **kwargs)
+        super().__init__(n, **_map_only("LeakyReadout", kwargs, "an exact discrete map"))
         self.integrator = "map"
         t = torch.as_tensor(tau, dtype=torch.float64)
         if not (torch.isfinite(t).all() and (t > 0).all()):
