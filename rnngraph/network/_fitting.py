@@ -32,20 +32,29 @@ def _as_tensor(where: str, name: str, a: Any, dtype: torch.dtype, device: Any) -
     return t
 
 
+def _paired(
+    where: str, inputs: Any, targets: Any, inputs_optional: bool = True
+) -> tuple[list[Any], list[Any], bool]:
+    """Inputs and targets as two lists of the same length (one entry each unless both are
+    lists), and whether they were lists; ``inputs=None`` (no input) pairs with every target
+    when ``inputs_optional``."""
+    is_list = isinstance(targets, list | tuple)
+    tgt_list = list(targets) if is_list else [targets]
+    if inputs is None and inputs_optional:
+        return [None] * len(tgt_list), tgt_list, is_list
+    inp_list = list(inputs) if is_list else [inputs]
+    if isinstance(inputs, list | tuple) != is_list or len(inp_list) != len(tgt_list):
+        raise ValueError(
+            f"{where}: inputs and targets must both be arrays or both lists of the same length"
+        )
+    return inp_list, tgt_list, is_list
+
+
 def _sequences(
     where: str, inputs: Any, targets: Any, n_in: int | None, dtype, device
 ) -> tuple[list[Tensor | None], list[Tensor], bool]:
     """Pair inputs and targets as lists of ``(B, T, .)`` tensors, validated up front."""
-    is_list = isinstance(targets, list | tuple)
-    tgt_list = list(targets) if is_list else [targets]
-    if inputs is None:
-        inp_list: list[Any] = [None] * len(tgt_list)
-    else:
-        inp_list = list(inputs) if is_list else [inputs]
-        if isinstance(inputs, list | tuple) != is_list or len(inp_list) != len(tgt_list):
-            raise ValueError(
-                f"{where}: inputs and targets must both be arrays or both lists of the same length"
-            )
+    inp_list, tgt_list, is_list = _paired(where, inputs, targets)
     xs, ys = [], []
     for k, (x, y) in enumerate(zip(inp_list, tgt_list, strict=True)):
         yt = _as_tensor(where, "targets", y, dtype, device)
@@ -551,15 +560,9 @@ class FittingMixin:
 
         where = "Network.fit_eprop"
         model = self.compile()
-        is_list = isinstance(targets, list | tuple)
-        tgts = list(targets) if is_list else [targets]
-        if not tgts:
+        if isinstance(targets, list | tuple) and not targets:
             raise ValueError(f"{where}: no targets")
-        if is_list != isinstance(inputs, list | tuple) or (is_list and len(inputs) != len(tgts)):
-            raise ValueError(
-                f"{where}: inputs and targets must both be arrays or both lists of the same length"
-            )
-        xs = list(inputs) if is_list else [inputs]
+        xs, tgts, is_list = _paired(where, inputs, targets, inputs_optional=False)
         if loss_mask is None:
             masks = [None] * len(tgts)
         elif is_list:
