@@ -84,6 +84,7 @@ from torch import Tensor, nn
 
 from ..edges import Linear
 from ..nodes import ALIF, LIF, LeakyReadout
+from ..nodes._spiking import _AFFINE_GAIN
 from ._bptt import OPTIMIZERS, get_optimizer
 
 __all__ = ["EProp", "FEEDBACK_MODES", "TASKS"]
@@ -93,7 +94,7 @@ FEEDBACK_MODES = ("symmetric", "random", "adaptive")
 #: Tasks: the error each output sends back.
 TASKS = ("regression", "classification")
 _REDUCTIONS = ("mean", "sum")
-_INTEGRATORS = ("exp_euler", "euler", "rk4")
+_INTEGRATORS = ("exp_euler", "euler", "rk4")  # those of _AFFINE_GAIN, in this order
 
 
 @dataclass
@@ -129,24 +130,14 @@ def _param_name(key: str, what: str) -> str:
 def _membrane_constants(where: str, node: Any, dt: float) -> tuple[Tensor, Tensor]:
     r""":math:`\alpha` and :math:`c` of :math:`v(t) = \alpha v(t-1) + c I(t) + (1-\alpha) v_{rest}`
     for the node's integrator, as ``(n,)`` tensors."""
-    tau = node.tau_m.detach().expand(node.n)
-    r_m = node.r_m.detach().expand(node.n)
-    h = dt / tau
-    if node.integrator == "exp_euler":
-        alpha = torch.exp(-h)
-        c = (1.0 - alpha) * r_m
-    elif node.integrator == "euler":
-        alpha = 1.0 - h
-        c = h * r_m
-    elif node.integrator == "rk4":
-        alpha = 1.0 - h + h**2 / 2.0 - h**3 / 6.0 + h**4 / 24.0
-        c = (1.0 - alpha) * r_m
-    else:
+    if node.integrator not in _INTEGRATORS:
         raise ValueError(
             f"{where}: e-prop needs the membrane step of the population integrated with one of "
             f"{list(_INTEGRATORS)}, got integrator={node.integrator!r}"
         )
-    return alpha, c
+    # the integrator's affine one-step map of the linear membrane, as the node's fast step
+    alpha = _AFFINE_GAIN[node.integrator](dt / node.tau_m.detach().expand(node.n))
+    return alpha, (1.0 - alpha) * node.r_m.detach().expand(node.n)
 
 
 class EProp:
