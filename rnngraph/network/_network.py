@@ -550,6 +550,12 @@ class Network(FittingMixin):
         """Cut the held state from the autograd graph (truncated BPTT)."""
         self.compile().detach()
 
+    def empty_cache(self) -> None:
+        """Release the memory the network keeps from earlier outputs for reuse (see
+        ``CompiledNetwork.empty_cache``)."""
+        if self._compiled is not None:
+            self._compiled.empty_cache()
+
     @property
     def state(self) -> State | None:
         """The state the next run starts from (``None``: the initial state)."""

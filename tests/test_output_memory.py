@@ -1,0 +1,75 @@
+"""Runs reuse the memory of earlier outputs only when nothing refers to it any more."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import rnngraph as rg
+
+N, B, T = 40, 3, 50
+
+
+def esn(seed: int = 0) -> rg.Network:
+    gen = torch.Generator().manual_seed(seed)
+    net = rg.Network(dt=1.0, dtype=torch.float64)
+    net.add_func_node("in", 2)
+    net.add_diffeq_node("res", "leaky_tanh", n=N, lr=0.3)
+    net.add_edge("in", "res", weights=torch.randn(N, 2, generator=gen, dtype=torch.float64))
+    w = rg.recurrent_weights(N, spectral_radius=0.9, seed=gen, dtype=torch.float64)
+    net.add_edge("res", "res", weights=w, feedback=True)
+    return net
+
+
+def inputs(seed: int) -> torch.Tensor:
+    return torch.randn(B, T, 2, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+
+
+def expected(u: torch.Tensor) -> torch.Tensor:
+    """The output of a fresh network run from the initial state."""
+    with torch.no_grad():
+        return esn().run(u).output
+
+
+def test_a_dropped_output_is_reused_and_rewritten():
+    net, u1, u2 = esn(), inputs(1), inputs(2)
+    with torch.no_grad():
+        ptr = net.run(u1).output.data_ptr()
+        net.reset()
+        y2 = net.run(u2).output
+    assert y2.data_ptr() == ptr  # the same memory ...
+    torch.testing.assert_close(y2, expected(u2), rtol=0, atol=0)  # ... with the new run's values
+
+
+@pytest.mark.parametrize("hold", ["output", "view", "numpy", "recording"])
+def test_a_held_output_is_never_overwritten(hold):
+    net, u1 = esn(), inputs(1)
+    with torch.no_grad():
+        rec = net.run(u1)
+        kept = {
+            "output": lambda: rec.output,
+            "view": lambda: rec.output[:, -5:],
+            "numpy": lambda: rec.output.numpy(),
+            "recording": lambda: rec,
+        }[hold]()
+        ref = torch.as_tensor(kept.output if hold == "recording" else kept).clone()
+        if hold != "recording":
+            del rec
+        for k in range(3):  # the held buffer stays out of every later run
+            net.reset()
+            net.run(inputs(10 + k))
+    now = torch.as_tensor(kept.output if hold == "recording" else kept)
+    torch.testing.assert_close(now, ref, rtol=0, atol=0)
+    torch.testing.assert_close(ref, expected(u1)[:, -ref.shape[1] :], rtol=0, atol=0)
+
+
+def test_empty_cache_releases_the_kept_memory():
+    net = esn()
+    with torch.no_grad():
+        ptr = net.run(inputs(1)).output.data_ptr()
+        net.empty_cache()
+        held = torch.empty(B * T * N, dtype=torch.float64)  # may take the freed memory
+        net.reset()
+        y = net.run(inputs(2)).output
+    assert not (y.data_ptr() == ptr and held.data_ptr() != ptr)
+    torch.testing.assert_close(y, expected(inputs(2)), rtol=0, atol=0)
