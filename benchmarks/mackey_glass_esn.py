@@ -57,7 +57,7 @@ from _common import (
 
 import rnngraph as rg
 from rnngraph.training import RLS, Ridge
-from rnngraph.training._ridge import _add_gram
+from rnngraph.training._ridge import _gram
 
 F64 = torch.float64
 HERE = Path(__file__).resolve().parent
@@ -537,8 +537,7 @@ def profile(task: dict[str, np.ndarray], cfg: dict[str, Any], sparse: bool) -> d
         )
         parts["loop"].append(timed(loop)[1])
         parts["ridge"].append(timed(lambda: Ridge(alpha=1e-5, washout=wash).fit(states, y_t))[1])
-        gram = torch.zeros(feats.shape[1], feats.shape[1], dtype=F64)
-        parts["gram"].append(timed(lambda g=gram: _add_gram(g, feats))[1])
+        parts["gram"].append(timed(lambda: _gram(feats))[1])
         parts["rls"].append(
             timed(
                 lambda n=fresh[1]: n.fit_rls(

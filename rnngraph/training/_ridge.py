@@ -62,15 +62,13 @@ def ridge_solve(
     return sol.T.contiguous(), None
 
 
-def _add_gram(gram: Tensor, X: Tensor) -> None:
-    """``gram += X^T X`` for float64 ``X`` of shape ``(m, n)``. On the CPU a BLAS ``dsyrk``
-    (one triangle: half the flops of a GEMM) fills the upper triangle, mirrored after."""
+def _gram(X: Tensor) -> Tensor:
+    """``X^T X`` for float64 ``X`` of shape ``(m, n)``, upper triangle only (the lower one
+    is undefined). On the CPU a BLAS ``dsyrk`` computes just that triangle: half the flops
+    of a GEMM."""
     if X.device.type != "cpu" or _dsyrk is None:
-        gram.addmm_(X.T, X)
-        return
-    upper = torch.from_numpy(_dsyrk(1.0, X.contiguous().numpy().T, trans=0, lower=0))
-    gram += upper.triu()
-    gram += upper.triu(1).T
+        return X.T @ X
+    return torch.from_numpy(_dsyrk(1.0, X.contiguous().numpy().T, trans=0, lower=0))
 
 
 class Ridge:
@@ -149,8 +147,6 @@ class Ridge:
                 f"{where}: X has (B, T) = {tuple(X.shape[:2])}, Y has "
                 f"{tuple(Y.shape[:2])}; they must match"
             )
-        if not (torch.isfinite(X).all() and torch.isfinite(Y).all()):
-            raise ValueError(f"{where}: X or Y contains NaN or inf values")
         if self.xtx is not None and (
             X.shape[-1] + self.fit_bias != self.xtx.shape[0] or Y.shape[-1] != self.xty.shape[1]
         ):
@@ -161,6 +157,16 @@ class Ridge:
         w = self.washout if washout is None else washout
         X = X[:, w:].to(torch.float64).reshape(-1, X.shape[-1])  # (B T', n_in)
         Y = Y[:, w:].to(torch.float64).reshape(-1, Y.shape[-1])  # (B T', n_out)
+        # this call's statistics first; the running ones change only if all are finite.
+        # A NaN or inf anywhere in X shows on the diagonal of X^T X (a sum of squares),
+        # one in Y in X^T Y or in the sums of Y.
+        gram, xty = _gram(X), X.T @ Y  # (n, n) upper triangle, (n, n_out)
+        sums = (X.sum(0), Y.sum(0)) if self.fit_bias else ()
+        if not all(torch.isfinite(a).all() for a in (gram.diagonal(), xty, *sums)):
+            raise ValueError(
+                f"{where}: X or Y contains NaN or inf values (or values whose squares "
+                "overflow); nothing was accumulated"
+            )
         n = X.shape[1]
         if self.xtx is None:
             f = n + self.fit_bias
@@ -168,14 +174,15 @@ class Ridge:
             self.xty = X.new_zeros(f, Y.shape[1])
         # the augmented design [X, 1] by blocks, without building it:
         # [[X^T X, X^T 1], [1^T X, m]] and [[X^T Y], [1^T Y]]
-        _add_gram(self.xtx[:n, :n], X)
-        self.xty[:n].addmm_(X.T, Y)
+        self.xtx[:n, :n] += gram.triu()
+        self.xtx[:n, :n] += gram.triu(1).T
+        self.xty[:n] += xty
         if self.fit_bias:
-            total = X.sum(0)
-            self.xtx[:n, n] += total
-            self.xtx[n, :n] += total
+            x_sum, y_sum = sums
+            self.xtx[:n, n] += x_sum
+            self.xtx[n, :n] += x_sum
             self.xtx[n, n] += X.shape[0]
-            self.xty[n] += Y.sum(0)
+            self.xty[n] += y_sum
         self.n_samples += X.shape[0]
         return self
 
