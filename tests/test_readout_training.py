@@ -79,6 +79,29 @@ def test_ridge_washout_drops_steps_per_sequence():
     assert torch.allclose(washed.weight, manual.weight, atol=1e-12, rtol=0)
 
 
+@pytest.mark.parametrize(
+    "where, value",
+    [("X", math.nan), ("X", math.inf), ("X", -math.inf), ("Y", math.nan), ("Y", math.inf)],
+)
+def test_ridge_rejects_non_finite_samples_and_keeps_its_statistics(where, value):
+    X, Y, _, _ = _design(seed=4, n=200)
+    ridge = Ridge(alpha=1e-3, washout=5).partial_fit(X[:100], Y[:100])
+    before = (ridge.xtx.clone(), ridge.xty.clone(), ridge.n_samples)
+    Xb, Yb = X[100:].clone(), Y[100:].clone()
+    (Xb if where == "X" else Yb)[60, 1] = value
+    with pytest.raises(ValueError, match="NaN or inf.*nothing was accumulated"):
+        ridge.partial_fit(Xb, Yb)
+    assert torch.equal(ridge.xtx, before[0]) and torch.equal(ridge.xty, before[1])
+    assert ridge.n_samples == before[2]
+    # a bad value inside the washout is dropped with its step, not an error
+    Xw = X[100:].clone()
+    Xw[2, 1] = value
+    ridge.partial_fit(Xw, Y[100:]).solve()
+    clean = Ridge(alpha=1e-3, washout=5).partial_fit(X[:100], Y[:100])
+    clean.partial_fit(X[100:], Y[100:]).solve()
+    assert torch.allclose(ridge.weight, clean.weight, atol=1e-12, rtol=0)
+
+
 def test_ridge_solve_in_float32_statistics_uses_float64():
     X, Y, _, _ = _design(seed=4)
     r32 = Ridge(alpha=1e-4).fit(X.float(), Y.float())
@@ -332,3 +355,70 @@ def test_fit_rls_continues_across_calls_with_its_trainer():
     assert list(split.graph.nodes) == nodes
     with pytest.raises(TypeError, match="trainer must be the RLS"):
         split.fit_rls(x, y, edge=("res", "readout"), trainer="rls")
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        {"bias": True, "update_steps": 3, "washout": 5, "forgetting": 0.99},
+        {"bias": False, "update_steps": 1, "washout": 0, "teacher_forcing": True},
+        {"bias": True, "update_steps": 2, "washout": 1, "batch": 3},
+        {"bias": True, "update_steps": 4, "washout": 2, "readout_fn": "tanh"},
+    ],
+)
+def test_open_loop_rls_replays_the_updates_of_the_loop(case, monkeypatch):
+    """A readout that feeds nothing trains by replay after the run; that equals the
+    updates made inside the loop (forced here) in outputs, recordings, errors, weights, P
+    and the held state."""
+    case = dict(case)
+    batch, fn = case.pop("batch", None), case.pop("readout_fn", None)
+    x, y = _sine_task(T=300)
+    if batch:  # batch elements: shifted copies of the task
+        x = np.stack([np.roll(x, 7 * k, axis=0) for k in range(batch)])
+        y = np.stack([np.roll(y, 7 * k, axis=0) for k in range(batch)])
+
+    def fit(replay: bool):
+        net = _esn(n=60)
+        kwargs = dict(case)
+        if fn:
+            net.add_func_node("out", 1, fn)
+            net.add_edge("res", "out", weights=torch.zeros(1, 60, dtype=F64), bias=case["bias"])
+            kwargs["edge"] = ("res", "out")
+        readout = kwargs.get("edge", ("res", "readout"))[1]
+        if not replay:
+            monkeypatch.setattr(rg.Network, "_feeds_nothing", lambda self, edge: False)
+        rec = net.fit_rls(
+            x, y, alpha=0.5, record=["res", readout], sampling_steps=2, cutoff=3, **kwargs
+        )
+        monkeypatch.undo()
+        edge = net.get_edge("res", readout)
+        after = net.run(x[..., :20, :]).output  # continues from the held state
+        return rec, edge, after, readout
+
+    (a, ea, after_a, readout), (b, eb, after_b, _) = fit(True), fit(False)
+    tol = {"rtol": 0, "atol": 1e-11}
+    torch.testing.assert_close(a.output, b.output, **tol)
+    torch.testing.assert_close(a["res"], b["res"], **tol)
+    torch.testing.assert_close(a[readout], b[readout], **tol)
+    assert torch.equal(a.steps, b.steps) and a.steps[0] == 3 and a.steps[1] == 5
+    torch.testing.assert_close(a.loss, b.loss, **tol)
+    torch.testing.assert_close(ea.weight, eb.weight, **tol)
+    if case["bias"]:
+        torch.testing.assert_close(ea.bias, eb.bias, **tol)
+    torch.testing.assert_close(a.trainer.P, b.trainer.P, **tol)
+    torch.testing.assert_close(after_a, after_b, **tol)
+    assert float(ea.weight.abs().sum()) > 0.1  # it learned something
+
+
+def test_closed_loop_rls_output_uses_the_live_bias():
+    """Inside the loop the readout's output of each step uses the weights and the bias as
+    the previous update left them: its squared distance to the target is that update's
+    a-priori error (a bias copied at the start of the run would break this)."""
+    x, y = _sine_task(T=200)
+    net = _esn(n=50)
+    fb = 0.1 * torch.ones(50, 1, dtype=F64)
+    rec = net.fit_rls(x, y, alpha=1.0, bias=True, feedback_weights=fb)
+    assert float(net.get_edge("res", "readout").bias.abs().max()) > 1e-3
+    torch.testing.assert_close(
+        (rec.output[:, 0] - torch.as_tensor(y[:, 0])).square(), rec.loss, rtol=0, atol=1e-12
+    )

@@ -52,6 +52,23 @@ def _unshared(buf: Tensor) -> bool:
     return use_count is not None and use_count(buf.untyped_storage()._cdata) == 2
 
 
+def _sum(terms: list[Tensor]) -> Tensor:
+    """The sum of ``terms``; a single term itself, not a copy."""
+    total = terms[0]
+    for term in terms[1:]:
+        total = total + term
+    return total
+
+
+def _same_memory(a: Tensor, b: Tensor) -> bool:
+    return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
+
+
+def _whole(a: Tensor) -> bool:
+    """Whether ``a`` spans all of its memory (a strided sample of it does not)."""
+    return a.is_contiguous() and a.numel() * a.element_size() == a.untyped_storage().nbytes()
+
+
 class _OutputPool:
     """The memory of the last two run outputs, handed out again once the caller let go.
 
@@ -770,7 +787,8 @@ class CompiledNetwork(nn.Module):
                 W.append(w.t().contiguous() if event and e.key in self._event_edges else w.t())
         pre = [t for t in self._targets.values() if t.static]
         bias_t = [t for t in self._targets.values() if not t.static and self._bias_edges(t)]
-        BIAS = [sum(e.module.bias for e in self._bias_edges(t)) for t in bias_t]
+        # one bias edge: its own tensor, so that updates inside the loop (RLS) are seen
+        BIAS = [_sum([e.module.bias for e in self._bias_edges(t)]) for t in bias_t]
         STEP = [
             self.nodes[v].kernel(self.dt) if v in self._de_nodes else self.nodes[v].fn
             for v in self._dynamic
@@ -866,8 +884,13 @@ class CompiledNetwork(nn.Module):
         y = y_all.transpose(0, 1)
         data = {}
         for name in rec_names:
-            if recs[name]:
-                data[name] = torch.cat(recs[name]).transpose(0, 1)
+            parts = recs[name]
+            own = reservoir is not None and name.partition(".")[0] == self._native.node
+            if own and len(parts) == 1 and _whole(parts[0]) and not _same_memory(parts[0], y_all):
+                # all of the native loop's fresh buffer, referred to by nothing else: no copy
+                data[name] = parts[0].transpose(0, 1)
+            elif parts:
+                data[name] = torch.cat(parts).transpose(0, 1)
             else:
                 label = name.partition(".")[0]
                 data[name] = torch.zeros(batch, 0, self.nodes[label].n, device=dev, dtype=dtype)

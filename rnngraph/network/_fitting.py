@@ -9,12 +9,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..nodes import FuncNode
 from ..observers import Observer, Recording
 from ._compiled import Hook
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..edges import Linear
     from ..training import Ridge
+    from ._compiled import CompiledNetwork
     from ._network import Network
 
 
@@ -410,21 +412,27 @@ class FittingMixin:
 
         names = [model.output_node] if record is None else list(record)
         obs = Observer(names, every=sampling_steps, start=cutoff)
-        with torch.no_grad():
-            rec = model._run_api(
-                where,
-                x,
-                obs,
-                None,
-                verbose,
-                n_steps if x is None else None,
-                batch_size=y.shape[0] if x is None else None,
-                hooks=(Hook(edge[1], (f"{edge[0]}->{edge[1]}", edge[1]), hook, replaces=True),),
-            )
+        if self._feeds_nothing(edge):
+            # nothing depends on the readout: run first, then replay the updates
+            updates = range(washout, n_steps, update_steps)
+            rec = _rls_replay(where, model, lin, edge, x, y, obs, verbose, rls, b, updates, errors)
+        else:
+            tap = Hook(edge[1], (f"{edge[0]}->{edge[1]}", edge[1]), hook, replaces=True)
+            rec = _run_no_grad(where, model, x, y, obs, verbose, hooks=(tap,))
         rec.batched = np.ndim(targets) == 3
         rec.loss = errors
         rec.trainer = rls
         return rec
+
+    def _feeds_nothing(self: Network, edge: tuple[str, str]) -> bool:
+        """Whether the readout node of ``edge`` is a function node fed by that edge alone
+        that feeds nothing: then no state depends on the readout's weights (open loop)."""
+        node = edge[1]
+        return (
+            isinstance(self.get_node(node), FuncNode)
+            and self.graph.out_degree(node) == 0
+            and self.graph.in_degree(node) == 1
+        )
 
     def fit_bptt(
         self: Network,
@@ -624,3 +632,80 @@ class FittingMixin:
             )
         err = (out - ys[0]).to(torch.float64)
         return rec, float(scores[loss](err, ys[0].to(torch.float64)))
+
+
+def _run_no_grad(
+    where: str,
+    model: CompiledNetwork,
+    x: Tensor | None,
+    y: Tensor,
+    obs: Observer,
+    verbose: bool,
+    hooks: tuple = (),
+) -> Recording:
+    """A training run over the steps of the targets ``y`` ``(B, T, n_out)``; without
+    input (``x`` None) the targets fix its length and batch."""
+    with torch.no_grad():
+        return model._run_api(
+            where,
+            x,
+            obs,
+            None,
+            verbose,
+            y.shape[1] if x is None else None,
+            batch_size=y.shape[0] if x is None else None,
+            hooks=hooks,
+        )
+
+
+def _rls_replay(
+    where: str,
+    model: CompiledNetwork,
+    lin: Linear,
+    edge: tuple[str, str],
+    x: Tensor | None,
+    y: Tensor,
+    obs: Observer,
+    verbose: bool,
+    rls: Any,
+    b: Tensor | None,
+    updates: range,
+    errors: Tensor,
+) -> Recording:
+    """``fit_rls`` of a readout that feeds nothing: the states do not depend on its
+    weights, so the network runs first (the native loop where it applies, all steps of
+    the features recorded) and the updates replay on the features afterwards, step for
+    step as the loop would make them. The readout's output at step ``t`` is its node's
+    function of ``W(t-1) r(t) + b(t-1)``, the weights before that step's update, as in the
+    loop. ``updates`` are the steps that update; fills ``errors``; returns the run's
+    recording as ``obs`` would have taken it."""
+    src = edge[0] if lin.source_var is None else f"{edge[0]}.{lin.source_var}"
+    rec = _run_no_grad(
+        where, model, x, y, Observer(list(dict.fromkeys([*obs.record, src]))), verbose
+    )
+    w, n_steps = lin.weight, y.shape[1]
+    with torch.no_grad():
+        feats = rec._data[src].transpose(0, 1)  # (T, B, n_src)
+        target = y.transpose(0, 1).to(w.dtype)  # (T, B, n_out)
+        z = torch.empty(n_steps, y.shape[0], w.shape[0], dtype=w.dtype, device=w.device)
+        t0 = 0  # first step whose readout is not computed yet
+        for i, t in enumerate(updates):
+            if t > t0:  # the steps since the last update see its weights
+                torch.nn.functional.linear(feats[t0:t], w, b, out=z[t0:t])
+            err = rls.update(w, b, feats[t], target[t])  # a priori: W(t-1) r(t) + b - y
+            z[t] = target[t] + err
+            errors[i] = err.square().mean()
+            t0 = t + 1
+        if t0 < n_steps:
+            torch.nn.functional.linear(feats[t0:], w, b, out=z[t0:])
+        out = model.nodes[edge[1]].fn(z).transpose(0, 1)  # (B, T, n_out)
+    kept = obs.steps(n_steps)
+    sample = slice(kept.start, None, kept.step)
+    data = {n: (out if n == edge[1] else rec._data[n])[:, sample] for n in obs.record}
+    return Recording(
+        data,
+        torch.as_tensor(list(kept), dtype=torch.int64),
+        rec.dt,
+        output=out if model.output_node == edge[1] else rec._output,
+        state=rec.state,
+    )
