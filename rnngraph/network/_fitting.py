@@ -688,16 +688,19 @@ def _rls_replay(
         feats = rec._data[src].transpose(0, 1)  # (T, B, n_src)
         target = y.transpose(0, 1).to(w.dtype)  # (T, B, n_out)
         z = torch.empty(n_steps, y.shape[0], w.shape[0], dtype=w.dtype, device=w.device)
+        errs = torch.empty(len(updates), *z.shape[1:], dtype=w.dtype, device=w.device)
+        r_t, f_t, e_t = feats.unbind(0), target.unbind(0), errs.unbind(0)  # per-step views
         t0 = 0  # first step whose readout is not computed yet
         for i, t in enumerate(updates):
             if t > t0:  # the steps since the last update see its weights
                 torch.nn.functional.linear(feats[t0:t], w, b, out=z[t0:t])
-            err = rls.update(w, b, feats[t], target[t])  # a priori: W(t-1) r(t) + b - y
-            z[t] = target[t] + err
-            errors[i] = err.square().mean()
+            e_t[i].copy_(rls.update(w, b, r_t[t], f_t[t]))  # a priori: W(t-1) r(t) + b - y
             t0 = t + 1
         if t0 < n_steps:
             torch.nn.functional.linear(feats[t0:], w, b, out=z[t0:])
+        at = slice(updates.start, updates.stop, updates.step)
+        z[at] = target[at] + errs
+        errors.copy_(errs.square().mean((1, 2)))
         out = model.nodes[edge[1]].fn(z).transpose(0, 1)  # (B, T, n_out)
     kept = obs.steps(n_steps)
     sample = slice(kept.start, None, kept.step)
