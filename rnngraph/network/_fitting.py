@@ -304,6 +304,10 @@ class FittingMixin:
         during training. The network holds its final state afterwards, so a later
         ``run`` continues generatively from its own output.
 
+        A readout node that feeds nothing and has no other input (open loop) cannot change
+        the network's states, so the network runs first and the same updates replay on the
+        recorded features afterwards (same results up to rounding, faster).
+
         Parameters
         ----------
         inputs : tensor or array, optional
