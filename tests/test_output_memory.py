@@ -73,3 +73,42 @@ def test_empty_cache_releases_the_kept_memory():
         y = net.run(inputs(2)).output
     assert not (y.data_ptr() == ptr and held.data_ptr() != ptr)
     torch.testing.assert_close(y, expected(inputs(2)), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_memory_from_inference_mode_is_not_reused_outside_it(native):
+    """An output made under ``torch.inference_mode()`` is an inference tensor: later runs
+    under ``no_grad`` get normal tensors, which autograd may use."""
+    rg.native.set_enabled(native)
+    try:
+        net = esn()
+        with torch.inference_mode():
+            net.run(inputs(1))
+        with torch.no_grad():
+            net.reset()
+            y = net.run(inputs(2)).output
+        assert not y.is_inference()
+        torch.testing.assert_close(y, expected(inputs(2)), rtol=0, atol=0)
+    finally:
+        rg.native.set_enabled(True)
+
+
+def test_copies_and_pickles_carry_no_kept_memory():
+    import copy
+    import io
+
+    net = esn()
+    with torch.no_grad():
+        net.run(inputs(1))
+    pool = net.compile()._outputs
+    assert len(pool._bufs) == 1
+    assert copy.deepcopy(net).compile()._outputs._bufs == []
+    buf = io.BytesIO()
+    torch.save(net.compile(), buf)
+    assert buf.tell() < B * T * N * 8  # the 48 kB output is not in the file
+    buf.seek(0)
+    loaded = torch.load(buf, weights_only=False)
+    assert loaded._outputs._bufs == []
+    with torch.no_grad():
+        loaded.reset()
+        torch.testing.assert_close(loaded.run(inputs(2)).output, expected(inputs(2)))

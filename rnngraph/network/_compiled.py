@@ -87,6 +87,8 @@ class _OutputPool:
         numel = math.prod(shape)
         for i, buf in enumerate(self._bufs):
             same = buf.numel() == numel and buf.dtype == dtype and buf.device == device
+            # an inference tensor only inside inference mode, a normal one only outside
+            same = same and buf.is_inference() == torch.is_inference_mode_enabled()
             if same and _unshared(buf):
                 self._bufs.append(self._bufs.pop(i))  # most recently used last
                 return buf.view(shape)
@@ -97,6 +99,9 @@ class _OutputPool:
 
     def clear(self) -> None:
         self._bufs = []
+
+    def __getstate__(self) -> dict:  # copies and pickles of a network carry no buffers
+        return {"_bufs": []}
 
 
 @dataclass
