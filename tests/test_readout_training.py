@@ -422,3 +422,16 @@ def test_closed_loop_rls_output_uses_the_live_bias():
     torch.testing.assert_close(
         (rec.output[:, 0] - torch.as_tensor(y[:, 0])).square(), rec.loss, rtol=0, atol=1e-12
     )
+
+
+@pytest.mark.parametrize("fit", ["fit_ridge", "fit_rls"])
+def test_a_masked_readout_edge_is_refused(fit):
+    """A mask would zero weights of the least-squares solution after the fit: refused."""
+    x, y = _sine_task(T=100)
+    net = _esn(n=20)
+    net.add_func_node("out", 1)
+    w = torch.full((1, 20), 0.01, dtype=F64)
+    net.add_edge("res", "out", weights=w, mask=torch.arange(20) >= 5)
+    with pytest.raises(ValueError, match="'res' -> 'out' has a connectivity mask"):
+        getattr(net, fit)(x, y, edge=("res", "out"), bias=False)
+    assert torch.equal(net.get_edge("res", "out").weight, w)

@@ -152,6 +152,11 @@ class FittingMixin:
                     f"{where}: edge {edge[0]!r} -> {edge[1]!r} is sparse; a fitted "
                     "readout needs dense weights"
                 )
+            if lin.mask is not None:
+                raise ValueError(
+                    f"{where}: edge {edge[0]!r} -> {edge[1]!r} has a connectivity mask; "
+                    "a fitted readout needs every weight free (add it without mask=)"
+                )
             if bias and lin.bias is None:
                 raise ValueError(
                     f"{where}: edge {edge[0]!r} -> {edge[1]!r} has no bias; pass "
