@@ -431,7 +431,7 @@ def test_a_masked_readout_edge_is_refused(fit):
     net = _esn(n=20)
     net.add_func_node("out", 1)
     w = torch.full((1, 20), 0.01, dtype=F64)
-    net.add_edge("res", "out", weights=w, mask=torch.arange(20) >= 5)
+    net.add_edge("res", "out", weights=w, mask=(torch.arange(20) >= 5)[None])
     with pytest.raises(ValueError, match="'res' -> 'out' has a connectivity mask"):
         getattr(net, fit)(x, y, edge=("res", "out"), bias=False)
     assert torch.equal(net.get_edge("res", "out").weight, w)
