@@ -934,7 +934,10 @@ class CompiledNetwork(nn.Module):
             What to record, and when.
         state : dict, optional
             Start from this state. By default the run continues from the state the network
-            holds (the end of the previous run, or ``init_state`` after ``reset()``).
+            holds (the end of the previous run, or ``init_state`` after ``reset()``). Its
+            batch size must be the run's, or 1: a state of batch 1 starts every element of
+            a larger batch (e.g. probes from one warmed-up reservoir, or ``set_var`` before
+            a batched run).
         progress : bool
             Show a tqdm progress bar.
         steps : int, optional
@@ -959,12 +962,11 @@ class CompiledNetwork(nn.Module):
             if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
                 raise ValueError(f"{where}: steps must be an int >= 1, got {steps!r}")
             x, batched, n_steps = None, batch_size is not None, steps
-            if state is not None:
-                batch = next(iter(state.values())).shape[0] if state else 1
-            elif self.state is not None:
-                batch = next(iter(self.state.values())).shape[0] if self.state else 1
-            else:
+            held = state if state is not None else self.state
+            if batch_size is not None or not held:
                 batch = batch_size or 1
+            else:
+                batch = next(iter(held.values())).shape[0]
         else:
             x, batched = self.as_input(where, inputs)
             batch, n_steps = x.shape[0], x.shape[1]
@@ -973,6 +975,11 @@ class CompiledNetwork(nn.Module):
         start = state if state is not None else self.state
         if start is None or not start:
             start = self.init_state(batch)
+        elif batch > 1 and all(
+            isinstance(v, Tensor) and v.shape[:1] == (1,) for v in start.values()
+        ):
+            # a state of batch 1 is the start of every element of a larger batch
+            start = {k: v.expand(batch, *v.shape[1:]).clone() for k, v in start.items()}
         self._check_state(where, start, batch)
         # a run that cannot produce a gradient runs without autograd, so node kernels take
         # their no-gradient fast paths even when called with grad mode on

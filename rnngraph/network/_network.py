@@ -520,7 +520,8 @@ class Network(FittingMixin):
         record : str or list of str, optional
             Names to record (``"node"`` or ``"node.var"``); default: the output node.
         state : dict, optional
-            Start from this state instead of the held one.
+            Start from this state instead of the held one. A state of batch 1 (held or
+            given) starts every element of a larger batch.
         steps : int, optional
             Number of steps for a run without input.
 
