@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import rnngraph as rg
+from rnngraph.network import _fitting
 from rnngraph.training import RLS, Ridge, ridge_solve, rls_update
 
 F64 = torch.float64
@@ -364,14 +365,16 @@ def test_fit_rls_continues_across_calls_with_its_trainer():
         {"bias": False, "update_steps": 1, "washout": 0, "teacher_forcing": True},
         {"bias": True, "update_steps": 2, "washout": 1, "batch": 3},
         {"bias": True, "update_steps": 4, "washout": 2, "readout_fn": "tanh"},
+        {"bias": True, "update_steps": 3, "washout": 4, "batch": 2, "chunk": 7},
+        {"bias": False, "update_steps": 1, "washout": 0, "chunk": 1},
     ],
 )
 def test_open_loop_rls_replays_the_updates_of_the_loop(case, monkeypatch):
-    """A readout that feeds nothing trains by replay after the run; that equals the
-    updates made inside the loop (forced here) in outputs, recordings, errors, weights, P
-    and the held state."""
+    """A readout that feeds nothing trains by replay after the run (in chunks of the run
+    for long ones); that equals the updates made inside the loop (forced here) in outputs,
+    recordings, errors, weights, P and the held state."""
     case = dict(case)
-    batch, fn = case.pop("batch", None), case.pop("readout_fn", None)
+    batch, fn, chunk = case.pop("batch", None), case.pop("readout_fn", None), case.pop("chunk", 0)
     x, y = _sine_task(T=300)
     if batch:  # batch elements: shifted copies of the task
         x = np.stack([np.roll(x, 7 * k, axis=0) for k in range(batch)])
@@ -387,6 +390,8 @@ def test_open_loop_rls_replays_the_updates_of_the_loop(case, monkeypatch):
         readout = kwargs.get("edge", ("res", "readout"))[1]
         if not replay:
             monkeypatch.setattr(rg.Network, "_feeds_nothing", lambda self, edge: False)
+        elif chunk:  # replay in chunks of `chunk` steps
+            monkeypatch.setattr(_fitting, "_REPLAY_ELEMENTS", chunk * (batch or 1) * 60)
         rec = net.fit_rls(
             x, y, alpha=0.5, record=["res", readout], sampling_steps=2, cutoff=3, **kwargs
         )

@@ -11,13 +11,16 @@ from torch import Tensor
 
 from ..nodes import FuncNode
 from ..observers import Observer, Recording
-from ._compiled import Hook
+from ._compiled import Hook, _recorded
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..edges import Linear
     from ..training import Ridge
     from ._compiled import CompiledNetwork
     from ._network import Network
+
+#: features (batch x units x steps) a replayed RLS fit holds at once: 32 MiB in float64
+_REPLAY_ELEMENTS = 1 << 22
 
 
 def _as_tensor(where: str, name: str, a: Any, dtype: torch.dtype, device: Any) -> Tensor:
@@ -684,40 +687,50 @@ def _rls_replay(
     """``fit_rls`` of a readout that feeds nothing: the states do not depend on its
     weights, so the network runs first (the native loop where it applies, all steps of
     the features recorded) and the updates replay on the features afterwards, step for
-    step as the loop would make them. The readout's output at step ``t`` is its node's
-    function of ``W(t-1) r(t) + b(t-1)``, the weights before that step's update, as in the
-    loop. ``updates`` are the steps that update; fills ``errors``; returns the run's
-    recording as ``obs`` would have taken it."""
+    step as the loop would make them; chunk by chunk, so that the features of a long run
+    are never held whole. The readout's output at step ``t`` is its node's function of
+    ``W(t-1) r(t) + b(t-1)``, the weights before that step's update, as in the loop.
+    ``updates`` are the steps that update; fills ``errors``; returns the run's recording
+    as ``obs`` would have taken it."""
     src = edge[0] if lin.source_var is None else f"{edge[0]}.{lin.source_var}"
-    rec = _run_no_grad(
-        where, model, x, y, Observer(list(dict.fromkeys([*obs.record, src]))), verbose
-    )
-    w, n_steps = lin.weight, y.shape[1]
-    with torch.no_grad():
-        feats = rec._data[src].transpose(0, 1)  # (T, B, n_src)
-        target = y.transpose(0, 1).to(w.dtype)  # (T, B, n_out)
-        z = torch.empty(n_steps, y.shape[0], w.shape[0], dtype=w.dtype, device=w.device)
-        errs = torch.empty(len(updates), *z.shape[1:], dtype=w.dtype, device=w.device)
-        r_t, f_t, e_t = feats.unbind(0), target.unbind(0), errs.unbind(0)  # per-step views
-        t0 = 0  # first step whose readout is not computed yet
-        for i, t in enumerate(updates):
-            if t > t0:  # the steps since the last update see its weights
-                torch.nn.functional.linear(feats[t0:t], w, b, out=z[t0:t])
-            e_t[i].copy_(rls.update(w, b, r_t[t], f_t[t]))  # a priori: W(t-1) r(t) + b - y
-            t0 = t + 1
-        if t0 < n_steps:
-            torch.nn.functional.linear(feats[t0:], w, b, out=z[t0:])
-        at = slice(updates.start, updates.stop, updates.step)
-        z[at] = target[at] + errs
-        errors.copy_(errs.square().mean((1, 2)))
-        out = model.nodes[edge[1]].fn(z).transpose(0, 1)  # (B, T, n_out)
-    kept = obs.steps(n_steps)
-    sample = slice(kept.start, None, kept.step)
-    data = {n: (out if n == edge[1] else rec._data[n])[:, sample] for n in obs.record}
+    names = list(dict.fromkeys([*obs.record, src]))
+    w, (batch, n_steps) = lin.weight, y.shape[:2]
+    chunk = max(1, _REPLAY_ELEMENTS // (batch * lin.n_in))
+    target = y.transpose(0, 1).to(w.dtype).contiguous()  # (T, B, n_out)
+    errs = torch.empty(len(updates), batch, w.shape[0], dtype=w.dtype, device=w.device)
+    f_t, e_t = target.unbind(0), errs.unbind(0)  # per-step views
+    data: dict[str, list[Tensor]] = {n: [] for n in obs.record}
+    outputs, i = [], 0  # i: the next update
+    for c0 in range(0, n_steps, chunk):
+        c1 = min(n_steps, c0 + chunk)
+        xc = None if x is None else x[:, c0:c1]
+        rec = _run_no_grad(where, model, xc, y[:, c0:c1], Observer(names), verbose)
+        with torch.no_grad():
+            feats = rec._data[src].transpose(0, 1)  # (T_c, B, n_src)
+            r_t = feats.unbind(0)
+            z = torch.empty(c1 - c0, batch, w.shape[0], dtype=w.dtype, device=w.device)
+            t0 = c0  # first step whose readout is not computed yet
+            while i < len(updates) and updates[i] < c1:
+                t = updates[i]
+                if t > t0:  # the steps since the last update see its weights
+                    torch.nn.functional.linear(
+                        feats[t0 - c0 : t - c0], w, b, out=z[t0 - c0 : t - c0]
+                    )
+                e_t[i].copy_(rls.update(w, b, r_t[t - c0], f_t[t]))  # W(t-1) r(t) + b - y
+                z[t - c0] = f_t[t] + e_t[i]
+                t0, i = t + 1, i + 1
+            if t0 < c1:
+                torch.nn.functional.linear(feats[t0 - c0 :], w, b, out=z[t0 - c0 :])
+            out = model.nodes[edge[1]].fn(z).transpose(0, 1)  # (B, T_c, n_out)
+        kept = _recorded(obs, c0, c1)
+        for n in obs.record:
+            data[n].append((out if n == edge[1] else rec._data[n])[:, kept])
+        outputs.append(out if model.output_node == edge[1] else rec._output)
+    errors.copy_(errs.square().mean((1, 2)))
     return Recording(
-        data,
-        torch.as_tensor(list(kept), dtype=torch.int64),
+        {n: torch.cat(parts, dim=1) for n, parts in data.items()},
+        torch.as_tensor(list(obs.steps(n_steps)), dtype=torch.int64),
         rec.dt,
-        output=out if model.output_node == edge[1] else rec._output,
+        output=torch.cat(outputs, dim=1),
         state=rec.state,
     )
