@@ -709,7 +709,7 @@ def _rls_replay(
             feats = rec._data[src].transpose(0, 1)  # (T_c, B, n_src)
             r_t = feats.unbind(0)
             z = torch.empty(c1 - c0, batch, w.shape[0], dtype=w.dtype, device=w.device)
-            t0 = c0  # first step whose readout is not computed yet
+            t0, first = c0, i  # first step whose readout is not computed yet, update
             while i < len(updates) and updates[i] < c1:
                 t = updates[i]
                 if t > t0:  # the steps since the last update see its weights
@@ -717,10 +717,12 @@ def _rls_replay(
                         feats[t0 - c0 : t - c0], w, b, out=z[t0 - c0 : t - c0]
                     )
                 e_t[i].copy_(rls.update(w, b, r_t[t - c0], f_t[t]))  # W(t-1) r(t) + b - y
-                z[t - c0] = f_t[t] + e_t[i]
                 t0, i = t + 1, i + 1
             if t0 < c1:
                 torch.nn.functional.linear(feats[t0 - c0 :], w, b, out=z[t0 - c0 :])
+            if i > first:  # the update steps' outputs: target + a-priori error
+                at = slice(updates[first], updates[i - 1] + 1, updates.step)
+                z[at.start - c0 : at.stop - c0 : at.step] = target[at] + errs[first:i]
             out = model.nodes[edge[1]].fn(z).transpose(0, 1)  # (B, T_c, n_out)
         kept = _recorded(obs, c0, c1)
         for n in obs.record:
