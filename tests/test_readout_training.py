@@ -367,6 +367,7 @@ def test_fit_rls_continues_across_calls_with_its_trainer():
         {"bias": True, "update_steps": 4, "washout": 2, "readout_fn": "tanh"},
         {"bias": True, "update_steps": 3, "washout": 4, "batch": 2, "chunk": 7},
         {"bias": False, "update_steps": 1, "washout": 0, "chunk": 1},
+        {"bias": False, "update_steps": 2, "washout": 3, "readout_fn": "tanh", "fixed": 0.5},
     ],
 )
 def test_open_loop_rls_replays_the_updates_of_the_loop(case, monkeypatch):
@@ -375,6 +376,7 @@ def test_open_loop_rls_replays_the_updates_of_the_loop(case, monkeypatch):
     recordings, errors, weights, P and the held state."""
     case = dict(case)
     batch, fn, chunk = case.pop("batch", None), case.pop("readout_fn", None), case.pop("chunk", 0)
+    fixed = case.pop("fixed", None)  # a bias on the edge that the fit leaves as it is
     x, y = _sine_task(T=300)
     if batch:  # batch elements: shifted copies of the task
         x = np.stack([np.roll(x, 7 * k, axis=0) for k in range(batch)])
@@ -385,7 +387,10 @@ def test_open_loop_rls_replays_the_updates_of_the_loop(case, monkeypatch):
         kwargs = dict(case)
         if fn:
             net.add_func_node("out", 1, fn)
-            net.add_edge("res", "out", weights=torch.zeros(1, 60, dtype=F64), bias=case["bias"])
+            has_bias = case["bias"] or fixed is not None
+            net.add_edge("res", "out", weights=torch.zeros(1, 60, dtype=F64), bias=has_bias)
+            if fixed is not None:
+                net.get_edge("res", "out").bias.data.fill_(fixed)
             kwargs["edge"] = ("res", "out")
         readout = kwargs.get("edge", ("res", "readout"))[1]
         if not replay:
@@ -415,18 +420,57 @@ def test_open_loop_rls_replays_the_updates_of_the_loop(case, monkeypatch):
     assert float(ea.weight.abs().sum()) > 0.1  # it learned something
 
 
-def test_closed_loop_rls_output_uses_the_live_bias():
+@pytest.mark.parametrize("extra", ["none", "static edge", "second bias edge", "fixed bias"])
+def test_closed_loop_rls_output_uses_the_live_weights_and_bias(extra):
     """Inside the loop the readout's output of each step uses the weights and the bias as
     the previous update left them: its squared distance to the target is that update's
-    a-priori error (a bias copied at the start of the run would break this)."""
+    a-priori error. Also when the readout has a static input edge (whose sum is
+    precomputed), a second biased edge, or a bias the fit leaves fixed (bias=False)."""
     x, y = _sine_task(T=200)
     net = _esn(n=50)
+    net.add_func_node("out", 1)
+    bias0 = 0.2 if extra == "fixed bias" else 0.0
+    net.add_edge("res", "out", weights=torch.zeros(1, 50, dtype=F64), bias=True)
+    net.get_edge("res", "out").bias.data.fill_(bias0)
+    if extra == "static edge":
+        net.add_edge("in", "out", weights=torch.full((1, 1), 0.2, dtype=F64))
+    if extra == "second bias edge":
+        net.add_func_node("h", 50, "tanh")
+        net.add_edge("res", "h", weights=torch.eye(50, dtype=F64))
+        net.add_edge("h", "out", weights=torch.full((1, 50), 0.01, dtype=F64), bias=True)
     fb = 0.1 * torch.ones(50, 1, dtype=F64)
-    rec = net.fit_rls(x, y, alpha=1.0, bias=True, feedback_weights=fb)
-    assert float(net.get_edge("res", "readout").bias.abs().max()) > 1e-3
+    train_bias = extra != "fixed bias"
+    rec = net.fit_rls(x, y, edge=("res", "out"), alpha=1.0, bias=train_bias, feedback_weights=fb)
+    b = float(net.get_edge("res", "out").bias)
+    assert (abs(b) > 1e-3) if train_bias else (b == bias0)
     torch.testing.assert_close(
         (rec.output[:, 0] - torch.as_tensor(y[:, 0])).square(), rec.loss, rtol=0, atol=1e-12
     )
+    # and it learned: over the last quarter its error is a fraction of the untrained one
+    out, target = rec.output[-50:, 0], torch.as_tensor(y[-50:, 0])
+    ratio = (out - target).abs().mean() / (target - bias0).abs().mean()
+    assert ratio < 0.3, float(ratio)
+
+
+def test_closed_loop_rls_from_spikes_sees_its_updates():
+    """A readout of spikes with several outputs: the event-driven product of spikes uses a
+    copy of W^T made when the run starts, except for an edge a hook writes (RLS)."""
+    gen = torch.Generator().manual_seed(0)
+    x, y1 = _sine_task(T=300)
+    y = np.concatenate([y1, -y1], 1)
+    net = rg.Network(dt=1.0, dtype=F64)
+    net.add_func_node("in", 1)
+    net.add_diffeq_node("lif", "lif", n=40, tau_m=5.0, v_th=0.5)
+    net.add_edge("in", "lif", weights=2.0 * torch.randn(40, 1, generator=gen, dtype=F64))
+    w = 0.1 * torch.randn(40, 40, generator=gen, dtype=F64)
+    net.add_edge("lif", "lif", weights=w, feedback=True)
+    net.add_func_node("out", 2)
+    net.add_edge("lif", "out", weights=torch.zeros(2, 40, dtype=F64))
+    fb = 0.1 * torch.ones(40, 2, dtype=F64)
+    rec = net.fit_rls(x, y, edge=("lif", "out"), alpha=1.0, feedback_weights=fb)
+    assert float(rec.output.abs().max()) > 0.5  # the readout moved during the run
+    err = (rec.output - torch.as_tensor(y)).square().mean(1)
+    torch.testing.assert_close(err, rec.loss, rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize("fit", ["fit_ridge", "fit_rls"])

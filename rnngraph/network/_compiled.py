@@ -153,7 +153,7 @@ class ModuleTable(nn.Module):
 RESERVED_LABELS = frozenset(n for n in dir(nn.Module()) if not n.startswith("_"))
 
 
-HookSpec = tuple[str, tuple[str, ...], bool]
+HookSpec = tuple[str, tuple[str, ...], bool, tuple[str, ...]]
 
 
 @dataclass(frozen=True)
@@ -167,18 +167,22 @@ class Hook:
     read must come no later than ``node`` in the compiled order. With ``replaces=True`` the
     return value is passed on instead of ``node``'s output (to downstream edges and delay
     lines; recordings keep the node's own output): teacher forcing, for example.
-    Trainers use hooks to update weights inside the loop (RLS) or to carry eligibility
-    traces (e-prop).
+    ``writes`` names the edges (``"src->tgt"``) whose weights or bias ``fn`` changes in
+    place during the run: the loop then reads them afresh at every step instead of a copy
+    made when the run starts (no event-driven copy of the weights, no bias folded into the
+    precomputed input). Trainers use hooks to update weights inside the loop (RLS) or to
+    carry eligibility traces (e-prop).
     """
 
     node: str
     reads: tuple[str, ...]
     fn: Callable[..., Any]
     replaces: bool = False
+    writes: tuple[str, ...] = ()
 
     @property
     def spec(self) -> HookSpec:
-        return (self.node, tuple(self.reads), self.replaces)
+        return (self.node, tuple(self.reads), self.replaces, tuple(self.writes))
 
 
 def _recorded(observer: Observer, t0: int, t1: int) -> slice:
@@ -498,7 +502,7 @@ class CompiledNetwork(nn.Module):
         lines = ["def _loop(n_steps, X, P, W, BIAS, STEP, ZERO, S, OUT, R, ridx, H, T0, SV):"]
         zero_inputs = self._zero_inputs()
         pre = [t for t in self._targets.values() if t.static]
-        bias = [t for t in self._targets.values() if not t.static and self._bias_edges(t)]
+        bias, live, written = self._biases(hooked)
         dyn_edges = [e for t in self._targets.values() for e in t.dynamic]
         state_names = [f"s{idx[v]}" for v in self._de_nodes]
         state_names += [f"d{eidx[e.key]}_{k}" for e in self._delayed for k in range(1, e.delay + 1)]
@@ -509,7 +513,7 @@ class CompiledNetwork(nn.Module):
 
         unpack([f"P{i}" for i in range(len(pre))], "P")
         unpack([f"W{eidx[e.key]}" for e in dyn_edges], "W")
-        unpack([f"B{i}" for i in range(len(bias))], "BIAS")
+        unpack([f"B{i}" for i in range(len(bias) + len(live))], "BIAS")
         unpack([f"step{idx[v]}" for v in self._dynamic], "STEP")
         unpack([f"Z{k}" for k in range(len(zero_inputs))], "ZERO")
         unpack(state_names, "S")
@@ -519,6 +523,7 @@ class CompiledNetwork(nn.Module):
         body: list[str] = []
         pre_id = {id(t): i for i, t in enumerate(pre)}
         bias_id = {id(t): i for i, t in enumerate(bias)}
+        live_id = {e.key: len(bias) + j for j, e in enumerate(live)}
 
         def source_expr(e: _Edge) -> str:
             if e.delay > 0:
@@ -544,6 +549,10 @@ class CompiledNetwork(nn.Module):
                 if t.external and external:
                     acc = "X[t]" if acc is None else f"{acc} + X[t]"
                 for e in t.dynamic:
+                    if e.key in live_id:  # a bias a hook writes: read at every step
+                        b = f"B{live_id[e.key]}"
+                        acc = b if acc is None else f"{acc} + {b}"
+                for e in t.dynamic:
                     src = source_expr(e)
                     w = f"W{eidx[e.key]}"
                     if e.module.sparse and single:
@@ -553,7 +562,7 @@ class CompiledNetwork(nn.Module):
                     elif e.module.sparse:
                         term = f"({w} @ {src}.t()).t()"
                         acc = term if acc is None else f"{acc} + {term}"
-                    elif event and e.key in self._event_edges:
+                    elif event and e.key in self._event_edges and e.key not in written:
                         acc = f"EVENT({acc}, {src}, {w})"
                     elif acc is None:
                         acc = f"torch.mm({src}, {w})"
@@ -647,7 +656,7 @@ class CompiledNetwork(nn.Module):
         and the sources of edges leaving a static node."""
         edge_of = {e.key: e for e in self._edges}
         out: list[str] = []
-        for _, reads, _ in hooked:
+        for _, reads, _, _ in hooked:
             for name in reads:
                 src = edge_of[name].source if "->" in name else name
                 if src in self._static and name not in out:
@@ -656,6 +665,24 @@ class CompiledNetwork(nn.Module):
 
     def _bias_edges(self, t: _Target) -> list[_Edge]:
         return [e for e in t.dynamic if e.module.bias is not None]
+
+    def _biases(self, hooked: tuple[HookSpec, ...]) -> tuple[list[_Target], list[_Edge], set]:
+        """How the biases of dynamic edges enter a run. Those of edges no hook writes are
+        folded: into the precomputed input of a target with static edges, else into one
+        sum per target (``summed``). Each bias of an edge a hook writes (``live``) is read
+        at every step. Returns ``(summed, live, written edge keys)``."""
+        written = {key for spec in hooked for key in spec[3]}
+        summed = [
+            t
+            for t in self._targets.values()
+            if not t.static and any(e.key not in written for e in self._bias_edges(t))
+        ]
+        live = [e for t in self._targets.values() for e in self._bias_edges(t) if e.key in written]
+        return summed, live, written
+
+    def _folded(self, t: _Target, written: set) -> list[_Edge]:
+        """The bias edges of ``t`` whose biases are folded (see ``_biases``)."""
+        return [e for e in self._bias_edges(t) if e.key not in written]
 
     def _get_loop(
         self,
@@ -782,18 +809,20 @@ class CompiledNetwork(nn.Module):
             loop = self._get_loop(x is not None, rec_dyn, hooked, batch == 1, event)[0]
 
         # per-run constants: effective weights, combined biases, node steps
+        summed, live, written = self._biases(hooked)
         dyn_edges = [e for t in self._targets.values() for e in t.dynamic]
         W = []
         for e in dyn_edges:
             w = e.module.effective_weight()
             if e.module.sparse:
                 W.append(w)
-            else:  # W^T: a contiguous copy for event-driven edges (rows per source unit)
-                W.append(w.t().contiguous() if event and e.key in self._event_edges else w.t())
+            elif event and e.key in self._event_edges and e.key not in written:
+                W.append(w.t().contiguous())  # event-driven: W^T's rows per source unit
+            else:
+                W.append(w.t())
         pre = [t for t in self._targets.values() if t.static]
-        bias_t = [t for t in self._targets.values() if not t.static and self._bias_edges(t)]
-        # one bias edge: its own tensor, so that updates inside the loop (RLS) are seen
-        BIAS = [_sum([e.module.bias for e in self._bias_edges(t)]) for t in bias_t]
+        BIAS = [_sum([e.module.bias for e in self._folded(t, written)]) for t in summed]
+        BIAS += [e.module.bias for e in live]
         STEP = [
             self.nodes[v].kernel(self.dt) if v in self._de_nodes else self.nodes[v].fn
             for v in self._dynamic
@@ -838,7 +867,7 @@ class CompiledNetwork(nn.Module):
                     for e in t.static:
                         y = e.module.apply(ys[e.source])
                         acc = y if acc is None else acc + y
-                    for e in self._bias_edges(t):
+                    for e in self._folded(t, written):
                         acc = acc + e.module.bias
                     P.append(acc)
                 ridx = ridx_all[t0:t1]

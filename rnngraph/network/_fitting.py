@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from ..nodes import FuncNode
@@ -312,6 +313,10 @@ class FittingMixin:
         during training. The network holds its final state afterwards, so a later
         ``run`` continues generatively from its own output.
 
+        The a-priori error of an update is the readout node's whole input minus the
+        target: other edges into the readout, and a bias the fit leaves as it is
+        (``bias=False`` on an edge that has one), count as given offsets.
+
         A readout node that feeds nothing and has no other input (open loop) cannot change
         the network's states, so the network runs first and the same updates replay on the
         recorded features afterwards (same results up to rounding, faster).
@@ -412,13 +417,23 @@ class FittingMixin:
             rls.init(w.shape[1], b is not None, w.device, rls.dtype or w.dtype)
         targets_tm = y.transpose(0, 1).contiguous()  # (T, B, n_out)
         n_steps = targets_tm.shape[0]
+        # a bias the fit leaves as it is (bias=False on an edge that has one) stays in the
+        # readout's output, so RLS fits the weights to the targets minus that bias
+        fixed = lin.bias.detach().clone() if b is None and lin.bias is not None else None
+        # (with other edges into the readout, the summed input read below covers it)
+        goals_tm = targets_tm if fixed is None else targets_tm - fixed
         n_upd = len(range(washout, n_steps, update_steps))
         errors = torch.zeros(n_upd, dtype=w.dtype, device=w.device)
 
-        def hook(t: int, r: Tensor, out: Tensor) -> Tensor:
+        # other edges into the readout add to its input: RLS fits what they leave over,
+        # read from the readout's summed input of the step
+        others = self.graph.in_degree(edge[1]) > 1
+
+        def hook(t: int, r: Tensor, out: Tensor, *total: Tensor) -> Tensor:
             f = targets_tm[t]
             if t >= washout and (t - washout) % update_steps == 0:
-                err = rls.update(w, b, r, f)
+                goal = f - (total[0] - F.linear(r, w, b)) if others else goals_tm[t]
+                err = rls.update(w, b, r, goal)  # the readout's input - f, a priori
                 errors[(t - washout) // update_steps] = err.square().mean()
             return f if teacher_forcing else out
 
@@ -427,9 +442,15 @@ class FittingMixin:
         if self._feeds_nothing(edge):
             # nothing depends on the readout: run first, then replay the updates
             updates = range(washout, n_steps, update_steps)
-            rec = _rls_replay(where, model, lin, edge, x, y, obs, verbose, rls, b, updates, errors)
+            rec = _rls_replay(
+                where, model, lin, edge, x, y, obs, verbose, rls, b, fixed, updates, errors
+            )
         else:
-            tap = Hook(edge[1], (f"{edge[0]}->{edge[1]}", edge[1]), hook, replaces=True)
+            key = f"{edge[0]}->{edge[1]}"  # the hook updates this edge inside the loop
+            reads = (key, edge[1])
+            if others:
+                reads += (f"{edge[1]}:{self.get_node(edge[1]).input_names[0]}",)
+            tap = Hook(edge[1], reads, hook, replaces=True, writes=(key,))
             rec = _run_no_grad(where, model, x, y, obs, verbose, hooks=(tap,))
         rec.batched = np.ndim(targets) == 3
         rec.loss = errors
@@ -681,6 +702,7 @@ def _rls_replay(
     verbose: bool,
     rls: Any,
     b: Tensor | None,
+    fixed: Tensor | None,
     updates: range,
     errors: Tensor,
 ) -> Recording:
@@ -690,15 +712,18 @@ def _rls_replay(
     step as the loop would make them; chunk by chunk, so that the features of a long run
     are never held whole. The readout's output at step ``t`` is its node's function of
     ``W(t-1) r(t) + b(t-1)``, the weights before that step's update, as in the loop.
-    ``updates`` are the steps that update; fills ``errors``; returns the run's recording
-    as ``obs`` would have taken it."""
+    ``b``: the bias RLS trains, or ``None``; ``fixed``: the edge's bias RLS leaves as it
+    is (the updates fit the targets minus it). ``updates`` are the steps that update;
+    fills ``errors``; returns the run's recording as ``obs`` would have taken it."""
     src = edge[0] if lin.source_var is None else f"{edge[0]}.{lin.source_var}"
     names = list(dict.fromkeys([*obs.record, src]))
     w, (batch, n_steps) = lin.weight, y.shape[:2]
     chunk = max(1, _REPLAY_ELEMENTS // (batch * lin.n_in))
     target = y.transpose(0, 1).to(w.dtype).contiguous()  # (T, B, n_out)
     errs = torch.empty(len(updates), batch, w.shape[0], dtype=w.dtype, device=w.device)
-    f_t, e_t = target.unbind(0), errs.unbind(0)  # per-step views
+    goal = target if fixed is None else target - fixed  # what the updates fit
+    g_t, e_t = goal.unbind(0), errs.unbind(0)  # per-step views
+    b_out = lin.bias  # the readout's bias: b, or the fixed one
     data: dict[str, list[Tensor]] = {n: [] for n in obs.record}
     outputs, i = [], 0  # i: the next update
     for c0 in range(0, n_steps, chunk):
@@ -714,12 +739,12 @@ def _rls_replay(
                 t = updates[i]
                 if t > t0:  # the steps since the last update see its weights
                     torch.nn.functional.linear(
-                        feats[t0 - c0 : t - c0], w, b, out=z[t0 - c0 : t - c0]
+                        feats[t0 - c0 : t - c0], w, b_out, out=z[t0 - c0 : t - c0]
                     )
-                e_t[i].copy_(rls.update(w, b, r_t[t - c0], f_t[t]))  # W(t-1) r(t) + b - y
+                e_t[i].copy_(rls.update(w, b, r_t[t - c0], g_t[t]))  # W(t-1) r(t) + b - y
                 t0, i = t + 1, i + 1
             if t0 < c1:
-                torch.nn.functional.linear(feats[t0 - c0 :], w, b, out=z[t0 - c0 :])
+                torch.nn.functional.linear(feats[t0 - c0 :], w, b_out, out=z[t0 - c0 :])
             if i > first:  # the update steps' outputs: target + a-priori error
                 at = slice(updates[first], updates[i - 1] + 1, updates.step)
                 z[at.start - c0 : at.stop - c0 : at.step] = target[at] + errs[first:i]
