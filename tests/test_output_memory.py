@@ -41,7 +41,10 @@ def test_a_dropped_output_is_reused_and_rewritten():
     torch.testing.assert_close(y2, expected(u2), rtol=0, atol=0)  # ... with the new run's values
 
 
-@pytest.mark.parametrize("hold", ["output", "view", "numpy", "recording"])
+@pytest.mark.filterwarnings("ignore:TypedStorage is deprecated:UserWarning")
+@pytest.mark.parametrize(
+    "hold", ["output", "view", "numpy", "recording", "untyped storage", "typed storage"]
+)
 def test_a_held_output_is_never_overwritten(hold):
     net, u1 = esn(), inputs(1)
     with torch.no_grad():
@@ -51,16 +54,43 @@ def test_a_held_output_is_never_overwritten(hold):
             "view": lambda: rec.output[:, -5:],
             "numpy": lambda: rec.output.numpy(),
             "recording": lambda: rec,
+            "untyped storage": lambda: rec.output.untyped_storage(),
+            "typed storage": lambda: rec.output.storage(),  # deprecated, still used
         }[hold]()
-        ref = torch.as_tensor(kept.output if hold == "recording" else kept).clone()
+        ref = _values(kept, hold).clone()
         if hold != "recording":
             del rec
         for k in range(3):  # the held buffer stays out of every later run
             net.reset()
             net.run(inputs(10 + k))
-    now = torch.as_tensor(kept.output if hold == "recording" else kept)
-    torch.testing.assert_close(now, ref, rtol=0, atol=0)
+    torch.testing.assert_close(_values(kept, hold), ref, rtol=0, atol=0)
     torch.testing.assert_close(ref, expected(u1)[:, -ref.shape[1] :], rtol=0, atol=0)
+
+
+def _values(kept, hold: str) -> torch.Tensor:
+    """The values a holder refers to: (B, T, N) or a part of it."""
+    if hold == "recording":
+        return kept.output
+    if hold.endswith("storage"):  # the output is (T, B, N) in memory
+        storage = kept if hold == "untyped storage" else kept._untyped_storage
+        flat = torch.tensor([], dtype=torch.float64).set_(storage)
+        return flat.view(T, B, N).transpose(0, 1)
+    return torch.as_tensor(kept)
+
+
+def test_memory_given_to_another_process_is_never_reused():
+    """A tensor sent through ``torch.multiprocessing`` moves into shared memory, which the
+    receiving process holds where no count here sees it: the pool lets go of it."""
+    net = esn()
+    with torch.no_grad():
+        y = net.run(inputs(1)).output
+        y.share_memory_()
+        del y
+        net.reset()
+        z = net.run(inputs(2)).output
+    assert not z.is_shared()
+    assert all(not buf.is_shared() for buf in net.compile()._outputs._bufs)
+    torch.testing.assert_close(z, expected(inputs(2)), rtol=0, atol=0)
 
 
 def test_empty_cache_releases_the_kept_memory():

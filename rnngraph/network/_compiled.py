@@ -17,6 +17,7 @@ synchronisation inside the loop.
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,14 +43,27 @@ _CHUNK_ELEMENTS = 1 << 20  # elements of precomputed input per chunk (4 MiB in f
 _REUSE_BYTES = 256 << 20
 
 
-def _unshared(buf: Tensor) -> bool:
-    """Whether no tensor, view or array but ``buf`` itself holds its memory.
+def _owners(buf: Tensor) -> tuple[int, int]:
+    """Owners of ``buf``'s memory: C++ references to the storage (each tensor on it holds
+    one) and Python references to the storage object (held by ``.untyped_storage()``
+    callers, or a ``TypedStorage``)."""
+    storage = buf.untyped_storage()
+    return torch._C._storage_Use_Count(storage._cdata), sys.getrefcount(storage)
 
-    Counts the owners of the storage: ``buf`` and the storage's Python object are two; every
-    other tensor on it (a view holds its own) adds one. Builds without the counter never
-    share."""
-    use_count = getattr(torch._C, "_storage_Use_Count", None)
-    return use_count is not None and use_count(buf.untyped_storage()._cdata) == 2
+
+_SOLE_OWNER: list[tuple[int, int]] = []  # _owners of a tensor nothing else refers to
+
+
+def _unshared(buf: Tensor) -> bool:
+    """Whether no tensor, view, array or storage object but ``buf`` itself holds its
+    memory, and no other process shares it (a tensor sent through
+    ``torch.multiprocessing`` moves into shared memory, where the count cannot see the
+    receiver). Builds without the owner count never share."""
+    if getattr(torch._C, "_storage_Use_Count", None) is None or buf.is_shared():
+        return False
+    if not _SOLE_OWNER:
+        _SOLE_OWNER.append(_owners(torch.empty(1)))
+    return _owners(buf) == _SOLE_OWNER[0]
 
 
 def _sum(terms: list[Tensor]) -> Tensor:
@@ -85,6 +99,7 @@ class _OutputPool:
 
     def empty(self, shape: tuple[int, ...], device: torch.device, dtype: torch.dtype) -> Tensor:
         numel = math.prod(shape)
+        self._bufs = [buf for buf in self._bufs if not buf.is_shared()]  # given away
         for i, buf in enumerate(self._bufs):
             same = buf.numel() == numel and buf.dtype == dtype and buf.device == device
             # an inference tensor only inside inference mode, a normal one only outside
