@@ -365,6 +365,13 @@ def test_a_batch_one_state_starts_every_element_of_a_batch():
         one = _leaky()
         one.run(u[0])
         torch.testing.assert_close(probes[k], one.run(u[k]).output, rtol=0, atol=1e-14)
+    # the functional step broadcasts a batch-1 state in the same way
+    model = _leaky().compile()
+    one = model.init_state(1)
+    y3, s3 = model.step(u[:, 0], one)
+    y1, s1 = model.step(u[:1, 0], one)
+    assert s3["res.x"].shape == (3, 6) and one["res.x"].shape == (1, 6)
+    torch.testing.assert_close(y3[:1], y1, rtol=0, atol=1e-15)
     # a held state of batch 3 does not fit a run of batch 2
     with pytest.raises(ValueError, match=r"must be a \(B=2, n\) tensor, got \(3, 6\)"):
         net.run(u[:2])

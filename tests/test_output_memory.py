@@ -142,3 +142,15 @@ def test_copies_and_pickles_carry_no_kept_memory():
     with torch.no_grad():
         loaded.reset()
         torch.testing.assert_close(loaded.run(inputs(2)).output, expected(inputs(2)))
+
+
+def test_recordings_of_one_native_buffer_do_not_share_memory():
+    """An echo-state node's output and its state are the same values: the two recordings
+    still own separate memory, and neither is the run's output."""
+    net = esn()
+    with torch.no_grad():
+        rec = net.run(inputs(1)[:1], record=["res", "res.x"])
+    kept = rec["res.x"].clone()
+    rec["res"].zero_()
+    torch.testing.assert_close(rec["res.x"], kept, rtol=0, atol=0)
+    assert rec["res"].untyped_storage().data_ptr() != rec.output.untyped_storage().data_ptr()

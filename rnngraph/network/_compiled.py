@@ -74,6 +74,14 @@ def _sum(terms: list[Tensor]) -> Tensor:
     return total
 
 
+def _broadcast(state: Mapping[str, Any], batch: int) -> Mapping[str, Any]:
+    """``state`` for a run of ``batch``: a state of batch 1 is the start of every element
+    of a larger batch (copied, so the elements evolve apart); any other state as it is."""
+    if batch > 1 and all(isinstance(v, Tensor) and v.shape[:1] == (1,) for v in state.values()):
+        return {k: v.expand(batch, *v.shape[1:]).clone() for k, v in state.items()}
+    return state
+
+
 def _same_memory(a: Tensor, b: Tensor) -> bool:
     return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
 
@@ -932,11 +940,19 @@ class CompiledNetwork(nn.Module):
             y_all = torch.cat(outs) if len(outs) > 1 else outs[0]
         y = y_all.transpose(0, 1)
         data = {}
+        lent: list[Tensor] = []  # fresh native buffers handed out as they are
         for name in rec_names:
             parts = recs[name]
             own = reservoir is not None and name.partition(".")[0] == self._native.node
-            if own and len(parts) == 1 and _whole(parts[0]) and not _same_memory(parts[0], y_all):
-                # all of the native loop's fresh buffer, referred to by nothing else: no copy
+            if (
+                own
+                and len(parts) == 1
+                and _whole(parts[0])
+                and not any(_same_memory(parts[0], b) for b in [y_all, *lent])
+            ):
+                # all of the native loop's fresh buffer, referred to by nothing else (not
+                # the output, not another recording): no copy
+                lent.append(parts[0])
                 data[name] = parts[0].transpose(0, 1)
             elif parts:
                 data[name] = torch.cat(parts).transpose(0, 1)
@@ -1019,11 +1035,7 @@ class CompiledNetwork(nn.Module):
         start = state if state is not None else self.state
         if start is None or not start:
             start = self.init_state(batch)
-        elif batch > 1 and all(
-            isinstance(v, Tensor) and v.shape[:1] == (1,) for v in start.values()
-        ):
-            # a state of batch 1 is the start of every element of a larger batch
-            start = {k: v.expand(batch, *v.shape[1:]).clone() for k, v in start.items()}
+        start = _broadcast(start, batch)
         self._check_state(where, start, batch)
         # a run that cannot produce a gradient runs without autograd, so node kernels take
         # their no-gradient fast paths even when called with grad mode on
@@ -1049,6 +1061,7 @@ class CompiledNetwork(nn.Module):
         """One step as a pure function: ``(y_t, new_state) = step(x_t, state)``.
 
         ``x_t`` is ``(B, C)`` (or ``(C,)`` for ``B = 1``; ``None`` for no external input).
+        A state of batch 1 starts every element of a larger batch, as in :meth:`run`.
         The held state is left untouched.
         """
         where = "CompiledNetwork.step"
@@ -1063,6 +1076,7 @@ class CompiledNetwork(nn.Module):
         squeeze = xt.dim() == 1
         xt = xt.reshape(1, -1) if squeeze else xt
         x, _ = self.as_input(where, xt.unsqueeze(1))
+        state = _broadcast(state, x.shape[0])
         self._check_state(where, state, x.shape[0])
         y, _, new_state, _ = self._run(
             x, 1, x.shape[0], state, None, False, torch.is_grad_enabled()

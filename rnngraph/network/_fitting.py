@@ -667,6 +667,11 @@ class FittingMixin:
         return rec, float(scores[loss](err, ys[0].to(torch.float64)))
 
 
+def _compact(t: Tensor) -> Tensor:
+    """``t``, or a copy when it is part of a larger buffer (which it would keep alive)."""
+    return t if t.numel() * t.element_size() == t.untyped_storage().nbytes() else t.clone()
+
+
 def _run_no_grad(
     where: str,
     model: CompiledNetwork,
@@ -751,7 +756,7 @@ def _rls_replay(
             out = model.nodes[edge[1]].fn(z).transpose(0, 1)  # (B, T_c, n_out)
         kept = _recorded(obs, c0, c1)
         for n in obs.record:
-            data[n].append((out if n == edge[1] else rec._data[n])[:, kept])
+            data[n].append(_compact((out if n == edge[1] else rec._data[n])[:, kept]))
         outputs.append(out if model.output_node == edge[1] else rec._output)
     errors.copy_(errs.square().mean((1, 2)))
     return Recording(
