@@ -148,6 +148,8 @@ def test_recordings_of_one_native_buffer_do_not_share_memory():
     """An echo-state node's output and its state are the same values: the two recordings
     still own separate memory, and neither is the run's output."""
     net = esn()
+    net.add_func_node("out", 1)
+    net.add_edge("res", "out", weights=torch.ones(1, N, dtype=torch.float64))
     with torch.no_grad():
         rec = net.run(inputs(1)[:1], record=["res", "res.x"])
     kept = rec["res.x"].clone()
