@@ -375,3 +375,15 @@ def test_a_batch_one_state_starts_every_element_of_a_batch():
     # a held state of batch 3 does not fit a run of batch 2
     with pytest.raises(ValueError, match=r"must be a \(B=2, n\) tensor, got \(3, 6\)"):
         net.run(u[:2])
+
+
+def test_step_of_a_network_without_state_takes_any_batch():
+    net = Network(dt=1.0, dtype=torch.float64)
+    net.add_func_node("in", 1)
+    net.add_func_node("h", 2, "tanh")
+    net.add_edge("in", "h", weights=torch.tensor([[1.0], [-2.0]], dtype=torch.float64))
+    model = net.compile()
+    x = torch.tensor([[0.1], [0.2], [0.3]], dtype=torch.float64)
+    for state in (None, {}):
+        y, _ = model.step(x, state)
+        torch.testing.assert_close(y, torch.tanh(x * torch.tensor([1.0, -2.0])), rtol=0, atol=0)

@@ -484,3 +484,52 @@ def test_a_masked_readout_edge_is_refused(fit):
     with pytest.raises(ValueError, match="'res' -> 'out' has a connectivity mask"):
         getattr(net, fit)(x, y, edge=("res", "out"), bias=False)
     assert torch.equal(net.get_edge("res", "out").weight, w)
+
+
+def test_rls_into_a_second_input_counts_only_that_inputs_other_edges():
+    """An edge into the readout's second input (target_var): an edge into its first input
+    is not part of the trained input and leaves the fit as it is."""
+    x, y = _sine_task(T=300)
+
+    def fit(other: bool):
+        net = _esn(n=30)
+        net.add_diffeq_node("ro", "li", n=1)  # inputs I_ext, r_in
+        net.add_edge("res", "ro", weights=torch.zeros(1, 30, dtype=F64), target_var="r_in")
+        if other:
+            net.add_edge(
+                "in", "ro", weights=torch.full((1, 1), 0.01, dtype=F64), target_var="I_ext"
+            )
+        rec = net.fit_rls(x, y, edge=("res", "ro"), alpha=1.0)
+        return rec.loss, net.get_edge("res", "ro").weight
+
+    (loss_a, w_a), (loss_b, w_b) = fit(False), fit(True)
+    torch.testing.assert_close(loss_b, loss_a, rtol=0, atol=1e-12)
+    torch.testing.assert_close(w_b, w_a, rtol=0, atol=1e-12)
+    assert float(loss_a[-20:].mean()) < 0.1 * float(loss_a[:20].mean())
+
+
+def test_rls_refuses_an_edge_computed_before_the_loop_and_adds_nothing():
+    """An edge from the input node is applied before the time loop: RLS inside the loop
+    could not update it. Refused, with the network as it was."""
+    x, y = _sine_task(T=50)
+    net = _esn(n=20)
+    net.add_func_node("out", 1)
+    net.add_edge("res", "out", weights=torch.full((1, 20), 0.05, dtype=F64))
+    net.add_edge("in", "out", weights=torch.zeros(1, 1, dtype=F64))
+    edges = sorted(net.graph.edges)
+    with pytest.raises(ValueError, match="'in' -> 'out' leaves a node computed before the"):
+        net.fit_rls(x, y, edge=("in", "out"))
+    assert sorted(net.graph.edges) == edges
+    assert torch.equal(net.get_edge("in", "out").weight, torch.zeros(1, 1, dtype=F64))
+
+
+def test_rls_on_a_network_without_state_refuses_and_adds_no_readout():
+    x, y = _sine_task(T=50)
+    net = rg.Network(dt=1.0, dtype=F64)
+    net.add_func_node("in", 1)
+    net.add_func_node("h", 4, "tanh")
+    net.add_edge("in", "h", weights=torch.ones(4, 1, dtype=F64))
+    with pytest.raises(ValueError, match="does not depend on the network's state"):
+        net.fit_rls(x, y)
+    assert sorted(net.graph.nodes) == ["h", "in"]
+    assert net.compile().output_node == "h"

@@ -77,7 +77,9 @@ def _sum(terms: list[Tensor]) -> Tensor:
 def _broadcast(state: Mapping[str, Any], batch: int) -> Mapping[str, Any]:
     """``state`` for a run of ``batch``: a state of batch 1 is the start of every element
     of a larger batch (copied, so the elements evolve apart); any other state as it is."""
-    if batch > 1 and all(isinstance(v, Tensor) and v.shape[:1] == (1,) for v in state.values()):
+    if not state or batch <= 1:
+        return state
+    if all(isinstance(v, Tensor) and v.shape[:1] == (1,) for v in state.values()):
         return {k: v.expand(batch, *v.shape[1:]).clone() for k, v in state.items()}
     return state
 
@@ -193,7 +195,8 @@ class Hook:
     ``writes`` names the edges (``"src->tgt"``) whose weights or bias ``fn`` changes in
     place during the run: the loop then reads them afresh at every step instead of a copy
     made when the run starts (no event-driven copy of the weights, no bias folded into the
-    precomputed input). Trainers use hooks to update weights inside the loop (RLS) or to
+    precomputed input). Edges leaving a static node cannot be written: their products are
+    computed before the loop. Trainers use hooks to update weights inside the loop (RLS) or to
     carry eligibility traces (e-prop).
     """
 
@@ -695,6 +698,12 @@ class CompiledNetwork(nn.Module):
         sum per target (``summed``). Each bias of an edge a hook writes (``live``) is read
         at every step. Returns ``(summed, live, written edge keys)``."""
         written = {key for spec in hooked for key in spec[3]}
+        static = [e.key for t in self._targets.values() for e in t.static if e.key in written]
+        if static:
+            raise ValueError(
+                f"a hook writes {static}, edges from nodes computed before the time loop; "
+                "their products are precomputed and cannot follow updates inside it"
+            )
         summed = [
             t
             for t in self._targets.values()

@@ -407,11 +407,25 @@ class FittingMixin:
             self.add_edge(edge[1], edge[0], weights=feedback_weights, feedback=True)
         lin = self.get_edge(*edge)
         model = self.compile()
+        problem = None
         if edge[1] not in model._dynamic:
-            raise ValueError(
-                f"{where}: readout node {edge[1]!r} does not depend on the network's "
-                "state; nothing to train online"
+            problem = (
+                f"readout node {edge[1]!r} does not depend on the network's state; nothing "
+                "to train online"
             )
+        elif edge[0] in model._static:
+            problem = (
+                f"the edge {edge[0]!r} -> {edge[1]!r} leaves a node computed before the "
+                "time loop (from the input alone), whose products are precomputed and "
+                "cannot follow updates inside the loop; train an edge from a node of the "
+                "loop, or fit this one offline with fit_ridge"
+            )
+        if problem is not None:  # undo what this call added, then refuse
+            if feedback_weights is not None:
+                self.pop_edge(edge[1], edge[0])
+            if add:
+                self.pop_node(edge[1])
+            raise ValueError(f"{where}: {problem}")
         w, b = lin.weight, (lin.bias if bias else None)
         if rls.P is None:
             rls.init(w.shape[1], b is not None, w.device, rls.dtype or w.dtype)
@@ -425,9 +439,14 @@ class FittingMixin:
         n_upd = len(range(washout, n_steps, update_steps))
         errors = torch.zeros(n_upd, dtype=w.dtype, device=w.device)
 
-        # other edges into the readout add to its input: RLS fits what they leave over,
-        # read from the readout's summed input of the step
-        others = self.graph.in_degree(edge[1]) > 1
+        # other edges into the same input of the readout add to it: RLS fits what they
+        # leave over, read from that input's sum of the step
+        var = lin.target_var or self.get_node(edge[1]).input_names[0]
+        others = any(
+            (self.get_edge(s, edge[1]).target_var or var) == var
+            for s in self.graph.predecessors(edge[1])
+            if s != edge[0]
+        )
 
         def hook(t: int, r: Tensor, out: Tensor, *total: Tensor) -> Tensor:
             f = targets_tm[t]
@@ -447,9 +466,7 @@ class FittingMixin:
             )
         else:
             key = f"{edge[0]}->{edge[1]}"  # the hook updates this edge inside the loop
-            reads = (key, edge[1])
-            if others:
-                reads += (f"{edge[1]}:{self.get_node(edge[1]).input_names[0]}",)
+            reads = (key, edge[1]) + ((f"{edge[1]}:{var}",) if others else ())
             tap = Hook(edge[1], reads, hook, replaces=True, writes=(key,))
             rec = _run_no_grad(where, model, x, y, obs, verbose, hooks=(tap,))
         rec.batched = np.ndim(targets) == 3
