@@ -27,6 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import _native
+from .._checks import all_finite
 from ..edges import Linear
 from ..nodes import DENode, FuncNode, Node
 from ..nodes._spiking import SpikingNode
@@ -66,14 +67,6 @@ def _unshared(buf: Tensor) -> bool:
     return _owners(buf) == _SOLE_OWNER[0]
 
 
-def _sum(terms: list[Tensor]) -> Tensor:
-    """The sum of ``terms``; a single term itself, not a copy."""
-    total = terms[0]
-    for term in terms[1:]:
-        total = total + term
-    return total
-
-
 def _broadcast(state: Mapping[str, Any], batch: int) -> Mapping[str, Any]:
     """``state`` for a run of ``batch``: a state of batch 1 is the start of every element
     of a larger batch (copied, so the elements evolve apart); any other state as it is."""
@@ -89,8 +82,8 @@ def _same_memory(a: Tensor, b: Tensor) -> bool:
 
 
 def _whole(a: Tensor) -> bool:
-    """Whether ``a`` spans all of its memory (a strided sample of it does not)."""
-    return a.is_contiguous() and a.numel() * a.element_size() == a.untyped_storage().nbytes()
+    """Whether ``a`` spans all of its memory (a strided sample or a slice does not)."""
+    return a.numel() * a.element_size() == a.untyped_storage().nbytes()
 
 
 class _OutputPool:
@@ -486,18 +479,7 @@ class CompiledNetwork(nn.Module):
         if x.shape[1] == 0 or x.shape[0] == 0:
             raise ValueError(f"{where}: inputs are empty (shape {tuple(x.shape)})")
         x = x.to(device=self._ref.device, dtype=self._ref.dtype)
-        # isfinite(x) would allocate an abs() copy and three bool masks of the input's size;
-        # a finite sum proves every value finite (NaN and inf propagate into any sum), and
-        # only a sum that overflows or is not finite is checked again, chunk by chunk
-        with torch.no_grad():
-            finite = bool(torch.isfinite(x.sum()))
-            if not finite:
-                span = max(1, (1 << 16) // (x.shape[0] * x.shape[2] or 1))
-                finite = all(
-                    bool(torch.isfinite(x[:, t : t + span]).all())
-                    for t in range(0, x.shape[1], span)
-                )
-        if not finite:
+        if not all_finite(x):
             raise ValueError(f"{where}: inputs contain NaN or inf values")
         return x, batched
 
@@ -578,7 +560,6 @@ class CompiledNetwork(nn.Module):
                     if e.key in live_id:  # a bias a hook writes: read at every step
                         b = f"B{live_id[e.key]}"
                         acc = b if acc is None else f"{acc} + {b}"
-                for e in t.dynamic:
                     src = source_expr(e)
                     w = f"W{eidx[e.key]}"
                     if e.module.sparse and single:
@@ -704,11 +685,7 @@ class CompiledNetwork(nn.Module):
                 f"a hook writes {static}, edges from nodes computed before the time loop; "
                 "their products are precomputed and cannot follow updates inside it"
             )
-        summed = [
-            t
-            for t in self._targets.values()
-            if not t.static and any(e.key not in written for e in self._bias_edges(t))
-        ]
+        summed = [t for t in self._targets.values() if not t.static and self._folded(t, written)]
         live = [e for t in self._targets.values() for e in self._bias_edges(t) if e.key in written]
         return summed, live, written
 
@@ -853,7 +830,7 @@ class CompiledNetwork(nn.Module):
             else:
                 W.append(w.t())
         pre = [t for t in self._targets.values() if t.static]
-        BIAS = [_sum([e.module.bias for e in self._folded(t, written)]) for t in summed]
+        BIAS = [sum(e.module.bias for e in self._folded(t, written)) for t in summed]
         BIAS += [e.module.bias for e in live]
         STEP = [
             self.nodes[v].kernel(self.dt) if v in self._de_nodes else self.nodes[v].fn

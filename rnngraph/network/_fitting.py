@@ -12,7 +12,7 @@ from torch import Tensor
 
 from ..nodes import FuncNode
 from ..observers import Observer, Recording
-from ._compiled import Hook, _recorded
+from ._compiled import Hook, _recorded, _whole
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..edges import Linear
@@ -431,18 +431,14 @@ class FittingMixin:
             rls.init(w.shape[1], b is not None, w.device, rls.dtype or w.dtype)
         targets_tm = y.transpose(0, 1).contiguous()  # (T, B, n_out)
         n_steps = targets_tm.shape[0]
-        # a bias the fit leaves as it is (bias=False on an edge that has one) stays in the
-        # readout's output, so RLS fits the weights to the targets minus that bias
-        fixed = lin.bias.detach().clone() if b is None and lin.bias is not None else None
-        # (with other edges into the readout, the summed input read below covers it)
-        goals_tm = targets_tm if fixed is None else targets_tm - fixed
         n_upd = len(range(washout, n_steps, update_steps))
         errors = torch.zeros(n_upd, dtype=w.dtype, device=w.device)
 
-        # other edges into the same input of the readout add to it: RLS fits what they
-        # leave over, read from that input's sum of the step
+        # the readout's input may hold more than W r + b: other edges into that input, or
+        # a bias the fit leaves as it is (bias=False on an edge that has one). RLS fits
+        # what they leave of the target; the loop reads that input's sum of the step
         var = lin.target_var or self.get_node(edge[1]).input_names[0]
-        others = any(
+        offset = (b is None and lin.bias is not None) or any(
             (self.get_edge(s, edge[1]).target_var or var) == var
             for s in self.graph.predecessors(edge[1])
             if s != edge[0]
@@ -451,7 +447,7 @@ class FittingMixin:
         def hook(t: int, r: Tensor, out: Tensor, *total: Tensor) -> Tensor:
             f = targets_tm[t]
             if t >= washout and (t - washout) % update_steps == 0:
-                goal = f - (total[0] - F.linear(r, w, b)) if others else goals_tm[t]
+                goal = f - (total[0] - F.linear(r, w, b)) if offset else f
                 err = rls.update(w, b, r, goal)  # the readout's input - f, a priori
                 errors[(t - washout) // update_steps] = err.square().mean()
             return f if teacher_forcing else out
@@ -461,12 +457,10 @@ class FittingMixin:
         if self._feeds_nothing(edge):
             # nothing depends on the readout: run first, then replay the updates
             updates = range(washout, n_steps, update_steps)
-            rec = _rls_replay(
-                where, model, lin, edge, x, y, obs, verbose, rls, b, fixed, updates, errors
-            )
+            rec = _rls_replay(where, model, lin, edge, x, y, obs, verbose, rls, b, updates, errors)
         else:
             key = f"{edge[0]}->{edge[1]}"  # the hook updates this edge inside the loop
-            reads = (key, edge[1]) + ((f"{edge[1]}:{var}",) if others else ())
+            reads = (key, edge[1]) + ((f"{edge[1]}:{var}",) if offset else ())
             tap = Hook(edge[1], reads, hook, replaces=True, writes=(key,))
             rec = _run_no_grad(where, model, x, y, obs, verbose, hooks=(tap,))
         rec.batched = np.ndim(targets) == 3
@@ -684,11 +678,6 @@ class FittingMixin:
         return rec, float(scores[loss](err, ys[0].to(torch.float64)))
 
 
-def _compact(t: Tensor) -> Tensor:
-    """``t``, or a copy when it is part of a larger buffer (which it would keep alive)."""
-    return t if t.numel() * t.element_size() == t.untyped_storage().nbytes() else t.clone()
-
-
 def _run_no_grad(
     where: str,
     model: CompiledNetwork,
@@ -724,7 +713,6 @@ def _rls_replay(
     verbose: bool,
     rls: Any,
     b: Tensor | None,
-    fixed: Tensor | None,
     updates: range,
     errors: Tensor,
 ) -> Recording:
@@ -734,8 +722,8 @@ def _rls_replay(
     step as the loop would make them; chunk by chunk, so that the features of a long run
     are never held whole. The readout's output at step ``t`` is its node's function of
     ``W(t-1) r(t) + b(t-1)``, the weights before that step's update, as in the loop.
-    ``b``: the bias RLS trains, or ``None``; ``fixed``: the edge's bias RLS leaves as it
-    is (the updates fit the targets minus it). ``updates`` are the steps that update;
+    ``b``: the bias RLS trains, or ``None`` (then the edge's own bias, if any, stays as it
+    is and the updates fit the targets minus it). ``updates`` are the steps that update;
     fills ``errors``; returns the run's recording as ``obs`` would have taken it."""
     src = edge[0] if lin.source_var is None else f"{edge[0]}.{lin.source_var}"
     names = list(dict.fromkeys([*obs.record, src]))
@@ -743,9 +731,9 @@ def _rls_replay(
     chunk = max(1, _REPLAY_ELEMENTS // (batch * lin.n_in))
     target = y.transpose(0, 1).to(w.dtype).contiguous()  # (T, B, n_out)
     errs = torch.empty(len(updates), batch, w.shape[0], dtype=w.dtype, device=w.device)
-    goal = target if fixed is None else target - fixed  # what the updates fit
+    b_out = lin.bias  # the readout's bias: b, or one the fit leaves as it is
+    goal = target if b is not None or b_out is None else target - b_out  # what RLS fits
     g_t, e_t = goal.unbind(0), errs.unbind(0)  # per-step views
-    b_out = lin.bias  # the readout's bias: b, or the fixed one
     data: dict[str, list[Tensor]] = {n: [] for n in obs.record}
     outputs, i = [], 0  # i: the next update
     for c0 in range(0, n_steps, chunk):
@@ -760,20 +748,19 @@ def _rls_replay(
             while i < len(updates) and updates[i] < c1:
                 t = updates[i]
                 if t > t0:  # the steps since the last update see its weights
-                    torch.nn.functional.linear(
-                        feats[t0 - c0 : t - c0], w, b_out, out=z[t0 - c0 : t - c0]
-                    )
+                    F.linear(feats[t0 - c0 : t - c0], w, b_out, out=z[t0 - c0 : t - c0])
                 e_t[i].copy_(rls.update(w, b, r_t[t - c0], g_t[t]))  # W(t-1) r(t) + b - y
                 t0, i = t + 1, i + 1
             if t0 < c1:
-                torch.nn.functional.linear(feats[t0 - c0 :], w, b_out, out=z[t0 - c0 :])
+                F.linear(feats[t0 - c0 :], w, b_out, out=z[t0 - c0 :])
             if i > first:  # the update steps' outputs: target + a-priori error
                 at = slice(updates[first], updates[i - 1] + 1, updates.step)
                 z[at.start - c0 : at.stop - c0 : at.step] = target[at] + errs[first:i]
             out = model.nodes[edge[1]].fn(z).transpose(0, 1)  # (B, T_c, n_out)
         kept = _recorded(obs, c0, c1)
         for n in obs.record:
-            data[n].append(_compact((out if n == edge[1] else rec._data[n])[:, kept]))
+            part = (out if n == edge[1] else rec._data[n])[:, kept]
+            data[n].append(part if _whole(part) else part.clone())  # not the whole chunk
         outputs.append(out if model.output_node == edge[1] else rec._output)
     errors.copy_(errs.square().mean((1, 2)))
     return Recording(

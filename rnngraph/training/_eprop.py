@@ -82,6 +82,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from .._checks import all_finite
 from ..edges import Linear
 from ..nodes import ALIF, LIF, LeakyReadout
 from ..nodes._spiking import _AFFINE_GAIN
@@ -456,13 +457,9 @@ class EProp:
                     f"got {tuple(t.shape)}"
                 )
             # the targets keep their dtype (``_run`` converts a block of steps at a time);
-            # their values in the network's dtype are checked block by block
+            # their values in the network's dtype must be finite
             t = t.to(device=dev)
-            span = max(1, (1 << 16) // (batch * k))
-            if not all(
-                bool(torch.isfinite(t[:, a : a + span].to(dtype)).all())
-                for a in range(0, n_steps, span)
-            ):
+            if not all_finite(t, dtype):
                 raise ValueError(f"{where}: targets contain NaN or inf values")
         m = None
         if loss_mask is not None:
