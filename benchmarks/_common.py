@@ -159,6 +159,13 @@ def machine() -> dict[str, Any]:
     }
 
 
+def run_record(argv: Sequence[str] | None, **fields: Any) -> dict[str, Any]:
+    """The head of a script's results file: the command line that reproduces it, the
+    machine (see :func:`machine`), then ``fields``."""
+    command = " ".join([Path(sys.argv[0]).name, *(argv or sys.argv[1:])])
+    return {"command": command, "machine": machine(), **fields}
+
+
 def peer_python(name: str) -> Path:
     """The interpreter of peer ``name``; exits with a hint when its venv is missing."""
     exe = PEERS_DIR / name / "bin" / "python"

@@ -31,12 +31,11 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from _common import fmt, machine, ratio, single_thread, summary, table, timed, write_json
+from _common import fmt, ratio, run_record, single_thread, summary, table, timed, write_json
 
 import rnngraph as rg
 
@@ -404,22 +403,21 @@ def main(argv: list[str] | None = None) -> int:
             f"  training time rnngraph / plain loop: median {fmt(float(np.median(ratios)))} "
             f"over seeds {[e['seed'] for e in plain_seeds]}"
         )
-    result = {
-        "command": " ".join([Path(sys.argv[0]).name, *(argv or sys.argv[1:])]),
-        "machine": machine(),
-        "threads": threads,
-        "config": cfg,
-        "steps": {"train": n_train, "test": n_test},
-        "seeds": seeds,
-        "per_seed": per_seed,
-        "summary": {
+    result = run_record(
+        argv,
+        threads=threads,
+        config=cfg,
+        steps={"train": n_train, "test": n_test},
+        seeds=seeds,
+        per_seed=per_seed,
+        summary={
             "train_mae": summary(train_mae, seeds),
             "test_mae": s_test,
             "train_s_median": float(np.median(t_ours)),
             "time_ratio_median": float(np.median(ratios)) if ratios else None,
         },
-        "acceptance": [{"criterion": c, "value": v, "met": m} for c, v, m in acc],
-    }
+        acceptance=[{"criterion": c, "value": v, "met": m} for c, v, m in acc],
+    )
     path = write_json("force_sussillo_abbott" + (".quick" if args.quick else "") + ".json", result)
     print(f"\nwrote {path}")
     return 0

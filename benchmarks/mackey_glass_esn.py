@@ -45,9 +45,9 @@ import torch
 from _common import (
     Peer,
     fmt,
-    machine,
     median_label,
     ratio,
+    run_record,
     single_thread,
     summary,
     table,
@@ -754,19 +754,18 @@ def main(argv: list[str] | None = None) -> int:
 
     prof = profile(task, cfg, sparse) if args.profile else None
 
-    result = {
-        "command": " ".join([Path(sys.argv[0]).name, *(argv or sys.argv[1:])]),
-        "machine": machine(),
-        "threads": threads,
-        "config": cfg,
-        "seeds": seeds,
-        "repeats": repeats,
-        "layouts": layouts,
-        "layout_used": "sparse" if sparse else "dense",
-        "rnngraph": {"per_seed": ours, "summary": s_ours},
-        "acceptance": [{"criterion": c, "value": v, "met": m} for c, v, m in acc],
-        "profile": prof,
-    }
+    result = run_record(
+        argv,
+        threads=threads,
+        config=cfg,
+        seeds=seeds,
+        repeats=repeats,
+        layouts=layouts,
+        layout_used="sparse" if sparse else "dense",
+        rnngraph={"per_seed": ours, "summary": s_ours},
+        acceptance=[{"criterion": c, "value": v, "met": m} for c, v, m in acc],
+        profile=prof,
+    )
     if theirs is not None:
         drop = ("exported", "pred_ridge_1e-05")
         theirs["per_seed"] = [

@@ -52,7 +52,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from _common import RESULTS_DIR, fmt, machine, single_thread, summary, table, write_json
+from _common import RESULTS_DIR, fmt, run_record, single_thread, summary, table, write_json
 
 import rnngraph as rg
 
@@ -578,14 +578,13 @@ def main(argv: list[str] | None = None) -> int:
     png = RESULTS_DIR / f"{name}.png"
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     plot(first_series, per_seed[0], cfg, png)
-    result = {
-        "command": " ".join([Path(sys.argv[0]).name, *(argv or sys.argv[1:])]),
-        "machine": machine(),
-        "threads": threads,
-        "config": cfg,
-        "seeds": seeds,
-        "per_seed": per_seed,
-        "summary": {
+    result = run_record(
+        argv,
+        threads=threads,
+        config=cfg,
+        seeds=seeds,
+        per_seed=per_seed,
+        summary={
             "test_corr_median": float(np.median(test_corr)),
             "test_corr_min": float(np.min(test_corr)),
             "test_mae": summary([m["test_mae"] for m in per_seed], seeds),
@@ -593,7 +592,7 @@ def main(argv: list[str] | None = None) -> int:
             "seeds_met": int(sum(met)),
             "plain_seeds_met": None if plain_met is None else int(sum(plain_met)),
         },
-        "acceptance": [
+        acceptance=[
             {
                 "criterion": f"test corr >= {CORR_BOUND}, test rate in {list(RATE_RANGE)} Hz",
                 "seed": m["seed"],
@@ -601,7 +600,7 @@ def main(argv: list[str] | None = None) -> int:
             }
             for m, ok in zip(per_seed, met, strict=True)
         ],
-    }
+    )
     path = write_json(f"{name}.json", result)
     print(f"\nwrote {path} and {png}")
     return 0
