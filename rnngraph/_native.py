@@ -47,6 +47,7 @@ __all__ = [
     "enabled",
     "event_addmm",
     "failure",
+    "gram",
     "leaky_tanh_step",
     "lif_step",
     "rls_update",
@@ -69,6 +70,8 @@ _SIGNATURES = {
     "event_add": "iii" + "p" * 3,
     "rls_update": "iii" + "p" * 6 + "rp",
 }
+#: functions of the float64 library only
+_SIGNATURES_DOUBLE = {"gram": "iippp"}
 _libs: dict[torch.dtype, Any] = {}
 _failure: str | None = None
 
@@ -117,6 +120,10 @@ def _cpu_signature() -> str:
     return platform.machine() + flags
 
 
+def _defines(real: str) -> list[str]:
+    return [f"-DREAL={real}"] + (["-DREAL_DOUBLE"] if real == "double" else [])
+
+
 def _build(real: str) -> Path:
     compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
     if compiler is None:
@@ -134,7 +141,7 @@ def _build(real: str) -> Path:
         # -ffast-math (reassociated sums, vectorised tanh) only when compiling: linking
         # with it would add crtfastmath.o, which flushes denormals for the whole process
         steps = (
-            [compiler, *_COMPILE, f"-DREAL={real}", "-c", str(_SOURCE), "-o", str(obj)],
+            [compiler, *_COMPILE, *_defines(real), "-c", str(_SOURCE), "-o", str(obj)],
             [compiler, "-shared", str(obj), "-o", str(lib), "-lm"],
         )
         for cmd in steps:
@@ -155,7 +162,8 @@ def _library(dtype: torch.dtype) -> Any:
             lib = ctypes.CDLL(str(_build(_REALS[dtype])))
             real = ctypes.c_double if dtype == torch.float64 else ctypes.c_float
             codes = {"i": ctypes.c_int64, "p": ctypes.c_void_p, "r": real}
-            for name, sig in _SIGNATURES.items():
+            sigs = _SIGNATURES | (_SIGNATURES_DOUBLE if dtype == torch.float64 else {})
+            for name, sig in sigs.items():
                 fn = getattr(lib, name)
                 fn.restype, fn.argtypes = None, [codes[c] for c in sig]
         except (OSError, RuntimeError, subprocess.SubprocessError) as err:
@@ -431,6 +439,25 @@ def rls_update(
         _ptr(k),
     )
     return err
+
+
+#: rows of X the C ``gram`` packs at a time (its GRAM_KC) and its widest panel (GRAM_VW)
+_GRAM_KC, _GRAM_VW = 256, 8
+
+
+def gram(X: Tensor) -> Tensor | None:
+    """The upper triangle of ``X^T X`` for a float64 ``X`` ``(m, n)`` on the CPU, by the C
+    ``gram`` (a register-blocked kernel of the CPU's widest vectors); entries below the
+    diagonal are undefined. ``None`` when the native path does not apply."""
+    lib = _lib_for(X.dtype, X.device) if X.dtype == torch.float64 else None
+    if lib is None or X.dim() != 2:
+        return None
+    X = X.detach().contiguous()
+    m, n = X.shape
+    C = torch.zeros(n, n, dtype=X.dtype)
+    pack = torch.empty(_GRAM_KC * (n + _GRAM_VW), dtype=X.dtype)
+    lib.gram(m, n, _ptr(X), _ptr(C), _ptr(pack))
+    return C
 
 
 def leaky_tanh_step(lr: Tensor, bias: Tensor, n: int) -> Any:

@@ -346,3 +346,41 @@ def test_event_driven_spike_input_equals_the_product(generic):
         _native.event_addmm(None, torch.zeros(5, 40, dtype=torch.float64), wt),
         torch.zeros(5, 30, dtype=torch.float64),
     )
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_csr_rows_of_every_length(dtype, generic):
+    """Rows with 0 to 19 nonzeros: the C product takes blocks of 8 and a remainder."""
+    n = 40
+    g = torch.Generator().manual_seed(21)
+    w = torch.zeros(n, n, dtype=dtype)
+    for i in range(n):
+        cols = torch.randperm(n, generator=g)[: i % 20]
+        w[i, cols] = torch.randn(len(cols), generator=g, dtype=dtype) * 0.3
+    net = rg.Network(dt=1.0, dtype=dtype)
+    net.add_func_node("in", 2)
+    net.add_diffeq_node("res", "leaky_tanh", n=n, lr=0.5)
+    net.add_edge("in", "res", weights=torch.randn(n, 2, generator=g, dtype=dtype))
+    net.add_edge("res", "res", weights=w, feedback=True, sparse=True)
+    assert runs_natively(net)
+    x = inputs(50, dtype=dtype)
+    native = net.compile().run(x, observer=rg.Observer(["res"]))["res"]
+    net.reset()
+    with generic:
+        reference = net.compile().run(x, observer=rg.Observer(["res"]))["res"]
+    tol = 1e-12 if dtype == torch.float64 else 1e-5
+    torch.testing.assert_close(native, reference, rtol=0, atol=tol)
+    assert reference.std() > 0.1
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (7, 3), (300, 37), (513, 129), (1900, 64)])
+def test_gram_kernel_equals_the_product(shape):
+    """The C Gram kernel's upper triangle is X^T X (tiles of 8 x 24, 256 rows at a time,
+    zero-padded edges), also for a non-contiguous X."""
+    g = torch.Generator().manual_seed(shape[0])
+    X = torch.randn(*shape, generator=g, dtype=torch.float64)
+    reference = (X.T @ X).triu()
+    for x in (X, X.T.contiguous().T):
+        G = _native.gram(x)
+        torch.testing.assert_close(G.triu(), reference, rtol=1e-13, atol=1e-12)
+    assert _native.gram(X.float()) is None  # float64 only

@@ -533,3 +533,28 @@ def test_rls_on_a_network_without_state_refuses_and_adds_no_readout():
         net.fit_rls(x, y)
     assert sorted(net.graph.nodes) == ["h", "in"]
     assert net.compile().output_node == "h"
+
+
+def test_ridge_solve_reads_the_upper_triangle_only():
+    X, Y, _, _ = _design(seed=9, f=5)
+    xtx = X.T @ X
+    full = ridge_solve(xtx, X.T @ Y, 0.1, fit_bias=False)[0]
+    garbage = xtx.triu() + torch.full_like(xtx, float("nan")).tril(-1)
+    assert torch.allclose(ridge_solve(garbage, X.T @ Y, 0.1, fit_bias=False)[0], full)
+
+
+def test_ridge_solve_of_an_indefinite_matrix_falls_back_to_solve():
+    """Not positive definite: no Cholesky factor, the linear system is still solved."""
+    a = torch.tensor([[1.0, 2.0], [2.0, 1.0]], dtype=F64)  # eigenvalues 3 and -1
+    b = torch.tensor([[1.0], [0.0]], dtype=F64)
+    W, _ = ridge_solve(a, b, 0.0, fit_bias=False)
+    assert torch.allclose(W.T, torch.linalg.solve(a, b), atol=1e-14)
+    assert torch.allclose(W, torch.tensor([[-1 / 3, 2 / 3]], dtype=F64), atol=1e-14)
+
+
+def test_ridge_statistics_are_the_augmented_gram_matrix():
+    X, Y, _, _ = _design(seed=10, f=6)
+    ridge = Ridge(alpha=0.0).partial_fit(X[:150], Y[:150]).partial_fit(X[150:], Y[150:])
+    aug = torch.cat([X, torch.ones(len(X), 1, dtype=F64)], dim=1)
+    torch.testing.assert_close(ridge.xtx, aug.T @ aug, rtol=1e-13, atol=1e-10)
+    torch.testing.assert_close(ridge.xty, aug.T @ Y, rtol=1e-13, atol=1e-10)

@@ -186,13 +186,17 @@ class Linear(nn.Module):
         """The weights as applied: ``W * mask`` for masked edges, else ``W`` (CSR if sparse)."""
         return self.weight if self.mask is None else self.weight * self.mask
 
-    def apply(self, x: Tensor, w: Tensor | None = None) -> Tensor:  # noqa: A003
-        """``x @ W.T + b`` for ``x`` of shape ``(..., n_in)``."""
+    def apply(self, x: Tensor, w: Tensor | None = None, out: Tensor | None = None) -> Tensor:  # noqa: A003
+        """``x @ W.T + b`` for ``x`` of shape ``(..., n_in)``; written into ``out`` (of shape
+        ``(..., n_out)``, no autograd) when given and the weights are dense."""
         w = self.effective_weight() if w is None else w
         if self.sparse:
             lead = x.shape[:-1]
             y = (w @ x.reshape(-1, self.n_in).T).T.reshape(*lead, self.n_out)
             return y if self.bias is None else y + self.bias
+        if out is not None:
+            torch.matmul(x, w.T, out=out)
+            return out if self.bias is None else out.add_(self.bias)
         return torch.nn.functional.linear(x, w, self.bias)
 
     def forward(self, x: Tensor) -> Tensor:

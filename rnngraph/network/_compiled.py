@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import sys
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -97,8 +98,9 @@ class _OutputPool:
     allocators cache already) are not kept.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int = _REUSE_BYTES) -> None:
         self._bufs: list[Tensor] = []
+        self._limit = limit
 
     def empty(self, shape: tuple[int, ...], device: torch.device, dtype: torch.dtype) -> Tensor:
         numel = math.prod(shape)
@@ -111,7 +113,7 @@ class _OutputPool:
                 self._bufs.append(self._bufs.pop(i))  # most recently used last
                 return buf.view(shape)
         flat = torch.empty(numel, device=device, dtype=dtype)
-        if device.type == "cpu" and flat.nbytes <= _REUSE_BYTES:
+        if device.type == "cpu" and flat.nbytes <= self._limit:
             self._bufs = [*self._bufs[-1:], flat]
         return flat.view(shape)
 
@@ -119,7 +121,26 @@ class _OutputPool:
         self._bufs = []
 
     def __getstate__(self) -> dict:  # copies and pickles of a network carry no buffers
-        return {"_bufs": []}
+        return {"_bufs": [], "_limit": self._limit}
+
+
+#: Per thread, the memory of the native loop's internal buffers (the projected input and the
+#: reservoir's states of a run) for the runs of every network: a fit on a freshly built
+#: network, the usual case in a hyperparameter search, then pays no page faults either.
+_SCRATCH = threading.local()
+_SCRATCH_BYTES = 64 << 20
+
+
+def _scratch() -> _OutputPool:
+    pool = getattr(_SCRATCH, "pool", None)
+    if pool is None:
+        pool = _SCRATCH.pool = _OutputPool(_SCRATCH_BYTES)
+    return pool
+
+
+def empty_scratch() -> None:
+    """Release this thread's internal buffers of the native loop (see ``_scratch``)."""
+    _SCRATCH.pool = None
 
 
 @dataclass
@@ -430,8 +451,11 @@ class CompiledNetwork(nn.Module):
 
         A run without autograd on the CPU writes its output into the memory of an earlier
         output that no tensor refers to any more (up to two buffers of at most 256 MiB
-        each are kept), which saves the page faults of fresh memory; this frees them."""
+        each are kept), which saves the page faults of fresh memory; this frees them, and
+        this thread's internal buffers of the native loop (up to two of at most 64 MiB,
+        shared by all networks)."""
         self._outputs.clear()
+        empty_scratch()
 
     def _apply(self, fn, *args: Any, **kwargs: Any):
         """``.to()``, ``.double()``, ... move the held state along with the parameters."""
@@ -785,6 +809,9 @@ class CompiledNetwork(nn.Module):
         drive = next((p for t, p in zip(pre, P, strict=True) if t.node == plan.node), None)
         if self._targets[(plan.node, node.input_names[0])].external:
             drive = xc if drive is None else drive + xc
+        if out is None:  # the states go into scratch memory (reused once nobody holds them)
+            shape = (n_steps, reservoir.batch, reservoir.n)
+            out = _scratch().empty(shape, self._ref.device, self._ref.dtype)
         ys[plan.node], ys[f"{plan.node}.{node.state_vars[0]}"] = reservoir.chunk(
             drive, n_steps, out
         )
@@ -872,12 +899,22 @@ class CompiledNetwork(nn.Module):
                 ys = self._static_outputs(xc, tc, batch) if self._static else {}
                 P = []
                 for t in pre:
-                    acc = None
+                    # the native loop's drive is summed in place into a scratch buffer
+                    acc, own = None, False
                     for e in t.static:
-                        y = e.module.apply(ys[e.source])
-                        acc = y if acc is None else acc + y
+                        src = ys[e.source]
+                        if acc is None:
+                            out = None
+                            if reservoir is not None:
+                                shape = (*src.shape[:-1], e.module.n_out)
+                                out = _scratch().empty(shape, src.device, src.dtype)
+                            acc, own = e.module.apply(src, out=out), out is not None
+                        else:
+                            acc = (
+                                acc.add_(e.module.apply(src)) if own else acc + e.module.apply(src)
+                            )
                     for e in self._folded(t, written):
-                        acc = acc + e.module.bias
+                        acc = acc.add_(e.module.bias) if own else acc + e.module.bias
                     P.append(acc)
                 ridx = ridx_all[t0:t1]
                 nrec = sum(1 for r in ridx if r >= 0)

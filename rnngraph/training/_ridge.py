@@ -7,10 +7,14 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .. import _native
+
 try:
     from scipy.linalg.blas import dsyrk as _dsyrk
-except ImportError:  # pragma: no cover - scipy is a dependency; torch's GEMM otherwise
-    _dsyrk = None
+    from scipy.linalg.lapack import dpotrf as _dpotrf
+    from scipy.linalg.lapack import dpotrs as _dpotrs
+except ImportError:  # pragma: no cover - scipy is a dependency; torch's otherwise
+    _dsyrk = _dpotrf = _dpotrs = None
 
 __all__ = ["Ridge", "ridge_solve"]
 
@@ -28,11 +32,13 @@ def ridge_solve(
 
     Solved by one Cholesky factorisation (``torch.linalg.solve`` when the matrix is not
     positive definite, e.g. ``alpha = 0`` with collinear features); never by an inverse.
+    Only the upper triangle of ``xtx`` is read.
 
     Parameters
     ----------
     xtx : Tensor
-        ``(F, F)`` Gram matrix :math:`\tilde X^\top \tilde X` (``F = n_in + 1`` with bias).
+        ``(F, F)`` Gram matrix :math:`\tilde X^\top \tilde X` (``F = n_in + 1`` with bias);
+        its upper triangle.
     xty : Tensor
         ``(F, n_out)`` cross term :math:`\tilde X^\top Y`.
     alpha : float
@@ -47,26 +53,51 @@ def ridge_solve(
     bias : Tensor or None
         ``(n_out,)`` when ``fit_bias``.
     """
-    f = xtx.shape[0]
-    reg = torch.full((f,), float(alpha), dtype=xtx.dtype, device=xtx.device)
-    if fit_bias:
-        reg[-1] = 0.0
-    a = xtx + torch.diag(reg)  # (F, F)
-    chol, info = torch.linalg.cholesky_ex(a)
-    if int(info) == 0:
-        sol = torch.cholesky_solve(xty, chol)  # (F, n_out)
-    else:
-        sol = torch.linalg.solve(a, xty)  # (F, n_out)
+    n_penalised = xtx.shape[0] - int(fit_bias)
+
+    def regularised() -> Tensor:  # (F, F), a fresh copy: the factorisation overwrites it
+        a = xtx.clone(memory_format=torch.contiguous_format)
+        a.diagonal()[:n_penalised] += float(alpha)
+        return a
+
+    sol = _cholesky_solve_upper(regularised(), xty)
+    if sol is None:  # not positive definite
+        sol = torch.linalg.solve(_symmetric(regularised()), xty)  # (F, n_out)
     if fit_bias:
         return sol[:-1].T.contiguous(), sol[-1].contiguous()
     return sol.T.contiguous(), None
 
 
+def _symmetric(upper: Tensor) -> Tensor:
+    """The symmetric matrix whose upper triangle is that of ``upper``."""
+    return upper.triu() + upper.triu(1).T
+
+
+def _cholesky_solve_upper(a: Tensor, b: Tensor) -> Tensor | None:
+    """``a^{-1} b`` by a Cholesky factorisation of the symmetric ``a`` given by its upper
+    triangle (``a`` is overwritten), or ``None`` when ``a`` is not positive definite. On the
+    CPU in float64 LAPACK's ``dpotrf``/``dpotrs`` factor the row-major upper triangle in
+    place, as the lower triangle of the column-major transpose."""
+    if a.device.type == "cpu" and a.dtype == torch.float64 and _dpotrf is not None:
+        chol, info = _dpotrf(a.numpy().T, lower=1, clean=0, overwrite_a=1)
+        if info != 0:
+            return None
+        sol, info = _dpotrs(chol, b.to(a.dtype).numpy(), lower=1)
+        return torch.from_numpy(sol) if info == 0 else None
+    chol, info = torch.linalg.cholesky_ex(_symmetric(a))
+    return torch.cholesky_solve(b, chol) if int(info) == 0 else None
+
+
 def _gram(X: Tensor) -> Tensor:
     """``X^T X`` for float64 ``X`` of shape ``(m, n)``, upper triangle only (the lower one
-    is undefined). On the CPU a BLAS ``dsyrk`` computes just that triangle: half the flops
-    of a GEMM."""
-    if X.device.type != "cpu" or _dsyrk is None:
+    is undefined): on the CPU just that triangle, half the flops of a GEMM, by the native
+    kernel (:func:`rnngraph._native.gram`) or else a BLAS ``dsyrk``."""
+    if X.device.type != "cpu":
+        return X.T @ X
+    G = _native.gram(X)
+    if G is not None:
+        return G
+    if _dsyrk is None:
         return X.T @ X
     return torch.from_numpy(_dsyrk(1.0, X.contiguous().numpy().T, trans=0, lower=0))
 
@@ -109,9 +140,15 @@ class Ridge:
         self.washout = washout
         self.reset()
 
+    @property
+    def xtx(self) -> Tensor | None:
+        """The accumulated :math:`\tilde X^\top \tilde X` ``(F, F)``, symmetric (``None``
+        before the first :meth:`partial_fit`)."""
+        return None if self._xtx is None else _symmetric(self._xtx)
+
     def reset(self) -> None:
         """Forget the accumulated statistics."""
-        self.xtx: Tensor | None = None
+        self._xtx: Tensor | None = None  # its upper triangle; the lower one is undefined
         self.xty: Tensor | None = None
         self.n_samples = 0
         self.weight: Tensor | None = None
@@ -147,8 +184,8 @@ class Ridge:
                 f"{where}: X has (B, T) = {tuple(X.shape[:2])}, Y has "
                 f"{tuple(Y.shape[:2])}; they must match"
             )
-        if self.xtx is not None and (
-            X.shape[-1] + self.fit_bias != self.xtx.shape[0] or Y.shape[-1] != self.xty.shape[1]
+        if self._xtx is not None and (
+            X.shape[-1] + self.fit_bias != self._xtx.shape[0] or Y.shape[-1] != self.xty.shape[1]
         ):
             raise ValueError(
                 f"{where}: widths changed between calls: X has {X.shape[-1]} "
@@ -168,31 +205,29 @@ class Ridge:
                 "overflow); nothing was accumulated"
             )
         n = X.shape[1]
-        if self.xtx is None:
+        if self._xtx is None:
             f = n + self.fit_bias
-            self.xtx = X.new_zeros(f, f)
+            self._xtx = X.new_zeros(f, f)
             self.xty = X.new_zeros(f, Y.shape[1])
         # the augmented design [X, 1] by blocks, without building it:
         # [[X^T X, X^T 1], [1^T X, m]] and [[X^T Y], [1^T Y]]
-        self.xtx[:n, :n] += gram.triu()
-        self.xtx[:n, :n] += gram.triu(1).T
+        self._xtx[:n, :n] += gram  # the upper triangles add up
         self.xty[:n] += xty
         if self.fit_bias:
             x_sum, y_sum = sums
-            self.xtx[:n, n] += x_sum
-            self.xtx[n, :n] += x_sum
-            self.xtx[n, n] += X.shape[0]
+            self._xtx[:n, n] += x_sum
+            self._xtx[n, n] += X.shape[0]
             self.xty[n] += y_sum
         self.n_samples += X.shape[0]
         return self
 
     def solve(self) -> tuple[Tensor, Tensor | None]:
         """Solve for the weights from the statistics accumulated so far."""
-        if self.xtx is None or self.n_samples == 0:
+        if self._xtx is None or self.n_samples == 0:
             raise RuntimeError(
                 "Ridge.solve: no samples accumulated; call partial_fit first (or lower washout)"
             )
-        self.weight, self.bias = ridge_solve(self.xtx, self.xty, self.alpha, self.fit_bias)
+        self.weight, self.bias = ridge_solve(self._xtx, self.xty, self.alpha, self.fit_bias)
         return self.weight, self.bias
 
     def fit(self, X: Any, Y: Any) -> Ridge:
