@@ -156,3 +156,35 @@ def test_recordings_of_one_native_buffer_do_not_share_memory():
     rec["res"].zero_()
     torch.testing.assert_close(rec["res.x"], kept, rtol=0, atol=0)
     assert rec["res"].untyped_storage().data_ptr() != rec.output.untyped_storage().data_ptr()
+
+
+def esn_with_readout(seed: int) -> rg.Network:
+    net = esn(seed)
+    net.add_func_node("out", 1)
+    net.add_edge("res", "out", weights=torch.full((1, N), 1.0 / N, dtype=torch.float64))
+    return net
+
+
+def states_of(net: rg.Network, u: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return net.run(u, observer=rg.Observer(["res"]))["res"]
+
+
+def test_the_native_loops_scratch_memory_serves_fresh_networks():
+    """The reservoir's states (not the run's output here) go into memory kept per thread:
+    a later run of another network reuses it once the recording is dropped, with that run's
+    own values, and never while it is held."""
+    u = inputs(1)[:1]  # batch 1: the whole-sequence C loop
+    ptr = states_of(esn_with_readout(0), u).data_ptr()  # dropped at once
+    second = states_of(esn_with_readout(1), u)
+    assert second.data_ptr() == ptr
+    kept = second.clone()
+    third = states_of(esn_with_readout(2), u)  # `second` is held
+    assert third.data_ptr() != ptr and torch.equal(second, kept)
+    rg.native.set_enabled(False)
+    try:
+        references = [states_of(esn_with_readout(seed), u) for seed in (1, 2)]
+    finally:
+        rg.native.set_enabled(True)
+    for states, reference in zip((second, third), references, strict=True):
+        torch.testing.assert_close(states, reference, rtol=0, atol=1e-12)
