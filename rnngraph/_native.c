@@ -376,7 +376,7 @@ void esn_run_batch(int64_t n_steps, int64_t m, int64_t n, const real *P, int64_t
  * registers (MR x NV vector FMAs per row of X). BLAS syrk kernels for older CPUs use half
  * the vector width of AVX-512; this one takes the compiler's widest.
  *
- * pack: scratch of at least KC (n + VW) doubles.
+ * pack: scratch of at least KC NR ceil(n / NR) doubles (a tile reads NV whole panels).
  */
 #ifdef __AVX512F__
 #define GRAM_VW 8
@@ -420,16 +420,18 @@ static void gram_tile(int64_t kc, const double *restrict a, const double *restri
 void gram(int64_t m, int64_t n, const double *restrict X, double *restrict C,
           double *restrict pack)
 {
-    const int64_t panels = (n + GRAM_VW - 1) / GRAM_VW;
+    /* every panel a tile reads, the ones past n zero */
+    const int64_t panels = GRAM_NV * ((n + GRAM_NR - 1) / GRAM_NR);
     for (int64_t t0 = 0; t0 < m; t0 += GRAM_KC) {
         const int64_t kc = m - t0 < GRAM_KC ? m - t0 : GRAM_KC;
         for (int64_t p = 0; p < panels; ++p) {
             double *restrict dst = pack + p * kc * GRAM_VW;
-            const int64_t c0 = p * GRAM_VW, w = n - c0 < GRAM_VW ? n - c0 : GRAM_VW;
+            const int64_t c0 = p * GRAM_VW;
+            const int64_t w = n - c0 < 0 ? 0 : (n - c0 < GRAM_VW ? n - c0 : GRAM_VW);
             for (int64_t t = 0; t < kc; ++t) {
-                const double *restrict src = X + (t0 + t) * n + c0;
+                const int64_t row = (t0 + t) * n + c0;
                 for (int64_t c = 0; c < GRAM_VW; ++c)
-                    dst[t * GRAM_VW + c] = c < w ? src[c] : 0;
+                    dst[t * GRAM_VW + c] = c < w ? X[row + c] : 0;
             }
         }
         for (int64_t j0 = 0; j0 < n; j0 += GRAM_NR) {

@@ -441,8 +441,9 @@ def rls_update(
     return err
 
 
-#: rows of X the C ``gram`` packs at a time (its GRAM_KC) and its widest panel (GRAM_VW)
-_GRAM_KC, _GRAM_VW = 256, 8
+#: rows of X the C ``gram`` packs at a time (its GRAM_KC) and its widest tile (GRAM_NR, 24
+#: columns with AVX-512, 12 otherwise): its scratch holds KC x NR x ceil(n / NR) values
+_GRAM_KC, _GRAM_NR = 256, 24
 
 
 def gram(X: Tensor) -> Tensor | None:
@@ -455,7 +456,7 @@ def gram(X: Tensor) -> Tensor | None:
     X = X.detach().contiguous()
     m, n = X.shape
     C = torch.zeros(n, n, dtype=X.dtype)
-    pack = torch.empty(_GRAM_KC * (n + _GRAM_VW), dtype=X.dtype)
+    pack = torch.empty(_GRAM_KC * _GRAM_NR * -(-n // _GRAM_NR), dtype=X.dtype)
     lib.gram(m, n, _ptr(X), _ptr(C), _ptr(pack))
     return C
 

@@ -373,7 +373,7 @@ def test_csr_rows_of_every_length(dtype, generic):
     assert reference.std() > 0.1
 
 
-@pytest.mark.parametrize("shape", [(1, 1), (7, 3), (300, 37), (513, 129), (1900, 64)])
+@pytest.mark.parametrize("shape", [(1, 1), (7, 3), (300, 37), (513, 129), (300, 512), (0, 5)])
 def test_gram_kernel_equals_the_product(shape):
     """The C Gram kernel's upper triangle is X^T X (tiles of 8 x 24, 256 rows at a time,
     zero-padded edges), also for a non-contiguous X."""
@@ -384,3 +384,13 @@ def test_gram_kernel_equals_the_product(shape):
         G = _native.gram(x)
         torch.testing.assert_close(G.triu(), reference, rtol=1e-13, atol=1e-12)
     assert _native.gram(X.float()) is None  # float64 only
+
+
+@pytest.mark.parametrize("m", [1, 255, 257])
+def test_gram_kernel_for_every_width_up_to_80(m):
+    """Every remainder of the 8-column panels and 24-column tiles, around a 256-row block."""
+    g = torch.Generator().manual_seed(m)
+    for n in range(1, 81):
+        X = torch.randn(m, n, generator=g, dtype=torch.float64)
+        G = _native.gram(X)
+        torch.testing.assert_close(G.triu(), (X.T @ X).triu(), rtol=1e-13, atol=1e-12)

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import rnngraph as rg
+from rnngraph.network import _compiled
 
 N, B, T = 40, 3, 50
 
@@ -94,14 +95,17 @@ def test_memory_given_to_another_process_is_never_reused():
 
 
 def test_empty_cache_releases_the_kept_memory():
+    """The network's output buffers and this thread's scratch buffers are let go (whether
+    the allocator then hands the same addresses out again is its own business)."""
     net = esn()
     with torch.no_grad():
-        ptr = net.run(inputs(1)).output.data_ptr()
+        net.run(inputs(1))
+        model = net.compile()
+        assert model._outputs._bufs and _compiled._scratch()._bufs  # kept for reuse
         net.empty_cache()
-        held = torch.empty(B * T * N, dtype=torch.float64)  # may take the freed memory
+        assert not model._outputs._bufs and not _compiled._scratch()._bufs
         net.reset()
         y = net.run(inputs(2)).output
-    assert not (y.data_ptr() == ptr and held.data_ptr() != ptr)
     torch.testing.assert_close(y, expected(inputs(2)), rtol=0, atol=0)
 
 

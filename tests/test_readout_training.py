@@ -558,3 +558,28 @@ def test_ridge_statistics_are_the_augmented_gram_matrix():
     aug = torch.cat([X, torch.ones(len(X), 1, dtype=F64)], dim=1)
     torch.testing.assert_close(ridge.xtx, aug.T @ aug, rtol=1e-13, atol=1e-10)
     torch.testing.assert_close(ridge.xty, aug.T @ Y, rtol=1e-13, atol=1e-10)
+
+
+def test_ridge_solve_is_differentiable_and_takes_float32_targets():
+    X, Y, _, _ = _design(seed=11, n=40, f=3, k=2)
+    xtx, xty = X.T @ X, (X.T @ Y).requires_grad_()
+    W, _ = ridge_solve(xtx, xty, 0.3, fit_bias=False)
+    ref = torch.linalg.solve(xtx + 0.3 * torch.eye(3, dtype=F64), xty.detach()).T
+    assert torch.allclose(W.detach(), ref, atol=1e-12)
+    assert torch.autograd.gradcheck(lambda b: ridge_solve(xtx, b, 0.3, fit_bias=False)[0], (xty,))
+    a = torch.tensor([[1.0, 2.0], [2.0, 1.0]], dtype=F64)  # indefinite: the fallback path
+    W32, _ = ridge_solve(a, torch.tensor([[1.0], [0.0]]), 0.0, fit_bias=False)
+    assert W32.dtype == F64 and torch.allclose(W32, torch.tensor([[-1 / 3, 2 / 3]], dtype=F64))
+
+
+def test_ridge_statistics_merge_in_place():
+    """``xtx`` is the statistics themselves: adding another fit's to it is one fit of both."""
+    X, Y, _, _ = _design(seed=12, f=6)
+    one, two = Ridge(alpha=0.1).partial_fit(X[:150], Y[:150]), Ridge(alpha=0.1)
+    two.partial_fit(X[150:], Y[150:])
+    one.xtx.add_(two.xtx)
+    one.xty.add_(two.xty)
+    one.n_samples += two.n_samples
+    whole = Ridge(alpha=0.1).fit(X, Y)
+    W, b = one.solve()
+    assert torch.allclose(W, whole.weight, atol=1e-12) and torch.allclose(b, whole.bias, atol=1e-12)

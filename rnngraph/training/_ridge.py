@@ -54,6 +54,7 @@ def ridge_solve(
         ``(n_out,)`` when ``fit_bias``.
     """
     n_penalised = xtx.shape[0] - int(fit_bias)
+    xty = xty.to(xtx.dtype)
 
     def regularised() -> Tensor:  # (F, F), a fresh copy: the factorisation overwrites it
         a = xtx.clone(memory_format=torch.contiguous_format)
@@ -78,11 +79,13 @@ def _cholesky_solve_upper(a: Tensor, b: Tensor) -> Tensor | None:
     triangle (``a`` is overwritten), or ``None`` when ``a`` is not positive definite. On the
     CPU in float64 LAPACK's ``dpotrf``/``dpotrs`` factor the row-major upper triangle in
     place, as the lower triangle of the column-major transpose."""
-    if a.device.type == "cpu" and a.dtype == torch.float64 and _dpotrf is not None:
+    lapack = a.device.type == "cpu" and a.dtype == torch.float64 and _dpotrf is not None
+    # torch's path for statistics that carry gradients, and for an empty system
+    if lapack and a.numel() and not (a.requires_grad or b.requires_grad):
         chol, info = _dpotrf(a.numpy().T, lower=1, clean=0, overwrite_a=1)
         if info != 0:
             return None
-        sol, info = _dpotrs(chol, b.to(a.dtype).numpy(), lower=1)
+        sol, info = _dpotrs(chol, b.numpy(), lower=1)
         return torch.from_numpy(sol) if info == 0 else None
     chol, info = torch.linalg.cholesky_ex(_symmetric(a))
     return torch.cholesky_solve(b, chol) if int(info) == 0 else None
@@ -143,12 +146,22 @@ class Ridge:
     @property
     def xtx(self) -> Tensor | None:
         """The accumulated :math:`\tilde X^\top \tilde X` ``(F, F)``, symmetric (``None``
-        before the first :meth:`partial_fit`)."""
-        return None if self._xtx is None else _symmetric(self._xtx)
+        before the first :meth:`partial_fit`): the statistics themselves, so changing it in
+        place (merging the statistics of another ``Ridge``) changes the fit."""
+        if self._xtx is not None and not self._mirrored:
+            # the fit accumulates the upper triangle only; mirror it on the first look
+            self._xtx.copy_(_symmetric(self._xtx))
+            self._mirrored = True
+        return self._xtx
+
+    @xtx.setter
+    def xtx(self, value: Tensor | None) -> None:
+        self._xtx, self._mirrored = value, True
 
     def reset(self) -> None:
         """Forget the accumulated statistics."""
-        self._xtx: Tensor | None = None  # its upper triangle; the lower one is undefined
+        self._xtx: Tensor | None = None  # its upper triangle counts; see `xtx`
+        self._mirrored = True
         self.xty: Tensor | None = None
         self.n_samples = 0
         self.weight: Tensor | None = None
@@ -212,6 +225,7 @@ class Ridge:
         # the augmented design [X, 1] by blocks, without building it:
         # [[X^T X, X^T 1], [1^T X, m]] and [[X^T Y], [1^T Y]]
         self._xtx[:n, :n] += gram  # the upper triangles add up
+        self._mirrored = False
         self.xty[:n] += xty
         if self.fit_bias:
             x_sum, y_sum = sums
