@@ -25,59 +25,58 @@ typedef REAL real;
 
 /* y = A x for a CSR matrix A (n rows), x (in L1) read through the column indices.
  *
- * With AVX2 the products of 8 nonzeros at a time are one vector FMA on values gathered
- * by scalar loads and lane inserts: two loads per nonzero (index, x) instead of three, and
- * faster here than the vector gather instruction (2x slower than scalar code). Otherwise
- * scalar loads with eight partial sums per row. */
+ * With AVX2 the products of 8 nonzeros at a time are two vector FMAs of 4 lanes on values
+ * gathered by scalar loads and lane inserts: two loads per nonzero (index, x) instead of
+ * three, and faster here than the vector gather instruction (2x slower than scalar code).
+ * Otherwise scalar loads with eight partial sums per row. */
 #if defined(HAVE_AVX2) && defined(REAL_DOUBLE)
-static inline __m256d gather4(const double *x, const int32_t *ix)
+typedef __m256d vec4;
+#define VZERO _mm256_setzero_pd()
+#define VLOAD _mm256_loadu_pd
+#define VFMA _mm256_fmadd_pd
+#define VADD _mm256_add_pd
+static inline vec4 gather4(const double *x, const int32_t *ix)
 {
     const __m128d lo = _mm_loadh_pd(_mm_load_sd(x + ix[0]), x + ix[1]);
     const __m128d hi = _mm_loadh_pd(_mm_load_sd(x + ix[2]), x + ix[3]);
     return _mm256_insertf128_pd(_mm256_castpd128_pd256(lo), hi, 1);
 }
-
-static void csr_matvec(int64_t n, const int32_t *restrict indptr,
-                       const int32_t *restrict indices, const double *restrict vals,
-                       const double *restrict x, double *restrict y)
+static inline double vsum(vec4 a)
 {
-    for (int64_t i = 0; i < n; ++i) {
-        __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd();
-        int32_t k = indptr[i];
-        const int32_t end = indptr[i + 1];
-        for (; k + 8 <= end; k += 8) {
-            a0 = _mm256_fmadd_pd(_mm256_loadu_pd(vals + k), gather4(x, indices + k), a0);
-            a1 = _mm256_fmadd_pd(_mm256_loadu_pd(vals + k + 4), gather4(x, indices + k + 4), a1);
-        }
-        const __m256d a = _mm256_add_pd(a0, a1);
-        const __m128d h = _mm_add_pd(_mm256_castpd256_pd128(a), _mm256_extractf128_pd(a, 1));
-        double acc = _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
-        for (; k < end; ++k)
-            acc += vals[k] * x[indices[k]];
-        y[i] = acc;
-    }
+    const __m128d h = _mm_add_pd(_mm256_castpd256_pd128(a), _mm256_extractf128_pd(a, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(h, _mm_unpackhi_pd(h, h)));
 }
 #elif defined(HAVE_AVX2)
-static inline __m128 gather4(const float *x, const int32_t *ix)
+typedef __m128 vec4;
+#define VZERO _mm_setzero_ps()
+#define VLOAD _mm_loadu_ps
+#define VFMA _mm_fmadd_ps
+#define VADD _mm_add_ps
+static inline vec4 gather4(const float *x, const int32_t *ix)
 {
     return _mm_set_ps(x[ix[3]], x[ix[2]], x[ix[1]], x[ix[0]]);
 }
+static inline float vsum(vec4 a)
+{
+    a = _mm_add_ps(a, _mm_movehl_ps(a, a));
+    return _mm_cvtss_f32(_mm_add_ss(a, _mm_shuffle_ps(a, a, 1)));
+}
+#endif
 
+#ifdef HAVE_AVX2
 static void csr_matvec(int64_t n, const int32_t *restrict indptr,
-                       const int32_t *restrict indices, const float *restrict vals,
-                       const float *restrict x, float *restrict y)
+                       const int32_t *restrict indices, const real *restrict vals,
+                       const real *restrict x, real *restrict y)
 {
     for (int64_t i = 0; i < n; ++i) {
-        __m128 a0 = _mm_setzero_ps(), a1 = _mm_setzero_ps();
+        vec4 a0 = VZERO, a1 = VZERO;
         int32_t k = indptr[i];
         const int32_t end = indptr[i + 1];
         for (; k + 8 <= end; k += 8) {
-            a0 = _mm_fmadd_ps(_mm_loadu_ps(vals + k), gather4(x, indices + k), a0);
-            a1 = _mm_fmadd_ps(_mm_loadu_ps(vals + k + 4), gather4(x, indices + k + 4), a1);
+            a0 = VFMA(VLOAD(vals + k), gather4(x, indices + k), a0);
+            a1 = VFMA(VLOAD(vals + k + 4), gather4(x, indices + k + 4), a1);
         }
-        __m128 a = _mm_add_ps(a0, a1);
-        a = _mm_add_ps(a, _mm_movehl_ps(a, a));
-        float acc = _mm_cvtss_f32(_mm_add_ss(a, _mm_shuffle_ps(a, a, 1)));
+        real acc = vsum(VADD(a0, a1));
         for (; k < end; ++k)
             acc += vals[k] * x[indices[k]];
         y[i] = acc;
@@ -120,42 +119,6 @@ static void recurrent(int64_t n, const real *restrict W, const int32_t *restrict
     }
 }
 
-/* The leaky-tanh (echo-state) map with one recurrent edge, for one sample:
- *
- *     u(t) = P(t) + W x(t-1) + b
- *     x(t) = x(t-1) + lr * (tanh(u(t)) - x(t-1))
- *
- * n_steps, n   steps in this chunk, units
- * P            (n_steps, n) the input projected by the static edges (all steps at once),
- *              or one row repeated when p_stride = 0
- * W            (n, n) dense recurrent weights (row i feeds unit i), or NULL for CSR:
- * indptr, indices, vals   the CSR recurrent weights (n + 1, nnz, nnz)
- * lr, b        (n,) leak rate and bias (node bias plus recurrent-edge bias)
- * x            (n,) the state x(t-1) on entry, x(n_steps - 1) on return
- * prev         (n,) what the recurrent edge reads at the first step (its delay line)
- * X            (n_steps, n) out: x(t) for every step
- * u            (n,) scratch
- */
-void esn_run(int64_t n_steps, int64_t n, const real *restrict P, int64_t p_stride,
-             const real *restrict W, const int32_t *restrict indptr,
-             const int32_t *restrict indices, const real *restrict vals,
-             const real *restrict lr, const real *restrict b, real *restrict x,
-             const real *prev, real *X, real *restrict u)
-{
-    for (int64_t t = 0; t < n_steps; ++t) {
-        const real *p = P + t * p_stride;
-        real *xt = X + t * n;
-        recurrent(n, W, indptr, indices, vals, prev, u);
-        for (int64_t i = 0; i < n; ++i) /* vectorised tanh (glibc's libmvec) */
-            u[i] = tanh(u[i] + p[i] + b[i]);
-        for (int64_t i = 0; i < n; ++i) {
-            x[i] += lr[i] * (u[i] - x[i]);
-            xt[i] = x[i];
-        }
-        prev = xt;
-    }
-}
-
 /* A leaky integrator with a tanh output and one recurrent edge (RectiPy's leaky-integrator
  * template, rnngraph's "li"), for one sample. The linear ODE tau v' = -v + tau (k r_in +
  * I_ext + eta) with its input held over the step has the affine one-step map
@@ -164,8 +127,9 @@ void esn_run(int64_t n_steps, int64_t n, const real *restrict P, int64_t p_strid
  *
  *     v(t) = g v(t-1) + c_rec (W r(t-1)) + c_ext P(t) + c0,    r(t) = tanh(v(t))
  *
- * Arguments as for esn_run; v is the state (in/out), prev what the recurrent edge reads at
- * the first step, X (n_steps, n) receives r(t) and V (n_steps, n) v(t).
+ * Arguments as for esn_run (below) with m = 1 and no gemm; v is the state (in/out), prev
+ * what the recurrent edge reads at the first step, X (n_steps, n) receives r(t) and V
+ * (n_steps, n) v(t).
  */
 void li_run(int64_t n_steps, int64_t n, const real *restrict P, int64_t p_stride,
             const real *restrict W, const int32_t *restrict indptr,
@@ -331,38 +295,55 @@ typedef void (*gemm_fn)(const char *transa, const char *transb, const int *m, co
                         const real *b, const int *ldb, const real *beta, real *c,
                         const int *ldc);
 
-/* The leaky-tanh map for a batch of m samples with a dense recurrent W (n, n): as esn_run,
- * the recurrent product of each step one BLAS gemm (the caller passes torch's), the rest
- * one vectorised pass that writes the step's output in place:
+/* out = x + lr * (tanh(u + p + b) - x) for m rows of n units */
+static void leaky_rows(int64_t m, int64_t n, const real *restrict x, const real *restrict u,
+                       const real *restrict p, const real *restrict lr, const real *restrict b,
+                       real *restrict out)
+{
+    for (int64_t r = 0; r < m; ++r) {
+        const real *restrict x_r = x + r * n, *restrict u_r = u + r * n, *restrict p_r = p + r * n;
+        real *restrict o = out + r * n;
+        for (int64_t i = 0; i < n; ++i) /* vectorised tanh (glibc's libmvec) */
+            o[i] = x_r[i] + lr[i] * (tanh(u_r[i] + p_r[i] + b[i]) - x_r[i]);
+    }
+}
+
+/* The leaky-tanh (echo-state) map with one recurrent edge, for m samples:
  *
- *     U = X(t-1) W^T,    X(t) = X(t-1) + lr * (tanh(U + P(t) + b) - X(t-1))
+ *     U(t) = X(t-1) W^T,    X(t) = X(t-1) + lr * (tanh(U(t) + P(t) + b) - X(t-1))
  *
- * P (n_steps, m, n) with p_stride = m n (or one zero block, p_stride = 0); x, prev (m, n)
- * the state and what the recurrent edge reads at the first step; X (n_steps, m, n) out;
- * u (m, n) scratch.
+ * n_steps, m, n   steps in this chunk, samples, units
+ * P            (n_steps, m, n) the input projected by the static edges (all steps at once),
+ *              or one block repeated when p_stride = 0
+ * W, gemm      with a BLAS gemm (the caller passes torch's): dense W (n, n), any m; without
+ *              (m = 1): dense W, or NULL for the CSR weights (indptr, indices, vals:
+ *              n + 1, nnz, nnz), the product computed here
+ * lr, b        (n,) leak rate and bias (node bias plus recurrent-edge bias)
+ * x            (m, n) the state x(t-1) on entry, x(n_steps - 1) on return
+ * prev         (m, n) what the recurrent edge reads at the first step (its delay line)
+ * X            (n_steps, m, n) out: x(t) for every step
+ * u            (m, n) scratch
  */
-void esn_run_batch(int64_t n_steps, int64_t m, int64_t n, const real *P, int64_t p_stride,
-                   const real *W, gemm_fn gemm, const real *restrict lr,
-                   const real *restrict b, real *restrict x, const real *prev, real *X,
-                   real *restrict u)
+void esn_run(int64_t n_steps, int64_t m, int64_t n, const real *P, int64_t p_stride,
+             const real *W, gemm_fn gemm, const int32_t *restrict indptr,
+             const int32_t *restrict indices, const real *restrict vals,
+             const real *restrict lr, const real *restrict b, real *x, const real *prev,
+             real *X, real *restrict u)
 {
     const int n_ = (int)n, m_ = (int)m;
     const real one = 1, zero = 0;
     for (int64_t t = 0; t < n_steps; ++t) {
-        const real *p = P + t * p_stride;
+        const real *xs = t ? X + (t - 1) * m * n : x; /* x(t-1): the state is the output */
         real *xt = X + t * m * n;
-        /* row-major U (m, n) = prev (m, n) W^T is column-major U^T = W^T' prev^T */
-        gemm("T", "N", &n_, &m_, &n_, &one, W, &n_, prev, &n_, &zero, u, &n_);
-        for (int64_t r = 0; r < m; ++r) {
-            real *restrict x_r = x + r * n, *restrict o = xt + r * n;
-            const real *restrict u_r = u + r * n, *restrict p_r = p + r * n;
-            for (int64_t i = 0; i < n; ++i) {
-                x_r[i] += lr[i] * (tanh(u_r[i] + p_r[i] + b[i]) - x_r[i]);
-                o[i] = x_r[i];
-            }
-        }
+        if (gemm) /* row-major U (m, n) = prev (m, n) W^T is column-major U^T = W^T' prev^T */
+            gemm("T", "N", &n_, &m_, &n_, &one, W, &n_, prev, &n_, &zero, u, &n_);
+        else
+            recurrent(n, W, indptr, indices, vals, prev, u);
+        leaky_rows(m, n, xs, u, P + t * p_stride, lr, b, xt);
         prev = xt;
     }
+    if (n_steps > 0)
+        memcpy(x, X + (n_steps - 1) * m * n, (size_t)(m * n) * sizeof(real));
 }
 
 #ifdef REAL_DOUBLE

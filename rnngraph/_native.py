@@ -62,8 +62,7 @@ _enabled = os.environ.get("RNNGRAPH_NATIVE", "1") != "0"
 
 #: The C functions' arguments: i int64, p pointer (NULL for None), r the real type.
 _SIGNATURES = {
-    "esn_run": "iipi" + "p" * 10,
-    "esn_run_batch": "iiipi" + "p" * 8,
+    "esn_run": "iiipi" + "p" * 11,
     "li_run": "iipi" + "p" * 13,
     "leaky_tanh": "ii" + "p" * 5,
     "lif_step": "ii" + "p" * 14 + "i",
@@ -345,10 +344,10 @@ class ReservoirRun:
         x, prev = state
         self.lib, self.kind, self.n, self.batch = _library(dtype), p.kind, n, x.shape[0]
         if self.batch == 1:
-            self.W, self.csr = _recurrent_layout(module)
+            (self.W, self.csr), gemm = _recurrent_layout(module), None
         else:  # one gemm per step with torch's BLAS
             self.W, self.csr = module.effective_weight().detach().contiguous(), (None, None, None)
-            self.gemm = _gemm(dtype)
+            gemm = _gemm(dtype)
         # the recurrent edge's bias; the generic loop folds it into the static drive of
         # its target when that has one
         static = any(t.static for t in net._targets.values() if (t.node, t.var) == (p.node, "I"))
@@ -371,35 +370,29 @@ class ReservoirRun:
         self.prev = prev.detach().reshape(shape).contiguous()
         self.u = torch.empty(shape, dtype=dtype)
         # what every chunk passes: the weights and the per-unit coefficients
-        if self.batch > 1:
-            self.consts = [_ptr(self.W), self.gemm, *map(_ptr, self.coef)]
-        else:
-            self.consts = [_ptr(self.W), *map(_ptr, self.csr), *map(_ptr, self.coef)]
+        weights = [_ptr(self.W), *([gemm] if p.kind == "esn" else []), *map(_ptr, self.csr)]
+        self.consts = weights + [_ptr(c) for c in self.coef]
 
-    def chunk(
-        self, P: Tensor | None, n_steps: int, out: Tensor | None = None
-    ) -> tuple[Tensor, Tensor]:
+    def chunk(self, P: Tensor | None, n_steps: int, out: Tensor) -> tuple[Tensor, Tensor]:
         """Run ``n_steps`` steps with the projected input ``P`` (``(n_steps, B, n)``, or
-        ``None`` for none); return the node's output (written into ``out`` when given, a
-        contiguous ``(n_steps, B, n)`` tensor) and its state variable for every step (the
-        same tensor for ``leaky_tanh``)."""
+        ``None`` for none), writing the node's output into ``out`` (a contiguous
+        ``(n_steps, B, n)`` tensor); return it and the node's state variable for every step
+        (the same tensor for ``leaky_tanh``)."""
         n, m, dtype = self.n, self.batch, self.x.dtype
         if P is None:
             P, stride = torch.zeros(m, n, dtype=dtype), 0
         else:
             P, stride = P.expand(n_steps, m, n).contiguous(), m * n
-        X = out if out is not None else torch.empty(n_steps, m, n, dtype=dtype)
-        V = X if self.kind == "esn" else torch.empty(n_steps, m, n, dtype=dtype)
-        head = [n_steps, m, n] if m > 1 else [n_steps, n]
-        args = [*head, _ptr(P), stride, *self.consts, _ptr(self.x), _ptr(self.prev), _ptr(X)]
-        if m > 1:
-            self.lib.esn_run_batch(*args, _ptr(self.u))
-        elif self.kind == "esn":
+        head = [n_steps, m, n] if self.kind == "esn" else [n_steps, n]
+        args = [*head, _ptr(P), stride, *self.consts, _ptr(self.x), _ptr(self.prev), _ptr(out)]
+        if self.kind == "esn":
             self.lib.esn_run(*args, _ptr(self.u))
+            V = out
         else:
+            V = torch.empty(n_steps, m, n, dtype=dtype)
             self.lib.li_run(*args, _ptr(V), _ptr(self.u))
-        self.prev = X[-1]
-        return X, V
+        self.prev = out[-1]
+        return out, V
 
     def state(self, State: Any) -> list:
         """The loop's state in the generic loop's layout: ``[State(x), delay line]``."""

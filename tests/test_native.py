@@ -71,6 +71,17 @@ def reservoir(
     return net
 
 
+def population(kind, label, w_in, w, dt=1.0, edge=None, **params):
+    """``in`` -> ``label`` (a ``kind`` node of ``len(w)`` units, ``params``) through ``w_in``,
+    and its feedback self-edge ``w`` (``edge``: that edge's further options)."""
+    net = rg.Network(dt=dt, dtype=w.dtype)
+    net.add_func_node("in", w_in.shape[1])
+    net.add_diffeq_node(label, kind, n=w.shape[0], **params)
+    net.add_edge("in", label, weights=w_in)
+    net.add_edge(label, label, weights=w, feedback=True, **(edge or {}))
+    return net
+
+
 def inputs(steps=257, dtype=torch.float64, seed=1):
     g = torch.Generator().manual_seed(seed)
     return torch.randn(steps, 2, generator=g, dtype=dtype)
@@ -263,21 +274,19 @@ def test_batched_runs_use_the_native_elementwise_step(sparse, generic):
 def test_native_lif_step_equals_the_torch_step(reset, refractory, generic):
     """A recurrent LIF population (B = 3) with the C step and with torch's: same spikes."""
     g = torch.Generator().manual_seed(7)
-    net = rg.Network(dt=1.0, dtype=torch.float64)
-    net.add_func_node("in", 5)
-    net.add_diffeq_node(
+    w_in = torch.rand(N, 5, generator=g, dtype=torch.float64)
+    w = torch.randn(N, N, generator=g, dtype=torch.float64) * 0.3
+    net = population(
         "lif",
         "lif",
-        n=N,
+        w_in,
+        w,
         tau_m=torch.linspace(10.0, 30.0, N, dtype=torch.float64),
         v_th=1.0,
         refractory=refractory,
         reset=reset,
         integrator="exp_euler",
     )
-    net.add_edge("in", "lif", weights=torch.rand(N, 5, generator=g, dtype=torch.float64))
-    w = torch.randn(N, N, generator=g, dtype=torch.float64) * 0.3
-    net.add_edge("lif", "lif", weights=w, feedback=True)
     x = torch.rand(3, 300, 5, generator=g, dtype=torch.float64) * 1.5
     native, reference = both_ways(net, x, ["lif", "lif.v", "lif.ref"], generic)
     assert any(key[-1] for key in net.compile()._loops)  # an event-driven loop ran
@@ -292,23 +301,21 @@ def test_native_lif_step_equals_the_torch_step(reset, refractory, generic):
 def test_native_leaky_integrator_equals_generic_loop(integrator, sparse, generic):
     """RectiPy's leaky-integrator template (``li``): v' = -v/tau + k r_in + I_ext + eta."""
     g = torch.Generator().manual_seed(11)
-    net = rg.Network(dt=0.1, dtype=torch.float64)
-    net.add_func_node("in", 2)
-    net.add_diffeq_node(
-        "rnn",
+    w_in = torch.randn(N, 2, generator=g, dtype=torch.float64)
+    w = torch.randn(N, N, generator=g, dtype=torch.float64) * 0.3
+    w = w * (torch.rand(N, N, generator=g) < 0.3)
+    bias = 0.1 * torch.randn(N, generator=g, dtype=torch.float64)
+    net = population(
         "li",
-        n=N,
+        "rnn",
+        w_in,
+        w,
+        dt=0.1,
+        edge={"target_var": "r_in", "bias": bias, "sparse": sparse},
         tau=torch.linspace(0.5, 2.0, N, dtype=torch.float64),
         k=1.3,
         eta=0.2,
         integrator=integrator,
-    )
-    net.add_edge("in", "rnn", weights=torch.randn(N, 2, generator=g, dtype=torch.float64))
-    w = torch.randn(N, N, generator=g, dtype=torch.float64) * 0.3
-    w = w * (torch.rand(N, N, generator=g) < 0.3)
-    bias = 0.1 * torch.randn(N, generator=g, dtype=torch.float64)
-    net.add_edge(
-        "rnn", "rnn", weights=w, feedback=True, target_var="r_in", bias=bias, sparse=sparse
     )
     c = net.compile()
     assert c._native is not None and c._native.kind == "li"
@@ -357,11 +364,8 @@ def test_csr_rows_of_every_length(dtype, generic):
     for i in range(n):
         cols = torch.randperm(n, generator=g)[: i % 20]
         w[i, cols] = torch.randn(len(cols), generator=g, dtype=dtype) * 0.3
-    net = rg.Network(dt=1.0, dtype=dtype)
-    net.add_func_node("in", 2)
-    net.add_diffeq_node("res", "leaky_tanh", n=n, lr=0.5)
-    net.add_edge("in", "res", weights=torch.randn(n, 2, generator=g, dtype=dtype))
-    net.add_edge("res", "res", weights=w, feedback=True, sparse=True)
+    w_in = torch.randn(n, 2, generator=g, dtype=dtype)
+    net = population("leaky_tanh", "res", w_in, w, edge={"sparse": True}, lr=0.5)
     assert runs_natively(net)
     x = inputs(50, dtype=dtype)
     native = net.compile().run(x, observer=rg.Observer(["res"]))["res"]

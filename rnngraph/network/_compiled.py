@@ -792,6 +792,25 @@ class CompiledNetwork(nn.Module):
             ys[v] = self.nodes[v](acc)
         return ys
 
+    def _precomputed(
+        self, t: _Target, ys: dict[str, Tensor], written: set, scratch: bool
+    ) -> Tensor:
+        """What target ``t`` receives from its static edges (and its folded biases) over a
+        chunk, from the static outputs ``ys``. With ``scratch`` (the native loop's drive) it
+        is summed in place in the thread's scratch memory."""
+        acc = None
+        for e in t.static:
+            src = ys[e.source]
+            if acc is None:
+                shape = (*src.shape[:-1], e.module.n_out)
+                out = _scratch().empty(shape, src.device, src.dtype) if scratch else None
+                acc = e.module.apply(src, out=out)
+            else:
+                acc = acc.add_(e.module.apply(src)) if scratch else acc + e.module.apply(src)
+        for e in self._folded(t, written):
+            acc = acc.add_(e.module.bias) if scratch else acc + e.module.bias
+        return acc
+
     def _native_chunk(
         self,
         reservoir: _native.ReservoirRun,
@@ -897,25 +916,7 @@ class CompiledNetwork(nn.Module):
                 tc = t1 - t0
                 xc = xt[t0:t1] if xt is not None else None
                 ys = self._static_outputs(xc, tc, batch) if self._static else {}
-                P = []
-                for t in pre:
-                    # the native loop's drive is summed in place into a scratch buffer
-                    acc, own = None, False
-                    for e in t.static:
-                        src = ys[e.source]
-                        if acc is None:
-                            out = None
-                            if reservoir is not None:
-                                shape = (*src.shape[:-1], e.module.n_out)
-                                out = _scratch().empty(shape, src.device, src.dtype)
-                            acc, own = e.module.apply(src, out=out), out is not None
-                        else:
-                            acc = (
-                                acc.add_(e.module.apply(src)) if own else acc + e.module.apply(src)
-                            )
-                    for e in self._folded(t, written):
-                        acc = acc.add_(e.module.bias) if own else acc + e.module.bias
-                    P.append(acc)
+                P = [self._precomputed(t, ys, written, reservoir is not None) for t in pre]
                 ridx = ridx_all[t0:t1]
                 nrec = sum(1 for r in ridx if r >= 0)
                 R = [[None] * nrec for _ in rec_dyn]
@@ -954,7 +955,7 @@ class CompiledNetwork(nn.Module):
                 if bar is not None:
                     bar.update(tc)
                 # free this chunk's precomputed inputs before the next chunk makes its own
-                ys = P = Pl = SV = Xl = acc = y = None
+                ys = P = Pl = SV = Xl = None
         finally:
             if bar is not None:
                 bar.close()
