@@ -2,7 +2,7 @@
 
 from . import _native as native
 from . import datasets, edges, layers, metrics, nodes, observers, training
-from .edges import Linear, input_weights, recurrent_weights
+from .edges import Linear, bias_weights, input_weights, recurrent_weights
 from .network import CompiledNetwork, Network
 from .nodes import DENode, FuncNode, register_model
 from .observers import Observer, Recording
@@ -17,6 +17,7 @@ __all__ = [
     "Network",
     "Observer",
     "Recording",
+    "bias_weights",
     "datasets",
     "edges",
     "input_weights",

@@ -116,3 +116,39 @@ def test_initialisers():
     torch.testing.assert_close(rg.input_weights(10, 3, seed=4), rg.input_weights(10, 3, seed=4))
     with pytest.raises(ValueError, match="unknown distribution 'cauchy'; valid: "):
         rg.recurrent_weights(5, distribution="cauchy", seed=0)
+
+
+def test_bias_weights_are_one_input_column():
+    """bias_weights draws what input_weights draws for one column, with the same seed."""
+    b = rg.bias_weights(5000, connectivity=0.2, scaling=0.5, seed=7, dtype=torch.float64)
+    col = rg.input_weights(5000, 1, connectivity=0.2, scaling=0.5, seed=7, dtype=torch.float64)
+    assert b.shape == (5000,) and b.is_contiguous()
+    torch.testing.assert_close(b, col[:, 0], rtol=0, atol=0)
+    assert set(b.unique().tolist()) == {-0.5, 0.0, 0.5}
+    # fraction of units with a bias: binomial, sd 0.0057 at n = 5000
+    assert abs((b != 0).double().mean().item() - 0.2) < 0.02
+    # signs balanced: sd of the mean sign over about 1000 entries is 0.032
+    assert abs(torch.sign(b[b != 0]).mean().item()) < 0.1
+    with pytest.raises(ValueError, match=r"bias_weights: connectivity must be in \(0, 1\], got 0"):
+        rg.bias_weights(10, connectivity=0, seed=0)
+
+
+def test_bias_breaks_the_odd_symmetry_of_a_tanh_reservoir():
+    """Without a bias, the states driven by -u are minus those driven by u; with one, not."""
+    n = 40
+    w = rg.recurrent_weights(n, 0.9, 0.5, seed=1, dtype=torch.float64)
+    w_in = rg.input_weights(n, 1, seed=2, dtype=torch.float64)
+    u = torch.sin(torch.arange(60, dtype=torch.float64) / 5).reshape(-1, 1) + 0.3
+
+    def states(bias, sign):
+        net = Network(1.0, dtype=torch.float64)
+        net.add_func_node("in", 1)
+        net.add_diffeq_node("res", "leaky_tanh", n, lr=0.5, bias=bias)
+        net.add_edge("in", "res", w_in)
+        net.add_edge("res", "res", w, feedback=True)
+        return net.run(sign * u).output
+
+    odd = states(0.0, 1.0) + states(0.0, -1.0)
+    assert odd.abs().max() < 1e-14
+    b = rg.bias_weights(n, connectivity=0.5, seed=3, dtype=torch.float64)
+    assert (states(b, 1.0) + states(b, -1.0)).abs().max() > 0.1
