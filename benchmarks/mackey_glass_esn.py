@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/mackey_glass_esn.py [--seeds 20] [--compare] [--quick]
                                                     [--profile] [--repeats 3]
+                                                    [--bias-scaling 1] [--peer-bias]
 
 The task: the Mackey-Glass series with reservoirpy's defaults (tau=17, a=0.2, b=0.1, n=10,
 x0=1.2, h=1; ``rnngraph.datasets.mackey_glass``) rescaled to [-1, 1]; predict x(t+1) from
@@ -9,7 +10,10 @@ x(t); 2000 training steps, then the next 2000 test steps, continuing the state; 
 100 training steps are left out of the fit. The model: 500 leaky-tanh units,
 ``x(t) = (1 - lr) x(t-1) + lr tanh(W x(t-1) + W_in u(t) + b)`` with lr=0.3, W normal with 10 %
 connectivity scaled to spectral radius 1.25, W_in +-1 with 20 % connectivity (input scaling
-1), b = 0 (the default of reservoirpy 0.4.2's ``Reservoir``), float64.
+1), b +-1 on 20 % of the units (``rnngraph.bias_weights``: the weights of a constant input,
+drawn like one more column of W_in; ``--bias-scaling`` sets its size, 0 gives b = 0, the
+default of reservoirpy 0.4.2's ``Reservoir``), float64. With b = 0 a tanh reservoir is odd in
+its input (x[-u] = -x[u]); the bias breaks that symmetry.
 
 For every seed (1..N) the script draws the weights, then fits, each from a zero state:
 ridge readouts (alpha = 1e-5 and 1e-8, with an unpenalised bias) and an online RLS readout
@@ -21,11 +25,12 @@ median over seeds): reservoir run + ridge fit (``Network.fit_ridge``), RLS fit
 
 ``--compare`` runs reservoirpy 0.4.2 in its own venv (``make peers PEERS=reservoirpy``) on the
 same data and its own seeds 1..N (the seed drives ``reservoirpy.set_seed`` and the
-``Reservoir``'s seed), the two libraries timed back to back for every seed (reservoirpy as a
-long-lived subprocess that takes one seed at a time); it prints both side by side with the
-ratios rnngraph/reservoirpy, and loads reservoirpy's weights into rnngraph networks for a
-few seeds to show that the two give the same predictions. ``--quick`` runs 3 seeds;
-``--profile`` prints where rnngraph's time goes. All figures go to
+``Reservoir``'s seed) with reservoirpy's default b = 0, or with ``--peer-bias`` the same bias
+recipe drawn by reservoirpy's own ``bernoulli``; the two libraries are timed back to back for
+every seed (reservoirpy as a long-lived subprocess that takes one seed at a time). It prints
+both side by side with the ratios rnngraph/reservoirpy, and loads reservoirpy's weights into
+rnngraph networks for a few seeds to show that the two give the same predictions.
+``--quick`` runs 3 seeds; ``--profile`` prints where rnngraph's time goes. All figures go to
 ``benchmarks/results/mackey_glass_esn.json`` (``.quick.json`` with ``--quick``).
 """
 
@@ -69,7 +74,9 @@ CONFIG: dict[str, Any] = {
     "input_scaling": 1.0,
     "rc_connectivity": 0.1,
     "input_connectivity": 0.2,
-    "bias": 0.0,
+    "bias_scaling": 1.0,
+    "bias_connectivity": 0.2,
+    "peer_bias": False,
     "n_train": 2000,
     "n_test": 2000,
     "washout": 100,
@@ -102,8 +109,11 @@ def make_task(cfg: dict[str, Any]) -> dict[str, np.ndarray]:
     }
 
 
-def draw_weights(seed: int, cfg: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor, float]:
-    """``(W, W_in, b)`` of one seed, drawn with rnngraph's initialisers from one generator."""
+def draw_weights(
+    seed: int, cfg: dict[str, Any]
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | float]:
+    """``(W, W_in, b)`` of one seed, drawn with rnngraph's initialisers from one generator
+    (in that order; ``b = 0`` when ``cfg["bias_scaling"]`` is 0)."""
     gen = torch.Generator().manual_seed(seed)
     n = cfg["n_units"]
     w_in = rg.input_weights(
@@ -118,7 +128,12 @@ def draw_weights(seed: int, cfg: dict[str, Any]) -> tuple[torch.Tensor, torch.Te
     w = rg.recurrent_weights(
         n, spectral_radius=cfg["sr"], connectivity=cfg["rc_connectivity"], seed=gen, dtype=F64
     )  # (N, N)
-    return w, w_in, cfg["bias"]
+    if not cfg["bias_scaling"]:
+        return w, w_in, 0.0
+    b = rg.bias_weights(
+        n, connectivity=cfg["bias_connectivity"], scaling=cfg["bias_scaling"], seed=gen, dtype=F64
+    )  # (N,)
+    return w, w_in, b
 
 
 def build_esn(w: Any, w_in: Any, bias: Any, cfg: dict[str, Any], sparse: bool) -> rg.Network:
@@ -606,12 +621,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--repeats", type=int, default=3, help="timed fits per seed, the best counts (default 3)"
     )
+    parser.add_argument(
+        "--bias-scaling",
+        type=float,
+        default=CONFIG["bias_scaling"],
+        help="reservoir bias +-S on 20 %% of the units; 0: no bias (default 1)",
+    )
+    parser.add_argument(
+        "--peer-bias",
+        action="store_true",
+        help="give reservoirpy the same bias recipe (default: its own default, b = 0)",
+    )
     args = parser.parse_args(argv)
     repeats = 1 if args.quick else args.repeats
     n_seeds = 3 if args.quick else args.seeds
     seeds = list(range(1, n_seeds + 1))
     export = seeds[: 1 if args.quick else 3]
-    cfg = dict(CONFIG)
+    cfg = dict(CONFIG, bias_scaling=args.bias_scaling, peer_bias=args.peer_bias)
     threads = single_thread(peer=args.compare)
 
     print("Mackey-Glass one step ahead, ESN of 500 leaky-tanh units, float64")
@@ -619,6 +645,16 @@ def main(argv: list[str] | None = None) -> int:
         f"  train {cfg['n_train']} steps (first {cfg['washout']} left out of the fit), test "
         f"{cfg['n_test']} steps continuing the state; seeds {seeds[0]}..{seeds[-1]}"
     )
+    bias = (
+        f"+-{cfg['bias_scaling']:g} on {cfg['bias_connectivity']:.0%} of the units"
+        if cfg["bias_scaling"]
+        else "0"
+    )
+    print(f"  reservoir bias b: {bias} (rnngraph)", end="")
+    if args.compare:
+        print(", " + ("the same recipe" if args.peer_bias else "0, its default") + " (reservoirpy)")
+    else:
+        print()
     print(f"  {threads}")
     print(
         f"  times: best of {repeats} fits per seed on the same weights, then the median over "

@@ -10,7 +10,9 @@ then serves requests from stdin, one per line: ``seed S`` answers ``done S`` aft
 runs, so that both libraries are timed back to back.
 
 For seed S, reservoirpy 0.4.2's ``Reservoir`` is built with S driving both
-``reservoirpy.set_seed`` and the ``Reservoir``'s own ``seed``. Then, on the same weights and
+``reservoirpy.set_seed`` and the ``Reservoir``'s own ``seed``, with its default bias 0 or,
+when ``peer_bias`` is set, a bias of +-``bias_scaling`` on ``bias_connectivity`` of the
+units drawn by reservoirpy's ``bernoulli``. Then, on the same weights and
 each from a zero state:
 
 * ``Ridge`` for every penalty in ``ridges`` (``model.fit(..., warmup=washout)``);
@@ -33,6 +35,7 @@ from pathlib import Path
 import numpy as np
 import reservoirpy
 from reservoirpy.datasets import mackey_glass
+from reservoirpy.mat_gen import bernoulli
 from reservoirpy.nodes import RLS, Reservoir, Ridge
 
 
@@ -58,6 +61,23 @@ class Task:
             "rc_connectivity": float(d["rc_connectivity"]),
             "input_connectivity": float(d["input_connectivity"]),
         }
+        if bool(d["peer_bias"]) and float(d["bias_scaling"]):
+            self.res_kwargs["bias"] = bias_init(
+                float(d["bias_connectivity"]), float(d["bias_scaling"])
+            )
+
+
+def bias_init(connectivity: float, scaling: float):
+    """A ``Reservoir`` bias initialiser: +-scaling on a fraction ``connectivity`` of the units
+    (reservoirpy calls a bias initialiser with connectivity 1, which this one replaces)."""
+
+    def init(units, dtype=np.float64, seed=None, **_):
+        b = bernoulli(
+            units, 1, connectivity=connectivity, input_scaling=scaling, dtype=dtype, seed=seed
+        )
+        return dense(b).reshape(units)
+
+    return init
 
 
 def fit_timed(model, task: Task) -> tuple[float, float, np.ndarray]:
