@@ -125,12 +125,21 @@ def test_bias_weights_are_one_input_column():
     assert b.shape == (5000,) and b.is_contiguous()
     torch.testing.assert_close(b, col[:, 0], rtol=0, atol=0)
     assert set(b.unique().tolist()) == {-0.5, 0.0, 0.5}
+    assert not torch.signbit(b[b == 0]).any()  # zeros, not negative zeros
     # fraction of units with a bias: binomial, sd 0.0057 at n = 5000
     assert abs((b != 0).double().mean().item() - 0.2) < 0.02
     # signs balanced: sd of the mean sign over about 1000 entries is 0.032
     assert abs(torch.sign(b[b != 0]).mean().item()) < 0.1
     with pytest.raises(ValueError, match=r"bias_weights: connectivity must be in \(0, 1\], got 0"):
         rg.bias_weights(10, connectivity=0, seed=0)
+
+
+def test_initialiser_docstring_examples():
+    import doctest
+
+    from rnngraph.edges import _init
+
+    assert doctest.testmod(_init).failed == 0
 
 
 def test_bias_breaks_the_odd_symmetry_of_a_tanh_reservoir():

@@ -52,7 +52,7 @@ def _sparsify(w: Tensor, connectivity: float, gen, where: str) -> Tensor:
         raise ValueError(f"{where}: connectivity must be in (0, 1], got {connectivity!r}")
     if connectivity < 1.0:
         keep = torch.rand(w.shape, generator=gen, dtype=torch.float64) < connectivity
-        w = w * keep
+        w = torch.where(keep, w, 0.0)  # not w * keep: that leaves -0.0 for negative entries
     return w
 
 
@@ -192,7 +192,7 @@ def bias_weights(
 
     Drawn exactly as one column of :func:`input_weights` with the same arguments: each entry
     nonzero with probability ``connectivity``, from ``distribution``, times ``scaling``.
-    Pass it as the node's ``bias`` in :math:`x \leftarrow (1 - lr)\,x + lr\,	anh(W x +
+    Pass it as the node's ``bias`` in :math:`x \leftarrow (1 - lr)\,x + lr\,\tanh(W x +
     W_{in} u + b)`.
 
     A random bias breaks the odd symmetry of a tanh reservoir without one: with
