@@ -162,7 +162,7 @@ def machine() -> dict[str, Any]:
 def run_record(argv: Sequence[str] | None, **fields: Any) -> dict[str, Any]:
     """The head of a script's results file: the command line that reproduces it, the
     machine (see :func:`machine`), then ``fields``."""
-    command = " ".join([Path(sys.argv[0]).name, *(argv or sys.argv[1:])])
+    command = " ".join([Path(sys.argv[0]).name, *(sys.argv[1:] if argv is None else argv)])
     return {"command": command, "machine": machine(), **fields}
 
 
