@@ -572,14 +572,15 @@ def profile(task: dict[str, np.ndarray], cfg: dict[str, Any], sparse: bool) -> d
         n.fit_rls(x_tr, y_tr, alpha=cfg["rls_alpha"], bias=True, washout=wash)
 
     n_steps, n_upd = len(x_tr), len(x_tr) - wash
+    gram_shape = f"{n_upd} x {cfg['n_units']}"
     breakdown = {
         "fit_ridge total": t_fit,
-        "  reservoir loop, 2000 steps (run recording res)": t_loop,
+        f"  reservoir loop, {n_steps} steps (run recording res)": t_loop,
         "  ridge from the states (Ridge.fit)": t_ridge,
-        "    of which the Gram matrix X^T X (1900 x 500, as Ridge builds it)": t_gram,
+        f"    of which the Gram matrix X^T X ({gram_shape}, as Ridge builds it)": t_gram,
         "  rest (readout node in the loop, validation, compile)": t_fit - t_loop - t_ridge,
         "fit_rls total": t_rls,
-        "  RLS.update x 1900 alone, on stored states": t_rls_math,
+        f"  RLS.update x {n_upd} alone, on stored states": t_rls_math,
         "  rest (reservoir loop, hook, recording)": t_rls - t_rls_math,
     }
     per = {"loop us/step": 1e6 * t_loop / n_steps, "RLS.update us/update": 1e6 * t_rls_math / n_upd}
@@ -650,11 +651,11 @@ def main(argv: list[str] | None = None) -> int:
         if cfg["bias_scaling"]
         else "0"
     )
-    print(f"  reservoir bias b: {bias} (rnngraph)", end="")
+    line = f"  reservoir bias b: {bias} (rnngraph)"
     if args.compare:
-        print(", " + ("the same recipe" if args.peer_bias else "0, its default") + " (reservoirpy)")
-    else:
-        print()
+        line += ", " + ("the same recipe" if args.peer_bias else "0, its default")
+        line += " (reservoirpy)"
+    print(line)
     print(f"  {threads}")
     print(
         f"  times: best of {repeats} fits per seed on the same weights, then the median over "

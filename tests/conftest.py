@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 import torch
 
+from rnngraph import _native
+
 matplotlib.use("Agg")  # no display in CI; Recording.plot draws off-screen
 
 
@@ -14,6 +16,24 @@ matplotlib.use("Agg")  # no display in CI; Recording.plot draws off-screen
 def _seed_torch():
     """Every test starts from the same global torch seed (tests also seed their own draws)."""
     torch.manual_seed(0)
+
+
+class _NativeOff:
+    """``with generic:`` runs its block with the native loops switched off, then restores
+    the setting it found."""
+
+    def __enter__(self) -> None:
+        self._was = _native.enabled()
+        _native.set_enabled(False)
+
+    def __exit__(self, *exc) -> None:
+        _native.set_enabled(self._was)
+
+
+@pytest.fixture
+def generic() -> _NativeOff:
+    """A reusable context manager for runs without the native loops (the reference)."""
+    return _NativeOff()
 
 
 @pytest.fixture

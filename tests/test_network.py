@@ -335,38 +335,27 @@ def test_held_state_untouched_by_failed_call_after_run():
     assert_state_equal(net.state, held)
 
 
-def _leaky(n: int = 6) -> Network:
-    net = Network(dt=1.0, dtype=torch.float64)
-    net.add_func_node("in", 1)
-    net.add_diffeq_node("res", "leaky_tanh", n=n, lr=0.3)
-    gen = torch.Generator().manual_seed(3)
-    net.add_edge("in", "res", weights=torch.randn(n, 1, generator=gen, dtype=torch.float64))
-    w = 0.3 * torch.randn(n, n, generator=gen, dtype=torch.float64)
-    net.add_edge("res", "res", weights=w, feedback=True)
-    return net
-
-
 def test_a_batch_one_state_starts_every_element_of_a_batch():
-    u = torch.randn(3, 20, 1, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    u = torch.randn(3, 20, 2, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
     # set_var before any run: every element starts from the value set
-    net = _leaky()
+    net = _esn(torch.float64, n=6)
     net.set_var("res", "x", 0.5)
     y = net.run(u).output
     for k in range(3):
-        one = _leaky()
+        one = _esn(torch.float64, n=6)
         one.set_var("res", "x", 0.5)
         torch.testing.assert_close(y[k], one.run(u[k]).output, rtol=0, atol=1e-14)
     # a warmed-up reservoir of batch 1, then a batch of probes from that one state
-    net = _leaky()
+    net = _esn(torch.float64, n=6)
     net.run(u[0])
     probes = net.run(u).output
     assert net.state["res.x"].shape == (3, 6)
     for k in range(3):
-        one = _leaky()
+        one = _esn(torch.float64, n=6)
         one.run(u[0])
         torch.testing.assert_close(probes[k], one.run(u[k]).output, rtol=0, atol=1e-14)
     # the functional step broadcasts a batch-1 state in the same way
-    model = _leaky().compile()
+    model = _esn(torch.float64, n=6).compile()
     one = model.init_state(1)
     y3, s3 = model.step(u[:, 0], one)
     y1, s1 = model.step(u[:1, 0], one)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+from contextlib import nullcontext
+
 import pytest
 import torch
 
@@ -9,6 +12,11 @@ import rnngraph as rg
 from rnngraph.network import _compiled
 
 N, B, T = 40, 3, 50
+#: tests of the native loop's memory: they need it compiled and switched on
+needs_native = pytest.mark.skipif(
+    not (shutil.which("cc") or shutil.which("gcc")) or not rg.native.enabled(),
+    reason="no C compiler, or RNNGRAPH_NATIVE=0",
+)
 
 
 def esn(seed: int = 0) -> rg.Network:
@@ -94,6 +102,7 @@ def test_memory_given_to_another_process_is_never_reused():
     torch.testing.assert_close(z, expected(inputs(2)), rtol=0, atol=0)
 
 
+@needs_native
 def test_empty_cache_releases_the_kept_memory():
     """The network's output buffers and this thread's scratch buffers are let go (whether
     the allocator then hands the same addresses out again is its own business)."""
@@ -110,11 +119,10 @@ def test_empty_cache_releases_the_kept_memory():
 
 
 @pytest.mark.parametrize("native", [True, False])
-def test_memory_from_inference_mode_is_not_reused_outside_it(native):
+def test_memory_from_inference_mode_is_not_reused_outside_it(native, generic):
     """An output made under ``torch.inference_mode()`` is an inference tensor: later runs
     under ``no_grad`` get normal tensors, which autograd may use."""
-    rg.native.set_enabled(native)
-    try:
+    with nullcontext() if native else generic:
         net = esn()
         with torch.inference_mode():
             net.run(inputs(1))
@@ -123,8 +131,6 @@ def test_memory_from_inference_mode_is_not_reused_outside_it(native):
             y = net.run(inputs(2)).output
         assert not y.is_inference()
         torch.testing.assert_close(y, expected(inputs(2)), rtol=0, atol=0)
-    finally:
-        rg.native.set_enabled(True)
 
 
 def test_copies_and_pickles_carry_no_kept_memory():
@@ -148,6 +154,7 @@ def test_copies_and_pickles_carry_no_kept_memory():
         torch.testing.assert_close(loaded.run(inputs(2)).output, expected(inputs(2)))
 
 
+@needs_native
 def test_recordings_of_one_native_buffer_do_not_share_memory():
     """An echo-state node's output and its state are the same values: the two recordings
     still own separate memory, and neither is the run's output."""
@@ -174,7 +181,8 @@ def states_of(net: rg.Network, u: torch.Tensor) -> torch.Tensor:
         return net.run(u, observer=rg.Observer(["res"]))["res"]
 
 
-def test_the_native_loops_scratch_memory_serves_fresh_networks():
+@needs_native
+def test_the_native_loops_scratch_memory_serves_fresh_networks(generic):
     """The reservoir's states (not the run's output here) go into memory kept per thread:
     a later run of another network reuses it once the recording is dropped, with that run's
     own values, and never while it is held."""
@@ -185,10 +193,7 @@ def test_the_native_loops_scratch_memory_serves_fresh_networks():
     kept = second.clone()
     third = states_of(esn_with_readout(2), u)  # `second` is held
     assert third.data_ptr() != ptr and torch.equal(second, kept)
-    rg.native.set_enabled(False)
-    try:
+    with generic:
         references = [states_of(esn_with_readout(seed), u) for seed in (1, 2)]
-    finally:
-        rg.native.set_enabled(True)
     for states, reference in zip((second, third), references, strict=True):
         torch.testing.assert_close(states, reference, rtol=0, atol=1e-12)

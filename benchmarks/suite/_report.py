@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from .. import _common as common
-from .._common import jsonable
 from ._peers import Peers
 
 MISSING = "missing"  # the peer's venv is absent or does not import
@@ -184,7 +183,7 @@ def write(
             for s in sections
         },
     }
-    js.write_text(json.dumps(jsonable(data), indent=1) + "\n")
+    js.write_text(json.dumps(common.jsonable(data), indent=1) + "\n")
     return md, js
 
 

@@ -208,16 +208,9 @@ def bias_weights(
     ----------
     n : int
         Number of units.
-    connectivity : float
-        Fraction of units with a nonzero bias, in (0, 1]; default 1.
-    scaling : float
-        Bias scaling; default 1.
-    distribution : str
-        ``"normal"``, ``"uniform"`` or ``"bernoulli"``.
-    seed : int or torch.Generator, optional
-        Source of randomness.
-    dtype : torch.dtype, optional
-        Default: torch's default dtype.
+    connectivity, scaling, distribution, seed, dtype
+        As for :func:`input_weights`; ``connectivity`` is the fraction of units with a
+        nonzero bias.
 
     Examples
     --------
@@ -225,5 +218,4 @@ def bias_weights(
     >>> b.shape, sorted(set(b.tolist()))
     (torch.Size([500]), [-1.0, 0.0, 1.0])
     """
-    w = _scaled((n, 1), connectivity, scaling, distribution, seed, dtype, "bias_weights")
-    return w[:, 0].clone()
+    return _scaled((n,), connectivity, scaling, distribution, seed, dtype, "bias_weights")
