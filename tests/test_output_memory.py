@@ -133,6 +133,24 @@ def test_memory_from_inference_mode_is_not_reused_outside_it(native, generic):
         torch.testing.assert_close(y, expected(inputs(2)), rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("native", [True, False])
+def test_a_network_run_by_the_generated_loop_pickles(native, generic):
+    """The generic loop is Python source compiled at run time; a saved network leaves it
+    out and makes it again when it runs."""
+    import io
+
+    with nullcontext() if native else generic:
+        net = esn()
+        with torch.no_grad():
+            net.run(inputs(1))
+        buf = io.BytesIO()
+        torch.save(net, buf)
+        buf.seek(0)
+        loaded = torch.load(buf, weights_only=False)
+        with torch.no_grad():
+            torch.testing.assert_close(loaded.run(inputs(2)).output, net.run(inputs(2)).output)
+
+
 def test_copies_and_pickles_carry_no_kept_memory():
     import copy
     import io

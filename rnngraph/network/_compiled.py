@@ -457,6 +457,12 @@ class CompiledNetwork(nn.Module):
         self._outputs.clear()
         empty_scratch()
 
+    def __getstate__(self) -> dict:
+        """Pickles (``torch.save``) leave out the generated loops: functions made by
+        ``exec`` cannot be pickled, and the loaded network makes them again on its first
+        run."""
+        return {**super().__getstate__(), "_loops": {}}
+
     def _apply(self, fn, *args: Any, **kwargs: Any):
         """``.to()``, ``.double()``, ... move the held state along with the parameters."""
         super()._apply(fn, *args, **kwargs)
