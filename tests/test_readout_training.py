@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import numpy as np
@@ -137,6 +138,34 @@ def test_rls_rank_b_update_equals_b_rank_one_updates():
             rls_update(P2, w2, b2, x, x @ w2.T + b2 - y)
     assert torch.allclose(w1, w2, atol=1e-10, rtol=0)
     assert torch.allclose(P1, P2, atol=1e-10, rtol=0)
+
+
+@pytest.mark.parametrize(
+    ("batch", "native"), [(1, True), (1, False), (4, False)], ids=["native", "torch", "rank-4"]
+)
+@pytest.mark.parametrize("lam", [0.99, 0.9])
+def test_rls_with_forgetting_is_exponentially_weighted_ridge(lam, batch, native, generic):
+    # after m updates from P(0) = I/alpha, w minimises
+    # sum_j lam^(m-1-j) |w x_j + b - y_j|^2 + lam^m alpha (|w|^2 + b^2),
+    # j over the updates (each a batch of samples)
+    X, Y, _, _ = _design(seed=9, n=300)
+    n, alpha = X.shape[0], 0.5
+    m = n // batch
+    rls = RLS(alpha=alpha, forgetting=lam)
+    w = torch.zeros(3, X.shape[1], dtype=F64)
+    b = torch.zeros(3, dtype=F64)
+    with contextlib.nullcontext() if native else generic:
+        for j in range(m):
+            rls.update(w, b, X[j * batch : (j + 1) * batch], Y[j * batch : (j + 1) * batch])
+    Xa = torch.cat([X, torch.ones(n, 1, dtype=F64)], dim=1)  # (n, F)
+    weight = (lam ** torch.arange(m - 1, -1, -1, dtype=F64)).repeat_interleave(batch)  # (n,)
+    A = Xa.T @ (weight[:, None] * Xa) + lam**m * alpha * torch.eye(Xa.shape[1], dtype=F64)
+    ref = torch.linalg.solve(A, Xa.T @ (weight[:, None] * Y)).T  # (3, F)
+    assert torch.allclose(w, ref[:, :-1], atol=1e-9, rtol=0)
+    assert torch.allclose(b, ref[:, -1], atol=1e-9, rtol=0)
+    assert torch.allclose(rls.P, torch.linalg.inv(A), atol=1e-9, rtol=1e-9)
+    # an asymmetric rounding error would grow as lam^-m
+    assert torch.equal(rls.P, rls.P.T)
 
 
 def test_rls_forgetting_tracks_a_changing_target():

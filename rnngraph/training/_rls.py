@@ -46,13 +46,18 @@ def rls_update(
     if b is not None:
         r = torch.cat([r, r.new_ones(r.shape[0], 1)], dim=1)  # (B, F)
     k = P @ r.T  # (F, B)
+    # P must stay exactly symmetric: with forgetting < 1 an asymmetric rounding error grows
+    # by 1/lambda per update (lambda^-n after n updates) until the weights drift off.
     if r.shape[0] == 1:
-        g = k.T / (forgetting + r @ k)  # (1, F) = c k^T
+        d = forgetting + r @ k  # (1, 1)
+        g = k.T / d  # (1, F) = c k^T
+        P.addcdiv_(torch.outer(k[:, 0], k[:, 0]), d, value=-1.0)  # k_i k_j = k_j k_i exactly
     else:
         s = r @ k  # (B, B)
         s.diagonal().add_(forgetting)
         g = torch.linalg.solve(s, k.T)  # (B, F)
-    P.addmm_(k, g, alpha=-1.0)  # (F, F)
+        P.addmm_(k, g, alpha=-1.0)  # (F, F), symmetric up to rounding
+        P.copy_((P + P.mT) / 2)
     if forgetting != 1.0:
         P.div_(forgetting)
     n = w.shape[1]
