@@ -332,7 +332,14 @@ class FittingMixin:
             The readout edge; default: add a readout node fed by the output node.
         alpha, forgetting : float
             RLS prior :math:`P(0)=I/\alpha` (RectiPy's :math:`P(0)=\alpha_R I` is
-            ``alpha=1/alpha_R``) and forgetting factor.
+            ``alpha=1/alpha_R``) and forgetting factor :math:`\lambda \in (0, 1]`: each
+            update weighs the earlier samples by :math:`\lambda` (a memory of about
+            :math:`1/(1-\lambda)` updates; see :class:`~rnngraph.training.RLS`). In
+            closed-loop FORCE, :math:`\lambda = 1` fits the final readout to the whole run,
+            the early transient included; a value just below 1 (0.999 for Sussillo &
+            Abbott's task, ``benchmarks/force_sussillo_abbott.py``) fits it to the settled
+            activity, and on most draws the network then keeps the target's period after
+            learning.
         update_steps : int
             Update every ``update_steps`` steps.
         washout : int

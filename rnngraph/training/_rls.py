@@ -71,8 +71,18 @@ class RLS:
 
     Every ``every`` steps the readout's weights move to the least-squares solution of all
     samples seen so far, weighted by ``forgetting`` per update (:func:`rls_update`).
-    With :math:`P(0) = I/\alpha` the solution after :math:`n` samples is the ridge solution
-    with penalty :math:`\alpha` (for ``forgetting = 1``).
+    With :math:`P(0) = I/\alpha` and forgetting factor :math:`\lambda`, after :math:`m`
+    updates with features :math:`r_j` and targets :math:`f_j`, :math:`w` minimises
+
+    .. math::
+
+        \sum_{j=1}^{m} \lambda^{m-j}\,\lVert w\,r_j - f_j \rVert^2
+        + \lambda^{m} \alpha\,\lVert w \rVert^2,
+        \qquad P = \Big(\sum_j \lambda^{m-j} r_j r_j^\top + \lambda^m \alpha I\Big)^{-1}
+
+    (the bias, when fitted, is one more weight on a constant feature 1). With
+    :math:`\lambda = 1` this is the ridge solution with penalty :math:`\alpha`; with
+    :math:`\lambda < 1` the samples of the last :math:`1/(1-\lambda)` updates or so count.
 
     Parameters
     ----------
@@ -81,7 +91,7 @@ class RLS:
         convention). RectiPy starts from :math:`P(0) = \alpha_R I`: pass
         ``alpha = 1/alpha_R``.
     forgetting : float
-        Forgetting factor :math:`\lambda \in (0, 1]`; default 1.
+        Forgetting factor :math:`\lambda \in (0, 1]`; default 1 (every sample counts alike).
     every : int
         Update every ``every`` steps (Sussillo & Abbott: 2); default 1.
     start : int
