@@ -49,9 +49,10 @@ def rls_update(
     # P must stay exactly symmetric: with forgetting < 1 an asymmetric rounding error grows
     # by 1/lambda per update (lambda^-n after n updates) until the weights drift off.
     if r.shape[0] == 1:
-        d = forgetting + r @ k  # (1, 1)
+        d = forgetting + r @ k  # (1, 1), > 0 for a positive definite P
         g = k.T / d  # (1, F) = c k^T
-        P.addcdiv_(torch.outer(k[:, 0], k[:, 0]), d, value=-1.0)  # k_i k_j = k_j k_i exactly
+        u = k * d.rsqrt()  # (F, 1): u u^T = c k k^T, and -u_i u_j = -u_j u_i to the last bit
+        P.addmm_(u, u.T, alpha=-1.0)
     else:
         s = r @ k  # (B, B)
         s.diagonal().add_(forgetting)
