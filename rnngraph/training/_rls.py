@@ -24,9 +24,10 @@ def rls_update(
         k &= P\,r^\top, \qquad S = \lambda I_B + r\,k, \qquad G = S^{-1} k^\top \\
         P &\leftarrow (P - k\,G)/\lambda, \qquad w \leftarrow w - e^\top G
 
-    For ``B = 1`` this is Sussillo & Abbott's update
-    (:math:`c = 1/(1 + r^\top P r)`, :math:`P \leftarrow P - c\,k k^\top`,
-    :math:`w \leftarrow w - c\,e\,k^\top`), written as in-place BLAS calls.
+    For ``B = 1`` this is Sussillo & Abbott's update for :math:`\lambda = 1`
+    (:math:`c = 1/(\lambda + r^\top P r)`, :math:`P \leftarrow (P - c\,k k^\top)/\lambda`,
+    :math:`w \leftarrow w - c\,e\,k^\top`), written as in-place BLAS calls that keep
+    :math:`P` symmetric (an asymmetric rounding error would grow as :math:`\lambda^{-n}`).
 
     Parameters
     ----------
@@ -46,13 +47,16 @@ def rls_update(
     if b is not None:
         r = torch.cat([r, r.new_ones(r.shape[0], 1)], dim=1)  # (B, F)
     k = P @ r.T  # (F, B)
-    # P must stay exactly symmetric: with forgetting < 1 an asymmetric rounding error grows
-    # by 1/lambda per update (lambda^-n after n updates) until the weights drift off.
+    # P must stay symmetric: with forgetting < 1 an asymmetric rounding error grows by
+    # 1/lambda per update (lambda^-n after n updates) until the weights drift off.
     if r.shape[0] == 1:
-        d = forgetting + r @ k  # (1, 1), > 0 for a positive definite P
+        d = forgetting + r @ k  # (1, 1); > 0 in exact arithmetic, not always in rounding
         g = k.T / d  # (1, F) = c k^T
-        u = k * d.rsqrt()  # (F, 1): u u^T = c k k^T, and -u_i u_j = -u_j u_i to the last bit
-        P.addmm_(u, u.T, alpha=-1.0)
+        # c k k^T as (s u) u^T with u = k / sqrt|d|, s = sign(d): each entry is one rounded
+        # product s u_i u_j (an FMA or not), the same for (i, j) and (j, i) in the BLAS
+        # kernels torch uses; the C update keeps the upper triangle instead
+        u = k * d.abs().rsqrt()  # (F, 1)
+        P.addmm_(u * d.sign(), u.T, alpha=-1.0)
     else:
         s = r @ k  # (B, B)
         s.diagonal().add_(forgetting)
