@@ -37,7 +37,8 @@ and lambda (dense J, out-of-place ``P = (P - outer(k, k) / (lambda + r @ k)) / l
 first 200 steps on every seed, to check that both produce the same output trajectory, and
 the whole task (timed) on the first ``--plain-seeds`` seeds (default: all; 30 to 90 s per
 seed). Reported: train and test MAE, the training wall time and the ratio rnngraph / plain
-loop. Figures go to ``benchmarks/results/force_sussillo_abbott.json`` (``.quick.json`` with
+loop. Figures go to ``benchmarks/results/force_sussillo_abbott.json`` (with ``.seedS`` and
+``.lambdaL`` before ``.json`` for another first seed or forgetting factor, ``.quick`` with
 ``--quick``).
 """
 
@@ -466,7 +467,10 @@ def main(argv: list[str] | None = None) -> int:
         },
         acceptance=[{"criterion": c, "value": v, "met": m} for c, v, m in acc],
     )
-    path = write_json("force_sussillo_abbott" + (".quick" if args.quick else "") + ".json", result)
+    name = "force_sussillo_abbott"  # other seeds or lambda: their own file
+    name += f".seed{args.first_seed}" if args.first_seed != 1 else ""
+    name += f".lambda{cfg['forgetting']:g}" if cfg["forgetting"] != CONFIG["forgetting"] else ""
+    path = write_json(name + (".quick" if args.quick else "") + ".json", result)
     print(f"\nwrote {path}")
     return 0
 

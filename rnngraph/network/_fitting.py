@@ -336,10 +336,10 @@ class FittingMixin:
             update weighs the earlier samples by :math:`\lambda` (a memory of about
             :math:`1/(1-\lambda)` updates; see :class:`~rnngraph.training.RLS`). In
             closed-loop FORCE, :math:`\lambda = 1` fits the final readout to the whole run,
-            the early transient included; a value just below 1 (0.999 for Sussillo &
-            Abbott's task, ``benchmarks/force_sussillo_abbott.py``) fits it to the settled
-            activity, and on most draws the network then keeps the target's period after
-            learning.
+            the early transient included; a memory of a couple of target periods (0.999
+            for Sussillo & Abbott's task, ``benchmarks/force_sussillo_abbott.py``) fits it
+            to the settled activity, and on most draws the network then keeps the target's
+            period after learning. Too short a memory fails (0.995 there).
         update_steps : int
             Update every ``update_steps`` steps.
         washout : int
