@@ -267,6 +267,16 @@ def main(argv: list[str] | None = None) -> int:
     run_rnngraph(draw(0, warm), f[:400], 200, warm)
     run_plain(draw(0, warm), f[:400], 200, 200, warm)
 
+    def scores(run: dict) -> dict[str, float]:
+        """Errors and times of a run (``run_rnngraph`` or ``run_plain``) of the whole task."""
+        return {
+            "train_mae": mae(run["z_train"], f_train),
+            "test_mae": mae(run["z_test"], f_test),
+            "test_mae_first_period": mae(run["z_test"][:period], f_test[:period]),
+            "train_s": run["t_train"],
+            "test_s": run["t_test"],
+        }
+
     rows, per_seed, drift_rows = [], [], []
     for i, seed in enumerate(seeds):
         d = draw(seed, cfg)
@@ -275,32 +285,17 @@ def main(argv: list[str] | None = None) -> int:
         check = run_plain(d, f[: 2 * k], k, k, cfg)
         entry: dict[str, Any] = {
             "seed": seed,
-            "rnngraph": {
-                "train_mae": mae(ours["z_train"], f_train),
-                "test_mae": mae(ours["z_test"], f_test),
-                "test_mae_first_period": mae(ours["z_test"][:period], f_test[:period]),
-                "train_s": ours["t_train"],
-                "test_s": ours["t_test"],
-            },
+            "rnngraph": scores(ours),
             f"trajectory_max_abs_diff_first_{k}_steps": float(
                 np.max(np.abs(ours["z_train"][:k] - check["z_train"]))
             ),
         }
         if with_script:
             lam1 = run_rnngraph(d, f, n_train, script)
-            entry["rnngraph_lambda_1"] = {
-                "train_mae": mae(lam1["z_train"], f_train),
-                "test_mae": mae(lam1["z_test"], f_test),
-            }
+            entry["rnngraph_lambda_1"] = scores(lam1)
         if i < n_plain:
             plain = run_plain(d, f, n_train, n_test, cfg)
-            entry["plain"] = {
-                "train_mae": mae(plain["z_train"], f_train),
-                "test_mae": mae(plain["z_test"], f_test),
-                "test_mae_first_period": mae(plain["z_test"][:period], f_test[:period]),
-                "train_s": plain["t_train"],
-                "test_s": plain["t_test"],
-            }
+            entry["plain"] = scores(plain)
             diff = np.abs(ours["z_train"] - plain["z_train"])
             entry["train_trajectory_max_abs_diff"] = float(diff.max())
             entry["train_trajectory_first_step_above_1e-6"] = (
@@ -425,6 +420,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
     s_test = summary(test_mae, seeds)
+    s_test_1 = summary(test_mae_1, seeds) if with_script else None
     acc = [
         (
             f"median test MAE <= {MAE_BOUND} (forgetting {cfg['forgetting']:g})",
@@ -437,10 +433,9 @@ def main(argv: list[str] | None = None) -> int:
     print("\nAcceptance:")
     for label, value, met in acc:
         print(f"  [{'MET' if met else 'NOT MET'}] {label}: {value}")
-    for lam, maes in ((cfg["forgetting"], test_mae), (1.0, test_mae_1)):
-        if not maes:
+    for lam, maes, st in ((cfg["forgetting"], test_mae, s_test), (1.0, test_mae_1, s_test_1)):
+        if st is None:
             continue
-        st = summary(maes, seeds)
         print(
             f"  forgetting {lam:g}: median test MAE {fmt(st['median'])}; <= {MAE_BOUND} on "
             f"{sum(m <= MAE_BOUND for m in maes)} of {len(seeds)} seeds; worst {fmt(st['max'])} "
@@ -461,7 +456,7 @@ def main(argv: list[str] | None = None) -> int:
         summary={
             "train_mae": summary(train_mae, seeds),
             "test_mae": s_test,
-            "test_mae_lambda_1": summary(test_mae_1, seeds) if with_script else None,
+            "test_mae_lambda_1": s_test_1,
             "train_s_median": float(np.median(t_ours)),
             "time_ratio_median": float(np.median(ratios)) if ratios else None,
         },

@@ -63,15 +63,17 @@ def ridge_solve(
 
     sol = _cholesky_solve_upper(regularised(), xty)
     if sol is None:  # not positive definite
-        sol = torch.linalg.solve(_symmetric(regularised()), xty)  # (F, n_out)
+        sol = torch.linalg.solve(mirror_upper_(regularised()), xty)  # (F, n_out)
     if fit_bias:
         return sol[:-1].T.contiguous(), sol[-1].contiguous()
     return sol.T.contiguous(), None
 
 
-def _symmetric(upper: Tensor) -> Tensor:
-    """The symmetric matrix whose upper triangle is that of ``upper``."""
-    return upper.triu() + upper.triu(1).T
+def mirror_upper_(a: Tensor) -> Tensor:
+    """Make the square ``a`` symmetric in place from its upper triangle (what the native
+    kernels keep of a Gram or inverse correlation matrix); returns ``a``."""
+    lower = a.triu(1).mT
+    return a.triu_().add_(lower)
 
 
 def _cholesky_solve_upper(a: Tensor, b: Tensor) -> Tensor | None:
@@ -87,7 +89,7 @@ def _cholesky_solve_upper(a: Tensor, b: Tensor) -> Tensor | None:
             return None
         sol, info = _dpotrs(chol, b.numpy(), lower=1)
         return torch.from_numpy(sol) if info == 0 else None
-    chol, info = torch.linalg.cholesky_ex(_symmetric(a))
+    chol, info = torch.linalg.cholesky_ex(mirror_upper_(a))
     return torch.cholesky_solve(b, chol) if int(info) == 0 else None
 
 
@@ -150,7 +152,7 @@ class Ridge:
         place (merging the statistics of another ``Ridge``) changes the fit."""
         if self._xtx is not None and not self._mirrored:
             # the fit accumulates the upper triangle only; mirror it on the first look
-            self._xtx.copy_(_symmetric(self._xtx))
+            mirror_upper_(self._xtx)
             self._mirrored = True
         return self._xtx
 

@@ -8,6 +8,7 @@ import torch
 from torch import Tensor
 
 from .. import _native
+from ._ridge import mirror_upper_
 
 __all__ = ["RLS", "rls_update"]
 
@@ -24,10 +25,11 @@ def rls_update(
         k &= P\,r^\top, \qquad S = \lambda I_B + r\,k, \qquad G = S^{-1} k^\top \\
         P &\leftarrow (P - k\,G)/\lambda, \qquad w \leftarrow w - e^\top G
 
-    For ``B = 1`` this is Sussillo & Abbott's update for :math:`\lambda = 1`
-    (:math:`c = 1/(\lambda + r^\top P r)`, :math:`P \leftarrow (P - c\,k k^\top)/\lambda`,
-    :math:`w \leftarrow w - c\,e\,k^\top`), written as in-place BLAS calls that keep
-    :math:`P` symmetric (an asymmetric rounding error would grow as :math:`\lambda^{-n}`).
+    For ``B = 1`` it reads :math:`c = 1/(\lambda + r^\top P r)`,
+    :math:`P \leftarrow (P - c\,k k^\top)/\lambda`, :math:`w \leftarrow w - c\,e\,k^\top`:
+    with :math:`\lambda = 1`, Sussillo & Abbott's update. It is written as in-place BLAS
+    calls that keep :math:`P` symmetric (an asymmetric rounding error would grow as
+    :math:`\lambda^{-n}`).
 
     Parameters
     ----------
@@ -143,8 +145,7 @@ class RLS:
     def P(self) -> Tensor | None:
         """The inverse correlation matrix :math:`P` ``(F, F)`` (``None`` before ``init``)."""
         if self._upper_only:
-            lower = self._P.triu(1).T  # mirror the upper triangle
-            self._P.triu_().add_(lower)
+            mirror_upper_(self._P)
             self._upper_only = False
         return self._P
 
