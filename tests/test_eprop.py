@@ -99,7 +99,7 @@ def _reference(net, x, targets, task="regression", mask=None, fb=None, reg=None,
     ys, zs = [], []
     for t in range(t_len):
         z_prev = s.z.detach()
-        cur = e_in.apply(x[:, t]) + z_prev @ e_rec.effective_weight().T
+        cur = e_in.project(x[:, t]) + z_prev @ e_rec.effective_weight().T
         z, s = node.step(s, node.Inputs(cur), 1.0)
         if fb is None:
             drive = z @ e_out.weight.T

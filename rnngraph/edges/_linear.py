@@ -186,9 +186,12 @@ class Linear(nn.Module):
         """The weights as applied: ``W * mask`` for masked edges, else ``W`` (CSR if sparse)."""
         return self.weight if self.mask is None else self.weight * self.mask
 
-    def apply(self, x: Tensor, w: Tensor | None = None, out: Tensor | None = None) -> Tensor:  # noqa: A003
+    def project(self, x: Tensor, w: Tensor | None = None, out: Tensor | None = None) -> Tensor:
         """``x @ W.T + b`` for ``x`` of shape ``(..., n_in)``; written into ``out`` (of shape
-        ``(..., n_out)``, no autograd) when given and the weights are dense."""
+        ``(..., n_out)``, no autograd) when given and the weights are dense.
+
+        ``w`` replaces the effective weights (``W * mask``) for this call. (``apply`` is
+        :meth:`torch.nn.Module.apply`, which calls a function on every submodule.)"""
         w = self.effective_weight() if w is None else w
         if self.sparse:
             lead = x.shape[:-1]
@@ -200,7 +203,7 @@ class Linear(nn.Module):
         return torch.nn.functional.linear(x, w, self.bias)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.apply(x)
+        return self.project(x)
 
     def extra_repr(self) -> str:
         parts = [f"n_in={self.n_in}", f"n_out={self.n_out}"]

@@ -793,7 +793,7 @@ class CompiledNetwork(nn.Module):
             acc = X if v == self.input_node else None
             for e in self._edges:
                 if e.target == v:
-                    y = e.module.apply(ys[e.source])
+                    y = e.module.project(ys[e.source])
                     acc = y if acc is None else acc + y
             ys[v] = self.nodes[v](acc)
         return ys
@@ -810,9 +810,9 @@ class CompiledNetwork(nn.Module):
             if acc is None:
                 shape = (*src.shape[:-1], e.module.n_out)
                 out = _scratch().empty(shape, src.device, src.dtype) if scratch else None
-                acc = e.module.apply(src, out=out)
+                acc = e.module.project(src, out=out)
             else:
-                acc = acc.add_(e.module.apply(src)) if scratch else acc + e.module.apply(src)
+                acc = acc.add_(e.module.project(src)) if scratch else acc + e.module.project(src)
         for e in self._folded(t, written):
             acc = acc.add_(e.module.bias) if scratch else acc + e.module.bias
         return acc
