@@ -149,11 +149,10 @@ def test_compiled_module_to_float64():
     x = torch.randn(2, 9, 2, generator=torch.Generator().manual_seed(0))
     model = _esn(torch.float32).compile()
     ref = model(x)
-    model.reset()
-    model(x[:, :4])
+    model.run(x[:, :4])
     assert model.to(torch.float64) is model
     assert model.state["res.x"].dtype == torch.float64  # the held state moves along
-    y = model(x[:, 4:])  # and the run continues from it
+    y = model.run(x[:, 4:]).output  # and the run continues from it
     assert y.dtype == torch.float64
     torch.testing.assert_close(y.float(), ref[:, 4:], rtol=0, atol=1e-6)
     assert model.init_state(2)["res.x"].dtype == torch.float64
@@ -172,12 +171,12 @@ def test_function_node_only_network_keeps_dtype():
 def test_detach_cuts_autograd_graph():
     net = _esn()
     x = torch.randn(10, 2)
-    y = net(x)
+    y = net.run(x, enable_grad=True).output
     assert y.requires_grad and net.state["res.x"].grad_fn is None  # no trainable recurrence
     w = net.get_edge("res", "res")
     w.weight = nn.Parameter(w.weight.clone())
     net.reset()
-    net(x)
+    net.run(x, enable_grad=True)
     assert net.state["res.x"].grad_fn is not None
     net.detach()
     assert net.state["res.x"].grad_fn is None

@@ -28,12 +28,18 @@ def quiet_csr(make: Callable[[], Tensor]) -> Tensor:
         return make()
 
 
-def as_generator(seed: int | torch.Generator | None) -> torch.Generator | None:
-    """A ``torch.Generator`` from an int seed (``None`` keeps torch's global generator)."""
+def as_generator(
+    seed: int | torch.Generator | None, where: str | None = None
+) -> torch.Generator | None:
+    """A ``torch.Generator`` from an int seed (``None`` keeps torch's global generator);
+    ``where`` names the call in the error for anything else."""
     if seed is None or isinstance(seed, torch.Generator):
         return seed
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
-        raise TypeError(f"seed must be an int or a torch.Generator, got {type(seed).__name__}")
+        raise TypeError(
+            f"{where + ': ' if where else ''}seed must be an int or a torch.Generator, "
+            f"got {type(seed).__name__}"
+        )
     return torch.Generator().manual_seed(int(seed))
 
 

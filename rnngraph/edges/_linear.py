@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import copy
 import math
+import numbers
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from .._checks import as_int, as_tensor, describe, keywords
+from .._checks import check_finite as _check_finite
 from ._init import as_generator, quiet_csr
 
 __all__ = ["Linear", "TRAIN_MODES"]
@@ -26,23 +30,38 @@ def _is_sparse(w: Any) -> bool:
 
 def _to_csr(w: Any, dtype, device) -> Tensor:
     if isinstance(w, Tensor):
-        return quiet_csr(lambda: w.to_sparse_csr().to(device=device, dtype=dtype))
+        return quiet_csr(lambda: w.detach().to_sparse_csr().to(device=device, dtype=dtype))
     w = w.tocsr()
     return quiet_csr(
         lambda: torch.sparse_csr_tensor(
             torch.as_tensor(w.indptr, dtype=torch.int64),
             torch.as_tensor(w.indices, dtype=torch.int64),
-            torch.as_tensor(w.data),
+            as_tensor("Linear", "weights", w.data),
             size=w.shape,
             check_invariants=True,
         ).to(device=device, dtype=dtype)
     )
 
 
-def _check_finite(where: str, name: str, t: Tensor) -> None:
-    vals = t.values() if t.layout == torch.sparse_csr else t
-    if not torch.isfinite(vals).all():
-        raise ValueError(f"{where}: {name} contains NaN or inf values")
+def _copy_csr(w: Tensor) -> Tensor:
+    """A copy of a CSR tensor that owns its memory (``copy.deepcopy`` cannot copy one)."""
+    return quiet_csr(
+        lambda: torch.sparse_csr_tensor(
+            w.crow_indices().clone(),
+            w.col_indices().clone(),
+            w.values().clone(),
+            size=w.shape,
+            dtype=w.dtype,
+            device=w.device,
+            check_invariants=False,  # a copy of a tensor that passed them
+        )
+    )
+
+
+def _flag(where: str, name: str, value: Any) -> bool:
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"{where}: {name} must be True or False, got {describe(value)}")
+    return bool(value)
 
 
 class Linear(nn.Module):
@@ -51,18 +70,19 @@ class Linear(nn.Module):
     Parameters
     ----------
     n_in, n_out : int
-        Widths of the source value and of the target input.
+        Widths of the source value and of the target input (any integer >= 1).
     weights : array-like, tensor, sparse tensor or scipy.sparse matrix, optional
-        ``(n_out, n_in)`` weights. Sparse input (or ``sparse=True``) is stored in CSR format.
-        Default: ``U(-1/sqrt(n_in), 1/sqrt(n_in))`` drawn from ``seed``.
+        ``(n_out, n_in)`` finite weights. Sparse input (or ``sparse=True``) is stored in CSR
+        format. Default: ``U(-1/sqrt(n_in), 1/sqrt(n_in))`` drawn from ``seed``.
     train : {None, "gd", "rls"}
         ``None``: fixed buffer; ``"gd"``: ``nn.Parameter`` trained by gradient descent;
         ``"rls"``: a buffer fitted online by ``rnngraph.training.RLS``.
     mask : array-like, optional
-        Fixed ``(n_out, n_in)`` 0/1 mask multiplied into the weights (also during training,
-        so masked-out weights stay without effect).
+        Fixed ``(n_out, n_in)`` mask of 0s and 1s (or booleans) multiplied into the weights
+        (also during training, so masked-out weights stay without effect).
     bias : bool or array-like
-        ``True`` adds a zero-initialised ``(n_out,)`` bias; an array gives its values.
+        ``True`` adds a zero-initialised ``(n_out,)`` bias; a finite scalar or ``(n_out,)``
+        array gives its values.
     sparse : bool
         Store dense ``weights`` as CSR.
     delay : int
@@ -70,17 +90,25 @@ class Linear(nn.Module):
     source_var, target_var : str, optional
         The source state variable read (default: the source's output) and the target input
         written (default: the target's main input).
-    init : float or tensor, optional
+    init : float or array-like, optional
         Value the edge reads before its first step when delayed (default zeros), restored
-        by ``reset()``; scalar, ``(n_in,)`` or ``(B, n_in)``.
+        by ``reset()``; finite, scalar, ``(n_in,)`` or ``(B, n_in)``.
     seed : int or torch.Generator, optional
         Seed for the default initialisation.
+
+    Notes
+    -----
+    ``delay``, ``source_var``, ``target_var``, ``n_in``, ``n_out``, ``train_mode`` and
+    ``sparse`` are read-only: a compiled network is planned on them. To change one, pop the
+    edge (``Network.pop_edge``) and add a new one. Copies (``copy.deepcopy``) and pickles
+    (``torch.save``) work for every layout, CSR included.
 
     Shape
     -----
     Input ``(..., n_in)``, output ``(..., n_out)``; ``weight`` is ``(n_out, n_in)``.
     """
 
+    @keywords("Linear")
     def __init__(
         self,
         n_in: int,
@@ -101,29 +129,68 @@ class Linear(nn.Module):
     ) -> None:
         super().__init__()
         dtype = dtype or torch.get_default_dtype()
-        if train not in TRAIN_MODES:
+        if not isinstance(train, str | type(None)) or train not in TRAIN_MODES:
             raise ValueError(f"{where}: train must be one of {TRAIN_MODES}, got {train!r}")
-        if isinstance(delay, bool) or not isinstance(delay, int | np.integer) or delay < 0:
+        if isinstance(delay, bool | np.bool_) or not isinstance(delay, numbers.Integral):
+            raise ValueError(f"{where}: delay must be an int >= 0, got {describe(delay)}")
+        if delay < 0:
             raise ValueError(f"{where}: delay must be an int >= 0, got {delay!r}")
-        self.n_in, self.n_out = int(n_in), int(n_out)
-        self.train_mode = train
-        self.delay = int(delay)
-        self.source_var = source_var
-        self.target_var = target_var
-        shape = (self.n_out, self.n_in)
+        for name, var in (("source_var", source_var), ("target_var", target_var)):
+            if not isinstance(var, str | type(None)):
+                raise TypeError(f"{where}: {name} must be a name or None, got {describe(var)}")
+        sparse = _flag(where, "sparse", sparse)
+        self._n_in = as_int(where, "n_in", n_in, minimum=1)
+        self._n_out = as_int(where, "n_out", n_out, minimum=1)
+        self._train_mode = train
+        self._delay = int(delay)
+        self._source_var = source_var
+        self._target_var = target_var
+        opts = {"dtype": dtype, "device": device}
+        w = self._make_weight(where, weights, sparse, seed, opts)
+        self._sparse = w.layout == torch.sparse_csr
+        if self._sparse and train == "gd":
+            raise ValueError(
+                f"{where}: sparse (CSR) weights cannot be trained by gradient descent; "
+                "pass dense weights with a fixed mask= instead"
+            )
+        if self._sparse and mask is not None:
+            raise ValueError(f"{where}: mask= applies to dense weights; sparse weights are masked")
+        m = None if mask is None else self._make_mask(where, mask, opts)
+        b = self._make_bias(where, bias, opts)
+        t = None if init is None else self._make_init(where, init, opts)
+        # every check passed: register
+        if train == "gd":
+            self.weight = nn.Parameter(w)
+        else:
+            self.register_buffer("weight", w)
+        if m is None:
+            self.mask = None
+        else:
+            self.register_buffer("mask", m)
+        if b is None:
+            self.bias = None
+        elif train == "gd":
+            self.bias = nn.Parameter(b)
+        else:
+            self.register_buffer("bias", b)
+        if t is None:
+            self.init = None
+        else:
+            self.register_buffer("init", t)
 
+    def _make_weight(self, where: str, weights: Any, sparse: bool, seed: Any, opts) -> Tensor:
+        shape = (self._n_out, self._n_in)
         if weights is None:
-            bound = 1.0 / math.sqrt(self.n_in)
+            bound = 1.0 / math.sqrt(self._n_in)
             # drawn in float64 on the CPU, like the initialisers of ``_init``, so that a seed
             # gives the same weights whatever the network's dtype and device
             w = torch.empty(shape, dtype=torch.float64)
-            w.uniform_(-bound, bound, generator=as_generator(seed))
-            w = w.to(device=device, dtype=dtype)
+            w.uniform_(-bound, bound, generator=as_generator(seed, where))
+            w = w.to(**opts)
         elif _is_sparse(weights):
-            w = _to_csr(weights, dtype, device)
+            w = _to_csr(weights, **opts)
         else:
-            w = torch.as_tensor(np.asarray(weights) if not isinstance(weights, Tensor) else weights)
-            w = w.detach().to(device=device, dtype=dtype).clone()
+            w = as_tensor(where, "weights", weights, **opts)
         if tuple(w.shape) != shape:
             raise ValueError(
                 f"{where}: weights must have shape (n_out, n_in) = {shape}, got {tuple(w.shape)}"
@@ -131,56 +198,67 @@ class Linear(nn.Module):
         _check_finite(where, "weights", w)
         if sparse and w.layout == torch.strided:
             w = quiet_csr(w.to_sparse_csr)
-        self.sparse = w.layout == torch.sparse_csr
-        if self.sparse and train == "gd":
+        return w
+
+    def _make_mask(self, where: str, mask: Any, opts) -> Tensor:
+        shape = (self._n_out, self._n_in)
+        m = as_tensor(where, "mask", mask)
+        if tuple(m.shape) != shape:
             raise ValueError(
-                f"{where}: sparse (CSR) weights cannot be trained by gradient descent; "
-                "pass dense weights with a fixed mask= instead"
+                f"{where}: mask must have shape (n_out, n_in) = {shape}, got {tuple(m.shape)}"
             )
-        if self.sparse and mask is not None:
-            raise ValueError(f"{where}: mask= applies to dense weights; sparse weights are masked")
-        if train == "gd":
-            self.weight = nn.Parameter(w)
-        else:
-            self.register_buffer("weight", w)
+        binary = (m == 0) | (m == 1)
+        if not bool(binary.all()):
+            bad = m[~binary][0].item()
+            raise ValueError(
+                f"{where}: mask must hold only 0s and 1s (or booleans), got the value {bad!r} "
+                f"({int((~binary).sum())} of {m.numel()} entries are neither 0 nor 1)"
+            )
+        return m.to(**opts)
 
-        if mask is not None:
-            m = torch.as_tensor(np.asarray(mask) if not isinstance(mask, Tensor) else mask)
-            if tuple(m.shape) != shape:
-                raise ValueError(
-                    f"{where}: mask must have shape (n_out, n_in) = {shape}, got {tuple(m.shape)}"
-                )
-            self.register_buffer("mask", m.to(device=device, dtype=dtype).clone())
-        else:
-            self.mask = None
+    def _make_bias(self, where: str, bias: Any, opts) -> Tensor | None:
+        if bias is None or (isinstance(bias, bool | np.bool_) and not bias):
+            return None
+        b = torch.zeros(self._n_out, **opts)
+        if isinstance(bias, bool | np.bool_):
+            return b
+        bt = as_tensor(where, "bias", bias, dtype=torch.float64)
+        if bt.dim() > 1 or (bt.dim() == 1 and bt.shape[0] != self._n_out):
+            raise ValueError(
+                f"{where}: bias must be a scalar or have shape ({self._n_out},), "
+                f"got {tuple(bt.shape)}"
+            )
+        _check_finite(where, "bias", bt)
+        return b + bt.to(**opts)
 
-        if bias is False or bias is None:
-            self.bias = None
-        else:
-            b = torch.zeros(self.n_out, dtype=dtype, device=device)
-            if bias is not True:
-                bt = torch.as_tensor(np.asarray(bias) if not isinstance(bias, Tensor) else bias)
-                if bt.dim() > 1 or (bt.dim() == 1 and bt.shape[0] != self.n_out):
-                    raise ValueError(
-                        f"{where}: bias must be a scalar or have shape ({self.n_out},), "
-                        f"got {tuple(bt.shape)}"
-                    )
-                b = b + bt.to(device=device, dtype=dtype)
-            if train == "gd":
-                self.bias = nn.Parameter(b)
-            else:
-                self.register_buffer("bias", b)
+    def _make_init(self, where: str, init: Any, opts) -> Tensor:
+        t = as_tensor(where, "init", init, dtype=torch.float64)
+        if t.dim() > 2 or (t.dim() >= 1 and t.shape[-1] != self._n_in):
+            raise ValueError(
+                f"{where}: init must be a scalar, ({self._n_in},) or (B, {self._n_in}), "
+                f"got shape {tuple(t.shape)}"
+            )
+        _check_finite(where, "init", t)
+        return t.to(**opts)
 
-        if init is None:
-            self.init = None
-        else:
-            t = torch.as_tensor(np.asarray(init) if not isinstance(init, Tensor) else init)
-            if t.dim() > 2 or (t.dim() >= 1 and t.shape[-1] != self.n_in):
-                raise ValueError(
-                    f"{where}: init must be a scalar, ({self.n_in},) or (B, {self.n_in}), "
-                    f"got shape {tuple(t.shape)}"
-                )
-            self.register_buffer("init", t.to(device=device, dtype=dtype).clone())
+    # read-only: a compiled network's plan depends on these
+    n_in = property(lambda self: self._n_in, doc="Width of the source value.")
+    n_out = property(lambda self: self._n_out, doc="Width of the target input.")
+    delay = property(lambda self: self._delay, doc="Steps of delay.")
+    source_var = property(lambda self: self._source_var, doc="Source variable read.")
+    target_var = property(lambda self: self._target_var, doc="Target input written.")
+    train_mode = property(lambda self: self._train_mode, doc="``None``, ``'gd'`` or ``'rls'``.")
+    sparse = property(lambda self: self._sparse, doc="Whether the weights are CSR.")
+
+    def __deepcopy__(self, memo: dict) -> Linear:
+        # torch cannot deepcopy a CSR tensor: copy those by hand, the rest as usual
+        for t in (*self._parameters.values(), *self._buffers.values()):
+            if t is not None and t.layout == torch.sparse_csr and id(t) not in memo:
+                memo[id(t)] = _copy_csr(t)
+        new = type(self).__new__(type(self))
+        memo[id(self)] = new
+        new.__setstate__(copy.deepcopy(self.__dict__, memo))
+        return new
 
     def effective_weight(self) -> Tensor:
         """The weights as applied: ``W * mask`` for masked edges, else ``W`` (CSR if sparse)."""

@@ -23,12 +23,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
 from .. import _native
-from .._checks import all_finite
+from .._checks import all_finite, as_step, as_tensor, keywords
 from ..edges import Linear
 from ..nodes import DENode, FuncNode, Node
 from ..nodes._spiking import SpikingNode
@@ -247,13 +246,16 @@ class CompiledNetwork(nn.Module):
     nodes : mapping of label -> Node
     edges : iterable of (source, target, Linear)
     dt : float
-        Step size.
+        Step size (finite, > 0); may be changed later (``model.dt = ...``, or through
+        ``Network.dt``): the next run uses it.
     input_node, output_node : str
         Where the external input enters and which node's output is returned.
     order : list of str
         Topological order over zero-delay edges.
     dtype, device : optional
-        dtype and device of state and inputs when no node or edge holds a tensor.
+        dtype and device of state and inputs (``Network.compile`` passes the network's).
+        By default those of the first floating-point parameter or buffer, else float32 on
+        the CPU. Integer and bool buffers of nodes keep their own dtype.
 
     Notes
     -----
@@ -276,19 +278,19 @@ class CompiledNetwork(nn.Module):
         device: Any = None,
     ) -> None:
         super().__init__()
-        self.dt = float(dt)
+        self.dt = dt
         self.input_node = input_node
         self.output_node = output_node
         self.order = list(order)
         self.nodes = ModuleTable({k: nodes[k] for k in self.order})
         self.edges = ModuleTable({_edge_key(s, t): e for s, t, e in edges})
-        ref = next(iter(self.parameters()), None)
-        if ref is None:
-            # a network without parameters or buffers (function nodes only) still has a dtype
-            ref = next(iter(self.buffers()), torch.zeros((), dtype=dtype, device=device))
-        self.register_buffer(
-            "_ref", torch.zeros((), dtype=ref.dtype, device=ref.device), persistent=False
-        )
+        if dtype is None or device is None:
+            tensors = (*self.parameters(), *self.buffers())
+            ref = next((t for t in tensors if t.is_floating_point()), None)
+            dtype = dtype or (ref.dtype if ref is not None else torch.float32)
+            device = device or (ref.device if ref is not None else "cpu")
+        # the dtype and device of state and inputs: moved and cast by .to() like the rest
+        self.register_buffer("_ref", torch.zeros((), dtype=dtype, device=device), persistent=False)
         self._edges = [
             _Edge(
                 _edge_key(s, t),
@@ -305,6 +307,15 @@ class CompiledNetwork(nn.Module):
         self._loops: dict[tuple, Any] = {}
         self._outputs = _OutputPool()
         self.state: State | None = None
+
+    @property
+    def dt(self) -> float:
+        """Step size of the next run."""
+        return self._dt
+
+    @dt.setter
+    def dt(self, value: Any) -> None:
+        self._dt = as_step("CompiledNetwork.dt", "dt", value)
 
     # ------------------------------------------------------------------------------
     # compile-time planning
@@ -377,6 +388,7 @@ class CompiledNetwork(nn.Module):
         keys += [f"{e.key}@{k}" for e in self._delayed for k in range(1, e.delay + 1)]
         return keys
 
+    @keywords("CompiledNetwork.init_state")
     def init_state(self, batch_size: int = 1) -> State:
         """The state at time 0 for a batch of ``batch_size`` independent samples.
 
@@ -437,6 +449,7 @@ class CompiledNetwork(nn.Module):
                     f"dtype {self._ref.dtype}, got shape {tuple(v.shape)} and dtype {v.dtype}"
                 )
 
+    @keywords("CompiledNetwork.reset")
     def reset(self, state: State | None = None) -> None:
         """Forget the held state; the next run starts from ``state`` or from ``init_state``."""
         self.state = None if state is None else dict(state)
@@ -478,16 +491,7 @@ class CompiledNetwork(nn.Module):
     def as_input(self, where: str, inputs: Any) -> tuple[Tensor, bool]:
         """Validate ``inputs`` and return them as a ``(B, T, C)`` tensor and whether the
         caller passed a batch dimension."""
-        if isinstance(inputs, Tensor):
-            x = inputs
-        else:
-            try:
-                arr = np.asarray(inputs)
-            except Exception as err:  # pragma: no cover - exotic inputs
-                raise TypeError(f"{where}: inputs must be a tensor or an array") from err
-            if arr.dtype == object:
-                raise TypeError(f"{where}: inputs must be numeric, got an object array")
-            x = torch.as_tensor(arr)
+        x = as_tensor(where, "inputs", inputs, copy=False)
         if x.is_complex() or not (
             x.is_floating_point()
             or x.dtype
@@ -1005,6 +1009,7 @@ class CompiledNetwork(nn.Module):
                 flat.append(s)
         return flat
 
+    @keywords("CompiledNetwork.run")
     def run(
         self,
         inputs: Any = None,
@@ -1013,7 +1018,12 @@ class CompiledNetwork(nn.Module):
         progress: bool = False,
         steps: int | None = None,
     ) -> Recording:
-        """Run the network over a sequence of inputs.
+        """Run the network over a sequence of inputs, continuing from the held state.
+
+        This is RectiPy's ``run``: the network holds a state between runs, each run starts
+        from it and leaves its final state there (``reset()`` restores the initial state,
+        ``detach()`` cuts its autograd graph). :meth:`forward` is the stateless call of
+        torch's recurrent modules.
 
         Parameters
         ----------
@@ -1041,7 +1051,21 @@ class CompiledNetwork(nn.Module):
         """
         return self._run_api("CompiledNetwork.run", inputs, observer, state, progress, steps)
 
-    def _run_api(self, where, inputs, observer, state, progress, steps, batch_size=None, hooks=()):
+    def _run_api(
+        self,
+        where,
+        inputs,
+        observer,
+        state,
+        progress,
+        steps,
+        batch_size=None,
+        hooks=(),
+        hold=True,
+    ):
+        """The run behind :meth:`run` and :meth:`forward`. With ``hold`` it starts from the
+        held state (unless ``state`` is given) and holds the final state; without, it starts
+        from ``init_state`` (unless ``state`` is given) and leaves the held state alone."""
         if observer is not None and not isinstance(observer, Observer):
             raise TypeError(f"{where}: observer must be an Observer, got {type(observer).__name__}")
         if observer is not None:
@@ -1052,7 +1076,7 @@ class CompiledNetwork(nn.Module):
             if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
                 raise ValueError(f"{where}: steps must be an int >= 1, got {steps!r}")
             x, batched, n_steps = None, batch_size is not None, steps
-            held = state if state is not None else self.state
+            held = state if state is not None else (self.state if hold else None)
             if batch_size is not None or not held:
                 batch = batch_size or 1
             else:
@@ -1062,7 +1086,7 @@ class CompiledNetwork(nn.Module):
             batch, n_steps = x.shape[0], x.shape[1]
             if steps is not None and steps != n_steps:
                 raise ValueError(f"{where}: steps={steps} but the inputs have {n_steps} steps")
-        start = state if state is not None else self.state
+        start = state if state is not None else (self.state if hold else None)
         if start is None or not start:
             start = self.init_state(batch)
         start = _broadcast(start, batch)
@@ -1078,15 +1102,41 @@ class CompiledNetwork(nn.Module):
             y, data, new_state, rec_steps = self._run(
                 x, n_steps, batch, start, observer, progress, grad, hooks
             )
-        self.state = new_state
+        if hold:
+            self.state = new_state
         return Recording(data, rec_steps, self.dt, output=y, state=new_state, batched=batched)
 
+    @keywords("CompiledNetwork.forward")
     def forward(
         self, inputs: Any = None, state: State | None = None, steps: int | None = None
     ) -> Tensor:
-        """Run and return the output node's output at every step, in the input's layout."""
-        return self._run_api("CompiledNetwork.forward", inputs, None, state, False, steps).output
+        """The output node's output at every step, in the input's layout, from a fresh
+        initial state: the semantics of torch's recurrent modules (``nn.RNN``).
 
+        Each call starts from ``init_state(B)`` unless ``state`` is given, and leaves the
+        state the network holds (what :meth:`run` continues from) unchanged, so a plain
+        torch training loop (``loss = f(model(x)); loss.backward(); opt.step()``) builds a
+        new autograd graph every call. To continue a sequence, pass the state of a
+        :meth:`run`'s ``Recording``, or use :meth:`run`.
+
+        Parameters
+        ----------
+        inputs : tensor or array, optional
+            ``(T, C)`` or ``(B, T, C)``; ``None`` with ``steps=`` for no external input.
+        state : dict, optional
+            The state to start from (batch ``B`` or 1); default ``init_state(B)``.
+        steps : int, optional
+            Number of steps for a run without input (batch 1 unless ``state`` is given).
+
+        Returns
+        -------
+        Tensor
+            ``(T, n_out)`` or ``(B, T, n_out)``.
+        """
+        where = "CompiledNetwork.forward"
+        return self._run_api(where, inputs, None, state, False, steps, hold=False).output
+
+    @keywords("CompiledNetwork.step")
     def step(self, x_t: Any, state: State) -> tuple[Tensor, State]:
         """One step as a pure function: ``(y_t, new_state) = step(x_t, state)``.
 
@@ -1102,7 +1152,7 @@ class CompiledNetwork(nn.Module):
                 None, 1, batch, state, None, False, torch.is_grad_enabled()
             )
             return y[:, 0], new_state
-        xt = x_t if isinstance(x_t, Tensor) else torch.as_tensor(np.asarray(x_t))
+        xt = as_tensor(where, "x_t", x_t, copy=False)
         squeeze = xt.dim() == 1
         xt = xt.reshape(1, -1) if squeeze else xt
         x, _ = self.as_input(where, xt.unsqueeze(1))

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from .._checks import as_step, as_tensor, keywords
 from ..edges import Linear
 from ..nodes import DENode, FuncNode, Node, make_model
 from ..observers import Observer, Recording
@@ -24,6 +25,33 @@ _RESERVED = (".", "->", "@")
 def _strip_op(name: str | None) -> str | None:
     """RectiPy names variables ``op/var`` (or ``all/op/var``); rnngraph uses ``var``."""
     return None if name is None else name.rsplit("/", 1)[-1]
+
+
+def _float_dtype(where: str, dtype: Any) -> torch.dtype:
+    if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        raise TypeError(f"{where}: dtype must be a floating torch.dtype, got {dtype!r}")
+    return dtype
+
+
+def _device(where: str, device: Any) -> torch.device:
+    try:
+        return torch.device(device)
+    except (TypeError, RuntimeError) as err:
+        raise type(err)(
+            f"{where}: device must be a torch device or its name, got {device!r}"
+        ) from None
+
+
+def _shape(weights: Any) -> tuple[int, ...] | None:
+    """The shape of an array-like, a tensor or a sparse matrix (``None`` when it has none:
+    the edge's own check names the problem)."""
+    shape = getattr(weights, "shape", None)
+    if shape is not None:
+        return tuple(shape)
+    try:
+        return tuple(np.shape(weights))
+    except (TypeError, ValueError):
+        return None
 
 
 class Network(FittingMixin):
@@ -50,16 +78,23 @@ class Network(FittingMixin):
     the one without outgoing zero-delay edges (as in RectiPy, with feedback edges not
     counted). Of several such nodes, the only one without any incoming (outgoing) edge
     wins; otherwise name them: ``compile(input_node=..., output_node=...)``.
+
+    A node without any edge is never inferred as the input or the output node, and
+    ``compile()`` refuses a network with such a node (of two nodes or more) unless it is
+    the named input or output node: an unconnected node is almost always a forgotten
+    edge, and its output would be zeros or its own autonomous dynamics.
+
+    ``dt``, ``device`` and ``dtype`` may be changed at any time, and the compiled network
+    follows: setting ``dt`` changes the step of the next run (the held state is kept, the
+    run continues from it with the new step); setting ``device`` or ``dtype`` is
+    ``to(device=...)`` or ``to(dtype=...)`` (parameters and held state move).
     """
 
+    @keywords("Network")
     def __init__(self, dt: float, device: Any = "cpu", dtype: torch.dtype = torch.float32):
-        if isinstance(dt, bool) or not isinstance(dt, int | float | np.floating) or not dt > 0:
-            raise ValueError(f"Network: dt must be a positive number, got {dt!r}")
-        if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
-            raise TypeError(f"Network: dtype must be a floating torch.dtype, got {dtype!r}")
-        self.dt = float(dt)
-        self.device = torch.device(device)
-        self.dtype = dtype
+        self._dt = as_step("Network", "dt", dt)
+        self._dtype = _float_dtype("Network", dtype)
+        self._device = _device("Network", device)
         self.graph = nx.DiGraph()
         self.input_node: str | None = None
         self.output_node: str | None = None
@@ -87,6 +122,38 @@ class Network(FittingMixin):
     def _changed(self) -> None:
         self._compiled_key = None
 
+    @property
+    def dt(self) -> float:
+        """Step size, in the unit of every time constant. Setting it (finite, > 0) changes
+        the step of the compiled network too; the held state is kept."""
+        return self._dt
+
+    @dt.setter
+    def dt(self, value: Any) -> None:
+        dt = as_step("Network.dt", "dt", value)
+        self._dt = dt
+        if self._compiled is not None:
+            self._compiled.dt = dt
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """Floating-point type of parameters and state; setting it is ``to(dtype=...)``."""
+        return self._dtype
+
+    @dtype.setter
+    def dtype(self, value: Any) -> None:
+        self.to(dtype=value)
+
+    @property
+    def device(self) -> torch.device:
+        """Where nodes, edges and state live; setting it is ``to(device=...)``."""
+        return self._device
+
+    @device.setter
+    def device(self, value: Any) -> None:
+        self.to(device=value)
+
+    @keywords("Network.add_node")
     def add_node(self, label: str, node: Node) -> Node:
         """Add a node module (``FuncNode``, ``DENode`` or a subclass) under ``label``."""
         self._check_label("Network.add_node", label)
@@ -102,14 +169,20 @@ class Network(FittingMixin):
         self._changed()
         return node
 
+    @keywords("Network.add_func_node")
     def add_func_node(self, label: str, n: int, activation_function: Any = "identity") -> FuncNode:
         """Add an instantaneous node ``y = f(x)`` of ``n`` units.
 
         ``activation_function``: ``identity``, ``tanh``, ``sigmoid``, ``relu``, ``softmax``,
         ``log_softmax``, ``softmin`` or a callable.
         """
-        self._check_label("Network.add_func_node", label)
-        return self.add_node(label, FuncNode(n, activation_function))
+        where = "Network.add_func_node"
+        self._check_label(where, label)
+        try:
+            node = FuncNode(n, activation_function)
+        except (TypeError, ValueError) as err:
+            raise type(err)(f"{where}({label!r}): {err}") from None
+        return self.add_node(label, node)
 
     def add_diffeq_node(
         self,
@@ -161,9 +234,9 @@ class Network(FittingMixin):
                 params["train"] = [_strip_op(p) for p in train_params]
             try:
                 model = make_model(where, node, n, **params)
-            except TypeError as err:  # unknown keyword: name the call and the node
+            except (TypeError, ValueError) as err:  # name the call and the node
                 msg = str(err)
-                raise TypeError(
+                raise type(err)(
                     msg if msg.startswith(where) else f"{where}({label!r}): {msg}"
                 ) from err
         elif isinstance(node, DENode):
@@ -172,7 +245,7 @@ class Network(FittingMixin):
                     f"{where}: model parameters {sorted(params)} go to the DENode's constructor "
                     "when passing an instance"
                 )
-            if n is not None and n != node.n:
+            if n is not None and (isinstance(n, bool) or n != node.n):
                 raise ValueError(f"{where}: n={n} but the node has {node.n} units")
             model = node
         else:
@@ -183,8 +256,10 @@ class Network(FittingMixin):
             if k in model.state_vars:
                 model.set_init(k, v)
             elif k in model.param_names:
+                p = getattr(model, k)
+                new = model.check_param(f"{where}({label!r})", k, v)
                 with torch.no_grad():
-                    getattr(model, k).copy_(torch.as_tensor(v, dtype=getattr(model, k).dtype))
+                    p.copy_(torch.broadcast_to(new.to(p.dtype), p.shape))
             else:
                 raise ValueError(
                     f"{where}: node_vars names {k!r}, which node {label!r} does not have; "
@@ -216,6 +291,7 @@ class Network(FittingMixin):
                 raise
         return model
 
+    @keywords("Network.add_edge")
     def add_edge(
         self,
         source: str,
@@ -285,11 +361,11 @@ class Network(FittingMixin):
                 f"({type(tgt).__name__}: {list(tgt.input_names)})"
             )
         n_in, n_out = src.var_size(source_var), tgt.n
-        if weights is not None and tuple(np.shape(weights)) != (n_out, n_in):
+        shape = None if weights is None else _shape(weights)
+        if shape is not None and shape != (n_out, n_in):
             raise ValueError(
                 f"{where}: weights must have shape (n_target, n_source) = ({n_out}, {n_in}) "
-                f"({target!r} has {n_out} units, {source!r} has {n_in}), "
-                f"got {tuple(np.shape(weights))}"
+                f"({target!r} has {n_out} units, {source!r} has {n_in}), got {shape}"
             )
         edge = Linear(
             n_in,
@@ -362,57 +438,69 @@ class Network(FittingMixin):
 
     def _find_io(self, input_node: str | None, output_node: str | None) -> tuple[str, str]:
         g = self.graph
-        zero = [(u, v) for u, v, e in g.edges(data="edge") if e.delay == 0]
-        has_in = {v for _, v in zero}
-        has_out = {u for u, _ in zero}
-        result = []
-        for role, given, free, isolated, key in (
-            (
-                "input",
-                input_node,
-                [v for v in g if v not in has_in],
-                [v for v in g if g.in_degree(v) == 0],
-                "input_node",
-            ),
-            (
-                "output",
-                output_node,
-                [v for v in g if v not in has_out],
-                [v for v in g if g.out_degree(v) == 0],
-                "output_node",
-            ),
-        ):
-            # tie-break: of several candidates, the one without any such edge at all
-            if given is None and len(free) > 1:
-                bare = [v for v in free if v in isolated]
-                free = bare if len(bare) == 1 else free
-            if given is not None:
-                if given not in g:
-                    raise KeyError(
-                        f"Network.compile: {key}={given!r} is not a node; nodes are {list(g)}"
-                    )
-                result.append(given)
-            elif len(free) == 1:
-                result.append(free[0])
-            else:
-                rule = "incoming" if role == "input" else "outgoing"
-                raise ValueError(
-                    f"Network.compile: cannot tell the {role} node: the nodes without {rule} "
-                    f"zero-delay edges are {free}; name one with compile({key}=...)"
+        for key, given in (("input_node", input_node), ("output_node", output_node)):
+            if given is not None and given not in g:
+                raise KeyError(
+                    f"Network.compile: {key}={given!r} is not a node; nodes are {list(g)}"
                 )
-        return result[0], result[1]
+        if len(g) == 1:
+            only = next(iter(g))
+            return only, only
+        bare = [v for v in g if g.degree(v) == 0 and v not in (input_node, output_node)]
+        if bare:
+            raise ValueError(
+                f"Network.compile: node(s) {bare} have no edges; connect them with add_edge(), "
+                f"remove them with pop_node(), or name one as compile(input_node=...) or "
+                "compile(output_node=...)"
+            )
+        zero = [(u, v) for u, v, e in g.edges(data="edge") if e.delay == 0]
+        has_in, has_out = {v for _, v in zero}, {u for u, _ in zero}
+        connected = [v for v in g if g.degree(v) > 0]
+        inp = input_node or self._infer_io(
+            "input", [v for v in connected if v not in has_in], g.in_degree
+        )
+        out = output_node or self._infer_io(
+            "output", [v for v in connected if v not in has_out], g.out_degree
+        )
+        return inp, out
 
+    @staticmethod
+    def _infer_io(role: str, free: list[str], degree: Any) -> str:
+        """The one candidate for the ``role`` node; of several, the only one without any
+        incoming (input) or outgoing (output) edge, delayed ones included."""
+        if len(free) > 1:
+            bare = [v for v in free if degree(v) == 0]
+            free = bare if len(bare) == 1 else free
+        if len(free) == 1:
+            return free[0]
+        rule = "incoming" if role == "input" else "outgoing"
+        raise ValueError(
+            f"Network.compile: cannot tell the {role} node: the nodes without {rule} "
+            f"zero-delay edges are {free}; name one with compile({role}_node=...)"
+        )
+
+    @keywords("Network.compile")
     def compile(
         self, input_node: str | None = None, output_node: str | None = None
     ) -> CompiledNetwork:
         """Order the graph into a :class:`CompiledNetwork` (validated once, here).
 
+        The compiled network is cached and rebuilt only when the graph or the input or
+        output node changed (a rebuilt one keeps the held state of what did not change);
+        ``dt``, ``dtype`` and ``device`` changes reach the cached one directly.
+
         Raises
         ------
         ValueError
             For an empty graph, a cycle of zero-delay edges (the message names its nodes in
-            order), an ambiguous input/output node, or edges whose shapes do not fit.
+            order), an ambiguous input/output node, a node without edges (see the class
+            notes), or edges whose shapes do not fit.
         """
+        for key, given in (("input_node", input_node), ("output_node", output_node)):
+            if given is not None and not isinstance(given, str):
+                raise TypeError(
+                    f"Network.compile: {key} must be a node label, got {type(given).__name__}"
+                )
         g = self.graph
         if g.number_of_nodes() == 0:
             raise ValueError("Network.compile: the network has no nodes; add_node() first")
@@ -488,6 +576,7 @@ class Network(FittingMixin):
     # running (RectiPy's interface on top of CompiledNetwork)
     # ------------------------------------------------------------------------------
 
+    @keywords("Network.run")
     def run(
         self,
         inputs: Any = None,
@@ -502,7 +591,12 @@ class Network(FittingMixin):
         steps: int | None = None,
         progress: bool | None = None,
     ) -> Recording:
-        """Run the network on ``inputs`` from its current state; RectiPy's ``run``.
+        """Run the network on ``inputs`` from its held state; RectiPy's ``run``.
+
+        The run continues from the state the network holds (the end of the previous run,
+        or the initial state after ``reset()``) and the network holds its final state
+        afterwards, as in RectiPy. :meth:`forward` instead starts from the initial state
+        and leaves the held state alone.
 
         Parameters
         ----------
@@ -537,12 +631,21 @@ class Network(FittingMixin):
         with torch.set_grad_enabled(enable_grad):
             return model.run(inputs, observer=observer, state=state, progress=progress, steps=steps)
 
-    def forward(self, inputs: Any = None, **kwargs: Any) -> Tensor:
-        """Run with autograd on and return the output at every step."""
-        return self.compile()(inputs, **kwargs)
+    def forward(
+        self, inputs: Any = None, state: State | None = None, steps: int | None = None
+    ) -> Tensor:
+        """The output at every step, from the initial state (or ``state``), as torch's
+        recurrent modules do: ``CompiledNetwork.forward``.
+
+        Each call is independent of the previous ones: it starts from ``init_state`` unless
+        ``state`` is given, builds its own autograd graph when autograd is on, and leaves the
+        held state (what :meth:`run` continues from) unchanged.
+        """
+        return self.compile().forward(inputs, state=state, steps=steps)
 
     __call__ = forward
 
+    @keywords("Network.reset")
     def reset(self, state: State | None = None) -> None:
         """Restore the initial state (or set ``state``) for the next run."""
         self.compile().reset(state)
@@ -562,47 +665,61 @@ class Network(FittingMixin):
         """The state the next run starts from (``None``: the initial state)."""
         return self.compile().state
 
-    def get_var(self, node: str, var: str) -> Tensor:
-        """Current value of a state variable (from the held state) or a parameter."""
+    def _var_of(self, where: str, node: str, var: str) -> tuple[Node, str, str]:
+        """The module of ``node`` and ``var`` (RectiPy's ``op/var`` stripped), with whether
+        it is a ``"state"`` variable or a ``"param"``; errors name ``where``."""
+        if not isinstance(node, str) or node not in self.graph:
+            raise KeyError(f"{where}: no node {node!r}; nodes are {list(self.graph)}")
+        if not isinstance(var, str):
+            raise TypeError(f"{where}: var must be a variable name, got {type(var).__name__}")
         mod = self.get_node(node)
         var = _strip_op(var)
         if var in mod.state_vars:
-            model = self.compile()
-            state = model.state if model.state is not None else model.init_state(1)
-            return state[f"{node}.{var}"]
+            return mod, var, "state"
         if isinstance(mod, DENode) and var in mod.param_names:
-            return getattr(mod, var)
+            return mod, var, "param"
         raise KeyError(
-            f"Network.get_var: node {node!r} has no variable {var!r}; state variables "
+            f"{where}: node {node!r} has no variable {var!r}; state variables "
             f"{list(mod.state_vars)}, parameters {list(getattr(mod, 'param_names', ()))}"
         )
 
+    @keywords("Network.get_var")
+    def get_var(self, node: str, var: str) -> Tensor:
+        """Current value of a state variable (from the held state) or a parameter."""
+        mod, var, kind = self._var_of("Network.get_var", node, var)
+        if kind == "param":
+            return getattr(mod, var)
+        model = self.compile()
+        state = model.state if model.state is not None else model.init_state(1)
+        return state[f"{node}.{var}"]
+
+    @keywords("Network.set_var")
     def set_var(self, node: str, var: str, value: Any) -> None:
         """Set a parameter, or a state variable of the held state (``reset()`` undoes the
-        latter; ``get_node(node).set_init(var, value)`` sets the initial value)."""
-        mod = self.get_node(node)
-        var = _strip_op(var)
-        val = torch.as_tensor(np.asarray(value) if not isinstance(value, Tensor) else value)
-        if not torch.isfinite(val).all():
-            raise ValueError(f"Network.set_var: value for {node}.{var} contains NaN or inf")
-        if isinstance(mod, DENode) and var in mod.param_names:
+        latter; ``get_node(node).set_init(var, value)`` sets the initial value).
+
+        A parameter must lie in its domain (a time constant > 0, a leak rate in (0, 1], ...)
+        and be a scalar or ``(n,)``; a state value must be finite and broadcast to the held
+        state's ``(B, n)``. Nothing changes when the value is refused.
+        """
+        where = "Network.set_var"
+        mod, var, kind = self._var_of(where, node, var)
+        val = as_tensor(where, f"the value for {node}.{var}", value)
+        if not bool(torch.isfinite(val).all()):
+            raise ValueError(f"{where}: value for {node}.{var} contains NaN or inf")
+        if kind == "param":
             p = getattr(mod, var)
+            new = mod.check_param(f"{where}({node!r})", var, val)
             try:
-                new = torch.broadcast_to(val.to(p.dtype), p.shape)
+                new = torch.broadcast_to(new.to(p.dtype), p.shape)
             except RuntimeError as err:
                 raise ValueError(
-                    f"Network.set_var: {node}.{var} has shape {tuple(p.shape)}, "
+                    f"{where}: {node}.{var} has shape {tuple(p.shape)}, "
                     f"got a value of shape {tuple(val.shape)}"
                 ) from err
             with torch.no_grad():
                 p.copy_(new)
             return
-        if var not in mod.state_vars:
-            raise KeyError(
-                f"Network.set_var: node {node!r} has no variable {var!r}; state "
-                f"variables {list(mod.state_vars)}, parameters "
-                f"{list(getattr(mod, 'param_names', ()))}"
-            )
         model = self.compile()
         state = dict(model.state if model.state is not None else model.init_state(1))
         cur = state[f"{node}.{var}"]
@@ -612,7 +729,7 @@ class Network(FittingMixin):
             ).clone()
         except RuntimeError as err:
             raise ValueError(
-                f"Network.set_var: {node}.{var} has shape {tuple(cur.shape)}, "
+                f"{where}: {node}.{var} has shape {tuple(cur.shape)}, "
                 f"got a value of shape {tuple(val.shape)}"
             ) from err
         model.state = state
@@ -633,16 +750,21 @@ class Network(FittingMixin):
     def load_state_dict(self, *args: Any, **kwargs: Any):
         return self.compile().load_state_dict(*args, **kwargs)
 
+    @keywords("Network.to")
     def to(self, device: Any = None, dtype: torch.dtype | None = None) -> Network:
         """Move every node and edge (and the held state) to ``device``/``dtype``."""
+        if dtype is not None:
+            dtype = _float_dtype("Network.to", dtype)
+        if device is not None:
+            device = _device("Network.to", device)
         for v in self.graph:
             self.graph.nodes[v]["node"].to(device=device, dtype=dtype)
         for _, _, e in self.graph.edges(data="edge"):
             e.to(device=device, dtype=dtype)
         if device is not None:
-            self.device = torch.device(device)
+            self._device = device
         if dtype is not None:
-            self.dtype = dtype
+            self._dtype = dtype
         if self._compiled is not None:
             self._compiled.to(device=device, dtype=dtype)
             if self._compiled.state is not None:

@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import inspect
 import math
+import numbers
 from collections import namedtuple
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
-__all__ = ["Node", "FuncNode", "DENode", "ACTIVATIONS", "INTEGRATORS"]
+from .._checks import as_tensor, describe
+
+__all__ = ["Node", "FuncNode", "DENode", "ACTIVATIONS", "INTEGRATORS", "DOMAINS"]
 
 
 def _softmax(x: Tensor) -> Tensor:
@@ -65,11 +69,12 @@ class Node(nn.Module):
 
     def __init__(self, n: int) -> None:
         super().__init__()
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(
-                f"{type(self).__name__}: n must be a positive int (the number of units), got {n!r}"
-            )
-        self.n = n
+        msg = f"{type(self).__name__}: n must be a positive int (the number of units), got {n!r}"
+        if isinstance(n, bool | np.bool_) or not isinstance(n, numbers.Integral):
+            raise TypeError(msg)
+        if n < 1:
+            raise ValueError(msg)
+        self.n = int(n)
 
     @property
     def is_stateful(self) -> bool:
@@ -182,6 +187,15 @@ def exp_euler(node: DENode, s: tuple, i: tuple, dt: float) -> tuple:
     return node.State(*out)
 
 
+#: Ranges of parameter values (``DENode.add_param(..., domain=...)``): a description for
+#: error messages and the test every value must pass (NaN and inf fail every domain).
+DOMAINS: dict[str, tuple[str, Callable[[Tensor], Tensor]]] = {
+    "real": ("finite", lambda t: torch.ones_like(t, dtype=torch.bool)),
+    "positive": ("finite and > 0", lambda t: t > 0),
+    "nonnegative": ("finite and >= 0", lambda t: t >= 0),
+    "unit": ("in (0, 1]", lambda t: (t > 0) & (t <= 1)),
+}
+
 #: Integrators by name; each maps ``(node, state, inputs, dt)`` to the state after one step.
 INTEGRATORS: dict[str, Callable[..., tuple]] = {"euler": euler, "rk4": rk4, "exp_euler": exp_euler}
 
@@ -292,33 +306,63 @@ class DENode(Node):
         self._integrate = INTEGRATORS[integrator]
         self._train = set(train or ())
         self._param_names: list[str] = []
-        self._init: dict[str, Any] = {}
+        self._domains: dict[str, str] = {}
+        self._init: dict[str, Tensor] = {}
         for k, v in {**self.init_defaults, **dict(init or {})}.items():
             self.set_init(k, v)
 
     # ---- parameters -------------------------------------------------------------------
 
-    def add_param(self, name: str, value: Any, trainable: bool | None = None) -> None:
+    def add_param(
+        self, name: str, value: Any, trainable: bool | None = None, domain: str = "real"
+    ) -> None:
         """Register a parameter: an ``nn.Parameter`` if trainable, else a buffer.
 
         ``value`` is a scalar (shared by all units) or an ``(n,)`` tensor/array (one per
         unit). ``trainable=None`` makes it trainable when ``name`` was listed in ``train=``.
+        ``domain`` is the range every value must lie in (see ``DOMAINS``: ``"real"``,
+        finite; ``"positive"``; ``"nonnegative"``; ``"unit"``, in (0, 1]); it is checked
+        here and by ``Network.set_var``.
         """
-        # kept in float64 until the network converts the node to its dtype, so that a value
-        # such as 0.3 is not rounded to float32 on the way to a float64 network
-        t = torch.as_tensor(value, dtype=torch.float64)
-        if t.dim() > 1 or (t.dim() == 1 and t.shape[0] not in (1, self.n)):
+        if domain not in DOMAINS:
             raise ValueError(
-                f"{type(self).__name__}: parameter {name!r} must be a scalar or have shape "
-                f"({self.n},), got shape {tuple(t.shape)}"
+                f"{type(self).__name__}.add_param: unknown domain {domain!r} for parameter "
+                f"{name!r}; valid ones are {sorted(DOMAINS)}"
             )
+        self._domains[name] = domain
+        try:
+            t = self.check_param(type(self).__name__, name, value)
+        except Exception:
+            del self._domains[name]
+            raise
         if trainable is None:
             trainable = name in self._train
         if trainable:
-            self.register_parameter(name, nn.Parameter(t.clone()))
+            self.register_parameter(name, nn.Parameter(t))
         else:
-            self.register_buffer(name, t.clone())
+            self.register_buffer(name, t)
         self._param_names.append(name)
+
+    def check_param(self, where: str, name: str, value: Any) -> Tensor:
+        """``value`` as a new float64 tensor for parameter ``name``, checked: finite, in the
+        parameter's domain, a scalar or ``(n,)``. Errors name ``where``, the model and the
+        parameter."""
+        what = f"parameter {name!r}"
+        # kept in float64 until the network converts the node to its dtype, so that a value
+        # such as 0.3 is not rounded to float32 on the way to a float64 network
+        t = as_tensor(where, what, value, dtype=torch.float64)
+        if t.dim() > 1 or (t.dim() == 1 and t.shape[0] not in (1, self.n)):
+            raise ValueError(
+                f"{where}: {what} must be a scalar or have shape ({self.n},), "
+                f"got shape {tuple(t.shape)}"
+            )
+        text, ok = DOMAINS[self._domains.get(name, "real")]
+        bad = ~(torch.isfinite(t) & ok(t))
+        if bool(bad.any()):
+            first = t.reshape(-1)[bad.reshape(-1)][0].item()
+            count = f" ({int(bad.sum())} of {t.numel()} values are not)" if t.dim() else ""
+            raise ValueError(f"{where}: {what} must be {text}, got {first!r}{count}")
+        return t
 
     @property
     def param_names(self) -> tuple[str, ...]:
@@ -336,26 +380,38 @@ class DENode(Node):
     # ---- state ------------------------------------------------------------------------
 
     def set_init(self, var: str, value: Any) -> None:
-        """Set the initial value of a state variable (restored by ``reset()``)."""
+        """Set the initial value of a state variable (restored by ``reset()``): finite, a
+        scalar, ``(n,)`` or ``(B, n)`` (one row per batch element)."""
+        where = f"{type(self).__name__}.set_init"
         if var not in self.state_vars:
             raise ValueError(
-                f"{type(self).__name__}: {var!r} is not a state variable; "
+                f"{where}: {var!r} is not a state variable; "
                 f"state variables are {list(self.state_vars)}"
             )
-        self._init[var] = value
+        what = f"the initial value of {var!r}"
+        t = as_tensor(where, what, value, dtype=torch.float64)
+        if t.dim() > 2 or (t.dim() >= 1 and t.shape[-1] not in (1, self.n)):
+            raise ValueError(
+                f"{where}: {what} must be a scalar, ({self.n},) or (B, {self.n}), "
+                f"got shape {tuple(t.shape)}"
+            )
+        if not bool(torch.isfinite(t).all()):
+            raise ValueError(f"{where}: {what} must be finite, got {describe(value)}")
+        self._init[var] = t
 
     def init_state(self, batch_size: int, device=None, dtype=None) -> tuple:
-        """The state at time 0: a named tuple of ``(B, n)`` tensors."""
-        ref = next(iter(self.buffers()), None)
-        if ref is None:
-            ref = next(iter(self.parameters()), None)
+        """The state at time 0: a named tuple of ``(B, n)`` tensors (in ``dtype``, by default
+        that of the node's floating-point parameters)."""
+        ref = next(
+            (t for t in (*self.parameters(), *self.buffers()) if t.is_floating_point()), None
+        )
         device = device if device is not None else (ref.device if ref is not None else None)
         dtype = dtype if dtype is not None else (ref.dtype if ref is not None else None)
         out = []
         for var in self.state_vars:
             v = torch.zeros(batch_size, self.n, device=device, dtype=dtype)
             if var in self._init:
-                v = v + torch.as_tensor(self._init[var], device=device, dtype=dtype)
+                v = v + self._init[var].to(device=v.device, dtype=v.dtype)
             out.append(v)
         return self.State(*out)
 

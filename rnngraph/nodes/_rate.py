@@ -17,11 +17,15 @@ __all__ = ["LeakyTanh", "LeakyIntegrator", "RectiPyLI", "QIFMeanField", "LeakyRe
 def _activation(owner: str, name: str | Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:
     if callable(name):
         return name
-    if name not in ACTIVATIONS:
+    if not isinstance(name, str) or name not in ACTIVATIONS:
         raise ValueError(
             f"{owner}: unknown activation {name!r}; valid names are {sorted(ACTIVATIONS)}"
         )
     return ACTIVATIONS[name]
+
+
+def _activation_name(f: str | Callable[[Tensor], Tensor]) -> str:
+    return f if isinstance(f, str) else getattr(f, "__name__", type(f).__name__)
 
 
 def _map_only(owner: str, kwargs: dict, what: str = "a discrete map", hint: str = "") -> dict:
@@ -71,10 +75,10 @@ class LeakyTanh(DENode):
             n, **_map_only("LeakyTanh", kwargs, hint="; use 'leaky_integrator' for the ODE")
         )
         self.integrator = "map"
-        self.add_param("lr", lr)
+        self.add_param("lr", lr, domain="unit")
         self.add_param("bias", bias)
-        self.activation = activation if isinstance(activation, str) else activation.__name__
         self._f = _activation("LeakyTanh", activation)
+        self.activation = _activation_name(activation)
         self.check_train()
 
     def step(self, s, i, dt):
@@ -123,7 +127,7 @@ class LeakyIntegrator(DENode):
     n : int
         Number of units.
     tau : float or tensor
-        Time constant, in the unit of ``dt``; default 10.
+        Time constant (> 0), in the unit of ``dt``; default 10.
     activation : str or callable
         Output map :math:`f`; default ``"tanh"``.
     integrator : str
@@ -141,9 +145,9 @@ class LeakyIntegrator(DENode):
 
     def __init__(self, n: int, tau=10.0, activation="tanh", **kwargs):
         super().__init__(n, **kwargs)
-        self.add_param("tau", tau)
-        self.activation = activation if isinstance(activation, str) else activation.__name__
+        self.add_param("tau", tau, domain="positive")
         self._f = _activation("LeakyIntegrator", activation)
+        self.activation = _activation_name(activation)
         self.check_train()
 
     def rhs(self, s, i):
@@ -170,7 +174,7 @@ class RectiPyLI(DENode):
     n : int
         Number of units.
     tau : float or tensor
-        Time constant, in the unit of ``dt``; default 1.
+        Time constant (> 0), in the unit of ``dt``; default 1.
     k : float or tensor
         Gain of the recurrent input; default 1.
     eta : float or tensor
@@ -189,11 +193,11 @@ class RectiPyLI(DENode):
 
     def __init__(self, n: int, tau=1.0, k=1.0, eta=0.0, activation="tanh", **kwargs):
         super().__init__(n, **kwargs)
-        self.add_param("tau", tau)
+        self.add_param("tau", tau, domain="positive")
         self.add_param("k", k)
         self.add_param("eta", eta)
-        self.activation = activation if isinstance(activation, str) else activation.__name__
         self._f = _activation("RectiPyLI", activation)
+        self.activation = _activation_name(activation)
         self.check_train()
 
     def rhs(self, s, i):
@@ -225,9 +229,9 @@ class QIFMeanField(DENode):
     n : int
         Number of populations.
     tau : float or tensor
-        Membrane time constant, in the unit of ``dt``; default 1.
+        Membrane time constant (> 0), in the unit of ``dt``; default 1.
     Delta : float or tensor
-        Heterogeneity; default 1.
+        Heterogeneity (>= 0); default 1.
     eta : float or tensor
         Mean excitability; default -5.
     integrator : str
@@ -244,8 +248,8 @@ class QIFMeanField(DENode):
 
     def __init__(self, n: int, tau=1.0, Delta=1.0, eta=-5.0, **kwargs):
         super().__init__(n, **kwargs)
-        self.add_param("tau", tau)
-        self.add_param("Delta", Delta)
+        self.add_param("tau", tau, domain="positive")
+        self.add_param("Delta", Delta, domain="nonnegative")
         self.add_param("eta", eta)
         self.check_train()
 
@@ -272,7 +276,7 @@ class LeakyReadout(DENode):
     n : int
         Number of output units.
     tau : float or tensor
-        Time constant of the readout, in the unit of ``dt``; default 20 (ms when ``dt`` is
+        Time constant of the readout (> 0), in the unit of ``dt``; default 20 (ms when ``dt`` is
         in ms). Scalar or ``(n,)``.
 
     Shape
@@ -287,10 +291,7 @@ class LeakyReadout(DENode):
     def __init__(self, n: int, tau=20.0, **kwargs):
         super().__init__(n, **_map_only("LeakyReadout", kwargs, "an exact discrete map"))
         self.integrator = "map"
-        t = torch.as_tensor(tau, dtype=torch.float64)
-        if not (torch.isfinite(t).all() and (t > 0).all()):
-            raise ValueError(f"LeakyReadout: tau must be positive and finite, got {tau!r}")
-        self.add_param("tau", tau)
+        self.add_param("tau", tau, domain="positive")
         self.check_train()
 
     def kappa(self, dt: float) -> Tensor:

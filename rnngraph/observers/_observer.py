@@ -9,6 +9,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .._checks import as_int, keywords
+
 __all__ = ["Observer", "Recording"]
 
 
@@ -33,7 +35,12 @@ class Observer:
     preallocated tensors of shape ``(B, T_rec, n)``.
     """
 
+    @keywords("Observer")
     def __init__(self, record: str | Iterable[str] = (), every: int = 1, start: int = 0) -> None:
+        if not isinstance(record, str | Iterable) or isinstance(record, Mapping):
+            raise TypeError(
+                f"Observer: record must be a name or a list of names, got {type(record).__name__}"
+            )
         names = [record] if isinstance(record, str) else list(record)
         for name in names:
             if not isinstance(name, str) or not name or name.count(".") > 1:
@@ -42,13 +49,9 @@ class Observer:
                 )
         if len(set(names)) != len(names):
             raise ValueError(f"Observer: names recorded twice in {names}")
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise ValueError(f"Observer: every must be an int >= 1, got {every!r}")
-        if isinstance(start, bool) or not isinstance(start, int) or start < 0:
-            raise ValueError(f"Observer: start must be an int >= 0, got {start!r}")
+        self.every = as_int("Observer", "every", every, minimum=1, type_error=ValueError)
+        self.start = as_int("Observer", "start", start, minimum=0, type_error=ValueError)
         self.record = tuple(names)
-        self.every = every
-        self.start = start
 
     def steps(self, n_steps: int) -> range:
         """Indices of the recorded steps of an ``n_steps``-long run."""
