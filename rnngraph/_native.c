@@ -6,12 +6,22 @@
  * only where autograd is off and the result is the same as the generic loop's up to
  * rounding (the loops may sum in a different order).
  *
- * Compiled twice by rnngraph/_native.py, with REAL = double and REAL = float.
- * Arrays are C-contiguous and row-major; CSR indices are int32.
+ * Compiled twice by rnngraph/_native.py, with REAL = double and REAL = float, without
+ * finite-math assumptions: NaN and infinities propagate as in the torch path (each
+ * function says where that takes care). Arrays are C-contiguous and row-major; CSR
+ * indices are int32. The Python side checks every array's shape and dtype before a call.
  */
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 #include <tgmath.h> /* tanh is tanhf for float */
+#ifdef RNNGRAPH_LIBMVEC
+/* glibc's vector tanh (libmvec, x86-64, glibc >= 2.35), which math.h declares only under
+ * -ffast-math: the loops over units call it 4 or 8 lanes at a time. Its results for NaN
+ * and +-inf are the scalar tanh's (NaN, +-1). */
+__attribute__((simd("notinbranch"))) double(tanh)(double);
+__attribute__((simd("notinbranch"))) float(tanhf)(float);
+#endif
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 #define HAVE_AVX2 1
@@ -101,12 +111,29 @@ csr_matvec(int64_t n, const int32_t *restrict indptr, const int32_t *restrict in
 }
 #endif
 
-/* u = W x for dense W (n, n), or for the CSR matrix (indptr, indices, vals) when W is NULL */
+/* torch.lerp(a, b, w): a + w (b - a) for |w| < 0.5, else b - (b - a)(1 - w); the two
+ * forms differ for infinite a or b (inf + w (x - inf) is NaN, x - (x - inf)(1 - w) is inf) */
+static inline real lerp(real a, real b, real w)
+{
+    return fabs(w) < (real)0.5 ? a + w * (b - a) : b - (b - a) * (1 - w);
+}
+
+static int all_finite(int64_t n, const real *restrict x)
+{
+    int ok = 1;
+    for (int64_t j = 0; j < n; ++j)
+        ok &= isfinite(x[j]) != 0;
+    return ok;
+}
+
+/* u = W x for dense W (n, n), or for the CSR matrix (indptr, indices, vals) of its nonzeros
+ * when indptr is not NULL. The CSR product skips W's zeros, where the dense one gives
+ * 0 * inf = NaN: with both, a step whose x is not all finite takes the dense product. */
 static void recurrent(int64_t n, const real *restrict W, const int32_t *restrict indptr,
                       const int32_t *restrict indices, const real *restrict vals,
                       const real *restrict x, real *restrict u)
 {
-    if (!W) {
+    if (indptr && (!W || all_finite(n, x))) {
         csr_matvec(n, indptr, indices, vals, x, u);
         return;
     }
@@ -129,7 +156,8 @@ static void recurrent(int64_t n, const real *restrict W, const int32_t *restrict
  *
  * Arguments as for esn_run (below) with m = 1 and no gemm; v is the state (in/out), prev
  * what the recurrent edge reads at the first step, X (n_steps, n) receives r(t) and V
- * (n_steps, n) v(t).
+ * (n_steps, n) v(t). An infinite v gives NaN at the next step, as every integrator's torch
+ * step does (v + h (-v / tau + ...) is inf - inf).
  */
 void li_run(int64_t n_steps, int64_t n, const real *restrict P, int64_t p_stride,
             const real *restrict W, const int32_t *restrict indptr,
@@ -143,7 +171,8 @@ void li_run(int64_t n_steps, int64_t n, const real *restrict P, int64_t p_stride
         real *xt = X + t * n, *vt = V + t * n;
         recurrent(n, W, indptr, indices, vals, prev, u);
         for (int64_t i = 0; i < n; ++i) {
-            v[i] = g[i] * v[i] + c_rec[i] * u[i] + c_ext[i] * p[i] + c0[i];
+            const real vi = g[i] * v[i] + c_rec[i] * u[i] + c_ext[i] * p[i] + c0[i];
+            v[i] = isinf(v[i]) ? (real)NAN : vi;
             vt[i] = v[i];
             xt[i] = tanh(v[i]);
         }
@@ -218,7 +247,7 @@ void rls_update(int64_t f_dim, int64_t n, int64_t n_out, real *restrict P,
 /* The leaky-tanh update of a batch, elementwise (the recurrent product is done before,
  * by a BLAS GEMM): for m rows of n units,
  *
- *     x_new = x + lr * (tanh(u + b) - x)
+ *     x_new = lerp(x, tanh(u + b), lr)     (torch.lerp, see lerp above)
  *
  * x_new, x, u  (m, n); lr, b (n,)
  */
@@ -228,7 +257,7 @@ void leaky_tanh(int64_t m, int64_t n, real *restrict x_new, const real *restrict
     for (int64_t r = 0; r < m; ++r) {
         const int64_t o = r * n;
         for (int64_t i = 0; i < n; ++i)
-            x_new[o + i] = x[o + i] + lr[i] * (tanh(u[o + i] + b[i]) - x[o + i]);
+            x_new[o + i] = lerp(x[o + i], tanh(u[o + i] + b[i]), lr[i]);
     }
 }
 
@@ -238,18 +267,19 @@ void leaky_tanh(int64_t m, int64_t n, real *restrict x_new, const real *restrict
  *     u = u0 + r_m in,   v' = lerp(u, v, g)           (held at v while ref > 0)
  *     v' -= drop z      (subtract reset of the previous spike, when subtract = 1)
  *     z' = v' > th and not held;  v' = v_reset where z' (value reset, subtract = 0)
- *     ref' = hold where z', else max(ref - 1, 0)
+ *     ref' = hold where z', else clamp(ref - 1, min 0)
  *
- * lerp is torch's: u + g (v - u) for g < 0.5, else v - (v - u)(1 - g).
+ * lerp is torch's; with refractory = 0 ref is neither read nor changed (ref' = ref), as in
+ * the torch step. NaN as in torch: NaN > 0 is false (not held), clamp keeps a NaN.
  */
 void lif_step(int64_t m, int64_t n, const real *restrict in, const real *restrict v,
               const real *restrict z, const real *restrict ref, real *restrict v_out,
               real *restrict z_out, real *restrict ref_out, const real *restrict u0,
               const real *restrict r_m, const real *restrict g, const real *restrict th,
               const real *restrict v_reset, const real *restrict drop,
-              const real *restrict hold, int64_t subtract)
+              const real *restrict hold, int64_t subtract, int64_t refractory)
 {
-    const real sub = subtract ? 1 : 0, keep = 1 - sub; /* reset by subtraction, or to v_reset */
+    const real keep = subtract ? 0 : 1; /* reset by subtraction, or to v_reset */
     for (int64_t r = 0; r < m; ++r) { /* row pointers, no branches: the inner loop vectorises */
         const real *restrict in_r = in + r * n, *restrict v_r = v + r * n;
         const real *restrict z_r = z + r * n, *restrict ref_r = ref + r * n;
@@ -257,20 +287,23 @@ void lif_step(int64_t m, int64_t n, const real *restrict in, const real *restric
         real *restrict ref_o = ref_out + r * n;
         for (int64_t i = 0; i < n; ++i) {
             const real vv = v_r[i], u = u0[i] + r_m[i] * in_r[i], rf = ref_r[i];
-            real vi = g[i] < (real)0.5 ? u + g[i] * (vv - u) : vv - (vv - u) * (1 - g[i]);
-            vi = rf > 0 ? vv : vi;
-            vi -= sub * z_r[i] * drop[i];
-            const real spiked = vi > th[i] && rf <= 0 ? 1 : 0;
+            const int held = refractory && rf > 0;
+            real vi = held ? vv : lerp(u, vv, g[i]);
+            if (subtract)
+                vi = vi - z_r[i] * drop[i];
+            const real spiked = vi > th[i] && !held ? 1 : 0;
             v_o[i] = spiked * keep > 0 ? v_reset[i] : vi;
             z_o[i] = spiked;
-            ref_o[i] = spiked > 0 ? hold[i] : fmax(rf - 1, (real)0);
+            const real r1 = rf - 1;
+            ref_o[i] = !refractory ? rf : spiked > 0 ? hold[i] : r1 < 0 ? 0 : r1;
         }
     }
 }
 
 /* out += z W^T for spikes z (m, n_in), mostly zeros, and Wt = W^T (n_in, n_out): only the
- * rows of Wt whose presynaptic unit spiked are added (event-driven input). The result is
- * the dense product's, summed in another order.
+ * rows of Wt whose presynaptic unit spiked (z != 0, NaN included) are added (event-driven
+ * input). The result is the dense product's, summed in another order, for finite weights
+ * (a silent unit's row is skipped, where the dense product gives 0 * inf = NaN).
  */
 void event_add(int64_t m, int64_t n_in, int64_t n_out, const real *restrict z,
                const real *restrict Wt, real *restrict out)
@@ -295,7 +328,7 @@ typedef void (*gemm_fn)(const char *transa, const char *transb, const int *m, co
                         const real *b, const int *ldb, const real *beta, real *c,
                         const int *ldc);
 
-/* out = x + lr * (tanh(u + p + b) - x) for m rows of n units */
+/* out = lerp(x, tanh(u + p + b), lr) for m rows of n units */
 static void leaky_rows(int64_t m, int64_t n, const real *restrict x, const real *restrict u,
                        const real *restrict p, const real *restrict lr, const real *restrict b,
                        real *restrict out)
@@ -303,8 +336,8 @@ static void leaky_rows(int64_t m, int64_t n, const real *restrict x, const real 
     for (int64_t r = 0; r < m; ++r) {
         const real *restrict x_r = x + r * n, *restrict u_r = u + r * n, *restrict p_r = p + r * n;
         real *restrict o = out + r * n;
-        for (int64_t i = 0; i < n; ++i) /* vectorised tanh (glibc's libmvec) */
-            o[i] = x_r[i] + lr[i] * (tanh(u_r[i] + p_r[i] + b[i]) - x_r[i]);
+        for (int64_t i = 0; i < n; ++i)
+            o[i] = lerp(x_r[i], tanh(u_r[i] + p_r[i] + b[i]), lr[i]);
     }
 }
 
@@ -316,8 +349,9 @@ static void leaky_rows(int64_t m, int64_t n, const real *restrict x, const real 
  * P            (n_steps, m, n) the input projected by the static edges (all steps at once),
  *              or one block repeated when p_stride = 0
  * W, gemm      with a BLAS gemm (the caller passes torch's): dense W (n, n), any m; without
- *              (m = 1): dense W, or NULL for the CSR weights (indptr, indices, vals:
- *              n + 1, nnz, nnz), the product computed here
+ *              (m = 1): dense W (or NULL) and/or the CSR weights (indptr, indices, vals:
+ *              n + 1, nnz, nnz; indptr NULL for none), the product computed here (see
+ *              recurrent)
  * lr, b        (n,) leak rate and bias (node bias plus recurrent-edge bias)
  * x            (m, n) the state x(t-1) on entry, x(n_steps - 1) on return
  * prev         (m, n) what the recurrent edge reads at the first step (its delay line)

@@ -2,7 +2,7 @@
 
 At batch 1 a step of a few hundred units costs a few microseconds of arithmetic and
 about as much again per torch call in dispatch. ``_native.c`` holds the loops below; each
-gives the generic torch loop's results up to rounding:
+gives the generic torch loop's results up to rounding, NaN and infinities included:
 
 * whole-sequence reservoir loops, all steps of a chunk in one call: an echo-state reservoir
   (one ``leaky_tanh`` node with ``tanh``) or RectiPy's leaky integrator (``li``, ``tanh``,
@@ -18,19 +18,47 @@ gives the generic torch loop's results up to rounding:
 
 They are taken when autograd is off (or nothing requires a gradient), no hook is attached
 (RLS and e-prop use hooks; the RLS update itself is native), the tensors are on the CPU in
-float32 or float64, and a C compiler is available. The library is compiled on first use
-with the system's ``cc`` (``-O3 -march=native``) into ``$RNNGRAPH_CACHE_DIR`` (default
-``~/.cache/rnngraph``) and reused. ``RNNGRAPH_NATIVE=0`` in the environment, or
-:func:`set_enabled` ``(False)``, turns it off; :func:`available` says whether it loaded.
+float32 or float64, and a C compiler is available or a valid library is cached. Every array
+a C function reads is checked first (shape, dtype, device, layout): weights or parameters
+replaced through ``.data`` by a tensor of another shape or dtype raise a ``ValueError``
+naming the call and the edge or node, never a crash. Weights are read afresh at every run,
+so in-place changes (``.data``, ``mul_``, a numpy view) always take effect.
+
+Building and the cache. The library is compiled on first use, once per real type, with
+``$CC`` (split like a shell command line, e.g. ``CC='gcc -pipe'``) or else ``cc``/``gcc``
+on ``PATH`` (``-O3 -march=native -fno-math-errno``: no finite-math assumptions), into the
+cache directory:
+
+* ``$RNNGRAPH_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/rnngraph`` (``~/.cache/rnngraph``),
+  else, when that cannot be created, ``<tempdir>/rnngraph-<uid>``. Directories are created
+  with mode 0700. A directory not owned by the current user, or writable by its group or
+  others, is never loaded from: the library is then built in a fresh private temporary
+  directory (removed once loaded), as it is when the cache is read-only (no write
+  permission); one logged line says why.
+* Each build goes to a temporary file, renamed into place atomically, with a manifest
+  (``native-<real>-<key>.json``, written last, atomically) recording the hash of the
+  source, the flags, the CPU signature, the glibc version, the compiler's identity and
+  version, and the library's own SHA-256. Before loading, the manifest must match this
+  build and the library its hash; otherwise (truncated, empty or foreign file, another
+  compiler) it is rebuilt. A valid cached library loads without a compiler on ``PATH``.
+
+``RNNGRAPH_NATIVE=0`` in the environment, or :func:`set_enabled` ``(False)``, turns the
+native loops off; :func:`available` says whether the library loaded and :func:`failure` why
+not. When it cannot load, one ``logging`` line (logger ``rnngraph.native``) says why, and
+every run takes the torch loops, with the same results.
 """
 
 from __future__ import annotations
 
 import ctypes
 import hashlib
+import json
+import logging
 import os
 import platform
+import shlex
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
@@ -55,7 +83,8 @@ __all__ = [
 ]
 
 _SOURCE = Path(__file__).with_name("_native.c")
-_COMPILE = ("-O3", "-march=native", "-ffast-math", "-fPIC")
+#: no -ffast-math: it assumes finite values (NaN tests folded away, inf - inf reordered)
+_COMPILE = ("-O3", "-march=native", "-fno-math-errno", "-fPIC")
 _REALS = {torch.float64: "double", torch.float32: "float"}
 
 _enabled = os.environ.get("RNNGRAPH_NATIVE", "1") != "0"
@@ -65,7 +94,7 @@ _SIGNATURES = {
     "esn_run": "iiipi" + "p" * 11,
     "li_run": "iipi" + "p" * 13,
     "leaky_tanh": "ii" + "p" * 5,
-    "lif_step": "ii" + "p" * 14 + "i",
+    "lif_step": "ii" + "p" * 14 + "ii",
     "event_add": "iii" + "p" * 3,
     "rls_update": "iii" + "p" * 6 + "rp",
 }
@@ -73,6 +102,12 @@ _SIGNATURES = {
 _SIGNATURES_DOUBLE = {"gram": "iippp"}
 _libs: dict[torch.dtype, Any] = {}
 _failure: str | None = None
+_log = logging.getLogger("rnngraph.native")
+_noted: set[str] = set()
+
+
+class _Unavailable(Exception):
+    """Why no native library can be loaded (what :func:`failure` returns)."""
 
 
 def set_enabled(flag: bool) -> None:
@@ -93,20 +128,86 @@ def available() -> bool:
 
 
 def failure() -> str | None:
-    """Why the native library could not be built, or ``None``."""
+    """Why the native library could not be built or loaded, or ``None``."""
     return _failure
 
 
-def _cache_dir() -> Path:
+def _note(message: str) -> None:
+    """Log ``message`` once per process."""
+    if message not in _noted:
+        _noted.add(message)
+        _log.warning("rnngraph.native: %s", message)
+
+
+# ----------------------------------------------------------------------------------
+# the cache directory
+# ----------------------------------------------------------------------------------
+
+
+def _unsafe(path: Path, kind: str = "directory") -> str | None:
+    """Why ``path`` must not be trusted (not a ``kind``, another owner, writable by group
+    or others), or ``None``. Files are not followed through symbolic links."""
+    try:
+        st = os.stat(path) if kind == "directory" else os.lstat(path)
+    except OSError as err:
+        return f"cannot read {path}: {err.strerror}"
+    is_kind = stat.S_ISDIR if kind == "directory" else stat.S_ISREG
+    if not is_kind(st.st_mode):
+        return f"{path} is not a {kind}"
+    if st.st_uid != os.geteuid():
+        return f"{path} is owned by uid {st.st_uid}, not by this user (uid {os.geteuid()})"
+    if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return f"{path} is writable by its group or others (mode {stat.S_IMODE(st.st_mode):o})"
+    return None
+
+
+def _private_dir(path: Path) -> tuple[Path | None, str | None]:
+    """``(path, None)`` once ``path`` exists and is safe to load from, creating its missing
+    components with mode 0700; else ``(None, why)``."""
+    missing, p = [], path
+    while not os.path.lexists(p) and p != p.parent:
+        missing.append(p)
+        p = p.parent
+    for d in reversed(missing):
+        try:
+            d.mkdir(mode=0o700)
+        except FileExistsError:  # made at the same moment by another process
+            pass
+        except OSError as err:
+            return None, f"cannot create {d}: {err.strerror}"
+    for d in [path, *missing]:
+        why = _unsafe(d)
+        if why is not None:
+            return None, why
+    return path, None
+
+
+def _cache_dir() -> tuple[Path | None, str | None]:
+    """The cache directory and ``None``, or ``None`` and why no cache directory is safe."""
     env = os.environ.get("RNNGRAPH_CACHE_DIR")
     if env:
-        return Path(env)
+        return _private_dir(Path(env))
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rnngraph"
-    try:
-        base.mkdir(parents=True, exist_ok=True)
-    except OSError:  # a read-only home: the temporary directory, per user
-        base = Path(tempfile.gettempdir()) / f"rnngraph-{os.getuid()}"
-    return base
+    path, why = _private_dir(base)
+    if path is None:  # e.g. a read-only home: the temporary directory, per user
+        path, why_tmp = _private_dir(Path(tempfile.gettempdir()) / f"rnngraph-{os.getuid()}")
+        why = None if path is not None else f"{why}; {why_tmp}"
+    return path, why
+
+
+def _writable(path: Path) -> bool:
+    # the owner's write bit too: a directory made read-only stays so even for root
+    mode = os.stat(path).st_mode
+    return bool(mode & stat.S_IWUSR) and os.access(path, os.W_OK | os.X_OK)
+
+
+# ----------------------------------------------------------------------------------
+# what identifies a build, and the manifest
+# ----------------------------------------------------------------------------------
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def _cpu_signature() -> str:
@@ -119,36 +220,162 @@ def _cpu_signature() -> str:
     return platform.machine() + flags
 
 
+def _glibc() -> str:
+    try:
+        return os.confstr("CS_GNU_LIBC_VERSION") or ""
+    except (ValueError, OSError):
+        return " ".join(platform.libc_ver())
+
+
+def _libmvec() -> bool:
+    # glibc's vector math library has tanh on x86-64 from glibc 2.35
+    version = _glibc().split()
+    if platform.machine() != "x86_64" or len(version) != 2 or version[0] != "glibc":
+        return False
+    try:
+        return tuple(int(p) for p in version[1].split(".")[:2]) >= (2, 35)
+    except ValueError:
+        return False
+
+
 def _defines(real: str) -> list[str]:
-    return [f"-DREAL={real}"] + (["-DREAL_DOUBLE"] if real == "double" else [])
+    vector = ["-DRNNGRAPH_LIBMVEC"] if _libmvec() else []
+    return [f"-DREAL={real}", *vector] + (["-DREAL_DOUBLE"] if real == "double" else [])
 
 
-def _build(real: str) -> Path:
-    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
-    if compiler is None:
-        raise RuntimeError("no C compiler (cc) found")
-    source = _SOURCE.read_bytes()
-    key = hashlib.sha256(
-        b"\0".join([source, " ".join(_COMPILE).encode(), real.encode(), _cpu_signature().encode()])
-    ).hexdigest()[:16]
-    target = _cache_dir() / f"native-{real}-{key}.so"
-    if target.exists():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-        obj, lib = Path(tmp) / "native.o", Path(tmp) / "native.so"
-        # -ffast-math (reassociated sums, vectorised tanh) only when compiling: linking
-        # with it would add crtfastmath.o, which flushes denormals for the whole process
-        steps = (
-            [compiler, *_COMPILE, *_defines(real), "-c", str(_SOURCE), "-o", str(obj)],
-            [compiler, "-shared", str(obj), "-o", str(lib), "-lm"],
+def _libraries() -> list[str]:
+    return (["-lmvec"] if _libmvec() else []) + ["-lm"]
+
+
+def _fields(real: str) -> dict[str, str]:
+    """What a cached library must have been built from to be loaded (besides the
+    compiler, checked when one is present)."""
+    return {
+        "source_sha256": _sha256(_SOURCE.read_bytes()),
+        "flags": " ".join([*_COMPILE, *_defines(real), *_libraries()]),
+        "cpu_sha256": _sha256(_cpu_signature().encode()),
+        "glibc": _glibc(),
+    }
+
+
+def _compiler() -> tuple[list[str] | None, str]:
+    """``(command, identity)``: the C compiler (``$CC`` split like a shell command line,
+    else ``cc`` or ``gcc`` on ``PATH``) and its path, command line and version; or
+    ``(None, why)`` when there is none."""
+    cc = os.environ.get("CC")
+    cmd = shlex.split(cc) if cc else [shutil.which("cc") or shutil.which("gcc") or ""]
+    path = shutil.which(cmd[0]) if cmd and cmd[0] else None
+    if path is None:
+        return None, (f"the compiler CC={cc!r} is not found" if cc else "no C compiler (cc)")
+    try:
+        done = subprocess.run(
+            [*cmd, "--version"], capture_output=True, text=True, timeout=60, check=False
         )
-        for cmd in steps:
-            done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    except (OSError, subprocess.SubprocessError) as err:
+        return None, f"{' '.join(cmd)} --version failed: {err}"
+    version = (done.stdout.splitlines() or [""])[0]
+    return cmd, f"{os.path.realpath(path)} {' '.join(cmd[1:])} ({version})"
+
+
+def _cached(cache: Path, name: str, fields: dict, compiler: str | None) -> Path | None:
+    """The library that ``cache`` holds for the build ``name``, if its manifest matches
+    ``fields`` (and ``compiler``, when given) and the library its recorded hash."""
+    manifest = cache / f"{name}.json"
+    try:
+        if _unsafe(manifest, "file") is not None:
+            return None
+        data = json.loads(manifest.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("fields") != fields:
+        return None
+    if compiler is not None and data.get("compiler") != compiler:
+        return None  # another compiler (or version) now: rebuild
+    lib = data.get("library")
+    if not isinstance(lib, str) or not lib.startswith(name) or "/" in lib:
+        return None
+    path = cache / lib
+    try:
+        if _unsafe(path, "file") is not None or _sha256(path.read_bytes()) != data.get("sha256"):
+            return None
+    except OSError:
+        return None
+    return path
+
+
+def _build(cache: Path, name: str, real: str, cmd: list[str], fields: dict, compiler: str):
+    """Compile the library into ``cache`` (a temporary file renamed into place) and write
+    its manifest (likewise, last); return the library's path."""
+    with tempfile.TemporaryDirectory(dir=cache, prefix=".build-") as tmp:
+        obj, lib = Path(tmp) / "native.o", Path(tmp) / "native.so"
+        steps = (
+            [*cmd, *_COMPILE, *_defines(real), "-c", str(_SOURCE), "-o", str(obj)],
+            [*cmd, "-shared", str(obj), "-o", str(lib), *_libraries()],
+        )
+        for step in steps:
+            done = subprocess.run(step, capture_output=True, text=True, check=False)
             if done.returncode != 0:
-                raise RuntimeError(f"{' '.join(cmd)} failed: {done.stderr.strip()[:500]}")
-        os.replace(lib, target)  # atomic: concurrent builders all see a whole file
+                raise _Unavailable(f"{' '.join(step)} failed: {done.stderr.strip()[:500]}")
+        os.chmod(lib, 0o700)
+        digest = _sha256(lib.read_bytes())
+        target = cache / f"{name}-{digest[:16]}.so"
+        manifest = Path(tmp) / "manifest.json"
+        record = {"library": target.name, "sha256": digest, "compiler": compiler}
+        manifest.write_text(json.dumps(record | {"fields": fields}, indent=1))
+        os.chmod(manifest, 0o600)
+        os.replace(lib, target)  # atomic: concurrent builders all see whole files
+        os.replace(manifest, cache / f"{name}.json")
     return target
+
+
+def _locate(real: str) -> tuple[Path, str | None]:
+    """The verified library for ``real`` (cached, or built now) and the private temporary
+    directory to remove once it is loaded (``None`` for the cache)."""
+    fields = _fields(real)
+    name = f"native-{real}-{_sha256(json.dumps(fields, sort_keys=True).encode())[:16]}"
+    cmd, about = _compiler()
+    compiler = about if cmd is not None else None
+    cache, why = _cache_dir()
+    if cache is not None:
+        found = _cached(cache, name, fields, compiler)
+        if found is not None:
+            return found, None
+        if cmd is None:
+            raise _Unavailable(f"{about} on PATH and no valid cached library in {cache}")
+        if _writable(cache):
+            try:
+                return _build(cache, name, real, cmd, fields, about), None
+            except OSError as err:
+                why = f"cannot write to {cache}: {err}"
+        else:
+            why = f"{cache} is read-only"
+    if cmd is None:
+        raise _Unavailable(f"{about} on PATH; {why}")
+    _note(f"not using the cache directory ({why}); building in a private temporary directory")
+    tmp = tempfile.mkdtemp(prefix="rnngraph-native-")
+    try:
+        return _build(Path(tmp), name, real, cmd, fields, about), tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _load(dtype: torch.dtype) -> Any:
+    if not sys.platform.startswith("linux"):
+        raise _Unavailable(f"native loops are built on Linux only, not on {sys.platform}")
+    path, tmp = _locate(_REALS[dtype])
+    try:
+        lib = ctypes.CDLL(str(path))
+    finally:
+        if tmp is not None:  # the mapping outlives the file
+            shutil.rmtree(tmp, ignore_errors=True)
+    real = ctypes.c_double if dtype == torch.float64 else ctypes.c_float
+    codes = {"i": ctypes.c_int64, "p": ctypes.c_void_p, "r": real}
+    sigs = _SIGNATURES | (_SIGNATURES_DOUBLE if dtype == torch.float64 else {})
+    for name, sig in sigs.items():
+        fn = getattr(lib, name)
+        fn.restype, fn.argtypes = None, [codes[c] for c in sig]
+    return lib
 
 
 def _library(dtype: torch.dtype) -> Any:
@@ -156,18 +383,12 @@ def _library(dtype: torch.dtype) -> Any:
     if dtype in _libs:
         return _libs[dtype]
     lib = None
-    if sys.platform.startswith("linux") and dtype in _REALS and _failure is None:
+    if dtype in _REALS and _failure is None:
         try:
-            lib = ctypes.CDLL(str(_build(_REALS[dtype])))
-            real = ctypes.c_double if dtype == torch.float64 else ctypes.c_float
-            codes = {"i": ctypes.c_int64, "p": ctypes.c_void_p, "r": real}
-            sigs = _SIGNATURES | (_SIGNATURES_DOUBLE if dtype == torch.float64 else {})
-            for name, sig in sigs.items():
-                fn = getattr(lib, name)
-                fn.restype, fn.argtypes = None, [codes[c] for c in sig]
-        except (OSError, RuntimeError, subprocess.SubprocessError) as err:
+            lib = _load(dtype)
+        except (_Unavailable, OSError, AttributeError, subprocess.SubprocessError) as err:
             _failure = str(err)
-            lib = None
+            _note(f"native loops unavailable, running the torch loops: {_failure}")
     _libs[dtype] = lib
     return lib
 
@@ -180,21 +401,60 @@ def _lib_for(dtype: torch.dtype, device: torch.device) -> Any:
     return _library(dtype)
 
 
-def _aligned(*tensors: Tensor) -> tuple[Tensor, ...]:
+def _describe(t: Tensor) -> str:
+    layout = "" if t.layout == torch.strided else f" {t.layout}"
+    return f"{tuple(t.shape)} {t.dtype}{layout} tensor on {t.device}"
+
+
+def _check(where: str, what: str, t: Tensor, shape: tuple, dtype: torch.dtype) -> Tensor:
+    """``t`` as the C code reads it (contiguous), after checking its shape, dtype, device
+    and layout against ``shape`` and ``dtype``; a ``ValueError`` naming ``where`` and
+    ``what`` otherwise (a C loop would read past its end or misread its values)."""
+    if (
+        tuple(t.shape) != tuple(shape)
+        or t.dtype != dtype
+        or t.device.type != "cpu"
+        or t.layout != torch.strided
+    ):
+        raise ValueError(
+            f"{where}: {what} is a {_describe(t)}, expected a {tuple(shape)} {dtype} tensor "
+            "on the CPU; change values in place with the same shape and dtype "
+            "(e.g. edge.weight.data.copy_(w)), or rebuild the edge or node"
+        )
+    return t.contiguous()
+
+
+def _aligned(where: str, n: int, dtype: torch.dtype, **tensors: Tensor) -> tuple[Tensor, ...]:
     """The tensors broadcast to one shape (only if they differ) and contiguous, as the C
-    loops read them."""
-    if any(t.shape != tensors[0].shape for t in tensors[1:]):
-        tensors = torch.broadcast_tensors(*tensors)
-    return tuple(t.contiguous() for t in tensors)
+    loops read them, after checking they hold rows of ``n`` values of ``dtype``."""
+    ts = list(tensors.values())
+    shape = ts[0].shape
+    if any(t.shape != shape for t in ts[1:]):
+        try:
+            shape = torch.broadcast_shapes(*(t.shape for t in ts))
+        except RuntimeError:
+            shape = ()  # refused below
+    if len(shape) == 0 or shape[-1] != n:
+        got = ", ".join(f"{k} {tuple(t.shape)}" for k, t in tensors.items())
+        raise ValueError(f"{where}: expected rows of {n} units, got {got}")
+    return tuple(_check(where, k, t.expand(shape), tuple(shape), dtype) for k, t in tensors.items())
 
 
 def _ptr(t: Tensor | None) -> int | None:
     return None if t is None else t.data_ptr()
 
 
-def _vector(value: Tensor, n: int, dtype: torch.dtype) -> Tensor:
-    # a scalar or per-unit parameter as a contiguous (n,) array
-    return torch.broadcast_to(value.detach().to(dtype).reshape(-1), (n,)).contiguous()
+def _vector(where: str, what: str, value: Any, n: int, dtype: torch.dtype) -> Tensor:
+    """A scalar or per-unit parameter as a contiguous ``(n,)`` array of ``dtype``."""
+    value = torch.as_tensor(value).detach()
+    if value.numel() not in (1, n) or value.layout != torch.strided:
+        raise ValueError(
+            f"{where}: {what} is a {_describe(value)}, expected a scalar or {n} values "
+            "(one per unit)"
+        )
+    if value.is_complex():
+        raise ValueError(f"{where}: {what} is a {_describe(value)}, expected real values")
+    return torch.broadcast_to(value.to("cpu", dtype).reshape(-1), (n,)).contiguous()
 
 
 @dataclass(frozen=True)
@@ -300,78 +560,118 @@ def _int32_indices(module: Any) -> bool:
 #: the product then costs about the nonzeros, and the sum is the same up to rounding.
 DENSE_TO_CSR = 0.25
 
-#: module -> (key of its weights' versions, layout): the layout survives runs until the
-#: weights change
+#: module -> (a copy of the dense weights, their CSR arrays): the CSR arrays are reused while
+#: the weights equal the copy. Compared value for value at every run (about a tenth of the
+#: cost of a conversion), so no write can be missed: ``.data``, ``mul_`` or a numpy view
+#: leave ``_version`` alone
 _layouts: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _recurrent_layout(module: Any) -> tuple[Tensor | None, tuple]:
-    """``(W, (indptr, indices, values))`` for the C loop: a contiguous dense ``W`` and no CSR,
-    or ``W = None`` and int32 CSR arrays (for sparse edges and for sparse-enough dense
-    ones)."""
-    key = None
-    if not module.sparse:  # CSR weights convert cheaply; dense ones are counted once
-        parts = [module.weight] + ([module.mask] if module.mask is not None else [])
-        key = tuple((id(t), t.data_ptr(), t._version) for t in parts)
-        cached = _layouts.get(module)
-        if cached is not None and cached[0] == key:
-            return cached[1]
-    w = module.effective_weight().detach()
-    if not module.sparse and bool((w != 0).sum() > DENSE_TO_CSR * w.numel()):
-        layout = (w.contiguous(), (None, None, None))
-    else:
-        if w.layout != torch.sparse_csr:
-            from .edges._init import quiet_csr
+def _csr_arrays(w: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """int32 ``(indptr, indices)`` and the values of ``w`` in CSR, contiguous."""
+    if w.layout != torch.sparse_csr:
+        from .edges._init import quiet_csr
 
-            w = quiet_csr(w.to_sparse_csr)
-        csr = (w.crow_indices(), w.col_indices(), w.values())
-        layout = (
-            None,
-            tuple(t.to(torch.int32).contiguous() for t in csr[:2]) + (csr[2].contiguous(),),
+        w = quiet_csr(w.to_sparse_csr)
+    indptr, indices = (t.to(torch.int32).contiguous() for t in (w.crow_indices(), w.col_indices()))
+    return indptr, indices, w.values().contiguous()
+
+
+def _recurrent_layout(module: Any) -> tuple[Tensor | None, tuple]:
+    """``(W, (indptr, indices, values))`` for the C loop, from the edge's current weights:
+    a contiguous dense ``W`` (``None`` for a sparse edge) and int32 CSR arrays (``None``
+    each for dense weights with more than :data:`DENSE_TO_CSR` nonzeros). With both, the C
+    loop takes the CSR product, and the dense one at a step with non-finite inputs."""
+    w = module.effective_weight().detach()
+    if module.sparse:
+        return None, _csr_arrays(w)
+    if w.layout != torch.strided:
+        return w, (None, None, None)  # refused by the caller's check
+    w = w.contiguous()
+    if bool((w != 0).sum() > DENSE_TO_CSR * w.numel()):
+        _layouts.pop(module, None)
+        return w, (None, None, None)
+    cached = _layouts.get(module)
+    if cached is not None and cached[0].shape == w.shape and cached[0].dtype == w.dtype:
+        if torch.equal(cached[0], w):
+            return w, cached[1]
+    csr = _csr_arrays(w)
+    _layouts[module] = (w.clone(), csr)
+    return w, csr
+
+
+def _check_csr(where: str, what: str, csr: tuple, n: int, dtype: torch.dtype) -> tuple:
+    """The CSR arrays of an ``(n, n)`` matrix, checked: lengths, dtypes, row pointers from 0
+    to the number of nonzeros, never decreasing, and column indices in ``[0, n)``."""
+    indptr, indices, vals = csr
+    if indptr is None:
+        return csr
+    nnz = indices.shape[0] if indices.dim() == 1 else -1
+    indptr = _check(where, f"{what} (CSR row pointers)", indptr, (n + 1,), torch.int32)
+    indices = _check(where, f"{what} (CSR column indices)", indices, (max(nnz, 0),), torch.int32)
+    vals = _check(where, f"{what} (CSR values)", vals, (max(nnz, 0),), dtype)
+    ok = int(indptr[0]) == 0 and int(indptr[-1]) == nnz and bool((indptr.diff() >= 0).all())
+    if not ok or (nnz > 0 and (int(indices.min()) < 0 or int(indices.max()) >= n)):
+        raise ValueError(
+            f"{where}: {what} is not a valid ({n}, {n}) CSR matrix (row pointers from 0 to "
+            f"{nnz}, column indices in [0, {n}))"
         )
-    if key is not None:
-        _layouts[module] = (key, layout)
-    return layout
+    return indptr, indices, vals
 
 
 class ReservoirRun:
     """The per-run constants of a native reservoir loop (weights, per-unit coefficients)
-    and its state."""
+    and its state, each checked against the shapes and dtype the C loop reads."""
 
     def __init__(self, net: Any, p: ReservoirPlan, state: tuple[Tensor, Tensor]) -> None:
         node, module = net.nodes[p.node], p.edge.module
         n, dtype = node.n, net._ref.dtype
+        self.where = f"CompiledNetwork.run (native loop of node {p.node!r})"
+        what = f"the weight of edge {p.edge.key!r}"
         x, prev = state
         self.lib, self.kind, self.n, self.batch = _library(dtype), p.kind, n, x.shape[0]
         if self.batch == 1:
-            (self.W, self.csr), gemm = _recurrent_layout(module), None
+            W, csr = _recurrent_layout(module)
+            gemm = None
         else:  # one gemm per step with torch's BLAS
-            self.W, self.csr = module.effective_weight().detach().contiguous(), (None, None, None)
-            gemm = _gemm(dtype)
-        # the recurrent edge's bias; the generic loop folds it into the static drive of
-        # its target when that has one
-        static = any(t.static for t in net._targets.values() if (t.node, t.var) == (p.node, "I"))
-        edge_bias = module.bias.detach() if module.bias is not None else torch.zeros(())
-        if p.kind == "esn":
-            bias = node.bias.detach() + (0 if static else edge_bias)
-            self.coef = [_vector(c, n, dtype) for c in (node.lr, bias)]
-        else:
-            from .nodes._spiking import _AFFINE_GAIN
-
-            with torch.no_grad():
-                tau = node.tau.to(dtype)
-                g = _AFFINE_GAIN[node.integrator](torch.as_tensor(net.dt, dtype=dtype) / tau)
-                scale = (1 - g) * tau  # v <- g v + (1 - g) tau (drive)
-                c_rec = scale * node.k
-                coef = (g, c_rec, scale, scale * node.eta + c_rec * edge_bias)
-            self.coef = [_vector(c, n, dtype) for c in coef]
+            W, csr, gemm = module.effective_weight().detach(), (None, None, None), _gemm(dtype)
+        self.W = None if W is None else _check(self.where, what, W, (n, n), dtype)
+        self.csr = _check_csr(self.where, what, csr, n, dtype)
+        self.coef = self._coefficients(net, p, dtype)
         shape = (self.batch, n)
-        self.x = x.detach().reshape(shape).clone()  # the caller's state is never written
-        self.prev = prev.detach().reshape(shape).contiguous()
+        name = f"the state of node {p.node!r}"
+        self.x = _check(self.where, name, x.detach(), shape, dtype).clone()  # never written
+        what = f"the delay line of edge {p.edge.key!r}"
+        self.prev = _check(self.where, what, prev.detach(), shape, dtype)
         self.u = torch.empty(shape, dtype=dtype)
         # what every chunk passes: the weights and the per-unit coefficients
         weights = [_ptr(self.W), *([gemm] if p.kind == "esn" else []), *map(_ptr, self.csr)]
         self.consts = weights + [_ptr(c) for c in self.coef]
+
+    def _coefficients(self, net: Any, p: ReservoirPlan, dtype: torch.dtype) -> list[Tensor]:
+        """The per-unit constants of the loop, ``(n,)`` each."""
+        node, module, n, where = net.nodes[p.node], p.edge.module, self.n, self.where
+        # the recurrent edge's bias; the generic loop folds it into the static drive of
+        # its target when that has one
+        static = any(t.static for t in net._targets.values() if (t.node, t.var) == (p.node, "I"))
+        edge_bias = torch.zeros(())
+        if module.bias is not None:
+            edge_bias = _vector(where, f"the bias of edge {p.edge.key!r}", module.bias, n, dtype)
+        named = {
+            k: _vector(where, f"{k} of node {p.node!r}", getattr(node, k), n, dtype)
+            for k in (("lr", "bias") if p.kind == "esn" else ("tau", "k", "eta"))
+        }
+        if p.kind == "esn":
+            return [named["lr"], (named["bias"] + (0 if static else edge_bias)).contiguous()]
+        from .nodes._spiking import _AFFINE_GAIN
+
+        with torch.no_grad():
+            tau = named["tau"]
+            g = _AFFINE_GAIN[node.integrator](torch.as_tensor(net.dt, dtype=dtype) / tau)
+            scale = (1 - g) * tau  # v <- g v + (1 - g) tau (drive)
+            c_rec = scale * named["k"]
+            coef = (g, c_rec, scale, scale * named["eta"] + c_rec * edge_bias)
+        return [_vector(where, "a coefficient", c, n, dtype) for c in coef]
 
     def chunk(self, P: Tensor | None, n_steps: int, out: Tensor) -> tuple[Tensor, Tensor]:
         """Run ``n_steps`` steps with the projected input ``P`` (``(n_steps, B, n)``, or
@@ -382,7 +682,13 @@ class ReservoirRun:
         if P is None:
             P, stride = torch.zeros(m, n, dtype=dtype), 0
         else:
+            if P.dim() == 0 or P.shape[-1] != n or P.dtype != dtype or P.device.type != "cpu":
+                raise ValueError(
+                    f"{self.where}: the input into the node is a {_describe(P)}, expected "
+                    f"({n_steps}, {m}, {n}) {dtype} on the CPU"
+                )
             P, stride = P.expand(n_steps, m, n).contiguous(), m * n
+        out = _check(self.where, "the output buffer", out, (n_steps, m, n), dtype)
         head = [n_steps, m, n] if self.kind == "esn" else [n_steps, n]
         args = [*head, _ptr(P), stride, *self.consts, _ptr(self.x), _ptr(self.prev), _ptr(out)]
         if self.kind == "esn":
@@ -405,32 +711,32 @@ def rls_update(
     """One RLS update from one sample in C (``_native.c``: ``rls_update``), in place, with
     only the upper triangle of ``P`` read and written. Returns the a-priori error
     ``(1, n_out)``, or ``None`` (nothing done) when the native path does not apply: batch
-    > 1, not on the CPU, mixed dtypes, non-contiguous tensors or no library."""
+    > 1, not on the CPU, mixed dtypes, non-contiguous tensors or no library. Shapes that do
+    not fit together raise a ``ValueError``."""
     dtype = P.dtype
     lib = _lib_for(dtype, P.device)
-    if lib is None or r.shape[0] != 1:
+    if lib is None or r.dim() != 2 or r.shape[0] != 1:
         return None
+    tensors = (P, w, r, target) + (() if b is None else (b,))
     if not all(
-        t.dtype == dtype and t.is_contiguous() and not t.requires_grad
-        for t in (P, w, r, target) + (() if b is None else (b,))
+        t.dtype == dtype and t.is_contiguous() and not t.requires_grad and t.device == P.device
+        for t in tensors
     ):
         return None
-    n_out, n = w.shape
+    where, n = "RLS.update (native)", r.shape[1]
+    n_out = w.shape[0] if w.dim() == 2 else -1
+    _check(where, "the readout weights w", w, (max(n_out, 0), n), dtype)
+    f_dim = n + (b is not None)
+    _check(where, "the inverse correlation matrix P", P, (f_dim, f_dim), dtype)
+    _check(where, "the target", target, (1, n_out), dtype)
+    if b is not None:
+        _check(where, "the readout bias b", b, (n_out,), dtype)
     err = torch.empty(1, n_out, dtype=dtype)
-    k = torch.empty(P.shape[0], dtype=dtype)
+    k = torch.empty(f_dim, dtype=dtype)
     lib.rls_update(
-        P.shape[0],
-        n,
-        n_out,
-        _ptr(P),
-        _ptr(r),
-        _ptr(w),
-        _ptr(b),
-        _ptr(target),
-        _ptr(err),
-        forgetting,
-        _ptr(k),
-    )
+        f_dim, n, n_out, _ptr(P), _ptr(r), _ptr(w), _ptr(b), _ptr(target), _ptr(err),
+        forgetting, _ptr(k),
+    )  # fmt: skip
     return err
 
 
@@ -454,17 +760,19 @@ def gram(X: Tensor) -> Tensor | None:
     return C
 
 
-def leaky_tanh_step(lr: Tensor, bias: Tensor, n: int) -> Any:
-    """A no-gradient step ``x, I -> x + lr (tanh(I + bias) - x)`` in C (``leaky_tanh``), or
+def leaky_tanh_step(lr: Tensor, bias: Tensor, n: int, where: str = "LeakyTanh step") -> Any:
+    """A no-gradient step ``x, I -> lerp(x, tanh(I + bias), lr)`` in C (``leaky_tanh``), or
     ``None`` when the native path does not apply (on the CPU in float32/64 only). One
-    vectorised pass instead of three torch calls; torch's ``tanh`` alone costs more."""
+    vectorised pass instead of three torch calls; torch's ``tanh`` alone costs more.
+    ``where`` names the node in errors about shapes and dtypes."""
     lib = _lib_for(lr.dtype, lr.device)
     if lib is None:
         return None
-    lr_v, b_v = _vector(lr, n, lr.dtype), _vector(bias, n, lr.dtype)
+    dtype = lr.dtype
+    lr_v, b_v = (_vector(where, k, v, n, dtype) for k, v in (("lr", lr), ("bias", bias)))
 
     def step(x: Tensor, I: Tensor) -> Tensor:  # noqa: E741
-        x, I = _aligned(x, I)  # noqa: E741
+        x, I = _aligned(where, n, dtype, state=x, input=I)  # noqa: E741
         out = torch.empty_like(x)
         lib.leaky_tanh(out.numel() // n, n, _ptr(out), _ptr(x), _ptr(I), _ptr(lr_v), _ptr(b_v))
         return out
@@ -473,20 +781,28 @@ def leaky_tanh_step(lr: Tensor, bias: Tensor, n: int) -> Any:
 
 
 def lif_step(
-    n: int, dtype: torch.dtype, device: torch.device, subtract: bool, **params: Any
+    n: int,
+    dtype: torch.dtype,
+    device: torch.device,
+    subtract: bool,
+    where: str = "LIF step",
+    **params: Any,
 ) -> Any:
     """The no-gradient LIF step of ``lif_kernel_nograd`` in C (``lif_step``): one pass
     instead of about ten torch calls, or ``None`` when the native path does not apply.
-    ``params``: ``u0, r_m, g, th, v_reset, drop, hold``, scalars or ``(n,)``."""
+    ``params``: ``u0, r_m, g, th, v_reset, drop, hold``, scalars or ``(n,)``; the step is
+    refractory when some ``hold`` is positive (else ``ref`` is neither read nor changed, as
+    in the torch step). ``where`` names the node in errors about shapes and dtypes."""
     lib = _lib_for(dtype, device)
     if lib is None:
         return None
     names = ("u0", "r_m", "g", "th", "v_reset", "drop", "hold")
-    consts = [_vector(torch.as_tensor(params[k], dtype=dtype), n, dtype) for k in names]
+    consts = [_vector(where, k, params[k], n, dtype) for k in names]
     ptrs = [_ptr(c) for c in consts]
+    refractory = int(bool((consts[-1] > 0).any()))
 
     def step(I: Tensor, v: Tensor, z: Tensor, ref: Tensor) -> tuple[Tensor, Tensor, Tensor]:  # noqa: E741
-        I, v, z, ref = _aligned(I, v, z, ref)  # noqa: E741
+        I, v, z, ref = _aligned(where, n, dtype, input=I, v=v, z=z, ref=ref)  # noqa: E741
         out = torch.empty((3, *v.shape), dtype=dtype)
         v_out, z_out, ref_out = out.unbind(0)
         lib.lif_step(
@@ -495,6 +811,7 @@ def lif_step(
             *(_ptr(t) for t in (I, v, z, ref, v_out, z_out, ref_out)),
             *ptrs,
             int(subtract),
+            refractory,
         )
         return v_out, z_out, ref_out
 
@@ -508,15 +825,34 @@ def events_usable(dtype: torch.dtype, device: torch.device) -> bool:
 
 
 def event_addmm(acc: Tensor | None, z: Tensor, Wt: Tensor) -> Tensor:
-    """``acc + z @ Wt`` for spikes ``z`` ``(m, n_in)`` (mostly zeros) and a contiguous
-    ``Wt`` ``(n_in, n_out)``, adding only the rows of ``Wt`` of units that spiked (C
-    ``event_add``). ``acc`` broadcasts to ``(m, n_out)``; ``None`` is zero."""
-    m, n_out = z.shape[0], Wt.shape[1]
-    if acc is None:
-        out = torch.zeros(m, n_out, dtype=Wt.dtype)
-    else:
-        out = torch.empty(m, n_out, dtype=Wt.dtype)
-        out.copy_(acc)
-    z = z.contiguous()
-    _libs[Wt.dtype].event_add(m, z.shape[1], n_out, _ptr(z), _ptr(Wt), _ptr(out))
+    """``acc + z @ Wt`` for spikes ``z`` ``(m, n_in)`` (mostly zeros) and ``Wt``
+    ``(n_in, n_out)``, adding only the rows of ``Wt`` of units that spiked (C
+    ``event_add``). ``acc`` broadcasts to ``(m, n_out)``; ``None`` is zero. NaN and
+    infinite spikes or ``acc`` give torch's results; non-finite weights of a silent unit
+    are skipped (the dense product gives ``0 * inf = NaN``)."""
+    where = "CompiledNetwork.run (event-driven input from a spiking node)"
+    dtype = Wt.dtype
+    lib = _lib_for(dtype, Wt.device)
+    if lib is None or Wt.dim() != 2 or z.dim() != 2:
+        raise ValueError(
+            f"{where}: needs 2-D float32/float64 CPU tensors, got spikes {_describe(z)} "
+            f"and weights {_describe(Wt)}"
+        )
+    (m, n_in), n_out = z.shape, Wt.shape[1]
+    z = _check(where, "the spikes", z, (m, n_in), dtype)
+    Wt = _check(
+        where, f"the weights (transposed) for {n_in} source units", Wt, (n_in, n_out), dtype
+    )
+    out = torch.zeros(m, n_out, dtype=dtype) if acc is None else torch.empty(m, n_out, dtype=dtype)
+    if acc is not None:
+        if acc.dtype != dtype or acc.device.type != "cpu" or acc.dim() > 2:
+            raise ValueError(f"{where}: the input sum is a {_describe(acc)}, expected {dtype}")
+        try:
+            out.copy_(acc)
+        except RuntimeError:
+            raise ValueError(
+                f"{where}: the input sum is a {_describe(acc)}, expected a tensor that "
+                f"broadcasts to ({m}, {n_out})"
+            ) from None
+    lib.event_add(m, n_in, n_out, _ptr(z), _ptr(Wt), _ptr(out))
     return out
