@@ -58,6 +58,8 @@ def describe(value: Any) -> str:
     """A short description of ``value`` for an error message: a number as it is, a tensor
     or array by shape and dtype, anything else by type."""
     value = _scalar(value)
+    if isinstance(value, np.generic) and value.dtype.kind in "biuf":
+        value = value.item()
     if isinstance(value, Tensor | np.ndarray):
         return f"{type(value).__name__} of shape {tuple(value.shape)} and dtype {value.dtype}"
     if isinstance(value, bool | numbers.Number | str | type(None)):
@@ -180,7 +182,7 @@ def as_step(where: str, name: str, value: Any) -> float:
     out = float(value)
     if not (math.isfinite(out) and out > 0):
         raise ValueError(
-            f"{where}: {name} must be a positive number, got {value!r} (expected finite, > 0)"
+            f"{where}: {name} must be a positive number, got {out!r} (expected finite, > 0)"
         )
     return out
 

@@ -4,7 +4,10 @@ parameter is checked where it is set, and forward passes are independent."""
 
 from __future__ import annotations
 
+import copy
+import io
 import math
+import re
 
 import numpy as np
 import pytest
@@ -151,10 +154,10 @@ def test_changing_dt_after_a_run_equals_a_fresh_network():
     y1 = net.run(x).output
     torch.testing.assert_close(y1, _li_net(1.0).run(x).output, rtol=0, atol=0)
     net.dt = 2.0
-    assert net.dt == 2.0 and net.compile() is model and model.dt == 2.0
     net.reset()
     y2 = net.run(x).output
     torch.testing.assert_close(y2, _li_net(2.0).run(x).output, rtol=0, atol=0)
+    assert net.dt == 2.0 and net.compile() is model and model.dt == 2.0
     assert not torch.allclose(y1, y2)
     # the held state is kept: the next run continues from it with the new step
     fresh = _li_net(1.0)
@@ -224,7 +227,7 @@ class CountingLeak(rg.DENode):
     def __init__(self, n, tau=4.0, **kwargs):
         super().__init__(n, **kwargs)
         self.register_buffer("code", torch.arange(n, dtype=torch.int64))
-        self.add_param("tau", tau, domain="positive")
+        self.add_param("tau", tau)
 
     def rhs(self, s, i):
         return ((i.I - s.v) / self.tau,)
@@ -248,3 +251,413 @@ def test_integer_buffer_keeps_its_dtype_and_the_network_its_own(dtype):
     net.to(dtype=torch.float64 if dtype == torch.float32 else torch.float32)
     assert net.get_node("c").code.dtype == torch.int64
     torch.testing.assert_close(net.get_node("c").code, torch.arange(3))
+
+
+# ----------------------------------------------------------------------------------------
+# point 11: every parameter is checked where it is set
+# ----------------------------------------------------------------------------------------
+
+NAN, INF = math.nan, math.inf
+
+#: (model, parameter, bad value, expected range in the message)
+RATE_BAD = [
+    *[("leaky_tanh", "lr", v, r"in \(0, 1\]") for v in (NAN, -0.5, 0.0, 2.0, INF)],
+    *[("leaky_tanh", "bias", v, "finite") for v in (NAN, INF, -INF)],
+    *[
+        (m, "tau", v, r"finite and > 0")
+        for m in ("leaky_integrator", "li", "qif_mf", "leaky_readout")
+        for v in (0.0, -1.0, NAN, INF)
+    ],
+    *[("li", p, v, "finite") for p in ("k", "eta") for v in (NAN, INF)],
+    *[("qif_mf", "Delta", v, r"finite and >= 0") for v in (-1.0, NAN)],
+    ("qif_mf", "eta", NAN, "finite"),
+    ("leaky_tanh", "lr", [0.5, 2.0, 0.1], r"in \(0, 1\], got 2\.0 \(1 of 3 values are not\)"),
+    ("leaky_integrator", "tau", np.array([1.0, -1.0, NAN]), r"finite and > 0, got -1\.0"),
+]
+
+
+@pytest.mark.parametrize(("model", "param", "value", "expected"), RATE_BAD)
+def test_rate_model_parameters_are_checked(model, param, value, expected):
+    net = _esn()
+    before = sorted(net.graph.nodes)
+    with pytest.raises(
+        ValueError,
+        match=rf"^Network\.add_diffeq_node\('x'\): \w+: parameter '{param}' must be {expected}",
+    ):
+        net.add_diffeq_node("x", model, 3, **{param: value})
+    assert sorted(net.graph.nodes) == before
+
+
+@pytest.mark.parametrize(
+    ("cls", "kwargs", "msg"),
+    [
+        (rg.nodes.LeakyTanh, {"lr": 2.0}, r"^LeakyTanh: parameter 'lr' must be in \(0, 1\], got 2"),
+        (rg.nodes.LeakyTanh, {"lr": np.ones(4)}, r"'lr' must be a scalar or have shape \(3,\)"),
+        (rg.nodes.LeakyIntegrator, {"tau": 0}, r"^LeakyIntegrator: parameter 'tau' must be fin"),
+        (rg.nodes.QIFMeanField, {"Delta": -0.1}, r"^QIFMeanField: parameter 'Delta' must be"),
+        (rg.nodes.LeakyReadout, {"tau": -2.0}, r"^LeakyReadout: parameter 'tau' must be finite"),
+        (rg.nodes.RectiPyLI, {"k": INF}, r"^RectiPyLI: parameter 'k' must be finite, got inf"),
+        (rg.nodes.LeakyTanh, {"init": {"x": NAN}}, r"^LeakyTanh\.set_init: the initial value of"),
+        (
+            rg.nodes.LeakyIntegrator,
+            {"init": {"v": [1.0, 2.0]}},
+            r"initial value of 'v' must be a scalar, \(3,\) or \(B, 3\), got shape \(2,\)",
+        ),
+    ],
+)
+def test_rate_model_constructors_name_themselves(cls, kwargs, msg):
+    with pytest.raises(ValueError, match=msg):
+        cls(3, **kwargs)
+
+
+class _Plain(rg.DENode):
+    state_vars = ("v",)
+    input_names = ("I",)
+
+    def __init__(self, n, a=1.0, **kwargs):
+        super().__init__(n, **kwargs)
+        self.add_param("a", a)
+
+    def rhs(self, s, i):
+        return (-self.a * s.v + i.I,)
+
+
+@pytest.mark.parametrize(
+    ("value", "msg"),
+    [
+        (NAN, r"^_Plain: parameter 'a' must be finite, got nan$"),
+        (np.ones(4), r"^_Plain: parameter 'a' must be a scalar or have shape \(3,\), got shape"),
+        (np.ones((3, 1)), r"^_Plain: parameter 'a' must be a scalar or have shape \(3,\)"),
+        ("fast", r"^_Plain: parameter 'a' must be real numbers, got an array of dtype <U4$"),
+    ],
+)
+def test_add_param_checks_every_user_parameter(value, msg):
+    with pytest.raises((ValueError, TypeError), match=msg):
+        _Plain(3, a=value)
+    node = _Plain(3)
+    with pytest.raises(ValueError, match=r"^_Plain\.set_init: the initial value of 'v' must be"):
+        node.set_init("v", [[NAN, 0.0, 0.0]])
+    with pytest.raises(ValueError, match=r"^_Plain\.add_param: unknown domain 'big'"):
+        node.add_param("b", 1.0, domain="big")
+    assert node.param_names == ("a",)
+
+
+def test_set_var_checks_the_domain_and_changes_nothing_when_refused():
+    net = _esn()
+    net.run(torch.zeros(3, 2))
+    lr = net.get_var("res", "lr").clone()
+    held = {k: v.clone() for k, v in net.state.items()}
+    with pytest.raises(
+        ValueError, match=r"^Network\.set_var\('res'\): parameter 'lr' must be in \(0, 1\], got 2"
+    ):
+        net.set_var("res", "lr", 2.0)
+    with pytest.raises(ValueError, match=r"^Network\.set_var: value for res\.x contains NaN"):
+        net.set_var("res", "x", NAN)
+    with pytest.raises(TypeError, match=r"^Network\.set_var: the value for res\.x must be real"):
+        net.set_var("res", "x", "zero")
+    with pytest.raises(KeyError, match=r"Network\.set_var: no node 'ghost'; nodes are"):
+        net.set_var("ghost", "x", 0.0)
+    with pytest.raises(KeyError, match=r"Network\.get_var: node 'res' has no variable 'y'"):
+        net.get_var("res", "y")
+    torch.testing.assert_close(net.get_var("res", "lr"), lr, rtol=0, atol=0)
+    for k, v in held.items():
+        torch.testing.assert_close(net.state[k], v, rtol=0, atol=0)
+    net.set_var("res", "lr", 0.25)
+    assert float(net.get_var("res", "lr")) == 0.25
+
+
+#: (add_edge keyword arguments, exception, message after "Network.add_edge('inp', 'res'): ")
+EDGE_BAD = [
+    ({"weights": np.full((20, 2), NAN)}, ValueError, r"weights contains NaN or inf values"),
+    ({"weights": np.full((20, 2), INF)}, ValueError, r"weights contains NaN or inf values"),
+    ({"weights": np.full((20, 2), "a")}, TypeError, r"weights must be real numbers, got an arr"),
+    ({"weights": np.full((20, 2), None)}, TypeError, r"weights must be real numbers, got an arr"),
+    ({"weights": np.ones((20, 2)) * 1j}, TypeError, r"weights must be real numbers"),
+    ({"mask": np.full((20, 2), NAN)}, ValueError, r"mask must hold only 0s and 1s .*got the val"),
+    ({"mask": np.full((20, 2), 0.5)}, ValueError, r"mask must hold only 0s and 1s .*got the val"),
+    ({"mask": 2 * np.ones((20, 2))}, ValueError, r"mask must hold only 0s and 1s \(or booleans"),
+    ({"mask": np.ones((2, 20))}, ValueError, r"mask must have shape \(n_out, n_in\) = \(20, 2\)"),
+    ({"bias": INF}, ValueError, r"bias contains NaN or inf values \(1 of 1\)"),
+    ({"bias": NAN}, ValueError, r"bias contains NaN or inf values"),
+    ({"bias": [NAN] + [0.0] * 19}, ValueError, r"bias contains NaN or inf values \(1 of 20\)"),
+    ({"bias": np.ones(3)}, ValueError, r"bias must be a scalar or have shape \(20,\), got \(3,\)"),
+    ({"bias": "yes"}, TypeError, r"bias must be real numbers"),
+    ({"init": NAN, "delay": 1}, ValueError, r"init contains NaN or inf values"),
+    ({"init": np.zeros(3), "delay": 1}, ValueError, r"init must be a scalar, \(2,\) or \(B, 2\)"),
+    ({"init": np.zeros((1, 1, 2)), "delay": 1}, ValueError, r"init must be a scalar, \(2,\)"),
+    ({"delay": -1}, ValueError, r"delay must be an int >= 0, got -1"),
+    ({"delay": 1.5}, ValueError, r"delay must be an int >= 0, got 1\.5"),
+    ({"delay": "1"}, ValueError, r"delay must be an int >= 0, got '1'"),
+    ({"train": "sgd"}, ValueError, r"train must be one of \(None, 'gd', 'rls'\), got 'sgd'"),
+    ({"train": ["gd"]}, ValueError, r"train must be one of \(None, 'gd', 'rls'\), got \['gd'\]"),
+    ({"sparse": "yes"}, TypeError, r"sparse must be True or False, got 'yes'"),
+    ({"seed": 1.5}, TypeError, r"seed must be an int or a torch\.Generator, got float"),
+    ({"source_var": 3}, ValueError, r"source_var 3 is not a state variable of 'inp'"),
+    ({"target_var": "J"}, ValueError, r"target_var 'J' is not an input of 'res'"),
+]
+
+
+@pytest.mark.parametrize(("kwargs", "exc", "msg"), EDGE_BAD)
+def test_edge_arguments_are_checked_and_the_graph_is_unchanged(kwargs, exc, msg):
+    net = _esn()
+    net.pop_edge("inp", "res")
+    before = sorted(net.graph.edges)
+    with pytest.raises(exc, match=rf"^Network\.add_edge\('inp', 'res'\): {msg}"):
+        net.add_edge("inp", "res", **kwargs)
+    assert sorted(net.graph.edges) == before
+
+
+def test_linear_checks_its_sizes():
+    with pytest.raises(ValueError, match=r"^Linear: n_in must be an int >= 1, got 0$"):
+        Linear(0, 2)
+    with pytest.raises(TypeError, match=r"^Linear: n_out must be an int >= 1, got 2\.0$"):
+        Linear(3, 2.0)
+    edge = Linear(3, 2, delay=1)
+    with pytest.raises(AttributeError):
+        edge.delay = 0  # a compiled network is planned on it: pop and add the edge instead
+    assert edge.delay == 1
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc", "msg"),
+    [
+        ({"dt": INF}, ValueError, r"^Network: dt must be a positive number, got inf"),
+        ({"dt": np.float64(NAN)}, ValueError, r"^Network: dt must be a positive number, got nan"),
+        ({"dt": 1.0, "dtype": torch.int64}, TypeError, r"^Network: dtype must be a floating"),
+        ({"dt": 1.0, "dtype": "float32"}, TypeError, r"^Network: dtype must be a floating"),
+        ({"dt": 1.0, "device": "gpu0"}, RuntimeError, r"^Network: device must be a torch dev"),
+    ],
+)
+def test_network_arguments_are_checked(kwargs, exc, msg):
+    with pytest.raises(exc, match=msg):
+        Network(**kwargs)
+
+
+# ----------------------------------------------------------------------------------------
+# point 12: every integer and array-like is accepted; anything else names the call
+# ----------------------------------------------------------------------------------------
+
+
+def test_numpy_integers_are_valid_sizes():
+    net = Network(np.float32(1.0))
+    net.add_func_node("inp", np.int64(2))
+    node = net.add_diffeq_node("res", "leaky_tanh", np.int32(4), lr=np.float64(0.5))
+    assert node.n == 4 and type(node.n) is int
+    edge = net.add_edge("inp", "res", seed=np.int64(0), delay=np.int64(1))
+    assert edge.delay == 1 and type(edge.delay) is int
+    assert Linear(np.int64(3), np.uint8(2)).weight.shape == (2, 3)
+    obs = rg.Observer(["res"], every=np.int64(2), start=np.int16(1))
+    assert (obs.every, obs.start) == (2, 1)
+    assert net.run(torch.ones(5, 2), observer=obs)["res"].shape == (2, 4)
+    with pytest.raises(TypeError, match=r"^Network\.add_func_node\('f'\): FuncNode: n must be"):
+        net.add_func_node("f", 2.0)
+    with pytest.raises(TypeError, match=r"^LeakyTanh: n must be a positive int"):
+        rg.nodes.LeakyTanh(True)
+
+
+def test_negative_stride_views_are_valid_everywhere():
+    rng = np.random.default_rng(0)
+    W = rng.normal(size=(4, 3))
+    M = (rng.random((4, 3)) > 0.3).astype(float)
+    b, i0, u = rng.normal(size=4), rng.normal(size=3), rng.normal(size=(6, 3))
+
+    def build(w, m, bias, init, x):
+        net = Network(1.0, dtype=torch.float64)
+        net.add_func_node("inp", 3)
+        net.add_diffeq_node("res", "leaky_tanh", 4, lr=np.full(4, 0.5)[::-1])
+        net.add_edge("inp", "res", w, mask=m, bias=bias, delay=1, init=init)
+        net.get_node("res").set_init("x", bias / 10)
+        return net.run(x).output
+
+    flipped = build(W[::-1, ::-1], M[::-1], b[::-1], i0[::-1], u[::-1])
+    ref = build(
+        *(np.ascontiguousarray(a) for a in (W[::-1, ::-1], M[::-1], b[::-1])),
+        i0[::-1].copy(),
+        u[::-1].copy(),
+    )
+    torch.testing.assert_close(flipped, ref, rtol=0, atol=0)
+    net = _esn(torch.float64)
+    model = net.compile()
+    y, _ = model.step(u[::-1, :2][0], model.init_state(1))
+    y_ref, _ = model.step(u[::-1, :2][0].copy(), model.init_state(1))
+    torch.testing.assert_close(y, y_ref, rtol=0, atol=0)
+    net.add_diffeq_node("more", "leaky_tanh", 3, bias=np.zeros(3))
+    net.set_var("more", "bias", np.array([1.0, 2.0, 3.0])[::-1])
+    torch.testing.assert_close(net.get_var("more", "bias"), torch.tensor([3.0, 2.0, 1.0]).double())
+
+
+@pytest.mark.parametrize(
+    ("inputs", "msg"),
+    [
+        (np.array([[None, 1.0]], dtype=object), r"must be real numbers, got an array of dtype obj"),
+        (np.array([["a", "b"]]), r"must be real numbers, got an array of dtype <U1"),
+        ([[1.0, 2.0], [3.0]], r"must be a number, an array of numbers or a tensor, got list"),
+        (torch.zeros(3, 2).to_sparse(), r"must be a dense tensor, got layout torch\.sparse_coo"),
+    ],
+)
+def test_inputs_that_are_no_numbers_name_the_call(inputs, msg):
+    net = _esn()
+    net.run(torch.zeros(2, 2))
+    held = {k: v.clone() for k, v in net.state.items()}
+    with pytest.raises(TypeError, match=rf"^CompiledNetwork\.run: inputs {msg}"):
+        net.run(inputs)
+    with pytest.raises(TypeError, match=rf"^CompiledNetwork\.forward: inputs {msg}"):
+        net.model(inputs)
+    for k, v in held.items():
+        torch.testing.assert_close(net.state[k], v, rtol=0, atol=0)
+
+
+# ----------------------------------------------------------------------------------------
+# point 14: forward is stateless (torch's recurrent modules); run continues (RectiPy's)
+# ----------------------------------------------------------------------------------------
+
+
+def _trainable_net():
+    net = Network(1.0)
+    net.add_func_node("inp", 1)
+    net.add_diffeq_node("li", "leaky_integrator", 6, tau=3.0, train=["tau"])
+    net.add_func_node("out", 1)
+    net.add_edge("inp", "li", train="gd", seed=0)
+    net.add_edge("li", "li", train="gd", feedback=True, seed=1)
+    net.add_edge("li", "out", train="gd", seed=2)
+    return net
+
+
+def test_plain_torch_training_loop_equals_fresh_networks():
+    x = torch.sin(torch.linspace(0, 6, 30))[:, None]
+    target = torch.roll(x, 2, 0)
+    model = _trainable_net().compile()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    losses, snapshots = [], []
+    for _ in range(3):
+        snapshots.append({k: v.detach().clone() for k, v in model.state_dict().items()})
+        loss = ((model(x) - target) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()  # the second and third iterations have their own graph
+        opt.step()
+        losses.append(loss.item())
+    assert model.state is None  # forward leaves the held state alone
+    assert losses[2] < losses[0]
+    for snap, loss in zip(snapshots, losses, strict=True):
+        fresh = _trainable_net()
+        fresh.load_state_dict(snap)
+        ref = ((fresh.run(x).output - target) ** 2).mean().item()
+        assert ref == pytest.approx(loss, rel=1e-6, abs=0)
+
+
+def test_forward_leaves_the_held_state_and_run_continues_from_it():
+    x = torch.randn(2, 10, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    net = _esn(torch.float64)
+    model = net.compile()
+    whole = net.run(x).output
+    net.reset()
+    first = net.run(x[:, :4])
+    held = {k: v.clone() for k, v in net.state.items()}
+    # forward from a fresh state, twice the same, the held state untouched
+    y1, y2 = model(x[:, 4:]), net(x[:, 4:])
+    torch.testing.assert_close(y1, y2, rtol=0, atol=0)
+    torch.testing.assert_close(y1, _esn(torch.float64).model(x[:, 4:]), rtol=0, atol=0)
+    # (forward builds the autograd graph, run does not: the two paths agree to rounding)
+    torch.testing.assert_close(y1, _esn(torch.float64).run(x[:, 4:]).output, rtol=0, atol=1e-14)
+    for k, v in held.items():
+        torch.testing.assert_close(net.state[k], v, rtol=0, atol=0)
+    # forward from a given state continues a sequence without holding it
+    cont = model(x[:, 4:], state=first.state)
+    torch.testing.assert_close(cont, whole[:, 4:], rtol=0, atol=1e-14)
+    # run continues from the held state (RectiPy)
+    torch.testing.assert_close(net.run(x[:, 4:]).output, whole[:, 4:], rtol=0, atol=0)
+    assert model.forward(None, steps=3).shape == (3, 1)
+
+
+# ----------------------------------------------------------------------------------------
+# point 23: copies and pickles of networks with CSR weights
+# ----------------------------------------------------------------------------------------
+
+
+def _sparse_esn():
+    net = Network(1.0, dtype=torch.float64)
+    net.add_func_node("inp", 2)
+    net.add_diffeq_node("res", "leaky_tanh", 30, lr=0.4, bias=0.1)
+    net.add_func_node("out", 1)
+    net.add_edge("inp", "res", rg.input_weights(30, 2, seed=0, dtype=torch.float64))
+    w = rg.recurrent_weights(30, 0.9, 0.2, seed=1, sparse=True, dtype=torch.float64)
+    net.add_edge("res", "res", w, feedback=True)
+    net.add_edge("res", "out", seed=2)
+    return net
+
+
+def test_deepcopy_and_pickle_of_csr_networks_run_the_same():
+    x = torch.randn(12, 2, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    net = _sparse_esn()
+    assert net.get_edge("res", "res").sparse
+    net.run(x[:4])  # a held state to carry along
+    copies = [copy.deepcopy(net), copy.deepcopy(net.model)]
+    buf = io.BytesIO()
+    torch.save(net, buf)
+    buf.seek(0)
+    copies.append(torch.load(buf, weights_only=False))
+    ref = net.run(x[4:]).output
+    for other in copies:
+        assert other.state_dict()["edges.res->res.weight"].layout == torch.sparse_csr
+        torch.testing.assert_close(other.run(x[4:]).output, ref, rtol=0, atol=0)
+    # the copy owns its weights
+    other = copy.deepcopy(net)
+    other.get_edge("res", "res").weight.values().zero_()
+    assert net.get_edge("res", "res").weight.values().abs().sum() > 0
+    # a state_dict through torch.save into a fresh network
+    buf = io.BytesIO()
+    torch.save(net.state_dict(), buf)
+    buf.seek(0)
+    fresh = _sparse_esn()
+    with torch.no_grad():
+        fresh.get_edge("res", "out").weight.zero_()
+    fresh.load_state_dict(torch.load(buf))
+    net.reset()
+    torch.testing.assert_close(fresh.run(x).output, net.run(x).output, rtol=0, atol=0)
+
+
+# ----------------------------------------------------------------------------------------
+# unknown keyword arguments name the call and list the valid names
+# ----------------------------------------------------------------------------------------
+
+KEYWORD_CALLS = {
+    "Network": lambda net: Network(1.0, bogus=1),
+    "Network.add_node": lambda net: net.add_node("f", rg.FuncNode(2), bogus=1),
+    "Network.add_func_node": lambda net: net.add_func_node("f", 2, bogus=1),
+    "Network.add_edge": lambda net: net.add_edge("out", "res", feedback=True, bogus=1),
+    "Network.compile": lambda net: net.compile(bogus=1),
+    "Network.run": lambda net: net.run(torch.zeros(2, 2), bogus=1),
+    "Network.reset": lambda net: net.reset(bogus=1),
+    "Network.get_var": lambda net: net.get_var("res", "x", bogus=1),
+    "Network.set_var": lambda net: net.set_var("res", "x", 0.0, bogus=1),
+    "Network.to": lambda net: net.to(bogus=1),
+    "CompiledNetwork.run": lambda net: net.model.run(torch.zeros(2, 2), bogus=1),
+    "CompiledNetwork.forward": lambda net: net.model(torch.zeros(2, 2), bogus=1),
+    "CompiledNetwork.step": lambda net: net.model.step(torch.zeros(2), {}, bogus=1),
+    "CompiledNetwork.init_state": lambda net: net.model.init_state(2, bogus=1),
+    "CompiledNetwork.reset": lambda net: net.model.reset(bogus=1),
+    "Observer": lambda net: rg.Observer(["res"], bogus=1),
+    "Linear": lambda net: Linear(2, 2, bogus=1),
+}
+
+
+@pytest.mark.parametrize("call", list(KEYWORD_CALLS))
+def test_unknown_keywords_name_the_call_and_list_valid_ones(call):
+    net = _esn()
+    net.run(torch.zeros(3, 2))
+    held = {k: v.clone() for k, v in net.state.items()}
+    edges, nodes = sorted(net.graph.edges), sorted(net.graph.nodes)
+    with pytest.raises(
+        TypeError,
+        match=rf"^{re.escape(call)}: unknown keyword argument\(s\) \['bogus'\]; valid ones are \[",
+    ):
+        KEYWORD_CALLS[call](net)
+    assert sorted(net.graph.edges) == edges and sorted(net.graph.nodes) == nodes
+    for k, v in held.items():
+        torch.testing.assert_close(net.state[k], v, rtol=0, atol=0)
+    with pytest.raises(
+        TypeError,
+        match=r"^Network\.add_diffeq_node\('y'\): LeakyTanh: unknown keyword argument\(s\) "
+        r"\['bogus'\]; valid ones are \['n', 'lr', 'bias', 'activation'",
+    ):
+        net.add_diffeq_node("y", "leaky_tanh", 3, bogus=1)

@@ -23,8 +23,9 @@ _RESERVED = (".", "->", "@")
 
 
 def _strip_op(name: str | None) -> str | None:
-    """RectiPy names variables ``op/var`` (or ``all/op/var``); rnngraph uses ``var``."""
-    return None if name is None else name.rsplit("/", 1)[-1]
+    """RectiPy names variables ``op/var`` (or ``all/op/var``); rnngraph uses ``var``.
+    Anything but a string comes back as it is, for the caller's check to name."""
+    return name.rsplit("/", 1)[-1] if isinstance(name, str) else name
 
 
 def _float_dtype(where: str, dtype: Any) -> torch.dtype:
