@@ -427,5 +427,5 @@ def test_leaky_readout_node():
     assert float(node.kappa(0.5)) == pytest.approx(kappa, rel=1e-15)
     with pytest.raises(ValueError, match="LeakyReadout: this is an exact discrete map"):
         rg.nodes.LeakyReadout(2, integrator="euler")
-    with pytest.raises(ValueError, match="LeakyReadout: tau must be positive"):
+    with pytest.raises(ValueError, match=r"LeakyReadout: parameter .tau. must be finite and > 0"):
         rg.nodes.LeakyReadout(2, tau=0.0)

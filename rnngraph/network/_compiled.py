@@ -279,10 +279,10 @@ class CompiledNetwork(nn.Module):
     ) -> None:
         super().__init__()
         self.dt = dt
-        self.input_node = input_node
-        self.output_node = output_node
-        self.order = list(order)
-        self.nodes = ModuleTable({k: nodes[k] for k in self.order})
+        self._input_node = input_node
+        self._output_node = output_node
+        self._order = list(order)
+        self.nodes = ModuleTable({k: nodes[k] for k in self._order})
         self.edges = ModuleTable({_edge_key(s, t): e for s, t, e in edges})
         if dtype is None or device is None:
             tensors = (*self.parameters(), *self.buffers())
@@ -308,6 +308,23 @@ class CompiledNetwork(nn.Module):
         self._outputs = _OutputPool()
         self.state: State | None = None
 
+    # read-only: the plan (static and dynamic parts, the generated loops) is made for them;
+    # Network.compile(input_node=..., output_node=...) compiles another network
+    @property
+    def input_node(self) -> str:
+        """The node that receives the external input."""
+        return self._input_node
+
+    @property
+    def output_node(self) -> str:
+        """The node whose output :meth:`forward` and :meth:`run` return."""
+        return self._output_node
+
+    @property
+    def order(self) -> list[str]:
+        """The nodes in compiled (topological) order (a copy)."""
+        return list(self._order)
+
     @property
     def dt(self) -> float:
         """Step size of the next run."""
@@ -322,13 +339,13 @@ class CompiledNetwork(nn.Module):
     # ------------------------------------------------------------------------------
 
     def _plan(self) -> None:
-        ins: dict[str, list[_Edge]] = {v: [] for v in self.order}
-        outs: dict[str, list[_Edge]] = {v: [] for v in self.order}
+        ins: dict[str, list[_Edge]] = {v: [] for v in self._order}
+        outs: dict[str, list[_Edge]] = {v: [] for v in self._order}
         for e in self._edges:
             ins[e.target].append(e)
             outs[e.source].append(e)
         static: set[str] = set()
-        for v in self.order:
+        for v in self._order:
             node = self.nodes[v]
             feeds_ok = all(e.delay == 0 and e.source in static for e in ins[v])
             if v != self.input_node and not ins[v]:
@@ -339,14 +356,14 @@ class CompiledNetwork(nn.Module):
                 and all(e.delay == 0 and e.source_var is None for e in outs[v])
             ):
                 static.add(v)
-        for v in self.order:
+        for v in self._order:
             if isinstance(self.nodes[v], FuncNode) and not ins[v] and v != self.input_node:
                 raise ValueError(
                     f"Network.compile: function node {v!r} receives no input; "
                     "connect an edge to it or remove it"
                 )
-        self._static = [v for v in self.order if v in static]
-        self._dynamic = [v for v in self.order if v not in static]
+        self._static = [v for v in self._order if v in static]
+        self._dynamic = [v for v in self._order if v not in static]
         self._targets: dict[tuple[str, str], _Target] = {}
         for v in self._dynamic:
             node = self.nodes[v]
