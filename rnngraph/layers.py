@@ -13,7 +13,8 @@ is given), so that its output can be recorded: ``net.run(x, record=layer.interme
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -119,6 +120,34 @@ class Layer:
     reset = clear
 
 
+@contextlib.contextmanager
+def _built_or_untouched(where: str, net: Network) -> Iterator[None]:
+    """A layer builder adds all of its nodes and edges or none: on an error the ones it
+    added so far are removed again (the rest of the network, its weights and its held
+    state are never touched by a builder), and the error names the builder ``where``."""
+    if not isinstance(net, Network):
+        raise TypeError(f"{where}: net must be a Network, got {type(net).__name__}")
+    nodes, edges = set(net.graph.nodes), set(net.graph.edges)
+    try:
+        yield
+    except (TypeError, ValueError, KeyError) as err:
+        _undo(net, nodes, edges)
+        msg = str(err.args[0]) if err.args else type(err).__name__
+        if msg.startswith(where):
+            raise
+        raise type(err)(f"{where}: {msg}") from err
+    except BaseException:
+        _undo(net, nodes, edges)
+        raise
+
+
+def _undo(net: Network, nodes: set, edges: set) -> None:
+    for u, v in [e for e in net.graph.edges if e not in edges]:
+        net.pop_edge(u, v)
+    for v in [v for v in net.graph.nodes if v not in nodes]:
+        net.pop_node(v)
+
+
 def _neuron(net: Network, label: str, spec: NeuronSpec, n: int | None) -> str:
     if isinstance(spec, DENode):
         net.add_diffeq_node(label, spec)
@@ -128,7 +157,7 @@ def _neuron(net: Network, label: str, spec: NeuronSpec, n: int | None) -> str:
         net.add_diffeq_node(label, spec[0], n=n, **dict(spec[1]))
     else:
         raise TypeError(
-            f"layer neuron {label!r}: give a model name, (name, params) or a DENode, got {spec!r}"
+            f"neuron {label!r}: give a model name, (name, params) or a DENode, got {spec!r}"
         )
     return label
 
@@ -194,18 +223,19 @@ def serial(
         Training mode of the connection.
     """
     layer = Layer(net, name)
-    layer.neurons["neuron"] = _neuron(net, name, neuron, n)
-    _connect(
-        layer,
-        "connection",
-        source,
-        name,
-        weights,
-        transform,
-        capture_intermediate,
-        train=train,
-        seed=seed,
-    )
+    with _built_or_untouched("rnngraph.layers.serial", net):
+        layer.neurons["neuron"] = _neuron(net, name, neuron, n)
+        _connect(
+            layer,
+            "connection",
+            source,
+            name,
+            weights,
+            transform,
+            capture_intermediate,
+            train=train,
+            seed=seed,
+        )
     return layer
 
 
@@ -227,17 +257,26 @@ def biclique(
     ``weights[(source, role)]`` (default: seeded uniform).
     """
     layer = Layer(net, name)
-    for k, (role, spec) in enumerate(neurons.items()):
-        node_spec, n = spec if isinstance(spec, tuple) and len(spec) == 2 else (spec, None)
-        label = _neuron(net, f"{name}_{role}", node_spec, n)
-        layer.neurons[role] = label
-        for j, src in enumerate(sources):
-            w = (weights or {}).get((src, role))
-            tr = (transforms or {}).get((src, role))
-            s = None if seed is None else seed + 1000 * k + j
-            _connect(
-                layer, f"{src}>{role}", src, label, w, tr, capture_intermediate, train=train, seed=s
-            )
+    with _built_or_untouched("rnngraph.layers.biclique", net):
+        for k, (role, spec) in enumerate(neurons.items()):
+            node_spec, n = spec if isinstance(spec, tuple) and len(spec) == 2 else (spec, None)
+            label = _neuron(net, f"{name}_{role}", node_spec, n)
+            layer.neurons[role] = label
+            for j, src in enumerate(sources):
+                w = (weights or {}).get((src, role))
+                tr = (transforms or {}).get((src, role))
+                s = None if seed is None else seed + 1000 * k + j
+                _connect(
+                    layer,
+                    f"{src}>{role}",
+                    src,
+                    label,
+                    w,
+                    tr,
+                    capture_intermediate,
+                    train=train,
+                    seed=s,
+                )
     return layer
 
 
@@ -291,46 +330,47 @@ def recurrent_serial(
     unknown = set(transforms) - {"feedfwd", "lateral", "feedback"}
     if unknown:
         raise ValueError(
-            f"recurrent_serial: unknown transform roles {sorted(unknown)}; valid: "
+            f"rnngraph.layers.recurrent_serial: unknown transform roles {sorted(unknown)}; valid: "
             "['feedback', 'feedfwd', 'lateral']"
         )
     layer = Layer(net, name)
-    ff = _neuron(net, f"{name}_ff", feedfwd, n_feedfwd)
-    fb = _neuron(net, f"{name}_fb", feedback, n_feedback)
-    layer.neurons.update(feedfwd=ff, feedback=fb)
-    s = (lambda k: None) if seed is None else (lambda k: seed + k)
-    _connect(
-        layer,
-        "feedfwd",
-        source,
-        ff,
-        feedfwd_weights,
-        transforms.get("feedfwd"),
-        capture_intermediate,
-        train=train,
-        seed=s(0),
-    )
-    _connect(
-        layer,
-        "lateral",
-        ff,
-        fb,
-        lateral_weights,
-        transforms.get("lateral"),
-        capture_intermediate,
-        train=train,
-        seed=s(1),
-    )
-    _connect(
-        layer,
-        "feedback",
-        fb,
-        ff,
-        feedback_weights,
-        transforms.get("feedback"),
-        capture_intermediate,
-        feedback=True,
-        train="gd" if trainable_feedback else None,
-        seed=s(2),
-    )
+    with _built_or_untouched("rnngraph.layers.recurrent_serial", net):
+        ff = _neuron(net, f"{name}_ff", feedfwd, n_feedfwd)
+        fb = _neuron(net, f"{name}_fb", feedback, n_feedback)
+        layer.neurons.update(feedfwd=ff, feedback=fb)
+        s = (lambda k: None) if seed is None else (lambda k: seed + k)
+        _connect(
+            layer,
+            "feedfwd",
+            source,
+            ff,
+            feedfwd_weights,
+            transforms.get("feedfwd"),
+            capture_intermediate,
+            train=train,
+            seed=s(0),
+        )
+        _connect(
+            layer,
+            "lateral",
+            ff,
+            fb,
+            lateral_weights,
+            transforms.get("lateral"),
+            capture_intermediate,
+            train=train,
+            seed=s(1),
+        )
+        _connect(
+            layer,
+            "feedback",
+            fb,
+            ff,
+            feedback_weights,
+            transforms.get("feedback"),
+            capture_intermediate,
+            feedback=True,
+            train="gd" if trainable_feedback else None,
+            seed=s(2),
+        )
     return layer

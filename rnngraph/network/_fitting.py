@@ -3,14 +3,18 @@ calls into the trainers of ``rnngraph.training``."""
 
 from __future__ import annotations
 
+import contextlib
+import inspect
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+import networkx as nx
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..nodes import FuncNode
+from ..nodes import ACTIVATIONS, FuncNode
 from ..observers import Observer, Recording
 from ._compiled import Hook, _recorded, _whole
 
@@ -95,35 +99,132 @@ def _class_targets(t: Any) -> bool:
     return dt.kind in "iu"
 
 
-def _training_pairs(
-    where: str, inputs: Any, targets: Any, n_in: int, dtype, device
-) -> list[tuple[Tensor | None, Tensor]]:
-    """``(inputs, targets)`` pairs of ``(B, T, .)`` tensors (class indices ``(B, T)``)."""
-    is_list = isinstance(targets, list | tuple)
-    tgts = list(targets) if is_list else [targets]
-    if not tgts:
-        raise ValueError(f"{where}: no targets")
-    if not any(_class_targets(t) for t in tgts):
-        xs, ys, _ = _sequences(where, inputs, targets, n_in, dtype, device)
-        return list(zip(xs, ys, strict=True))
-    if not all(_class_targets(t) for t in tgts):
-        raise TypeError(f"{where}: a mix of class-index and real-valued targets")
-    idx = []
-    for t in tgts:
-        ti = (t if isinstance(t, Tensor) else torch.as_tensor(np.asarray(t))).long()
-        if ti.dim() not in (1, 2):
-            raise ValueError(
-                f"{where}: class-index targets must be (T,) or (B, T), got shape {tuple(ti.shape)}"
+#: what ``fit_bptt`` accepts, for its docstring and its errors
+_BPTT_SHAPES = (
+    "inputs (T, C) with targets (T, n_out) ((T,) when n_out = 1) or class indices (T,); "
+    "inputs (B, T, C), a batch of B trials, with targets (B, T, n_out) or class indices "
+    "(B, T); inputs None with targets (T, n_out) or class indices (T,); or lists of such "
+    "pairs"
+)
+
+
+def _bptt_pair(
+    where: str, x: Any, t: Any, k: int | None, n_in: int, dtype, device
+) -> tuple[Tensor | None, Tensor]:
+    """One ``(inputs, targets)`` pair of ``fit_bptt`` as ``(B, T, C)`` inputs (or
+    ``None``) and ``(B, T, n)`` targets (``(B, T)`` class indices); the shapes must be one
+    of ``_BPTT_SHAPES``."""
+    seq = "" if k is None else f" (pair {k})"
+    xt = None if x is None else _as_tensor(where, "inputs", x, dtype, device)
+    cls = _class_targets(t)
+    tt = t if isinstance(t, Tensor) else torch.as_tensor(np.asarray(t))
+    if not cls:
+        tt = _as_tensor(where, "targets", tt, dtype, device)  # 1-D: one output, (T, 1)
+    shape_x = None if xt is None else tuple(xt.shape)
+    got = tuple(tt.shape) if cls else tuple(tt.shape[:-1])  # (T,) or (B, T)
+    if xt is None:  # one trial, as long as the targets
+        fits = len(got) == 1 or (len(got) == 2 and got[0] == 1)
+    else:
+        fits = got == (tuple(xt.shape[:1]) if xt.dim() == 2 else tuple(xt.shape[:2]))
+    if not fits:
+        kind = "class indices" if cls else "targets"
+        hint = ""
+        if cls and xt is not None and xt.dim() == 3 and got == tuple(xt.shape[:1]):
+            hint = (
+                "; one class per trial does not say which steps count: repeat it over the "
+                "steps, (B, T) = labels[:, None].repeat(1, T)"
             )
-        idx.append((ti if ti.dim() == 2 else ti.unsqueeze(0)).to(device))
-    # validate the inputs against the (B, T) of the index targets
-    dummy = [torch.zeros(*t.shape, 1) for t in idx]
-    xs, _, _ = _sequences(where, inputs, dummy if is_list else dummy[0], n_in, dtype, device)
-    return list(zip(xs, idx, strict=True))
+        raise ValueError(
+            f"{where}: {kind}{seq} of shape {tuple(tt.shape)} do not fit inputs of shape "
+            f"{shape_x}{hint}; accepted: {_BPTT_SHAPES}"
+        )
+    if xt is not None and xt.shape[-1] != n_in:
+        raise ValueError(
+            f"{where}: inputs{seq} have {xt.shape[-1]} channels, the input node expects {n_in}"
+        )
+    if xt is not None and xt.dim() == 2:
+        xt = xt.unsqueeze(0)
+    tt = tt.to(device=device).long() if cls else tt.to(device=device, dtype=dtype)
+    return xt, tt if tt.dim() == (2 if cls else 3) else tt.unsqueeze(0)
+
+
+def _bptt_pairs(
+    where: str, inputs: Any, targets: Any, model: CompiledNetwork, trainer: Any, dtype, device
+) -> list[tuple[Tensor | None, Tensor]]:
+    """``fit_bptt``'s data as ``(inputs, targets)`` pairs, every shape, width and class
+    index checked against the network's output before anything runs."""
+    if isinstance(targets, list | tuple) and not targets:
+        raise ValueError(f"{where}: no targets")
+    inp_list, tgt_list, is_list = _paired(where, inputs, targets)
+    classes = [_class_targets(t) for t in tgt_list]
+    if any(classes) and not all(classes):
+        raise TypeError(f"{where}: a mix of class-index and real-valued targets")
+    pairs = [
+        _bptt_pair(where, x, t, k if is_list else None, model.n_in, dtype, device)
+        for k, (x, t) in enumerate(zip(inp_list, tgt_list, strict=True))
+    ]
+    name, out, n_out = trainer.loss_name, model.output_node, model.n_out
+    if name is None:  # the user's loss callable reads the targets as it likes
+        return pairs
+    ignore = trainer.loss_kwargs.get("ignore_index", -100)
+    for _, y in pairs:
+        if classes[0]:
+            if name not in ("ce", "nll"):
+                raise TypeError(
+                    f"{where}: integer class-index targets need loss='ce' or 'nll', the loss is "
+                    f"{name!r}; pass float targets of width {n_out} for it"
+                )
+            bad = y[(y != ignore) & ((y < 0) | (y >= n_out))]
+            if bad.numel():
+                raise ValueError(
+                    f"{where}: class index {int(bad[0])} is out of range: the output node "
+                    f"{out!r} has {n_out} units (classes 0..{n_out - 1})"
+                )
+        elif y.shape[-1] != n_out:
+            raise ValueError(
+                f"{where}: the targets have width {y.shape[-1]}, the output node {out!r} has "
+                f"{n_out} units; the loss {name!r} compares them unit by unit"
+            )
+    return pairs
 
 
 class FittingMixin:
     """Training entry points of ``Network``; each delegates to a trainer object."""
+
+    @contextlib.contextmanager
+    def _all_or_nothing(
+        self: Network, trained: tuple[Linear, ...] = (), rls: Any = None
+    ) -> Iterator:
+        """On an error inside the block, undo what the block changed: the nodes and edges it
+        added, the weights and bias of the ``trained`` edges, ``rls``'s :math:`P`, the
+        compiled network and the state it holds; then re-raise."""
+        nodes, edges = list(self.graph.nodes), list(self.graph.edges)
+        io = (self.input_node, self.output_node)
+        compiled, key = self._compiled, self._compiled_key
+        held = None
+        if compiled is not None and compiled.state is not None:
+            held = {k: v.clone() for k, v in compiled.state.items()}
+        kept = [
+            (t, t.detach().clone()) for e in trained for t in (e.weight, e.bias) if t is not None
+        ]
+        P = None if rls is None or rls.P is None else (rls.P.clone(), rls.n_updates)
+        try:
+            yield
+        except BaseException:
+            for v in [v for v in self.graph.nodes if v not in set(nodes)]:
+                self.pop_node(v)
+            for u, v in [e for e in self.graph.edges if e not in set(edges)]:
+                self.pop_edge(u, v)
+            with torch.no_grad():
+                for t, value in kept:
+                    t.copy_(value)
+            if P is not None:
+                rls.P, rls.n_updates = P
+            self.input_node, self.output_node = io
+            self._compiled, self._compiled_key = compiled, key
+            if compiled is not None:
+                compiled.state = held
+            raise
 
     def _readout_edge(
         self: Network,
@@ -133,39 +234,15 @@ class FittingMixin:
         add_readout_node: bool,
         readout: str,
         bias: bool,
-        train: str,
     ) -> tuple[tuple[str, str], bool]:
-        """Resolve (or plan) the readout edge; returns ``(edge, must_add)``. Nothing is added
-        here, so a later validation error leaves the network as it was."""
+        """Resolve (or plan) the readout edge; returns ``(edge, must_add)``. Without
+        ``edge``, an edge marked ``train="rls"`` into the output node is the readout;
+        otherwise one is planned. Nothing is added here, so a later validation error leaves
+        the network as it was."""
+        if edge is None:
+            edge = self._marked_readout(where)
         if edge is not None:
-            if not (isinstance(edge, tuple) and len(edge) == 2):
-                raise TypeError(f"{where}: edge must be a (source, target) tuple, got {edge!r}")
-            if not self.graph.has_edge(*edge):
-                raise KeyError(
-                    f"{where}: no edge {edge[0]!r} -> {edge[1]!r}; edges are "
-                    f"{list(self.graph.edges)}"
-                )
-            lin = self.get_edge(*edge)
-            if lin.n_out != n_out:
-                raise ValueError(
-                    f"{where}: edge {edge[0]!r} -> {edge[1]!r} has {lin.n_out} "
-                    f"outputs, the targets have {n_out}"
-                )
-            if lin.sparse:
-                raise ValueError(
-                    f"{where}: edge {edge[0]!r} -> {edge[1]!r} is sparse; a fitted "
-                    "readout needs dense weights"
-                )
-            if lin.mask is not None:
-                raise ValueError(
-                    f"{where}: edge {edge[0]!r} -> {edge[1]!r} has a connectivity mask; "
-                    "a fitted readout needs every weight free (add it without mask=)"
-                )
-            if bias and lin.bias is None:
-                raise ValueError(
-                    f"{where}: edge {edge[0]!r} -> {edge[1]!r} has no bias; pass "
-                    "bias=False or add the edge with bias=True"
-                )
+            self._check_readout_edge(where, edge, n_out, bias)
             return edge, False
         if not add_readout_node:
             raise ValueError(
@@ -174,14 +251,56 @@ class FittingMixin:
             )
         if readout in self.graph:
             raise ValueError(
-                f"{where}: a node {readout!r} exists already; pass edge=({readout!r}"
-                "'s source, {readout!r}) to refit it, or another readout= label"
+                f"{where}: a node {readout!r} exists already; pass edge=(<its source>, "
+                f"{readout!r}) to refit it, or another readout= label"
             )
         source = self.compile().output_node
         return (source, readout), True
 
+    def _marked_readout(self: Network, where: str) -> tuple[str, str] | None:
+        """The edge marked ``train="rls"`` into the output node, if there is one."""
+        out = self.compile().output_node
+        marked = [
+            (u, v)
+            for u, v, e in self.graph.edges(data="edge")
+            if v == out and e.train_mode == "rls"
+        ]
+        if len(marked) > 1:
+            raise ValueError(
+                f"{where}: the output node {out!r} has several edges marked train='rls' "
+                f"({marked}); name the one to fit with edge=(source, target)"
+            )
+        return marked[0] if marked else None
+
+    def _check_readout_edge(self: Network, where: str, edge: Any, n_out: int, bias: bool) -> None:
+        if not (isinstance(edge, tuple) and len(edge) == 2):
+            raise TypeError(f"{where}: edge must be a (source, target) tuple, got {edge!r}")
+        if not self.graph.has_edge(*edge):
+            raise KeyError(
+                f"{where}: no edge {edge[0]!r} -> {edge[1]!r}; edges are {list(self.graph.edges)}"
+            )
+        lin = self.get_edge(*edge)
+        name = f"edge {edge[0]!r} -> {edge[1]!r}"
+        if lin.n_out != n_out:
+            raise ValueError(f"{where}: {name} has {lin.n_out} outputs, the targets have {n_out}")
+        if lin.sparse:
+            raise ValueError(f"{where}: {name} is sparse; a fitted readout needs dense weights")
+        if lin.mask is not None:
+            raise ValueError(
+                f"{where}: {name} has a connectivity mask; a fitted readout needs every weight "
+                "free (add it without mask=)"
+            )
+        if bias and lin.bias is None:
+            raise ValueError(
+                f"{where}: {name} has no bias; pass bias=False or add the edge with bias=True"
+            )
+        if lin.delay:
+            raise ValueError(
+                f"{where}: {name} has delay {lin.delay}; fit a zero-delay readout edge"
+            )
+
     def _add_readout(
-        self: Network, edge: tuple[str, str], n_out: int, bias: bool, train: str
+        self: Network, edge: tuple[str, str], n_out: int, bias: bool, train: str | None
     ) -> Linear:
         source, readout = edge
         self.add_func_node(readout, n_out, "identity")
@@ -189,6 +308,32 @@ class FittingMixin:
         return self.add_edge(
             source, readout, weights=torch.zeros(n_out, n_src), train=train, bias=bias
         )
+
+    def _ridge_plan(self: Network, where: str, edge: tuple[str, str], bias: bool) -> tuple:
+        """How ``fit_ridge`` collects the readout's data: ``(offset, forced)``. ``offset``:
+        other edges into the readout (or a bias the fit leaves as it is) add to its input,
+        so the readout's own output is recorded to subtract them from the targets;
+        ``forced``: the readout's output comes back to it (through the readout edge's
+        source or another edge), so the targets are fed on in its place. The readout must
+        be an identity function node: only then is its output the sum of its inputs."""
+        node = self.get_node(edge[1])
+        if not (isinstance(node, FuncNode) and node.fn is ACTIVATIONS["identity"]):
+            kind = (
+                f"a function node ({node.name!r})"
+                if isinstance(node, FuncNode)
+                else (f"a {type(node).__name__}")
+            )
+            raise ValueError(
+                f"{where}: the readout node {edge[1]!r} is {kind}; a ridge fit makes the "
+                "readout's input match the targets, which is its output only for an identity "
+                "function node: fit an edge into a node added with "
+                "add_func_node(label, n, 'identity'), or use fit_rls or fit_bptt"
+            )
+        lin, g = self.get_edge(*edge), self.graph
+        others = [s for s in g.predecessors(edge[1]) if s != edge[0]]
+        offset = bool(others) or (lin.bias is not None and not bias)
+        forced = any(nx.has_path(g, edge[1], s) for s in g.predecessors(edge[1]))
+        return offset, forced
 
     def fit_ridge(
         self: Network,
@@ -206,25 +351,43 @@ class FittingMixin:
         r"""Fit the weights (and bias) of a readout edge by ridge regression.
 
         Runs the network on ``inputs`` without gradients, streams the readout edge's source
-        values into :class:`rnngraph.training.Ridge` and writes the solution into the edge:
+        values :math:`x(t)` into :class:`rnngraph.training.Ridge` and writes the solution
+        into the edge:
 
-        .. math:: \min_{W, b} \sum_t \lVert W x(t) + b - y^*(t) \rVert^2
+        .. math:: \min_{W, b} \sum_t \lVert W x(t) + b + o(t) - y^*(t) \rVert^2
                   + \alpha \lVert W \rVert_F^2
+
+        :math:`o(t)` is what else the readout node receives at step :math:`t`: the other
+        edges into it, and the edge's own bias when the fit leaves it as it is
+        (``bias=False`` on an edge that has one). The fit makes the readout's whole input
+        match the targets, so the readout must be an identity function node (the one
+        ``add_readout_node`` adds is).
+
+        **Teacher forcing.** When the readout's output comes back into the network (an
+        edge ``readout -> reservoir``, delayed; or into a node that feeds the readout),
+        the network runs during the fit with the targets :math:`y^*(t)` in place of the
+        readout's output (reservoirpy's ``ESN(feedback=True).fit``): the features are those
+        the network shows when its readout is right, and a later run continues in closed
+        loop, the fitted readout feeding itself back.
 
         Parameters
         ----------
         inputs : tensor, array or list of them
-            ``(T, C)`` / ``(B, T, C)``, or a list of sequences. A single array continues
-            from the network's current state; each sequence of a list starts from the
-            initial state. The network holds the final state afterwards.
+            ``(T, C)`` / ``(B, T, C)``, or a list of sequences; ``None`` for a network
+            without input (the targets fix the length). A single array continues from the
+            network's current state; each sequence of a list starts from the initial
+            state. The network holds the final state afterwards.
         targets : tensor, array or list of them
             ``(T, n_out)`` / ``(B, T, n_out)`` (a list when ``inputs`` is a list).
         edge : (source, target), optional
-            The readout edge to fit. Default: add a readout node (``add_readout_node``).
+            The readout edge to fit (zero delay, dense, no mask). Default: the edge marked
+            ``train="rls"`` into the output node if there is one, else a new readout node
+            (``add_readout_node``).
         alpha : float
             Ridge penalty (>= 0).
         washout : int
-            Steps dropped from the fit at the start of each sequence.
+            Steps dropped from the fit at the start of each sequence; at least one step
+            must remain.
         add_readout_node : bool
             Without ``edge``, add an identity node ``readout`` fed by the current output node
             (RectiPy's behaviour); it becomes the output node.
@@ -235,50 +398,72 @@ class FittingMixin:
         verbose : bool
             Progress bar.
         chunk : int
-            Steps simulated per chunk: the statistics stream, the states are never stored
-            whole.
+            Steps simulated per chunk (>= 1): the statistics stream, the states are never
+            stored whole.
 
         Returns
         -------
         Ridge
             The fitted trainer (``.weight``, ``.bias``, ``.n_samples``).
+
+        Raises
+        ------
+        ValueError
+            For bad input, and for singular normal equations (``alpha = 0`` with constant
+            or collinear features). The network (graph, weights, held state) is then as it
+            was before the call.
         """
         from ..training import Ridge
 
         where = "Network.fit_ridge"
         ridge = Ridge(alpha=alpha, fit_bias=bias, washout=washout)  # validates alpha, washout
+        chunk = _count(where, "chunk", chunk, 1)
         model = self.compile()
         xs, ys, is_list = _sequences(where, inputs, targets, model.n_in, self.dtype, self.device)
+        lengths = [y.shape[1] for y in ys]
+        if all(T <= washout for T in lengths):
+            raise ValueError(
+                f"{where}: washout={washout} drops every step: the targets have "
+                f"{lengths[0] if len(lengths) == 1 else lengths} steps; pass a washout "
+                "below the length"
+            )
         n_out = ys[0].shape[-1]
-        edge, add = self._readout_edge(where, edge, n_out, add_readout_node, readout, bias, "rls")
-        if add:
-            lin = self._add_readout(edge, n_out, bias, None)
-        else:
-            lin = self.get_edge(*edge)
-        model = self.compile()
-        src_name = edge[0] if lin.source_var is None else f"{edge[0]}.{lin.source_var}"
-        obs = Observer([src_name])
-        with torch.no_grad():
-            for x, y in zip(xs, ys, strict=True):
-                if is_list:
-                    model.reset()
-                n_steps = y.shape[1]
-                for t0 in range(0, n_steps, chunk):
-                    t1 = min(n_steps, t0 + chunk)
-                    if x is None:
-                        rec = model.run(None, observer=obs, steps=t1 - t0, progress=verbose)
-                    else:
-                        rec = model.run(x[:, t0:t1], observer=obs, progress=verbose)
-                    feats = rec._data[src_name]
-                    if lin.delay:
-                        raise ValueError(
-                            f"{where}: the readout edge is delayed; fit a zero-delay readout"
+        edge, add = self._readout_edge(where, edge, n_out, add_readout_node, readout, bias)
+        if not add:
+            self._ridge_plan(where, edge, bias)  # the readout node, before anything runs
+        with self._all_or_nothing(() if add else (self.get_edge(*edge),)):
+            lin = self._add_readout(edge, n_out, bias, None) if add else self.get_edge(*edge)
+            offset, forced = self._ridge_plan(where, edge, bias)
+            model = self.compile()
+            with torch.no_grad():
+                for x, y in zip(xs, ys, strict=True):
+                    if is_list:
+                        model.reset()
+                    for t0 in range(0, y.shape[1], chunk):
+                        t1 = min(y.shape[1], t0 + chunk)
+                        feats, goal = _ridge_chunk(
+                            where,
+                            model,
+                            edge,
+                            lin,
+                            bias,
+                            x,
+                            y[:, t0:t1],
+                            t0,
+                            verbose,
+                            offset,
+                            forced,
                         )
-                    ridge.partial_fit(feats, y[:, t0:t1], washout=max(0, washout - t0))
-            ridge.solve()
-            lin.weight.copy_(ridge.weight.to(lin.weight.dtype))
-            if bias:
-                lin.bias.copy_(ridge.bias.to(lin.bias.dtype))
+                        ridge.partial_fit(feats, goal, washout=max(0, washout - t0))
+                try:
+                    ridge.solve()
+                except ValueError as err:
+                    raise ValueError(
+                        f"{where}: edge {edge[0]!r} -> {edge[1]!r}: {err}; nothing was fitted"
+                    ) from err
+                lin.weight.copy_(ridge.weight.to(lin.weight.dtype))
+                if bias:
+                    lin.bias.copy_(ridge.bias.to(lin.bias.dtype))
         return ridge
 
     def fit_rls(
@@ -389,7 +574,47 @@ class FittingMixin:
             )
         x, y = xs[0], ys[0]
         n_out = y.shape[-1]
-        edge, add = self._readout_edge(where, edge, n_out, add_readout_node, readout, bias, "rls")
+        edge, add = self._readout_edge(where, edge, n_out, add_readout_node, readout, bias)
+        self._check_rls_call(where, edge, bias, n_out, feedback_weights, trainer)
+        names = [edge[1]] if record is None else record
+        obs = _observer(where, names, sampling_steps, cutoff)
+        with self._all_or_nothing(() if add else (self.get_edge(*edge),), rls=trainer):
+            if add:
+                self._add_readout(edge, n_out, bias, "rls")
+            if feedback_weights is not None:
+                self.add_edge(edge[1], edge[0], weights=feedback_weights, feedback=True)
+            model = self.compile()
+            self._check_online(where, model, edge)
+            if record is None:  # the output node, which the readout may have become
+                obs = _observer(where, [model.output_node], sampling_steps, cutoff)
+            rec = self._rls_run(
+                where,
+                model,
+                edge,
+                x,
+                y,
+                obs,
+                rls,
+                bias,
+                washout,
+                update_steps,
+                teacher_forcing,
+                verbose,
+            )
+        rec.batched = np.ndim(targets) == 3
+        rec.trainer = rls
+        return rec
+
+    def _check_rls_call(
+        self: Network,
+        where: str,
+        edge: tuple[str, str],
+        bias: bool,
+        n_out: int,
+        feedback_weights: Any,
+        trainer: Any,
+    ) -> None:
+        """What ``fit_rls`` can check before it changes anything."""
         if feedback_weights is not None:
             n_src = self.get_node(edge[0]).n
             if tuple(np.shape(feedback_weights)) != (n_src, n_out):
@@ -397,10 +622,13 @@ class FittingMixin:
                     f"{where}: feedback_weights must have shape (n_source, n_out) "
                     f"= ({n_src}, {n_out}), got {tuple(np.shape(feedback_weights))}"
                 )
-            if not add and self.graph.has_edge(edge[1], edge[0]):
+            dense = (
+                isinstance(feedback_weights, Tensor) and feedback_weights.layout == torch.strided
+            )
+            if dense or isinstance(feedback_weights, np.ndarray | list | tuple):
+                _as_tensor(where, "feedback_weights", feedback_weights, self.dtype, self.device)
+            if self.graph.has_edge(edge[1], edge[0]):
                 raise ValueError(f"{where}: an edge {edge[1]!r} -> {edge[0]!r} exists already")
-        if not add and self.get_edge(*edge).delay:
-            raise ValueError(f"{where}: the readout edge is delayed; train a zero-delay readout")
         n_features = self.get_node(edge[0]).n + bool(bias)
         if trainer is not None and trainer.P is not None and trainer.P.shape[0] != n_features:
             raise ValueError(
@@ -408,31 +636,41 @@ class FittingMixin:
                 f"{edge[0]}->{edge[1]} needs ({n_features}, {n_features}) "
                 f"({self.get_node(edge[0]).n} inputs{' and a bias' if bias else ''})"
             )
-        if add:
-            self._add_readout(edge, n_out, bias, "rls")
-        if feedback_weights is not None:
-            self.add_edge(edge[1], edge[0], weights=feedback_weights, feedback=True)
-        lin = self.get_edge(*edge)
-        model = self.compile()
-        problem = None
+
+    @staticmethod
+    def _check_online(where: str, model: CompiledNetwork, edge: tuple[str, str]) -> None:
+        """Refuse a readout that an update inside the time loop cannot train."""
         if edge[1] not in model._dynamic:
-            problem = (
-                f"readout node {edge[1]!r} does not depend on the network's state; nothing "
-                "to train online"
+            raise ValueError(
+                f"{where}: readout node {edge[1]!r} does not depend on the network's state; "
+                "nothing to train online"
             )
-        elif edge[0] in model._static:
-            problem = (
-                f"the edge {edge[0]!r} -> {edge[1]!r} leaves a node computed before the "
-                "time loop (from the input alone), whose products are precomputed and "
+        if edge[0] in model._static:
+            raise ValueError(
+                f"{where}: the edge {edge[0]!r} -> {edge[1]!r} leaves a node computed before "
+                "the time loop (from the input alone), whose products are precomputed and "
                 "cannot follow updates inside the loop; train an edge from a node of the "
                 "loop, or fit this one offline with fit_ridge"
             )
-        if problem is not None:  # undo what this call added, then refuse
-            if feedback_weights is not None:
-                self.pop_edge(edge[1], edge[0])
-            if add:
-                self.pop_node(edge[1])
-            raise ValueError(f"{where}: {problem}")
+
+    def _rls_run(
+        self: Network,
+        where: str,
+        model: CompiledNetwork,
+        edge: tuple[str, str],
+        x: Tensor | None,
+        y: Tensor,
+        obs: Observer,
+        rls: Any,
+        bias: bool,
+        washout: int,
+        update_steps: int,
+        teacher_forcing: bool,
+        verbose: bool,
+    ) -> Recording:
+        """The training run of ``fit_rls``: the updates inside the loop (a hook on the
+        readout), or replayed on the recorded features when nothing depends on the readout."""
+        lin = self.get_edge(*edge)
         w, b = lin.weight, (lin.bias if bias else None)
         if rls.P is None:
             rls.init(w.shape[1], b is not None, w.device, rls.dtype or w.dtype)
@@ -459,8 +697,6 @@ class FittingMixin:
                 errors[(t - washout) // update_steps] = err.square().mean()
             return f if teacher_forcing else out
 
-        names = [model.output_node] if record is None else list(record)
-        obs = Observer(names, every=sampling_steps, start=cutoff)
         if self._feeds_nothing(edge):
             # nothing depends on the readout: run first, then replay the updates
             updates = range(washout, n_steps, update_steps)
@@ -470,9 +706,7 @@ class FittingMixin:
             reads = (key, edge[1]) + ((f"{edge[1]}:{var}",) if offset else ())
             tap = Hook(edge[1], reads, hook, replaces=True, writes=(key,))
             rec = _run_no_grad(where, model, x, y, obs, verbose, hooks=(tap,))
-        rec.batched = np.ndim(targets) == 3
         rec.loss = errors
-        rec.trainer = rls
         return rec
 
     def _feeds_nothing(self: Network, edge: tuple[str, str]) -> bool:
@@ -508,15 +742,38 @@ class FittingMixin:
         (truncation: the state is detached after each update), ``epochs`` passes over the
         data.
 
+        What each accepted shape means (anything else is refused, before anything runs,
+        with an error that lists these):
+
+        ============================  ==================================================
+        inputs                        targets
+        ============================  ==================================================
+        ``(T, C)``: one sequence      ``(T, n_out)`` values (``(T,)`` when
+                                      ``n_out = 1``), or ``(T,)`` integer class indices
+                                      (one per step)
+        ``(B, T, C)``: a batch of     ``(B, T, n_out)`` values, or ``(B, T)`` integer
+        ``B`` trials                  class indices (one per trial and step)
+        ``None`` (no input)           ``(T, n_out)`` values or ``(T,)`` class indices:
+                                      one trial, the targets fix its length
+        a list of the above           a list of as many targets, pair by pair
+        ============================  ==================================================
+
+        A batch of ``B`` trials runs as **one** batched forward: each window of
+        ``update_steps`` steps makes one update from the loss over all ``B`` trials, so a
+        ``(B, T, C)`` array makes ``ceil(T / update_steps)`` updates per epoch (one
+        without ``update_steps``), not ``B``. For one update per trial pass a list of
+        ``(T, C)`` arrays. Per-trial class labels ``(B,)`` are refused (they do not say which
+        steps count): repeat them over the steps. With a loss by name, real-valued targets
+        must have the output node's width and class indices must lie in
+        ``0 .. n_out - 1`` (``ce``/``nll`` only); a loss callable receives the targets as
+        given.
+
         Parameters
         ----------
         inputs : tensor, array or list of them
-            ``(T, C)`` / ``(B, T, C)`` (a batch of trials runs as one batched forward), or a
-            list of such sequences. ``None`` for networks without input (the targets fix
-            the length).
+            See the table; ``None`` for networks without input.
         targets : tensor, array or list of them
-            ``(T, n_out)`` / ``(B, T, n_out)``; integer class indices ``(T,)`` / ``(B, T)``
-            for ``ce``/``nll``.
+            See the table.
         optimizer, optimizer_kwargs, loss, loss_kwargs, lr, update_steps, clip_grad_norm
             See :class:`rnngraph.training.BPTT`.
         epochs : int
@@ -536,6 +793,11 @@ class FittingMixin:
         from ..training import BPTT
 
         where = "Network.fit_bptt"
+        if trainer is not None and not isinstance(trainer, BPTT):
+            raise TypeError(
+                f"{where}: trainer must be the BPTT of an earlier fit_bptt (rec.trainer), "
+                f"got {type(trainer).__name__}"
+            )
         if trainer is None:
             trainer = BPTT(
                 optimizer=optimizer,
@@ -547,7 +809,7 @@ class FittingMixin:
                 loss_kwargs=loss_kwargs,
             )
         model = self.compile()
-        data = _training_pairs(where, inputs, targets, model.n_in, self.dtype, self.device)
+        data = _bptt_pairs(where, inputs, targets, model, trainer, self.dtype, self.device)
         losses = trainer.fit(model, data, epochs=epochs, reset=reset, progress=verbose)
         rec = Recording({}, torch.zeros(0, dtype=torch.int64), self.dt, state=model.state)
         rec.loss = losses
@@ -658,8 +920,11 @@ class FittingMixin:
     ) -> tuple[Recording, float]:
         """Run on ``inputs`` and score the output against ``targets`` (RectiPy's ``test``).
 
-        ``loss``: ``"mse"``, ``"rmse"``, ``"mae"`` or ``"nrmse"`` (std-normalised).
-        Returns ``(recording, loss_value)``.
+        ``inputs``: ``(T, C)`` / ``(B, T, C)``, or ``None`` (no input: one trial, as long as
+        the targets); ``targets``: ``(T, n_out)`` / ``(B, T, n_out)``, step by step with the
+        output. ``loss``: ``"mse"``, ``"rmse"``, ``"mae"`` or ``"nrmse"`` (std-normalised).
+        ``run_kwargs`` go to :meth:`run`. Everything is checked before the run, so a bad
+        call leaves the held state as it was. Returns ``(recording, loss_value)``.
         """
         where = "Network.test"
         scores = {
@@ -670,19 +935,90 @@ class FittingMixin:
         }
         if loss not in scores:
             raise ValueError(f"{where}: unknown loss {loss!r}; valid: {sorted(scores)}")
+        try:
+            inspect.signature(self.run).bind(inputs, **run_kwargs)
+        except TypeError as err:
+            raise TypeError(f"{where}: {err} (run_kwargs go to Network.run)") from err
         model = self.compile()
         xs, ys, is_list = _sequences(where, inputs, targets, model.n_in, self.dtype, self.device)
         if is_list:
             raise TypeError(f"{where}: pass one (T, C) or (B, T, C) array")
-        rec = self.run(inputs, **run_kwargs)
-        out = rec.output if rec.batched else rec.output.unsqueeze(0)
-        if out.shape != ys[0].shape:
+        y = ys[0]
+        if y.shape[-1] != model.n_out:
             raise ValueError(
-                f"{where}: the output has shape {tuple(out.shape)}, the targets "
-                f"{tuple(ys[0].shape)}"
+                f"{where}: the targets have width {y.shape[-1]}, the output node "
+                f"{model.output_node!r} has {model.n_out} units"
             )
-        err = (out - ys[0]).to(torch.float64)
-        return rec, float(scores[loss](err, ys[0].to(torch.float64)))
+        if inputs is None:
+            if y.shape[0] != 1:
+                raise ValueError(
+                    f"{where}: without inputs a run has one trial, the targets have {y.shape[0]}"
+                )
+            if run_kwargs.setdefault("steps", y.shape[1]) != y.shape[1]:
+                raise ValueError(
+                    f"{where}: steps={run_kwargs['steps']} but the targets have {y.shape[1]} steps"
+                )
+        if loss == "nrmse" and float(y.std(unbiased=False)) == 0.0:
+            raise ValueError(f"{where}: loss='nrmse' of constant targets (std 0) is undefined")
+        rec = self.run(inputs, **run_kwargs)
+        out = rec.output if rec.output.dim() == 3 else rec.output.unsqueeze(0)
+        if out.shape != y.shape:
+            raise ValueError(
+                f"{where}: the output has shape {tuple(out.shape)}, the targets {tuple(y.shape)}"
+            )
+        err = (out - y).to(torch.float64)
+        return rec, float(scores[loss](err, y.to(torch.float64)))
+
+
+def _count(where: str, name: str, value: Any, least: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < least:
+        raise ValueError(f"{where}: {name} must be an int >= {least}, got {value!r}")
+    return int(value)
+
+
+def _observer(where: str, names: Any, every: Any, start: Any) -> Observer:
+    """``Observer(names, every, start)``, its errors named after the call ``where``."""
+    if isinstance(names, str):
+        names = [names]
+    if not isinstance(names, list | tuple):
+        raise TypeError(f"{where}: record must be a list of names, got {names!r}")
+    try:
+        return Observer(list(names), every=every, start=start)
+    except (TypeError, ValueError) as err:
+        raise type(err)(f"{where}: {err}") from err
+
+
+def _ridge_chunk(
+    where: str,
+    model: CompiledNetwork,
+    edge: tuple[str, str],
+    lin: Linear,
+    bias: bool,
+    x: Tensor | None,
+    y: Tensor,
+    t0: int,
+    verbose: bool,
+    offset: bool,
+    forced: bool,
+) -> tuple[Tensor, Tensor]:
+    """One chunk of a ridge fit, the steps of ``y`` ``(B, T_c, n_out)`` from step ``t0``:
+    the readout edge's features ``(B, T_c, n_src)`` and what the fitted part of the edge
+    must give, the targets minus the readout's other input (``offset``: the readout's
+    output, recorded, minus the edge's own part). With ``forced`` the targets replace the
+    readout's output downstream (teacher forcing)."""
+    src = edge[0] if lin.source_var is None else f"{edge[0]}.{lin.source_var}"
+    obs = Observer([src, edge[1]] if offset else [src])
+    hooks: tuple[Hook, ...] = ()
+    if forced:
+        tm = y.transpose(0, 1)  # (T_c, B, n_out), fed on in the readout's place
+        hooks = (Hook(edge[1], (), lambda t: tm[t], replaces=True),)
+    xc = None if x is None else x[:, t0 : t0 + y.shape[1]]
+    rec = _run_no_grad(where, model, xc, y, obs, verbose, hooks)
+    feats = rec._data[src]  # (B, T_c, n_src)
+    if not offset:
+        return feats, y
+    own = F.linear(feats, lin.weight, lin.bias if bias else None)  # (B, T_c, n_out)
+    return feats, y - (rec._data[edge[1]] - own)
 
 
 def _run_no_grad(

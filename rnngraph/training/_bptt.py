@@ -132,6 +132,9 @@ class BPTT:
         self.optimizer_spec = optimizer
         self.lr = float(lr)
         self.loss_fn = get_loss(loss, **(loss_kwargs or {}))
+        #: the loss's name (``None`` for a callable) and keyword arguments
+        self.loss_name = loss if isinstance(loss, str) else None
+        self.loss_kwargs = dict(loss_kwargs or {})
         self.update_steps = update_steps
         self.clip_grad_norm = clip_grad_norm
         self.optimizer_kwargs = dict(optimizer_kwargs or {})
@@ -159,12 +162,17 @@ class BPTT:
         ``(B, T, .)`` tensors for ``epochs`` passes; returns the loss of every update."""
         if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
             raise ValueError(f"BPTT.fit: epochs must be an int >= 1, got {epochs!r}")
+        for x, y in data:
+            if x is None and y.shape[0] != 1:
+                raise ValueError(
+                    f"BPTT.fit: without inputs a run has one trial, the targets have "
+                    f"{y.shape[0]}; pass (B, T, C) inputs for a batch"
+                )
         params = self._params(model)
         if self.optimizer is None:
             self.optimizer = get_optimizer(
                 self.optimizer_spec, params, self.lr, **self.optimizer_kwargs
             )
-        opt = self.optimizer
         n_updates = (
             sum(-(-y.shape[1] // (self.update_steps or y.shape[1])) for _, y in data) * epochs
         )
@@ -178,32 +186,43 @@ class BPTT:
             with torch.enable_grad():
                 for _ in range(epochs):
                     for x, y in data:
-                        if reset:
-                            model.reset()
-                        n_steps = y.shape[1]
-                        win = self.update_steps or n_steps
-                        for t0 in range(0, n_steps, win):
-                            t1 = min(n_steps, t0 + win)
-                            if x is None:
-                                out = model.forward(None, steps=t1 - t0)
-                                out = out if out.dim() == 3 else out.unsqueeze(0)
-                            else:
-                                out = model.forward(x[:, t0:t1])
-                            loss = self.loss_fn(out, y[:, t0:t1])
-                            opt.zero_grad(set_to_none=True)
-                            loss.backward()
-                            if self.clip_grad_norm is not None:
-                                nn.utils.clip_grad_norm_(params, self.clip_grad_norm)
-                            opt.step()
-                            model.detach()
-                            losses.append(float(loss.detach()))
-                            if bar is not None:
-                                bar.update(1)
-                                bar.set_postfix(loss=f"{losses[-1]:.3g}")
+                        losses += self._sequence(model, params, x, y, reset, bar)
         finally:
             if bar is not None:
                 bar.close()
         self.losses.extend(losses)
+        return losses
+
+    def _sequence(
+        self, model: Any, params: list[nn.Parameter], x: Tensor | None, y: Tensor, reset: bool, bar
+    ) -> list[float]:
+        """The updates of one ``(inputs, targets)`` pair, window by window: each window
+        starts from the detached state the previous one ended in (truncation), passed to
+        the run explicitly; the network holds the last one afterwards."""
+        if reset:
+            model.reset()
+        state, losses = model.state, []
+        n_steps = y.shape[1]
+        win = self.update_steps or n_steps
+        for t0 in range(0, n_steps, win):
+            t1 = min(n_steps, t0 + win)
+            if x is None:
+                rec = model.run(None, state=state, steps=t1 - t0)
+            else:
+                rec = model.run(x[:, t0:t1], state=state)
+            out = rec.output if rec.output.dim() == 3 else rec.output.unsqueeze(0)
+            loss = self.loss_fn(out, y[:, t0:t1])
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if self.clip_grad_norm is not None:
+                nn.utils.clip_grad_norm_(params, self.clip_grad_norm)
+            self.optimizer.step()
+            state = {k: v.detach() for k, v in rec.state.items()}
+            model.reset(state)
+            losses.append(float(loss.detach()))
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{losses[-1]:.3g}")
         return losses
 
     def __repr__(self) -> str:

@@ -52,6 +52,11 @@ def ridge_solve(
         ``(n_out, n_in)``.
     bias : Tensor or None
         ``(n_out,)`` when ``fit_bias``.
+
+    Raises
+    ------
+    ValueError
+        When the system is singular.
     """
     n_penalised = xtx.shape[0] - int(fit_bias)
     xty = xty.to(xtx.dtype)
@@ -63,7 +68,13 @@ def ridge_solve(
 
     sol = _cholesky_solve_upper(regularised(), xty)
     if sol is None:  # not positive definite
-        sol = torch.linalg.solve(mirror_upper_(regularised()), xty)  # (F, n_out)
+        try:
+            sol = torch.linalg.solve(mirror_upper_(regularised()), xty)  # (F, n_out)
+        except torch.linalg.LinAlgError as err:
+            raise ValueError(
+                f"ridge_solve: the normal equations are singular (alpha={alpha:g}; "
+                "features that are constant, zero or linearly dependent); pass alpha > 0"
+            ) from err
     if fit_bias:
         return sol[:-1].T.contiguous(), sol[-1].contiguous()
     return sol.T.contiguous(), None
@@ -238,12 +249,24 @@ class Ridge:
         return self
 
     def solve(self) -> tuple[Tensor, Tensor | None]:
-        """Solve for the weights from the statistics accumulated so far."""
+        """Solve for the weights from the statistics accumulated so far.
+
+        Raises ``ValueError`` when the system is singular or its solution not finite; the
+        weights of an earlier solve are then kept."""
         if self._xtx is None or self.n_samples == 0:
             raise RuntimeError(
                 "Ridge.solve: no samples accumulated; call partial_fit first (or lower washout)"
             )
-        self.weight, self.bias = ridge_solve(self._xtx, self.xty, self.alpha, self.fit_bias)
+        try:
+            weight, bias = ridge_solve(self._xtx, self.xty, self.alpha, self.fit_bias)
+        except ValueError as err:
+            raise ValueError(f"Ridge.solve: {str(err).removeprefix('ridge_solve: ')}") from err
+        if not all(torch.isfinite(t).all() for t in (weight, bias) if t is not None):
+            raise ValueError(
+                f"Ridge.solve: the solution is not finite (alpha={self.alpha:g}; the normal "
+                "equations are singular or overflow); pass alpha > 0"
+            )
+        self.weight, self.bias = weight, bias
         return self.weight, self.bias
 
     def fit(self, X: Any, Y: Any) -> Ridge:
