@@ -15,12 +15,22 @@ Every model here follows one step rule (the time-step contract of the package):
 4. Reset: ``reset="value"`` sets :math:`v \leftarrow v_{reset}` at once;
    ``reset="subtract"`` (LIF, ALIF, IAF) subtracts :math:`(\vartheta - v_{reset})` at the
    *next* step, after the leak (Bellec et al.'s form, see :class:`LIF`).
-5. Refractoriness counts whole steps, with Brian2's timing for every model: a unit that
-   spikes at step :math:`k` is held (voltage kept, input ignored, no spike) at steps
-   :math:`k+1, \dots, k+R-1` and integrates again from step :math:`k+R`,
-   :math:`R = \mathrm{round}(refractory/dt)`. So the period lasts ``refractory`` from the
-   spike, and ``refractory <= dt`` holds nothing. A spike sets the countdown ``ref`` to
-   :math:`R-1`; otherwise it decreases by one, down to 0.
+5. Refractoriness counts whole steps, with Brian2's rule for every model. Brian2 keeps the
+   time of the last spike and, at the start of every step, sets ``not_refractory =
+   timestep(t - lastspike, dt) >= timestep(refractory, dt)`` with ``timestep(t, dt) =
+   int((t + 1e-3 dt) / dt)`` (truncation; the :math:`10^{-3} dt` guards multiples of
+   ``dt`` against rounding); a refractory unit neither integrates :math:`v` nor spikes. So
+   a unit that spikes at step :math:`k` is held at steps :math:`k+1, \dots, k+R-1` and
+   integrates again from step :math:`k+R`, with
+
+   .. math:: R = \left\lfloor \frac{refractory + 10^{-3}\,dt}{dt} \right\rfloor
+
+   (computed in float64): :math:`\max(R - 1, 0)` held steps. For example, with ``dt = 1``:
+   ``refractory`` 0, 0.5, 1, 1.4 or 1.5 holds no step, 2, 2.5 or 2.9 holds 1, 19.99 holds
+   18, 20 holds 19. A spike sets the countdown ``ref`` to :math:`\max(R-1, 0)`; otherwise it
+   decreases by one, down to 0. While held, :math:`v` has zero derivative in every stage of
+   the integrator (Brian2's ``(unless refractory)``), so the other variables (adaptation,
+   recovery, synaptic traces) integrate against the held :math:`v`.
 
 The spike :math:`z` (0/1 floats) is a state variable, stored, never derived from other
 state; it is the node's output. With ``detach_reset=True`` (the default, as in snnTorch and
@@ -37,10 +47,12 @@ from collections import namedtuple
 from collections.abc import Callable
 from typing import Any, ClassVar, NamedTuple
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from .. import _native
+from .._checks import describe
 from ._base import INTEGRATORS, DENode
 from ._surrogate import SURROGATES, Surrogate, get_surrogate
 
@@ -80,11 +92,25 @@ class _ODE(NamedTuple):
 # --------------------------------------------------------------------------------------
 
 
+def refractory_steps(refractory: Any, dt: float) -> Tensor:
+    r"""Steps a unit is held after the step it spiked in, by Brian2's rule (float64):
+    :math:`\max(R - 1, 0)` with :math:`R = \lfloor (refractory + 10^{-3} dt) / dt \rfloor`,
+    Brian2's ``timestep(refractory, dt)``; see the module docstring.
+
+    Examples
+    --------
+    >>> refractory_steps([0.0, 1.5, 2.0, 2.5, 19.99], 1.0).tolist()
+    [0.0, 0.0, 1.0, 1.0, 18.0]
+    """
+    r = refractory.detach() if isinstance(refractory, Tensor) else refractory
+    r = torch.as_tensor(r, dtype=torch.float64)
+    dt = float(dt)
+    return (torch.floor((r + 1e-3 * dt) / dt) - 1.0).clamp(min=0.0)
+
+
 def _hold_steps(refractory: Any, dt: float, like: Tensor) -> Tensor:
-    """Steps a unit is held after the step it spiked in: ``round(refractory/dt) - 1``
-    (Brian2's timing: it integrates again ``round(refractory/dt)`` steps after the spike)."""
-    r = torch.round(torch.as_tensor(refractory, dtype=like.dtype, device=like.device) / dt)
-    return (r - 1.0).clamp(min=0.0)
+    """:func:`refractory_steps` in the dtype and on the device of ``like``."""
+    return refractory_steps(refractory, dt).to(dtype=like.dtype, device=like.device)
 
 
 def _fire(x: Tensor, held: Tensor, spike_fn: Callable[[Tensor], Tensor]) -> tuple[Tensor, Tensor]:
@@ -104,20 +130,39 @@ def _countdown(ref: Tensor, spiked: Tensor, n_hold: Tensor) -> Tensor:
     return torch.where(spiked, n_hold, (ref - 1.0).clamp(min=0.0))
 
 
-def _check(owner: str, name: str, value: Any, rule: str = "finite") -> Any:
-    try:
-        t = torch.as_tensor(value, dtype=torch.float64)
-    except (TypeError, ValueError, RuntimeError) as err:
-        raise TypeError(
-            f"{owner}: {name} must be a number or an (n,) array, got {value!r}"
-        ) from err
-    if not torch.isfinite(t).all():
-        raise ValueError(f"{owner}: {name} must be finite, got {value!r}")
-    if rule == "positive" and not (t > 0).all():
-        raise ValueError(f"{owner}: {name} must be positive, got {value!r}")
-    if rule == "nonnegative" and not (t >= 0).all():
-        raise ValueError(f"{owner}: {name} must be >= 0, got {value!r}")
-    return value
+#: Ranges of the values :func:`_check` accepts (as ``DENode.add_param``'s domains): the
+#: description in error messages and the test; NaN and inf fail every rule.
+_RULES: dict[str, tuple[str, Callable[[float], bool]]] = {
+    "finite": ("finite", lambda x: True),
+    "positive": ("finite and > 0", lambda x: x > 0),
+    "nonnegative": ("finite and >= 0", lambda x: x >= 0),
+}
+
+#: ``DENode.add_param`` domain of each rule.
+_DOMAIN = {"finite": "real", "positive": "positive", "nonnegative": "nonnegative"}
+
+
+def _check(owner: str, name: str, value: Any, rule: str = "finite") -> float:
+    """A model option that is one real number (not a per-unit parameter: those go through
+    ``DENode.add_param`` with a domain), checked against ``rule``; returned as a float.
+
+    Errors name ``owner`` (the public call), the option, what was expected and what came.
+    """
+    text, ok = _RULES[rule]
+    if isinstance(value, Tensor | np.ndarray):  # a 0-d tensor or array of a real dtype
+        if isinstance(value, Tensor):
+            real = not (value.dtype.is_complex or value.dtype == torch.bool)
+        else:
+            real = value.dtype.kind in "iuf"
+        if value.ndim != 0 or not real:
+            raise TypeError(f"{owner}: {name} must be a real number, got {describe(value)}")
+        value = value.item()
+    if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{owner}: {name} must be a real number, got {describe(value)}")
+    x = float(value)
+    if not (math.isfinite(x) and ok(x)):
+        raise ValueError(f"{owner}: {name} must be {text}, got {value!r}")
+    return x
 
 
 # --------------------------------------------------------------------------------------
@@ -169,9 +214,50 @@ class ALIFState(NamedTuple):
 _Membrane = namedtuple("_Membrane", ["v"])
 _Current = namedtuple("_Current", ["I"])
 
+#: One step of the linear membrane :math:`\tau\dot v = u - v` with :math:`u` held over the
+#: step is :math:`v \leftarrow u + g(h)(v - u)`, :math:`h = dt/\tau`, for every explicit
+#: integrator: ``g`` per integrator (RK4's is its stability polynomial, exact for this ODE).
+_AFFINE_GAIN: dict[str, Callable[[Tensor], Tensor]] = {
+    "euler": lambda h: 1.0 - h,
+    "rk4": lambda h: 1.0 - h + h**2 / 2.0 - h**3 / 6.0 + h**4 / 24.0,
+    "exp_euler": lambda h: torch.exp(-h),
+}
+
+
+def membrane_gain(integrator: str, dt: float, tau: Any, like: Tensor) -> Tensor:
+    r"""The gain :math:`g` of the one-step map :math:`v \leftarrow u + g\,(v - u)` of
+    :math:`\tau \dot v = u - v` under the named integrator, in the dtype and on the device
+    of ``like`` (a float64 network computes it in float64; ``dt``, a Python float, is never
+    rounded to float32 on the way).
+
+    Every LIF-type path (:func:`lif_step`, the no-gradient step, the native loop) takes its
+    gain from here, so that they agree to rounding. Differentiable in ``tau``.
+    """
+    try:
+        gain = _AFFINE_GAIN[integrator]
+    except KeyError:
+        raise ValueError(
+            f"unknown integrator {integrator!r} for the affine membrane map; valid names are "
+            f"{sorted(_AFFINE_GAIN)}"
+        ) from None
+    tau = torch.as_tensor(tau, dtype=like.dtype, device=like.device)
+    return gain(float(dt) / tau)
+
+
+def affine_membrane(v: Tensor, u: Any, g: Any) -> Tensor:
+    r""":math:`v \leftarrow u + g\,(v - u)`, one exact step of the linear membrane with
+    fixed point ``u`` (``torch.lerp``: the same rounding in every path)."""
+    u = torch.as_tensor(u, dtype=v.dtype, device=v.device)
+    return torch.lerp(u, v, g)
+
 
 def _membrane(v: Tensor, current: Any, p: Any, dt: float, integrator: str) -> Tensor:
-    r"""One step of :math:`\tau_m \dot v = (v_{rest} - v) + R I` with the named integrator."""
+    r"""One step of :math:`\tau_m \dot v = (v_{rest} - v) + R I` with the named integrator:
+    the affine map of :func:`membrane_gain` for the built-in integrators, else the
+    integrator applied to the right-hand side."""
+    u = p.v_rest + p.r_m * current  # the fixed point under the step's input
+    if integrator in _AFFINE_GAIN:
+        return affine_membrane(v, u, membrane_gain(integrator, dt, p.tau_m, v))
 
     def rhs(s: tuple, i: tuple) -> tuple:
         return ((p.v_rest - s.v + p.r_m * i.I) / p.tau_m,)
@@ -303,15 +389,6 @@ def alif_step(
 # the no-gradient fast path of the LIF family
 # --------------------------------------------------------------------------------------
 
-#: One step of the linear membrane :math:`\tau\dot v = u - v` with :math:`u` held over the
-#: step is :math:`v \leftarrow u + g(h)(v - u)`, :math:`h = dt/\tau`, for every explicit
-#: integrator: ``g`` per integrator.
-_AFFINE_GAIN: dict[str, Callable[[Tensor], Tensor]] = {
-    "euler": lambda h: 1.0 - h,
-    "rk4": lambda h: 1.0 - h + h**2 / 2.0 - h**3 / 6.0 + h**4 / 24.0,
-    "exp_euler": lambda h: torch.exp(-h),
-}
-
 
 def _scalar_or_tensor(t: Tensor) -> float | Tensor:
     """A Python number for a 0-d tensor (one kernel launch less per use), else the tensor."""
@@ -325,15 +402,15 @@ def lif_kernel_nograd(
 
     ``None`` for integrators without an affine one-step map and for a relaxed (smooth)
     spike function. The membrane update is the affine map :math:`v \leftarrow u + g\,(v - u)`,
-    :math:`u = v_{rest} + R(I + I_{bias})`, with ``g`` from :data:`_AFFINE_GAIN` computed
-    once (two tensor operations per step), the spike a plain
+    :math:`u = v_{rest} + R(I + I_{bias})`, with ``g`` from :func:`membrane_gain` computed
+    once in the network's dtype (two tensor operations per step), the spike a plain
     comparison (no surrogate is needed without gradients), and refractoriness and resets as
     in :func:`lif_step`. The results equal :func:`lif_step`'s up to rounding.
     """
     if node.integrator not in _AFFINE_GAIN or getattr(node.spike_fn, "relaxed", False):
         return None  # a relaxed spike function has a smooth forward: keep the full step
     with torch.no_grad():
-        g = _AFFINE_GAIN[node.integrator](torch.as_tensor(dt) / tau)
+        g = membrane_gain(node.integrator, dt, tau, tau)  # in the network's dtype
         gain = _scalar_or_tensor(g)
         r_m = _scalar_or_tensor(node.r_m)
         # u = v_rest + R (I + I_bias) = u0 + R I, then v <- lerp(u, v, g) = u + g (v - u)
@@ -342,23 +419,15 @@ def lif_kernel_nograd(
         v_reset = _scalar_or_tensor(node.v_reset)
         drop = _scalar_or_tensor(th - node.v_reset)
         th = _scalar_or_tensor(th)
-        hold = torch.round(torch.as_tensor(node.refractory) / dt) - 1.0
+        hold = _hold_steps(node.refractory, dt, tau)
         refractory = bool((hold > 0).any())
-        hold = _scalar_or_tensor(hold.clamp(min=0.0))
+        hold = _scalar_or_tensor(hold)
     subtract = node.reset_mode == "subtract"
-    native = _native.lif_step(
-        node.n,
-        tau.dtype,
-        tau.device,
-        subtract,
-        u0=u0,
-        r_m=node.r_m,
-        g=g,
-        th=th,
-        v_reset=node.v_reset,
-        drop=drop,
-        hold=hold,
-    )
+    consts = {"u0": u0, "r_m": node.r_m, "g": g, "th": th, "v_reset": node.v_reset}
+    consts.update(drop=drop, hold=hold)
+    # as tensors of the network's dtype: a Python float must not pass through float32
+    consts = {k: torch.as_tensor(c, dtype=tau.dtype, device=tau.device) for k, c in consts.items()}
+    native = _native.lif_step(node.n, tau.dtype, tau.device, subtract, **consts)
     if native is not None:
 
         def k_native(s: tuple, i: Tensor) -> tuple[Tensor, tuple]:
@@ -408,7 +477,9 @@ class SpikingNode(DENode):
     reset : str
         ``"value"`` or, where the model allows it, ``"subtract"``.
     refractory : float or tensor
-        Refractory period, in the unit of ``dt``; held for whole steps.
+        Refractory period (>= 0), in the unit of ``dt``: a spike holds the unit for
+        :func:`refractory_steps` ``(refractory, dt)`` whole steps (Brian2's rule, see the
+        module docstring).
     surrogate : str or Surrogate
         Spike function: a name of ``SURROGATES`` (``"fast_sigmoid"``, ``"triangle"``,
         ``"atan"``, ``"sigmoid"``) or a :class:`Surrogate` from ``get_surrogate``.
@@ -449,13 +520,17 @@ class SpikingNode(DENode):
     ) -> None:
         super().__init__(n, integrator=integrator, train=train, init=init)
         owner = type(self).__name__
-        if reset not in self.reset_modes:
+        if not isinstance(reset, str) or reset not in self.reset_modes:
             raise ValueError(
                 f"{owner}: unknown reset {reset!r}; valid modes for this model are "
                 f"{list(self.reset_modes)}"
             )
         self.reset_mode = reset
+        if not isinstance(detach_reset, bool | np.bool_):
+            raise TypeError(f"{owner}: detach_reset must be True or False, got {detach_reset!r}")
         self.detach_reset = bool(detach_reset)
+        if surrogate_scale is not None:
+            surrogate_scale = _check(owner, "surrogate_scale", surrogate_scale, "positive")
         if isinstance(surrogate, Surrogate):
             if surrogate_scale is not None:
                 raise TypeError(
@@ -478,7 +553,7 @@ class SpikingNode(DENode):
     def _finish(self, refractory: Any, v_init: Any = None) -> None:
         """Add the refractory period, the default initial ``v`` and check the threshold."""
         owner = type(self).__name__
-        self.add_param("refractory", _check(owner, "refractory", refractory, "nonnegative"))
+        self._param("refractory", refractory, "nonnegative")
         if v_init is not None and "v" not in self._init:
             self.set_init("v", v_init)
         th, rs = getattr(self, self.threshold_name), self.v_reset
@@ -490,15 +565,34 @@ class SpikingNode(DENode):
         self.check_train()
 
     def _param(self, name: str, value: Any, rule: str = "finite") -> None:
-        self.add_param(name, _check(type(self).__name__, name, value, rule))
+        """Register parameter ``name``: a real scalar or ``(n,)`` array, finite, and positive
+        or non-negative by ``rule`` (checked here and by ``Network.set_var``)."""
+        self.add_param(name, value, domain=_DOMAIN[rule])
 
-    def _ode(self) -> _ODE:
-        return _ODE(self.ODEState, self.rhs, self.decay)
+    def _ode(self, held: Tensor | None = None) -> _ODE:
+        r"""The model's ODE; with ``held``, :math:`\dot v = 0` for the held units."""
+        if held is None:
+            return _ODE(self.ODEState, self.rhs, self.decay)
+        j = self.ode_vars.index("v")
+        rhs = self.rhs
+
+        def rhs_held(s: tuple, i: tuple) -> tuple:
+            d = rhs(s, i)
+            return (*d[:j], torch.where(held, 0.0, d[j]), *d[j + 1 :])
+
+        return _ODE(self.ODEState, rhs_held, self.decay)
 
     def _integrate_ode(self, s: tuple, i: tuple, dt: float) -> tuple:
-        """The continuous variables after one step (refractoriness not yet applied)."""
+        """The continuous variables after one step (refractoriness not yet applied to the
+        result): a held unit's :math:`v` has zero derivative in every stage of the
+        integrator (Brian2's ``(unless refractory)``), so the variables coupled to it see
+        the held value. Euler and exponential Euler evaluate the derivatives at the start of
+        the step only, where :math:`v` is the held value anyway."""
         k = len(self.ode_vars)
-        return self._integrate(self._ode(), self.ODEState(*s[:k]), i, dt)
+        x = self.ODEState(*s[:k])
+        if self.integrator in ("euler", "exp_euler"):
+            return self._integrate(self._ode(), x, i, dt)
+        return self._integrate(self._ode(s.ref > 0), x, i, dt)
 
     def _spike_and_reset(self, s: tuple, v: Tensor, dt: float) -> tuple[Tensor, Tensor, Tensor]:
         """Threshold ``v`` (already held), reset to ``v_reset``; return ``z``, ``v``, ``ref``."""
@@ -553,10 +647,13 @@ class LIF(SpikingNode):
 
     .. math:: v(t+1) = \Phi_{dt}\big(v(t), I(t+1)\big) - (v_{th} - v_{reset})\,z(t).
 
-    **Refractoriness** (Brian2's timing): a unit that spikes at step :math:`k` is held at
-    steps :math:`k+1, \dots, k+R-1` (:math:`v` keeps its value, the input is ignored, no
-    spike) and integrates again from step :math:`k+R`, :math:`R = \mathrm{round}
-    (refractory/dt)`. ``refractory <= dt`` holds nothing.
+    **Refractoriness** (Brian2's rule, ``timestep(t - lastspike, dt) >=
+    timestep(refractory, dt)``): a unit that spikes at step :math:`k` is held at steps
+    :math:`k+1, \dots, k+R-1` (:math:`v` keeps its value, the input is ignored, no spike)
+    and integrates again from step :math:`k+R`, with the truncation
+    :math:`R = \lfloor (refractory + 10^{-3} dt)/dt \rfloor`: :math:`\max(R-1, 0)` held
+    steps. Example with ``dt = 0.5``: ``refractory`` 0.5 or 0.75 holds nothing, 1.0 or 1.2
+    holds 1 step, 2.1 holds 3 (:math:`R = 4`).
 
     **Bellec et al. (e-prop) form**: with ``integrator="exp_euler"``, ``v_rest = 0``,
     ``v_reset = 0``, ``reset="subtract"`` and ``r_m = 1 / (1 - exp(-dt / tau_m))``,
@@ -570,13 +667,14 @@ class LIF(SpikingNode):
     n : int
         Number of units.
     tau_m : float or tensor
-        Membrane time constant; default 20 (ms when ``dt`` is in ms).
+        Membrane time constant (> 0); default 20 (ms when ``dt`` is in ms).
     v_rest, v_th, v_reset : float or tensor
-        Resting potential, threshold, reset value; defaults 0, 1, 0 (dimensionless).
+        Resting potential, threshold, reset value (finite, ``v_th > v_reset``); defaults
+        0, 1, 0 (dimensionless).
     r_m : float or tensor
-        Input resistance :math:`R`; default 1.
+        Input resistance :math:`R` (> 0); default 1.
     refractory : float or tensor
-        Refractory period, in the unit of ``dt``; default 0.
+        Refractory period (>= 0), in the unit of ``dt``; default 0.
     reset : str
         ``"value"`` (default) or ``"subtract"``.
     surrogate, surrogate_scale, detach_reset
@@ -613,7 +711,7 @@ class LIF(SpikingNode):
         self._param("v_rest", v_rest)
         self._param("v_th", v_th)
         self._param("v_reset", v_reset)
-        self._param("r_m", r_m)
+        self._param("r_m", r_m, "positive")
         self._finish(refractory, v_rest)
 
     @classmethod
@@ -683,8 +781,11 @@ class ALIF(SpikingNode):
     The adaptation :math:`a` is per unit and per batch element (state ``a``, ``(B, n)``); it
     is integrated exactly whatever the integrator of :math:`v`, keeps decaying while the unit
     is refractory, and receives the spike with its surrogate gradient (the reset does not,
-    when ``detach_reset``). **Threshold** :math:`v > A` (strict). **Reset** and
-    **refractoriness** as for :class:`LIF`; the default reset is ``"subtract"``
+    when ``detach_reset``). **Threshold** :math:`v > A` (strict). **Reset** as for
+    :class:`LIF`. **Refractoriness** by Brian2's rule, as for :class:`LIF`:
+    :math:`\max(R-1, 0)` held steps after a spike, :math:`R = \lfloor (refractory +
+    10^{-3} dt)/dt \rfloor` (e.g. ``refractory = 1.5 dt`` holds none, ``2.5 dt`` holds 1);
+    :math:`a` keeps decaying while held. The default reset is ``"subtract"``
     (subtracting :math:`v_{th} - v_{reset}`, the baseline gap, in the next step), Bellec's
     rule. With ``r_m = 1/(1 - exp(-dt/tau_m))``, ``v_rest = v_reset = 0`` this is Bellec's
     ALIF exactly.
@@ -694,14 +795,14 @@ class ALIF(SpikingNode):
     n : int
         Number of units.
     tau_m : float or tensor
-        Membrane time constant; default 20 (ms).
+        Membrane time constant (> 0); default 20 (ms).
     tau_a : float or tensor
-        Adaptation time constant; default 2000 (ms).
+        Adaptation time constant (> 0); default 2000 (ms).
     beta : float or tensor
-        Adaptation strength (threshold increase per unit of :math:`a`); default 0.07
+        Adaptation strength (>= 0; threshold increase per unit of :math:`a`); default 0.07
         (voltage units; :math:`a` jumps by 1 per spike).
     v_rest, v_th, v_reset, r_m, refractory
-        As for :class:`LIF`; defaults 0, 1, 0, 1, 0.
+        As for :class:`LIF` (``r_m > 0``, ``refractory >= 0``); defaults 0, 1, 0, 1, 0.
     reset : str
         ``"subtract"`` (default) or ``"value"``.
 
@@ -733,11 +834,11 @@ class ALIF(SpikingNode):
         super().__init__(n, reset=reset, **kwargs)
         self._param("tau_m", tau_m, "positive")
         self._param("tau_a", tau_a, "positive")
-        self._param("beta", beta)
+        self._param("beta", beta, "nonnegative")
         self._param("v_rest", v_rest)
         self._param("v_th", v_th)
         self._param("v_reset", v_reset)
-        self._param("r_m", r_m)
+        self._param("r_m", r_m, "positive")
         self._finish(refractory, v_rest)
 
     def params(self) -> ALIFParameters:
@@ -781,12 +882,13 @@ class IAF(SpikingNode):
 
     **Threshold** :math:`v > v_{thresh}` (strict), tested after the step's integration.
     **Reset** :math:`v = v_{reset}` (``reset="value"``, Brian2's ``reset="v = v_reset"``);
-    ``"subtract"`` as for :class:`LIF`. **Refractoriness** (Brian2's timing, as for every
+    ``"subtract"`` as for :class:`LIF`. **Refractoriness** (Brian2's rule, as for every
     spiking node): a unit that spikes at step :math:`k` holds :math:`v` (input ignored,
     no spike) through step :math:`k + R - 1` and integrates again from step :math:`k + R`,
-    :math:`R = \mathrm{round}(refractory/dt)` (Brian2: ``not_refractory =
-    timestep(t - lastspike, dt) >= timestep(refractory, dt)``); :math:`R \le 1` holds
-    nothing.
+    :math:`R = \lfloor (refractory + 10^{-3} dt)/dt \rfloor` (Brian2: ``not_refractory =
+    timestep(t - lastspike, dt) >= timestep(refractory, dt)``, ``timestep`` truncating);
+    :math:`R \le 1` holds nothing. Example with ``dt = 0.1`` ms: ``refractory = 0.25`` ms
+    holds 1 step (:math:`R = 2`), ``0.3`` ms holds 2, ``1.999`` ms holds 18.
 
     **Noise**: :math:`\xi` is a Gaussian current drawn each step and held over the step,
     with standard deviation ``noise_std / r_m * sqrt(2 tau_mem / dt)``, so that the free
@@ -799,17 +901,20 @@ class IAF(SpikingNode):
     n : int
         Number of units.
     tau_mem : float or tensor
-        Membrane time constant; default 0.02 (s: 20 ms).
+        Membrane time constant (> 0); default 0.02 (s: 20 ms).
     v_thresh, v_reset, v_rest : float or tensor
-        Threshold, reset and resting potentials; defaults -0.055, -0.065, -0.065 (V).
+        Threshold, reset and resting potentials (finite, ``v_thresh > v_reset``); defaults
+        -0.055, -0.065, -0.065 (V).
     r_m : float or tensor
-        Membrane resistance; default 1 (ohm).
+        Membrane resistance (> 0); default 1 (ohm).
     bias : float or tensor
-        Bias current :math:`I_{bias}`; default 0.015 (A: 15 mA, Rockpool's default).
+        Bias current :math:`I_{bias}` (finite); default 0.015 (A: 15 mA, Rockpool's default).
     refractory : float or tensor
-        Refractory period; default 0 (s).
+        Refractory period (>= 0); default 0 (s).
     noise_std : float
-        Membrane noise; default 0 (V). A simulation setting (saved in ``state_dict``).
+        Membrane noise (>= 0); default 0 (V). A simulation setting, saved in ``state_dict``
+        with the seed and the state of the noise generator, so that a loaded network
+        continues the noise stream where the saved one stopped.
     seed : int, optional
         Seed of the noise generator (default: drawn from torch's global generator).
     integrator : str
@@ -856,10 +961,7 @@ class IAF(SpikingNode):
         self._param("v_rest", v_rest)
         self._param("r_m", r_m, "positive")
         self._param("bias", bias)
-        if isinstance(noise_std, bool) or not isinstance(noise_std, numbers.Real):
-            raise TypeError(f"IAF: noise_std must be a number (volts), got {noise_std!r}")
-        _check("IAF", "noise_std", noise_std, "nonnegative")
-        self.noise_std = float(noise_std)
+        self.noise_std = _check("IAF", "noise_std", noise_std, "nonnegative")
         self.reseed(seed)
         self._finish(refractory, v_rest)
 
@@ -881,11 +983,42 @@ class IAF(SpikingNode):
         return gen
 
     def get_extra_state(self) -> dict[str, Any]:
-        return {"noise_std": self.noise_std, "seed": self.seed}
+        """The noise settings and the state of each noise generator (``state_dict``), so that
+        a loaded network continues the noise stream where the saved one was."""
+        return {
+            "noise_std": self.noise_std,
+            "seed": self.seed,
+            "generators": {str(d): g.get_state() for d, g in self._generators.items()},
+        }
 
     def set_extra_state(self, state: dict[str, Any]) -> None:
-        self.noise_std = float(state["noise_std"])
-        self.reseed(int(state["seed"]))
+        """Restore :meth:`get_extra_state`'s settings and generator states (all checked
+        before anything changes). A state saved before the generators were stored restarts
+        the stream from the seed; a generator of a device the state does not name starts
+        from the seed when first used."""
+        where = "IAF.load_state_dict"
+        if not isinstance(state, dict) or not {"noise_std", "seed"} <= set(state):
+            raise ValueError(
+                f"{where}: the IAF extra state must be a dict with 'noise_std' and 'seed', "
+                f"got {describe(state)}"
+            )
+        noise_std = _check(where, "noise_std", state["noise_std"], "nonnegative")
+        seed = state["seed"]
+        if isinstance(seed, bool | np.bool_) or not isinstance(seed, numbers.Integral):
+            raise TypeError(f"{where}: seed must be an int, got {seed!r}")
+        generators = {}
+        for dev, gen_state in dict(state.get("generators", {})).items():
+            gen = torch.Generator(device=torch.device(dev))
+            try:
+                gen.set_state(gen_state)
+            except (TypeError, RuntimeError) as err:
+                raise ValueError(
+                    f"{where}: the noise generator state for device {dev!r} is not one ({err})"
+                ) from None
+            generators[torch.device(dev)] = gen
+        self.noise_std = noise_std
+        self.reseed(int(seed))
+        self._generators.update(generators)
 
     def params(self) -> LIFParameters:
         """The membrane parameters as an :class:`LIFParameters` (for :func:`lif_step`)."""
@@ -907,7 +1040,7 @@ class IAF(SpikingNode):
         return super().kernel(dt)
 
     def step(self, s: tuple, i: tuple, dt: float) -> tuple[Tensor, tuple]:
-        current = i.I + self.bias
+        current = i.I
         if self.noise_std > 0.0:
             v = s.v
             xi = torch.randn(
@@ -916,10 +1049,13 @@ class IAF(SpikingNode):
             current = current + xi * (self.noise_std / self.r_m) * torch.sqrt(
                 2.0 * self.tau_mem / dt
             )
+        # the bias folded into the resting potential, as in the no-gradient step:
+        # u = (v_rest + r_m I_bias) + r_m (I + xi)
+        p = self.params()._replace(v_rest=self.v_rest + self.r_m * self.bias)
         return lif_step(
             current,
             s,
-            self.params(),
+            p,
             dt,
             integrator=self.integrator,
             reset=self.reset_mode,
@@ -945,24 +1081,27 @@ class QIF(SpikingNode):
     into Euler's step: the same jump). :math:`s` is the unit's synaptic output; connect it
     with ``source_var="s"`` to ``target_var="s_in"`` (RectiPy's recurrent wiring). With
     :math:`v_{peak} = -v_{reset}` large the unit approximates the theta neuron.
-    **Refractoriness** as for :class:`LIF`; only :math:`v` is held.
+    **Refractoriness** by Brian2's rule, as for :class:`LIF`: :math:`\max(R-1, 0)` held
+    steps after a spike, :math:`R = \lfloor (refractory + 10^{-3} dt)/dt \rfloor` (e.g.
+    ``dt = 1e-3``, ``refractory = 2.5e-3`` holds 1 step); only :math:`v` is held (zero
+    derivative in every integrator stage), :math:`s` evolves.
 
     Parameters
     ----------
     n : int
         Number of units.
     tau : float or tensor
-        Membrane time constant; default 1 (unit of ``dt``).
+        Membrane time constant (> 0); default 1 (unit of ``dt``).
     eta : float or tensor
         Excitability; default -5.
     k : float or tensor
         Gain of the synaptic input ``s_in``; default 1.
     tau_s : float or tensor
-        Synaptic time constant; default 1.
+        Synaptic time constant (> 0); default 1.
     v_peak, v_reset : float or tensor
         Spike cut-off and reset; defaults 100 and -100 (dimensionless).
     refractory : float or tensor
-        Default 0.
+        Refractory period (>= 0); default 0.
     integrator : str
         ``"euler"`` (default, as RectiPy), ``"rk4"``, ``"exp_euler"`` (exact for ``s``).
 
@@ -1028,14 +1167,19 @@ class Izhikevich(SpikingNode):
     :math:`u \mathrel{+}= \kappa`, :math:`s \mathrel{+}= 1`, all in the spike step. The
     synaptic input ``s_in`` (e.g. other units' ``s`` through an edge with
     ``source_var="s"``, ``target_var="s_in"``) acts as a conductance with reversal
-    :math:`E_r`. **Refractoriness** as for :class:`LIF`; only :math:`v` is held.
+    :math:`E_r`. **Refractoriness** by Brian2's rule, as for :class:`LIF`:
+    :math:`\max(R-1, 0)` held steps after a spike, :math:`R = \lfloor (refractory +
+    10^{-3} dt)/dt \rfloor` (e.g. ``dt = 0.1`` ms, ``refractory = 1.25`` ms holds 11 steps);
+    only :math:`v` is held, with zero derivative in every stage of the integrator (Brian2's
+    ``(unless refractory)``), so :math:`u` and :math:`s` integrate against the held
+    :math:`v`.
 
     Parameters
     ----------
     n : int
         Number of units.
     C : float or tensor
-        Capacitance; default 100 (pF).
+        Capacitance (> 0); default 100 (pF).
     k : float or tensor
         Default 0.7 (nS/mV).
     v_r, v_theta : float or tensor
@@ -1043,20 +1187,20 @@ class Izhikevich(SpikingNode):
     eta : float or tensor
         Background current; default 0 (pA).
     g, E_r : float or tensor
-        Synaptic conductance scale and reversal potential; defaults 1 (nS), 0 (mV).
+        Synaptic conductance scale (>= 0) and reversal potential; defaults 1 (nS), 0 (mV).
     b : float or tensor
         Default -2 (nS).
     tau_u : float or tensor
-        Recovery time constant; default 33.33 (ms).
+        Recovery time constant (> 0); default 33.33 (ms).
     kappa : float or tensor
         Jump of :math:`u` per spike; default 10 (pA).
     tau_s : float or tensor
-        Synaptic time constant; default 6 (ms).
+        Synaptic time constant (> 0); default 6 (ms).
     v_peak, v_reset : float or tensor
         Spike cut-off and reset; defaults 1000 and -1000 (mV, the values of RectiPy's
         examples).
     refractory : float or tensor
-        Default 0 (ms).
+        Refractory period (>= 0); default 0 (ms).
     integrator : str
         ``"euler"`` (default, as RectiPy), ``"rk4"``, ``"exp_euler"``.
 
@@ -1097,7 +1241,7 @@ class Izhikevich(SpikingNode):
         self._param("v_r", v_r)
         self._param("v_theta", v_theta)
         self._param("eta", eta)
-        self._param("g", g)
+        self._param("g", g, "nonnegative")
         self._param("E_r", E_r)
         self._param("b", b)
         self._param("tau_u", tau_u, "positive")
@@ -1149,26 +1293,30 @@ class AdEx(SpikingNode):
     **Threshold** :math:`v > v_{peak}` (strict); **reset** :math:`v = v_{reset}` and
     :math:`w \mathrel{+}= b` in the spike step. In the exponential :math:`v` is capped at
     :math:`v_{peak}` (NEST's rule) so that a step that overshoots stays finite.
-    **Refractoriness** as for :class:`LIF`; only :math:`v` is held, :math:`w` evolves.
+    **Refractoriness** by Brian2's rule, as for :class:`LIF`: :math:`\max(R-1, 0)` held
+    steps after a spike, :math:`R = \lfloor (refractory + 10^{-3} dt)/dt \rfloor` (e.g.
+    ``dt = 0.1`` ms, ``refractory = 2`` ms holds 19 steps, ``1.95`` ms holds 18); only
+    :math:`v` is held, with zero derivative in every stage of the integrator (Brian2's
+    ``(unless refractory)``), so :math:`w` evolves against the held :math:`v`.
 
     Parameters
     ----------
     n : int
         Number of units.
     C : float or tensor
-        Capacitance; default 281 (pF).
+        Capacitance (> 0); default 281 (pF).
     g_L : float or tensor
-        Leak conductance; default 30 (nS).
+        Leak conductance (> 0); default 30 (nS).
     E_L : float or tensor
         Leak reversal; default -70.6 (mV).
     V_T : float or tensor
         Threshold of the exponential; default -50.4 (mV).
     Delta_T : float or tensor
-        Slope factor; default 2 (mV).
+        Slope factor (> 0); default 2 (mV).
     a : float or tensor
         Subthreshold adaptation; default 4 (nS).
     tau_w : float or tensor
-        Adaptation time constant; default 144 (ms).
+        Adaptation time constant (> 0); default 144 (ms).
     b : float or tensor
         Spike-triggered adaptation; default 80.5 (pA).
     v_reset : float or tensor
@@ -1176,7 +1324,7 @@ class AdEx(SpikingNode):
     v_peak : float or tensor
         Spike cut-off; default 0 (mV).
     refractory : float or tensor
-        Default 0 (ms).
+        Refractory period (>= 0); default 0 (ms).
     integrator : str
         ``"euler"`` (default), ``"rk4"``, ``"exp_euler"``.
 
@@ -1246,7 +1394,10 @@ class EIF(SpikingNode):
     .. math:: C \dot v = -g_L (v - E_L) + g_L \Delta_T\,e^{(v - V_T)/\Delta_T} + I
 
     **Threshold** :math:`v > v_{peak}` (strict), **reset** :math:`v = v_{reset}` in the spike
-    step, exponential capped at :math:`v_{peak}`, **refractoriness** as for :class:`LIF`.
+    step, exponential capped at :math:`v_{peak}`. **Refractoriness** by Brian2's rule, as
+    for :class:`LIF`: :math:`\max(R-1, 0)` held steps after a spike, :math:`R = \lfloor
+    (refractory + 10^{-3} dt)/dt \rfloor` (e.g. ``refractory = 0.5 dt`` holds none,
+    ``3 dt`` holds 2).
     Parameters and units as for :class:`AdEx` (``C`` 281 pF, ``g_L`` 30 nS, ``E_L`` -70.6 mV,
     ``V_T`` -50.4 mV, ``Delta_T`` 2 mV, ``v_reset`` -70.6 mV, ``v_peak`` 0 mV, ``refractory``
     0 ms).

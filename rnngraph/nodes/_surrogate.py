@@ -35,10 +35,12 @@ the same gradients, which ``torch.autograd.gradcheck`` can verify against finite
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -237,11 +239,17 @@ def get_surrogate(name: str, *, relaxed: bool = False, **params: float) -> Surro
             f"get_surrogate: surrogate {name!r} has no parameter(s) {unknown}; "
             f"its parameters are {list(spec.defaults)}"
         )
+    if not isinstance(relaxed, bool | np.bool_):
+        raise TypeError(f"get_surrogate: relaxed must be True or False, got {relaxed!r}")
     values = dict(spec.defaults)
     for k, v in params.items():
         if v is None:
             continue
-        if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+        if isinstance(v, Tensor | np.ndarray) and v.ndim == 0 and v.dtype.is_floating_point:
+            v = v.item()  # a 0-d float tensor or array
+        if isinstance(v, bool | np.bool_) or not isinstance(v, numbers.Real):
+            raise TypeError(f"get_surrogate: {name} {k} must be a real number, got {v!r}")
+        if not math.isfinite(v):
             raise ValueError(f"get_surrogate: {name} {k} must be a finite number, got {v!r}")
         values[k] = float(v)
     if not values["scale"] > 0:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -40,11 +41,10 @@ def _exact_only(owner: str, kwargs: dict[str, Any]) -> None:
         )
 
 
-def _positive(owner: str, name: str, value: Any) -> Any:
-    t = torch.as_tensor(value, dtype=torch.float64)
-    if not (torch.isfinite(t).all() and (t > 0).all()):
-        raise ValueError(f"{owner}: {name} must be positive (unit of dt), got {value!r}")
-    return value
+def _flag(owner: str, name: str, value: Any) -> bool:
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"{owner}: {name} must be True or False, got {value!r}")
+    return bool(value)
 
 
 class ExpSynapse(DENode):
@@ -62,7 +62,7 @@ class ExpSynapse(DENode):
     n : int
         Number of synapse units.
     tau : float or tensor
-        Decay time constant; default 5 (ms when ``dt`` is in ms).
+        Decay time constant (> 0); default 5 (ms when ``dt`` is in ms).
     normalize : bool
         Unit-area kernel instead of a unit jump.
 
@@ -79,8 +79,8 @@ class ExpSynapse(DENode):
         _exact_only("ExpSynapse", kwargs)
         super().__init__(n, integrator="exp_euler", **kwargs)
         self.integrator = "exact"
-        self.add_param("tau", _positive("ExpSynapse", "tau", tau))
-        self.normalize = bool(normalize)
+        self.add_param("tau", tau, domain="positive")
+        self.normalize = _flag("ExpSynapse", "normalize", normalize)
         self.check_train()
 
     def rhs(self, s: tuple, i: tuple) -> tuple:
@@ -125,7 +125,8 @@ class DoubleExpSynapse(DENode):
     n : int
         Number of synapse units.
     tau_r, tau_d : float or tensor
-        Rise and decay time constants, different from each other; defaults 2 and 20 (ms).
+        Rise and decay time constants (> 0), different from each other; defaults 2 and 20
+        (ms).
     normalize : bool
         Unit-area kernel instead of a unit peak.
 
@@ -144,18 +145,15 @@ class DoubleExpSynapse(DENode):
         _exact_only("DoubleExpSynapse", kwargs)
         super().__init__(n, integrator="exp_euler", **kwargs)
         self.integrator = "exact"
-        _positive("DoubleExpSynapse", "tau_r", tau_r)
-        _positive("DoubleExpSynapse", "tau_d", tau_d)
-        tr = torch.as_tensor(tau_r, dtype=torch.float64)
-        td = torch.as_tensor(tau_d, dtype=torch.float64)
-        if not bool((tr != td).all()):
+        normalize = _flag("DoubleExpSynapse", "normalize", normalize)
+        self.add_param("tau_r", tau_r, domain="positive")
+        self.add_param("tau_d", tau_d, domain="positive")
+        if not bool((self.tau_r != self.tau_d).all()):
             raise ValueError(
                 "DoubleExpSynapse: tau_r and tau_d must differ (the kernel is their difference "
-                f"of exponentials), got tau_r={tau_r!r}, tau_d={tau_d!r}"
+                f"of exponentials), got tau_r={self.tau_r.tolist()}, tau_d={self.tau_d.tolist()}"
             )
-        self.add_param("tau_r", tau_r)
-        self.add_param("tau_d", tau_d)
-        self.normalize = bool(normalize)
+        self.normalize = normalize
         self.check_train()
 
     def rhs(self, s: tuple, i: tuple) -> tuple:
