@@ -86,12 +86,13 @@ def test_bias_only_run_reproduces_brian2_spike_counts(reference):
 
 
 def test_brian2_refractory_timing_by_hand():
-    """A unit that spikes at step k integrates again from step k + round(refractory / dt).
+    """A unit that spikes at step k integrates again from step k + R, with Brian2's
+    R = timestep(refractory, dt) = int((refractory + 1e-3 dt) / dt).
 
     Free run from v_reset under constant drive: m steps to threshold (exact leak, m from
-    the closed form). With R = round(refractory/dt) the interval between spikes is
-    m + R - 1 for R >= 1 (Brian2 counts the spike step as the first refractory one), and
-    refractory = dt changes nothing.
+    the closed form). The interval between spikes is m + R - 1 for R >= 1 (Brian2 counts
+    the spike step as the first refractory one), and refractory = dt, or 1.5 dt (R = 1, by
+    truncation), changes nothing.
     """
     dt, tau, v_th, v_reset, i_ext = 1e-4, 0.02, -0.055, -0.065, 0.015
     t_star = -tau * math.log(1.0 - (v_th - v_reset) / i_ext)
@@ -99,7 +100,7 @@ def test_brian2_refractory_timing_by_hand():
     assert abs(t_star / dt - round(t_star / dt)) > 1e-3
     T = 3000
     runs = {}
-    for refractory in (0.0, 1e-4, 5e-4, 2e-3):
+    for refractory in (0.0, 1e-4, 1.5e-4, 5e-4, 2e-3, 2.95e-3):
         net = Network(dt, dtype=torch.float64)
         net.add_diffeq_node(
             "iaf", "iaf", 1, bias=i_ext, refractory=refractory, integrator="exp_euler"
@@ -107,7 +108,7 @@ def test_brian2_refractory_timing_by_hand():
         rec = net.run(steps=T, record=["iaf", "iaf.v"])
         runs[refractory] = (rec["iaf"].numpy()[:, 0], rec["iaf.v"].numpy()[:, 0])
     for refractory, (z, v) in runs.items():
-        R = round(refractory / dt)
+        R = int((refractory + 1e-3 * dt) / dt)
         spikes = np.flatnonzero(z)
         np.testing.assert_array_equal(np.diff(spikes), m + max(R - 1, 0), err_msg=str(refractory))
         k = spikes[0]
@@ -115,3 +116,4 @@ def test_brian2_refractory_timing_by_hand():
         np.testing.assert_array_equal(v[k : k + max(R, 1)], v_reset)
         assert v[k + max(R, 1)] > v_reset
     np.testing.assert_array_equal(runs[0.0][0], runs[1e-4][0])
+    np.testing.assert_array_equal(runs[0.0][0], runs[1.5e-4][0])

@@ -91,9 +91,9 @@ def test_lif_output_at_step_k_reflects_input_at_step_k():
     np.testing.assert_array_equal(np.flatnonzero(rec["cells"].numpy()), [4])
 
 
-def test_refractory_holds_v_and_ignores_input_for_round_tref_over_dt_steps():
-    # Brian2's timing: a spike at step k, held at k+1 .. k+R-1, integrating again at k+R
-    tau, dt, t_ref = 20.0, 0.5, 2.1  # R = round(2.1 / 0.5) = 4
+def test_refractory_holds_v_and_ignores_input_for_r_minus_1_steps():
+    # Brian2's rule: a spike at step k, held at k+1 .. k+R-1, integrating again at k+R
+    tau, dt, t_ref = 20.0, 0.5, 2.1  # R = int((2.1 + 1e-3 * 0.5) / 0.5) = 4
     n_hold = 3
     T = 400
     g = np.random.default_rng(3)
@@ -122,8 +122,9 @@ def test_refractory_holds_v_and_ignores_input_for_round_tref_over_dt_steps():
 def test_refractory_isi_is_held_steps_plus_time_to_threshold():
     tau, dt, i_ext = 20.0, 0.1, 1.5
     _, m = _lif_period(i_ext, tau, dt)
-    # R = round(t_ref/dt) steps from the spike to the first integrating step: R - 1 held
-    for t_ref, n_hold in [(0.0, 0), (0.1, 0), (0.2, 1), (1.0, 9), (2.04, 19)]:
+    # R = int((t_ref + 1e-3 dt) / dt) steps from the spike to the first integrating step:
+    # R - 1 held (Brian2's truncation: 0.29 holds 1 step, not 2)
+    for t_ref, n_hold in [(0.0, 0), (0.1, 0), (0.2, 1), (0.29, 1), (1.0, 9), (2.04, 19)]:
         node = LIF(1, tau_m=tau, refractory=t_ref)
         rec, _ = _run_node(node, torch.full((2000, 1), i_ext, dtype=F64), dt)
         isi = np.diff(np.flatnonzero(rec["cells"].numpy()[:, 0]))
@@ -572,9 +573,13 @@ def test_documented_defaults():
 
 
 def test_errors():
-    with pytest.raises(ValueError, match=r"LIF: tau_m must be positive, got -1.0"):
+    with pytest.raises(
+        ValueError, match=r"LIF: parameter 'tau_m' must be finite and > 0, got -1.0"
+    ):
         LIF(2, tau_m=-1.0)
-    with pytest.raises(ValueError, match=r"ALIF: tau_a must be positive"):
+    with pytest.raises(
+        ValueError, match=r"ALIF: parameter 'tau_a' must be finite and > 0, got 0.0"
+    ):
         ALIF(2, tau_a=[1.0, 0.0])
     with pytest.raises(
         ValueError, match=r"LIF: unknown reset 'zero'; valid modes for this model are "
@@ -592,21 +597,25 @@ def test_errors():
         LIF(2, surrogate=get_surrogate("atan"), surrogate_scale=3.0)
     with pytest.raises(ValueError, match=r"IAF: v_thresh must be above v_reset"):
         IAF(2, v_thresh=-0.07)
-    with pytest.raises(ValueError, match=r"LIF: refractory must be >= 0"):
+    with pytest.raises(
+        ValueError, match=r"LIF: parameter 'refractory' must be finite and >= 0, got -1.0"
+    ):
         LIF(2, refractory=-1.0)
-    with pytest.raises(ValueError, match=r"IAF: noise_std must be >= 0"):
+    with pytest.raises(ValueError, match=r"IAF: noise_std must be finite and >= 0, got -0.1"):
         IAF(2, noise_std=-0.1)
     with pytest.raises(ValueError, match=r"LIF: unknown integrator 'midpoint'"):
         LIF(2, integrator="midpoint")
     with pytest.raises(TypeError, match="unexpected keyword argument 'tau'"):
         LIF(2, tau=3.0)
-    with pytest.raises(ValueError, match=r"LIF: v_th must be finite"):
+    with pytest.raises(ValueError, match=r"LIF: parameter 'v_th' must be finite, got nan"):
         LIF(2, v_th=float("nan"))
     with pytest.raises(ValueError, match=r"DoubleExpSynapse: tau_r and tau_d must differ"):
         DoubleExpSynapse(2, tau_r=5.0, tau_d=5.0)
     with pytest.raises(ValueError, match=r"ExpSynapse: a synapse is integrated exactly"):
         ExpSynapse(2, integrator="rk4")
-    with pytest.raises(ValueError, match=r"ExpSynapse: tau must be positive"):
+    with pytest.raises(
+        ValueError, match=r"ExpSynapse: parameter 'tau' must be finite and > 0, got 0.0"
+    ):
         ExpSynapse(2, tau=0.0)
     with pytest.raises(ValueError, match=r"train= names unknown parameters \['v_peak'\]"):
         LIF(2, train=["v_peak"])
