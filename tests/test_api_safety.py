@@ -661,3 +661,81 @@ def test_unknown_keywords_name_the_call_and_list_valid_ones(call):
         r"\['bogus'\]; valid ones are \['n', 'lr', 'bias', 'activation'",
     ):
         net.add_diffeq_node("y", "leaky_tanh", 3, bogus=1)
+
+
+# ----------------------------------------------------------------------------------------
+# weight initialisers check their arguments too
+# ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("call", "exc", "msg"),
+    [
+        (lambda: rg.recurrent_weights(0), ValueError, r"^recurrent_weights: n must be an int >= 1"),
+        (lambda: rg.recurrent_weights(2.5), TypeError, r"^recurrent_weights: n must be an int"),
+        (
+            lambda: rg.recurrent_weights(5, spectral_radius=NAN),
+            ValueError,
+            r"^recurrent_weights: spectral_radius must be a finite number >= 0 or None, got nan",
+        ),
+        (
+            lambda: rg.recurrent_weights(5, spectral_radius=-1.0),
+            ValueError,
+            r"^recurrent_weights: spectral_radius must be a finite number >= 0",
+        ),
+        (
+            lambda: rg.recurrent_weights(5, dtype=torch.int64),
+            TypeError,
+            r"^recurrent_weights: dtype must be a floating torch\.dtype",
+        ),
+        (
+            lambda: rg.recurrent_weights(5, sparse="yes"),
+            TypeError,
+            r"^recurrent_weights: sparse must be True or False",
+        ),
+        (
+            lambda: rg.input_weights(5, 2, scaling=NAN),
+            ValueError,
+            r"^input_weights: scaling contains NaN or inf values",
+        ),
+        (
+            lambda: rg.input_weights(5, 2, scaling=[1.0, 2.0, 3.0]),
+            ValueError,
+            r"^input_weights: scaling must be a scalar or have shape \(2,\), got shape \(3,\)",
+        ),
+        (lambda: rg.input_weights(5, 0), ValueError, r"^input_weights: n_in must be an int >= 1"),
+        (
+            lambda: rg.input_weights(5, 2, connectivity="all"),
+            ValueError,
+            r"^input_weights: connectivity must be in \(0, 1\], got 'all'",
+        ),
+        (lambda: rg.bias_weights(5, scaling=INF), ValueError, r"^bias_weights: scaling contains"),
+        (
+            lambda: rg.edges.spectral_radius(np.ones((3, 2))),
+            ValueError,
+            r"^spectral_radius: w must be a square matrix, got shape \(3, 2\)",
+        ),
+        (
+            lambda: rg.edges.spectral_radius(np.full((2, 2), NAN)),
+            ValueError,
+            r"^spectral_radius: w contains NaN or inf values \(4 of 4\)",
+        ),
+        (
+            lambda: rg.recurrent_weights(5, conectivity=0.5),
+            TypeError,
+            r"^recurrent_weights: unknown keyword argument\(s\) \['conectivity'\]; valid ones",
+        ),
+    ],
+)
+def test_initialiser_arguments_are_checked(call, exc, msg):
+    with pytest.raises(exc, match=msg):
+        call()
+
+
+def test_initialisers_take_numpy_integers_and_negative_strides():
+    w = rg.input_weights(np.int64(5), np.int32(2), scaling=np.array([1.0, 2.0])[::-1], seed=0)
+    ref = rg.input_weights(5, 2, scaling=np.array([2.0, 1.0]), seed=0)
+    torch.testing.assert_close(w, ref, rtol=0, atol=0)
+    assert rg.edges.spectral_radius(np.diag([1.0, -3.0])[::-1, ::-1]) == pytest.approx(3.0)
+    r = rg.recurrent_weights(np.int64(6), spectral_radius=0.9, connectivity=1.0, seed=1)
+    assert rg.edges.spectral_radius(r) == pytest.approx(0.9, rel=1e-5)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import numbers
 import warnings
 from collections.abc import Callable
 
 import numpy as np
 import torch
 from torch import Tensor
+
+from .._checks import as_int, as_tensor, check_finite, describe, keywords
 
 __all__ = [
     "as_generator",
@@ -54,7 +57,8 @@ def _draw(shape, distribution: str, gen, where: str) -> Tensor:
 
 
 def _sparsify(w: Tensor, connectivity: float, gen, where: str) -> Tensor:
-    if not 0.0 < connectivity <= 1.0:
+    bad_type = isinstance(connectivity, bool) or not isinstance(connectivity, numbers.Real)
+    if bad_type or not 0.0 < connectivity <= 1.0:
         raise ValueError(f"{where}: connectivity must be in (0, 1], got {connectivity!r}")
     if connectivity < 1.0:
         keep = torch.rand(w.shape, generator=gen, dtype=torch.float64) < connectivity
@@ -65,6 +69,16 @@ def _sparsify(w: Tensor, connectivity: float, gen, where: str) -> Tensor:
 _ARPACK_MIN_N = 200  # from this size the Arnoldi iteration beats a full eigendecomposition
 
 
+def _options(where: str, dtype: torch.dtype | None, sparse: bool = False) -> torch.dtype:
+    """The checked ``dtype`` (torch's default when ``None``) and ``sparse`` flag."""
+    if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        raise TypeError(f"{where}: dtype must be a floating torch.dtype, got {dtype!r}")
+    if not isinstance(sparse, bool | np.bool_):
+        raise TypeError(f"{where}: sparse must be True or False, got {describe(sparse)}")
+    return dtype or torch.get_default_dtype()
+
+
+@keywords("spectral_radius")
 def spectral_radius(w: Tensor | np.ndarray) -> float:
     """Largest absolute eigenvalue of a square matrix (dense or sparse).
 
@@ -72,10 +86,15 @@ def spectral_radius(w: Tensor | np.ndarray) -> float:
     iteration for the eigenvalue of largest magnitude (deterministic start vector, tolerance
     at machine precision), falling back to the full decomposition if it does not converge.
     """
-    if isinstance(w, Tensor):
-        w = w.to_dense() if w.layout != torch.strided else w
-        w = w.detach().cpu().double().numpy()
-    w = np.asarray(w, dtype=np.float64)
+    if isinstance(w, Tensor) and w.layout != torch.strided:
+        w = w.to_dense()
+    if hasattr(w, "toarray"):  # scipy.sparse
+        w = w.toarray()
+    t = as_tensor("spectral_radius", "w", w, dtype=torch.float64)
+    if t.dim() != 2 or t.shape[0] != t.shape[1] or t.shape[0] == 0:
+        raise ValueError(f"spectral_radius: w must be a square matrix, got shape {tuple(t.shape)}")
+    check_finite("spectral_radius", "w", t)
+    w = t.cpu().numpy()
     n = w.shape[0]
     if n >= _ARPACK_MIN_N:
         from scipy.sparse import csr_matrix
@@ -94,6 +113,7 @@ def spectral_radius(w: Tensor | np.ndarray) -> float:
 _rho = spectral_radius  # the name is shadowed by recurrent_weights' argument
 
 
+@keywords("recurrent_weights")
 def recurrent_weights(
     n: int,
     spectral_radius: float | None = 1.25,
@@ -127,7 +147,18 @@ def recurrent_weights(
     dtype : torch.dtype, optional
         Default: torch's default dtype.
     """
-    gen = as_generator(seed)
+    where = "recurrent_weights"
+    n = as_int(where, "n", n, minimum=1)
+    dtype = _options(where, dtype, sparse)
+    if spectral_radius is not None:
+        rho_target = as_tensor(where, "spectral_radius", spectral_radius, dtype=torch.float64)
+        if rho_target.dim() or not (bool(torch.isfinite(rho_target)) and rho_target >= 0):
+            raise ValueError(
+                f"{where}: spectral_radius must be a finite number >= 0 or None, "
+                f"got {describe(spectral_radius)}"
+            )
+        spectral_radius = float(rho_target)
+    gen = as_generator(seed, where)
     w = _sparsify(
         _draw((n, n), distribution, gen, "recurrent_weights"),
         connectivity,
@@ -142,10 +173,11 @@ def recurrent_weights(
                 f"(n={n}, connectivity={connectivity}); raise connectivity or n"
             )
         w = w * (spectral_radius / rho)
-    w = w.to(dtype or torch.get_default_dtype())
+    w = w.to(dtype)
     return quiet_csr(w.to_sparse_csr) if sparse else w
 
 
+@keywords("input_weights")
 def input_weights(
     n_out: int,
     n_in: int,
@@ -180,12 +212,23 @@ def input_weights(
 
 def _scaled(shape, connectivity, scaling, distribution, seed, dtype, where: str) -> Tensor:
     """Sparse random entries from ``distribution`` times ``scaling``, in ``dtype``."""
-    gen = as_generator(seed)
+    names = ("n_out", "n_in") if len(shape) == 2 else ("n",)
+    shape = tuple(as_int(where, k, v, minimum=1) for k, v in zip(names, shape, strict=True))
+    dtype = _options(where, dtype)
+    scale = as_tensor(where, "scaling", scaling, dtype=torch.float64)
+    if scale.dim() > 1 or (scale.dim() == 1 and scale.shape[0] not in (1, shape[-1])):
+        raise ValueError(
+            f"{where}: scaling must be a scalar or have shape ({shape[-1]},), "
+            f"got shape {tuple(scale.shape)}"
+        )
+    check_finite(where, "scaling", scale)
+    gen = as_generator(seed, where)
     w = _sparsify(_draw(shape, distribution, gen, where), connectivity, gen, where)
-    w = w * torch.as_tensor(scaling, dtype=torch.float64)
-    return w.to(dtype or torch.get_default_dtype())
+    w = w * scale
+    return w.to(dtype)
 
 
+@keywords("bias_weights")
 def bias_weights(
     n: int,
     connectivity: float = 1.0,
