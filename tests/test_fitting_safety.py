@@ -512,6 +512,8 @@ def test_fit_ridge_on_an_existing_readout_label_names_it():
         ({"record": "res.nothing"}, ValueError, r"Network\.fit_rls: .*'res.nothing'"),
         ({"sampling_steps": 0}, ValueError, r"Network\.fit_rls: .*every must be an int >= 1"),
         ({"cutoff": -1}, ValueError, r"Network\.fit_rls: .*start must be an int >= 0"),
+        ({"washout": 300}, ValueError, r"Network\.fit_rls: washout=300 leaves no step to update"),
+        ({"update_steps": 0}, ValueError, r"Network\.fit_rls: update_steps must be an int >= 1"),
         (
             {"feedback_weights": np.full((30, 1), np.nan)},
             ValueError,
@@ -665,3 +667,49 @@ def test_layer_builders_leave_nothing_half_built(build, exc, match):
     layer = layers.recurrent_serial(net, "ok", "pre", LIF, LIF, n_feedfwd=3, n_feedback=2, seed=0)
     assert layer.neurons == {"feedfwd": "ok_ff", "feedback": "ok_fb"}
     assert net.run(np.ones((4, 2))).output.shape == (4, 2)
+
+
+# ---------------------------------------------------------------------------------------
+# fit_eprop and fit_bptt name themselves in their checks, before anything runs
+# ---------------------------------------------------------------------------------------
+
+
+def _eprop_net():
+    g = torch.Generator().manual_seed(0)
+    net = rg.Network(dt=1.0, dtype=F64)
+    net.add_func_node("in", 2)
+    net.add_diffeq_node("rec", "lif", n=6, tau_m=10.0)
+    net.add_edge("in", "rec", weights=torch.randn(6, 2, generator=g, dtype=F64), train="gd")
+    net.add_edge(
+        "rec",
+        "rec",
+        weights=0.3 * torch.randn(6, 6, generator=g, dtype=F64),
+        train="gd",
+        feedback=True,
+        mask=1.0 - torch.eye(6, dtype=F64),
+    )
+    net.add_diffeq_node("out", "leaky_readout", n=2, tau=15.0)
+    net.add_edge("rec", "out", weights=torch.randn(2, 6, generator=g, dtype=F64), train="gd")
+    return net
+
+
+@pytest.mark.parametrize(
+    ("fit", "kwargs", "exc", "match"),
+    [
+        ("fit_eprop", {"epochs": 0}, ValueError, r"Network\.fit_eprop: epochs must be an int >= 1"),
+        ("fit_eprop", {"trainer": "eprop"}, TypeError, r"Network\.fit_eprop: trainer must be"),
+        ("fit_bptt", {"epochs": 0}, ValueError, r"Network\.fit_bptt: epochs must be an int >= 1"),
+        ("fit_bptt", {"trainer": "bptt"}, TypeError, r"Network\.fit_bptt: trainer must be"),
+    ],
+)
+def test_fit_eprop_and_fit_bptt_check_their_settings_first(fit, kwargs, exc, match):
+    g = np.random.default_rng(5)
+    x, y = g.standard_normal((3, 20, 2)) * 3.0, g.standard_normal((3, 20, 2))
+    net = _eprop_net()
+    net.run(x)
+    before = _snapshot(net)
+    with pytest.raises(exc, match=match):
+        getattr(net, fit)(x, y, **kwargs)
+    _assert_unchanged(net, before)
+    rec = getattr(net, fit)(x, y, lr=1e-3)  # the retry
+    assert len(rec.loss) == 1 and math.isfinite(rec.loss[0])

@@ -416,7 +416,8 @@ class FittingMixin:
         from ..training import Ridge
 
         where = "Network.fit_ridge"
-        ridge = Ridge(alpha=alpha, fit_bias=bias, washout=washout)  # validates alpha, washout
+        with _named(where):
+            ridge = Ridge(alpha=alpha, fit_bias=bias, washout=washout)  # checks alpha, washout
         chunk = _count(where, "chunk", chunk, 1)
         model = self.compile()
         xs, ys, is_list = _sequences(where, inputs, targets, model.n_in, self.dtype, self.device)
@@ -562,9 +563,16 @@ class FittingMixin:
                 f"{where}: trainer must be the RLS of an earlier fit_rls (rec.trainer), "
                 f"got {type(trainer).__name__}"
             )
-        rls = trainer or RLS(
-            alpha=alpha, forgetting=forgetting, every=update_steps, start=washout, dtype=rls_dtype
-        )
+        update_steps = _count(where, "update_steps", update_steps, 1)
+        washout = _count(where, "washout", washout, 0)
+        with _named(where):
+            rls = trainer or RLS(
+                alpha=alpha,
+                forgetting=forgetting,
+                every=update_steps,
+                start=washout,
+                dtype=rls_dtype,
+            )
         model = self.compile()
         xs, ys, is_list = _sequences(where, inputs, targets, model.n_in, self.dtype, self.device)
         if is_list:
@@ -573,6 +581,11 @@ class FittingMixin:
                 "train one after another with repeated calls"
             )
         x, y = xs[0], ys[0]
+        if washout >= y.shape[1]:
+            raise ValueError(
+                f"{where}: washout={washout} leaves no step to update: the targets have "
+                f"{y.shape[1]} steps; pass a washout below the length"
+            )
         n_out = y.shape[-1]
         edge, add = self._readout_edge(where, edge, n_out, add_readout_node, readout, bias)
         self._check_rls_call(where, edge, bias, n_out, feedback_weights, trainer)
@@ -799,15 +812,17 @@ class FittingMixin:
                 f"got {type(trainer).__name__}"
             )
         if trainer is None:
-            trainer = BPTT(
-                optimizer=optimizer,
-                lr=lr,
-                loss=loss,
-                update_steps=update_steps,
-                clip_grad_norm=clip_grad_norm,
-                optimizer_kwargs=optimizer_kwargs,
-                loss_kwargs=loss_kwargs,
-            )
+            with _named(where):
+                trainer = BPTT(
+                    optimizer=optimizer,
+                    lr=lr,
+                    loss=loss,
+                    update_steps=update_steps,
+                    clip_grad_norm=clip_grad_norm,
+                    optimizer_kwargs=optimizer_kwargs,
+                    loss_kwargs=loss_kwargs,
+                )
+        epochs = _count(where, "epochs", epochs, 1)
         model = self.compile()
         data = _bptt_pairs(where, inputs, targets, model, trainer, self.dtype, self.device)
         losses = trainer.fit(model, data, epochs=epochs, reset=reset, progress=verbose)
@@ -880,6 +895,12 @@ class FittingMixin:
         from ..training import EProp
 
         where = "Network.fit_eprop"
+        if trainer is not None and not isinstance(trainer, EProp):
+            raise TypeError(
+                f"{where}: trainer must be the EProp of an earlier fit_eprop (rec.trainer), "
+                f"got {type(trainer).__name__}"
+            )
+        epochs = _count(where, "epochs", epochs, 1)
         model = self.compile()
         if isinstance(targets, list | tuple) and not targets:
             raise ValueError(f"{where}: no targets")
@@ -895,17 +916,18 @@ class FittingMixin:
         if trainer is None:
             if task is None:
                 task = "classification" if _class_targets(tgts[0]) else "regression"
-            trainer = EProp(
-                feedback=feedback,
-                task=task,
-                optimizer=optimizer,
-                lr=lr,
-                reg_rate=reg_rate,
-                reg_weight=reg_weight,
-                seed=seed,
-                reduction=reduction,
-                optimizer_kwargs=optimizer_kwargs,
-            )
+            with _named(where):
+                trainer = EProp(
+                    feedback=feedback,
+                    task=task,
+                    optimizer=optimizer,
+                    lr=lr,
+                    reg_rate=reg_rate,
+                    reg_weight=reg_weight,
+                    seed=seed,
+                    reduction=reduction,
+                    optimizer_kwargs=optimizer_kwargs,
+                )
         trainer._plan(where, model)  # the network's structure, before anything runs
         for x, y, m in zip(xs, tgts, masks, strict=True):
             trainer._prepare(where, model, x, y, m)
@@ -974,6 +996,15 @@ def _count(where: str, name: str, value: Any, least: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < least:
         raise ValueError(f"{where}: {name} must be an int >= {least}, got {value!r}")
     return int(value)
+
+
+@contextlib.contextmanager
+def _named(where: str) -> Iterator[None]:
+    """Errors of a trainer's constructor, named after the public call ``where``."""
+    try:
+        yield
+    except (TypeError, ValueError) as err:
+        raise type(err)(f"{where}: {err}") from err
 
 
 def _observer(where: str, names: Any, every: Any, start: Any) -> Observer:
