@@ -258,6 +258,11 @@ def _fields(real: str) -> dict[str, str]:
     }
 
 
+def _build_name(real: str, fields: dict) -> str:
+    """The file name (without suffix) of the build with ``fields``."""
+    return f"native-{real}-{_sha256(json.dumps(fields, sort_keys=True).encode())[:16]}"
+
+
 def _compiler() -> tuple[list[str] | None, str]:
     """``(command, identity)``: the C compiler (``$CC`` split like a shell command line,
     else ``cc`` or ``gcc`` on ``PATH``) and its path, command line and version; or
@@ -332,7 +337,7 @@ def _locate(real: str) -> tuple[Path, str | None]:
     """The verified library for ``real`` (cached, or built now) and the private temporary
     directory to remove once it is loaded (``None`` for the cache)."""
     fields = _fields(real)
-    name = f"native-{real}-{_sha256(json.dumps(fields, sort_keys=True).encode())[:16]}"
+    name = _build_name(real, fields)
     cmd, about = _compiler()
     compiler = about if cmd is not None else None
     cache, why = _cache_dir()
@@ -438,6 +443,11 @@ def _aligned(where: str, n: int, dtype: torch.dtype, **tensors: Tensor) -> tuple
         got = ", ".join(f"{k} {tuple(t.shape)}" for k, t in tensors.items())
         raise ValueError(f"{where}: expected rows of {n} units, got {got}")
     return tuple(_check(where, k, t.expand(shape), tuple(shape), dtype) for k, t in tensors.items())
+
+
+def _plain(t: Tensor, dtype: torch.dtype) -> bool:
+    """Whether ``t`` is a contiguous CPU array of ``dtype`` (the per-step fast check)."""
+    return t.dtype is dtype and t.is_cpu and t.layout is torch.strided and t.is_contiguous()
 
 
 def _ptr(t: Tensor | None) -> int | None:
@@ -772,7 +782,10 @@ def leaky_tanh_step(lr: Tensor, bias: Tensor, n: int, where: str = "LeakyTanh st
     lr_v, b_v = (_vector(where, k, v, n, dtype) for k, v in (("lr", lr), ("bias", bias)))
 
     def step(x: Tensor, I: Tensor) -> Tensor:  # noqa: E741
-        x, I = _aligned(where, n, dtype, state=x, input=I)  # noqa: E741
+        if not (
+            x.shape == I.shape and x.shape[-1:] == (n,) and _plain(x, dtype) and _plain(I, dtype)
+        ):
+            x, I = _aligned(where, n, dtype, state=x, input=I)  # noqa: E741
         out = torch.empty_like(x)
         lib.leaky_tanh(out.numel() // n, n, _ptr(out), _ptr(x), _ptr(I), _ptr(lr_v), _ptr(b_v))
         return out
@@ -802,7 +815,13 @@ def lif_step(
     refractory = int(bool((consts[-1] > 0).any()))
 
     def step(I: Tensor, v: Tensor, z: Tensor, ref: Tensor) -> tuple[Tensor, Tensor, Tensor]:  # noqa: E741
-        I, v, z, ref = _aligned(where, n, dtype, input=I, v=v, z=z, ref=ref)  # noqa: E741
+        shape = v.shape
+        if not (
+            shape[-1:] == (n,)
+            and I.shape == z.shape == ref.shape == shape
+            and all(_plain(t, dtype) for t in (I, v, z, ref))
+        ):
+            I, v, z, ref = _aligned(where, n, dtype, input=I, v=v, z=z, ref=ref)  # noqa: E741
         out = torch.empty((3, *v.shape), dtype=dtype)
         v_out, z_out, ref_out = out.unbind(0)
         lib.lif_step(
@@ -830,6 +849,33 @@ def event_addmm(acc: Tensor | None, z: Tensor, Wt: Tensor) -> Tensor:
     ``event_add``). ``acc`` broadcasts to ``(m, n_out)``; ``None`` is zero. NaN and
     infinite spikes or ``acc`` give torch's results; non-finite weights of a silent unit
     are skipped (the dense product gives ``0 * inf = NaN``)."""
+    dtype = Wt.dtype
+    lib = _libs.get(dtype) if _enabled else None
+    if (  # the per-step fast check: plain arrays that fit, acc of the output's shape
+        lib is not None
+        and z.dim() == Wt.dim() == 2
+        and z.shape[1] == Wt.shape[0]
+        and _plain(z, dtype)
+        and _plain(Wt, dtype)
+        and (acc is None or (acc.dtype is dtype and acc.is_cpu and acc.dim() <= 2))
+    ):
+        (m, n_in), n_out = z.shape, Wt.shape[1]
+        if acc is None:
+            out = torch.zeros(m, n_out, dtype=dtype)
+        else:
+            out = torch.empty(m, n_out, dtype=dtype)
+            try:
+                out.copy_(acc)
+            except RuntimeError:
+                return _event_addmm_checked(acc, z, Wt)
+        lib.event_add(m, n_in, n_out, z.data_ptr(), Wt.data_ptr(), out.data_ptr())
+        return out
+    return _event_addmm_checked(acc, z, Wt)
+
+
+def _event_addmm_checked(acc: Tensor | None, z: Tensor, Wt: Tensor) -> Tensor:
+    """:func:`event_addmm` for arguments off its fast path: broadcast, made contiguous, or
+    refused with an error that says what was expected."""
     where = "CompiledNetwork.run (event-driven input from a spiking node)"
     dtype = Wt.dtype
     lib = _lib_for(dtype, Wt.device)

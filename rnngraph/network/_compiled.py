@@ -978,7 +978,9 @@ class CompiledNetwork(nn.Module):
                         recs[name].append(torch.stack(r))
                 for name in rec_names:
                     if name in ys and nrec:
-                        recs[name].append(ys[name][_recorded(observer, t0, t1)])
+                        part = ys[name][_recorded(observer, t0, t1)]
+                        # strided samples are copied out: a view would keep the chunk alive
+                        recs[name].append(part if observer.every == 1 else part.clone())
                 if bar is not None:
                     bar.update(tc)
                 # free this chunk's precomputed inputs before the next chunk makes its own
