@@ -24,8 +24,12 @@ NaN or infinite values propagate into the result (a diverged prediction scores N
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 import torch
+
+from ._checks import as_tensor, keywords
 
 __all__ = ["NRMSE_NORMS", "mae", "mse", "nrmse", "rmse", "rsquare"]
 
@@ -36,18 +40,12 @@ Axis = int | tuple[int, ...] | None
 
 
 def _as_float64(value, name: str, where: str) -> np.ndarray:
-    if isinstance(value, torch.Tensor):
-        if value.is_complex():
-            raise TypeError(f"{where}: {name} must be real, got a complex tensor")
-        return value.detach().to("cpu", torch.float64).numpy()
-    try:
-        arr = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(
-            f"{where}: {name} must be a numpy array, a torch tensor or a sequence of numbers, "
-            f"got {type(value).__name__}"
-        ) from exc
-    return arr
+    """``value`` (array-like or tensor of real numbers: no strings, objects or complex) as
+    a float64 numpy array, or a ``TypeError`` naming ``where``."""
+    if isinstance(value, torch.Tensor) and value.layout != torch.strided:
+        value = value.to_dense()
+    t = as_tensor(where, name, value, dtype=torch.float64, device="cpu", copy=False)
+    return t.detach().numpy()
 
 
 def _pair(y, yhat, where: str) -> tuple[np.ndarray, np.ndarray]:
@@ -73,13 +71,19 @@ def _out(value):
 def _check_axis(axis: Axis, ndim: int, where: str) -> Axis:
     if axis is None:
         return None
-    axes = (axis,) if isinstance(axis, int | np.integer) else tuple(axis)
+    if isinstance(axis, numbers.Integral):
+        axes = (axis,)
+    elif isinstance(axis, tuple | list):
+        axes = tuple(axis)
+    else:
+        raise TypeError(f"{where}: axis must be None, an int or a tuple of ints, got {axis!r}")
     for ax in axes:
         if isinstance(ax, bool) or not isinstance(ax, int | np.integer) or not -ndim <= ax < ndim:
             raise ValueError(f"{where}: axis {axis!r} is out of range for data of {ndim} dims")
     return axis
 
 
+@keywords("mse")
 def mse(y, yhat, axis: Axis = None):
     r"""Mean squared error :math:`\frac{1}{N}\sum_i (y_i - \hat y_i)^2`.
 
@@ -104,6 +108,7 @@ def mse(y, yhat, axis: Axis = None):
     return _out(np.mean((y_arr - yhat_arr) ** 2, axis=axis))
 
 
+@keywords("rmse")
 def rmse(y, yhat, axis: Axis = None):
     r"""Root mean squared error :math:`\sqrt{\frac{1}{N}\sum_i (y_i - \hat y_i)^2}`.
 
@@ -114,6 +119,7 @@ def rmse(y, yhat, axis: Axis = None):
     return _out(np.sqrt(np.mean((y_arr - yhat_arr) ** 2, axis=axis)))
 
 
+@keywords("mae")
 def mae(y, yhat, axis: Axis = None):
     r"""Mean absolute error :math:`\frac{1}{N}\sum_i \lvert y_i - \hat y_i \rvert`.
 
@@ -124,6 +130,7 @@ def mae(y, yhat, axis: Axis = None):
     return _out(np.mean(np.abs(y_arr - yhat_arr), axis=axis))
 
 
+@keywords("nrmse")
 def nrmse(y, yhat, norm: str = "std", axis: Axis = None, norm_value: float | None = None):
     r"""Normalised root mean squared error :math:`\mathrm{rmse}(y, \hat y) / \lambda(y)`.
 
@@ -177,6 +184,10 @@ def nrmse(y, yhat, norm: str = "std", axis: Axis = None, norm_value: float | Non
     axis = _check_axis(axis, y_arr.ndim, where)
     error = np.sqrt(np.mean((y_arr - yhat_arr) ** 2, axis=axis))
     if norm_value is not None:
+        if isinstance(norm_value, bool) or not isinstance(norm_value, numbers.Real):
+            raise TypeError(f"{where}: norm_value must be a number, got {norm_value!r}")
+        if not np.isfinite(norm_value) or norm_value < 0:
+            raise ValueError(f"{where}: norm_value must be a finite number > 0, got {norm_value!r}")
         lam = np.float64(norm_value)
         label = f"norm_value={norm_value!r}"
     else:
@@ -199,6 +210,7 @@ def nrmse(y, yhat, norm: str = "std", axis: Axis = None, norm_value: float | Non
     return _out(error / lam)
 
 
+@keywords("rsquare")
 def rsquare(y, yhat, axis: Axis = None):
     r"""Coefficient of determination :math:`R^2 = 1 - SS_{res} / SS_{tot}`.
 

@@ -739,3 +739,36 @@ def test_initialisers_take_numpy_integers_and_negative_strides():
     assert rg.edges.spectral_radius(np.diag([1.0, -3.0])[::-1, ::-1]) == pytest.approx(3.0)
     r = rg.recurrent_weights(np.int64(6), spectral_radius=0.9, connectivity=1.0, seed=1)
     assert rg.edges.spectral_radius(r) == pytest.approx(0.9, rel=1e-5)
+
+
+# ----------------------------------------------------------------------------------------
+# data sets and metrics name themselves for unknown keywords and non-numbers
+# ----------------------------------------------------------------------------------------
+
+DATA_CALLS = {
+    "mackey_glass": lambda: rg.datasets.mackey_glass(10, bogus=1),
+    "lorenz": lambda: rg.datasets.lorenz(10, bogus=1),
+    "narma": lambda: rg.datasets.narma(10, bogus=1),
+    "force_target": lambda: rg.datasets.force_target(np.arange(3.0), bogus=1),
+    "to_forecasting": lambda: rg.datasets.to_forecasting(np.arange(5.0), bogus=1),
+    "evidence_accumulation": lambda: rg.datasets.evidence_accumulation(2, bogus=1),
+    "pattern_generation": lambda: rg.datasets.pattern_generation(bogus=1),
+    "mse": lambda: rg.metrics.mse(np.ones(2), np.ones(2), bogus=1),
+    "nrmse": lambda: rg.metrics.nrmse(np.arange(2.0), np.ones(2), bogus=1),
+}
+
+
+@pytest.mark.parametrize("call", list(DATA_CALLS))
+def test_datasets_and_metrics_name_unknown_keywords(call):
+    with pytest.raises(
+        TypeError, match=rf"^{call}: unknown keyword argument\(s\) \['bogus'\]; valid ones are \["
+    ):
+        DATA_CALLS[call]()
+
+
+def test_to_forecasting_refuses_strings():
+    with pytest.raises(TypeError, match=r"^to_forecasting: x must be real numbers, got an array"):
+        rg.datasets.to_forecasting(np.array(["a"] * 5))
+    X, y = rg.datasets.to_forecasting(np.arange(6.0)[::-1], forecast=np.int64(2))
+    np.testing.assert_array_equal(X, [5.0, 4.0, 3.0, 2.0])
+    np.testing.assert_array_equal(y, [3.0, 2.0, 1.0, 0.0])

@@ -103,8 +103,31 @@ def test_other_errors():
         mse(np.zeros(0), np.zeros(0))
     with pytest.raises(ValueError, match=r"mae: axis 2 is out of range for data of 2 dims"):
         mae(SINE, SINE, axis=2)
-    with pytest.raises(TypeError, match=r"mse: y must be a numpy array, a torch tensor"):
+    with pytest.raises(TypeError, match=r"^mse: y must be real numbers, got an array of dtype <U3"):
         mse("abc", np.zeros(3))
+    with pytest.raises(
+        TypeError, match=r"^mae: yhat must be real numbers, got an array of dtype <U"
+    ):
+        mae(np.ones(2), np.array(["1", "2"]))  # strings are not read as numbers
+    with pytest.raises(TypeError, match=r"^rmse: y must be a number, an array of numbers or a"):
+        rmse([[1.0], [1.0, 2.0]], np.zeros(2))
+    with pytest.raises(TypeError, match=r"^mse: axis must be None, an int or a tuple of ints"):
+        mse(SINE, SINE, axis=0.0)
+    for bad in (np.nan, -1.0, np.inf):
+        with pytest.raises(ValueError, match=r"^nrmse: norm_value must be a finite number > 0"):
+            nrmse(SINE, SINE + 1, norm_value=bad)
+    with pytest.raises(
+        TypeError, match=r"^rsquare: unknown keyword argument\(s\) \['axs'\]; valid ones are"
+    ):
+        rsquare(SINE, SINE, axs=0)
+
+
+def test_valid_array_likes():
+    y = np.arange(6.0).reshape(3, 2)
+    assert mse(y[::-1], y) == pytest.approx(mse(np.ascontiguousarray(y[::-1]), y))
+    assert mae(torch.ones(2, 2).to_sparse(), torch.zeros(2, 2)) == 1.0
+    np.testing.assert_allclose(mse(y, y + 1, axis=np.int64(0)), [1.0, 1.0])
+    assert rmse([True, False], [1, 1]) == pytest.approx(np.sqrt(0.5))
 
 
 def test_nan_propagates():

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.integrate import solve_ivp
 
+from .._checks import keywords
 from ._utils import DEFAULT_SEED, as_rng, check_int, check_positive, check_real
 
 __all__ = ["lorenz", "mackey_glass"]
@@ -80,6 +81,7 @@ def _mg_rk4(X: np.ndarray, m: int, a: float, b: float, n: float, h: float) -> No
         D[i + 1] = rhs(x, xd1)
 
 
+@keywords("mackey_glass")
 def mackey_glass(
     n_timesteps: int,
     tau: float = 17,
@@ -205,6 +207,7 @@ def mackey_glass(
     return X[m:].reshape(-1, 1)
 
 
+@keywords("lorenz")
 def lorenz(
     n_timesteps: int,
     rho: float = 28.0,

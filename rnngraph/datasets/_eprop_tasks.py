@@ -12,6 +12,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .._checks import keywords
 from ._utils import as_rng, check_int, check_positive
 
 __all__ = ["EvidenceTrials", "PatternTask", "evidence_accumulation", "pattern_generation"]
@@ -63,6 +64,7 @@ def _steps(ms: float, dt: float, name: str, where: str) -> int:
     return n
 
 
+@keywords("evidence_accumulation")
 def evidence_accumulation(
     batch: int = 64,
     seed: int | np.random.Generator | None = None,
@@ -193,6 +195,7 @@ def evidence_accumulation(
     return EvidenceTrials(inputs, labels, mask)
 
 
+@keywords("pattern_generation")
 def pattern_generation(
     seed: int | np.random.Generator | None = None,
     *,

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import torch
 
+from .._checks import keywords
 from ._utils import check_positive, check_real
 
 __all__ = ["force_target"]
@@ -14,6 +15,7 @@ __all__ = ["force_target"]
 _KINDS = ("four_sines", "sine", "triangle", "sawtooth")
 
 
+@keywords("force_target")
 def force_target(
     t,
     kind: str = "four_sines",

@@ -7,11 +7,13 @@ import numbers
 import numpy as np
 import torch
 
+from .._checks import keywords
 from ._utils import check_int
 
 __all__ = ["to_forecasting"]
 
 
+@keywords("to_forecasting")
 def to_forecasting(x, forecast: int = 1, axis: int = 0, test_size: int | float | None = None):
     r"""Inputs :math:`x(t)` and targets :math:`x(t + \mathrm{forecast})` from one series.
 
@@ -54,6 +56,10 @@ def to_forecasting(x, forecast: int = 1, axis: int = 0, test_size: int | float |
     where = "to_forecasting"
     if not isinstance(x, torch.Tensor):
         x = np.asarray(x)
+        if x.dtype.kind not in "biuf":
+            raise TypeError(f"{where}: x must be real numbers, got an array of dtype {x.dtype}")
+    elif x.is_complex():
+        raise TypeError(f"{where}: x must be real numbers, got dtype {x.dtype}")
     if x.ndim == 0:
         raise ValueError(f"{where}: x must have a time axis, got a scalar")
     axis = check_int(axis, "axis", where, minimum=-x.ndim)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._checks import keywords
 from ._utils import as_rng, check_int, check_real
 
 __all__ = ["narma"]
@@ -11,6 +12,7 @@ __all__ = ["narma"]
 _CONVENTIONS = ("atiya", "reservoirpy")
 
 
+@keywords("narma")
 def narma(
     n_timesteps: int,
     order: int = 10,
