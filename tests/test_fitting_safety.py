@@ -247,6 +247,12 @@ def test_fit_ridge_features_with_feedback_are_those_of_the_target_fed_back():
     ref = Ridge(alpha=1e-6, washout=50).partial_fit(feats, torch.as_tensor(s))
     torch.testing.assert_close(ridge.xtx, ref.xtx, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(ridge.xty, ref.xty, rtol=1e-12, atol=1e-12)
+    # in chunks (the forced value crosses each chunk boundary in the delay line): the same
+    chunked = _generator(n=50)[0].fit_ridge(
+        None, s, edge=("res", "ro"), alpha=1e-6, washout=50, chunk=37
+    )
+    torch.testing.assert_close(chunked.xtx, ref.xtx, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(chunked.xty, ref.xty, rtol=1e-12, atol=1e-12)
 
 
 # ---------------------------------------------------------------------------------------

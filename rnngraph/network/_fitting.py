@@ -515,7 +515,10 @@ class FittingMixin:
             ``(T, n_out)`` / ``(B, T, n_out)``. Batch elements are extra samples of one
             regression (a rank-``B`` update per step).
         edge : (source, target), optional
-            The readout edge; default: add a readout node fed by the output node.
+            The readout edge (zero delay, dense, no mask). Default: the edge marked
+            ``train="rls"`` into the output node if there is one (RectiPy's marking; the
+            readout an earlier ``fit_rls`` added is one), else a new readout node fed by the
+            output node.
         alpha, forgetting : float
             RLS prior :math:`P(0)=I/\alpha` (RectiPy's :math:`P(0)=\alpha_R I` is
             ``alpha=1/alpha_R``) and forgetting factor :math:`\lambda \in (0, 1]`: each
