@@ -255,6 +255,18 @@ def test_fit_ridge_features_with_feedback_are_those_of_the_target_fed_back():
     torch.testing.assert_close(chunked.xty, ref.xty, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("fit", ["fit_ridge", "fit_rls"])
+def test_the_added_readout_becomes_the_output_node_even_after_a_named_one(fit):
+    """``compile(output_node="res")`` names the output node; the readout a fit adds on it
+    takes over, as without the name (the run returned the reservoir before)."""
+    x, y = _task(T=300)
+    net = _esn(n=30)
+    net.compile(output_node="res")
+    getattr(net, fit)(x, y, washout=10)
+    assert net.compile().output_node == "readout"
+    assert net.run(x[:3]).output.shape == (3, 1)
+
+
 # ---------------------------------------------------------------------------------------
 # 9. fit_rls trains the user's train="rls" edge
 # ---------------------------------------------------------------------------------------

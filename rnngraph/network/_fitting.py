@@ -305,9 +305,12 @@ class FittingMixin:
         source, readout = edge
         self.add_func_node(readout, n_out, "identity")
         n_src = self.get_node(source).n
-        return self.add_edge(
+        lin = self.add_edge(
             source, readout, weights=torch.zeros(n_out, n_src), train=train, bias=bias
         )
+        if self.output_node is not None:  # named with compile(output_node=...): the readout
+            self.output_node = readout  # takes over from the node that fed it
+        return lin
 
     def _ridge_plan(self: Network, where: str, edge: tuple[str, str], bias: bool) -> tuple:
         """How ``fit_ridge`` collects the readout's data: ``(offset, forced)``. ``offset``:
