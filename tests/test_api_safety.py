@@ -772,3 +772,35 @@ def test_to_forecasting_refuses_strings():
     X, y = rg.datasets.to_forecasting(np.arange(6.0)[::-1], forecast=np.int64(2))
     np.testing.assert_array_equal(X, [5.0, 4.0, 3.0, 2.0])
     np.testing.assert_array_equal(y, [3.0, 2.0, 1.0, 0.0])
+
+
+def test_changing_a_node_integrator_is_honoured_or_refused():
+    x = torch.sin(torch.arange(16.0, dtype=torch.float64)).reshape(8, 2)
+
+    def li_net(integrator):
+        net = _li_net(0.5)
+        net.pop_edge("li", "li")
+        if integrator != "euler":
+            net.get_node("li").integrator = integrator
+        return net
+
+    euler = li_net("euler").run(x).output
+    for name in ("rk4", "exp_euler"):
+        net = li_net(name)
+        assert net.get_node("li").integrator == name
+        ref = Network(0.5, dtype=torch.float64)
+        ref.add_func_node("inp", 2)
+        ref.add_diffeq_node(
+            "li", "leaky_integrator", 5, tau=4.0, activation="identity", integrator=name
+        )
+        ref.add_edge("inp", "li", torch.arange(10.0).reshape(5, 2) / 10)
+        torch.testing.assert_close(net.run(x).output, ref.run(x).output, rtol=0, atol=0)
+        assert not torch.allclose(net.run(x, state=net.model.init_state(1)).output, euler)
+    node = rg.nodes.LeakyIntegrator(3)
+    with pytest.raises(ValueError, match=r"^LeakyIntegrator: unknown integrator 'rk5'; valid"):
+        node.integrator = "rk5"
+    assert node.integrator == "euler"
+    tanh = rg.nodes.LeakyTanh(3)
+    with pytest.raises(ValueError, match=r"^LeakyTanh: the model defines its own exact step"):
+        tanh.integrator = "rk4"
+    assert tanh.integrator == "map"

@@ -291,25 +291,55 @@ class DENode(Node):
                 f"valid ones are {list(dict.fromkeys(valid))}"
             )
         super().__init__(n)
-        integrator = self.default_integrator if integrator is None else integrator
-        if integrator not in INTEGRATORS:
-            raise ValueError(
-                f"{type(self).__name__}: unknown integrator {integrator!r}; "
-                f"valid names are {sorted(INTEGRATORS)}"
-            )
-        if integrator == "exp_euler" and type(self).decay is DENode.decay:
-            raise ValueError(
-                f"{type(self).__name__}: integrator 'exp_euler' needs a model with a linear part "
-                "(a decay() method); use 'euler' or 'rk4'"
-            )
-        self.integrator = integrator
-        self._integrate = INTEGRATORS[integrator]
+        self._integrator: str | None = None
+        self.integrator = self.default_integrator if integrator is None else integrator
         self._train = set(train or ())
         self._param_names: list[str] = []
         self._domains: dict[str, str] = {}
         self._init: dict[str, Tensor] = {}
         for k, v in {**self.init_defaults, **dict(init or {})}.items():
             self.set_init(k, v)
+
+    # ---- integrator -------------------------------------------------------------------
+
+    #: labels of models that define their own exact step instead of an integrator
+    OWN_STEP_LABELS: ClassVar[tuple[str, ...]] = ("map", "exact")
+
+    @property
+    def integrator(self) -> str:
+        """The integrator's name (see ``INTEGRATORS``), or ``"map"``/``"exact"`` for models
+        that define their own exact step.
+
+        Setting it switches the integrator of every path (torch step, native kernels,
+        e-prop) for the next run. A model with its own step keeps it: only its label is
+        accepted.
+        """
+        return self._integrator
+
+    @integrator.setter
+    def integrator(self, name: Any) -> None:
+        owner = type(self).__name__
+        if self._integrator in self.OWN_STEP_LABELS:
+            if name != self._integrator:
+                raise ValueError(
+                    f"{owner}: the model defines its own exact step ({self._integrator!r}); "
+                    f"it takes no integrator, got {name!r}"
+                )
+            return
+        if name in self.OWN_STEP_LABELS and type(self).step is not DENode.step:
+            self._integrator = name
+            return
+        if not isinstance(name, str) or name not in INTEGRATORS:
+            raise ValueError(
+                f"{owner}: unknown integrator {name!r}; valid names are {sorted(INTEGRATORS)}"
+            )
+        if name == "exp_euler" and type(self).decay is DENode.decay:
+            raise ValueError(
+                f"{owner}: integrator 'exp_euler' needs a model with a linear part "
+                "(a decay() method); use 'euler' or 'rk4'"
+            )
+        self._integrator = name
+        self._integrate = INTEGRATORS[name]
 
     # ---- parameters -------------------------------------------------------------------
 
