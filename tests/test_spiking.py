@@ -605,8 +605,17 @@ def test_errors():
         IAF(2, noise_std=-0.1)
     with pytest.raises(ValueError, match=r"LIF: unknown integrator 'midpoint'"):
         LIF(2, integrator="midpoint")
-    with pytest.raises(TypeError, match="unexpected keyword argument 'tau'"):
+    with pytest.raises(
+        TypeError,
+        match=r"LIF: unknown keyword argument\(s\) \['tau'\]; valid ones are \['n', 'tau_m', "
+        r"'v_rest', 'v_th', 'v_reset', 'r_m', 'refractory', 'reset', 'surrogate', "
+        r"'surrogate_scale', 'detach_reset', 'integrator', 'train', 'init'\]",
+    ):
         LIF(2, tau=3.0)
+    with pytest.raises(
+        TypeError, match=r"IAF: unknown keyword argument\(s\) \['noise'\]; .*'seed'"
+    ):
+        IAF(2, noise=0.1)
     with pytest.raises(ValueError, match=r"LIF: parameter 'v_th' must be finite, got nan"):
         LIF(2, v_th=float("nan"))
     with pytest.raises(ValueError, match=r"DoubleExpSynapse: tau_r and tau_d must differ"):

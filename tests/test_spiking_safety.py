@@ -124,6 +124,31 @@ def test_no_gradient_paths_equal_the_gradient_path_in_float64(model, integrator,
         np.testing.assert_allclose(rec["cells.v"], ref["cells.v"], rtol=0, atol=1e-12, err_msg=path)
 
 
+@pytest.mark.parametrize("model", ["lif", "iaf"])
+def test_a_unit_held_by_its_initial_state_is_held_on_every_path(model):
+    """Without a refractory period, an initial countdown ref = 3 (set by the user) still
+    holds v for 3 steps and counts down, on every path as in lif_step."""
+    dt = 1e-4 if model == "iaf" else 1.0
+    kwargs = {"bias": 0.0} if model == "iaf" else {"tau_m": 5.0}
+    drive = 0.05 if model == "iaf" else 2.0
+
+    def build():
+        net = Network(dt, dtype=F64)
+        net.add_diffeq_node("cells", model, 2, init={"ref": [3.0, 0.0]}, **kwargs)
+        return net
+
+    x = torch.full((8, 2), drive, dtype=F64)
+    runs = _paths(build, x, ["cells.v", "cells.ref"])
+    ref = runs.pop("grad")
+    np.testing.assert_array_equal(ref["cells.ref"][:4, 0], [2.0, 1.0, 0.0, 0.0])
+    assert (ref["cells.v"][:3, 0] == ref["cells.v"][0, 0]).all() and ref["cells.v"][3, 0] != ref[
+        "cells.v"
+    ][2, 0]
+    for path, rec in runs.items():
+        np.testing.assert_array_equal(rec["cells.ref"], ref["cells.ref"], err_msg=path)
+        np.testing.assert_allclose(rec["cells.v"], ref["cells.v"], rtol=0, atol=1e-15, err_msg=path)
+
+
 def test_float64_gain_is_computed_in_float64():
     """g = exp(-dt/tau) to the last bit for a float64 network (not dt rounded to float32),
     and the run follows the exact closed form of the IAF under its bias to 1e-15 V."""

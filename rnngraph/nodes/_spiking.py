@@ -41,6 +41,7 @@ State variables are ``(B, n)`` tensors; inputs that no edge feeds are ``0.0``.
 
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
 from collections import namedtuple
@@ -395,51 +396,37 @@ def _scalar_or_tensor(t: Tensor) -> float | Tensor:
     return float(t) if t.dim() == 0 else t
 
 
-def lif_kernel_nograd(
-    node: SpikingNode, dt: float, tau: Tensor, bias: Tensor | float = 0.0
-) -> Callable[..., tuple[Tensor, tuple]] | None:
-    r"""A fast step for LIF-type membranes in runs without gradients, or ``None``.
-
-    ``None`` for integrators without an affine one-step map and for a relaxed (smooth)
-    spike function. The membrane update is the affine map :math:`v \leftarrow u + g\,(v - u)`,
-    :math:`u = v_{rest} + R(I + I_{bias})`, with ``g`` from :func:`membrane_gain` computed
-    once in the network's dtype (two tensor operations per step), the spike a plain
-    comparison (no surrogate is needed without gradients), and refractoriness and resets as
-    in :func:`lif_step`. The results equal :func:`lif_step`'s up to rounding.
-    """
-    if node.integrator not in _AFFINE_GAIN or getattr(node.spike_fn, "relaxed", False):
-        return None  # a relaxed spike function has a smooth forward: keep the full step
+def _nograd_constants(node: SpikingNode, dt: float, tau: Tensor, bias: Any) -> dict[str, Any]:
+    """The constants of the no-gradient LIF step, as tensors of the network's dtype (a
+    Python float must not pass through float32): ``u0 = v_rest + r_m I_bias``, ``r_m``,
+    the gain ``g``, the threshold ``th``, ``v_reset``, ``drop = th - v_reset`` and the
+    held steps ``hold``."""
     with torch.no_grad():
-        g = membrane_gain(node.integrator, dt, tau, tau)  # in the network's dtype
-        gain = _scalar_or_tensor(g)
-        r_m = _scalar_or_tensor(node.r_m)
-        # u = v_rest + R (I + I_bias) = u0 + R I, then v <- lerp(u, v, g) = u + g (v - u)
-        u0 = torch.as_tensor(node.v_rest + node.r_m * bias)
         th = getattr(node, node.threshold_name)
-        v_reset = _scalar_or_tensor(node.v_reset)
-        drop = _scalar_or_tensor(th - node.v_reset)
-        th = _scalar_or_tensor(th)
-        hold = _hold_steps(node.refractory, dt, tau)
-        refractory = bool((hold > 0).any())
-        hold = _scalar_or_tensor(hold)
-    subtract = node.reset_mode == "subtract"
-    consts = {"u0": u0, "r_m": node.r_m, "g": g, "th": th, "v_reset": node.v_reset}
-    consts.update(drop=drop, hold=hold)
-    # as tensors of the network's dtype: a Python float must not pass through float32
-    consts = {k: torch.as_tensor(c, dtype=tau.dtype, device=tau.device) for k, c in consts.items()}
-    native = _native.lif_step(node.n, tau.dtype, tau.device, subtract, **consts)
-    if native is not None:
+        c = {
+            "u0": node.v_rest + node.r_m * bias,  # u = v_rest + R (I + I_bias) = u0 + R I
+            "r_m": node.r_m,
+            "g": membrane_gain(node.integrator, dt, tau, tau),
+            "th": th,
+            "v_reset": node.v_reset,
+            "drop": th - node.v_reset,
+            "hold": _hold_steps(node.refractory, dt, tau),
+        }
+        return {k: torch.as_tensor(v, dtype=tau.dtype, device=tau.device) for k, v in c.items()}
 
-        def k_native(s: tuple, i: Tensor) -> tuple[Tensor, tuple]:
-            v, z, ref = native(i, *s)
-            return z, (v, z, ref)
 
-        return k_native
+def _torch_lif_step(c: dict[str, Any], subtract: bool, refractory: bool) -> Callable:
+    """The no-gradient LIF step in torch, on the constants of :func:`_nograd_constants`;
+    without ``refractory`` the countdown ``ref`` is neither read nor changed."""
+    u0 = c["u0"]
+    r_m, gain, th, v_reset, drop, hold = (
+        _scalar_or_tensor(c[k]) for k in ("r_m", "g", "th", "v_reset", "drop", "hold")
+    )
 
     def k(s: tuple, i: Tensor) -> tuple[Tensor, tuple]:
         v, z, ref = s
         u = torch.add(u0, i, alpha=r_m) if isinstance(r_m, float) else u0 + r_m * i
-        vi = torch.lerp(u, v, gain)
+        vi = torch.lerp(u, v, gain)  # u + g (v - u), as affine_membrane
         if refractory:
             held = ref > 0
             vi = torch.where(held, v, vi)
@@ -452,6 +439,50 @@ def lif_kernel_nograd(
         if refractory:
             ref = torch.where(spiked, hold, (ref - 1.0).clamp(min=0.0))
         return z_new, (vi, z_new, ref)
+
+    return k
+
+
+def lif_kernel_nograd(
+    node: SpikingNode, dt: float, tau: Tensor, bias: Tensor | float = 0.0
+) -> Callable[..., tuple[Tensor, tuple]] | None:
+    r"""A fast step for LIF-type membranes in runs without gradients, or ``None``.
+
+    ``None`` for integrators without an affine one-step map and for a relaxed (smooth)
+    spike function. The membrane update is the affine map :math:`v \leftarrow u + g\,(v - u)`,
+    :math:`u = v_{rest} + R(I + I_{bias})`, with ``g`` from :func:`membrane_gain` computed
+    once in the network's dtype (two tensor operations per step), the spike a plain
+    comparison (no surrogate is needed without gradients), and refractoriness and resets as
+    in :func:`lif_step`: the native C step where it is available, else torch. The results
+    equal :func:`lif_step`'s up to rounding.
+
+    Without a refractory period the step skips the countdown; a run whose first state
+    holds a unit anyway (``ref > 0``, set by the user) takes the torch step with the
+    countdown, as :func:`lif_step` holds it (checked once, at the run's first step).
+    """
+    if node.integrator not in _AFFINE_GAIN or getattr(node.spike_fn, "relaxed", False):
+        return None  # a relaxed spike function has a smooth forward: keep the full step
+    c = _nograd_constants(node, dt, tau, bias)
+    subtract = node.reset_mode == "subtract"
+    refractory = bool((c["hold"] > 0).any())
+    native = _native.lif_step(node.n, tau.dtype, tau.device, subtract, **c)
+    if native is not None:
+
+        def fast(s: tuple, i: Tensor) -> tuple[Tensor, tuple]:
+            v, z, ref = native(i, *s)
+            return z, (v, z, ref)
+
+    else:
+        fast = _torch_lif_step(c, subtract, refractory)
+    if refractory:
+        return fast
+    chosen: list[Callable] = []
+
+    def k(s: tuple, i: Tensor) -> tuple[Tensor, tuple]:
+        if not chosen:  # the run's first step
+            held = bool((s[2] > 0).any())
+            chosen.append(_torch_lif_step(c, subtract, True) if held else fast)
+        return chosen[0](s, i)
 
     return k
 
@@ -517,9 +548,21 @@ class SpikingNode(DENode):
         integrator: str | None = None,
         train: tuple[str, ...] | list[str] | None = None,
         init: Any = None,
+        **unknown: Any,
     ) -> None:
-        super().__init__(n, integrator=integrator, train=train, init=init)
         owner = type(self).__name__
+        if unknown:  # a model passes its **kwargs on to here: name it and its options
+            valid = [
+                p.name
+                for c in (type(self), SpikingNode, DENode)
+                for p in inspect.signature(c.__init__).parameters.values()
+                if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self"
+            ]
+            raise TypeError(
+                f"{owner}: unknown keyword argument(s) {sorted(unknown)}; valid ones are "
+                f"{list(dict.fromkeys(valid))}"
+            )
+        super().__init__(n, integrator=integrator, train=train, init=init)
         if not isinstance(reset, str) or reset not in self.reset_modes:
             raise ValueError(
                 f"{owner}: unknown reset {reset!r}; valid modes for this model are "
