@@ -804,3 +804,29 @@ def test_changing_a_node_integrator_is_honoured_or_refused():
     with pytest.raises(ValueError, match=r"^LeakyTanh: the model defines its own exact step"):
         tanh.integrator = "rk4"
     assert tanh.integrator == "map"
+
+
+def test_state_arguments_and_pops_name_the_call():
+    net = _esn()
+    model = net.compile()
+    for call, f in (
+        ("CompiledNetwork.run", lambda: model.run(torch.zeros(2, 3, 2), state=[1, 2])),
+        ("CompiledNetwork.forward", lambda: model(torch.zeros(2, 3, 2), state=[1, 2])),
+        ("CompiledNetwork.step", lambda: model.step(torch.zeros(2, 2), [1, 2])),
+    ):
+        with pytest.raises(
+            TypeError, match=rf"^{re.escape(call)}: state must be a dict of tensors"
+        ):
+            f()
+    y, s = model.step(torch.ones(3, 2), None)  # None: the initial state
+    y_ref, s_ref = model.step(torch.ones(3, 2), model.init_state(3))
+    torch.testing.assert_close(y, y_ref, rtol=0, atol=0)
+    with pytest.raises(KeyError, match=r"Network\.pop_node: no node 'zz'; nodes are"):
+        net.pop_node("zz")
+    with pytest.raises(KeyError, match=r"Network\.pop_edge: no edge 'zz' -> 'res'; edges are"):
+        net.pop_edge("zz", "res")
+    with pytest.raises(
+        TypeError, match=r"^Network\.add_diffeq_node\('q'\): weights must be an \(n, n\) matrix"
+    ):
+        net.add_diffeq_node("q", "leaky_tanh", weights="abc")
+    assert "q" not in net

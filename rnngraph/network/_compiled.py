@@ -77,6 +77,14 @@ def _broadcast(state: Mapping[str, Any], batch: int) -> Mapping[str, Any]:
     return state
 
 
+def _check_mapping(where: str, state: Any) -> None:
+    if not isinstance(state, Mapping):
+        raise TypeError(
+            f"{where}: state must be a dict of tensors (from init_state() or a run's "
+            f"Recording.state), got {type(state).__name__}"
+        )
+
+
 def _same_memory(a: Tensor, b: Tensor) -> bool:
     return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
 
@@ -438,6 +446,7 @@ class CompiledNetwork(nn.Module):
         return state
 
     def _check_state(self, where: str, state: Mapping[str, Tensor], batch: int) -> None:
+        _check_mapping(where, state)
         keys = self.state_keys()
         missing = [k for k in keys if k not in state]
         if missing:
@@ -1087,6 +1096,8 @@ class CompiledNetwork(nn.Module):
         from ``init_state`` (unless ``state`` is given) and leaves the held state alone."""
         if observer is not None and not isinstance(observer, Observer):
             raise TypeError(f"{where}: observer must be an Observer, got {type(observer).__name__}")
+        if state is not None:
+            _check_mapping(where, state)
         if observer is not None:
             self._check_record(where, observer.record)
         if inputs is None:
@@ -1160,10 +1171,17 @@ class CompiledNetwork(nn.Module):
         """One step as a pure function: ``(y_t, new_state) = step(x_t, state)``.
 
         ``x_t`` is ``(B, C)`` (or ``(C,)`` for ``B = 1``; ``None`` for no external input).
-        A state of batch 1 starts every element of a larger batch, as in :meth:`run`.
-        The held state is left untouched.
+        A state of batch 1 starts every element of a larger batch, as in :meth:`run`;
+        ``state=None`` is ``init_state(B)``. The held state is left untouched.
         """
         where = "CompiledNetwork.step"
+        if state is None:
+            batch = 1
+            if x_t is not None:
+                shape = as_tensor(where, "x_t", x_t, copy=False).shape
+                batch = shape[0] if len(shape) == 2 else 1
+            state = self.init_state(batch)
+        _check_mapping(where, state)
         if x_t is None:
             batch = next(iter(state.values())).shape[0] if state else 1
             self._check_state(where, state, batch)

@@ -230,7 +230,13 @@ class Network(FittingMixin):
         node_vars = {_strip_op(k): v for k, v in (node_vars or {}).items()}
         if isinstance(node, str):
             if n is None and weights is not None:
-                n = int(np.shape(weights)[0])
+                shape = _shape(weights)
+                if not shape:
+                    raise TypeError(
+                        f"{where}({label!r}): weights must be an (n, n) matrix, got "
+                        f"{type(weights).__name__}"
+                    )
+                n = shape[0]
             if train_params:
                 params["train"] = [_strip_op(p) for p in train_params]
             try:
@@ -406,6 +412,8 @@ class Network(FittingMixin):
 
     def pop_node(self, label: str) -> Node:
         """Remove node ``label`` (and its edges) and return its module."""
+        if not isinstance(label, str) or label not in self.graph:
+            raise KeyError(f"Network.pop_node: no node {label!r}; nodes are {list(self.graph)}")
         node = self.get_node(label)
         self.graph.remove_node(label)
         if self.input_node == label:
@@ -417,6 +425,11 @@ class Network(FittingMixin):
 
     def pop_edge(self, source: str, target: str) -> Linear:
         """Remove the edge ``source -> target`` and return its module."""
+        if not self.graph.has_edge(source, target):
+            raise KeyError(
+                f"Network.pop_edge: no edge {source!r} -> {target!r}; "
+                f"edges are {list(self.graph.edges)}"
+            )
         edge = self.get_edge(source, target)
         self.graph.remove_edge(source, target)
         self._changed()
