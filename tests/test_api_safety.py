@@ -830,3 +830,16 @@ def test_state_arguments_and_pops_name_the_call():
     ):
         net.add_diffeq_node("q", "leaky_tanh", weights="abc")
     assert "q" not in net
+
+
+def test_numpy_integers_as_steps_and_batch_sizes():
+    net = _esn(torch.float64)
+    model = net.compile()
+    assert model.init_state(np.int64(3))["res.x"].shape == (3, 20)
+    y = net.run(steps=np.int64(4), sampling_steps=np.int64(2), cutoff=np.int8(1), record="res")
+    assert y.output.shape == (4, 1) and y["res"].shape == (2, 20)
+    assert model(None, steps=np.uint16(3)).shape == (3, 1)
+    with pytest.raises(
+        ValueError, match=r"^CompiledNetwork\.run: steps must be an int >= 1, got 2\.0"
+    ):
+        net.run(steps=2.0)

@@ -27,7 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import _native
-from .._checks import all_finite, as_step, as_tensor, keywords
+from .._checks import all_finite, as_int, as_step, as_tensor, keywords
 from ..edges import Linear
 from ..nodes import DENode, FuncNode, Node
 from ..nodes._spiking import SpikingNode
@@ -420,10 +420,8 @@ class CompiledNetwork(nn.Module):
         DE state variables take their initial values (``DENode.set_init``); delayed edges
         read their ``init`` value (zeros by default) until the source's output arrives.
         """
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(
-                f"CompiledNetwork.init_state: batch_size must be an int >= 1, got {batch_size!r}"
-            )
+        where = "CompiledNetwork.init_state"
+        batch_size = as_int(where, "batch_size", batch_size, minimum=1, type_error=ValueError)
         dev, dt = self._ref.device, self._ref.dtype
         state: State = {}
         for v in self._de_nodes:
@@ -1103,8 +1101,7 @@ class CompiledNetwork(nn.Module):
         if inputs is None:
             if steps is None:
                 raise ValueError(f"{where}: give inputs, or steps= for a run without input")
-            if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-                raise ValueError(f"{where}: steps must be an int >= 1, got {steps!r}")
+            steps = as_int(where, "steps", steps, minimum=1, type_error=ValueError)
             x, batched, n_steps = None, batch_size is not None, steps
             held = state if state is not None else (self.state if hold else None)
             if batch_size is not None or not held:
