@@ -574,6 +574,20 @@ def test_a_bad_parameter_value_is_refused_with_its_name(case):
 
 
 @pytest.mark.parametrize("cls", list(RULES), ids=lambda c: c.__name__)
+def test_set_var_checks_a_parameter_and_leaves_it_as_it_was(cls):
+    """Network.set_var checks a parameter as the constructor does: nothing changes."""
+    net = Network(0.1, dtype=F64)
+    net.add_node("cells", cls(3))
+    for name, rule in RULES[cls].items():
+        before = net.get_var("cells", name).clone()
+        bad = BAD[rule][0]
+        what = rf"(parameter '{name}' must be {TEXT[rule]}|cells.{name} contains NaN or inf)"
+        with pytest.raises(ValueError, match=rf"Network.set_var.*{what}"):
+            net.set_var("cells", name, bad)
+        assert torch.equal(net.get_var("cells", name), before)
+
+
+@pytest.mark.parametrize("cls", list(RULES), ids=lambda c: c.__name__)
 def test_a_parameter_of_the_wrong_shape_or_type_is_refused(cls):
     name = next(iter(RULES[cls]))  # a time constant or capacitance
     owner = cls.__name__
