@@ -181,9 +181,19 @@ def test_in_place_spectral_radius_sweep_gives_one_result_per_point(generic):
 # ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", ["esn-dense-as-csr", "esn-dense", "esn-batch-3", "li"])
-@pytest.mark.parametrize("bad", ["small", "dtype", "rows"])
-def test_replaced_weights_of_another_shape_or_dtype_raise(path, bad):
+# These cases read past the end of an array without the checks, so they run in a
+# subprocess (``test_replaced_arrays_raise_instead_of_crashing``): a crash fails that test
+# instead of ending pytest.
+REPLACED = [
+    (path, bad)
+    for path in ("esn-dense-as-csr", "esn-dense", "esn-csr-edge", "esn-batch-3", "li")
+    for bad in ("small", "dtype", "rows")
+]
+
+
+def replaced_weight_case(path, bad):
+    """Weights replaced through ``.data`` by another shape or dtype: a ValueError naming
+    the call, the edge and what was expected; the held state is left as it was."""
     build, (source, target), batch = PATHS[path]
     net = build()
     edge = net.get_edge(source, target)
@@ -197,13 +207,21 @@ def test_replaced_weights_of_another_shape_or_dtype_raise(path, bad):
         "dtype": edge.weight.detach().float(),
         "rows": torch.zeros(n // 2, n, dtype=torch.float64),
     }[bad]
-    edge.weight.data = replacement
+    if edge.sparse:
+        replacement = replacement.to_sparse_csr()
+        edge.weight = replacement  # a CSR buffer: `.data =` changes nothing
+    else:
+        edge.weight.data = replacement
     where = rf"CompiledNetwork\.run \(native loop of node '{source}'\)"
     shape = rf"\({', '.join(map(str, replacement.shape))}\) {replacement.dtype}"
+    what = f"the weight of edge '{source}->{target}'"
+    what += r" \(CSR (row pointers|values)\)" if edge.sparse else ""
+    expected = rf"\({n}, {n}\) torch\.float64" if not edge.sparse else r"\(\d+,\) torch\.\w+"
+    got = shape + " tensor on cpu" if not edge.sparse else r"\(\d+,\) torch\.\w+ tensor on cpu"
     with pytest.raises(
         ValueError,
-        match=rf"{where}: the weight of edge '{source}->{target}' is a {shape} tensor on cpu, "
-        rf"expected a \({n}, {n}\) torch\.float64 tensor",
+        match=rf"{where}: {what} is a {got}, "
+        rf"expected a {expected} tensor",
     ):
         c.run(x)
     assert c.state.keys() == kept.keys()
@@ -223,7 +241,7 @@ def test_replaced_node_parameter_of_another_shape_raises():
         c.run(drive(10))
 
 
-def test_native_kernels_check_their_arrays():
+def kernel_arrays_case():
     """Each C entry point called with arrays of the wrong shape or dtype raises a
     ValueError naming the call instead of reading out of bounds."""
     d = torch.float64
@@ -258,6 +276,32 @@ def test_native_kernels_check_their_arrays():
             _native.rls_update(P, w, None, r, f, 1.0)
         with pytest.raises(ValueError, match=r"RLS.update \(native\): the target is a \(1, 3\)"):
             _native.rls_update(torch.eye(4, dtype=d), w, None, r, torch.ones(1, 3, dtype=d), 1.0)
+
+
+CASES = f"""
+import sys
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+import test_native_safety as t
+for path, bad in t.REPLACED:
+    t.replaced_weight_case(path, bad)
+    print("ok", path, bad, flush=True)
+t.kernel_arrays_case()
+print("ok kernels", flush=True)
+"""
+
+
+def test_replaced_arrays_raise_instead_of_crashing(tmp_path):
+    """Every native entry point: arrays of another shape or dtype (weights replaced through
+    ``.data``, or passed to a kernel) raise the pinned errors, in a subprocess."""
+    done = subprocess.run(
+        [sys.executable, "-c", CASES],
+        env=_environment(tmp_path / "cache", {}),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    assert done.stdout.count("ok ") == len(REPLACED) + 1
 
 
 SEGFAULT = """
@@ -346,6 +390,10 @@ def test_native_paths_propagate_nan_and_inf_like_torch(path, generic):
     v = state[var].clone()
     v[..., :3] = torch.tensor(SPECIAL, dtype=v.dtype)
     state[var] = v
+    for name in ("z", "ref"):  # a spiking node's spike and countdown: NaN in two more units
+        if f"{source}.{name}" in state:
+            state[f"{source}.{name}"] = state[f"{source}.{name}"].clone()
+            state[f"{source}.{name}"][..., 3:5] = NAN
     x = drive(40, batch=batch)
     obs = rg.Observer([source, var])
     native = c.run(x, state=state, observer=obs)
@@ -594,12 +642,19 @@ def test_damaged_cached_library_is_rebuilt(built, tmp_path, damage):
     assert len(valid_manifests(cache)) == 2
 
 
-def test_compiler_given_with_flags_and_a_new_compiler_rebuilds(built, tmp_path):
-    cache = seeded(built, tmp_path / "cache")
+@pytest.mark.parametrize("start", ["empty", "built by plain cc"])
+def test_compiler_given_with_flags_and_a_new_compiler_rebuilds(built, tmp_path, start):
+    """``CC='cc -pipe'`` builds (it was run as one file name); a library built by another
+    compiler command is rebuilt."""
+    cache = tmp_path / "cache"
+    if start != "empty":
+        seeded(built, cache)
     cc = shutil.which("cc") or shutil.which("gcc")
     result, _ = probe(cache, CC=f"{cc} -pipe")
     assert result["available"], result["failure"]
-    assert all("-pipe" in m["compiler"] for m in valid_manifests(cache))
+    manifests = valid_manifests(cache)
+    assert len(manifests) == 2
+    assert all("-pipe" in m["compiler"] for m in manifests)
 
 
 # -- 18: planted libraries ------------------------------------------------------------
@@ -701,3 +756,18 @@ def test_native_module_docstring_names_the_settings():
     doc = _native.__doc__
     for name in ("RNNGRAPH_CACHE_DIR", "RNNGRAPH_NATIVE", "$CC", "manifest", "0700"):
         assert name in doc
+
+
+def test_library_built_for_another_glibc_is_rebuilt(built, tmp_path):
+    """The manifest records the glibc a library was built against; another one rebuilds."""
+    cache = seeded(built, tmp_path / "cache")
+    for m in cache.glob("*.json"):
+        data = json.loads(m.read_text())
+        data["fields"]["glibc"] = "glibc 2.17"
+        m.write_text(json.dumps(data))
+    result, _ = probe(cache, **no_compiler(tmp_path))
+    assert not result["available"]  # no compiler: the mismatched library is not loaded
+    result, _ = probe(cache)
+    assert result["available"], result["failure"]
+    assert len(valid_manifests(cache)) == 2
+    assert all(m["fields"]["glibc"] == _native._glibc() for m in valid_manifests(cache))
