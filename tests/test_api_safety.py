@@ -843,3 +843,23 @@ def test_numpy_integers_as_steps_and_batch_sizes():
         ValueError, match=r"^CompiledNetwork\.run: steps must be an int >= 1, got 2\.0"
     ):
         net.run(steps=2.0)
+
+
+def test_pickles_with_the_planned_attributes_as_plain_ones_still_load():
+    """Networks pickled when dt, integrator and the edge's delay were plain attributes."""
+    net = _li_net(0.5)
+    x = torch.ones(3, 2, dtype=torch.float64)
+    ref = net.run(x).output
+    net.reset()
+    old = copy.deepcopy(net)
+    for obj, names in (
+        (old, ("dt", "dtype", "device")),
+        (old.get_node("li"), ("integrator",)),
+        (old.get_edge("li", "li"), ("n_in", "n_out", "delay", "source_var", "target_var")),
+    ):
+        state = dict(obj.__dict__)
+        for name in names:
+            state[name] = state.pop(f"_{name}")
+        type(obj).__setstate__(obj, state)
+    old._compiled = None
+    torch.testing.assert_close(old.run(x).output, ref, rtol=0, atol=0)

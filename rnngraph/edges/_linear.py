@@ -250,6 +250,15 @@ class Linear(nn.Module):
     train_mode = property(lambda self: self._train_mode, doc="``None``, ``'gd'`` or ``'rls'``.")
     sparse = property(lambda self: self._sparse, doc="Whether the weights are CSR.")
 
+    _PLANNED = ("n_in", "n_out", "delay", "source_var", "target_var", "train_mode", "sparse")
+
+    def __setstate__(self, state: dict) -> None:
+        # edges pickled when these were plain attributes load into the read-only ones
+        for name in self._PLANNED:
+            if name in state:
+                state[f"_{name}"] = state.pop(name)
+        super().__setstate__(state)
+
     def __deepcopy__(self, memo: dict) -> Linear:
         # torch cannot deepcopy a CSR tensor: copy those by hand, the rest as usual
         for t in (*self._parameters.values(), *self._buffers.values()):

@@ -272,6 +272,11 @@ class CompiledNetwork(nn.Module):
     output of the same step, an edge with delay ``d`` the output of ``d`` steps earlier
     (its ``init`` value, zeros by default, before that). A DE node integrates its state
     over the step with the step's input, applies its event rule, then emits its output.
+
+    State: :meth:`forward` (``model(x)``) is stateless like torch's recurrent modules
+    (each call starts from ``init_state`` unless ``state=`` is given and leaves the held
+    state alone); :meth:`run` continues from the held state and holds its final state, as
+    RectiPy's ``run`` does; :meth:`step` is a pure function of its arguments.
     """
 
     def __init__(
@@ -499,6 +504,13 @@ class CompiledNetwork(nn.Module):
         ``exec`` cannot be pickled, and the loaded network makes them again on its first
         run."""
         return {**super().__getstate__(), "_loops": {}}
+
+    def __setstate__(self, state: dict) -> None:
+        # networks pickled when these were plain attributes load into the read-only ones
+        for name in ("dt", "input_node", "output_node", "order"):
+            if name in state:
+                state[f"_{name}"] = state.pop(name)
+        super().__setstate__(state)
 
     def _apply(self, fn, *args: Any, **kwargs: Any):
         """``.to()``, ``.double()``, ... move the held state along with the parameters."""

@@ -123,6 +123,13 @@ class Network(FittingMixin):
     def _changed(self) -> None:
         self._compiled_key = None
 
+    def __setstate__(self, state: dict) -> None:
+        # networks pickled when these were plain attributes load into the properties
+        for name in ("dt", "dtype", "device"):
+            if name in state:
+                state[f"_{name}"] = state.pop(name)
+        self.__dict__.update(state)
+
     @property
     def dt(self) -> float:
         """Step size, in the unit of every time constant. Setting it (finite, > 0) changes

@@ -300,6 +300,16 @@ class DENode(Node):
         for k, v in {**self.init_defaults, **dict(init or {})}.items():
             self.set_init(k, v)
 
+    def __setstate__(self, state: dict) -> None:
+        # nodes pickled by earlier versions: a plain ``integrator`` attribute, no parameter
+        # domains, initial values as given
+        if "integrator" in state:
+            state["_integrator"] = state.pop("integrator")
+        state.setdefault("_domains", {})
+        init = state.get("_init", {})
+        state["_init"] = {k: torch.as_tensor(v, dtype=torch.float64) for k, v in init.items()}
+        super().__setstate__(state)
+
     # ---- integrator -------------------------------------------------------------------
 
     #: labels of models that define their own exact step instead of an integrator
