@@ -221,6 +221,40 @@ row("Network/dtype=numpy", None, TypeError, W + "dtype", lambda _: Network(1.0, 
 row("Network/device=unknown", None, VT, W + "device", lambda _: Network(1.0, device="gpu7"))
 row("Network/device=int", None, VT, W + "device", lambda _: Network(1.0, device=[0]))
 
+# ---- Network.dt and Network.to: the settings the compiled program depends on ---------------
+row(
+    "Network.dt/set negative",
+    "esn",
+    ValueError,
+    r"Network\.dt.*dt",
+    lambda n: setattr(n, "dt", -1.0),
+)
+row("Network.dt/set zero", "esn", ValueError, r"Network\.dt.*dt", lambda n: setattr(n, "dt", 0.0))
+row("Network.dt/set NaN", "esn", ValueError, r"Network\.dt.*dt", lambda n: setattr(n, "dt", NAN))
+row("Network.dt/set inf", "esn", ValueError, r"Network\.dt.*dt", lambda n: setattr(n, "dt", INF))
+row("Network.dt/set str", "esn", VT, r"Network\.dt.*dt", lambda n: setattr(n, "dt", "1"))
+row(
+    "Network.to/dtype int",
+    "esn",
+    TypeError,
+    r"Network\.to.*dtype",
+    lambda n: n.to(dtype=torch.int32),
+)
+row(
+    "Network.to/dtype complex",
+    "esn",
+    TypeError,
+    r"Network\.to.*dtype",
+    lambda n: n.to(dtype=torch.complex64),
+)
+row(
+    "Network.to/dtype bool",
+    "esn",
+    TypeError,
+    r"Network\.to.*dtype",
+    lambda n: n.to(dtype=torch.bool),
+)
+
 # ---- Network.add_node -----------------------------------------------------------------------
 W = r"Network\.add_node"
 row("add_node/not a node", "esn", TypeError, W, lambda n: n.add_node("x", "lif"))
@@ -1406,6 +1440,15 @@ row(
     _ridge(ridge=1e-6),
 )
 
+row("fit_ridge/inputs a string", "esn", TypeError, W + r".*inputs", _ridge(x="abc"))
+row(
+    "fit_ridge/targets None",
+    "esn",
+    (TypeError, ValueError),
+    W + r".*targets",
+    lambda n: n.fit_ridge(X, None),
+)
+
 # ---- fit_rls ------------------------------------------------------------------------------
 W = r"Network\.fit_rls"
 WRLS = r"(Network\.fit_rls|RLS)"
@@ -1702,6 +1745,21 @@ row(
     _eprop(loss="mse"),
 )
 
+row(
+    "fit_eprop/targets strings",
+    "lif",
+    TypeError,
+    W + r".*targets",
+    _eprop(y=np.full((2, 12, 2), "a")),
+)
+row(
+    "fit_eprop/loss_mask batch mismatch",
+    "lif",
+    ValueError,
+    W + r".*loss_mask",
+    _eprop(loss_mask=torch.ones(3, 12)),
+)
+
 # ---- test ---------------------------------------------------------------------------------
 W = r"Network\.test"
 row(
@@ -1733,6 +1791,21 @@ row(
     TypeError,
     KW(r"(test|run)", "metric"),
     lambda n: n.test(X, Y, metric="mse"),
+)
+
+row(
+    "test/inputs wrong width",
+    "esn",
+    ValueError,
+    W + r".*inputs have 4 channels",
+    lambda n: n.test(torch.zeros(2, 10, 4), Y),
+)
+row(
+    "test/inputs complex",
+    "esn",
+    TypeError,
+    W + r".*real",
+    lambda n: n.test(X.to(torch.complex64), Y),
 )
 
 # ---- Observer -----------------------------------------------------------------------------
@@ -2546,6 +2619,10 @@ XFAIL: dict[str, str] = {
     # fitting: trainers and layers
     "fit_ridge/targets strings": "fit_ridge(targets=<str array>): torch's raw TypeError (fitting)",
     "fit_ridge/inputs object array": "fit_ridge(<object array>): torch's raw TypeError (fitting)",
+    "fit_ridge/inputs a string": "fit_ridge('abc', y): torch's raw TypeError (fitting)",
+    "fit_ridge/targets None": "fit_ridge(x, None): torch's raw TypeError about an object array "
+    "(fitting)",
+    "fit_eprop/targets strings": "fit_eprop(targets=<str array>): torch's raw TypeError (fitting)",
     "fit_ridge/empty lists": "fit_ridge([], []) says 'targets have different widths []' (fitting)",
     "fit_rls/sampling_steps=0": "fit_rls(sampling_steps=0) says 'Observer: every must be an int': "
     "sampling_steps is not named (fitting)",
@@ -2692,6 +2769,16 @@ def test_metrics_propagate_nan_and_inf_as_documented() -> None:
         fn = getattr(metrics, name)
         assert math.isnan(fn(y, np.array([0.0, NAN, 1.0]))), name
         assert fn(y, np.array([0.0, INF, 1.0])) == INF, name
+
+
+def test_float16_data_is_converted_to_the_network_dtype() -> None:
+    """float16 (and float64) weights and inputs are valid: they become the network's dtype."""
+    w = rg.input_weights(8, 3, seed=1).half()
+    u = X[0].half()
+    _exact(_esn_out(w=w, u=u), _esn_out(w=w.float(), u=u.float()))
+    net = esn()
+    net.set_var("res", "x", torch.full((8,), 0.5, dtype=torch.float16))
+    assert net.get_var("res", "x").dtype == torch.float32
 
 
 def test_int_and_bool_inputs_are_valid() -> None:
