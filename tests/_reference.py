@@ -560,8 +560,9 @@ def run(
 ) -> Trace:
     """Run the described network from its initial state on ``x`` (``(B, T, C)``).
 
-    ``force`` maps node labels to ``(B, T, n)`` values that replace the node's output for
-    every edge that reads it (teacher forcing); the recorded output stays the node's own.
+    ``force`` maps node labels to ``(B, T_f, n)`` values that replace the node's output
+    for every edge that reads it in the first ``T_f`` steps (teacher forcing); the
+    recorded output stays the node's own.
     """
     x = np.asarray(x, dtype=np.float64)
     batch, steps = x.shape[0], x.shape[1]
@@ -600,7 +601,8 @@ def run(
                 for var, val in state[v].items():
                     states[f"{v}.{var}"][:, k] = val
             outs[v][:, k] = y
-            passed[v] = y if force is None or v not in force else force[v][:, k]
+            forced = force is not None and v in force and k < force[v].shape[1]
+            passed[v] = force[v][:, k] if forced else y
         for j, e in enumerate(g.edges):
             if e.delay:
                 history[j].append(_read(e, passed, state))
