@@ -2787,9 +2787,8 @@ def test_float16_data_is_converted_to_the_network_dtype() -> None:
     "(k, n), while the state advances for both (Recording batched=False; api)",
 )
 def test_run_without_input_keeps_the_held_batch() -> None:
-    net = esn()  # holds a (2, n) state
-    ref = net.model.run(torch.zeros(2, 4, 3), state=dict(net.state)).output
-    out = net.run(steps=4).output  # the input node gets nothing: zeros, as above
+    ref = esn().run(torch.zeros(2, 4, 3)).output  # the same network, zero input
+    out = esn().run(steps=4).output  # holds a (2, n) state; its input node gets nothing
     assert out.shape == (2, 4, 2)
     _exact(out, ref)
 
