@@ -2548,6 +2548,166 @@ for cname, (cls, tau) in CTORS.items():
         cname + r".*train=.*'nope'",
         lambda _, c=cls: c(4, train=["nope"]),
     )
+SPIKING = {
+    "LIF": (nodes.LIF, "v_th"),
+    "ALIF": (nodes.ALIF, "v_th"),
+    "IAF": (nodes.IAF, "v_thresh"),
+    "QIF": (nodes.QIF, "v_peak"),
+    "Izhikevich": (nodes.Izhikevich, "v_peak"),
+    "AdEx": (nodes.AdEx, "v_peak"),
+    "EIF": (nodes.EIF, "v_peak"),
+}
+for cname, (cls, th) in SPIKING.items():
+    row(
+        f"{cname}/{th} NaN",
+        None,
+        ValueError,
+        cname + f".*{th}",
+        lambda _, c=cls, p=th: c(4, **{p: NAN}),
+    )
+    row(
+        f"{cname}/refractory=-1",
+        None,
+        ValueError,
+        cname + r".*refractory",
+        lambda _, c=cls: c(4, refractory=-1.0),
+    )
+    row(
+        f"{cname}/refractory NaN",
+        None,
+        ValueError,
+        cname + r".*refractory",
+        lambda _, c=cls: c(4, refractory=NAN),
+    )
+    row(
+        f"{cname}/surrogate unknown",
+        None,
+        ValueError,
+        cname + r".*surrogate",
+        lambda _, c=cls: c(4, surrogate="heaviside"),
+    )
+    row(
+        f"{cname}/reset unknown",
+        None,
+        ValueError,
+        cname + r".*reset",
+        lambda _, c=cls: c(4, reset="zero"),
+    )
+for cname, cls in (
+    ("LeakyTanh", nodes.LeakyTanh),
+    ("LeakyIntegrator", nodes.LeakyIntegrator),
+    ("RectiPyLI", nodes.RectiPyLI),
+):
+    row(
+        f"{cname}/activation unknown",
+        None,
+        ValueError,
+        cname + r".*activation",
+        lambda _, c=cls: c(4, activation="tanhh"),
+    )
+    row(
+        f"{cname}/activation int",
+        None,
+        VT,
+        cname + r".*activation",
+        lambda _, c=cls: c(4, activation=3),
+    )
+
+# ---- Linear and the trainer objects (rnngraph.Linear, rnngraph.training) -------------------
+T_ = rg.training
+row("Linear/n_in=0", None, ValueError, r"Linear.*n_in", lambda _: rg.Linear(0, 3))
+row("Linear/n_out=-1", None, ValueError, r"Linear.*n_out", lambda _: rg.Linear(3, -1))
+row("Linear/n_in float", None, VT, r"Linear.*n_in", lambda _: rg.Linear(2.5, 3))
+row(
+    "Linear/weights NaN",
+    None,
+    ValueError,
+    r"Linear.*weights",
+    lambda _: rg.Linear(3, 2, np.full((2, 3), NAN)),
+)
+row(
+    "Linear/weights wrong shape",
+    None,
+    ValueError,
+    r"Linear.*weights",
+    lambda _: rg.Linear(3, 2, np.ones((3, 2))),
+)
+row(
+    "Linear/dtype int",
+    None,
+    TypeError,
+    r"Linear.*dtype",
+    lambda _: rg.Linear(3, 2, dtype=torch.int64),
+)
+row("Ridge/alpha negative", None, ValueError, r"Ridge.*alpha", lambda _: T_.Ridge(alpha=-1.0))
+row("Ridge/alpha NaN", None, ValueError, r"Ridge.*alpha", lambda _: T_.Ridge(alpha=NAN))
+row("Ridge/washout negative", None, ValueError, r"Ridge.*washout", lambda _: T_.Ridge(washout=-1))
+row(
+    "Ridge/unknown keyword",
+    None,
+    TypeError,
+    KW(r"Ridge(\.__init__)?", "ridge"),
+    lambda _: T_.Ridge(ridge=1.0),
+)
+row(
+    "Ridge.partial_fit/NaN",
+    None,
+    ValueError,
+    r"Ridge\.partial_fit.*NaN",
+    lambda _: T_.Ridge().partial_fit(torch.full((1, 5, 3), NAN), torch.zeros(1, 5, 2)),
+)
+row(
+    "Ridge.partial_fit/length mismatch",
+    None,
+    ValueError,
+    r"Ridge\.partial_fit",
+    lambda _: T_.Ridge().partial_fit(torch.zeros(1, 5, 3), torch.zeros(1, 4, 2)),
+)
+row(
+    "Ridge.solve/no samples",
+    None,
+    (RuntimeError, ValueError),
+    r"Ridge\.solve",
+    lambda _: T_.Ridge().solve(),
+)
+row("RLS/alpha=0", None, ValueError, r"RLS.*alpha", lambda _: T_.RLS(alpha=0.0))
+row("RLS/forgetting=0", None, ValueError, r"RLS.*forgetting", lambda _: T_.RLS(forgetting=0.0))
+row("RLS/every=0", None, ValueError, r"RLS.*every", lambda _: T_.RLS(every=0))
+row("RLS/dtype int", None, TypeError, r"RLS.*dtype", lambda _: T_.RLS(dtype=torch.int32))
+row(
+    "BPTT/optimizer unknown",
+    None,
+    ValueError,
+    r"BPTT.*optimizer",
+    lambda _: T_.BPTT(optimizer="adamm"),
+)
+row("BPTT/loss unknown", None, ValueError, r"BPTT.*loss", lambda _: T_.BPTT(loss="msee"))
+row("BPTT/lr NaN", None, ValueError, r"BPTT.*lr", lambda _: T_.BPTT(lr=NAN))
+row(
+    "BPTT/update_steps=0",
+    None,
+    ValueError,
+    r"BPTT.*update_steps",
+    lambda _: T_.BPTT(update_steps=0),
+)
+row(
+    "EProp/feedback unknown",
+    None,
+    ValueError,
+    r"EProp.*feedback",
+    lambda _: T_.EProp(feedback="sym"),
+)
+row("EProp/task unknown", None, ValueError, r"EProp.*task", lambda _: T_.EProp(task="regress"))
+row("EProp/lr negative", None, ValueError, r"EProp.*lr", lambda _: T_.EProp(lr=-1.0))
+row("EProp/time_unit=0", None, ValueError, r"EProp.*time_unit", lambda _: T_.EProp(time_unit=0.0))
+row(
+    "native.set_enabled/str",
+    None,
+    TypeError,
+    r"set_enabled",
+    lambda _: rg.native.set_enabled("yes"),
+)
+
 row("FuncNode/activation int", None, VT, r"FuncNode.*activation", lambda _: nodes.FuncNode(3, 5))
 row("FuncNode/n=0.5", None, VT, r"FuncNode.*n", lambda _: nodes.FuncNode(0.5))
 row(
@@ -2558,13 +2718,6 @@ row(
     lambda _: nodes.FuncNode(3, act="tanh"),
 )
 row(
-    "LIF/surrogate unknown",
-    None,
-    ValueError,
-    r"LIF.*surrogate",
-    lambda _: nodes.LIF(4, surrogate="step"),
-)
-row(
     "LIF/surrogate_scale negative",
     None,
     ValueError,
@@ -2573,7 +2726,6 @@ row(
 )
 row("LIF.bellec/dt=0", None, ValueError, r"LIF.*dt", lambda _: nodes.LIF.bellec(4, dt=0.0))
 row("ALIF/beta NaN", None, ValueError, r"ALIF.*beta", lambda _: nodes.ALIF(4, beta=NAN))
-row("ALIF/reset unknown", None, ValueError, r"ALIF.*reset", lambda _: nodes.ALIF(4, reset="zero"))
 row("IAF/noise_std NaN", None, ValueError, r"IAF.*noise_std", lambda _: nodes.IAF(4, noise_std=NAN))
 row(
     "DoubleExpSynapse/tau_r == tau_d",
@@ -2589,33 +2741,8 @@ row(
 # ----------------------------------------------------------------------------------------
 
 XFAIL: dict[str, str] = {
-    # api: Network, CompiledNetwork, Observer, data sets
-    "Network/device=unknown": "Network(device='gpu7') raises RuntimeError, not ValueError (api)",
-    "get_edge/unhashable": "Network.get_edge(['in'], 'res'): raw 'unhashable type' TypeError (api)",
-    "run/sampling_steps=0": "Network.run(sampling_steps=0) says 'Observer: every must be an int': "
-    "neither the call nor sampling_steps is named (api)",
-    "run/cutoff=-1": "Network.run(cutoff=-1) says 'Observer: start must be an int': neither the "
-    "call nor cutoff is named (api)",
-    "run/record an int": "Network.run(record=3): the Observer's error does not name Network.run "
-    "(api)",
-    "run/record a.b.c": "Network.run(record=['res.v.x']): the Observer's error does not name "
-    "Network.run (api)",
-    "run/state NaN": "Network.run(x, state=<NaN values>) is accepted: NaN outputs and held state "
-    "(api)",
-    "run/state unknown key": "Network.run(x, state={..., 'ghost.v': t}) ignores an entry the "
-    "network does not have (api)",
-    "step/x 3-D": "CompiledNetwork.step(x of shape (B, 1, C)) asks for '(T, C) or (B, T, C)' and "
-    "shows a 4-D shape (api)",
-    "step/state NaN": "CompiledNetwork.step(x, <NaN state>) is accepted (api)",
-    "reset/state not a dict": "Network.reset(3): raw 'int' object is not iterable (api)",
-    "reset/state missing entries": "Network.reset(state) keeps any dict unchecked: the held state "
-    "is replaced and the next run fails (api)",
-    "reset/state wrong width": "Network.reset(state) keeps a (2, 5) entry for 8 units unchecked "
-    "(api)",
-    "reset/state NaN": "Network.reset(state) keeps NaN values unchecked (api)",
-    "mackey_glass/history 2-D": "mackey_glass(history=<(17, 2) array>) flattens it silently (api)",
-    "lorenz/method unknown": "lorenz(method='euler4'): scipy's ValueError, no call named (api)",
-    "force_target/t NaN": "force_target(t with NaN) returns NaN without an error (api)",
+    # api: edges
+    "Linear/dtype int": "Linear(3, 2, dtype=torch.int64) is accepted: integer weights (api)",
     # fitting: trainers and layers
     "fit_ridge/targets strings": "fit_ridge(targets=<str array>): torch's raw TypeError (fitting)",
     "fit_ridge/inputs object array": "fit_ridge(<object array>): torch's raw TypeError (fitting)",
@@ -2634,6 +2761,9 @@ XFAIL: dict[str, str] = {
     "'Adam.__init__() got an unexpected keyword', no rnngraph call named (fitting)",
     "biclique/weights for an unknown pair": "layers.biclique ignores weights for a (source, "
     "population) pair it does not build, so a typo goes unnoticed (fitting)",
+    "RLS/dtype int": "RLS(dtype=torch.int32) is accepted (fitting)",
+    # native
+    "native.set_enabled/str": "rnngraph.native.set_enabled('yes') is accepted as True (native)",
     # spiking
     "LIF.bellec/dt=0": "LIF.bellec(4, dt=0.0): raw ZeroDivisionError (spiking)",
 }
