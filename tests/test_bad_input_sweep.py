@@ -1934,7 +1934,7 @@ row(
 )
 row("narma/n=0", None, ValueError, r"narma.*n_timesteps", lambda _: D.narma(0))
 row("narma/order=0", None, ValueError, r"narma.*order", lambda _: D.narma(100, order=0))
-row("narma/u NaN", None, ValueError, r"narma.*u", lambda _: D.narma(100, u=np.full(100, NAN)))
+row("narma/u NaN", None, ValueError, r"narma.*u", lambda _: D.narma(100, u=np.full((110, 1), NAN)))
 row("narma/u wrong length", None, ValueError, r"narma.*u", lambda _: D.narma(100, u=np.zeros(50)))
 row("narma/a1 NaN", None, ValueError, r"narma.*a1", lambda _: D.narma(100, a1=NAN))
 row(
