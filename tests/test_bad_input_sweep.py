@@ -2868,8 +2868,8 @@ def test_negative_stride_views_are_valid_weights_and_inputs() -> None:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="fit_ridge/fit_rls/fit_bptt refuse negative-stride numpy views with torch's raw "
-    "ValueError (_fitting._as_tensor uses torch.as_tensor without a copy; fitting)",
+    reason="fit_ridge/fit_rls/fit_bptt/fit_eprop refuse negative-stride numpy views with "
+    "torch's raw ValueError (torch.as_tensor of the view, no copy; fitting)",
 )
 def test_negative_stride_views_are_valid_trainer_data() -> None:
     u, y = X[0].numpy(), Y[0].numpy()
@@ -2879,6 +2879,31 @@ def test_negative_stride_views_are_valid_trainer_data() -> None:
     _exact(r1.weight, r2.weight)
     _exact(esn().fit_rls(u[::-1], y[::-1]).output, esn().fit_rls(*flip).output)
     _exact(esn().fit_bptt(u[::-1], y[::-1]).loss, esn().fit_bptt(*flip).loss)
+    s, ys = S[0].numpy(), YS[0].numpy()
+    flip = (np.ascontiguousarray(s[::-1]), np.ascontiguousarray(ys[::-1]))
+    _exact(lif().fit_eprop(s[::-1], ys[::-1]).loss, lif().fit_eprop(*flip).loss)
+
+
+def test_negative_stride_views_in_step_and_set_var() -> None:
+    x = X[:, 0].numpy()
+    net = esn()
+    y1, _ = net.model.step(x[::-1], net.model.init_state(2))
+    y2, _ = net.model.step(np.ascontiguousarray(x[::-1]), net.model.init_state(2))
+    _exact(y1, y2)
+    net.set_var("res", "x", np.arange(8.0)[::-1])
+    _exact(net.get_var("res", "x"), torch.arange(7.0, -1.0, -1.0).expand(2, 8))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Network.set_var('res', 'lr', <(8,) array>) is refused ('res.lr has shape ()') "
+    "although the error for a (3,) value says 'a scalar or shape (8,)' (api)",
+)
+def test_set_var_takes_one_value_per_unit_for_a_scalar_parameter() -> None:
+    net = esn()
+    lr = np.linspace(0.2, 0.9, 8)
+    net.set_var("res", "lr", lr)
+    _exact(net.get_var("res", "lr"), torch.as_tensor(lr, dtype=torch.float32))
 
 
 def test_lists_are_valid_inputs() -> None:
