@@ -137,6 +137,26 @@ def test_two_networks_in_two_threads_equal_running_them_in_turn(kind, native):
             _exact(a, b)
 
 
+@pytest.mark.parametrize("kind", ["esn_dense", "esn_csr"])
+def test_two_ridge_fits_in_two_threads_equal_fitting_in_turn(kind, native):
+    """fit_ridge streams statistics through per-thread buffers of the native loop: two fits
+    at once give the weights and the later outputs of two fits one after the other."""
+
+    def fit(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+        net = BUILD[kind](seed)
+        x = _inputs(kind, seed)
+        y = torch.sin(x[..., :1].cumsum(1))  # (B, T, 1)
+        ridge = net.fit_ridge(x, y, alpha=1e-4, washout=5)
+        return ridge.weight.clone(), net.run(_inputs(kind, seed + 1)).output.clone()
+
+    expected = [fit(s) for s in (21, 22)]
+    got = _in_threads([lambda s=s: fit(s) for s in (21, 22)])
+    for (status, result), exp in zip(got, expected, strict=True):
+        assert status == "ok", result
+        for a, b in zip(result, exp, strict=True):
+            _exact(a, b)
+
+
 @pytest.mark.parametrize("kind", ["esn_sparse_dense", "lif"])
 def test_one_network_in_two_threads_with_explicit_states(kind, native):
     """The functional use, ``model.run(x, state=...)``, reads nothing the other thread
