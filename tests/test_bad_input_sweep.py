@@ -1558,6 +1558,14 @@ row(
     _rls(lambda_=0.99),
 )
 
+row(
+    "fit_rls/inputs empty",
+    "esn",
+    ValueError,
+    W + r".*(empty|0 steps)",
+    _rls(x=torch.zeros(2, 0, 3), y=torch.zeros(2, 0, 2)),
+)
+
 # ---- fit_bptt -----------------------------------------------------------------------------
 W = r"Network\.fit_bptt"
 WB = r"(Network\.fit_bptt|BPTT)"
@@ -1654,6 +1662,14 @@ row(
     TypeError,
     KW(r"fit_bptt", "n_epochs"),
     _bptt(n_epochs=2),
+)
+
+row(
+    "fit_bptt/inputs empty",
+    "esn",
+    ValueError,
+    W + r".*(empty|0 steps)",
+    _bptt(x=torch.zeros(2, 0, 3), y=torch.zeros(2, 0, 2)),
 )
 
 # ---- fit_eprop ----------------------------------------------------------------------------
@@ -1760,6 +1776,14 @@ row(
     _eprop(loss_mask=torch.ones(3, 12)),
 )
 
+row(
+    "fit_eprop/inputs empty",
+    "lif",
+    ValueError,
+    W + r".*(empty|0 steps)",
+    _eprop(x=torch.zeros(2, 0, 4), y=torch.zeros(2, 0, 2)),
+)
+
 # ---- test ---------------------------------------------------------------------------------
 W = r"Network\.test"
 row(
@@ -1806,6 +1830,21 @@ row(
     TypeError,
     W + r".*real",
     lambda n: n.test(X.to(torch.complex64), Y),
+)
+
+row(
+    "test/inputs empty",
+    "esn",
+    ValueError,
+    W + r".*(empty|0 steps)",
+    lambda n: n.test(torch.zeros(2, 0, 3), torch.zeros(2, 0, 2)),
+)
+row(
+    "test/batch mismatch",
+    "esn",
+    ValueError,
+    W + r".*\(B, T\)",
+    lambda n: n.test(X, torch.zeros(3, 10, 2)),
 )
 
 # ---- Observer -----------------------------------------------------------------------------
@@ -2750,6 +2789,9 @@ XFAIL: dict[str, str] = {
     "fit_ridge/targets None": "fit_ridge(x, None): torch's raw TypeError about an object array "
     "(fitting)",
     "fit_eprop/targets strings": "fit_eprop(targets=<str array>): torch's raw TypeError (fitting)",
+    "fit_bptt/inputs empty": "fit_bptt(<(2, 0, 3) inputs>): raw ZeroDivisionError (fitting)",
+    "test/inputs empty": "Network.test(<(2, 0, 3) inputs>): the error names CompiledNetwork.run, "
+    "not Network.test (fitting)",
     "fit_ridge/empty lists": "fit_ridge([], []) says 'targets have different widths []' (fitting)",
     "fit_rls/sampling_steps=0": "fit_rls(sampling_steps=0) says 'Observer: every must be an int': "
     "sampling_steps is not named (fitting)",
