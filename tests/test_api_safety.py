@@ -208,7 +208,7 @@ def test_setting_dtype_and_device_moves_the_network():
     assert net.device == torch.device("cpu")
     with pytest.raises(TypeError, match=r"^Network\.to: dtype must be a floating torch\.dtype"):
         net.dtype = torch.int64
-    with pytest.raises(RuntimeError, match=r"^Network\.to: device must be a torch device"):
+    with pytest.raises(ValueError, match=r"^Network\.to: device must be a torch device"):
         net.device = "nonsense"
     assert net.dtype == torch.float64 and net.device == torch.device("cpu")
 
@@ -425,7 +425,7 @@ def test_linear_checks_its_sizes():
         ({"dt": np.float64(NAN)}, ValueError, r"^Network: dt must be a positive number, got nan"),
         ({"dt": 1.0, "dtype": torch.int64}, TypeError, r"^Network: dtype must be a floating"),
         ({"dt": 1.0, "dtype": "float32"}, TypeError, r"^Network: dtype must be a floating"),
-        ({"dt": 1.0, "device": "gpu0"}, RuntimeError, r"^Network: device must be a torch dev"),
+        ({"dt": 1.0, "device": "gpu0"}, ValueError, r"^Network: device must be a torch dev"),
     ],
 )
 def test_network_arguments_are_checked(kwargs, exc, msg):

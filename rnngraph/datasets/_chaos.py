@@ -16,13 +16,24 @@ __all__ = ["lorenz", "mackey_glass"]
 _MG_METHODS = ("reservoirpy", "rk4")
 
 
+#: ``scipy.integrate.solve_ivp``'s methods, by name
+_IVP_METHODS = ("RK45", "RK23", "DOP853", "Radau", "BDF", "LSODA")
+
+
 def _mg_history(history, m: int, x0: float, seed, where: str) -> np.ndarray:
     """The ``m`` samples before ``t = 0``: the last ``m`` of ``history``, or random ones."""
     if history is None:
         rng = as_rng(seed, where)
         # x0 plus uniform noise in [-0.1, 0.1), one draw per history sample (reservoirpy's recipe)
         return x0 * np.ones(m) + 0.2 * (rng.random(m) - 0.5)
-    hist = np.asarray(history, dtype=np.float64).reshape(-1)
+    hist = np.asarray(history)
+    if hist.dtype.kind not in "biuf":
+        raise TypeError(f"{where}: history must be real numbers, got an array of {hist.dtype}")
+    if hist.ndim != 1 and not (hist.ndim == 2 and hist.shape[1] == 1):
+        raise ValueError(
+            f"{where}: history must be a 1-D series (T,) or (T, 1), got shape {hist.shape}"
+        )
+    hist = hist.astype(np.float64).reshape(-1)
     if hist.shape[0] < m:
         raise ValueError(
             f"{where}: history must hold at least floor(tau / h) = {m} samples, "
@@ -276,6 +287,11 @@ def lorenz(
     t_eval = h * np.arange(n_timesteps)
     if n_timesteps == 1:
         return y0.reshape(1, 3).copy()
+    if not (isinstance(method, str) and method in _IVP_METHODS) and not isinstance(method, type):
+        raise ValueError(
+            f"{where}: unknown method {method!r}; valid: {_IVP_METHODS} (scipy's solve_ivp "
+            "methods) or an OdeSolver subclass"
+        )
     sol = solve_ivp(rhs, (0.0, t_eval[-1]), y0, method=method, t_eval=t_eval, rtol=rtol, atol=atol)
     if not sol.success:
         raise RuntimeError(f"{where}: scipy.integrate.solve_ivp failed: {sol.message}")

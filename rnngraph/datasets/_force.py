@@ -81,8 +81,13 @@ def force_target(
             raise TypeError(f"{where}: t must be a floating-point tensor, got dtype {t.dtype}")
         xp = torch
     else:
-        t = np.asarray(t, dtype=np.float64)
+        arr = np.asarray(t)
+        if arr.dtype.kind not in "biuf":
+            raise TypeError(f"{where}: t must be real numbers, got an array of dtype {arr.dtype}")
+        t = arr.astype(np.float64)
         xp = np
+    if not bool(xp.isfinite(t).all()):
+        raise ValueError(f"{where}: t contains NaN or inf values; expected finite times")
 
     pi = math.pi
     if kind == "four_sines":

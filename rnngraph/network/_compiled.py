@@ -448,12 +448,23 @@ class CompiledNetwork(nn.Module):
                 state[f"{e.key}@{k}"] = buf
         return state
 
-    def _check_state(self, where: str, state: Mapping[str, Tensor], batch: int) -> None:
+    def _check_state(
+        self, where: str, state: Mapping[str, Tensor], batch: int, given: bool = True
+    ) -> None:
+        """Raise unless ``state`` fits a run of ``batch``: every key, width and dtype. A state
+        the caller ``given`` (not the one held from a run) must also have no other keys
+        and finite values."""
         _check_mapping(where, state)
         keys = self.state_keys()
         missing = [k for k in keys if k not in state]
         if missing:
             raise ValueError(f"{where}: the state lacks {missing}; expected keys {keys}")
+        extra = [k for k in state if k not in keys] if given else []
+        if extra:
+            raise ValueError(
+                f"{where}: the state has entries {extra} this network does not have; "
+                f"expected keys {keys}"
+            )
         for k in keys:
             v = state[k]
             if not isinstance(v, Tensor) or v.dim() != 2 or v.shape[0] != batch:
@@ -477,10 +488,22 @@ class CompiledNetwork(nn.Module):
                     f"{where}: state entry {k!r} must be a (B={batch}, {widths[k]}) tensor of "
                     f"dtype {self._ref.dtype}, got shape {tuple(v.shape)} and dtype {v.dtype}"
                 )
+            if given and not bool(torch.isfinite(v).all()):
+                raise ValueError(f"{where}: state entry {k!r} contains NaN or inf values")
 
     @keywords("CompiledNetwork.reset")
     def reset(self, state: State | None = None) -> None:
-        """Forget the held state; the next run starts from ``state`` or from ``init_state``."""
+        """Forget the held state; the next run starts from ``state`` or from ``init_state``.
+
+        A ``state`` is checked as :meth:`run` checks one (every entry, of one batch size,
+        finite); nothing changes when it is refused."""
+        if state is not None:
+            where = "CompiledNetwork.reset"
+            _check_mapping(where, state)
+            if state:
+                first = next(iter(state.values()))
+                batch = first.shape[0] if isinstance(first, Tensor) and first.dim() else 1
+                self._check_state(where, state, batch)
         self.state = None if state is None else dict(state)
 
     def detach(self) -> None:
@@ -1129,7 +1152,7 @@ class CompiledNetwork(nn.Module):
         if start is None or not start:
             start = self.init_state(batch)
         start = _broadcast(start, batch)
-        self._check_state(where, start, batch)
+        self._check_state(where, start, batch, given=state is not None)
         # a run that cannot produce a gradient runs without autograd, so node kernels take
         # their no-gradient fast paths even when called with grad mode on
         grad = torch.is_grad_enabled() and (
@@ -1199,6 +1222,11 @@ class CompiledNetwork(nn.Module):
             )
             return y[:, 0], new_state
         xt = as_tensor(where, "x_t", x_t, copy=False)
+        if xt.dim() not in (1, 2):
+            raise ValueError(
+                f"{where}: x_t must be (C,) or (B, C) with C = {self.n_in} (one step), "
+                f"got shape {tuple(xt.shape)}"
+            )
         squeeze = xt.dim() == 1
         xt = xt.reshape(1, -1) if squeeze else xt
         x, _ = self.as_input(where, xt.unsqueeze(1))

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .._checks import as_step, as_tensor, keywords
+from .._checks import as_int, as_step, as_tensor, keywords
 from ..edges import Linear
 from ..nodes import DENode, FuncNode, Node, make_model
 from ..observers import Observer, Recording
@@ -37,9 +37,14 @@ def _float_dtype(where: str, dtype: Any) -> torch.dtype:
 def _device(where: str, device: Any) -> torch.device:
     try:
         return torch.device(device)
-    except (TypeError, RuntimeError) as err:
-        raise type(err)(
-            f"{where}: device must be a torch device or its name, got {device!r}"
+    except TypeError:
+        raise TypeError(
+            f"{where}: device must be a torch device or its name, got {type(device).__name__}"
+        ) from None
+    except RuntimeError:  # an unknown name
+        raise ValueError(
+            f"{where}: device must be a torch device or its name ('cpu', 'cuda:0', ...), "
+            f"got {device!r}"
         ) from None
 
 
@@ -404,13 +409,13 @@ class Network(FittingMixin):
 
     def get_node(self, label: str) -> Node:
         """The module of node ``label``."""
-        if label not in self.graph:
+        if not isinstance(label, str) or label not in self.graph:
             raise KeyError(f"Network.get_node: no node {label!r}; nodes are {list(self.graph)}")
         return self.graph.nodes[label]["node"]
 
     def get_edge(self, source: str, target: str) -> Linear:
         """The ``Linear`` module of the edge ``source -> target``."""
-        if not self.graph.has_edge(source, target):
+        if not self._has_edge(source, target):
             raise KeyError(
                 f"Network.get_edge: no edge {source!r} -> {target!r}; "
                 f"edges are {list(self.graph.edges)}"
@@ -432,7 +437,7 @@ class Network(FittingMixin):
 
     def pop_edge(self, source: str, target: str) -> Linear:
         """Remove the edge ``source -> target`` and return its module."""
-        if not self.graph.has_edge(source, target):
+        if not self._has_edge(source, target):
             raise KeyError(
                 f"Network.pop_edge: no edge {source!r} -> {target!r}; "
                 f"edges are {list(self.graph.edges)}"
@@ -441,6 +446,13 @@ class Network(FittingMixin):
         self.graph.remove_edge(source, target)
         self._changed()
         return edge
+
+    def _has_edge(self, source: Any, target: Any) -> bool:
+        return (
+            isinstance(source, str)
+            and isinstance(target, str)
+            and (self.graph.has_edge(source, target))
+        )
 
     def __getitem__(self, key: str | tuple[str, str]) -> Node | Linear:
         if isinstance(key, tuple):
@@ -644,10 +656,16 @@ class Network(FittingMixin):
         -------
         Recording
         """
+        where = "Network.run"
         model = self.compile()
         if observer is None:
             names = [model.output_node] if record is None else record
-            observer = Observer(names, every=sampling_steps, start=cutoff)
+            every = as_int(where, "sampling_steps", sampling_steps, 1, type_error=ValueError)
+            start = as_int(where, "cutoff", cutoff, 0, type_error=ValueError)
+            try:
+                observer = Observer(names, every=every, start=start)
+            except (TypeError, ValueError) as err:  # a bad record=: name this call
+                raise type(err)(f"{where}: record: {err}") from None
         progress = verbose if progress is None else progress
         with torch.set_grad_enabled(enable_grad):
             return model.run(inputs, observer=observer, state=state, progress=progress, steps=steps)
