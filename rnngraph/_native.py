@@ -157,7 +157,9 @@ def _unsafe(path: Path, kind: str = "directory") -> str | None:
     if st.st_uid != os.geteuid():
         return f"{path} is owned by uid {st.st_uid}, not by this user (uid {os.geteuid()})"
     if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-        return f"{path} is writable by its group or others (mode {stat.S_IMODE(st.st_mode):o})"
+        mode = stat.S_IMODE(st.st_mode)
+        fix = f"; `chmod go-w {path}` makes it usable" if kind == "directory" else ""
+        return f"{path} is writable by its group or others (mode {mode:o}){fix}"
     return None
 
 
@@ -707,7 +709,8 @@ class ReservoirRun:
         else:
             V = torch.empty(n_steps, m, n, dtype=dtype)
             self.lib.li_run(*args, _ptr(V), _ptr(self.u))
-        self.prev = out[-1]
+        # a copy: a view would keep the chunk's buffer from being reused for the next one
+        self.prev = out[-1].clone()
         return out, V
 
     def state(self, State: Any) -> list:

@@ -442,7 +442,7 @@ def test_rls_and_gram_propagate_nan_and_inf_like_torch(generic):
 MEMORY = """
 import torch, rnngraph as rg
 torch.manual_seed(0)
-n, steps = 200, 200_000
+n, steps = 200, 600_000
 def rss(field):
     with open("/proc/self/status") as fh:
         return next(int(l.split()[1]) for l in fh if l.startswith(field)) / 1024
@@ -458,6 +458,8 @@ c = net.compile()
 x = torch.randn(steps, 1, dtype=torch.float64)
 obs = rg.Observer(["res"], every=1000)
 c.run(x[:5000], observer=obs)
+with open("/proc/self/clear_refs", "w") as fh:  # restart the peak (VmHWM) from here
+    fh.write("5")
 base = rss("VmRSS:")
 rec = c.run(x, observer=obs)
 print("NATIVE", rg.native.available(), "PEAK_MIB", rss("VmHWM:") - base)
@@ -466,8 +468,9 @@ print("SHAPE", tuple(rec["res"].shape))
 
 
 def test_strided_observer_keeps_memory_bounded(tmp_path):
-    """2e5 steps of 200 units recorded every 1000 steps (0.3 MiB): the run's peak memory
-    stays far below the 305 MiB of all states."""
+    """6e5 steps of 200 units recorded every 1000 steps (0.9 MiB): the run's peak memory
+    stays far below the 915 MiB of all states that the strided views kept alive (the
+    bound leaves room for the allocator: +25 MiB typically, up to +270 MiB seen)."""
     done = subprocess.run(
         [sys.executable, "-c", MEMORY],
         env=_environment(tmp_path / "cache", {}),
@@ -478,9 +481,9 @@ def test_strided_observer_keeps_memory_bounded(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     lines = dict(line.split(" ", 1) for line in done.stdout.splitlines() if " " in line)
     assert lines["NATIVE"].startswith("True")
-    assert lines["SHAPE"] == "(200, 200)"
+    assert lines["SHAPE"] == "(600, 200)"
     peak = float(lines["NATIVE"].split()[-1])
-    assert peak < 100, f"peak +{peak:.0f} MiB"
+    assert peak < 450, f"peak +{peak:.0f} MiB"
 
 
 # ------------------------------------------------------------------------------------
