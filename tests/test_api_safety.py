@@ -863,3 +863,24 @@ def test_pickles_with_the_planned_attributes_as_plain_ones_still_load():
         type(obj).__setstate__(obj, state)
     old._compiled = None
     torch.testing.assert_close(old.run(x).output, ref, rtol=0, atol=0)
+
+
+def test_csr_edge_with_bias_into_a_dynamic_node_keeps_the_batch_axis():
+    """Batch 1, a CSR edge with a bias into a node of the time loop: the product of a
+    mat-vec plus the folded bias is ``(1, n)``, so the output is ``(T, n)`` with the
+    edge's values (it used to lose the batch axis and be resized)."""
+    rng = np.random.default_rng(3)
+    W = rng.normal(size=(3, 2))
+    b = rng.normal(size=3)
+    net = rg.Network(dt=1.0, dtype=torch.float64)
+    net.add_func_node("in", 2)
+    net.add_func_node("mid", 2)
+    net.add_func_node("out", 3)
+    net.add_edge("in", "mid", weights=np.eye(2), delay=1)  # makes the next nodes dynamic
+    net.add_edge("mid", "out", weights=W, sparse=True, bias=True)
+    net.get_edge("mid", "out").bias.data[:] = torch.as_tensor(b)
+    x = rng.normal(size=(5, 2))
+    y = net.run(x).output
+    expected = np.vstack([np.zeros(2), x[:-1]]) @ W.T + b
+    assert y.shape == (5, 3)
+    np.testing.assert_allclose(y.numpy(), expected, rtol=0, atol=1e-12)

@@ -657,8 +657,9 @@ class CompiledNetwork(nn.Module):
                     w = f"W{eidx[e.key]}"
                     if e.module.sparse and single:
                         # batch of one: a CSR mat-vec is ~2x faster than a mat-mat
-                        term = f"torch.mv({w}, {src}.view(-1))"
-                        acc = f"{term}.view(1, -1)" if acc is None else f"{acc} + {term}"
+                        # (1, n) always: a folded bias (n,) plus a mat-vec would lose the batch
+                        term = f"torch.mv({w}, {src}.view(-1)).view(1, -1)"
+                        acc = term if acc is None else f"{acc} + {term}"
                     elif e.module.sparse:
                         term = f"({w} @ {src}.t()).t()"
                         acc = term if acc is None else f"{acc} + {term}"
