@@ -48,9 +48,10 @@ from hypothesis import strategies as st
 
 import rnngraph as rg
 
-#: float32 tolerance, relative to each variable's largest magnitude in the run (and per
-#: value). float32 rounds every operation by up to 6e-8; the drawn dynamics (at most 12
-#: steps, leaks with dt/tau <= 1, saturating or resetting nonlinearities) amplify that: over
+#: float32 tolerance (at least; see :func:`tolerance`), relative to each variable's largest
+#: magnitude in the run (and per value). float32 rounds every operation by up to 6e-8; the
+#: drawn dynamics (at most 12 steps, leaks with dt/tau <= 1, saturating or resetting
+#: nonlinearities) amplify that: over
 #: 1000 default draws the largest error was 1.2e-5 of the scale, so 2e-4 leaves a margin of
 #: 16 without hiding a wrong formula (those are off by far more than 1e-3).
 F32_TOL = 2e-4
@@ -156,6 +157,7 @@ class EdgeSpec:
     init: Any = None
     source_var: str | None = None
     target_var: str | None = None
+    train: str | None = None  # "gd": an nn.Parameter (dense edges)
 
 
 @dataclass
@@ -338,8 +340,9 @@ def edge_specs(draw, src: NodeSpec, tgt: NodeSpec, min_delay: int, case: Case) -
     init = None
     if delay and draw(st.booleans()):
         init = _per_unit(draw, rng, src.n, -1.0, 1.0)
+    train = "gd" if layout == "dense" and draw(st.integers(0, 3)) == 0 else None
     return EdgeSpec(
-        src.label, tgt.label, w, layout, mask, bias, delay, init, source_var, target_var
+        src.label, tgt.label, w, layout, mask, bias, delay, init, source_var, target_var, train
     )
 
 
@@ -414,6 +417,7 @@ def build(spec: Spec, dtype: torch.dtype) -> tuple[rg.Network, ref.GraphDesc]:
                 source_var=e.source_var,
                 target_var=e.target_var,
                 init=e.init,
+                train=e.train,
             )
             bias = np.zeros(len(e.weight)) if e.bias is True else _as(e.bias, dtype)
             edges.append(
@@ -454,8 +458,24 @@ def record_names(g: ref.GraphDesc) -> list[str]:
 # --------------------------------------------------------------------------------------
 
 
-def tolerance(dtype: torch.dtype) -> float:
-    return F64_TOL if dtype == torch.float64 else F32_TOL
+def tolerance(g: ref.GraphDesc, x: np.ndarray, tr: ref.Trace, dtype: torch.dtype) -> float:
+    """The tolerance of a comparison with the reference, relative to each variable's scale.
+
+    float64: :data:`F64_TOL`. float32: :data:`F32_TOL`, or more where the graph's dynamics
+    amplify rounding more (a stiff AdEx upswing inside an rk4 step, say): 10 times the
+    largest relative change of any variable when the inputs move by a relative 1e-6 (16
+    float32 ulps, about what the rounding of a few steps' operations adds up to).
+    """
+    if dtype == torch.float64:
+        return F64_TOL
+    wiggle = 1.0 + 1e-6 * np.random.default_rng(0).uniform(-1.0, 1.0, x.shape)
+    moved = ref.run(g, x * wiggle)
+    dev = 0.0
+    for name, a in (*tr.outputs.items(), *tr.states.items()):
+        b = moved.outputs[name] if name in moved.outputs else moved.states[name]
+        scale = np.maximum(max(1.0, float(np.abs(a).max(initial=0.0))), np.abs(a))
+        dev = max(dev, float((np.abs(b - a) / scale).max(initial=0.0)))
+    return max(F32_TOL, 10.0 * dev)
 
 
 def reference_trace(g: ref.GraphDesc, x: np.ndarray, dtype: torch.dtype) -> ref.Trace:
@@ -521,8 +541,8 @@ def check_graph(spec: Spec, dtype: torch.dtype) -> None:
 def _check_graph(spec: Spec, dtype: torch.dtype) -> None:
     net, g = build(spec, dtype)
     note(g.describe())
-    tol = tolerance(dtype)
     tr = reference_trace(g, spec.x, dtype)
+    tol = tolerance(g, _as(spec.x, dtype), tr, dtype)
     names = record_names(g)
     x = torch.as_tensor(spec.x)
     # 1. run = reference
@@ -535,6 +555,14 @@ def _check_graph(spec: Spec, dtype: torch.dtype) -> None:
         off, _ = build(spec, dtype)
         rec_off = off.run(x, record=names)
     compare_recordings(rec, rec_off, g, tol)
+    # 1b. with autograd (the surrogate path of the spiking models) = reference, when an edge
+    # is trainable; and forward(x), which starts from the initial state
+    if any(e.train for e in spec.edges):
+        grad = build(spec, dtype)[0]
+        rec_grad = grad.run(x, record=names, enable_grad=True)
+        compare_recording(rec_grad, tr, g, tol)
+        y = grad.compile()(x)
+        assert_close("forward", y, tr.outputs[g.output_node], tol, spiky)
     # 3. a Python loop of step = run
     model = net.compile()
     state = model.init_state(x.shape[0])
