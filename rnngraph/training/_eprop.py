@@ -85,7 +85,7 @@ from torch import Tensor, nn
 from .._checks import all_finite
 from ..edges import Linear
 from ..nodes import ALIF, LIF, LeakyReadout
-from ..nodes._spiking import _AFFINE_GAIN
+from ..nodes._spiking import _AFFINE_GAIN, refractory_steps
 from ._bptt import OPTIMIZERS, get_optimizer
 
 __all__ = ["EProp", "FEEDBACK_MODES", "TASKS"]
@@ -515,7 +515,7 @@ class EProp:
             B_fb = self._feedback(plan)  # (N, K)
             Bt = B_fb.T.contiguous()  # (K, N)
             state0 = model.init_state(batch)
-            hold_steps = torch.round(node.refractory.detach().to(torch.float64) / dt) - 1.0
+            hold_steps = refractory_steps(node.refractory, dt)  # Brian2 truncation, as the node
             hold = bool((hold_steps > 0).any()) or bool((state0[f"{plan.rec}.ref"] > 0).any())
             value_reset = node.reset_mode == "value"
             uniform_alpha = bool((alpha_u == alpha_u[0]).all())
