@@ -67,6 +67,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -114,6 +115,8 @@ def set_enabled(flag: bool) -> None:
     """Turn the native loops on or off for this process (on by default unless the
     environment sets ``RNNGRAPH_NATIVE=0``)."""
     global _enabled
+    if not isinstance(flag, bool | np.bool_):
+        raise TypeError(f"rnngraph.native.set_enabled: flag must be True or False, got {flag!r}")
     _enabled = bool(flag)
 
 
@@ -457,8 +460,11 @@ def _ptr(t: Tensor | None) -> int | None:
 
 
 def _vector(where: str, what: str, value: Any, n: int, dtype: torch.dtype) -> Tensor:
-    """A scalar or per-unit parameter as a contiguous ``(n,)`` array of ``dtype``."""
-    value = torch.as_tensor(value).detach()
+    """A scalar or per-unit parameter as a contiguous ``(n,)`` array of ``dtype``
+    (Python numbers are read in float64, so nothing passes through float32)."""
+    if not isinstance(value, Tensor):
+        value = torch.as_tensor(value, dtype=torch.float64)
+    value = value.detach()
     if value.numel() not in (1, n) or value.layout != torch.strided:
         raise ValueError(
             f"{where}: {what} is a {_describe(value)}, expected a scalar or {n} values "

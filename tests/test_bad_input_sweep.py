@@ -2804,10 +2804,6 @@ XFAIL: dict[str, str] = {
     "biclique/weights for an unknown pair": "layers.biclique ignores weights for a (source, "
     "population) pair it does not build, so a typo goes unnoticed (fitting)",
     "RLS/dtype int": "RLS(dtype=torch.int32) is accepted (fitting)",
-    # native
-    "native.set_enabled/str": "rnngraph.native.set_enabled('yes') is accepted as True (native)",
-    # spiking
-    "LIF.bellec/dt=0": "LIF.bellec(4, dt=0.0): raw ZeroDivisionError (spiking)",
 }
 
 

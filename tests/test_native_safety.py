@@ -772,3 +772,16 @@ def test_library_built_for_another_glibc_is_rebuilt(built, tmp_path):
     assert result["available"], result["failure"]
     assert len(valid_manifests(cache)) == 2
     assert all(m["fields"]["glibc"] == _native._glibc() for m in valid_manifests(cache))
+
+
+def test_python_numbers_reach_the_native_loop_in_float64() -> None:
+    """A Python float handed to a float64 native call is not rounded through float32."""
+    got = _native._vector("t", "lr", 0.1, 3, torch.float64)
+    assert got.tolist() == [0.1, 0.1, 0.1]
+    assert _native._vector("t", "lr", [0.1, 0.2, 0.3], 3, torch.float64).tolist() == [0.1, 0.2, 0.3]
+
+
+def test_set_enabled_takes_a_bool_only() -> None:
+    with pytest.raises(TypeError, match=r"set_enabled.*'yes'"):
+        rg.native.set_enabled("yes")
+    assert rg.native.enabled() in (True, False)

@@ -53,7 +53,7 @@ import torch
 from torch import Tensor
 
 from .. import _native
-from .._checks import describe
+from .._checks import as_step, describe
 from ._base import INTEGRATORS, DENode
 from ._surrogate import SURROGATES, Surrogate, get_surrogate
 
@@ -764,6 +764,8 @@ class LIF(SpikingNode):
         r"""LIF units in the form of Bellec et al. 2020 (doi:10.1038/s41467-020-17236-y):
         :math:`v(t+1) = \alpha v(t) + I(t+1) - v_{th} z(t)`, triangle surrogate with
         :math:`\gamma = 0.3`. ``dt`` must be the network's step."""
+        dt = as_step("LIF.bellec", "dt", dt)
+        tau_m = as_step("LIF.bellec", "tau_m", tau_m)
         r_m = 1.0 / (1.0 - math.exp(-dt / tau_m))
         kwargs.setdefault("surrogate", "triangle")
         return cls(
