@@ -7,7 +7,7 @@ import functools
 import inspect
 import math
 import numbers
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 import numpy as np
@@ -16,6 +16,10 @@ from torch import Tensor
 
 __all__ = [
     "all_finite",
+    "as_device",
+    "as_flag",
+    "as_float_dtype",
+    "as_names",
     "as_tensor",
     "as_int",
     "as_step",
@@ -185,6 +189,55 @@ def as_step(where: str, name: str, value: Any) -> float:
             f"{where}: {name} must be a positive number, got {out!r} (expected finite, > 0)"
         )
     return out
+
+
+def as_flag(where: str, name: str, value: Any) -> bool:
+    """``value`` as a Python bool: ``True``, ``False`` or a NumPy bool; anything else (a
+    string such as ``"no"``, a number) raises ``TypeError``."""
+    if not isinstance(value, bool | np.bool_):
+        raise TypeError(f"{where}: {name} must be True or False, got {describe(value)}")
+    return bool(value)
+
+
+def as_float_dtype(where: str, dtype: Any) -> torch.dtype:
+    """``dtype`` if it is a floating-point ``torch.dtype``; an integer, bool or complex
+    dtype, or anything else, raises ``TypeError``."""
+    if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        raise TypeError(f"{where}: dtype must be a floating torch.dtype, got {dtype!r}")
+    return dtype
+
+
+def as_device(where: str, device: Any) -> torch.device:
+    """``device`` (a ``torch.device`` or its name) as a ``torch.device``: ``TypeError`` for
+    another type, ``ValueError`` for an unknown name."""
+    bad_type = TypeError(
+        f"{where}: device must be a torch device or its name, got {type(device).__name__}"
+    )
+    if isinstance(device, bool | np.bool_):
+        raise bad_type
+    try:
+        return torch.device(device)
+    except TypeError:
+        raise bad_type from None
+    except RuntimeError:  # an unknown name
+        raise ValueError(
+            f"{where}: device must be a torch device or its name ('cpu', 'cuda:0', ...), "
+            f"got {device!r}"
+        ) from None
+
+
+def as_names(where: str, name: str, value: Any) -> list[str]:
+    """A name or an iterable of names as a list: a single string is one name (never its
+    characters). Anything else, or an entry that is not a string, raises ``TypeError``."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, Iterable) and not isinstance(value, Mapping | bytes | Tensor):
+        names = list(value)
+        if all(isinstance(v, str) for v in names):
+            return names
+        bad = next(v for v in names if not isinstance(v, str))
+        raise TypeError(f"{where}: {name} must hold names (strings), got {describe(bad)}")
+    raise TypeError(f"{where}: {name} must be a name or a list of names, got {describe(value)}")
 
 
 def keywords(where: str) -> Callable[[F], F]:

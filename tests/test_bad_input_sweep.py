@@ -2780,8 +2780,6 @@ row(
 # ----------------------------------------------------------------------------------------
 
 XFAIL: dict[str, str] = {
-    # api: edges
-    "Linear/dtype int": "Linear(3, 2, dtype=torch.int64) is accepted: integer weights (api)",
     # fitting: trainers and layers
     "fit_ridge/targets strings": "fit_ridge(targets=<str array>): torch's raw TypeError (fitting)",
     "fit_ridge/inputs object array": "fit_ridge(<object array>): torch's raw TypeError (fitting)",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numbers
 import warnings
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -64,6 +65,15 @@ def _sparsify(w: Tensor, connectivity: float, gen, where: str) -> Tensor:
         keep = torch.rand(w.shape, generator=gen, dtype=torch.float64) < connectivity
         w = torch.where(keep, w, 0.0)  # not w * keep: that leaves -0.0 for negative entries
     return w
+
+
+def _real(where: str, name: str, value: Any) -> Tensor:
+    """``value`` as a float64 tensor of real numbers; booleans (``True``, a bool array)
+    are refused: a scale is a number, not a flag."""
+    t = as_tensor(where, name, value)
+    if t.dtype == torch.bool:
+        raise TypeError(f"{where}: {name} must be a real number, got {describe(value)}")
+    return t.to(torch.float64)
 
 
 _ARPACK_MIN_N = 200  # from this size the Arnoldi iteration beats a full eigendecomposition
@@ -151,7 +161,7 @@ def recurrent_weights(
     n = as_int(where, "n", n, minimum=1)
     dtype = _options(where, dtype, sparse)
     if spectral_radius is not None:
-        rho_target = as_tensor(where, "spectral_radius", spectral_radius, dtype=torch.float64)
+        rho_target = _real(where, "spectral_radius", spectral_radius)
         if rho_target.dim() or not (bool(torch.isfinite(rho_target)) and rho_target >= 0):
             raise ValueError(
                 f"{where}: spectral_radius must be a finite number >= 0 or None, "
@@ -215,7 +225,7 @@ def _scaled(shape, connectivity, scaling, distribution, seed, dtype, where: str)
     names = ("n_out", "n_in") if len(shape) == 2 else ("n",)
     shape = tuple(as_int(where, k, v, minimum=1) for k, v in zip(names, shape, strict=True))
     dtype = _options(where, dtype)
-    scale = as_tensor(where, "scaling", scaling, dtype=torch.float64)
+    scale = _real(where, "scaling", scaling)
     if scale.dim() > 1 or (scale.dim() == 1 and scale.shape[0] not in (1, shape[-1])):
         raise ValueError(
             f"{where}: scaling must be a scalar or have shape ({shape[-1]},), "

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import copy
 import math
-import numbers
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .._checks import as_int, as_tensor, describe, keywords
+from .._checks import as_device, as_flag, as_float_dtype, as_int, as_tensor, describe, keywords
 from .._checks import check_finite as _check_finite
 from ._init import as_generator, quiet_csr
 
@@ -56,12 +55,6 @@ def _copy_csr(w: Tensor) -> Tensor:
             check_invariants=False,  # a copy of a tensor that passed them
         )
     )
-
-
-def _flag(where: str, name: str, value: Any) -> bool:
-    if not isinstance(value, bool | np.bool_):
-        raise TypeError(f"{where}: {name} must be True or False, got {describe(value)}")
-    return bool(value)
 
 
 class Linear(nn.Module):
@@ -128,21 +121,19 @@ class Linear(nn.Module):
         where: str = "Linear",
     ) -> None:
         super().__init__()
-        dtype = dtype or torch.get_default_dtype()
+        dtype = torch.get_default_dtype() if dtype is None else as_float_dtype(where, dtype)
+        device = None if device is None else as_device(where, device)
         if not isinstance(train, str | type(None)) or train not in TRAIN_MODES:
             raise ValueError(f"{where}: train must be one of {TRAIN_MODES}, got {train!r}")
-        if isinstance(delay, bool | np.bool_) or not isinstance(delay, numbers.Integral):
-            raise ValueError(f"{where}: delay must be an int >= 0, got {describe(delay)}")
-        if delay < 0:
-            raise ValueError(f"{where}: delay must be an int >= 0, got {delay!r}")
+        delay = as_int(where, "delay", delay, minimum=0, type_error=ValueError)
         for name, var in (("source_var", source_var), ("target_var", target_var)):
             if not isinstance(var, str | type(None)):
                 raise TypeError(f"{where}: {name} must be a name or None, got {describe(var)}")
-        sparse = _flag(where, "sparse", sparse)
+        sparse = as_flag(where, "sparse", sparse)
         self._n_in = as_int(where, "n_in", n_in, minimum=1)
         self._n_out = as_int(where, "n_out", n_out, minimum=1)
         self._train_mode = train
-        self._delay = int(delay)
+        self._delay = delay
         self._source_var = source_var
         self._target_var = target_var
         opts = {"dtype": dtype, "device": device}
@@ -217,6 +208,16 @@ class Linear(nn.Module):
         return m.to(**opts)
 
     def _make_bias(self, where: str, bias: Any, opts) -> Tensor | None:
+        boolean = (isinstance(bias, Tensor) and bias.dtype == torch.bool) or (
+            isinstance(bias, np.ndarray) and bias.dtype.kind == "b"
+        )
+        if boolean and bias.ndim == 0:
+            bias = bool(bias)  # a 0-d flag is the flag
+        elif boolean:
+            raise TypeError(
+                f"{where}: bias must be True, False or real values (a scalar or "
+                f"({self._n_out},)), got a bool array of shape {tuple(bias.shape)}"
+            )
         if bias is None or (isinstance(bias, bool | np.bool_) and not bias):
             return None
         b = torch.zeros(self._n_out, **opts)
