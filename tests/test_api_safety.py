@@ -8,6 +8,7 @@ import copy
 import io
 import math
 import re
+import sys
 
 import numpy as np
 import pytest
@@ -884,3 +885,351 @@ def test_csr_edge_with_bias_into_a_dynamic_node_keeps_the_batch_axis():
     expected = np.vstack([np.zeros(2), x[:-1]]) @ W.T + b
     assert y.shape == (5, 3)
     np.testing.assert_allclose(y.numpy(), expected, rtol=0, atol=1e-12)
+
+
+# ----------------------------------------------------------------------------------------
+# floating dtypes only, devices by name, flags as bools
+# ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc", "msg"),
+    [
+        (
+            {"dtype": torch.int64},
+            TypeError,
+            r"dtype must be a floating torch\.dtype, got torch\.int64",
+        ),
+        (
+            {"dtype": torch.bool},
+            TypeError,
+            r"dtype must be a floating torch\.dtype, got torch\.bool",
+        ),
+        ({"dtype": torch.complex64}, TypeError, r"dtype must be a floating torch\.dtype"),
+        ({"dtype": "float32"}, TypeError, r"dtype must be a floating torch\.dtype, got 'float32'"),
+        ({"device": "gpu0"}, ValueError, r"device must be a torch device or its name"),
+        ({"device": 1.5}, TypeError, r"device must be a torch device or its name, got float"),
+        ({"device": True}, TypeError, r"device must be a torch device or its name, got bool"),
+        ({"delay": 1.0}, ValueError, r"delay must be an int >= 0, got 1\.0"),
+        ({"delay": True}, ValueError, r"delay must be an int >= 0, got True"),
+        ({"sparse": "no"}, TypeError, r"sparse must be True or False, got 'no'"),
+        ({"bias": np.array([True, False])}, TypeError, r"bias must be True, False or real"),
+    ],
+)
+def test_linear_refuses_what_it_cannot_honour(kwargs, exc, msg):
+    with pytest.raises(exc, match=rf"^Linear: {msg}"):
+        Linear(3, 2, **kwargs)
+
+
+def test_linear_takes_integer_tensors_and_zero_dim_flags():
+    assert Linear(3, 2, delay=torch.tensor(2)).delay == 2
+    assert Linear(3, 2, delay=np.int64(2)).delay == 2
+    edge = Linear(3, 2, bias=torch.tensor(True))  # the flag, not a bias of 1
+    torch.testing.assert_close(edge.bias, torch.zeros(2))
+    assert Linear(3, 2, bias=np.bool_(False)).bias is None
+    assert Linear(3, 2, dtype=torch.float64, device="cpu").weight.dtype == torch.float64
+
+
+def test_compiled_network_refuses_a_dtype_that_is_not_floating():
+    net = _esn()
+    net.run(torch.ones(3, 2))
+    model = net.model
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    held = {k: v.clone() for k, v in model.state.items()}
+    for convert in (lambda: model.to(torch.complex64), lambda: model.type(torch.int64)):
+        with pytest.raises(TypeError, match=r"^CompiledNetwork(\.to)?: .*floating"):
+            convert()
+        for k, v in model.state_dict().items():
+            assert v.dtype == before[k].dtype
+            torch.testing.assert_close(v, before[k], rtol=0, atol=0)
+        for k, v in model.state.items():
+            torch.testing.assert_close(v, held[k], rtol=0, atol=0)
+    assert model.double() is model and model.state["res.x"].dtype == torch.float64
+
+
+@pytest.mark.parametrize(
+    ("call", "msg"),
+    [
+        (lambda n: n.run(torch.ones(3, 2), verbose="no"), r"Network\.run: verbose must be True"),
+        (lambda n: n.run(torch.ones(3, 2), enable_grad=1), r"Network\.run: enable_grad must be"),
+        (lambda n: n.run(torch.ones(3, 2), progress="yes"), r"Network\.run: progress must be"),
+        (lambda n: n.model.run(torch.ones(3, 2), progress=0), r"CompiledNetwork\.run: progress"),
+        (
+            lambda n: n.add_edge("out", "res", feedback="yes"),
+            r"Network\.add_edge\('out', 'res'\): feedback must be True or False, got 'yes'",
+        ),
+    ],
+)
+def test_flags_must_be_bools(call, msg):
+    net = _esn()
+    net.run(torch.ones(3, 2))
+    held = {k: v.clone() for k, v in net.state.items()}
+    edges = sorted(net.graph.edges)
+    with pytest.raises(TypeError, match=rf"^{msg}"):
+        call(net)
+    assert sorted(net.graph.edges) == edges
+    for k, v in net.state.items():
+        torch.testing.assert_close(v, held[k], rtol=0, atol=0)
+
+
+def test_run_refuses_arguments_it_would_drop():
+    net = _esn()
+    obs = rg.Observer(["res"])
+    for kwargs in ({"record": ["out"]}, {"sampling_steps": 2}, {"cutoff": 1}):
+        with pytest.raises(ValueError, match=r"^Network\.run: observer= says what to record"):
+            net.run(torch.ones(3, 2), observer=obs, **kwargs)
+    with pytest.raises(ValueError, match=r"^Network\.run: verbose=True and progress=False"):
+        net.run(torch.ones(3, 2), verbose=True, progress=False)
+    assert net.state is None  # nothing ran
+    assert net.run(torch.ones(3, 2), observer=obs)["res"].shape == (3, 20)
+
+
+def test_initialisers_refuse_bools_as_scales():
+    with pytest.raises(TypeError, match=r"^recurrent_weights: spectral_radius must be a real"):
+        rg.recurrent_weights(5, True)
+    with pytest.raises(TypeError, match=r"^input_weights: scaling must be a real number"):
+        rg.input_weights(4, 2, scaling=np.array([True, False]))
+    with pytest.raises(TypeError, match=r"^bias_weights: scaling must be a real number"):
+        rg.bias_weights(4, scaling=torch.tensor(True))
+    torch.testing.assert_close(
+        rg.bias_weights(4, scaling=torch.tensor(2), seed=0), 2 * rg.bias_weights(4, seed=0)
+    )
+
+
+# ----------------------------------------------------------------------------------------
+# a single name is one name, never its characters
+# ----------------------------------------------------------------------------------------
+
+
+def test_train_takes_one_name_or_a_list():
+    net = Network(1.0)
+    node = net.add_diffeq_node("a", "leaky_tanh", n=4, train="lr")
+    assert [k for k, _ in node.named_parameters()] == ["lr"]
+    node = net.add_diffeq_node("b", "leaky_tanh", n=4, train=("bias", "lr"))
+    assert sorted(k for k, _ in node.named_parameters()) == ["bias", "lr"]
+    node = net.add_diffeq_node("c", "li", n=4, train_params="li_op/tau")
+    assert [k for k, _ in node.named_parameters()] == ["tau"]
+    node = net.add_diffeq_node("d", "leaky_tanh", n=4, train="lr", train_params=["bias"])
+    assert sorted(k for k, _ in node.named_parameters()) == ["bias", "lr"]  # both honoured
+    node = net.add_diffeq_node("e", "izhikevich", n=4, train="g")  # one name, not 'k', 'g'
+    assert [k for k, _ in node.named_parameters()] == ["g"]
+    with pytest.raises(ValueError, match=r"^Network\.add_diffeq_node\('f'\): .*\['kg'\]"):
+        net.add_diffeq_node("f", "izhikevich", n=4, train="kg")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc", "msg"),
+    [
+        ({"train": "tau"}, ValueError, r"LeakyTanh: train= names unknown parameters \['tau'\]; "
+         r"the model's parameters are \['lr', 'bias'\]"),
+        ({"train": 5}, TypeError, r"train must be a name or a list of names, got 5"),
+        ({"train": ["lr", 3]}, TypeError, r"train must hold names \(strings\), got 3"),
+        ({"train": {"lr": True}}, TypeError, r"train must be a name or a list of names"),
+        ({"train_params": 1.0}, TypeError, r"train_params must be a name or a list of names"),
+        ({"node_vars": "lr"}, TypeError, r"node_vars must be a dict of variable names"),
+        ({"op": 3}, TypeError, r"op must be an operator name, got 3"),
+    ],
+)  # fmt: skip
+def test_add_diffeq_node_names_are_checked(kwargs, exc, msg):
+    net = _esn()
+    with pytest.raises(exc, match=rf"^Network\.add_diffeq_node\('x'\): {msg}"):
+        net.add_diffeq_node("x", "leaky_tanh", n=4, **kwargs)
+    assert "x" not in net
+
+
+def test_add_diffeq_node_instance_size_is_an_int():
+    net = Network(1.0)
+    with pytest.raises(TypeError, match=r"^Network\.add_diffeq_node: n must be an int >= 1"):
+        net.add_diffeq_node("x", rg.nodes.LeakyTanh(4), n=4.0)
+    assert net.add_diffeq_node("x", rg.nodes.LeakyTanh(4), n=np.int64(4)).n == 4
+
+
+def test_hook_names_are_names():
+    hook = rg.network.Hook("res", "res.x", print, writes="res->out")
+    assert hook.reads == ("res.x",) and hook.writes == ("res->out",)
+    assert rg.network.Hook("res", ["res", "res.x"], print).reads == ("res", "res.x")
+    with pytest.raises(TypeError, match=r"^Hook: reads must hold names \(strings\), got 3"):
+        rg.network.Hook("res", ("res", 3), print)
+    with pytest.raises(TypeError, match=r"^Hook: fn must be callable"):
+        rg.network.Hook("res", (), "print")
+    with pytest.raises(TypeError, match=r"^Hook: replaces must be True or False"):
+        rg.network.Hook("res", (), print, replaces="yes")
+
+
+# ----------------------------------------------------------------------------------------
+# one value per unit for a parameter shared by all units
+# ----------------------------------------------------------------------------------------
+
+
+def _per_unit_esn(lr, dtype=torch.float64):
+    net = Network(1.0, dtype=dtype)
+    net.add_func_node("inp", 2)
+    net.add_diffeq_node("res", "leaky_tanh", 8, lr=lr, bias=0.1)
+    net.add_func_node("out", 2)
+    net.add_edge("inp", "res", rg.input_weights(8, 2, seed=0, dtype=dtype))
+    net.add_edge(
+        "res", "res", rg.recurrent_weights(8, 0.9, 0.5, seed=1, dtype=dtype), feedback=True
+    )
+    net.add_edge("res", "out", seed=2)
+    return net
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_set_var_per_unit_equals_per_unit_construction_native_on_and_off(batch):
+    lr = np.linspace(0.2, 0.9, 8)
+    x = torch.randn(batch, 15, 2, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    was = rg.native.enabled()
+    outs = {}
+    try:
+        for native in (True, False):
+            rg.native.set_enabled(native)
+            built = _per_unit_esn(lr).run(x).output
+            net = _per_unit_esn(0.5)
+            net.set_var("res", "lr", lr)
+            outs[native] = net.run(x).output
+            torch.testing.assert_close(outs[native], built, rtol=0, atol=0)
+            node_vars = Network(1.0, dtype=torch.float64)
+            node = node_vars.add_diffeq_node("res", "leaky_tanh", 8, node_vars={"lr": lr})
+            torch.testing.assert_close(node.lr, torch.as_tensor(lr), rtol=0, atol=0)
+    finally:
+        rg.native.set_enabled(was)
+    torch.testing.assert_close(outs[True], outs[False], rtol=0, atol=1e-12)
+    assert not torch.equal(outs[False], _per_unit_esn(0.5).run(x).output)
+
+
+def test_set_var_per_unit_keeps_the_parameter_and_drops_its_old_gradient():
+    net = Network(1.0)
+    net.add_func_node("inp", 2)
+    node = net.add_diffeq_node("res", "lif", 4, tau_m=10.0, train=["tau_m"])
+    net.add_edge("inp", "res", seed=0)
+    p = node.tau_m
+    p.grad = torch.ones(())
+    net.set_var("res", "tau_m", [5.0, 6.0, 7.0, 8.0])
+    assert node.tau_m is p and isinstance(p, nn.Parameter) and p.grad is None
+    torch.testing.assert_close(p.detach(), torch.tensor([5.0, 6.0, 7.0, 8.0]))
+    net.set_var("res", "tau_m", [9.0])  # one value: every unit, the shape stays (n,)
+    torch.testing.assert_close(p.detach(), torch.full((4,), 9.0))
+    with pytest.raises(
+        ValueError, match=r"must be a scalar or have shape \(4,\), got shape \(3,\)"
+    ):
+        net.set_var("res", "tau_m", [1.0, 2.0, 3.0])
+    with pytest.raises(
+        ValueError, match=r"^Network\.set_var\('res'\): parameter 'tau_m' must be finite and > 0"
+    ):
+        net.set_var("res", "tau_m", [1.0, 2.0, -3.0, 4.0])
+    torch.testing.assert_close(p.detach(), torch.full((4,), 9.0))
+    scalar = Network(1.0).add_diffeq_node("r", "leaky_tanh", 4)
+    Network(1.0).add_diffeq_node("r", scalar)
+    assert scalar.lr.shape == ()
+
+
+def test_run_and_forward_without_input_keep_the_batch_of_the_state():
+    net = _esn()
+    net.run(torch.zeros(3, 4, 2))
+    ref = _esn()
+    ref.run(torch.zeros(3, 4, 2))
+    out = net.run(steps=5, record=["res"])
+    assert out.output.shape == (3, 5, 1) and out["res"].shape == (3, 5, 20)
+    torch.testing.assert_close(out.output, ref.run(torch.zeros(3, 5, 2)).output, rtol=0, atol=0)
+    assert net.forward(steps=2, state=net.state).shape == (3, 2, 1)
+    assert net.forward(steps=2).shape == (2, 1)  # no state: batch 1, the unbatched layout
+
+
+# ----------------------------------------------------------------------------------------
+# threads: the calls on the held state run one at a time
+# ----------------------------------------------------------------------------------------
+
+
+def _in_two_threads(a, b):
+    import threading
+
+    out = [None, None]
+    barrier = threading.Barrier(2)
+
+    def work(k, job):
+        barrier.wait(timeout=60)
+        try:
+            out[k] = ("ok", job())
+        except BaseException as err:
+            out[k] = ("error", err)
+
+    threads = [
+        threading.Thread(target=work, args=(k, j), daemon=True) for k, j in enumerate((a, b))
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+        assert not t.is_alive(), "a thread hung"
+    return out
+
+
+def test_a_run_and_a_ridge_fit_from_two_threads_follow_each_other():
+    """A run and a fit continue one network's held state at once: the outputs, the fitted
+    weights and the final state are those of one call after the other, in one order or
+    the other. The torch loop (native off) runs long enough for the two calls to overlap
+    when nothing serialises them."""
+    g = torch.Generator().manual_seed(0)
+    x_run = torch.randn(1, 2000, 2, generator=g)
+    x_fit, y_fit = torch.randn(1, 2000, 2, generator=g), torch.randn(1, 2000, 1, generator=g)
+
+    def fitted(net):
+        return net.get_edge("res", "out").weight.detach().clone()
+
+    def warm():
+        net = _esn()
+        net.run(x_run[:, :5])
+        return net
+
+    was, interval = rg.native.enabled(), sys.getswitchinterval()
+    rg.native.set_enabled(False)
+    sys.setswitchinterval(1e-5)  # threads take turns often: the calls overlap
+    try:
+        ref = []
+        for run_first in (True, False):
+            net = warm()
+            if not run_first:
+                net.fit_ridge(x_fit, y_fit, alpha=1e-3)
+            y = net.run(x_run).output.clone()
+            if run_first:
+                net.fit_ridge(x_fit, y_fit, alpha=1e-3)
+            ref.append((y, fitted(net), net.state["res.x"].clone()))
+        for _ in range(5):
+            net = warm()
+            got = _in_two_threads(
+                lambda net=net: net.run(x_run).output.clone(),
+                lambda net=net: net.fit_ridge(x_fit, y_fit, alpha=1e-3),
+            )
+            assert [s for s, _ in got] == ["ok", "ok"], got
+            now = (got[0][1], fitted(net), net.state["res.x"])
+            assert any(all(torch.equal(a, b) for a, b in zip(now, r, strict=True)) for r in ref)
+    finally:
+        rg.native.set_enabled(was)
+        sys.setswitchinterval(interval)
+
+
+def test_the_lock_survives_copies_pickles_and_calls_from_inside_a_call():
+    net = _esn()
+    x = torch.randn(6, 2, generator=torch.Generator().manual_seed(1))
+    net.run(x)
+    copies = [copy.deepcopy(net), copy.deepcopy(net.model)]
+    buf = io.BytesIO()
+    torch.save(net, buf)
+    buf.seek(0)
+    copies.append(torch.load(buf, weights_only=False))
+    ref = net.run(x).output
+    for other in copies:
+        with torch.no_grad():  # as Network.run (the readout is trainable)
+            torch.testing.assert_close(other.run(x).output, ref, rtol=0, atol=0)
+        assert other._lock is not net._lock
+    fresh = _esn()
+    fresh.load_state_dict(net.state_dict())
+    net.reset()
+    torch.testing.assert_close(fresh.run(x).output, net.run(x).output, rtol=0, atol=0)
+    # a call from inside another, in the same thread: a hook that reads the network
+    seen = []
+    hook = rg.network.Hook("res", ("res",), lambda t, r: seen.append(net.get_var("res", "x")))
+    model = net.model
+    model._run_api("test", x, None, None, False, None, hooks=(hook,))
+    assert len(seen) == x.shape[0]
+    assert net.test(x, torch.zeros(6, 1)) is not None  # test() runs inside itself

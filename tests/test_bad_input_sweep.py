@@ -484,11 +484,11 @@ row(
     lambda n: n.add_diffeq_node("x", "leaky_tanh", n=4, init={"u": 0.0}),
 )
 row(
-    "add_diffeq_node/train a string",
+    "add_diffeq_node/train an unknown name",
     "esn",
-    VT,
-    WM.format("LeakyTanh") + ".*train",
-    lambda n: n.add_diffeq_node("x", "leaky_tanh", n=4, train="lr"),
+    ValueError,
+    WM.format("LeakyTanh") + r".*train.*\['tau'\].*'lr', 'bias'",
+    lambda n: n.add_diffeq_node("x", "leaky_tanh", n=4, train="tau"),
 )
 row(
     "add_diffeq_node/integrator int",
@@ -2930,11 +2930,6 @@ def test_negative_stride_views_in_step_and_set_var() -> None:
     _exact(net.get_var("res", "x"), torch.arange(7.0, -1.0, -1.0).expand(2, 8))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Network.set_var('res', 'lr', <(8,) array>) is refused ('res.lr has shape ()') "
-    "although the error for a (3,) value says 'a scalar or shape (8,)' (api)",
-)
 def test_set_var_takes_one_value_per_unit_for_a_scalar_parameter() -> None:
     net = esn()
     lr = np.linspace(0.2, 0.9, 8)
@@ -2972,11 +2967,6 @@ def test_float16_data_is_converted_to_the_network_dtype() -> None:
     assert net.get_var("res", "x").dtype == torch.float32
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="run(steps=k) on a network holding a batch-2 state returns only batch element 0, "
-    "(k, n), while the state advances for both (Recording batched=False; api)",
-)
 def test_run_without_input_keeps_the_held_batch() -> None:
     ref = esn().run(torch.zeros(2, 4, 3)).output  # the same network, zero input
     out = esn().run(steps=4).output  # holds a (2, n) state; its input node gets nothing

@@ -176,14 +176,6 @@ def test_one_network_in_two_threads_with_explicit_states(kind, native):
             _exact(a, exp)
 
 
-HELD_STATE_RACE = (
-    "Network.run from two threads at once on one network neither refuses nor serialises: "
-    "each run reads the held state at its start and writes it at its end, so the two runs "
-    "mix (api; not documented either way)"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=HELD_STATE_RACE)
 @pytest.mark.parametrize("kind", ["esn_dense", "lif"])
 def test_one_network_held_state_from_two_threads(kind, native):
     """Two threads continue one network's held state at once. Either one run is refused

@@ -291,7 +291,7 @@ def test_run_without_input_equals_zero_input():
 def test_run_without_input_continues_held_batch():
     net = _batch_net()
     net.run(torch.randn(4, 5, 3))
-    assert net.run(steps=3).output.shape == (3, 2)  # no input: the unbatched layout
+    assert net.run(steps=3).output.shape == (4, 3, 2)  # no input: the held batch's layout
     assert net.state["res.x"].shape == (4, 40)
 
 

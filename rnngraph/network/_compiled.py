@@ -16,6 +16,7 @@ synchronisation inside the loop.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sys
 import threading
@@ -27,7 +28,16 @@ import torch
 from torch import Tensor, nn
 
 from .. import _native
-from .._checks import all_finite, as_int, as_step, as_tensor, keywords
+from .._checks import (
+    all_finite,
+    as_flag,
+    as_int,
+    as_names,
+    as_step,
+    as_tensor,
+    describe,
+    keywords,
+)
 from ..edges import Linear
 from ..nodes import DENode, FuncNode, Node
 from ..nodes._spiking import SpikingNode
@@ -94,6 +104,9 @@ def _whole(a: Tensor) -> bool:
     return a.numel() * a.element_size() == a.untyped_storage().nbytes()
 
 
+_POOL_LOCK = threading.Lock()
+
+
 class _OutputPool:
     """The memory of the last two run outputs, handed out again once the caller let go.
 
@@ -110,6 +123,10 @@ class _OutputPool:
         self._limit = limit
 
     def empty(self, shape: tuple[int, ...], device: torch.device, dtype: torch.dtype) -> Tensor:
+        with _POOL_LOCK:  # two threads' runs must not both take one free buffer
+            return self._empty(shape, device, dtype)
+
+    def _empty(self, shape: tuple[int, ...], device: torch.device, dtype: torch.dtype) -> Tensor:
         numel = math.prod(shape)
         self._bufs = [buf for buf in self._bufs if not buf.is_shared()]  # given away
         for i, buf in enumerate(self._bufs):
@@ -227,6 +244,16 @@ class Hook:
     replaces: bool = False
     writes: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        # a single name is one name (never its characters); lists become tuples
+        if not isinstance(self.node, str):
+            raise TypeError(f"Hook: node must be a node label, got {describe(self.node)}")
+        if not callable(self.fn):
+            raise TypeError(f"Hook: fn must be callable, got {describe(self.fn)}")
+        object.__setattr__(self, "reads", tuple(as_names("Hook", "reads", self.reads)))
+        object.__setattr__(self, "writes", tuple(as_names("Hook", "writes", self.writes)))
+        object.__setattr__(self, "replaces", as_flag("Hook", "replaces", self.replaces))
+
     @property
     def spec(self) -> HookSpec:
         return (self.node, tuple(self.reads), self.replaces, tuple(self.writes))
@@ -319,6 +346,7 @@ class CompiledNetwork(nn.Module):
         self._plan()
         self._loops: dict[tuple, Any] = {}
         self._outputs = _OutputPool()
+        self._lock = threading.RLock()  # held while a call reads and writes self.state
         self.state: State | None = None
 
     # read-only: the plan (static and dynamic parts, the generated loops) is made for them;
@@ -504,12 +532,14 @@ class CompiledNetwork(nn.Module):
                 first = next(iter(state.values()))
                 batch = first.shape[0] if isinstance(first, Tensor) and first.dim() else 1
                 self._check_state(where, state, batch)
-        self.state = None if state is None else dict(state)
+        with self._lock:
+            self.state = None if state is None else dict(state)
 
     def detach(self) -> None:
         """Detach the held state from the autograd graph (truncated BPTT)."""
-        if self.state is not None:
-            self.state = {k: v.detach() for k, v in self.state.items()}
+        with self._lock:
+            if self.state is not None:
+                self.state = {k: v.detach() for k, v in self.state.items()}
 
     def empty_cache(self) -> None:
         """Release the memory kept from earlier runs' outputs for reuse.
@@ -526,7 +556,9 @@ class CompiledNetwork(nn.Module):
         """Pickles (``torch.save``) leave out the generated loops: functions made by
         ``exec`` cannot be pickled, and the loaded network makes them again on its first
         run."""
-        return {**super().__getstate__(), "_loops": {}}
+        state = {**super().__getstate__(), "_loops": {}}
+        state.pop("_lock", None)  # a lock cannot be pickled; the copy makes its own
+        return state
 
     def __setstate__(self, state: dict) -> None:
         # networks pickled when these were plain attributes load into the read-only ones
@@ -534,13 +566,33 @@ class CompiledNetwork(nn.Module):
             if name in state:
                 state[f"_{name}"] = state.pop(name)
         super().__setstate__(state)
+        self._lock = threading.RLock()
+
+    def to(self, *args: Any, **kwargs: Any) -> CompiledNetwork:
+        """``torch.nn.Module.to``, with floating dtypes only: an integer, bool or complex
+        dtype is refused before anything moves."""
+        dtype = torch._C._nn._parse_to(*args, **kwargs)[1]
+        if dtype is not None and not dtype.is_floating_point:
+            raise TypeError(
+                f"CompiledNetwork.to: dtype must be a floating torch.dtype, got {dtype}"
+            )
+        return super().to(*args, **kwargs)
 
     def _apply(self, fn, *args: Any, **kwargs: Any):
-        """``.to()``, ``.double()``, ... move the held state along with the parameters."""
-        super()._apply(fn, *args, **kwargs)
-        self._outputs.clear()
-        if self.state is not None:
-            self.state = {k: fn(v) for k, v in self.state.items()}
+        """``.to()``, ``.double()``, ... move the held state along with the parameters.
+        A conversion to a dtype that is not floating point (``.to(torch.complex64)``,
+        ``.type(torch.int64)``) is refused before anything moves."""
+        dtype = fn(self._ref).dtype
+        if not dtype.is_floating_point:
+            raise TypeError(
+                "CompiledNetwork: parameters, inputs and state must be of a floating dtype, "
+                f"got {dtype}; nothing was converted"
+            )
+        with self._lock:
+            super()._apply(fn, *args, **kwargs)
+            self._outputs.clear()
+            if self.state is not None:
+                self.state = {k: fn(v) for k, v in self.state.items()}
         return self
 
     # ------------------------------------------------------------------------------
@@ -1104,14 +1156,26 @@ class CompiledNetwork(nn.Module):
             Show a tqdm progress bar.
         steps : int, optional
             Number of steps when ``inputs`` is ``None``; with inputs it must equal ``T``.
+            A run without input has the batch of the state it starts from, and its output
+            and recordings are ``(B, T, n)`` when that batch is larger than 1, ``(T, n)``
+            for a batch of 1.
 
         Returns
         -------
         Recording
             Recorded variables, ``output`` (every step, the input's layout) and the final
             ``state``, which the network also holds afterwards.
+
+        Notes
+        -----
+        Runs from the held state in several threads at once run one after another, each
+        continuing the state the previous one left; a run with ``state=`` given runs at
+        the same time as others (it reads no held state) and only waits to hold its final
+        state.
         """
-        return self._run_api("CompiledNetwork.run", inputs, observer, state, progress, steps)
+        where = "CompiledNetwork.run"
+        progress = as_flag(where, "progress", progress)
+        return self._run_api(where, inputs, observer, state, progress, steps)
 
     def _run_api(
         self,
@@ -1127,7 +1191,25 @@ class CompiledNetwork(nn.Module):
     ):
         """The run behind :meth:`run` and :meth:`forward`. With ``hold`` it starts from the
         held state (unless ``state`` is given) and holds the final state; without, it starts
-        from ``init_state`` (unless ``state`` is given) and leaves the held state alone."""
+        from ``init_state`` (unless ``state`` is given) and leaves the held state alone.
+
+        A run from the held state holds the network's lock from start to end, so that runs
+        from several threads follow each other; a run from a given state takes it only to
+        hold its final state."""
+        reads_held = hold and state is None
+        with self._lock if reads_held else contextlib.nullcontext():
+            rec = self._run_checked(
+                where, inputs, observer, state, progress, steps, batch_size, hooks, hold
+            )
+            if hold:
+                with self._lock:
+                    self.state = rec.state
+        return rec
+
+    def _run_checked(
+        self, where, inputs, observer, state, progress, steps, batch_size, hooks, hold
+    ) -> Recording:
+        """:meth:`_run_api` without the lock and without holding the final state."""
         if observer is not None and not isinstance(observer, Observer):
             raise TypeError(f"{where}: observer must be an Observer, got {type(observer).__name__}")
         if state is not None:
@@ -1138,12 +1220,14 @@ class CompiledNetwork(nn.Module):
             if steps is None:
                 raise ValueError(f"{where}: give inputs, or steps= for a run without input")
             steps = as_int(where, "steps", steps, minimum=1, type_error=ValueError)
-            x, batched, n_steps = None, batch_size is not None, steps
+            x, n_steps = None, steps
             held = state if state is not None else (self.state if hold else None)
             if batch_size is not None or not held:
                 batch = batch_size or 1
             else:
                 batch = next(iter(held.values())).shape[0]
+            # the layout of the state's batch: (B, T, n) for a batch of several
+            batched = batch_size is not None or batch > 1
         else:
             x, batched = self.as_input(where, inputs)
             batch, n_steps = x.shape[0], x.shape[1]
@@ -1165,8 +1249,6 @@ class CompiledNetwork(nn.Module):
             y, data, new_state, rec_steps = self._run(
                 x, n_steps, batch, start, observer, progress, grad, hooks
             )
-        if hold:
-            self.state = new_state
         return Recording(data, rec_steps, self.dt, output=y, state=new_state, batched=batched)
 
     @keywords("CompiledNetwork.forward")
@@ -1189,7 +1271,8 @@ class CompiledNetwork(nn.Module):
         state : dict, optional
             The state to start from (batch ``B`` or 1); default ``init_state(B)``.
         steps : int, optional
-            Number of steps for a run without input (batch 1 unless ``state`` is given).
+            Number of steps for a run without input: batch 1 unless ``state`` is given,
+            whose batch ``B`` the output then has (``(B, T, n_out)`` for ``B > 1``).
 
         Returns
         -------

@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from typing import Any
+import functools
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, TypeVar
 
 import networkx as nx
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .._checks import as_int, as_step, as_tensor, keywords
+from .._checks import (
+    as_device,
+    as_flag,
+    as_float_dtype,
+    as_int,
+    as_names,
+    as_step,
+    as_tensor,
+    describe,
+    keywords,
+)
 from ..edges import Linear
 from ..nodes import DENode, FuncNode, Node, make_model
 from ..observers import Observer, Recording
@@ -28,24 +40,45 @@ def _strip_op(name: str | None) -> str | None:
     return name.rsplit("/", 1)[-1] if isinstance(name, str) else name
 
 
-def _float_dtype(where: str, dtype: Any) -> torch.dtype:
-    if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
-        raise TypeError(f"{where}: dtype must be a floating torch.dtype, got {dtype!r}")
-    return dtype
+F = TypeVar("F", bound=Callable[..., Any])
 
 
-def _device(where: str, device: Any) -> torch.device:
-    try:
-        return torch.device(device)
-    except TypeError:
-        raise TypeError(
-            f"{where}: device must be a torch device or its name, got {type(device).__name__}"
-        ) from None
-    except RuntimeError:  # an unknown name
-        raise ValueError(
-            f"{where}: device must be a torch device or its name ('cpu', 'cuda:0', ...), "
-            f"got {device!r}"
-        ) from None
+def one_at_a_time(fn: F) -> F:
+    """Decorate a ``Network`` method that reads or writes the held state: it runs holding
+    the network's lock, so such calls from several threads follow each other (a call
+    from inside another one, in the same thread, goes ahead)."""
+
+    @functools.wraps(fn)
+    def wrapper(self: Network, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return fn(self, *args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _set_param(where: str, node: DENode, name: str, value: Any) -> None:
+    """Write ``value`` (checked: finite, in the parameter's domain, a scalar or ``(n,)``)
+    into parameter ``name`` of ``node``. One value per unit turns a parameter shared by
+    all units into a per-unit one (its gradient, of the old shape, is dropped)."""
+    p = getattr(node, name)
+    new = node.check_param(where, name, value)  # float64, () or (1,) or (n,)
+    if new.dim() == 1 and new.shape[0] == 1:
+        new = new.reshape(())
+    with torch.no_grad():
+        if new.dim() == 1 and p.dim() == 0:
+            p.data = new.to(device=p.device, dtype=p.dtype)
+            p.grad = None
+        else:
+            p.copy_(torch.broadcast_to(new.to(p.dtype), p.shape))
+
+
+def _train_names(where: str, params: Mapping[str, Any], train_params: Any) -> list[str]:
+    """The parameters to train: ``train=`` (a name or a list of names) and RectiPy's
+    ``train_params`` (``op/var`` names), in order, each once."""
+    names = [] if params.get("train") is None else as_names(where, "train", params["train"])
+    if train_params is not None:
+        names += [_strip_op(p) for p in as_names(where, "train_params", train_params)]
+    return list(dict.fromkeys(names))
 
 
 def _shape(weights: Any) -> tuple[int, ...] | None:
@@ -94,13 +127,20 @@ class Network(FittingMixin):
     follows: setting ``dt`` changes the step of the next run (the held state is kept, the
     run continues from it with the new step); setting ``device`` or ``dtype`` is
     ``to(device=...)`` or ``to(dtype=...)`` (parameters and held state move).
+
+    Threads: the calls that read or write the held state (:meth:`run`, :meth:`reset`,
+    :meth:`detach`, :meth:`get_var`, :meth:`set_var`, :meth:`compile`, :meth:`to`,
+    ``fit_ridge``, ``fit_rls``, ``fit_bptt``, ``fit_eprop`` and ``test``) run one at a time:
+    from several threads at once, each waits for the one before, so every run continues a
+    whole state. :meth:`forward` reads no held state and does not wait for runs.
     """
 
     @keywords("Network")
     def __init__(self, dt: float, device: Any = "cpu", dtype: torch.dtype = torch.float32):
         self._dt = as_step("Network", "dt", dt)
-        self._dtype = _float_dtype("Network", dtype)
-        self._device = _device("Network", device)
+        self._dtype = as_float_dtype("Network", dtype)
+        self._device = as_device("Network", device)
+        self._lock = threading.RLock()  # see the class notes: one state call at a time
         self.graph = nx.DiGraph()
         self.input_node: str | None = None
         self.output_node: str | None = None
@@ -128,12 +168,17 @@ class Network(FittingMixin):
     def _changed(self) -> None:
         self._compiled_key = None
 
+    def __getstate__(self) -> dict:
+        """Pickles and copies leave out the lock (each network has its own)."""
+        return {k: v for k, v in self.__dict__.items() if k != "_lock"}
+
     def __setstate__(self, state: dict) -> None:
         # networks pickled when these were plain attributes load into the properties
         for name in ("dt", "dtype", "device"):
             if name in state:
                 state[f"_{name}"] = state.pop(name)
         self.__dict__.update(state)
+        self._lock = threading.RLock()
 
     @property
     def dt(self) -> float:
@@ -226,6 +271,9 @@ class Network(FittingMixin):
             Number of units (when ``node`` is a name; inferred from ``weights`` otherwise).
         **params
             Model parameters and options (``tau=``, ``integrator=``, ``train=``, ``init=``).
+            ``train`` is a parameter name or a list of names (``train="lr"`` trains
+            ``lr``); a name the model does not have is refused, and the error lists the
+            model's parameters.
 
         RectiPy compatibility
         ---------------------
@@ -237,6 +285,13 @@ class Network(FittingMixin):
         """
         where = "Network.add_diffeq_node"
         self._check_label(where, label)
+        if node_vars is not None and not isinstance(node_vars, Mapping):
+            raise TypeError(
+                f"{where}({label!r}): node_vars must be a dict of variable names to values, "
+                f"got {describe(node_vars)}"
+            )
+        if op is not None and not isinstance(op, str):
+            raise TypeError(f"{where}({label!r}): op must be an operator name, got {describe(op)}")
         source_var, target_var = _strip_op(source_var), _strip_op(target_var)
         input_var, output_var = _strip_op(input_var), _strip_op(output_var)
         node_vars = {_strip_op(k): v for k, v in (node_vars or {}).items()}
@@ -249,8 +304,8 @@ class Network(FittingMixin):
                         f"{type(weights).__name__}"
                     )
                 n = shape[0]
-            if train_params:
-                params["train"] = [_strip_op(p) for p in train_params]
+            if params.get("train") is not None or train_params is not None:
+                params["train"] = _train_names(f"{where}({label!r})", params, train_params)
             try:
                 model = make_model(where, node, n, **params)
             except (TypeError, ValueError) as err:  # name the call and the node
@@ -264,7 +319,7 @@ class Network(FittingMixin):
                     f"{where}: model parameters {sorted(params)} go to the DENode's constructor "
                     "when passing an instance"
                 )
-            if n is not None and (isinstance(n, bool) or n != node.n):
+            if n is not None and as_int(where, "n", n, minimum=1) != node.n:
                 raise ValueError(f"{where}: n={n} but the node has {node.n} units")
             model = node
         else:
@@ -275,10 +330,7 @@ class Network(FittingMixin):
             if k in model.state_vars:
                 model.set_init(k, v)
             elif k in model.param_names:
-                p = getattr(model, k)
-                new = model.check_param(f"{where}({label!r})", k, v)
-                with torch.no_grad():
-                    p.copy_(torch.broadcast_to(new.to(p.dtype), p.shape))
+                _set_param(f"{where}({label!r})", model, k, v)
             else:
                 raise ValueError(
                     f"{where}: node_vars names {k!r}, which node {label!r} does not have; "
@@ -363,6 +415,7 @@ class Network(FittingMixin):
                 raise KeyError(f"{where}: no node {label!r}; nodes are {list(self.graph)}")
         if self.graph.has_edge(source, target):
             raise ValueError(f"{where}: the edge exists already; pop_edge() it first")
+        feedback = as_flag(where, "feedback", feedback)
         if delay is None:
             delay = 1 if feedback else 0
         elif feedback and delay == 0:
@@ -513,6 +566,7 @@ class Network(FittingMixin):
         )
 
     @keywords("Network.compile")
+    @one_at_a_time
     def compile(
         self, input_node: str | None = None, output_node: str | None = None
     ) -> CompiledNetwork:
@@ -610,6 +664,7 @@ class Network(FittingMixin):
     # ------------------------------------------------------------------------------
 
     @keywords("Network.run")
+    @one_at_a_time
     def run(
         self,
         inputs: Any = None,
@@ -643,32 +698,55 @@ class Network(FittingMixin):
         enable_grad : bool
             Build the autograd graph (default off, unlike RectiPy, where it is on).
         observer : Observer, optional
-            What to record; overrides ``record``, ``sampling_steps`` and ``cutoff``.
+            What to record, instead of ``record``, ``sampling_steps`` and ``cutoff`` (a
+            call that gives both is refused).
         record : str or list of str, optional
             Names to record (``"node"`` or ``"node.var"``); default: the output node.
         state : dict, optional
             Start from this state instead of the held one. A state of batch 1 (held or
             given) starts every element of a larger batch.
         steps : int, optional
-            Number of steps for a run without input.
+            Number of steps for a run without input; its output has the batch of the
+            state it starts from (``(B, T, n)`` for ``B > 1``).
+        progress : bool, optional
+            Show a progress bar (rnngraph's name for ``verbose``).
 
         Returns
         -------
         Recording
         """
         where = "Network.run"
+        verbose = as_flag(where, "verbose", verbose)
+        enable_grad = as_flag(where, "enable_grad", enable_grad)
+        if progress is None:
+            progress = verbose
+        elif verbose and not as_flag(where, "progress", progress):
+            raise ValueError(f"{where}: verbose=True and progress=False disagree; give one")
+        else:
+            progress = as_flag(where, "progress", progress)
+        every = as_int(where, "sampling_steps", sampling_steps, 1, type_error=ValueError)
+        start = as_int(where, "cutoff", cutoff, 0, type_error=ValueError)
+        if observer is not None and (record is not None or every != 1 or start != 0):
+            raise ValueError(
+                f"{where}: observer= says what to record and when; give record=, "
+                "sampling_steps= and cutoff= only without it"
+            )
         model = self.compile()
         if observer is None:
             names = [model.output_node] if record is None else record
-            every = as_int(where, "sampling_steps", sampling_steps, 1, type_error=ValueError)
-            start = as_int(where, "cutoff", cutoff, 0, type_error=ValueError)
             try:
                 observer = Observer(names, every=every, start=start)
             except (TypeError, ValueError) as err:  # a bad record=: name this call
                 raise type(err)(f"{where}: record: {err}") from None
-        progress = verbose if progress is None else progress
         with torch.set_grad_enabled(enable_grad):
             return model.run(inputs, observer=observer, state=state, progress=progress, steps=steps)
+
+    # the trainers read and write the held state too: one at a time, like run
+    fit_ridge = one_at_a_time(FittingMixin.fit_ridge)
+    fit_rls = one_at_a_time(FittingMixin.fit_rls)
+    fit_bptt = one_at_a_time(FittingMixin.fit_bptt)
+    fit_eprop = one_at_a_time(FittingMixin.fit_eprop)
+    test = one_at_a_time(FittingMixin.test)
 
     def forward(
         self, inputs: Any = None, state: State | None = None, steps: int | None = None
@@ -680,15 +758,19 @@ class Network(FittingMixin):
         ``state`` is given, builds its own autograd graph when autograd is on, and leaves the
         held state (what :meth:`run` continues from) unchanged.
         """
-        return self.compile().forward(inputs, state=state, steps=steps)
+        with self._lock:
+            model = self.compile()
+        return model.forward(inputs, state=state, steps=steps)
 
     __call__ = forward
 
     @keywords("Network.reset")
+    @one_at_a_time
     def reset(self, state: State | None = None) -> None:
         """Restore the initial state (or set ``state``) for the next run."""
         self.compile().reset(state)
 
+    @one_at_a_time
     def detach(self) -> None:
         """Cut the held state from the autograd graph (truncated BPTT)."""
         self.compile().detach()
@@ -702,7 +784,8 @@ class Network(FittingMixin):
     @property
     def state(self) -> State | None:
         """The state the next run starts from (``None``: the initial state)."""
-        return self.compile().state
+        with self._lock:
+            return self.compile().state
 
     def _var_of(self, where: str, node: str, var: str) -> tuple[Node, str, str]:
         """The module of ``node`` and ``var`` (RectiPy's ``op/var`` stripped), with whether
@@ -723,6 +806,7 @@ class Network(FittingMixin):
         )
 
     @keywords("Network.get_var")
+    @one_at_a_time
     def get_var(self, node: str, var: str) -> Tensor:
         """Current value of a state variable (from the held state) or a parameter."""
         mod, var, kind = self._var_of("Network.get_var", node, var)
@@ -733,13 +817,16 @@ class Network(FittingMixin):
         return state[f"{node}.{var}"]
 
     @keywords("Network.set_var")
+    @one_at_a_time
     def set_var(self, node: str, var: str, value: Any) -> None:
         """Set a parameter, or a state variable of the held state (``reset()`` undoes the
         latter; ``get_node(node).set_init(var, value)`` sets the initial value).
 
         A parameter must lie in its domain (a time constant > 0, a leak rate in (0, 1], ...)
-        and be a scalar or ``(n,)``; a state value must be finite and broadcast to the held
-        state's ``(B, n)``. Nothing changes when the value is refused.
+        and be a scalar (shared by all units) or ``(n,)`` (one value per unit, as at
+        construction: a shared parameter becomes a per-unit one); a state value must be
+        finite and broadcast to the held state's ``(B, n)``. Nothing changes when the value
+        is refused.
         """
         where = "Network.set_var"
         mod, var, kind = self._var_of(where, node, var)
@@ -747,17 +834,7 @@ class Network(FittingMixin):
         if not bool(torch.isfinite(val).all()):
             raise ValueError(f"{where}: value for {node}.{var} contains NaN or inf")
         if kind == "param":
-            p = getattr(mod, var)
-            new = mod.check_param(f"{where}({node!r})", var, val)
-            try:
-                new = torch.broadcast_to(new.to(p.dtype), p.shape)
-            except RuntimeError as err:
-                raise ValueError(
-                    f"{where}: {node}.{var} has shape {tuple(p.shape)}, "
-                    f"got a value of shape {tuple(val.shape)}"
-                ) from err
-            with torch.no_grad():
-                p.copy_(new)
+            _set_param(f"{where}({node!r})", mod, var, val)
             return
         model = self.compile()
         state = dict(model.state if model.state is not None else model.init_state(1))
@@ -790,12 +867,13 @@ class Network(FittingMixin):
         return self.compile().load_state_dict(*args, **kwargs)
 
     @keywords("Network.to")
+    @one_at_a_time
     def to(self, device: Any = None, dtype: torch.dtype | None = None) -> Network:
         """Move every node and edge (and the held state) to ``device``/``dtype``."""
         if dtype is not None:
-            dtype = _float_dtype("Network.to", dtype)
+            dtype = as_float_dtype("Network.to", dtype)
         if device is not None:
-            device = _device("Network.to", device)
+            device = as_device("Network.to", device)
         for v in self.graph:
             self.graph.nodes[v]["node"].to(device=device, dtype=dtype)
         for _, _, e in self.graph.edges(data="edge"):
