@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ._checks import keywords
 from .edges import Linear
 from .network import Network
 from .nodes import DENode, Node
@@ -188,6 +189,7 @@ def _connect(
     layer.intermediate[role] = mid
 
 
+@keywords("rnngraph.layers.serial")
 def serial(
     net: Network,
     name: str,
@@ -239,6 +241,26 @@ def serial(
     return layer
 
 
+def _per_pair(where: str, name: str, given: Any, pairs: list[tuple[str, str]]) -> dict:
+    """``weights`` or ``transforms`` of ``biclique``: a dict keyed by the ``(source, role)``
+    pairs it builds; a key for any other pair is refused (it would go unused)."""
+    if given is None:
+        return {}
+    if not isinstance(given, Mapping):
+        raise TypeError(
+            f"{where}: {name} must be a dict keyed by (source, role) pairs, got "
+            f"{type(given).__name__}"
+        )
+    unknown = [key for key in given if key not in pairs]
+    if unknown:
+        raise KeyError(
+            f"{where}: {name} for {unknown}, which this layer does not connect; it builds "
+            f"the (source, role) pairs {pairs}"
+        )
+    return dict(given)
+
+
+@keywords("rnngraph.layers.biclique")
 def biclique(
     net: Network,
     name: str,
@@ -256,15 +278,26 @@ def biclique(
     ``"{name}_{role}"``, connections ``"{source}>{role}"`` with weights
     ``weights[(source, role)]`` (default: seeded uniform).
     """
+    where = "rnngraph.layers.biclique"
+    if isinstance(sources, str) or not isinstance(sources, list | tuple):
+        raise TypeError(f"{where}: sources must be a list of node labels, got {sources!r}")
+    if not isinstance(neurons, Mapping):
+        raise TypeError(
+            f"{where}: neurons must be a dict of role -> (spec, n) or spec, got "
+            f"{type(neurons).__name__}"
+        )
+    pairs = [(src, role) for role in neurons for src in sources]
+    weights = _per_pair(where, "weights", weights, pairs)
+    transforms = _per_pair(where, "transforms", transforms, pairs)
     layer = Layer(net, name)
-    with _built_or_untouched("rnngraph.layers.biclique", net):
+    with _built_or_untouched(where, net):
         for k, (role, spec) in enumerate(neurons.items()):
             node_spec, n = spec if isinstance(spec, tuple) and len(spec) == 2 else (spec, None)
             label = _neuron(net, f"{name}_{role}", node_spec, n)
             layer.neurons[role] = label
             for j, src in enumerate(sources):
-                w = (weights or {}).get((src, role))
-                tr = (transforms or {}).get((src, role))
+                w = weights.get((src, role))
+                tr = transforms.get((src, role))
                 s = None if seed is None else seed + 1000 * k + j
                 _connect(
                     layer,
@@ -280,6 +313,7 @@ def biclique(
     return layer
 
 
+@keywords("rnngraph.layers.recurrent_serial")
 def recurrent_serial(
     net: Network,
     name: str,
@@ -326,6 +360,11 @@ def recurrent_serial(
     seed : int, optional
         Seed of default weights.
     """
+    if transforms is not None and not isinstance(transforms, Mapping):
+        raise TypeError(
+            "rnngraph.layers.recurrent_serial: transforms must be a dict of role -> callable, "
+            f"got {type(transforms).__name__}"
+        )
     transforms = dict(transforms or {})
     unknown = set(transforms) - {"feedfwd", "lateral", "feedback"}
     if unknown:

@@ -2799,8 +2799,6 @@ XFAIL: dict[str, str] = {
     "(fitting)",
     "fit_bptt/optimizer_kwargs unknown": "fit_bptt(optimizer_kwargs={'betas2': 0.9}): torch's "
     "'Adam.__init__() got an unexpected keyword', no rnngraph call named (fitting)",
-    "biclique/weights for an unknown pair": "layers.biclique ignores weights for a (source, "
-    "population) pair it does not build, so a typo goes unnoticed (fitting)",
     "RLS/dtype int": "RLS(dtype=torch.int32) is accepted (fitting)",
 }
 

@@ -134,3 +134,51 @@ def test_serial_and_biclique_sum_their_connections():
     ser.run(np.ones((3, 2)) * 50)
     s.clear()
     assert torch.all(ser.state["pop.v"] == 0)
+
+
+# ---------------------------------------------------------------------------------------
+# bad arguments are refused, naming the builder
+# ---------------------------------------------------------------------------------------
+
+
+def _fresh() -> rg.Network:
+    net = rg.Network(1.0)
+    net.add_func_node("in", 3)
+    return net
+
+
+@pytest.mark.parametrize("what", ["weights", "transforms"])
+def test_biclique_refuses_settings_for_a_pair_it_does_not_build(what: str) -> None:
+    net = _fresh()
+    value = np.ones((3, 3)) if what == "weights" else torch.neg
+    with pytest.raises(
+        KeyError,
+        match=rf"biclique: {what} for \[\('in', 'x'\)\], which this layer does not connect; it "
+        r"builds the \(source, role\) pairs \[\('in', 'e'\), \('in', 'i'\)\]",
+    ):
+        layers.biclique(
+            net, "bc", ["in"], {"e": ("lif", 3), "i": ("lif", 2)}, **{what: {("in", "x"): value}}
+        )
+    assert list(net.graph.nodes) == ["in"]
+
+
+def test_biclique_checks_the_types_of_its_arguments() -> None:
+    net = _fresh()
+    with pytest.raises(TypeError, match=r"^rnngraph\.layers\.biclique: sources must be a list"):
+        layers.biclique(net, "bc", "in", {"e": ("lif", 3)})
+    with pytest.raises(TypeError, match=r"^rnngraph\.layers\.biclique: weights must be a dict"):
+        layers.biclique(net, "bc", ["in"], {"e": ("lif", 3)}, weights=[np.ones((3, 3))])
+    with pytest.raises(TypeError, match=r"^rnngraph\.layers\.biclique: neurons must be a dict"):
+        layers.biclique(net, "bc", ["in"], [("lif", 3)])
+    with pytest.raises(
+        TypeError, match=r"^rnngraph\.layers\.serial: unknown keyword argument\(s\) \['bias'\]"
+    ):
+        layers.serial(net, "pop", "in", "lif", n=3, bias=True)
+    with pytest.raises(TypeError, match=r"^rnngraph\.layers\.recurrent_serial: transforms must"):
+        layers.recurrent_serial(net, "rs", "in", "lif", "lif", 3, 2, transforms=[torch.neg])
+    assert list(net.graph.nodes) == ["in"]
+    w = np.arange(9.0).reshape(3, 3)
+    layer = layers.biclique(net, "bc", ("in",), {"e": ("lif", 3)}, weights={("in", "e"): w})
+    torch.testing.assert_close(
+        layer.connection("in>e").weight, torch.as_tensor(w, dtype=torch.float32)
+    )
