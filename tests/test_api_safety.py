@@ -1233,3 +1233,23 @@ def test_the_lock_survives_copies_pickles_and_calls_from_inside_a_call():
     model._run_api("test", x, None, None, False, None, hooks=(hook,))
     assert len(seen) == x.shape[0]
     assert net.test(x, torch.zeros(6, 1)) is not None  # test() runs inside itself
+
+
+def test_output_var_is_honoured_or_refused():
+    """``output_var`` (RectiPy's name) must name what the node already emits: rnngraph's
+    ``li`` emits ``tanh(v)``, so ``output_var="li_op/v"`` is refused and the graph is unchanged;
+    a FitzHugh-like node that emits its state ``v`` takes ``output_var="v"``."""
+    net = Network(0.1)
+    with pytest.raises(ValueError, match=r"add_diffeq_node\('rnn'\): output_var 'v' .*rnn\.v"):
+        net.add_diffeq_node("rnn", "li", n=3, weights=0.1 * np.eye(3), output_var="li_op/v")
+    assert list(net.graph) == []
+    net.add_diffeq_node("a", "leaky_tanh", n=3, output_var="x")  # emits x itself
+    with pytest.raises(ValueError, match=r"output_var 'v'"):
+        net.add_diffeq_node("b", "leaky_tanh", n=3, output_var="v")
+
+
+def test_a_single_train_name_is_one_name_in_node_constructors():
+    node = rg.nodes.Izhikevich(4, train="k")
+    assert [n for n, p in node.named_parameters()] == ["k"]
+    with pytest.raises(ValueError, match=r"Izhikevich: train= names unknown parameters \['kg'\]"):
+        rg.nodes.Izhikevich(4, train="kg")

@@ -282,7 +282,8 @@ RP_DT, RP_TAU = 0.1, 10.0
 
 
 def build_li(w: np.ndarray) -> rg.Network:
-    """rnngraph's ``li`` node built by RectiPy's own ``add_diffeq_node`` call."""
+    """rnngraph's ``li`` node built by RectiPy's own ``add_diffeq_node`` call (without
+    ``output_var``: the states are compared, and rnngraph's ``li`` emits ``tanh(v)``)."""
     net = rg.Network(RP_DT, device="cpu", dtype=torch.float64)
     net.add_diffeq_node(
         "rnn",
@@ -291,7 +292,6 @@ def build_li(w: np.ndarray) -> rg.Network:
         source_var="tanh_op/r",
         target_var="li_op/r_in",
         input_var="li_op/I_ext",
-        output_var="li_op/v",
         node_vars={"all/li_op/tau": RP_TAU},
     )
     return net
@@ -382,7 +382,8 @@ def rectipy_table(ctx: Context, cfg: dict[str, Any], ws: dict, sec: Section) -> 
             [
                 f"`v' = -v/tau + k W tanh(v) + I_ext`, tau = {RP_TAU}, k = 1, dt = {RP_DT}, "
                 "forward Euler on both sides, the ESN's W (dense), input U(-0.1, 0.1) per unit. "
-                "Both built by the same call: `add_diffeq_node('rnn', "
+                "Both built by RectiPy's call (rnngraph without `output_var`): "
+                "`add_diffeq_node('rnn', "
                 "'neuron_model_templates.rate_neurons.leaky_integrator.tanh', weights=W, "
                 "source_var='tanh_op/r', target_var='li_op/r_in', input_var='li_op/I_ext', "
                 "output_var='li_op/v', node_vars={'all/li_op/tau': 10.0})`; RectiPy's "

@@ -342,9 +342,13 @@ class Network(FittingMixin):
                 f"{where}: input_var {input_var!r} is not the main input of {type(model).__name__} "
                 f"({model.input_names[0]!r}); send edges to other inputs with target_var="
             )
-        if output_var is not None and output_var not in (*model.state_vars, "r", "out"):
+        if output_var is not None and not _emits(model, output_var):
             raise ValueError(
-                f"{where}: output_var {output_var!r} is not an output of {type(model).__name__}"
+                f"{where}({label!r}): output_var {output_var!r} is not what "
+                f"{type(model).__name__} emits (its output is "
+                f"{_output_description(model)}); a node's output cannot be changed here: "
+                f"record {label + '.' + output_var!r} or read it with "
+                f"add_edge(..., source_var={output_var!r})"
             )
         self.add_node(label, model)
         if weights is not None:
@@ -903,3 +907,17 @@ class Network(FittingMixin):
             f"Network(dt={self.dt}, nodes={list(self.graph.nodes)}, "
             f"edges={[f'{u}->{v}' for u, v in self.graph.edges]})"
         )
+
+
+def _emits(model: DENode, var: str) -> bool:
+    """Whether ``model``'s output is its state variable ``var`` itself (RectiPy's
+    ``output_var``); ``"r"`` and ``"out"`` name the output, whatever it is."""
+    if var in ("r", "out"):
+        return True
+    return var == model.output_var and type(model).output is DENode.output
+
+
+def _output_description(model: DENode) -> str:
+    if type(model).output is DENode.output:
+        return f"the state variable {model.output_var!r}"
+    return f"a function of the state (see {type(model).__name__}.output)"

@@ -293,7 +293,7 @@ class DENode(Node):
         super().__init__(n)
         self._integrator: str | None = None
         self.integrator = self.default_integrator if integrator is None else integrator
-        self._train = set(train or ())
+        self._train = {train} if isinstance(train, str) else set(train or ())
         self._param_names: list[str] = []
         self._domains: dict[str, str] = {}
         self._init: dict[str, Tensor] = {}
