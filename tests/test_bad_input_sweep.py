@@ -2779,28 +2779,7 @@ row(
 # rows that fail because of a package defect (one line each; the lead engineer's list)
 # ----------------------------------------------------------------------------------------
 
-XFAIL: dict[str, str] = {
-    # fitting: trainers and layers
-    "fit_ridge/targets strings": "fit_ridge(targets=<str array>): torch's raw TypeError (fitting)",
-    "fit_ridge/inputs object array": "fit_ridge(<object array>): torch's raw TypeError (fitting)",
-    "fit_ridge/inputs a string": "fit_ridge('abc', y): torch's raw TypeError (fitting)",
-    "fit_ridge/targets None": "fit_ridge(x, None): torch's raw TypeError about an object array "
-    "(fitting)",
-    "fit_eprop/targets strings": "fit_eprop(targets=<str array>): torch's raw TypeError (fitting)",
-    "fit_bptt/inputs empty": "fit_bptt(<(2, 0, 3) inputs>): raw ZeroDivisionError (fitting)",
-    "test/inputs empty": "Network.test(<(2, 0, 3) inputs>): the error names CompiledNetwork.run, "
-    "not Network.test (fitting)",
-    "fit_ridge/empty lists": "fit_ridge([], []) says 'targets have different widths []' (fitting)",
-    "fit_rls/sampling_steps=0": "fit_rls(sampling_steps=0) says 'Observer: every must be an int': "
-    "sampling_steps is not named (fitting)",
-    "fit_rls/cutoff negative": "fit_rls(cutoff=-1) says 'Observer: start must be an int': cutoff "
-    "is not named (fitting)",
-    "fit_rls/rls_dtype int": "fit_rls(rls_dtype=torch.int32) is accepted; P silently float32 "
-    "(fitting)",
-    "fit_bptt/optimizer_kwargs unknown": "fit_bptt(optimizer_kwargs={'betas2': 0.9}): torch's "
-    "'Adam.__init__() got an unexpected keyword', no rnngraph call named (fitting)",
-    "RLS/dtype int": "RLS(dtype=torch.int32) is accepted (fitting)",
-}
+XFAIL: dict[str, str] = {}
 
 
 def _params() -> list[Any]:
@@ -2900,22 +2879,23 @@ def test_negative_stride_views_are_valid_weights_and_inputs() -> None:
     assert metrics.nrmse(u[::-1], u[::-1]) == 0.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="fit_ridge/fit_rls/fit_bptt/fit_eprop refuse negative-stride numpy views with "
-    "torch's raw ValueError (torch.as_tensor of the view, no copy; fitting)",
-)
 def test_negative_stride_views_are_valid_trainer_data() -> None:
-    u, y = X[0].numpy(), Y[0].numpy()
-    flip = (np.ascontiguousarray(u[::-1]), np.ascontiguousarray(y[::-1]))
-    r1 = esn().fit_ridge(u[::-1], y[::-1], alpha=1e-3)
+    # (B, T, .) data, as the networks hold a batch-2 state; reversed in batch and time
+    u, y = X.numpy()[::-1, ::-1], Y.numpy()[::-1, ::-1]
+    flip = (np.ascontiguousarray(u), np.ascontiguousarray(y))
+    r1 = esn().fit_ridge(u, y, alpha=1e-3)
     r2 = esn().fit_ridge(*flip, alpha=1e-3)
     _exact(r1.weight, r2.weight)
-    _exact(esn().fit_rls(u[::-1], y[::-1]).output, esn().fit_rls(*flip).output)
-    _exact(esn().fit_bptt(u[::-1], y[::-1]).loss, esn().fit_bptt(*flip).loss)
-    s, ys = S[0].numpy(), YS[0].numpy()
-    flip = (np.ascontiguousarray(s[::-1]), np.ascontiguousarray(ys[::-1]))
-    _exact(lif().fit_eprop(s[::-1], ys[::-1]).loss, lif().fit_eprop(*flip).loss)
+    _exact(esn().fit_rls(u, y).output, esn().fit_rls(*flip).output)
+    _exact(esn().fit_bptt(u, y).loss, esn().fit_bptt(*flip).loss)
+    _exact(esn().test(u, y)[1], esn().test(*flip)[1])
+    s, ys = S.numpy()[::-1, ::-1], YS.numpy()[::-1, ::-1]
+    flip = (np.ascontiguousarray(s), np.ascontiguousarray(ys))
+    _exact(lif().fit_eprop(s, ys).loss, lif().fit_eprop(*flip).loss)
+    labels = np.arange(24).reshape(2, 12)[::-1, ::-1] % 2  # class indices, a view
+    a = lif().fit_eprop(s, labels, loss_mask=np.ones((2, 12))[:, ::-1])
+    b = lif().fit_eprop(flip[0], np.ascontiguousarray(labels), loss_mask=np.ones((2, 12)))
+    _exact(a.loss, b.loss)
 
 
 def test_negative_stride_views_in_step_and_set_var() -> None:

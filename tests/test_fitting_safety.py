@@ -528,8 +528,12 @@ def test_fit_ridge_on_an_existing_readout_label_names_it():
     [
         ({"record": ["nowhere"]}, ValueError, r"Network\.fit_rls: .*'nowhere'"),
         ({"record": "res.nothing"}, ValueError, r"Network\.fit_rls: .*'res.nothing'"),
-        ({"sampling_steps": 0}, ValueError, r"Network\.fit_rls: .*every must be an int >= 1"),
-        ({"cutoff": -1}, ValueError, r"Network\.fit_rls: .*start must be an int >= 0"),
+        (
+            {"sampling_steps": 0},
+            ValueError,
+            r"^Network\.fit_rls: sampling_steps must be an int >= 1, got 0$",
+        ),
+        ({"cutoff": -1}, ValueError, r"^Network\.fit_rls: cutoff must be an int >= 0, got -1$"),
         ({"washout": 300}, ValueError, r"Network\.fit_rls: washout=300 leaves no step to update"),
         ({"update_steps": 0}, ValueError, r"Network\.fit_rls: update_steps must be an int >= 1"),
         (

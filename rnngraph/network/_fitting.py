@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import networkx as nx
@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .._checks import all_finite, as_flag, as_float_dtype, as_int, as_tensor, keywords
 from ..nodes import ACTIVATIONS, FuncNode
 from ..observers import Observer, Recording
 from ._compiled import Hook, _recorded, _whole
@@ -28,16 +29,30 @@ if TYPE_CHECKING:  # pragma: no cover
 _REPLAY_ELEMENTS = 1 << 22
 
 
+def _raw(where: str, name: str, a: Any) -> Tensor:
+    """``a`` (a nested sequence, a NumPy array of any strides or a tensor) as a tensor of
+    real numbers by the library's conversion of array-likes (``rnngraph._checks.as_tensor``,
+    the one ``run`` uses), without changing its dtype or copying a tensor."""
+    if a is None:
+        raise TypeError(f"{where}: {name} must be an array of real numbers, got None")
+    return as_tensor(where, name, a, copy=False)
+
+
 def _as_tensor(where: str, name: str, a: Any, dtype: torch.dtype, device: Any) -> Tensor:
-    t = a if isinstance(a, Tensor) else torch.as_tensor(np.asarray(a))
-    if t.is_complex():
-        raise TypeError(f"{where}: {name} must be real numbers, got dtype {t.dtype}")
+    """``a`` as a ``(T, n)`` or ``(B, T, n)`` tensor of ``dtype`` on ``device`` (``(T,)``
+    becomes ``(T, 1)``), with at least one trial and one step, every value finite."""
+    t = _raw(where, name, a)
     if t.dim() == 1:
         t = t.unsqueeze(-1)
     if t.dim() not in (2, 3):
         raise ValueError(f"{where}: {name} must be (T, n) or (B, T, n), got shape {tuple(t.shape)}")
+    if 0 in t.shape[:-1]:
+        raise ValueError(
+            f"{where}: {name} are empty (shape {tuple(t.shape)}); expected at least one trial "
+            "and one step"
+        )
     t = t.to(device=device, dtype=dtype)
-    if not torch.isfinite(t).all():
+    if not all_finite(t):
         raise ValueError(f"{where}: {name} contain NaN or inf values")
     return t
 
@@ -50,6 +65,8 @@ def _paired(
     when ``inputs_optional``."""
     is_list = isinstance(targets, list | tuple)
     tgt_list = list(targets) if is_list else [targets]
+    if is_list and not tgt_list:
+        raise ValueError(f"{where}: no targets: an empty {type(targets).__name__}")
     if inputs is None and inputs_optional:
         return [None] * len(tgt_list), tgt_list, is_list
     inp_list = list(inputs) if is_list else [inputs]
@@ -89,14 +106,14 @@ def _sequences(
     widths = {y.shape[-1] for y in ys}
     if len(widths) != 1:
         raise ValueError(f"{where}: targets have different widths {sorted(widths)}")
+    if 0 in widths:
+        raise ValueError(f"{where}: targets have width 0; expected at least one output")
     return xs, ys, is_list
 
 
-def _class_targets(t: Any) -> bool:
-    dt = t.dtype if isinstance(t, Tensor) else np.asarray(t).dtype
-    if isinstance(dt, torch.dtype):
-        return not dt.is_floating_point and dt != torch.bool and not dt.is_complex
-    return dt.kind in "iu"
+def _class_targets(t: Tensor) -> bool:
+    """Whether the converted targets ``t`` are integer class indices."""
+    return not (t.is_floating_point() or t.is_complex() or t.dtype == torch.bool)
 
 
 #: what ``fit_bptt`` accepts, for its docstring and its errors
@@ -109,7 +126,7 @@ _BPTT_SHAPES = (
 
 
 def _bptt_pair(
-    where: str, x: Any, t: Any, k: int | None, n_in: int, dtype, device
+    where: str, x: Any, t: Tensor, k: int | None, n_in: int, dtype, device
 ) -> tuple[Tensor | None, Tensor]:
     """One ``(inputs, targets)`` pair of ``fit_bptt`` as ``(B, T, C)`` inputs (or
     ``None``) and ``(B, T, n)`` targets (``(B, T)`` class indices); the shapes must be one
@@ -117,7 +134,9 @@ def _bptt_pair(
     seq = "" if k is None else f" (pair {k})"
     xt = None if x is None else _as_tensor(where, "inputs", x, dtype, device)
     cls = _class_targets(t)
-    tt = t if isinstance(t, Tensor) else torch.as_tensor(np.asarray(t))
+    tt = t
+    if cls and 0 in tt.shape:
+        raise ValueError(f"{where}: class indices{seq} are empty (shape {tuple(tt.shape)})")
     if not cls:
         tt = _as_tensor(where, "targets", tt, dtype, device)  # 1-D: one output, (T, 1)
     shape_x = None if xt is None else tuple(xt.shape)
@@ -153,9 +172,8 @@ def _bptt_pairs(
 ) -> list[tuple[Tensor | None, Tensor]]:
     """``fit_bptt``'s data as ``(inputs, targets)`` pairs, every shape, width and class
     index checked against the network's output before anything runs."""
-    if isinstance(targets, list | tuple) and not targets:
-        raise ValueError(f"{where}: no targets")
     inp_list, tgt_list, is_list = _paired(where, inputs, targets)
+    tgt_list = [_raw(where, "targets", t) for t in tgt_list]
     classes = [_class_targets(t) for t in tgt_list]
     if any(classes) and not all(classes):
         raise TypeError(f"{where}: a mix of class-index and real-valued targets")
@@ -186,6 +204,19 @@ def _bptt_pairs(
                 f"{n_out} units; the loss {name!r} compares them unit by unit"
             )
     return pairs
+
+
+def _network_method(fn: Callable) -> Callable:
+    """Name the method ``fn`` as users call it, ``Network.<name>``, in every error about
+    its arguments: Python's own (a missing or an extra positional argument) read the
+    function's qualified name, and an unknown keyword is refused with the valid names
+    (a method that takes ``**kwargs`` checks them itself)."""
+    where = f"Network.{fn.__name__}"
+    fn.__qualname__ = where
+    params = inspect.signature(fn).parameters.values()
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return fn
+    return keywords(where)(fn)
 
 
 class FittingMixin:
@@ -300,10 +331,18 @@ class FittingMixin:
             )
 
     def _add_readout(
-        self: Network, edge: tuple[str, str], n_out: int, bias: bool, train: str | None
+        self: Network,
+        where: str,
+        edge: tuple[str, str],
+        n_out: int,
+        bias: bool,
+        train: str | None,
     ) -> Linear:
         source, readout = edge
-        self.add_func_node(readout, n_out, "identity")
+        try:
+            self.add_func_node(readout, n_out, "identity")
+        except (TypeError, ValueError) as err:  # the label: name the call and readout=
+            raise type(err)(f"{where}: readout={readout!r}: {err}") from None
         n_src = self.get_node(source).n
         lin = self.add_edge(
             source, readout, weights=torch.zeros(n_out, n_src), train=train, bias=bias
@@ -338,6 +377,7 @@ class FittingMixin:
         forced = any(nx.has_path(g, edge[1], s) for s in g.predecessors(edge[1]))
         return offset, forced
 
+    @_network_method
     def fit_ridge(
         self: Network,
         inputs: Any,
@@ -419,6 +459,7 @@ class FittingMixin:
         from ..training import Ridge
 
         where = "Network.fit_ridge"
+        _flags(where, add_readout_node=add_readout_node, bias=bias, verbose=verbose)
         with _named(where):
             ridge = Ridge(alpha=alpha, fit_bias=bias, washout=washout)  # checks alpha, washout
         chunk = _count(where, "chunk", chunk, 1)
@@ -436,7 +477,7 @@ class FittingMixin:
         if not add:
             self._ridge_plan(where, edge, bias)  # the readout node, before anything runs
         with self._all_or_nothing(() if add else (self.get_edge(*edge),)):
-            lin = self._add_readout(edge, n_out, bias, None) if add else self.get_edge(*edge)
+            lin = self._add_readout(where, edge, n_out, bias, None) if add else self.get_edge(*edge)
             offset, forced = self._ridge_plan(where, edge, bias)
             model = self.compile()
             with torch.no_grad():
@@ -470,13 +511,14 @@ class FittingMixin:
                     lin.bias.copy_(ridge.bias.to(lin.bias.dtype))
         return ridge
 
+    @_network_method
     def fit_rls(
         self: Network,
         inputs: Any = None,
         targets: Any = None,
         edge: tuple[str, str] | None = None,
-        alpha: float = 1.0,
-        forgetting: float = 1.0,
+        alpha: float | None = None,
+        forgetting: float | None = None,
         update_steps: int = 1,
         washout: int = 0,
         teacher_forcing: bool = False,
@@ -522,16 +564,17 @@ class FittingMixin:
             ``train="rls"`` into the output node if there is one (RectiPy's marking; the
             readout an earlier ``fit_rls`` added is one), else a new readout node fed by the
             output node.
-        alpha, forgetting : float
-            RLS prior :math:`P(0)=I/\alpha` (RectiPy's :math:`P(0)=\alpha_R I` is
-            ``alpha=1/alpha_R``) and forgetting factor :math:`\lambda \in (0, 1]`: each
-            update weighs the earlier samples by :math:`\lambda` (a memory of about
-            :math:`1/(1-\lambda)` updates; see :class:`~rnngraph.training.RLS`). In
-            closed-loop FORCE, :math:`\lambda = 1` fits the final readout to the whole run,
-            the early transient included; a memory of a couple of target periods (0.999
-            for Sussillo & Abbott's task, ``benchmarks/force_sussillo_abbott.py``) fits it
-            to the settled activity, and on most draws the network then keeps the target's
-            period after learning. Too short a memory fails (0.995 there).
+        alpha, forgetting : float, optional
+            RLS prior :math:`P(0)=I/\alpha` (default 1; RectiPy's :math:`P(0)=\alpha_R I`
+            is ``alpha=1/alpha_R``) and forgetting factor :math:`\lambda \in (0, 1]`
+            (default 1): each update weighs the earlier samples by :math:`\lambda` (a
+            memory of about :math:`1/(1-\lambda)` updates; see
+            :class:`~rnngraph.training.RLS`). In closed-loop FORCE, :math:`\lambda = 1`
+            fits the final readout to the whole run, the early transient included; a memory
+            of a couple of target periods (0.999 for Sussillo & Abbott's task,
+            ``benchmarks/force_sussillo_abbott.py``) fits it to the settled activity, and
+            on most draws the network then keeps the target's period after learning. Too
+            short a memory fails (0.995 there).
         update_steps : int
             Update every ``update_steps`` steps.
         washout : int
@@ -551,7 +594,9 @@ class FittingMixin:
             Continue an earlier fit: the ``rec.trainer`` a previous call returned, whose
             :math:`P` (and its ``alpha``, ``forgetting``, ``rls_dtype``) carry over, so that
             a long training can run in several calls (with the network's state, which it
-            holds between calls). ``update_steps`` and ``washout`` count this call's steps.
+            holds between calls); an ``alpha``, ``forgetting`` or ``rls_dtype`` given with
+            it must be the trainer's own. ``update_steps`` and ``washout`` count this
+            call's steps.
 
         Returns
         -------
@@ -562,6 +607,13 @@ class FittingMixin:
         from ..training import RLS
 
         where = "Network.fit_rls"
+        _flags(
+            where,
+            teacher_forcing=teacher_forcing,
+            add_readout_node=add_readout_node,
+            bias=bias,
+            verbose=verbose,
+        )
         if targets is None:
             raise ValueError(f"{where}: targets are required")
         if trainer is not None and not isinstance(trainer, RLS):
@@ -571,14 +623,21 @@ class FittingMixin:
             )
         update_steps = _count(where, "update_steps", update_steps, 1)
         washout = _count(where, "washout", washout, 0)
+        every = _count(where, "sampling_steps", sampling_steps, 1)
+        start = _count(where, "cutoff", cutoff, 0)
+        if rls_dtype is not None:
+            as_float_dtype(f"{where}: rls_dtype", rls_dtype)
         with _named(where):
-            rls = trainer or RLS(
-                alpha=alpha,
-                forgetting=forgetting,
+            fresh = RLS(
+                alpha=1.0 if alpha is None else alpha,
+                forgetting=1.0 if forgetting is None else forgetting,
                 every=update_steps,
                 start=washout,
                 dtype=rls_dtype,
             )
+        if trainer is not None:
+            _carried_over(where, trainer, alpha, forgetting, rls_dtype, fresh)
+        rls = trainer or fresh
         model = self.compile()
         xs, ys, is_list = _sequences(where, inputs, targets, model.n_in, self.dtype, self.device)
         if is_list:
@@ -596,16 +655,16 @@ class FittingMixin:
         edge, add = self._readout_edge(where, edge, n_out, add_readout_node, readout, bias)
         self._check_rls_call(where, edge, bias, n_out, feedback_weights, trainer)
         names = [edge[1]] if record is None else record
-        obs = _observer(where, names, sampling_steps, cutoff)
+        obs = _observer(where, names, every, start)
         with self._all_or_nothing(() if add else (self.get_edge(*edge),), rls=trainer):
             if add:
-                self._add_readout(edge, n_out, bias, "rls")
+                self._add_readout(where, edge, n_out, bias, "rls")
             if feedback_weights is not None:
                 self.add_edge(edge[1], edge[0], weights=feedback_weights, feedback=True)
             model = self.compile()
             self._check_online(where, model, edge)
             if record is None:  # the output node, which the readout may have become
-                obs = _observer(where, [model.output_node], sampling_steps, cutoff)
+                obs = _observer(where, [model.output_node], every, start)
             rec = self._rls_run(
                 where,
                 model,
@@ -738,6 +797,7 @@ class FittingMixin:
             and self.graph.in_degree(node) == 1
         )
 
+    @_network_method
     def fit_bptt(
         self: Network,
         inputs: Any,
@@ -812,6 +872,7 @@ class FittingMixin:
         from ..training import BPTT
 
         where = "Network.fit_bptt"
+        _flags(where, reset=reset, verbose=verbose)
         if trainer is not None and not isinstance(trainer, BPTT):
             raise TypeError(
                 f"{where}: trainer must be the BPTT of an earlier fit_bptt (rec.trainer), "
@@ -837,6 +898,7 @@ class FittingMixin:
         rec.trainer = trainer
         return rec
 
+    @_network_method
     def fit_eprop(
         self: Network,
         inputs: Any,
@@ -901,6 +963,7 @@ class FittingMixin:
         from ..training import EProp
 
         where = "Network.fit_eprop"
+        _flags(where, verbose=verbose)
         if trainer is not None and not isinstance(trainer, EProp):
             raise TypeError(
                 f"{where}: trainer must be the EProp of an earlier fit_eprop (rec.trainer), "
@@ -908,9 +971,8 @@ class FittingMixin:
             )
         epochs = _count(where, "epochs", epochs, 1)
         model = self.compile()
-        if isinstance(targets, list | tuple) and not targets:
-            raise ValueError(f"{where}: no targets")
         xs, tgts, is_list = _paired(where, inputs, targets, inputs_optional=False)
+        tgts = [_raw(where, "targets", y) for y in tgts]
         if loss_mask is None:
             masks = [None] * len(tgts)
         elif is_list:
@@ -943,6 +1005,7 @@ class FittingMixin:
         rec.trainer = trainer
         return rec
 
+    @_network_method
     def test(
         self: Network, inputs: Any, targets: Any, loss: str = "mse", **run_kwargs: Any
     ) -> tuple[Recording, float]:
@@ -961,12 +1024,18 @@ class FittingMixin:
             "mae": lambda e, y: e.abs().mean(),
             "nrmse": lambda e, y: e.square().mean().sqrt() / y.std(unbiased=False),
         }
-        if loss not in scores:
+        if not isinstance(loss, str) or loss not in scores:
             raise ValueError(f"{where}: unknown loss {loss!r}; valid: {sorted(scores)}")
-        try:
-            inspect.signature(self.run).bind(inputs, **run_kwargs)
-        except TypeError as err:
-            raise TypeError(f"{where}: {err} (run_kwargs go to Network.run)") from err
+        run_params = inspect.signature(self.run).parameters.values()
+        run_names = [
+            p.name for p in run_params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+        ]
+        unknown = sorted(set(run_kwargs) - set(run_names[1:]))  # not inputs: test's own
+        if unknown:
+            raise TypeError(
+                f"{where}: unknown keyword argument(s) {unknown}; valid ones are "
+                f"['inputs', 'targets', 'loss'] and those of Network.run, {run_names[1:]}"
+            )
         model = self.compile()
         xs, ys, is_list = _sequences(where, inputs, targets, model.n_in, self.dtype, self.device)
         if is_list:
@@ -999,9 +1068,35 @@ class FittingMixin:
 
 
 def _count(where: str, name: str, value: Any, least: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < least:
-        raise ValueError(f"{where}: {name} must be an int >= {least}, got {value!r}")
-    return int(value)
+    """``value`` as an int >= ``least``; anything else is a ``ValueError`` naming ``name``."""
+    return as_int(where, name, value, minimum=least, type_error=ValueError)
+
+
+def _carried_over(
+    where: str, trainer: Any, alpha: Any, forgetting: Any, rls_dtype: Any, given: Any
+) -> None:
+    """Refuse an ``alpha``, ``forgetting`` or ``rls_dtype`` of ``fit_rls`` that differs
+    from the continued ``trainer``'s (whose settings carry over with its :math:`P`);
+    ``given``: an ``RLS`` built from the call's values (checked, as floats)."""
+    dtype = trainer.P.dtype if trainer.P is not None else trainer.dtype
+    for name, value, mine, theirs in (
+        ("alpha", alpha, given.alpha, trainer.alpha),
+        ("forgetting", forgetting, given.forgetting, trainer.forgetting),
+        ("rls_dtype", rls_dtype, rls_dtype, dtype),
+    ):
+        if value is not None and mine != theirs:
+            raise ValueError(
+                f"{where}: {name}={value!r}, but the trainer continued here has "
+                f"{name}={theirs!r}, which carries over with its P; leave {name} out, or "
+                "start a new fit without trainer="
+            )
+
+
+def _flags(where: str, **flags: Any) -> None:
+    """Refuse a flag that is not ``True`` or ``False`` (a string such as ``"no"`` would
+    count as true)."""
+    for name, value in flags.items():
+        as_flag(where, name, value)
 
 
 @contextlib.contextmanager

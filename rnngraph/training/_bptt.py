@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import inspect
+import math
+import numbers
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
+
+from .._checks import as_int
 
 __all__ = ["BPTT", "LOSSES", "OPTIMIZERS", "get_loss", "get_optimizer"]
 
@@ -36,33 +42,129 @@ LOSSES: dict[str, type[nn.Module]] = {
 LossFn = Callable[[Tensor, Tensor], Tensor]
 
 
+def _positive(where: str, name: str, value: Any) -> float:
+    """``value`` as a finite float > 0; anything else is a ``ValueError`` naming ``name``."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
+    if not (ok and value > 0):
+        raise ValueError(f"{where}: {name} must be > 0, got {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{where}: {name} must be finite, got {value!r}")
+    return float(value)
+
+
+def _constructor_keywords(cls: type) -> list[str] | None:
+    """The keyword arguments ``cls(...)`` takes, or ``None`` when it takes any
+    (``**kwargs``)."""
+    params = inspect.signature(cls).parameters.values()
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return None
+    return [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+
+
+def _kwargs_dict(where: str, name: str, kwargs: Any) -> dict[str, Any]:
+    """``kwargs`` (``None`` or a mapping of names to values) as a dict."""
+    if kwargs is None:
+        return {}
+    if not isinstance(kwargs, Mapping) or not all(isinstance(k, str) for k in kwargs):
+        raise TypeError(f"{where}: {name} must be a dict of keyword arguments, got {kwargs!r}")
+    return dict(kwargs)
+
+
+def check_optimizer(where: str, optimizer: Any, lr: float, kwargs: Any) -> dict[str, Any]:
+    """Refuse an optimiser that could not be built: a spec that is no name, class or
+    instance, an unknown name, keywords its constructor does not take or (for the
+    optimisers of ``OPTIMIZERS``) values it refuses, checked by building it over a
+    stand-in parameter. Returns ``kwargs`` as a dict."""
+    kwargs = _kwargs_dict(where, "optimizer_kwargs", kwargs)
+    if isinstance(optimizer, torch.optim.Optimizer):
+        if kwargs:
+            raise TypeError(
+                f"{where}: optimizer_kwargs {sorted(kwargs)} cannot reach an optimizer "
+                f"instance ({type(optimizer).__name__}, built already); pass them to its "
+                "constructor, or pass the optimizer by name or class"
+            )
+        return kwargs
+    if isinstance(optimizer, str):
+        if optimizer not in OPTIMIZERS:
+            raise ValueError(
+                f"{where}: unknown optimizer {optimizer!r}; valid names are {sorted(OPTIMIZERS)}"
+            )
+        cls, label = OPTIMIZERS[optimizer], f"{optimizer!r} ({OPTIMIZERS[optimizer].__name__})"
+    elif isinstance(optimizer, type) and issubclass(optimizer, torch.optim.Optimizer):
+        cls, label = optimizer, optimizer.__name__
+    else:
+        raise TypeError(
+            f"{where}: optimizer must be a name, an Optimizer class or instance, got {optimizer!r}"
+        )
+    if "lr" in kwargs:
+        raise TypeError(f"{where}: pass the learning rate as lr=, not in optimizer_kwargs")
+    valid = _constructor_keywords(cls)
+    if valid is not None:
+        valid = [v for v in valid if v not in ("params", "lr")]
+        unknown = sorted(set(kwargs) - set(valid))
+        if unknown:
+            raise TypeError(
+                f"{where}: optimizer {label} takes no keyword argument(s) {unknown} "
+                f"(optimizer_kwargs); it takes {valid}"
+            )
+    if cls in OPTIMIZERS.values():
+        try:
+            cls([torch.zeros(1, requires_grad=True)], lr=lr, **kwargs)
+        except (TypeError, ValueError) as err:
+            raise type(err)(
+                f"{where}: optimizer {label}, optimizer_kwargs={kwargs}: {err}"
+            ) from None
+    return kwargs
+
+
 def get_optimizer(
     name: str | type | torch.optim.Optimizer,
     params: Iterable[nn.Parameter],
     lr: float,
     **kwargs: Any,
 ) -> torch.optim.Optimizer:
-    """An optimiser by name (``OPTIMIZERS``), by class, or passed through as an instance."""
+    """An optimiser by name (``OPTIMIZERS``), by class, or passed through as an instance
+    (which takes no ``kwargs``)."""
+    check_optimizer("get_optimizer", name, lr, kwargs)
     if isinstance(name, torch.optim.Optimizer):
         return name
-    if isinstance(name, type) and issubclass(name, torch.optim.Optimizer):
-        return name(params, lr=lr, **kwargs)
-    if name not in OPTIMIZERS:
-        raise ValueError(f"BPTT: unknown optimizer {name!r}; valid names are {sorted(OPTIMIZERS)}")
-    return OPTIMIZERS[name](params, lr=lr, **kwargs)
+    cls = OPTIMIZERS[name] if isinstance(name, str) else name
+    return cls(params, lr=lr, **kwargs)
 
 
-def get_loss(name: str | LossFn, **kwargs: Any) -> LossFn:
-    """A loss ``fn(output, target) -> scalar`` by name (``LOSSES``) or a callable.
-
-    Named losses see ``(B * T, n)`` outputs: time steps count as samples. Class targets for
-    ``ce``/``nll`` may be ``(B, T)`` integer indices.
-    """
+def _named_loss(where: str, name: Any, kwargs: Any) -> LossFn:
+    """``get_loss``, its errors named after ``where``."""
+    kwargs = _kwargs_dict(where, "loss_kwargs", kwargs)
     if callable(name) and not isinstance(name, str):
+        if kwargs:
+            raise TypeError(
+                f"{where}: loss_kwargs {sorted(kwargs)} go to a loss by name; a loss callable "
+                "takes none (bind them into the callable)"
+            )
         return name
-    if name not in LOSSES:
-        raise ValueError(f"BPTT: unknown loss {name!r}; valid names are {sorted(LOSSES)}")
-    module = LOSSES[name](**kwargs)
+    if not isinstance(name, str) or name not in LOSSES:
+        raise ValueError(f"{where}: unknown loss {name!r}; valid names are {sorted(LOSSES)}")
+    cls = LOSSES[name]
+    valid = _constructor_keywords(cls)
+    unknown = sorted(set(kwargs) - set(valid or kwargs))
+    if unknown:
+        raise TypeError(
+            f"{where}: loss {name!r} ({cls.__name__}) takes no keyword argument(s) {unknown} "
+            f"(loss_kwargs); it takes {valid}"
+        )
+    reductions = ("mean", "sum", "batchmean") if cls is nn.KLDivLoss else ("mean", "sum")
+    if "reduction" in kwargs and kwargs["reduction"] not in reductions:
+        per_sample = " gives one loss per sample" if kwargs["reduction"] == "none" else ""
+        raise ValueError(
+            f"{where}: loss {name!r} with reduction={kwargs['reduction']!r}{per_sample}; "
+            f"training needs one number: pass reduction= one of {list(reductions)}"
+        )
+    try:
+        module = cls(**kwargs)
+    except (TypeError, ValueError) as err:
+        raise type(err)(
+            f"{where}: loss {name!r} ({cls.__name__}), loss_kwargs={kwargs}: {err}"
+        ) from None
 
     def loss(out: Tensor, target: Tensor) -> Tensor:
         n = out.shape[-1]
@@ -72,6 +174,16 @@ def get_loss(name: str | LossFn, **kwargs: Any) -> LossFn:
         return module(flat_out, target.reshape(-1, target.shape[-1]))
 
     return loss
+
+
+def get_loss(name: str | LossFn, **kwargs: Any) -> LossFn:
+    """A loss ``fn(output, target) -> scalar`` by name (``LOSSES``) or a callable (which
+    takes no ``kwargs``).
+
+    Named losses see ``(B * T, n)`` outputs: time steps count as samples. Class targets for
+    ``ce``/``nll`` may be ``(B, T)`` integer indices.
+    """
+    return _named_loss("get_loss", name, kwargs)
 
 
 class BPTT:
@@ -110,34 +222,20 @@ class BPTT:
         optimizer_kwargs: dict[str, Any] | None = None,
         loss_kwargs: dict[str, Any] | None = None,
     ) -> None:
-        if update_steps is not None and (
-            isinstance(update_steps, bool) or not isinstance(update_steps, int) or update_steps < 1
-        ):
-            raise ValueError(f"BPTT: update_steps must be an int >= 1, got {update_steps!r}")
-        if not isinstance(lr, int | float) or isinstance(lr, bool) or not lr > 0:
-            raise ValueError(f"BPTT: lr must be > 0, got {lr!r}")
-        if clip_grad_norm is not None and not clip_grad_norm > 0:
-            raise ValueError(f"BPTT: clip_grad_norm must be > 0, got {clip_grad_norm!r}")
-        if not (
-            isinstance(optimizer, str | torch.optim.Optimizer)
-            or (isinstance(optimizer, type) and issubclass(optimizer, torch.optim.Optimizer))
-        ):
-            raise TypeError(
-                f"BPTT: optimizer must be a name, an Optimizer class or instance, got {optimizer!r}"
-            )
-        if isinstance(optimizer, str) and optimizer not in OPTIMIZERS:
-            raise ValueError(
-                f"BPTT: unknown optimizer {optimizer!r}; valid names are {sorted(OPTIMIZERS)}"
-            )
+        if update_steps is not None:
+            update_steps = as_int("BPTT", "update_steps", update_steps, 1, type_error=ValueError)
+        lr = _positive("BPTT", "lr", lr)
+        if clip_grad_norm is not None:
+            clip_grad_norm = _positive("BPTT", "clip_grad_norm", clip_grad_norm)
+        self.optimizer_kwargs = check_optimizer("BPTT", optimizer, lr, optimizer_kwargs)
         self.optimizer_spec = optimizer
-        self.lr = float(lr)
-        self.loss_fn = get_loss(loss, **(loss_kwargs or {}))
+        self.lr = lr
+        self.loss_fn = _named_loss("BPTT", loss, loss_kwargs)
         #: the loss's name (``None`` for a callable) and keyword arguments
         self.loss_name = loss if isinstance(loss, str) else None
         self.loss_kwargs = dict(loss_kwargs or {})
         self.update_steps = update_steps
         self.clip_grad_norm = clip_grad_norm
-        self.optimizer_kwargs = dict(optimizer_kwargs or {})
         self.optimizer: torch.optim.Optimizer | None = None
         self.losses: list[float] = []
 
@@ -162,7 +260,12 @@ class BPTT:
         ``(B, T, .)`` tensors for ``epochs`` passes; returns the loss of every update."""
         if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
             raise ValueError(f"BPTT.fit: epochs must be an int >= 1, got {epochs!r}")
-        for x, y in data:
+        for k, (x, y) in enumerate(data):
+            if y.dim() < 2 or 0 in y.shape[:2]:
+                raise ValueError(
+                    f"BPTT.fit: the targets of pair {k} must be (B, T, n) or (B, T) class "
+                    f"indices with B, T >= 1, got shape {tuple(y.shape)}"
+                )
             if x is None and y.shape[0] != 1:
                 raise ValueError(
                     f"BPTT.fit: without inputs a run has one trial, the targets have "

@@ -74,19 +74,19 @@ bias):
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
-from .._checks import all_finite
+from .._checks import all_finite, as_int, as_tensor
 from ..edges import Linear
 from ..nodes import ALIF, LIF, LeakyReadout
 from ..nodes._spiking import _AFFINE_GAIN, refractory_steps
-from ._bptt import OPTIMIZERS, get_optimizer
+from ._bptt import check_optimizer, get_optimizer
 
 __all__ = ["EProp", "FEEDBACK_MODES", "TASKS"]
 
@@ -241,20 +241,11 @@ class EProp:
             raise ValueError(
                 f"EProp: unknown reduction {reduction!r}; valid ones are {list(_REDUCTIONS)}"
             )
-        if isinstance(lr, bool) or not isinstance(lr, int | float) or not lr > 0:
+        if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not lr > 0:
             raise ValueError(f"EProp: lr must be > 0, got {lr!r}")
-        if not (
-            isinstance(optimizer, str | torch.optim.Optimizer)
-            or (isinstance(optimizer, type) and issubclass(optimizer, torch.optim.Optimizer))
-        ):
-            raise TypeError(
-                "EProp: optimizer must be a name, an Optimizer class or instance, "
-                f"got {optimizer!r}"
-            )
-        if isinstance(optimizer, str) and optimizer not in OPTIMIZERS:
-            raise ValueError(
-                f"EProp: unknown optimizer {optimizer!r}; valid names are {sorted(OPTIMIZERS)}"
-            )
+        if not math.isfinite(lr):
+            raise ValueError(f"EProp: lr must be finite, got {lr!r}")
+        optimizer_kwargs = check_optimizer("EProp", optimizer, float(lr), optimizer_kwargs)
         if reg_rate is not None:
             if isinstance(reg_rate, bool) or not isinstance(reg_rate, int | float):
                 raise TypeError(f"EProp: reg_rate must be a number (Hz) or None, got {reg_rate!r}")
@@ -268,8 +259,16 @@ class EProp:
             raise ValueError(f"EProp: reg_weight must be a number >= 0, got {reg_weight!r}")
         if reg_weight is not None and reg_rate is None:
             raise ValueError("EProp: reg_weight needs reg_rate= (the target rate in Hz)")
-        if not (isinstance(time_unit, int | float) and time_unit > 0):
-            raise ValueError(f"EProp: time_unit must be > 0 (seconds), got {time_unit!r}")
+        if not (
+            isinstance(time_unit, numbers.Real)
+            and not isinstance(time_unit, bool)
+            and 0 < time_unit < math.inf
+        ):
+            raise ValueError(
+                f"EProp: time_unit must be > 0 and finite (seconds), got {time_unit!r}"
+            )
+        if seed is not None:
+            seed = as_int("EProp", "seed", seed)
         self.feedback = feedback
         self.task = task
         self.optimizer_spec = optimizer
@@ -281,7 +280,7 @@ class EProp:
         self.seed = seed
         self.reduction = reduction
         self.time_unit = float(time_unit)
-        self.optimizer_kwargs = dict(optimizer_kwargs or {})
+        self.optimizer_kwargs = optimizer_kwargs
         self.optimizer: torch.optim.Optimizer | None = None
         self.feedback_weights: Tensor | None = None
         self.losses: list[float] = []
@@ -423,7 +422,7 @@ class EProp:
         batch, n_steps = x.shape[0], x.shape[1]
         k = model.nodes[model.output_node].n
         dev, dtype = x.device, x.dtype
-        t = targets if isinstance(targets, Tensor) else torch.as_tensor(np.asarray(targets))
+        t = as_tensor(where, "targets", targets, copy=False)
         if self.task == "classification":
             if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
                 raise TypeError(
@@ -463,11 +462,7 @@ class EProp:
                 raise ValueError(f"{where}: targets contain NaN or inf values")
         m = None
         if loss_mask is not None:
-            m = (
-                loss_mask
-                if isinstance(loss_mask, Tensor)
-                else torch.as_tensor(np.asarray(loss_mask))
-            )
+            m = as_tensor(where, "loss_mask", loss_mask, copy=False)
             if m.dim() == 1:
                 m = m.unsqueeze(0).expand(batch, -1)
             if tuple(m.shape) != (batch, n_steps):

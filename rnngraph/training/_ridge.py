@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from .. import _native
+from .._checks import as_flag, as_int, as_tensor
 
 try:
     from scipy.linalg.blas import dsyrk as _dsyrk
@@ -147,10 +151,13 @@ class Ridge:
     """
 
     def __init__(self, alpha: float = 1e-8, fit_bias: bool = True, washout: int = 0) -> None:
-        if not isinstance(alpha, int | float) or isinstance(alpha, bool) or not alpha >= 0:
+        real = isinstance(alpha, numbers.Real) and not isinstance(alpha, bool | np.bool_)
+        if not (real and alpha >= 0):
             raise ValueError(f"Ridge: alpha must be a number >= 0, got {alpha!r}")
-        if isinstance(washout, bool) or not isinstance(washout, int) or washout < 0:
-            raise ValueError(f"Ridge: washout must be an int >= 0, got {washout!r}")
+        if not math.isfinite(alpha):
+            raise ValueError(f"Ridge: alpha must be finite, got {alpha!r}")
+        washout = as_int("Ridge", "washout", washout, minimum=0, type_error=ValueError)
+        fit_bias = as_flag("Ridge", "fit_bias", fit_bias)
         self.alpha = float(alpha)
         self.fit_bias = fit_bias
         self.washout = washout
@@ -182,7 +189,7 @@ class Ridge:
 
     @staticmethod
     def _as3d(where: str, name: str, a: Any) -> Tensor:
-        t = a if isinstance(a, Tensor) else torch.as_tensor(a)
+        t = as_tensor(where, name, a, copy=False)
         if t.dim() == 2:
             t = t.unsqueeze(0)
         if t.dim() != 3:
@@ -217,7 +224,7 @@ class Ridge:
                 f"{where}: widths changed between calls: X has {X.shape[-1]} "
                 f"features and Y {Y.shape[-1]} outputs"
             )
-        w = self.washout if washout is None else washout
+        w = self.washout if washout is None else as_int(where, "washout", washout, minimum=0)
         X = X[:, w:].to(torch.float64).reshape(-1, X.shape[-1])  # (B T', n_in)
         Y = Y[:, w:].to(torch.float64).reshape(-1, Y.shape[-1])  # (B T', n_out)
         # this call's statistics first; the running ones change only if all are finite.
@@ -280,7 +287,12 @@ class Ridge:
         """``X @ weight.T + bias`` in float64."""
         if self.weight is None:
             raise RuntimeError("Ridge.predict: call solve() first")
-        X = (X if isinstance(X, Tensor) else torch.as_tensor(X)).to(torch.float64)
+        X = as_tensor("Ridge.predict", "X", X, dtype=torch.float64, copy=False)
+        if X.dim() == 0 or X.shape[-1] != self.weight.shape[1]:
+            raise ValueError(
+                f"Ridge.predict: X must be (..., {self.weight.shape[1]}) (the fitted features), "
+                f"got shape {tuple(X.shape)}"
+            )
         y = X @ self.weight.T
         return y if self.bias is None else y + self.bias
 

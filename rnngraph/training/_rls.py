@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from .. import _native
+from .._checks import as_float_dtype, as_int
 from ._ridge import mirror_upper_
 
 __all__ = ["RLS", "rls_update"]
@@ -73,6 +77,11 @@ def rls_update(
         b.sub_((err.T @ g[:, n:]).squeeze(1))  # (n_out,)
 
 
+def _real(value: Any) -> bool:
+    """Whether ``value`` is a real number (a Python or NumPy one, not a bool)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
+
+
 class RLS:
     r"""Online recursive-least-squares training of a readout edge (FORCE learning).
 
@@ -120,18 +129,16 @@ class RLS:
         start: int = 0,
         dtype: torch.dtype | None = None,
     ) -> None:
-        if isinstance(alpha, bool) or not isinstance(alpha, int | float) or not alpha > 0:
+        if not (_real(alpha) and alpha > 0):
             raise ValueError(f"RLS: alpha must be > 0 (P(0) = I/alpha), got {alpha!r}")
-        if (
-            isinstance(forgetting, bool)
-            or not isinstance(forgetting, int | float)
-            or not 0.0 < forgetting <= 1.0
-        ):
+        if not math.isfinite(alpha):
+            raise ValueError(f"RLS: alpha must be finite (P(0) = I/alpha), got {alpha!r}")
+        if not (_real(forgetting) and 0.0 < forgetting <= 1.0):
             raise ValueError(f"RLS: forgetting must be in (0, 1], got {forgetting!r}")
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise ValueError(f"RLS: every must be an int >= 1, got {every!r}")
-        if isinstance(start, bool) or not isinstance(start, int) or start < 0:
-            raise ValueError(f"RLS: start must be an int >= 0, got {start!r}")
+        every = as_int("RLS", "every", every, minimum=1, type_error=ValueError)
+        start = as_int("RLS", "start", start, minimum=0, type_error=ValueError)
+        if dtype is not None:
+            as_float_dtype("RLS", dtype)
         self.alpha = float(alpha)
         self.forgetting = float(forgetting)
         self.every = every
