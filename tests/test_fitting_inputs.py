@@ -427,3 +427,86 @@ def test_eprop_direct_calls_convert_their_data() -> None:
     g2 = trainer.compute_gradients(net, S.flip(1), YS.flip(1))
     for k in g1:
         torch.testing.assert_close(g1[k], g2[k], rtol=0, atol=0)
+
+
+# ---------------------------------------------------------------------------------------
+# Python lists: a nested list of numbers is one array (as run reads it), a list of arrays
+# a list of sequences
+# ---------------------------------------------------------------------------------------
+
+
+def test_a_nested_list_of_numbers_is_one_array() -> None:
+    """``X.tolist()`` gives every fit and ``test`` the numbers ``X`` gives."""
+    torch.testing.assert_close(
+        esn().fit_ridge(X.tolist(), Y.tolist(), alpha=1e-3).weight,
+        esn().fit_ridge(X, Y, alpha=1e-3).weight,
+        rtol=0,
+        atol=0,
+    )
+    one, other = esn(), esn()
+    one.reset()
+    other.reset()
+    torch.testing.assert_close(
+        one.fit_ridge(X[0].tolist(), Y[0].tolist(), alpha=1e-3).weight,
+        other.fit_ridge(X[0], Y[0], alpha=1e-3).weight,
+        rtol=0,
+        atol=0,
+    )
+    assert (
+        esn().fit_bptt(X.tolist(), Y.tolist(), epochs=2).loss == esn().fit_bptt(X, Y, epochs=2).loss
+    )
+    labels = torch.randint(0, 2, (2, 10), generator=torch.Generator().manual_seed(1))
+    assert (
+        esn().fit_bptt(X.tolist(), labels.tolist(), loss="ce").loss
+        == esn().fit_bptt(X, labels, loss="ce").loss
+    )
+    a, b = esn().fit_rls(X.tolist(), Y.tolist()), esn().fit_rls(X, Y)
+    torch.testing.assert_close(a.output, b.output, rtol=0, atol=0)
+    assert a.batched and b.batched
+    assert esn().test(X.tolist(), Y.tolist())[1] == esn().test(X, Y)[1]
+    assert esn().test(X.tolist(), Y.tolist(), loss="nrmse")[1] == esn().test(X, Y, loss="nrmse")[1]
+    assert lif().fit_eprop(S.tolist(), YS.tolist()).loss == lif().fit_eprop(S, YS).loss
+
+
+def test_a_list_of_arrays_is_a_list_of_sequences() -> None:
+    xs, ys = [X[0].numpy(), X[1].numpy()], [Y[0].numpy(), Y[1].numpy()]
+    torch.testing.assert_close(
+        esn().fit_ridge(xs, ys, alpha=1e-3).weight,
+        esn().fit_ridge(list(X), list(Y), alpha=1e-3).weight,
+        rtol=0,
+        atol=0,
+    )
+    assert len(esn().fit_bptt(xs, ys).loss) == 2  # one update per sequence
+    assert len(esn().fit_bptt(X.tolist(), Y.tolist()).loss) == 1  # one batch
+    net = esn()
+    _refused(net, TypeError, r"^Network\.fit_rls: pass one \(T, n\)", lambda: net.fit_rls(xs, ys))
+    _refused(net, TypeError, r"^Network\.test: pass one \(T, C\)", lambda: net.test(xs, ys))
+    _refused(
+        net,
+        ValueError,
+        r"^Network\.fit_ridge: inputs and targets must both be arrays or both lists of "
+        r"sequences of the same length \(a list of arrays or tensors is a list of "
+        r"sequences, a nested list of numbers one array\)",
+        lambda: net.fit_ridge(X.tolist(), ys),
+    )
+
+
+def test_a_ragged_nested_list_of_numbers_is_refused_with_the_rule() -> None:
+    xs = [X[0, :4].tolist(), X[1].tolist()]  # sequences of 4 and 10 steps as lists
+    ys = [Y[0, :4].tolist(), Y[1].tolist()]
+    for method in ("fit_ridge", "fit_bptt", "fit_rls", "test"):
+        net = esn()
+        _refused(
+            net,
+            TypeError,
+            rf"^Network\.{method}: (inputs|targets) must be a number, an array of numbers or "
+            r"a tensor, got .*; a nested list of numbers is one array, as Network\.run reads "
+            r"it: pass a list of sequences as a list of arrays or tensors",
+            lambda net=net, method=method: getattr(net, method)(xs, ys),
+        )
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_the_list_rule_is_documented(method: str) -> None:
+    doc = " ".join(getattr(rg.Network, method).__doc__.split())
+    assert "nested list whose leaves are all numbers (``X.tolist()``) is one array" in doc

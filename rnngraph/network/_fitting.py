@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import numbers
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -29,13 +30,35 @@ if TYPE_CHECKING:  # pragma: no cover
 _REPLAY_ELEMENTS = 1 << 22
 
 
+def _numbers(a: Any) -> bool:
+    """Whether ``a`` is a number or a non-empty nested list (or tuple) whose leaves are all
+    numbers: one array, as ``run`` reads it."""
+    if isinstance(a, list | tuple):
+        return bool(a) and all(_numbers(v) for v in a)
+    return isinstance(a, numbers.Number | np.bool_)
+
+
+def _is_sequence_list(a: Any) -> bool:
+    """Whether ``a`` is a list of sequences: a list or tuple that is not one nested list of
+    numbers, read as one array as ``run`` reads it."""
+    return isinstance(a, list | tuple) and not _numbers(a)
+
+
 def _raw(where: str, name: str, a: Any) -> Tensor:
     """``a`` (a nested sequence, a NumPy array of any strides or a tensor) as a tensor of
     real numbers by the library's conversion of array-likes (``rnngraph._checks.as_tensor``,
     the one ``run`` uses), without changing its dtype or copying a tensor."""
     if a is None:
         raise TypeError(f"{where}: {name} must be an array of real numbers, got None")
-    return as_tensor(where, name, a, copy=False)
+    try:
+        return as_tensor(where, name, a, copy=False)
+    except TypeError as err:
+        if not (isinstance(a, list | tuple) and _numbers(a)):
+            raise
+        raise TypeError(
+            f"{err}; a nested list of numbers is one array, as Network.run reads it: pass "
+            "a list of sequences as a list of arrays or tensors"
+        ) from None
 
 
 def _as_tensor(where: str, name: str, a: Any, dtype: torch.dtype, device: Any) -> Tensor:
@@ -61,18 +84,20 @@ def _paired(
     where: str, inputs: Any, targets: Any, inputs_optional: bool = True
 ) -> tuple[list[Any], list[Any], bool]:
     """Inputs and targets as two lists of the same length (one entry each unless both are
-    lists), and whether they were lists; ``inputs=None`` (no input) pairs with every target
-    when ``inputs_optional``."""
-    is_list = isinstance(targets, list | tuple)
+    lists of sequences), and whether they were; ``inputs=None`` (no input)
+    pairs with every target when ``inputs_optional``."""
+    is_list = _is_sequence_list(targets)
     tgt_list = list(targets) if is_list else [targets]
     if is_list and not tgt_list:
         raise ValueError(f"{where}: no targets: an empty {type(targets).__name__}")
     if inputs is None and inputs_optional:
         return [None] * len(tgt_list), tgt_list, is_list
     inp_list = list(inputs) if is_list else [inputs]
-    if isinstance(inputs, list | tuple) != is_list or len(inp_list) != len(tgt_list):
+    if _is_sequence_list(inputs) != is_list or len(inp_list) != len(tgt_list):
         raise ValueError(
-            f"{where}: inputs and targets must both be arrays or both lists of the same length"
+            f"{where}: inputs and targets must both be arrays or both lists of sequences "
+            "of the same length (a list of arrays or tensors is a list of sequences, a "
+            "nested list of numbers one array)"
         )
     return inp_list, tgt_list, is_list
 
@@ -419,7 +444,10 @@ class FittingMixin:
             ``(T, C)`` / ``(B, T, C)``, or a list of sequences; ``None`` for a network
             without input (the targets fix the length). A single array continues from the
             network's current state; each sequence of a list starts from the initial
-            state. The network holds the final state afterwards.
+            state. The network holds the final state afterwards. A list (or tuple) whose
+            elements are arrays or tensors is a list of sequences; a nested list whose
+            leaves are all numbers (``X.tolist()``) is one array, read as :meth:`run`
+            reads it.
         targets : tensor, array or list of them
             ``(T, n_out)`` / ``(B, T, n_out)`` (a list when ``inputs`` is a list).
         edge : (source, target), optional
@@ -555,10 +583,13 @@ class FittingMixin:
         Parameters
         ----------
         inputs : tensor or array, optional
-            ``(T, C)`` / ``(B, T, C)``; ``None`` for an autonomous network.
+            ``(T, C)`` / ``(B, T, C)``; ``None`` for an autonomous network. A nested list
+            whose leaves are all numbers (``X.tolist()``) is one array, read as
+            :meth:`run` reads it; a list of arrays or tensors (a list of sequences) is
+            refused: train on them one call after another.
         targets : tensor or array
-            ``(T, n_out)`` / ``(B, T, n_out)``. Batch elements are extra samples of one
-            regression (a rank-``B`` update per step).
+            ``(T, n_out)`` / ``(B, T, n_out)``, read as ``inputs``. Batch elements are
+            extra samples of one regression (a rank-``B`` update per step).
         edge : (source, target), optional
             The readout edge (zero delay, dense, no mask). Default: the edge marked
             ``train="rls"`` into the output node if there is one (RectiPy's marking; the
@@ -847,6 +878,10 @@ class FittingMixin:
         ``0 .. n_out - 1`` (``ce``/``nll`` only); a loss callable receives the targets as
         given.
 
+        A list (or tuple) whose elements are arrays or tensors is a list of sequences; a
+        nested list whose leaves are all numbers (``X.tolist()``) is one array, read as
+        :meth:`run` reads it.
+
         Parameters
         ----------
         inputs : tensor, array or list of them
@@ -927,6 +962,10 @@ class FittingMixin:
         eligibility traces; then one optimiser step applies the e-prop gradients (see
         :class:`rnngraph.training.EProp` for the equations and the loss).
 
+        A list (or tuple) whose elements are arrays or tensors is a list of batches; a
+        nested list whose leaves are all numbers (``X.tolist()``) is one array, read as
+        :meth:`run` reads it.
+
         Parameters
         ----------
         inputs : tensor, array or list of them
@@ -935,7 +974,8 @@ class FittingMixin:
             ``(T, K)`` / ``(B, T, K)`` values, or integer class indices ``(T,)`` /
             ``(B, T)`` (classification).
         loss_mask : tensor, array or list of them, optional
-            ``(T,)`` / ``(B, T)``: where the loss counts (e.g. the recall window).
+            ``(T,)`` / ``(B, T)``: where the loss counts (e.g. the recall window); with a
+            list of batches, a list of as many masks.
         feedback : {"symmetric", "random", "adaptive"}
             Feedback matrix of the learning signal.
         task : {"regression", "classification"}, optional
@@ -1014,8 +1054,10 @@ class FittingMixin:
         ``inputs``: ``(T, C)`` / ``(B, T, C)``, or ``None`` (no input: one trial, as long as
         the targets); ``targets``: ``(T, n_out)`` / ``(B, T, n_out)``, step by step with the
         output. ``loss``: ``"mse"``, ``"rmse"``, ``"mae"`` or ``"nrmse"`` (std-normalised).
-        ``run_kwargs`` go to :meth:`run`. Everything is checked before the run, so a bad
-        call leaves the held state as it was. Returns ``(recording, loss_value)``.
+        ``run_kwargs`` go to :meth:`run`. A nested list whose leaves are all numbers
+        (``X.tolist()``) is one array, read as :meth:`run` reads it; a list of arrays or
+        tensors (a list of sequences) is refused. Everything is checked before the run, so
+        a bad call leaves the held state as it was. Returns ``(recording, loss_value)``.
         """
         where = "Network.test"
         scores = {
