@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ._checks import keywords
+from ._checks import as_flag, as_int, keywords
 from .edges import Linear
 from .network import Network
 from .nodes import DENode, Node
@@ -151,6 +151,11 @@ def _undo(net: Network, nodes: set, edges: set) -> None:
 
 def _neuron(net: Network, label: str, spec: NeuronSpec, n: int | None) -> str:
     if isinstance(spec, DENode):
+        if n is not None and as_int(f"neuron {label!r}", "n", n, minimum=1) != spec.n:
+            raise ValueError(
+                f"neuron {label!r}: n={n} but the given {type(spec).__name__} has {spec.n} "
+                "units (leave n out for an instance)"
+            )
         net.add_diffeq_node(label, spec)
     elif isinstance(spec, str):
         net.add_diffeq_node(label, spec, n=n)
@@ -175,6 +180,8 @@ def _connect(
 ) -> None:
     """source -(weights)-> [transform node] -> target, registered under ``role``."""
     net = layer.net
+    if weights is not None:  # the seed draws default weights only
+        edge_kw.pop("seed", None)
     if transform is None and not capture:
         net.add_edge(source, target, weights=weights, **edge_kw)
         layer.connections[role] = (source, target)
@@ -224,6 +231,9 @@ def serial(
     train : {None, "gd", "rls"}
         Training mode of the connection.
     """
+    capture_intermediate = as_flag(
+        "rnngraph.layers.serial", "capture_intermediate", capture_intermediate
+    )
     layer = Layer(net, name)
     with _built_or_untouched("rnngraph.layers.serial", net):
         layer.neurons["neuron"] = _neuron(net, name, neuron, n)
@@ -286,6 +296,7 @@ def biclique(
             f"{where}: neurons must be a dict of role -> (spec, n) or spec, got "
             f"{type(neurons).__name__}"
         )
+    capture_intermediate = as_flag(where, "capture_intermediate", capture_intermediate)
     pairs = [(src, role) for role in neurons for src in sources]
     weights = _per_pair(where, "weights", weights, pairs)
     transforms = _per_pair(where, "transforms", transforms, pairs)
@@ -360,6 +371,9 @@ def recurrent_serial(
     seed : int, optional
         Seed of default weights.
     """
+    where = "rnngraph.layers.recurrent_serial"
+    capture_intermediate = as_flag(where, "capture_intermediate", capture_intermediate)
+    trainable_feedback = as_flag(where, "trainable_feedback", trainable_feedback)
     if transforms is not None and not isinstance(transforms, Mapping):
         raise TypeError(
             "rnngraph.layers.recurrent_serial: transforms must be a dict of role -> callable, "

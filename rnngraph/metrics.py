@@ -146,7 +146,7 @@ def nrmse(y, yhat, norm: str = "std", axis: Axis = None, norm_value: float | Non
     * ``"mean"``: :math:`\bar y`.
     * ``"q1q3"`` (alias ``"iqr"``): interquartile range :math:`Q_3(y) - Q_1(y)` (numpy's
       default linear quantiles).
-    * ``norm_value``, when given, replaces :math:`\lambda` and ``norm`` is ignored.
+    * ``norm_value``, when given, replaces :math:`\lambda` (``norm`` must then be left out).
 
     Correspondence with reservoirpy 0.4.2's ``observables.nrmse(y_true, y_pred, norm=...)``:
     its default ``norm="minmax"`` is ``norm="range"`` here; ``"var"``, ``"mean"`` and ``"q1q3"``
@@ -180,13 +180,18 @@ def nrmse(y, yhat, norm: str = "std", axis: Axis = None, norm_value: float | Non
     where = "nrmse"
     if norm_value is None and norm not in NRMSE_NORMS:
         raise ValueError(f"{where}: unknown norm {norm!r}; valid: {NRMSE_NORMS}")
+    if norm_value is not None and norm != "std":
+        raise ValueError(
+            f"{where}: norm={norm!r} and norm_value={norm_value!r} both say what to divide by; "
+            "give one"
+        )
     y_arr, yhat_arr = _pair(y, yhat, where)
     axis = _check_axis(axis, y_arr.ndim, where)
     error = np.sqrt(np.mean((y_arr - yhat_arr) ** 2, axis=axis))
     if norm_value is not None:
         if isinstance(norm_value, bool) or not isinstance(norm_value, numbers.Real):
             raise TypeError(f"{where}: norm_value must be a number, got {norm_value!r}")
-        if not np.isfinite(norm_value) or norm_value < 0:
+        if not np.isfinite(norm_value) or norm_value <= 0:
             raise ValueError(f"{where}: norm_value must be a finite number > 0, got {norm_value!r}")
         lam = np.float64(norm_value)
         label = f"norm_value={norm_value!r}"

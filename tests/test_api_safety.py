@@ -500,7 +500,7 @@ def test_inputs_that_are_no_numbers_name_the_call(inputs, msg):
     net = _esn()
     net.run(torch.zeros(2, 2))
     held = {k: v.clone() for k, v in net.state.items()}
-    with pytest.raises(TypeError, match=rf"^CompiledNetwork\.run: inputs {msg}"):
+    with pytest.raises(TypeError, match=rf"^Network\.run: inputs {msg}"):
         net.run(inputs)
     with pytest.raises(TypeError, match=rf"^CompiledNetwork\.forward: inputs {msg}"):
         net.model(inputs)
@@ -840,9 +840,7 @@ def test_numpy_integers_as_steps_and_batch_sizes():
     y = net.run(steps=np.int64(4), sampling_steps=np.int64(2), cutoff=np.int8(1), record="res")
     assert y.output.shape == (4, 1) and y["res"].shape == (2, 20)
     assert model(None, steps=np.uint16(3)).shape == (3, 1)
-    with pytest.raises(
-        ValueError, match=r"^CompiledNetwork\.run: steps must be an int >= 1, got 2\.0"
-    ):
+    with pytest.raises(ValueError, match=r"^Network\.run: steps must be an int >= 1, got 2\.0"):
         net.run(steps=2.0)
 
 
@@ -1253,3 +1251,61 @@ def test_a_single_train_name_is_one_name_in_node_constructors():
     assert [n for n, p in node.named_parameters()] == ["k"]
     with pytest.raises(ValueError, match=r"Izhikevich: train= names unknown parameters \['kg'\]"):
         rg.nodes.Izhikevich(4, train="kg")
+
+
+def _small_esn() -> Network:
+    net = Network(1.0)
+    net.add_func_node("in", 1)
+    net.add_diffeq_node("res", "leaky_tanh", n=4)
+    net.add_edge("in", "res", weights=np.ones((4, 1)))
+    return net
+
+
+def test_a_batched_initial_value_must_fit_the_run():
+    """``set_init`` with ``(B, n)`` values fixes the batch: another batch is refused with a
+    message naming the node and variable (it was a raw torch size error), batch B runs."""
+    net = _small_esn()
+    init = np.arange(12.0).reshape(3, 4) / 12
+    net.get_node("res").set_init("x", init)
+    for x in (np.zeros((2, 5, 1)), np.zeros((5, 1))):
+        with pytest.raises(ValueError, match=r"node 'res'.*'x' is for batch size 3"):
+            net.run(x)
+    assert net.state is None
+    out = net.run(np.zeros((3, 2, 1))).output  # each row starts from its own initial value
+    for b in range(3):
+        one = _small_esn()
+        one.get_node("res").set_init("x", init[b])
+        torch.testing.assert_close(out[b], one.run(np.zeros((2, 1))).output, rtol=0, atol=0)
+
+
+def test_edge_arguments_that_would_be_dropped_are_refused():
+    net = _small_esn()
+    with pytest.raises(ValueError, match=r"add_edge.*init=.*delay 0"):
+        net.add_edge("res", "res", weights=np.eye(4), init=5.0)
+    with pytest.raises(ValueError, match=r"add_edge.*seed=.*weights are given"):
+        net.add_edge("res", "res", weights=np.eye(4), seed=3, feedback=True)
+    assert net.graph.number_of_edges() == 1
+    a, b = _small_esn(), _small_esn()  # a seed draws the default weights, reproducibly
+    a.add_edge("res", "res", seed=3, feedback=True)
+    b.add_edge("res", "res", seed=3, feedback=True)
+    torch.testing.assert_close(a.get_edge("res", "res").weight, b.get_edge("res", "res").weight)
+
+
+def test_layer_builders_honour_or_refuse_sizes_and_flags():
+    from rnngraph import layers
+
+    net = _small_esn()
+    with pytest.raises(ValueError, match=r"n=3 but the given LIF has 4 units"):
+        layers.serial(net, "S", "in", rg.nodes.LIF(4), n=3)
+    with pytest.raises(TypeError, match=r"serial.*capture_intermediate"):
+        layers.serial(net, "S", "in", "lif", n=3, capture_intermediate="no")
+    with pytest.raises(TypeError, match=r"recurrent_serial.*trainable_feedback"):
+        layers.recurrent_serial(net, "R", "in", "lif", "lif", 3, 3, trainable_feedback=1)
+    with pytest.raises(TypeError, match=r"biclique.*capture_intermediate"):
+        layers.biclique(net, "B", ["in"], {"a": ("lif", 3)}, capture_intermediate=0.0)
+    assert sorted(net.graph) == ["in", "res"]
+    # a seed with given weights for one connection still draws the others
+    w = np.full((3, 1), 0.5)
+    layer = layers.serial(net, "S", "in", rg.nodes.LIF(3), weights=w, seed=4)
+    torch.testing.assert_close(net.get_edge("in", "S").weight.double(), torch.as_tensor(w))
+    assert layer.neurons["neuron"] == "S"

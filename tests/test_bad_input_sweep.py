@@ -13,6 +13,7 @@ pins the exact wording of the messages it covers, so this table does not repeat 
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -193,7 +194,12 @@ VT = (ValueError, TypeError)  # a wrong type: TypeError fits, a ValueError namin
 
 
 def row(id: str, net: str | None, exc, match: str, call: Callable[[Any], Any]) -> None:
+    """Add a row. ``(Network|CompiledNetwork)`` in ``match`` becomes the class the call goes
+    through: ``CompiledNetwork`` when it calls ``n.model``, else ``Network`` itself."""
     assert id not in {r.id for r in ROWS}, id
+    if "(Network|CompiledNetwork)" in match:
+        cls = "CompiledNetwork" if ".model" in inspect.getsource(call) else "(?<!Compiled)Network"
+        match = match.replace("(Network|CompiledNetwork)", cls)
     ROWS.append(Row(id, net, exc, match, call))
 
 

@@ -117,10 +117,10 @@ def test_mackey_glass_seeding():
         mackey_glass(300, seed=np.random.default_rng(7)), mackey_glass(300, seed=7)
     )
     assert not np.array_equal(mackey_glass(300, seed=7), mackey_glass(300, seed=8))
-    # a given history makes the seed irrelevant, and only its last floor(tau/h) samples count
+    # with a given history only its last floor(tau/h) samples count (a seed is refused there)
     hist = np.linspace(0.5, 1.0, 40)
     np.testing.assert_array_equal(
-        mackey_glass(100, history=hist, seed=1), mackey_glass(100, history=hist[-17:], seed=2)
+        mackey_glass(100, history=hist), mackey_glass(100, history=hist[-17:])
     )
 
 
@@ -344,3 +344,18 @@ def test_to_forecasting_axis_and_tensor():
 def test_to_forecasting_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
         to_forecasting(np.zeros((10, 1)), **kwargs)
+
+
+def test_arguments_that_would_be_dropped_are_refused():
+    from rnngraph import datasets, metrics
+
+    with pytest.raises(ValueError, match=r"mackey_glass: seed draws a random history"):
+        datasets.mackey_glass(20, history=np.ones(30), seed=1)
+    with pytest.raises(ValueError, match=r"lorenz: unknown method 'bogus'"):
+        datasets.lorenz(1, method="bogus")
+    y = np.array([0.0, 1.0, 2.0])
+    with pytest.raises(ValueError, match=r"nrmse: norm_value must be a finite number > 0"):
+        metrics.nrmse(y, y + 1, norm_value=0)
+    with pytest.raises(ValueError, match=r"nrmse: norm='range' and norm_value=2.0"):
+        metrics.nrmse(y, y + 1, norm="range", norm_value=2.0)
+    assert metrics.nrmse(y, y + 1, norm_value=2.0) == 0.5

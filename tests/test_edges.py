@@ -79,7 +79,10 @@ def test_bias_true_is_zero_and_trainable_with_gd():
             r"mask must have shape \(n_out, n_in\) = \(2, 3\), got \(3, 2\)",
         ),
         ({"bias": [1.0, 2.0, 3.0]}, r"bias must be a scalar or have shape \(2,\), got \(3,\)"),
-        ({"init": np.zeros(2)}, r"init must be a scalar, \(3,\) or \(B, 3\), got shape \(2,\)"),
+        (
+            {"init": np.zeros(2), "delay": 1},
+            r"init must be a scalar, \(3,\) or \(B, 3\), got shape \(2,\)",
+        ),
     ],
 )
 def test_linear_rejects_bad_arguments(kwargs, msg):

@@ -22,6 +22,11 @@ _IVP_METHODS = ("RK45", "RK23", "DOP853", "Radau", "BDF", "LSODA")
 
 def _mg_history(history, m: int, x0: float, seed, where: str) -> np.ndarray:
     """The ``m`` samples before ``t = 0``: the last ``m`` of ``history``, or random ones."""
+    if history is not None and seed is not None:
+        raise ValueError(
+            f"{where}: seed draws a random history; a history is given, so it would have no "
+            "effect (give one or the other)"
+        )
     if history is None:
         rng = as_rng(seed, where)
         # x0 plus uniform noise in [-0.1, 0.1), one draw per history sample (reservoirpy's recipe)
@@ -209,7 +214,9 @@ def mackey_glass(
         m = round(ratio)
 
     X = np.empty(m + n_timesteps)
-    X[:m] = _mg_history(history, m, x0, DEFAULT_SEED if seed is None else seed, where)
+    X[:m] = _mg_history(
+        history, m, x0, DEFAULT_SEED if seed is None and history is None else seed, where
+    )
     if method == "reservoirpy":
         _mg_reservoirpy(X, m, x0, a, b, n, h, tau)
     else:
@@ -284,14 +291,14 @@ def lorenz(
         x, y, z = s
         return np.array([sigma * (y - x), x * (rho - z) - y, x * y - beta * z])
 
-    t_eval = h * np.arange(n_timesteps)
-    if n_timesteps == 1:
-        return y0.reshape(1, 3).copy()
     if not (isinstance(method, str) and method in _IVP_METHODS) and not isinstance(method, type):
         raise ValueError(
             f"{where}: unknown method {method!r}; valid: {_IVP_METHODS} (scipy's solve_ivp "
             "methods) or an OdeSolver subclass"
         )
+    t_eval = h * np.arange(n_timesteps)
+    if n_timesteps == 1:
+        return y0.reshape(1, 3).copy()
     sol = solve_ivp(rhs, (0.0, t_eval[-1]), y0, method=method, t_eval=t_eval, rtol=rtol, atol=atol)
     if not sol.success:
         raise RuntimeError(f"{where}: scipy.integrate.solve_ivp failed: {sol.message}")

@@ -136,6 +136,17 @@ class Linear(nn.Module):
         self._delay = delay
         self._source_var = source_var
         self._target_var = target_var
+        if init is not None and delay == 0:
+            raise ValueError(
+                f"{where}: init= is the value a delayed edge reads before its source's first "
+                "output; this edge has delay 0 and would never read it (give delay= or "
+                "feedback=True, or leave init out)"
+            )
+        if seed is not None and weights is not None:
+            raise ValueError(
+                f"{where}: seed= draws the default weights; weights are given, so it would "
+                "have no effect (leave seed out)"
+            )
         opts = {"dtype": dtype, "device": device}
         w = self._make_weight(where, weights, sparse, seed, opts)
         self._sparse = w.layout == torch.sparse_csr

@@ -459,7 +459,11 @@ class CompiledNetwork(nn.Module):
         state: State = {}
         for v in self._de_nodes:
             node = self.nodes[v]
-            for var, val in zip(node.state_vars, node.init_state(batch_size, dev, dt), strict=True):
+            try:
+                values = node.init_state(batch_size, dev, dt)
+            except ValueError as err:
+                raise ValueError(f"{where}: node {v!r}: {err}") from None
+            for var, val in zip(node.state_vars, values, strict=True):
                 state[f"{v}.{var}"] = val
         for e in self._delayed:
             width = e.module.n_in
@@ -525,8 +529,11 @@ class CompiledNetwork(nn.Module):
 
         A ``state`` is checked as :meth:`run` checks one (every entry, of one batch size,
         finite); nothing changes when it is refused."""
+        self._reset("CompiledNetwork.reset", state)
+
+    def _reset(self, where: str, state: State | None) -> None:
+        """:meth:`reset`, its errors named after the public call ``where``."""
         if state is not None:
-            where = "CompiledNetwork.reset"
             _check_mapping(where, state)
             if state:
                 first = next(iter(state.values()))

@@ -743,7 +743,7 @@ class Network(FittingMixin):
             except (TypeError, ValueError) as err:  # a bad record=: name this call
                 raise type(err)(f"{where}: record: {err}") from None
         with torch.set_grad_enabled(enable_grad):
-            return model.run(inputs, observer=observer, state=state, progress=progress, steps=steps)
+            return model._run_api(where, inputs, observer, state, progress, steps)
 
     # the trainers read and write the held state too: one at a time, like run
     fit_ridge = one_at_a_time(FittingMixin.fit_ridge)
@@ -764,7 +764,9 @@ class Network(FittingMixin):
         """
         with self._lock:
             model = self.compile()
-        return model.forward(inputs, state=state, steps=steps)
+        return model._run_api(
+            "Network.forward", inputs, None, state, False, steps, hold=False
+        ).output
 
     __call__ = forward
 
@@ -772,7 +774,7 @@ class Network(FittingMixin):
     @one_at_a_time
     def reset(self, state: State | None = None) -> None:
         """Restore the initial state (or set ``state``) for the next run."""
-        self.compile().reset(state)
+        self.compile()._reset("Network.reset", state)
 
     @one_at_a_time
     def detach(self) -> None:

@@ -451,7 +451,13 @@ class DENode(Node):
         for var in self.state_vars:
             v = torch.zeros(batch_size, self.n, device=device, dtype=dtype)
             if var in self._init:
-                v = v + self._init[var].to(device=v.device, dtype=v.dtype)
+                init = self._init[var]
+                if init.dim() == 2 and init.shape[0] not in (1, batch_size):
+                    raise ValueError(
+                        f"{type(self).__name__}.init_state: the initial value of {var!r} is "
+                        f"for batch size {init.shape[0]}, the run has batch size {batch_size}"
+                    )
+                v = v + init.to(device=v.device, dtype=v.dtype)
             out.append(v)
         return self.State(*out)
 
