@@ -244,7 +244,7 @@ def update(
             lr=cfg["lr"],
             reg_rate=cfg["reg_rate_hz"],
             reg_weight=cfg["reg_weight"],
-            seed=seed,
+            seed=None if method == "symmetric" else seed,  # symmetric feedback draws nothing
             trainer=trainer,
         )
     return rec.trainer, float(rec.loss[-1])

@@ -430,6 +430,441 @@ def test_eprop_direct_calls_convert_their_data() -> None:
 
 
 # ---------------------------------------------------------------------------------------
+# a continued trainer (trainer=): settings that can change are honoured, the others must
+# be the trainer's own
+# ---------------------------------------------------------------------------------------
+
+
+def _bptt_state(t: BPTT) -> dict[str, Any]:
+    """What a continued BPTT holds: its settings, its optimiser's rates and state."""
+    opt = t.optimizer
+    return {
+        "settings": (t.lr, t.loss_fn, t.loss_name, t.loss_kwargs, t.update_steps),
+        "clip": t.clip_grad_norm,
+        "spec": (t.optimizer_spec, t.optimizer_kwargs, opt),
+        "lrs": None if opt is None else [g["lr"] for g in opt.param_groups],
+        "opt_state": None if opt is None else repr(opt.state_dict()),
+    }
+
+
+def _torch_bptt(schedule: list[dict[str, Any]], optimizer: Any = torch.optim.Adam) -> list:
+    """torch's own loop: Adam over the ``esn`` network's parameters, one entry of
+    ``schedule`` per call (``lr``, ``loss``, ``clip``, ``window``): every call runs the
+    batch ``X`` from the initial state, window by window, one step per window."""
+    model = esn().compile()
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = optimizer(params, lr=schedule[0]["lr"])
+    losses = []
+    for s in schedule:
+        for g in opt.param_groups:
+            g["lr"] = s["lr"]
+        model.reset()
+        state, win = model.state, s.get("window") or X.shape[1]
+        for t0 in range(0, X.shape[1], win):
+            with torch.enable_grad():
+                rec = model.run(X[:, t0 : t0 + win], state=state)
+                loss = s["loss"](rec.output, Y[:, t0 : t0 + win])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if s.get("clip") is not None:
+                torch.nn.utils.clip_grad_norm_(params, s["clip"])
+            opt.step()
+            state = {k: v.detach() for k, v in rec.state.items()}
+            losses.append(float(loss.detach()))
+    return losses
+
+
+_MSE = torch.nn.functional.mse_loss
+_L1 = torch.nn.functional.l1_loss
+
+
+def _sum_mse(o: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    return torch.nn.functional.mse_loss(o, t, reduction="sum")
+
+
+@pytest.mark.parametrize(
+    ("first", "then", "schedule"),
+    [
+        ({"lr": 1e-2}, {"lr": 5e-2}, [{"lr": 1e-2, "loss": _MSE}, {"lr": 5e-2, "loss": _MSE}]),
+        ({"lr": 1e-2}, {"loss": "l1"}, [{"lr": 1e-2, "loss": _MSE}, {"lr": 1e-2, "loss": _L1}]),
+        (
+            {"lr": 1e-2},
+            {"loss_kwargs": {"reduction": "sum"}},
+            [{"lr": 1e-2, "loss": _MSE}, {"lr": 1e-2, "loss": _sum_mse}],
+        ),
+        (
+            {"lr": 1e-2, "loss": "mse", "loss_kwargs": {"reduction": "sum"}},
+            {"loss": "mse"},  # a loss given alone takes its default keywords
+            [{"lr": 1e-2, "loss": _sum_mse}, {"lr": 1e-2, "loss": _MSE}],
+        ),
+        (
+            {"lr": 1e-2},
+            {"loss": lambda o, t: (o - t).abs().mean()},
+            [{"lr": 1e-2, "loss": _MSE}, {"lr": 1e-2, "loss": _L1}],
+        ),
+        (
+            {"lr": 1e-2},
+            {"update_steps": 4},
+            [{"lr": 1e-2, "loss": _MSE}, {"lr": 1e-2, "loss": _MSE, "window": 4}],
+        ),
+        (
+            {"lr": 1e-2, "update_steps": 4},
+            {"update_steps": None},  # None given: a whole sequence per update
+            [{"lr": 1e-2, "loss": _MSE, "window": 4}, {"lr": 1e-2, "loss": _MSE}],
+        ),
+        (
+            {"lr": 1e-2},
+            {"clip_grad_norm": 1e-3},
+            [{"lr": 1e-2, "loss": _MSE}, {"lr": 1e-2, "loss": _MSE, "clip": 1e-3}],
+        ),
+        (
+            {"lr": 1e-2, "clip_grad_norm": 1e-3},
+            {"clip_grad_norm": None},
+            [{"lr": 1e-2, "loss": _MSE, "clip": 1e-3}, {"lr": 1e-2, "loss": _MSE}],
+        ),
+        (  # left out, a setting keeps the trainer's
+            {"lr": 5e-2, "update_steps": 4, "clip_grad_norm": 1e-3, "loss": "l1"},
+            {},
+            [{"lr": 5e-2, "loss": _L1, "window": 4, "clip": 1e-3}] * 2,
+        ),
+    ],
+)
+def test_a_continued_bptt_takes_the_settings_that_can_change(
+    first: dict, then: dict, schedule: list
+) -> None:
+    """Each setting given with trainer= holds from that call on: the losses are those of
+    torch's own Adam loop whose setting changes at that point (and not those of one whose
+    setting stays)."""
+    net = esn()
+    a = net.fit_bptt(X, Y, optimizer="adam", epochs=2, **first)
+    b = net.fit_bptt(X, Y, optimizer="adam", epochs=2, trainer=a.trainer, **then)
+    assert b.trainer is a.trainer
+    ref = _torch_bptt([schedule[0]] * 2 + [schedule[1]] * 2)
+    torch.testing.assert_close(torch.tensor(a.loss + b.loss), torch.tensor(ref))
+    if then:  # the change shows in the losses
+        stays = _torch_bptt([schedule[0]] * 4)
+        got = a.loss + b.loss
+        assert len(got) != len(stays) or not torch.allclose(torch.tensor(got), torch.tensor(stays))
+    if "lr" in then:
+        assert a.trainer.lr == then["lr"]
+        assert [g["lr"] for g in a.trainer.optimizer.param_groups] == [then["lr"]]
+
+
+def test_a_continued_bptt_takes_its_own_optimizer_spelled_out() -> None:
+    """The trainer's optimiser by name, class or instance, and its optimizer_kwargs, given
+    with trainer=, are the same call as leaving them out."""
+    kw = {"optimizer_kwargs": {"betas": (0.8, 0.99)}, "lr": 1e-2}
+    a, b = esn(), esn()
+    ta = a.fit_bptt(X, Y, optimizer="adam", **kw).trainer
+    tb = b.fit_bptt(X, Y, optimizer="adam", **kw).trainer
+    for spelled in (
+        {"optimizer": "adam", **kw},
+        {"optimizer": torch.optim.Adam, "optimizer_kwargs": {"betas": (0.8, 0.99)}},
+        {"optimizer": ta.optimizer},
+    ):
+        ra = a.fit_bptt(X, Y, trainer=ta, **spelled)
+        rb = b.fit_bptt(X, Y, trainer=tb)
+        assert ra.loss == rb.loss
+    c = esn()
+    opt = torch.optim.SGD(c.model.parameters(), lr=0.1)
+    tc = c.fit_bptt(X, Y, optimizer=opt).trainer
+    c.fit_bptt(X, Y, optimizer=opt, lr=0.1, trainer=tc)  # its own instance and rate
+    assert tc.optimizer is opt and opt.param_groups[0]["lr"] == 0.1
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        (
+            {"optimizer": "sgd"},
+            r"optimizer='sgd', but the trainer continued here \(trainer=\) has "
+            r"optimizer='adam', and it built the trainer's optimiser, whose state carries "
+            r"over; pass the trainer's own value or leave optimizer out, or start a new "
+            r"trainer \(a call without trainer=\) to change it",
+        ),
+        ({"optimizer": torch.optim.AdamW}, r"optimizer=<class .*AdamW'>, but the trainer"),
+        ({"optimizer": "adamx"}, r"optimizer='adamx', but the trainer continued here"),
+        (
+            {"optimizer_kwargs": {"betas": (0.5, 0.9)}},
+            r"optimizer_kwargs=\{'betas': \(0\.5, 0\.9\)\}, but the trainer continued here "
+            r"\(trainer=\) has optimizer_kwargs=\{\}, and they built",
+        ),
+        (
+            {"optimizer": "adam", "optimizer_kwargs": {"amsgrad": True}},
+            r"optimizer_kwargs=\{'amsgrad': True\}, but the trainer",
+        ),
+        ({"lr": -1.0}, r"BPTT: lr must be > 0, got -1\.0"),
+        ({"loss": "mae"}, r"BPTT: unknown loss 'mae'"),
+        ({"update_steps": 0}, r"BPTT: update_steps must be an int >= 1, got 0"),
+        ({"clip_grad_norm": 0.0}, r"BPTT: clip_grad_norm must be > 0, got 0\.0"),
+        ({"lr": 0.5, "epochs": 0}, r"epochs must be an int >= 1, got 0"),
+        ({"lr": 0.5, "targets": Y[:, :5]}, r"targets of shape \(2, 5, 2\) do not fit inputs"),
+        (  # the data are checked against the loss the call gives
+            {"lr": 0.5, "loss": "ce", "targets": torch.full((2, 10), 5)},
+            r"class index 5 is out of range: the output node 'out' has 2 units",
+        ),
+    ],
+)
+def test_a_continued_bptt_refuses_and_keeps_the_trainer(kwargs: dict, match: str) -> None:
+    """A setting that fixes the trainer must be its own; any refused call leaves the
+    network and the trainer (settings, optimiser rates and state) as they were."""
+    net = esn()
+    trainer = net.fit_bptt(X, Y, optimizer="adam", lr=1e-2).trainer
+    before = _bptt_state(trainer)
+    args = {"inputs": X, "targets": Y, **kwargs}
+    _refused(
+        net,
+        (ValueError, TypeError),
+        r"^Network\.fit_bptt: " + match,
+        lambda: net.fit_bptt(trainer=trainer, **args),
+    )
+    assert _bptt_state(trainer) == before
+
+
+def test_a_continued_trainer_that_fails_in_training_keeps_its_settings() -> None:
+    """An error inside the updates (here the user's loss) undoes the settings the call
+    gave the trainer."""
+
+    def broken(o: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        raise RuntimeError("no loss")
+
+    net = esn()
+    trainer = net.fit_bptt(X, Y, optimizer="adam", lr=1e-2).trainer
+    before = _bptt_state(trainer)
+    with pytest.raises(RuntimeError, match="no loss"):
+        net.fit_bptt(X, Y, trainer=trainer, lr=0.5, loss=broken, update_steps=3)
+    assert _bptt_state(trainer) == before
+    fresh = BPTT(lr=1e-2)  # an optimiser built during the failed call gets the old rate
+    with pytest.raises(RuntimeError, match="no loss"):
+        net.fit_bptt(X, Y, trainer=fresh, lr=0.5, loss=broken)
+    assert fresh.lr == 1e-2 and fresh.optimizer.param_groups[0]["lr"] == 1e-2
+
+
+# ---------------------------------------------------------------------------------------
+# lr with an optimizer instance: the instance's own rate, a different lr refused
+# ---------------------------------------------------------------------------------------
+
+
+def test_lr_with_an_optimizer_instance_must_be_its_own() -> None:
+    net = esn()
+    opt = torch.optim.SGD(net.model.parameters(), lr=0.1)
+    _refused(
+        net,
+        ValueError,
+        r"^Network\.fit_bptt: BPTT: lr=0\.2, but the optimizer instance \(SGD\) has lr=0\.1 "
+        r"in its param_groups; an instance brings its own learning rate: leave lr out, set "
+        r"it in the optimizer's constructor, or pass the optimizer by name or class",
+        lambda: net.fit_bptt(X, Y, optimizer=opt, lr=0.2),
+    )
+    assert opt.param_groups[0]["lr"] == 0.1
+    with pytest.raises(ValueError, match=r"^BPTT: lr=0\.001, but the optimizer instance"):
+        BPTT(optimizer=opt, lr=1e-3)
+    with pytest.raises(ValueError, match=r"^EProp: lr=0\.5, but the optimizer instance"):
+        EProp(optimizer=opt, lr=0.5)
+    with pytest.raises(ValueError, match=r"^get_optimizer: lr=0\.5, but the optimizer"):
+        get_optimizer(opt, [], 0.5)
+    assert BPTT(optimizer=opt).lr == 0.1 and EProp(optimizer=opt, lr=0.1).lr == 0.1
+    assert get_optimizer(opt, [], None) is opt and BPTT().lr == 1e-3 and EProp().lr == 1e-3
+    # groups of different rates: no single lr is the instance's
+    params = [p for p in net.model.parameters() if p.requires_grad]
+    two = torch.optim.SGD([{"params": params[:1]}, {"params": params[1:], "lr": 0.3}], lr=0.1)
+    assert BPTT(optimizer=two).lr is None
+    assert "lr=<per param_group>" in repr(BPTT(optimizer=two))
+    with pytest.raises(ValueError, match=r"has lr=\[0\.1, 0\.3\] in its param_groups"):
+        BPTT(optimizer=two, lr=0.1)
+
+
+def test_an_optimizer_instance_trains_with_its_rate_and_takes_lr_when_continued() -> None:
+    """A fresh fit with an instance trains at the instance's rate (torch's own loop); with
+    trainer=, lr sets the rate of its param_groups from that call on."""
+    net = esn()
+    params = [p for p in net.model.parameters() if p.requires_grad]
+    opt = torch.optim.SGD(params, lr=0.05)
+    a = net.fit_bptt(X, Y, optimizer=opt, loss="mse", epochs=2)
+    b = net.fit_bptt(X, Y, optimizer=opt, lr=0.2, trainer=a.trainer, epochs=2)
+    ref = _torch_bptt(
+        [{"lr": 0.05, "loss": _MSE}] * 2 + [{"lr": 0.2, "loss": _MSE}] * 2, torch.optim.SGD
+    )
+    torch.testing.assert_close(torch.tensor(a.loss + b.loss), torch.tensor(ref))
+    assert opt.param_groups[0]["lr"] == 0.2 and a.trainer.lr == 0.2
+    t = BPTT(optimizer=torch.optim.SGD(params, lr=0.05))
+    t.set_lr(0.3)  # before the trainer adopts its instance
+    assert t.optimizer_spec.param_groups[0]["lr"] == 0.3
+    with pytest.raises(ValueError, match=r"^BPTT\.set_lr: lr must be > 0, got 0"):
+        t.set_lr(0)
+    with pytest.raises(ValueError, match=r"^EProp\.set_lr: lr must be finite, got inf"):
+        EProp().set_lr(float("inf"))
+
+
+# ---------------------------------------------------------------------------------------
+# e-prop: the same rule for a continued trainer; a seed only for a drawn feedback matrix
+# ---------------------------------------------------------------------------------------
+
+
+def _eprop_state(t: EProp) -> dict[str, Any]:
+    opt = t.optimizer
+    return {
+        "settings": (t.lr, t.reg_rate, t.reg_weight, t.reduction, t.task, t.feedback, t.seed),
+        "spec": (t.optimizer_spec, t.optimizer_kwargs, opt),
+        "feedback": None if t.feedback_weights is None else t.feedback_weights.clone(),
+        "lrs": None if opt is None else [g["lr"] for g in opt.param_groups],
+        "opt_state": None if opt is None else repr(opt.state_dict()),
+    }
+
+
+def _assert_same_eprop(a: dict, b: dict) -> None:
+    fa, fb = a.pop("feedback"), b.pop("feedback")
+    assert a == b
+    assert (fa is None and fb is None) or torch.equal(fa, fb)
+
+
+def _torch_eprop(schedule: list[dict[str, Any]]) -> list[float]:
+    """torch's own loop: Adam over the parameters e-prop trains, ``.grad`` from
+    ``EProp.accumulate`` of a trainer with the entry's settings (random feedback, seed 3,
+    the same matrix), the entry's ``lr`` on every param_group."""
+    net = lif()
+    model = net.compile()
+    opt, losses = None, []
+    for s in schedule:
+        s = dict(s)
+        lr = s.pop("lr")
+        grader = EProp(feedback="random", seed=3, **s)
+        if opt is None:
+            names = set(grader.compute_gradients(net, S, YS))
+            opt = torch.optim.Adam([p for n, p in model.named_parameters() if n in names], lr)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        opt.zero_grad(set_to_none=True)
+        losses.append(grader.accumulate(net, S, YS))
+        opt.step()
+    return losses
+
+
+@pytest.mark.parametrize(
+    ("then", "second"),
+    [
+        ({"lr": 5e-2}, {"lr": 5e-2}),
+        ({"reg_rate": 20.0, "reg_weight": 0.5}, {"lr": 1e-2, "reg_rate": 20.0, "reg_weight": 0.5}),
+        ({"reg_rate": 20.0}, {"lr": 1e-2, "reg_rate": 20.0, "reg_weight": 1.0}),
+        ({"reduction": "sum"}, {"lr": 1e-2, "reduction": "sum"}),
+        ({}, {"lr": 1e-2}),
+    ],
+)
+def test_a_continued_eprop_takes_the_settings_that_can_change(then: dict, second: dict) -> None:
+    net = lif()
+    a = net.fit_eprop(S, YS, feedback="random", seed=3, lr=1e-2, epochs=2)
+    b = net.fit_eprop(S, YS, feedback="random", seed=3, trainer=a.trainer, epochs=2, **then)
+    ref = _torch_eprop([{"lr": 1e-2}] * 2 + [second] * 2)
+    torch.testing.assert_close(torch.tensor(a.loss + b.loss), torch.tensor(ref))
+    if then:  # the change shows in the losses
+        stays = _torch_eprop([{"lr": 1e-2}] * 4)
+        assert not torch.allclose(torch.tensor(a.loss + b.loss), torch.tensor(stays))
+    if "lr" in then:
+        assert [g["lr"] for g in a.trainer.optimizer.param_groups] == [then["lr"]]
+
+
+def test_a_continued_eprop_regulariser_can_change_and_end() -> None:
+    net = lif()
+    a = net.fit_eprop(S, YS, feedback="random", seed=3, lr=1e-2, reg_rate=20.0, reg_weight=0.5)
+    t = a.trainer
+    net.fit_eprop(S, YS, trainer=t, reg_rate=10.0)  # the trainer's weight stays
+    assert (t.reg_rate, t.reg_weight) == (10.0, 0.5)
+    b = net.fit_eprop(S, YS, trainer=t, reg_rate=None)  # ends it
+    assert t.reg_rate is None and t.reg_weight == 0.0
+    ref = _torch_eprop(
+        [
+            {"lr": 1e-2, "reg_rate": 20.0, "reg_weight": 0.5},
+            {"lr": 1e-2, "reg_rate": 10.0, "reg_weight": 0.5},
+            {"lr": 1e-2},
+        ]
+    )
+    torch.testing.assert_close(torch.tensor(a.loss + [t.losses[1]] + b.loss), torch.tensor(ref))
+    _refused(
+        net,
+        ValueError,
+        r"^Network\.fit_eprop: EProp: reg_weight needs reg_rate=",
+        lambda: net.fit_eprop(S, YS, trainer=t, reg_weight=2.0),
+    )
+
+
+def test_a_continued_eprop_takes_its_own_fixed_settings_spelled_out() -> None:
+    a, b = lif(), lif()
+    kw = {"feedback": "random", "seed": 3, "optimizer_kwargs": {"betas": (0.8, 0.99)}}
+    ta = a.fit_eprop(S, YS, **kw).trainer
+    tb = b.fit_eprop(S, YS, **kw).trainer
+    own = {**kw, "task": "regression", "optimizer": torch.optim.Adam}
+    assert a.fit_eprop(S, YS, trainer=ta, **own).loss == b.fit_eprop(S, YS, trainer=tb).loss
+    assert (
+        a.fit_eprop(S, YS, trainer=ta, optimizer="adam", task=None).loss
+        == b.fit_eprop(S, YS, trainer=tb).loss
+    )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        (
+            {"feedback": "symmetric"},
+            r"feedback='symmetric', but the trainer continued here \(trainer=\) has "
+            r"feedback='random', and it fixes the trainer's feedback matrix; pass the "
+            r"trainer's own value or leave feedback out, or start a new trainer",
+        ),
+        ({"seed": 4}, r"seed=4, but the trainer continued here \(trainer=\) has seed=3, and it"),
+        ({"seed": None}, r"seed=None, but the trainer continued here \(trainer=\) has seed=3"),
+        ({"seed": 2.5}, r"EProp: seed must be an int, got 2\.5"),
+        (
+            {"task": "classification"},
+            r"task='classification', but the trainer continued here \(trainer=\) has "
+            r"task='regression', and it fixes what the targets and the loss mean",
+        ),
+        ({"optimizer": "sgd"}, r"optimizer='sgd', but the trainer continued here"),
+        ({"optimizer_kwargs": {"amsgrad": True}}, r"optimizer_kwargs=\{'amsgrad': True\}, but"),
+        ({"lr": 0.0}, r"EProp: lr must be > 0, got 0\.0"),
+        ({"reduction": "avg"}, r"EProp: unknown reduction 'avg'"),
+        ({"reg_rate": -1.0}, r"EProp: reg_rate must be >= 0"),
+        ({"lr": 0.5, "targets": YS[:, :5]}, r"regression targets must be"),
+    ],
+)
+def test_a_continued_eprop_refuses_and_keeps_the_trainer(kwargs: dict, match: str) -> None:
+    net = lif()
+    trainer = net.fit_eprop(S, YS, feedback="random", seed=3, lr=1e-2).trainer
+    before = _eprop_state(trainer)
+    args = {"inputs": S, "targets": YS, **kwargs}
+    _refused(
+        net,
+        (ValueError, TypeError),
+        r"^Network\.fit_eprop: " + match,
+        lambda: net.fit_eprop(trainer=trainer, **args),
+    )
+    _assert_same_eprop(_eprop_state(trainer), before)
+
+
+def test_a_seed_with_symmetric_feedback_is_refused() -> None:
+    """Symmetric feedback draws no matrix: a seed would have no effect."""
+    match = (
+        r"EProp: seed=1 has no effect with feedback='symmetric', whose feedback matrix is "
+        r"the readout's transpose \(nothing is drawn\); leave seed out, or pass "
+        r"feedback='random' or 'adaptive'"
+    )
+    with pytest.raises(ValueError, match="^" + match):
+        EProp(seed=1)
+    with pytest.raises(ValueError, match=r"^EProp: seed=0 has no effect"):
+        EProp(feedback="symmetric", seed=0)
+    net = lif()
+    _refused(
+        net, ValueError, r"^Network\.fit_eprop: " + match, lambda: net.fit_eprop(S, YS, seed=1)
+    )
+    sym = net.fit_eprop(S, YS, seed=None).trainer  # None: no seed
+    _refused(
+        net,
+        ValueError,
+        r"^Network\.fit_eprop: EProp: seed=1 has no effect",
+        lambda: net.fit_eprop(S, YS, trainer=sym, seed=1),
+    )
+    assert EProp(feedback="adaptive", seed=1).seed == 1
+
+
+# ---------------------------------------------------------------------------------------
 # Python lists: a nested list of numbers is one array (as run reads it), a list of arrays
 # a list of sequences
 # ---------------------------------------------------------------------------------------

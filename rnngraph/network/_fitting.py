@@ -30,6 +30,36 @@ if TYPE_CHECKING:  # pragma: no cover
 _REPLAY_ELEMENTS = 1 << 22
 
 
+class _Default:
+    """The default of a trainer setting of ``fit_bptt`` and ``fit_eprop``: a new trainer
+    takes ``value`` (``None``: the trainer's own default), a trainer continued with
+    ``trainer=`` keeps its own setting. The signature shows it as ``default(value)``."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"default({self.value!r})"
+
+
+def _given(**settings: Any) -> dict[str, Any]:
+    """The settings the caller gave (those that are no ``_Default``)."""
+    return {k: v for k, v in settings.items() if not isinstance(v, _Default)}
+
+
+def _fresh(**settings: Any) -> dict[str, Any]:
+    """The settings of a new trainer: the given ones, and the defaults of the others."""
+    return {k: v.value if isinstance(v, _Default) else v for k, v in settings.items()}
+
+
+#: the defaults of the trainer settings of ``fit_bptt`` and ``fit_eprop``
+_NONE = _Default(None)
+_SGD, _ADAM, _MSE = _Default("sgd"), _Default("adam"), _Default("mse")
+_SYMMETRIC, _MEAN = _Default("symmetric"), _Default("mean")
+
+
 def _numbers(a: Any) -> bool:
     """Whether ``a`` is a number or a non-empty nested list (or tuple) whose leaves are all
     numbers: one array, as ``run`` reads it."""
@@ -833,14 +863,14 @@ class FittingMixin:
         self: Network,
         inputs: Any,
         targets: Any,
-        optimizer: Any = "sgd",
-        optimizer_kwargs: dict[str, Any] | None = None,
-        loss: Any = "mse",
-        loss_kwargs: dict[str, Any] | None = None,
-        lr: float = 1e-3,
-        update_steps: int | None = None,
+        optimizer: Any = _SGD,
+        optimizer_kwargs: dict[str, Any] | None = _NONE,
+        loss: Any = _MSE,
+        loss_kwargs: dict[str, Any] | None = _NONE,
+        lr: float | None = _NONE,
+        update_steps: int | None = _NONE,
         epochs: int = 1,
-        clip_grad_norm: float | None = None,
+        clip_grad_norm: float | None = _NONE,
         reset: bool = True,
         verbose: bool = False,
         trainer: Any = None,
@@ -882,14 +912,37 @@ class FittingMixin:
         nested list whose leaves are all numbers (``X.tolist()``) is one array, read as
         :meth:`run` reads it.
 
+        **Continuing a trainer.** With ``trainer=`` (``rec.trainer`` of an earlier call) the
+        optimiser and its state carry over. A setting left out (the signature shows its
+        default as ``default(...)``) keeps the trainer's own. ``lr``, ``loss`` (with
+        ``loss_kwargs``; ``loss_kwargs`` alone re-keys the trainer's loss by name),
+        ``update_steps`` and ``clip_grad_norm`` can change between updates: given, they
+        hold from this call on (``lr`` on the trainer and on every param_group of its
+        optimiser). ``optimizer`` and ``optimizer_kwargs`` made the optimiser: they must be
+        the trainer's own (its name, class or instance) or are refused; start a new
+        trainer to change them. Every setting is checked before anything changes.
+
         Parameters
         ----------
         inputs : tensor, array or list of them
             See the table; ``None`` for networks without input.
         targets : tensor, array or list of them
             See the table.
-        optimizer, optimizer_kwargs, loss, loss_kwargs, lr, update_steps, clip_grad_norm
-            See :class:`rnngraph.training.BPTT`.
+        optimizer : str, optimizer class or instance
+            Default ``"sgd"`` (RectiPy's); see :class:`rnngraph.training.BPTT`.
+        optimizer_kwargs : dict, optional
+            Keywords of the optimiser's constructor (none for an instance).
+        loss : str or callable
+            Default ``"mse"``; see :class:`rnngraph.training.BPTT`.
+        loss_kwargs : dict, optional
+            Keywords of a loss by name.
+        lr : float, optional
+            Learning rate, default 1e-3; an optimizer instance keeps its own, and a
+            different ``lr`` with it is refused (with ``trainer=``, ``lr`` sets it).
+        update_steps : int, optional
+            Truncation window in steps; default ``None``, a whole sequence per update.
+        clip_grad_norm : float, optional
+            Clip the global gradient norm to this value; default ``None``, no clipping.
         epochs : int
             Passes over the data.
         reset : bool
@@ -897,7 +950,8 @@ class FittingMixin:
         verbose : bool
             Progress bar.
         trainer : BPTT, optional
-            Continue with this trainer (and its optimiser state) instead of a new one.
+            Continue with this trainer (and its optimiser state) instead of a new one; see
+            above for the settings given with it.
 
         Returns
         -------
@@ -913,21 +967,27 @@ class FittingMixin:
                 f"{where}: trainer must be the BPTT of an earlier fit_bptt (rec.trainer), "
                 f"got {type(trainer).__name__}"
             )
+        settings = {
+            "optimizer": optimizer,
+            "optimizer_kwargs": optimizer_kwargs,
+            "loss": loss,
+            "loss_kwargs": loss_kwargs,
+            "lr": lr,
+            "update_steps": update_steps,
+            "clip_grad_norm": clip_grad_norm,
+        }
+        given = _given(**settings)
         if trainer is None:
             with _named(where):
-                trainer = BPTT(
-                    optimizer=optimizer,
-                    lr=lr,
-                    loss=loss,
-                    update_steps=update_steps,
-                    clip_grad_norm=clip_grad_norm,
-                    optimizer_kwargs=optimizer_kwargs,
-                    loss_kwargs=loss_kwargs,
-                )
+                trainer = checked = BPTT(**_fresh(**settings))
+            given = {}  # the new trainer holds them already
+        else:
+            checked = _bptt_continued(where, trainer, given)
         epochs = _count(where, "epochs", epochs, 1)
         model = self.compile()
-        data = _bptt_pairs(where, inputs, targets, model, trainer, self.dtype, self.device)
-        losses = trainer.fit(model, data, epochs=epochs, reset=reset, progress=verbose)
+        data = _bptt_pairs(where, inputs, targets, model, checked, self.dtype, self.device)
+        with _honoured(trainer, checked, given):
+            losses = trainer.fit(model, data, epochs=epochs, reset=reset, progress=verbose)
         rec = Recording({}, torch.zeros(0, dtype=torch.int64), self.dt, state=model.state)
         rec.loss = losses
         rec.trainer = trainer
@@ -939,16 +999,16 @@ class FittingMixin:
         inputs: Any,
         targets: Any,
         loss_mask: Any = None,
-        feedback: str = "symmetric",
-        task: str | None = None,
-        optimizer: Any = "adam",
-        optimizer_kwargs: dict[str, Any] | None = None,
-        lr: float = 1e-3,
-        reg_rate: float | None = None,
-        reg_weight: float | None = None,
-        reduction: str = "mean",
+        feedback: str = _SYMMETRIC,
+        task: str | None = _NONE,
+        optimizer: Any = _ADAM,
+        optimizer_kwargs: dict[str, Any] | None = _NONE,
+        lr: float | None = _NONE,
+        reg_rate: float | None = _NONE,
+        reg_weight: float | None = _NONE,
+        reduction: str = _MEAN,
         epochs: int = 1,
-        seed: int | None = None,
+        seed: int | None = _NONE,
         verbose: bool = False,
         trainer: Any = None,
     ) -> Recording:
@@ -966,6 +1026,17 @@ class FittingMixin:
         nested list whose leaves are all numbers (``X.tolist()``) is one array, read as
         :meth:`run` reads it.
 
+        **Continuing a trainer.** With ``trainer=`` (``rec.trainer`` of an earlier call) the
+        optimiser state and the feedback matrix carry over. A setting left out (the
+        signature shows its default as ``default(...)``) keeps the trainer's own. ``lr``,
+        ``reg_rate``, ``reg_weight`` and ``reduction`` can change between updates: given,
+        they hold from this call on (``lr`` on the trainer and on every param_group of its
+        optimiser; ``reg_rate=None`` ends the regulariser; ``reg_rate`` alone keeps the
+        trainer's weight, or takes 1.0 if it had no regulariser). ``feedback``, ``seed``,
+        ``task``, ``optimizer`` and ``optimizer_kwargs`` fix the trainer: they must be its
+        own or are refused; start a new trainer to change them. Every setting is checked
+        before anything changes.
+
         Parameters
         ----------
         inputs : tensor, array or list of them
@@ -977,23 +1048,30 @@ class FittingMixin:
             ``(T,)`` / ``(B, T)``: where the loss counts (e.g. the recall window); with a
             list of batches, a list of as many masks.
         feedback : {"symmetric", "random", "adaptive"}
-            Feedback matrix of the learning signal.
+            Feedback matrix of the learning signal; default ``"symmetric"``.
         task : {"regression", "classification"}, optional
-            Default: classification for integer targets, regression otherwise.
-        optimizer, optimizer_kwargs, lr
-            As for :meth:`fit_bptt` (default Adam).
-        reg_rate, reg_weight
-            Firing-rate regulariser: target rate (Hz, with ``dt`` in ms) and weight.
+            Default (and ``None``): classification for integer targets, regression
+            otherwise.
+        optimizer, optimizer_kwargs
+            As for :meth:`fit_bptt`; default ``"adam"``.
+        lr : float, optional
+            Learning rate, default 1e-3; an optimizer instance keeps its own, and a
+            different ``lr`` with it is refused (with ``trainer=``, ``lr`` sets it).
+        reg_rate, reg_weight : float, optional
+            Firing-rate regulariser: target rate (Hz, with ``dt`` in ms) and weight
+            (default 1.0 with ``reg_rate``); default ``None``, no regulariser.
         reduction : {"mean", "sum"}
-            Average or sum the loss over the counted (trial, step) pairs.
+            Average (default) or sum the loss over the counted (trial, step) pairs.
         epochs : int
             Passes over the batches.
         seed : int, optional
-            Seed of the random feedback matrix.
+            Seed of the random feedback matrix of ``"random"`` and ``"adaptive"`` feedback
+            (default 0); refused with ``"symmetric"``, which draws nothing.
         verbose : bool
             Progress bar.
         trainer : EProp, optional
-            Continue with this trainer (its optimiser and feedback matrix).
+            Continue with this trainer (its optimiser and feedback matrix); see above for
+            the settings given with it.
 
         Returns
         -------
@@ -1021,25 +1099,33 @@ class FittingMixin:
             masks = list(loss_mask)
         else:
             masks = [loss_mask]
+        settings = {
+            "feedback": feedback,
+            "task": task,
+            "optimizer": optimizer,
+            "optimizer_kwargs": optimizer_kwargs,
+            "lr": lr,
+            "reg_rate": reg_rate,
+            "reg_weight": reg_weight,
+            "reduction": reduction,
+            "seed": seed,
+        }
+        given = _given(**settings)
+        task = given.get("task")
+        if task is None:
+            task = "classification" if _class_targets(tgts[0]) else "regression"
         if trainer is None:
-            if task is None:
-                task = "classification" if _class_targets(tgts[0]) else "regression"
             with _named(where):
-                trainer = EProp(
-                    feedback=feedback,
-                    task=task,
-                    optimizer=optimizer,
-                    lr=lr,
-                    reg_rate=reg_rate,
-                    reg_weight=reg_weight,
-                    seed=seed,
-                    reduction=reduction,
-                    optimizer_kwargs=optimizer_kwargs,
-                )
+                trainer = checked = EProp(**{**_fresh(**settings), "task": task})
+            given = {}  # the new trainer holds them already
+        else:
+            checked = _eprop_continued(where, trainer, given, task)
         trainer._plan(where, model)  # the network's structure, before anything runs
         for x, y, m in zip(xs, tgts, masks, strict=True):
             trainer._prepare(where, model, x, y, m)
-        losses = trainer.fit(model, list(zip(xs, tgts, masks, strict=True)), epochs, verbose)
+        data = list(zip(xs, tgts, masks, strict=True))
+        with _honoured(trainer, checked, given):
+            losses = trainer.fit(model, data, epochs, verbose)
         rec = Recording({}, torch.zeros(0, dtype=torch.int64), self.dt, state=model.state)
         rec.loss = losses
         rec.trainer = trainer
@@ -1132,6 +1218,189 @@ def _carried_over(
                 f"{name}={theirs!r}, which carries over with its P; leave {name} out, or "
                 "start a new fit without trainer="
             )
+
+
+def _equal(a: Any, b: Any) -> bool:
+    """``a == b`` for settings, falling back on identity where ``==`` gives no truth
+    value (tensors inside a dict)."""
+    try:
+        return bool(a == b)
+    except (TypeError, ValueError, RuntimeError):
+        return a is b
+
+
+def _optimizer_class(spec: Any) -> type | None:
+    """The optimiser class a name or class ``spec`` builds; ``None`` for anything else."""
+    from ..training import OPTIMIZERS
+
+    if isinstance(spec, str):
+        return OPTIMIZERS.get(spec)
+    if isinstance(spec, type) and issubclass(spec, torch.optim.Optimizer):
+        return spec
+    return None
+
+
+def _same_optimizer(given: Any, trainer: Any) -> bool:
+    """Whether ``given`` names ``trainer``'s optimiser: its instance (the one it was given
+    or built), or the name or class it was built from."""
+    spec = trainer.optimizer_spec
+    if isinstance(given, torch.optim.Optimizer):
+        return given is spec or given is trainer.optimizer
+    if isinstance(spec, torch.optim.Optimizer):
+        return False
+    cls = _optimizer_class(given)
+    return cls is not None and cls is _optimizer_class(spec)
+
+
+def _label(value: Any) -> str:
+    """A setting as an error shows it (an optimiser instance by its class)."""
+    if isinstance(value, torch.optim.Optimizer):
+        return f"<{type(value).__name__} instance>"
+    return repr(value)
+
+
+#: the settings that stay with a continued trainer, and why
+_FIXED = {
+    "optimizer": "it built the trainer's optimiser, whose state carries over",
+    "optimizer_kwargs": "they built the trainer's optimiser, whose state carries over",
+    "feedback": "it fixes the trainer's feedback matrix",
+    "seed": "it drew the trainer's feedback matrix",
+    "task": "it fixes what the targets and the loss mean",
+}
+
+
+def _check_fixed(where: str, trainer: Any, given: dict[str, Any]) -> None:
+    """Refuse a setting of ``given`` that fixes ``trainer`` (``_FIXED``) and differs from
+    the trainer's own: the error names the setting, both values and how to change it."""
+    for name, value in given.items():
+        if name not in _FIXED:
+            continue
+        if name == "optimizer":
+            theirs, same = trainer.optimizer_spec, _same_optimizer(value, trainer)
+        elif name == "optimizer_kwargs":
+            theirs = trainer.optimizer_kwargs
+            same = _equal({} if value is None else value, theirs)
+        else:
+            theirs = getattr(trainer, name)
+            same = _equal(value, theirs)
+        if not same:
+            raise ValueError(
+                f"{where}: {name}={_label(value)}, but the trainer continued here (trainer=) "
+                f"has {name}={_label(theirs)}, and {_FIXED[name]}; pass the trainer's own "
+                f"value or leave {name} out, or start a new trainer (a call without "
+                f"trainer=) to change it"
+            )
+
+
+def _bptt_continued(where: str, trainer: Any, given: dict[str, Any]) -> Any:
+    """The settings ``fit_bptt`` gives a continued BPTT ``trainer``, checked, as a new
+    ``BPTT`` that holds them (the trainer's own where not given), before anything changes:
+    ``lr``, the loss (``loss`` with ``loss_kwargs``, or the trainer's loss with new
+    ``loss_kwargs``), ``update_steps`` and ``clip_grad_norm`` take effect; the optimiser
+    and its ``optimizer_kwargs`` must be the trainer's own."""
+    from ..training import BPTT
+
+    _check_fixed(where, trainer, given)
+    if "loss" in given:
+        loss, loss_kwargs = given["loss"], given.get("loss_kwargs")
+    else:
+        loss = trainer.loss_fn if trainer.loss_name is None else trainer.loss_name
+        loss_kwargs = given.get("loss_kwargs", trainer.loss_kwargs)
+    with _named(where):
+        return BPTT(
+            lr=given.get("lr"),
+            loss=loss,
+            loss_kwargs=loss_kwargs,
+            update_steps=given.get("update_steps", trainer.update_steps),
+            clip_grad_norm=given.get("clip_grad_norm", trainer.clip_grad_norm),
+        )
+
+
+def _eprop_continued(where: str, trainer: Any, given: dict[str, Any], task: Any) -> Any:
+    """The settings ``fit_eprop`` gives a continued EProp ``trainer``, checked, as a new
+    ``EProp`` that holds them (the trainer's own where not given), before anything
+    changes: ``lr``, ``reg_rate``, ``reg_weight`` and ``reduction`` take effect; the
+    feedback, seed, task (``task``: the given one, ``None`` read from the targets), the
+    optimiser and its ``optimizer_kwargs`` must be the trainer's own."""
+    from ..training import EProp
+
+    if "task" in given:
+        given = {**given, "task": task}
+    with _named(where):  # the given fixed settings, as the constructor checks them
+        EProp(
+            feedback=given.get("feedback", trainer.feedback),
+            task=given.get("task", trainer.task),
+            seed=given.get("seed"),
+        )
+    _check_fixed(where, trainer, given)
+    rate = given.get("reg_rate", trainer.reg_rate)
+    if "reg_weight" in given:
+        weight = given["reg_weight"]
+    else:  # the trainer's weight, or the default for a regulariser it did not have
+        weight = trainer.reg_weight if trainer.reg_rate is not None and rate is not None else None
+    with _named(where):
+        return EProp(
+            feedback=trainer.feedback,
+            task=trainer.task,
+            lr=given.get("lr"),
+            reg_rate=rate,
+            reg_weight=weight,
+            seed=trainer.seed,
+            reduction=given.get("reduction", trainer.reduction),
+            time_unit=trainer.time_unit,
+        )
+
+
+#: the attributes each setting a continued trainer takes sets
+_HONOURED = {
+    "loss": ("loss_fn", "loss_name", "loss_kwargs"),
+    "loss_kwargs": ("loss_fn", "loss_name", "loss_kwargs"),
+    "update_steps": ("update_steps",),
+    "clip_grad_norm": ("clip_grad_norm",),
+    "reg_rate": ("reg_rate", "reg_weight"),
+    "reg_weight": ("reg_rate", "reg_weight"),
+    "reduction": ("reduction",),
+}
+
+
+@contextlib.contextmanager
+def _honoured(trainer: Any, settings: Any, given: dict[str, Any]) -> Iterator[None]:
+    """Inside the block, ``trainer`` has the given settings that can change between
+    updates, as the checked ``settings`` (``_bptt_continued``, ``_eprop_continued``)
+    hold them: ``lr`` on the trainer and every param_group of its optimiser, the others
+    by their attributes (``_HONOURED``). They stay after the block; on an error they are
+    undone."""
+    names = sorted({a for n in given for a in _HONOURED.get(n, ())})
+    kept = {a: getattr(trainer, a) for a in names}
+    opt, spec = trainer.optimizer, trainer.optimizer_spec
+    if opt is None and isinstance(spec, torch.optim.Optimizer):
+        opt = spec  # an instance the trainer adopts at its first update
+    groups = [] if opt is None else [(g, _copy(g["lr"])) for g in opt.param_groups]
+    lr = trainer.lr
+    for a in names:
+        setattr(trainer, a, getattr(settings, a))
+    try:
+        if "lr" in given:
+            trainer.set_lr(settings.lr)
+        yield
+    except BaseException:
+        for a, value in kept.items():
+            setattr(trainer, a, value)
+        if "lr" in given:
+            trainer.lr = lr
+            for g, value in groups:
+                if isinstance(g["lr"], Tensor):
+                    g["lr"].copy_(value)
+                else:
+                    g["lr"] = value
+            if opt is None and trainer.optimizer is not None and lr is not None:
+                trainer.set_lr(lr)  # one built during the call, with the new rate
+        raise
+
+
+def _copy(value: Any) -> Any:
+    """A learning rate as kept for an undo: a tensor cloned (it is changed in place)."""
+    return value.clone() if isinstance(value, Tensor) else value
 
 
 def _flags(where: str, **flags: Any) -> None:

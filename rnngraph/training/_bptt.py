@@ -70,12 +70,57 @@ def _kwargs_dict(where: str, name: str, kwargs: Any) -> dict[str, Any]:
     return dict(kwargs)
 
 
-def check_optimizer(where: str, optimizer: Any, lr: float, kwargs: Any) -> dict[str, Any]:
+#: the learning rate of an optimiser built by name or class when none is given
+DEFAULT_LR = 1e-3
+
+
+def _group_lrs(optimizer: torch.optim.Optimizer) -> list[float]:
+    """The learning rate of every param_group of ``optimizer``."""
+    return [float(g["lr"]) for g in optimizer.param_groups]
+
+
+def resolve_lr(where: str, optimizer: Any, lr: Any) -> float | None:
+    """The learning rate a trainer keeps for ``optimizer`` given ``lr``: ``lr`` checked (a
+    finite float > 0), or without it :data:`DEFAULT_LR`. An optimiser instance brings its
+    own: ``lr`` must then be that of every one of its param_groups (or left out); without
+    it the result is the groups' common rate (``None`` when they differ)."""
+    if isinstance(optimizer, torch.optim.Optimizer):
+        own = _group_lrs(optimizer)
+        if lr is None:
+            return own[0] if own and all(v == own[0] for v in own) else None
+        lr = _positive(where, "lr", lr)
+        if any(v != lr for v in own):
+            rates = own[0] if all(v == own[0] for v in own) else own
+            raise ValueError(
+                f"{where}: lr={lr!r}, but the optimizer instance ({type(optimizer).__name__}) "
+                f"has lr={rates!r} in its param_groups; an instance brings its own learning "
+                "rate: leave lr out, set it in the optimizer's constructor, or pass the "
+                "optimizer by name or class"
+            )
+        return lr
+    return DEFAULT_LR if lr is None else _positive(where, "lr", lr)
+
+
+def set_optimizer_lr(optimizer: torch.optim.Optimizer | None, lr: float) -> None:
+    """Write ``lr`` into every param_group of ``optimizer`` (in place where a group holds
+    its rate as a tensor)."""
+    if optimizer is None:
+        return
+    for group in optimizer.param_groups:
+        if isinstance(group["lr"], Tensor):
+            group["lr"].fill_(lr)
+        else:
+            group["lr"] = lr
+
+
+def check_optimizer(where: str, optimizer: Any, lr: Any, kwargs: Any) -> dict[str, Any]:
     """Refuse an optimiser that could not be built: a spec that is no name, class or
     instance, an unknown name, keywords its constructor does not take or (for the
     optimisers of ``OPTIMIZERS``) values it refuses, checked by building it over a
-    stand-in parameter. Returns ``kwargs`` as a dict."""
+    stand-in parameter with ``lr`` (``None``: :data:`DEFAULT_LR`). Returns ``kwargs`` as
+    a dict."""
     kwargs = _kwargs_dict(where, "optimizer_kwargs", kwargs)
+    lr = DEFAULT_LR if lr is None else lr
     if isinstance(optimizer, torch.optim.Optimizer):
         if kwargs:
             raise TypeError(
@@ -120,12 +165,16 @@ def check_optimizer(where: str, optimizer: Any, lr: float, kwargs: Any) -> dict[
 def get_optimizer(
     name: str | type | torch.optim.Optimizer,
     params: Iterable[nn.Parameter],
-    lr: float,
+    lr: float | None,
     **kwargs: Any,
 ) -> torch.optim.Optimizer:
-    """An optimiser by name (``OPTIMIZERS``), by class, or passed through as an instance
-    (which takes no ``kwargs``)."""
-    check_optimizer("get_optimizer", name, lr, kwargs)
+    """An optimiser by name (``OPTIMIZERS``) or by class, built over ``params`` with the
+    learning rate ``lr`` (``None``: :data:`DEFAULT_LR`), or passed through as an instance,
+    which takes no ``kwargs`` and keeps its own learning rate: ``lr`` must then be
+    ``None`` or that of every param_group."""
+    where = "get_optimizer"
+    check_optimizer(where, name, lr, kwargs)
+    lr = resolve_lr(where, name, lr)
     if isinstance(name, torch.optim.Optimizer):
         return name
     cls = OPTIMIZERS[name] if isinstance(name, str) else name
@@ -186,6 +235,36 @@ def get_loss(name: str | LossFn, **kwargs: Any) -> LossFn:
     return _named_loss("get_loss", name, kwargs)
 
 
+def optimizer_of(trainer: Any) -> torch.optim.Optimizer | None:
+    """The optimiser of ``trainer`` (a ``BPTT`` or an ``EProp``): the one it built, or the
+    instance it was given; ``None`` before a trainer with a name or class builds one."""
+    if trainer.optimizer is not None:
+        return trainer.optimizer
+    spec = trainer.optimizer_spec
+    return spec if isinstance(spec, torch.optim.Optimizer) else None
+
+
+def build_optimizer(trainer: Any, params: list[nn.Parameter]) -> torch.optim.Optimizer:
+    """``trainer``'s optimiser over ``params``: its instance, or one built from its name
+    or class with its ``lr`` and ``optimizer_kwargs``."""
+    spec = trainer.optimizer_spec
+    if isinstance(spec, torch.optim.Optimizer):
+        return spec
+    return get_optimizer(spec, params, trainer.lr, **trainer.optimizer_kwargs)
+
+
+def optimizer_label(spec: Any) -> str:
+    """An optimiser spec as a trainer's repr shows it (an instance by its class)."""
+    if isinstance(spec, torch.optim.Optimizer):
+        return f"<{type(spec).__name__} instance>"
+    return repr(spec)
+
+
+def lr_label(lr: float | None) -> str:
+    """``lr`` as a trainer's repr shows it."""
+    return "<per param_group>" if lr is None else f"{lr:g}"
+
+
 class BPTT:
     r"""Gradient training of every ``nn.Parameter`` of a network by (truncated) BPTT.
 
@@ -199,8 +278,10 @@ class BPTT:
     optimizer : str, optimizer class or instance
         ``sgd``, ``adam``, ``adamw``, ``adagrad``, ``adadelta``, ``adamax``, ``rmsprop``,
         ``rprop`` (RectiPy's names), a ``torch.optim.Optimizer`` subclass or an instance.
-    lr : float
-        Learning rate.
+    lr : float, optional
+        Learning rate; default 1e-3 (:data:`DEFAULT_LR`). An optimizer instance keeps its
+        own: ``lr`` must then be left out or equal the rate of every one of its
+        param_groups (it is refused otherwise). :meth:`set_lr` changes it later.
     loss : str or callable
         ``mse``, ``l1``, ``nll``, ``ce``, ``kld``, ``hinge`` or ``fn(output, target)``
         receiving ``(B, T, n)`` tensors.
@@ -215,7 +296,7 @@ class BPTT:
     def __init__(
         self,
         optimizer: Any = "adam",
-        lr: float = 1e-3,
+        lr: float | None = None,
         loss: str | LossFn = "mse",
         update_steps: int | None = None,
         clip_grad_norm: float | None = None,
@@ -224,12 +305,14 @@ class BPTT:
     ) -> None:
         if update_steps is not None:
             update_steps = as_int("BPTT", "update_steps", update_steps, 1, type_error=ValueError)
-        lr = _positive("BPTT", "lr", lr)
+        if lr is not None:
+            lr = _positive("BPTT", "lr", lr)
         if clip_grad_norm is not None:
             clip_grad_norm = _positive("BPTT", "clip_grad_norm", clip_grad_norm)
         self.optimizer_kwargs = check_optimizer("BPTT", optimizer, lr, optimizer_kwargs)
         self.optimizer_spec = optimizer
-        self.lr = lr
+        #: the learning rate (``None``: an optimizer instance whose groups differ)
+        self.lr = resolve_lr("BPTT", optimizer, lr)
         self.loss_fn = _named_loss("BPTT", loss, loss_kwargs)
         #: the loss's name (``None`` for a callable) and keyword arguments
         self.loss_name = loss if isinstance(loss, str) else None
@@ -273,9 +356,7 @@ class BPTT:
                 )
         params = self._params(model)
         if self.optimizer is None:
-            self.optimizer = get_optimizer(
-                self.optimizer_spec, params, self.lr, **self.optimizer_kwargs
-            )
+            self.optimizer = build_optimizer(self, params)
         n_updates = (
             sum(-(-y.shape[1] // (self.update_steps or y.shape[1])) for _, y in data) * epochs
         )
@@ -328,8 +409,15 @@ class BPTT:
                 bar.set_postfix(loss=f"{losses[-1]:.3g}")
         return losses
 
+    def set_lr(self, lr: float) -> None:
+        """Set the learning rate from the next update on: the trainer's ``lr`` and that of
+        every param_group of its optimiser (an optimizer instance's too, and one built
+        later starts with it)."""
+        self.lr = _positive(f"{type(self).__name__}.set_lr", "lr", lr)
+        set_optimizer_lr(optimizer_of(self), self.lr)
+
     def __repr__(self) -> str:
         return (
-            f"BPTT(optimizer={self.optimizer_spec!r}, lr={self.lr:g}, "
+            f"BPTT(optimizer={optimizer_label(self.optimizer_spec)}, lr={lr_label(self.lr)}, "
             f"update_steps={self.update_steps}, clip_grad_norm={self.clip_grad_norm})"
         )

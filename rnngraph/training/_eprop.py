@@ -86,7 +86,15 @@ from .._checks import all_finite, as_int, as_tensor
 from ..edges import Linear
 from ..nodes import ALIF, LIF, LeakyReadout
 from ..nodes._spiking import _AFFINE_GAIN, refractory_steps
-from ._bptt import check_optimizer, get_optimizer
+from ._bptt import (
+    build_optimizer,
+    check_optimizer,
+    lr_label,
+    optimizer_label,
+    optimizer_of,
+    resolve_lr,
+    set_optimizer_lr,
+)
 
 __all__ = ["EProp", "FEEDBACK_MODES", "TASKS"]
 
@@ -188,14 +196,17 @@ class EProp:
     optimizer : str, optimizer class or instance
         As for :class:`BPTT` (``"adam"``, ``"sgd"``, ...); built over the parameters e-prop
         trains.
-    lr : float
-        Learning rate.
+    lr : float, optional
+        Learning rate; default 1e-3. An optimizer instance keeps its own: ``lr`` must then
+        be left out or equal the rate of every one of its param_groups (it is refused
+        otherwise). :meth:`set_lr` changes it later.
     reg_rate : float, optional
         Target firing rate :math:`f^*` in Hz; ``None`` disables the regulariser.
     reg_weight : float
         :math:`\lambda` (default 1.0 when ``reg_rate`` is given).
     seed : int, optional
-        Seed of the random feedback matrix.
+        Seed of the random feedback matrix of ``"random"`` and ``"adaptive"`` feedback
+        (default 0). Symmetric feedback draws nothing: a seed with it is refused.
     reduction : {"mean", "sum"}
         :math:`D` above.
     time_unit : float
@@ -223,7 +234,7 @@ class EProp:
         feedback: str = "symmetric",
         task: str = "regression",
         optimizer: Any = "adam",
-        lr: float = 1e-3,
+        lr: float | None = None,
         reg_rate: float | None = None,
         reg_weight: float | None = None,
         seed: int | None = None,
@@ -241,11 +252,13 @@ class EProp:
             raise ValueError(
                 f"EProp: unknown reduction {reduction!r}; valid ones are {list(_REDUCTIONS)}"
             )
-        if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not lr > 0:
-            raise ValueError(f"EProp: lr must be > 0, got {lr!r}")
-        if not math.isfinite(lr):
-            raise ValueError(f"EProp: lr must be finite, got {lr!r}")
-        optimizer_kwargs = check_optimizer("EProp", optimizer, float(lr), optimizer_kwargs)
+        if lr is not None:
+            if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not lr > 0:
+                raise ValueError(f"EProp: lr must be > 0, got {lr!r}")
+            if not math.isfinite(lr):
+                raise ValueError(f"EProp: lr must be finite, got {lr!r}")
+            lr = float(lr)
+        optimizer_kwargs = check_optimizer("EProp", optimizer, lr, optimizer_kwargs)
         if reg_rate is not None:
             if isinstance(reg_rate, bool) or not isinstance(reg_rate, int | float):
                 raise TypeError(f"EProp: reg_rate must be a number (Hz) or None, got {reg_rate!r}")
@@ -269,10 +282,18 @@ class EProp:
             )
         if seed is not None:
             seed = as_int("EProp", "seed", seed)
+            if feedback == "symmetric":
+                raise ValueError(
+                    f"EProp: seed={seed} has no effect with feedback='symmetric', whose "
+                    "feedback matrix is the readout's transpose (nothing is drawn); leave "
+                    "seed out, or pass feedback='random' or 'adaptive'"
+                )
+        lr = resolve_lr("EProp", optimizer, lr)
         self.feedback = feedback
         self.task = task
         self.optimizer_spec = optimizer
-        self.lr = float(lr)
+        #: the learning rate (``None``: an optimizer instance whose groups differ)
+        self.lr = lr
         self.reg_rate = None if reg_rate is None else float(reg_rate)
         self.reg_weight = (
             0.0 if reg_rate is None else float(1.0 if reg_weight is None else reg_weight)
@@ -806,9 +827,7 @@ class EProp:
         where = "EProp.step"
         model = self._model(where, model_or_net)
         if self.optimizer is None:
-            self.optimizer = get_optimizer(
-                self.optimizer_spec, self._params(model), self.lr, **self.optimizer_kwargs
-            )
+            self.optimizer = build_optimizer(self, self._params(model))
         opt = self.optimizer
         opt.zero_grad(set_to_none=True)
         loss = self.accumulate(model, inputs, targets, loss_mask)
@@ -859,6 +878,17 @@ class EProp:
                 bar.close()
         return losses
 
+    def set_lr(self, lr: float) -> None:
+        """Set the learning rate from the next update on: the trainer's ``lr`` and that of
+        every param_group of its optimiser (an optimizer instance's too, and one built
+        later starts with it)."""
+        if isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not lr > 0:
+            raise ValueError(f"EProp.set_lr: lr must be > 0, got {lr!r}")
+        if not math.isfinite(lr):
+            raise ValueError(f"EProp.set_lr: lr must be finite, got {lr!r}")
+        self.lr = float(lr)
+        set_optimizer_lr(optimizer_of(self), self.lr)
+
     def __repr__(self) -> str:
         reg = (
             ""
@@ -867,5 +897,5 @@ class EProp:
         )
         return (
             f"EProp(feedback={self.feedback!r}, task={self.task!r}, "
-            f"optimizer={self.optimizer_spec!r}, lr={self.lr:g}{reg})"
+            f"optimizer={optimizer_label(self.optimizer_spec)}, lr={lr_label(self.lr)}{reg})"
         )
