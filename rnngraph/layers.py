@@ -103,18 +103,26 @@ class Layer:
         return set(self.neurons.values()) | set(self.intermediate.values())
 
     def clear(self) -> None:
-        """Restore this layer's state (neuron states and delayed connections) to its initial
-        value in the network's held state; the rest of the network keeps its state."""
+        """Restore this layer's state (neuron states and the delay lines of the connections
+        it built) to its initial value in the network's held state; the rest of the network,
+        edges between the layer and other nodes included, keeps its state."""
         model = self.net.compile()
         if model.state is None:
             return
         mine = self.labels()
+        built = set(self.connections.values()) | {
+            (mid, t) for mid in self.intermediate.values() for t in self.net.graph.successors(mid)
+        }
+        built_keys = {f"{s}->{t}" for s, t in built}
         batch = next(iter(model.state.values())).shape[0] if model.state else 1
         fresh = model.init_state(batch)
         state = dict(model.state)
         for key in state:
-            owner = key.split("->", 1)[0] if "->" in key else key.split(".", 1)[0]
-            if owner in mine:
+            if "->" in key:
+                ours = key.rsplit("@", 1)[0] in built_keys
+            else:
+                ours = key.split(".", 1)[0] in mine
+            if ours:
                 state[key] = fresh[key]
         model.state = state
 

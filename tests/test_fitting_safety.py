@@ -735,3 +735,43 @@ def test_fit_eprop_and_fit_bptt_check_their_settings_first(fit, kwargs, exc, mat
     _assert_unchanged(net, before)
     rec = getattr(net, fit)(x, y, lr=1e-3)  # the retry
     assert len(rec.loss) == 1 and math.isfinite(rec.loss[0])
+
+
+def test_test_refused_after_its_run_leaves_the_held_state():
+    """``Network.test`` whose output cannot match the targets (a held batch of 3, targets of
+    one trial) is refused, and the held state is the one before the call."""
+    net = rg.Network(1.0)
+    net.add_func_node("in", 1)
+    net.add_diffeq_node("res", "leaky_tanh", n=5)
+    net.add_edge("in", "res", weights=np.ones((5, 1)))
+    net.add_edge("res", "res", weights=0.5 * np.eye(5), feedback=True)
+    net.run(np.random.default_rng(0).standard_normal((3, 10, 1)))
+    held = {k: v.clone() for k, v in net.state.items()}
+    with pytest.raises(ValueError, match=r"Network\.test: the output has shape \(3, 8, 5\)"):
+        net.test(None, np.zeros((8, 5)))
+    for k, v in held.items():
+        assert net.state[k].equal(v), k
+
+
+def test_a_refused_fit_leaves_the_iaf_noise_stream_where_it_was():
+    """A ridge fit refused after its run (singular system) rewinds the IAF's noise generator
+    with everything else: the next run equals that of a network that never made the call."""
+
+    def build() -> rg.Network:
+        net = rg.Network(1e-3)
+        net.add_func_node("in", 1)
+        net.add_diffeq_node("iaf", "iaf", n=4, noise_std=1e-3, seed=7, bias=0.0)
+        net.add_edge("in", "iaf", weights=np.full((4, 1), 1e-9))
+        net.add_func_node("ro", 1)
+        net.add_edge("iaf", "ro", weights=np.zeros((1, 4)))  # reads the spikes: none here
+        return net
+
+    u = np.full((50, 1), 1.0)
+    a, b = build(), build()
+    a.run(u[:10])
+    b.run(u[:10])
+    with pytest.raises(ValueError, match=r"Network\.fit_ridge: .*singular"):
+        a.fit_ridge(u, np.ones((50, 1)), alpha=0.0, edge=("iaf", "ro"), bias=False)
+    ya, yb = a.run(u, record=["iaf.v"]), b.run(u, record=["iaf.v"])
+    assert ya["iaf.v"].std() > 0  # the noise is there
+    torch.testing.assert_close(ya["iaf.v"], yb["iaf.v"], rtol=0, atol=0)

@@ -182,3 +182,24 @@ def test_biclique_checks_the_types_of_its_arguments() -> None:
     torch.testing.assert_close(
         layer.connection("in>e").weight, torch.as_tensor(w, dtype=torch.float32)
     )
+
+
+def test_clear_leaves_delayed_edges_from_the_layer_to_other_nodes_alone():
+    """``Layer.clear`` restores the layer's own state only: a delayed edge the user added
+    from the layer to a node outside it keeps its held value."""
+    import numpy as np
+
+    from rnngraph import Network, layers
+
+    net = Network(1.0)
+    net.add_func_node("in", 2)
+    layer = layers.serial(net, "S", "in", "leaky_tanh", n=3, weights=np.ones((3, 2)))
+    net.add_diffeq_node("other", "leaky_tanh", n=2)
+    net.add_edge("S", "other", weights=np.ones((2, 3)), delay=1)
+    net.run(np.ones((4, 2)))
+    held = {k: v.clone() for k, v in net.state.items()}
+    layer.clear()
+    assert float(net.state["S.x"].abs().max()) == 0.0
+    for key in ("S->other@1", "other.x"):
+        assert held[key].abs().max() > 0
+        assert net.state[key].equal(held[key]), key

@@ -13,7 +13,7 @@ import networkx as nx
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from .._checks import all_finite, as_flag, as_float_dtype, as_int, as_tensor, keywords
 from ..nodes import ACTIVATIONS, FuncNode
@@ -283,7 +283,8 @@ class FittingMixin:
     ) -> Iterator:
         """On an error inside the block, undo what the block changed: the nodes and edges it
         added, the weights and bias of the ``trained`` edges, ``rls``'s :math:`P`, the
-        compiled network and the state it holds; then re-raise."""
+        nodes' extra state (noise generators), the compiled network and the state it holds;
+        then re-raise."""
         nodes, edges = list(self.graph.nodes), list(self.graph.edges)
         io = (self.input_node, self.output_node)
         compiled, key = self._compiled, self._compiled_key
@@ -294,6 +295,11 @@ class FittingMixin:
             (t, t.detach().clone()) for e in trained for t in (e.weight, e.bias) if t is not None
         ]
         P = None if rls is None or rls.P is None else (rls.P.clone(), rls.n_updates)
+        extra = [  # the nodes' own streams (an IAF's noise generator), as state_dict saves them
+            (m, m.get_extra_state())
+            for m in (self.get_node(v) for v in nodes)
+            if type(m).get_extra_state is not nn.Module.get_extra_state
+        ]
         try:
             yield
         except BaseException:
@@ -306,6 +312,8 @@ class FittingMixin:
                     t.copy_(value)
             if P is not None:
                 rls.P, rls.n_updates = P
+            for m, value in extra:
+                m.set_extra_state(value)
             self.input_node, self.output_node = io
             self._compiled, self._compiled_key = compiled, key
             if compiled is not None:
@@ -1185,12 +1193,14 @@ class FittingMixin:
                 )
         if loss == "nrmse" and float(y.std(unbiased=False)) == 0.0:
             raise ValueError(f"{where}: loss='nrmse' of constant targets (std 0) is undefined")
-        rec = self.run(inputs, **run_kwargs)
-        out = rec.output if rec.output.dim() == 3 else rec.output.unsqueeze(0)
-        if out.shape != y.shape:
-            raise ValueError(
-                f"{where}: the output has shape {tuple(out.shape)}, the targets {tuple(y.shape)}"
-            )
+        with self._all_or_nothing():  # a refusal after the run leaves the held state as it was
+            rec = self.run(inputs, **run_kwargs)
+            out = rec.output if rec.output.dim() == 3 else rec.output.unsqueeze(0)
+            if out.shape != y.shape:
+                raise ValueError(
+                    f"{where}: the output has shape {tuple(out.shape)}, the targets "
+                    f"{tuple(y.shape)}"
+                )
         err = (out - y).to(torch.float64)
         return rec, float(scores[loss](err, y.to(torch.float64)))
 

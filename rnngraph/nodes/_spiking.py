@@ -939,7 +939,12 @@ class IAF(SpikingNode):
     with standard deviation ``noise_std / r_m * sqrt(2 tau_mem / dt)``, so that the free
     membrane fluctuates with standard deviation ``noise_std`` (volts) for
     :math:`dt \ll \tau_{mem}` (Rockpool's scaling, without its empirical factor 1.63). The
-    draws come from the node's own generator, seeded by ``seed`` (:meth:`reseed`).
+    draws come from the node's own generator, seeded by ``seed`` (:meth:`reseed`). That
+    generator is one stream for the node, outside the network's held state: every step of
+    every ``run``, ``forward`` and ``step`` advances it, ``reset()`` does not rewind it
+    (:meth:`reseed` does), and a batch draws one ``(B, n)`` sample per step, so element
+    ``b`` of a batch does not repeat a run of that trial alone. With ``noise_std = 0`` none
+    of this applies: no draws are made.
 
     Parameters
     ----------
