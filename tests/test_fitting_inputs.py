@@ -10,51 +10,13 @@ import numpy as np
 import pytest
 import torch
 
+# the sweep's networks and data: an ESN and a LIF net holding the state of a batch-2 run
+from test_bad_input_sweep import YS, S, X, Y, esn, lif
+
 import rnngraph as rg
 from rnngraph.training import BPTT, RLS, EProp, Ridge, get_loss, get_optimizer
 
-_G = torch.Generator().manual_seed(11)
-X = torch.randn(2, 10, 3, generator=_G)  # (B, T, C)
-Y = torch.randn(2, 10, 2, generator=_G)  # (B, T, n_out)
-S = (torch.rand(2, 12, 4, generator=_G) < 0.3).float()  # spikes into the LIF net
-YS = torch.randn(2, 12, 2, generator=_G)
-
 METHODS = ("fit_ridge", "fit_rls", "fit_bptt", "fit_eprop", "test")
-
-
-def esn() -> rg.Network:
-    """``in (3) -> res (8) -> out (2)``, holding the state of a batch-2 run."""
-    net = rg.Network(1.0)
-    net.add_func_node("in", 3)
-    net.add_diffeq_node("res", "leaky_tanh", n=8, lr=0.5)
-    net.add_edge("in", "res", weights=rg.input_weights(8, 3, seed=1))
-    w = rg.recurrent_weights(8, spectral_radius=0.9, connectivity=0.5, seed=2)
-    net.add_edge("res", "res", weights=w, feedback=True)
-    net.add_func_node("out", 2)
-    net.add_edge("res", "out", train="gd", bias=True, seed=3)
-    net.run(X)
-    return net
-
-
-def lif() -> rg.Network:
-    """A LIF population with a leaky readout (e-prop's shape), after a batch-2 run."""
-    g = torch.Generator().manual_seed(5)
-    net = rg.Network(1.0)
-    net.add_func_node("in", 4)
-    net.add_diffeq_node("rec", "lif", n=6, tau_m=10.0, v_th=0.5)
-    net.add_edge("in", "rec", weights=0.8 * torch.rand(6, 4, generator=g), train="gd")
-    net.add_edge(
-        "rec",
-        "rec",
-        weights=0.1 * torch.randn(6, 6, generator=g),
-        train="gd",
-        feedback=True,
-        mask=1.0 - torch.eye(6),
-    )
-    net.add_diffeq_node("out", "leaky_readout", n=2, tau=5.0)
-    net.add_edge("rec", "out", weights=0.1 * torch.randn(2, 6, generator=g), train="gd")
-    net.run(S)
-    return net
 
 
 def _net(method: str) -> tuple[rg.Network, torch.Tensor, torch.Tensor]:
