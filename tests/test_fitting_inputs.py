@@ -907,3 +907,25 @@ def test_a_ragged_nested_list_of_numbers_is_refused_with_the_rule() -> None:
 def test_the_list_rule_is_documented(method: str) -> None:
     doc = " ".join(getattr(rg.Network, method).__doc__.split())
     assert "nested list whose leaves are all numbers (``X.tolist()``) is one array" in doc
+
+
+def test_loss_masks_follow_the_list_rule() -> None:
+    """A nested list of numbers is one mask, as for the data; a list of batches takes a list
+    of as many masks (arrays or tensors)."""
+    mask = (torch.arange(12) >= 6).float().expand(2, 12)
+    a = lif().fit_eprop(S, YS, loss_mask=mask.tolist()).loss
+    assert a == lif().fit_eprop(S, YS, loss_mask=mask).loss
+    two = lif().fit_eprop([S, S], [YS, YS], loss_mask=[mask, mask]).loss
+    assert len(two) == 2 and two[0] == a[0]
+    with pytest.raises(ValueError, match=r"Network\.fit_eprop: with lists of batches, loss_mask"):
+        lif().fit_eprop([S, S], [YS, YS], loss_mask=mask.tolist())
+
+
+def test_optimizer_kwargs_compare_lists_and_tuples_alike() -> None:
+    first = esn().fit_bptt(X, Y, optimizer="adam", optimizer_kwargs={"betas": (0.8, 0.9)})
+    net = esn()
+    net.fit_bptt(
+        X, Y, optimizer="adam", optimizer_kwargs={"betas": [0.8, 0.9]}, trainer=first.trainer
+    )
+    with pytest.raises(ValueError, match=r"Network\.fit_bptt: optimizer_kwargs="):
+        net.fit_bptt(X, Y, optimizer_kwargs={"betas": [0.8, 0.99]}, trainer=first.trainer)

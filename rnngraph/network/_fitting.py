@@ -1102,8 +1102,11 @@ class FittingMixin:
         if loss_mask is None:
             masks = [None] * len(tgts)
         elif is_list:
-            if not isinstance(loss_mask, list | tuple) or len(loss_mask) != len(tgts):
-                raise ValueError(f"{where}: with lists of batches, loss_mask must be a list too")
+            if not _is_sequence_list(loss_mask) or len(loss_mask) != len(tgts):
+                raise ValueError(
+                    f"{where}: with lists of batches, loss_mask must be a list of as many masks "
+                    "(arrays or tensors, one per batch)"
+                )
             masks = list(loss_mask)
         else:
             masks = [loss_mask]
@@ -1279,6 +1282,16 @@ _FIXED = {
 }
 
 
+def _tuples(value: Any) -> Any:
+    """``value`` with every list turned into a tuple, recursively through dicts, so that
+    ``betas=[0.9, 0.99]`` and ``betas=(0.9, 0.99)`` compare equal."""
+    if isinstance(value, dict):
+        return {k: _tuples(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return tuple(_tuples(v) for v in value)
+    return value
+
+
 def _check_fixed(where: str, trainer: Any, given: dict[str, Any]) -> None:
     """Refuse a setting of ``given`` that fixes ``trainer`` (``_FIXED``) and differs from
     the trainer's own: the error names the setting, both values and how to change it."""
@@ -1289,7 +1302,7 @@ def _check_fixed(where: str, trainer: Any, given: dict[str, Any]) -> None:
             theirs, same = trainer.optimizer_spec, _same_optimizer(value, trainer)
         elif name == "optimizer_kwargs":
             theirs = trainer.optimizer_kwargs
-            same = _equal({} if value is None else value, theirs)
+            same = _equal(_tuples({} if value is None else value), _tuples(theirs))
         else:
             theirs = getattr(trainer, name)
             same = _equal(value, theirs)
