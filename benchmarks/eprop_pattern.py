@@ -136,7 +136,13 @@ def train(method: str, seed: int, iterations: int, cfg: dict[str, Any]) -> dict[
             losses += list(rec.loss)
         else:
             rec = net.fit_eprop(
-                x, y, feedback=method, optimizer="adam", lr=lr, epochs=n_it, seed=seed
+                x,
+                y,
+                feedback=method,
+                optimizer="adam",
+                lr=lr,
+                epochs=n_it,
+                seed=None if method == "symmetric" else seed,  # symmetric feedback draws nothing
             )
             losses += [2.0 * v for v in rec.loss]  # e-prop's loss is 0.5 * MSE
         seconds += time.perf_counter() - t0

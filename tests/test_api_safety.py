@@ -1309,3 +1309,24 @@ def test_layer_builders_honour_or_refuse_sizes_and_flags():
     layer = layers.serial(net, "S", "in", rg.nodes.LIF(3), weights=w, seed=4)
     torch.testing.assert_close(net.get_edge("in", "S").weight.double(), torch.as_tensor(w))
     assert layer.neurons["neuron"] == "S"
+
+
+def test_batched_initial_values_reach_get_var_set_var_and_runs_without_input():
+    """Before any run, ``get_var``/``set_var`` and ``run(steps=)`` take the batch that ``(B, n)``
+    initial values fix; errors about a batch that does not fit name the call made."""
+    net = _small_esn()
+    init = torch.arange(12.0).reshape(3, 4) / 12
+    net.get_node("res").set_init("x", init)
+    torch.testing.assert_close(net.get_var("res", "x"), init.float(), rtol=0, atol=0)
+    out = net.run(steps=2).output
+    assert out.shape == (3, 2, 4)
+    other = _small_esn()
+    other.get_node("res").set_init("x", init)
+    torch.testing.assert_close(out, other.run(np.zeros((3, 2, 1))).output, rtol=0, atol=0)
+    net.reset()
+    net.set_var("res", "x", 0.5)
+    assert net.get_var("res", "x").shape == (3, 4)
+    fresh = _small_esn()
+    fresh.get_node("res").set_init("x", init)
+    with pytest.raises(ValueError, match=r"^Network\.forward: node 'res'.*batch size 3"):
+        fresh.forward(np.zeros((2, 2, 1)))

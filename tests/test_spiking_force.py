@@ -170,7 +170,23 @@ def force(n: int, dt: float, seconds: tuple[float, float, float], seed: int) -> 
         "test_corr": np.corrcoef(z_test, f_test[:, 0])[0, 1],
         "rate": count / (n * t_test),
         "n_updates": len(rec.loss),
+        "sine_r2": sine_fit_r2(z_test, dt, window=round(1.0 / dt)),
     }
+
+
+def sine_fit_r2(z: np.ndarray, dt: float, window: int, freq: float = 5.0) -> list[float]:
+    """R^2, per window of ``window`` steps, of ``z`` regressed on a sine and a cosine of
+    ``freq`` and a constant: how well ``z`` is an oscillation at that frequency whatever its
+    phase (a learned oscillator whose frequency is off by a fraction of a percent slides in
+    phase against the target over seconds, and is still the sine)."""
+    out = []
+    for k0 in range(0, len(z) - window + 1, window):
+        t = (np.arange(k0, k0 + window) + 1) * dt
+        a = np.stack([np.sin(2 * np.pi * freq * t), np.cos(2 * np.pi * freq * t), np.ones_like(t)])
+        y = z[k0 : k0 + window]
+        coef, *_ = np.linalg.lstsq(a.T, y, rcond=None)
+        out.append(1.0 - float(np.sum((y - coef @ a) ** 2) / np.sum((y - y.mean()) ** 2)))
+    return out
 
 
 def plain_force_loop(net: Network, f: np.ndarray, washout: int, every: int, alpha: float):
@@ -258,11 +274,12 @@ def test_without_learning_the_output_stays_zero_and_the_network_fires():
 
 @pytest.mark.slow
 def test_nicola_clopath_lif_network_generates_the_sine_after_learning():
-    # the paper's sizes: N = 2000, dt = 0.05 ms, 5 s alone + 5 s RLS + 5 s test. Seed 1 is a
-    # draw that stays in phase for the 5 s (corr 0.94); on other draws the learned oscillator's
-    # frequency is off by a fraction of a percent and its phase slides against the target
-    # over the test (so does the paper's own script on the same draws)
+    # the paper's sizes: N = 2000, dt = 0.05 ms, 5 s alone + 5 s RLS + 5 s test. The learned
+    # oscillator's frequency can be off by a fraction of a percent, so its phase slides
+    # against the target over the 5 s test (so does the paper's own script): in every second
+    # of the test the output must be the 5 Hz sine up to its phase (R^2 of a sine fit)
     out = force(2000, 5e-5, (5.0, 5.0, 5.0), seed=1)
     assert out["n_updates"] == 2000
-    assert out["test_corr"] >= 0.9, out
+    assert out["train_corr"] >= 0.99, out
+    assert len(out["sine_r2"]) == 5 and min(out["sine_r2"]) >= 0.8, out
     assert 2.0 <= out["rate"] <= 40.0, out

@@ -446,6 +446,17 @@ class CompiledNetwork(nn.Module):
         keys += [f"{e.key}@{k}" for e in self._delayed for k in range(1, e.delay + 1)]
         return keys
 
+    def _init_batch(self) -> int:
+        """The batch size the initial values fix (a node's ``(B, n)`` ``set_init`` or a
+        delayed edge's ``(B, n)`` ``init``), or 1."""
+        sizes = [self.nodes[v].init_batch for v in self._de_nodes]
+        sizes += [
+            e.module.init.shape[0]
+            for e in self._delayed
+            if e.module.init is not None and e.module.init.dim() == 2
+        ]
+        return max([s for s in sizes if s is not None] or [1])
+
     @keywords("CompiledNetwork.init_state")
     def init_state(self, batch_size: int = 1) -> State:
         """The state at time 0 for a batch of ``batch_size`` independent samples.
@@ -453,7 +464,10 @@ class CompiledNetwork(nn.Module):
         DE state variables take their initial values (``DENode.set_init``); delayed edges
         read their ``init`` value (zeros by default) until the source's output arrives.
         """
-        where = "CompiledNetwork.init_state"
+        return self._init_state("CompiledNetwork.init_state", batch_size)
+
+    def _init_state(self, where: str, batch_size: int) -> State:
+        """:meth:`init_state`, its errors named after the public call ``where``."""
         batch_size = as_int(where, "batch_size", batch_size, minimum=1, type_error=ValueError)
         dev, dt = self._ref.device, self._ref.dtype
         state: State = {}
@@ -472,8 +486,8 @@ class CompiledNetwork(nn.Module):
                 init = e.module.init
                 if init.dim() == 2 and init.shape[0] != batch_size:
                     raise ValueError(
-                        f"CompiledNetwork.init_state: edge {e.key} has an init value for batch "
-                        f"size {init.shape[0]}, the run has batch size {batch_size}"
+                        f"{where}: edge {e.key} has an init value for batch size "
+                        f"{init.shape[0]}, the run has batch size {batch_size}"
                     )
                 buf = buf + init
             for k in range(1, e.delay + 1):
@@ -1230,7 +1244,7 @@ class CompiledNetwork(nn.Module):
             x, n_steps = None, steps
             held = state if state is not None else (self.state if hold else None)
             if batch_size is not None or not held:
-                batch = batch_size or 1
+                batch = batch_size or self._init_batch()
             else:
                 batch = next(iter(held.values())).shape[0]
             # the layout of the state's batch: (B, T, n) for a batch of several
@@ -1242,7 +1256,7 @@ class CompiledNetwork(nn.Module):
                 raise ValueError(f"{where}: steps={steps} but the inputs have {n_steps} steps")
         start = state if state is not None else (self.state if hold else None)
         if start is None or not start:
-            start = self.init_state(batch)
+            start = self._init_state(where, batch)
         start = _broadcast(start, batch)
         self._check_state(where, start, batch, given=state is not None)
         # a run that cannot produce a gradient runs without autograd, so node kernels take
@@ -1303,7 +1317,7 @@ class CompiledNetwork(nn.Module):
             if x_t is not None:
                 shape = as_tensor(where, "x_t", x_t, copy=False).shape
                 batch = shape[0] if len(shape) == 2 else 1
-            state = self.init_state(batch)
+            state = self._init_state(where, batch)
         _check_mapping(where, state)
         if x_t is None:
             batch = next(iter(state.values())).shape[0] if state else 1

@@ -815,11 +815,16 @@ class Network(FittingMixin):
     @one_at_a_time
     def get_var(self, node: str, var: str) -> Tensor:
         """Current value of a state variable (from the held state) or a parameter."""
-        mod, var, kind = self._var_of("Network.get_var", node, var)
+        where = "Network.get_var"
+        mod, var, kind = self._var_of(where, node, var)
         if kind == "param":
             return getattr(mod, var)
         model = self.compile()
-        state = model.state if model.state is not None else model.init_state(1)
+        state = (
+            model.state
+            if model.state is not None
+            else model._init_state(where, model._init_batch())
+        )
         return state[f"{node}.{var}"]
 
     @keywords("Network.set_var")
@@ -843,7 +848,11 @@ class Network(FittingMixin):
             _set_param(f"{where}({node!r})", mod, var, val)
             return
         model = self.compile()
-        state = dict(model.state if model.state is not None else model.init_state(1))
+        state = dict(
+            model.state
+            if model.state is not None
+            else model._init_state(where, model._init_batch())
+        )
         cur = state[f"{node}.{var}"]
         try:
             state[f"{node}.{var}"] = torch.broadcast_to(

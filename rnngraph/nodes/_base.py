@@ -439,6 +439,13 @@ class DENode(Node):
             raise ValueError(f"{where}: {what} must be finite, got {describe(value)}")
         self._init[var] = t
 
+    @property
+    def init_batch(self) -> int | None:
+        """The batch size that ``(B, n)`` initial values fix (:meth:`set_init`), or ``None``
+        when every initial value is shared by all batch elements."""
+        sizes = {t.shape[0] for t in self._init.values() if t.dim() == 2 and t.shape[0] > 1}
+        return max(sizes) if sizes else None
+
     def init_state(self, batch_size: int, device=None, dtype=None) -> tuple:
         """The state at time 0: a named tuple of ``(B, n)`` tensors (in ``dtype``, by default
         that of the node's floating-point parameters)."""
