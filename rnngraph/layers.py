@@ -242,6 +242,11 @@ def serial(
     capture_intermediate = as_flag(
         "rnngraph.layers.serial", "capture_intermediate", capture_intermediate
     )
+    if weights is not None and seed is not None:
+        raise ValueError(
+            "rnngraph.layers.serial: seed= draws the default weights of the one connection; "
+            "weights are given, so it would have no effect (leave seed out)"
+        )
     layer = Layer(net, name)
     with _built_or_untouched("rnngraph.layers.serial", net):
         layer.neurons["neuron"] = _neuron(net, name, neuron, n)

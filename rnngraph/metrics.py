@@ -131,7 +131,7 @@ def mae(y, yhat, axis: Axis = None):
 
 
 @keywords("nrmse")
-def nrmse(y, yhat, norm: str = "std", axis: Axis = None, norm_value: float | None = None):
+def nrmse(y, yhat, norm: str | None = None, axis: Axis = None, norm_value: float | None = None):
     r"""Normalised root mean squared error :math:`\mathrm{rmse}(y, \hat y) / \lambda(y)`.
 
     The normaliser :math:`\lambda` is computed from the TARGET ``y`` only, over the same
@@ -159,8 +159,8 @@ def nrmse(y, yhat, norm: str = "std", axis: Axis = None, norm_value: float | Non
         Target.
     yhat : array-like or torch.Tensor
         Prediction, same shape as ``y``.
-    norm : {"std", "range", "minmax", "var", "mean", "q1q3", "iqr"}, default "std"
-        Normaliser, see above.
+    norm : {"std", "range", "minmax", "var", "mean", "q1q3", "iqr"}, optional
+        Normaliser, see above; default ``"std"`` (left out when ``norm_value`` is given).
     axis : int, tuple of int or None, default None
         Axes to reduce over (for the error and the normaliser alike).
     norm_value : float, optional
@@ -178,9 +178,11 @@ def nrmse(y, yhat, norm: str = "std", axis: Axis = None, norm_value: float | Non
         target has zero std, range and variance).
     """
     where = "nrmse"
+    if norm is None and norm_value is None:
+        norm = "std"
     if norm_value is None and norm not in NRMSE_NORMS:
         raise ValueError(f"{where}: unknown norm {norm!r}; valid: {NRMSE_NORMS}")
-    if norm_value is not None and norm != "std":
+    if norm_value is not None and norm is not None:
         raise ValueError(
             f"{where}: norm={norm!r} and norm_value={norm_value!r} both say what to divide by; "
             "give one"

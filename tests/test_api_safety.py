@@ -1304,9 +1304,11 @@ def test_layer_builders_honour_or_refuse_sizes_and_flags():
     with pytest.raises(TypeError, match=r"biclique.*capture_intermediate"):
         layers.biclique(net, "B", ["in"], {"a": ("lif", 3)}, capture_intermediate=0.0)
     assert sorted(net.graph) == ["in", "res"]
-    # a seed with given weights for one connection still draws the others
+    # serial has one connection: a seed with its weights given would have no effect
     w = np.full((3, 1), 0.5)
-    layer = layers.serial(net, "S", "in", rg.nodes.LIF(3), weights=w, seed=4)
+    with pytest.raises(ValueError, match=r"serial: seed= .*no effect"):
+        layers.serial(net, "S", "in", rg.nodes.LIF(3), weights=w, seed=4)
+    layer = layers.serial(net, "S", "in", rg.nodes.LIF(3), weights=w)
     torch.testing.assert_close(net.get_edge("in", "S").weight.double(), torch.as_tensor(w))
     assert layer.neurons["neuron"] == "S"
 

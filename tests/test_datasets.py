@@ -358,4 +358,7 @@ def test_arguments_that_would_be_dropped_are_refused():
         metrics.nrmse(y, y + 1, norm_value=0)
     with pytest.raises(ValueError, match=r"nrmse: norm='range' and norm_value=2.0"):
         metrics.nrmse(y, y + 1, norm="range", norm_value=2.0)
+    with pytest.raises(ValueError, match=r"nrmse: norm='std' and norm_value=2.0"):
+        metrics.nrmse(y, y + 1, norm="std", norm_value=2.0)
     assert metrics.nrmse(y, y + 1, norm_value=2.0) == 0.5
+    assert metrics.nrmse(y, y + 1) == metrics.nrmse(y, y + 1, norm="std")

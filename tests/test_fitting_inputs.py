@@ -596,10 +596,10 @@ def test_a_continued_trainer_that_fails_in_training_keeps_its_settings() -> None
     with pytest.raises(RuntimeError, match="no loss"):
         net.fit_bptt(X, Y, trainer=trainer, lr=0.5, loss=broken, update_steps=3)
     assert _bptt_state(trainer) == before
-    fresh = BPTT(lr=1e-2)  # an optimiser built during the failed call gets the old rate
+    fresh = BPTT(lr=1e-2)  # an optimiser built during the failed call is dropped again
     with pytest.raises(RuntimeError, match="no loss"):
         net.fit_bptt(X, Y, trainer=fresh, lr=0.5, loss=broken)
-    assert fresh.lr == 1e-2 and fresh.optimizer.param_groups[0]["lr"] == 1e-2
+    assert fresh.lr == 1e-2 and fresh.optimizer is None
 
 
 # ---------------------------------------------------------------------------------------
@@ -929,3 +929,22 @@ def test_optimizer_kwargs_compare_lists_and_tuples_alike() -> None:
     )
     with pytest.raises(ValueError, match=r"Network\.fit_bptt: optimizer_kwargs="):
         net.fit_bptt(X, Y, optimizer_kwargs={"betas": [0.8, 0.99]}, trainer=first.trainer)
+
+
+def test_a_continued_trainer_reads_lr_none_and_seed_zero_as_its_own() -> None:
+    """``lr=None`` with ``trainer=`` keeps the trainer's rate (an optimizer instance's own);
+    a random-feedback trainer built without a seed has the matrix of seed 0, so ``seed=0``
+    names it; any other seed is refused."""
+    net = esn()
+    opt = torch.optim.SGD([p for p in net.compile().parameters()], lr=0.05)
+    first = net.fit_bptt(X, Y, optimizer=opt)
+    net.fit_bptt(X, Y, optimizer=opt, lr=None, trainer=first.trainer)
+    assert opt.param_groups[0]["lr"] == 0.05 and first.trainer.lr == 0.05
+    spiking = lif()
+    rec = spiking.fit_eprop(S, YS, feedback="random")
+    spiking.fit_eprop(S, YS, feedback="random", seed=0, trainer=rec.trainer)
+    with pytest.raises(ValueError, match=r"Network\.fit_eprop: seed=1"):
+        spiking.fit_eprop(S, YS, feedback="random", seed=1, trainer=rec.trainer)
+    sym = spiking.fit_eprop(S, YS).trainer  # symmetric: no seed at all
+    with pytest.raises(ValueError, match=r"Network\.fit_eprop: .*seed=0 has no effect"):
+        spiking.fit_eprop(S, YS, seed=0, trainer=sym)

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -775,3 +776,44 @@ def test_a_refused_fit_leaves_the_iaf_noise_stream_where_it_was():
     ya, yb = a.run(u, record=["iaf.v"]), b.run(u, record=["iaf.v"])
     assert ya["iaf.v"].std() > 0  # the noise is there
     torch.testing.assert_close(ya["iaf.v"], yb["iaf.v"], rtol=0, atol=0)
+
+
+def test_fit_bptt_refused_midway_changes_nothing():
+    """A fit that fails after some updates (the second sequence's batch does not fit the
+    state carried over with ``reset=False``) leaves every weight, the held state and the
+    continued trainer's optimiser state as they were, and names the call."""
+    g = torch.Generator().manual_seed(3)
+    x2, y2 = torch.randn(2, 10, 1, generator=g), torch.randn(2, 10, 1, generator=g)
+    x3, y3 = torch.randn(3, 10, 1, generator=g), torch.randn(3, 10, 1, generator=g)
+
+    def build() -> rg.Network:
+        net = rg.Network(1.0)
+        net.add_func_node("in", 1)
+        net.add_diffeq_node("res", "leaky_tanh", n=6, lr=0.5)
+        net.add_edge("in", "res", weights=rg.input_weights(6, 1, seed=1), train="gd")
+        net.add_func_node("out", 1)
+        net.add_edge("res", "out", train="gd", seed=2)
+        return net
+
+    net = build()
+    first = net.fit_bptt(x2, y2, optimizer="adam", lr=1e-2)
+    params = {k: v.detach().clone() for k, v in net.compile().named_parameters()}
+    held = {k: v.clone() for k, v in net.state.items()}
+    moments = copy.deepcopy(first.trainer.optimizer.state_dict())
+    with pytest.raises(ValueError, match=r"^Network\.fit_bptt: .*B=3"):
+        net.fit_bptt([x2, x3], [y2, y3], reset=False, trainer=first.trainer)
+    for k, v in net.compile().named_parameters():
+        assert v.detach().equal(params[k]), k
+    for k, v in held.items():
+        assert net.state[k].equal(v), k
+    after = first.trainer.optimizer.state_dict()
+    for i, st in moments["state"].items():
+        for name, value in st.items():
+            assert torch.as_tensor(after["state"][i][name]).equal(torch.as_tensor(value)), name
+    # the retry from where it stood gives what a network that never failed gives
+    twin = build()
+    twin_first = twin.fit_bptt(x2, y2, optimizer="adam", lr=1e-2)
+    assert (
+        net.fit_bptt(x2, y2, trainer=first.trainer).loss
+        == twin.fit_bptt(x2, y2, trainer=twin_first.trainer).loss
+    )

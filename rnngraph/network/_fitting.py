@@ -4,6 +4,7 @@ calls into the trainers of ``rnngraph.training``."""
 from __future__ import annotations
 
 import contextlib
+import copy
 import inspect
 import numbers
 from collections.abc import Callable, Iterator
@@ -279,21 +280,24 @@ class FittingMixin:
 
     @contextlib.contextmanager
     def _all_or_nothing(
-        self: Network, trained: tuple[Linear, ...] = (), rls: Any = None
+        self: Network, trained: tuple[Linear, ...] = (), rls: Any = None, gradient: Any = None
     ) -> Iterator:
         """On an error inside the block, undo what the block changed: the nodes and edges it
-        added, the weights and bias of the ``trained`` edges, ``rls``'s :math:`P`, the
-        nodes' extra state (noise generators), the compiled network and the state it holds;
-        then re-raise."""
+        added, the weights and bias of the ``trained`` edges, ``rls``'s :math:`P`, with a
+        ``gradient`` trainer (BPTT, EProp) every parameter of the network and the trainer's
+        optimiser state, the nodes' extra state (noise generators), the compiled network and
+        the state it holds; then re-raise."""
         nodes, edges = list(self.graph.nodes), list(self.graph.edges)
         io = (self.input_node, self.output_node)
         compiled, key = self._compiled, self._compiled_key
         held = None
         if compiled is not None and compiled.state is not None:
             held = {k: v.clone() for k, v in compiled.state.items()}
-        kept = [
-            (t, t.detach().clone()) for e in trained for t in (e.weight, e.bias) if t is not None
-        ]
+        tensors = [t for e in trained for t in (e.weight, e.bias) if t is not None]
+        if gradient is not None:
+            tensors += list(self.compile().parameters())
+        kept = [(t, t.detach().clone()) for t in tensors]
+        optimizer = None if gradient is None else _optimizer_snapshot(gradient)
         P = None if rls is None or rls.P is None else (rls.P.clone(), rls.n_updates)
         extra = [  # the nodes' own streams (an IAF's noise generator), as state_dict saves them
             (m, m.get_extra_state())
@@ -314,6 +318,8 @@ class FittingMixin:
                 rls.P, rls.n_updates = P
             for m, value in extra:
                 m.set_extra_state(value)
+            if optimizer is not None:
+                optimizer()
             self.input_node, self.output_node = io
             self._compiled, self._compiled_key = compiled, key
             if compiled is not None:
@@ -985,6 +991,8 @@ class FittingMixin:
             "clip_grad_norm": clip_grad_norm,
         }
         given = _given(**settings)
+        if given.get("lr", 0) is None:  # lr=None: the rate the trainer has
+            del given["lr"]
         if trainer is None:
             with _named(where):
                 trainer = checked = BPTT(**_fresh(**settings))
@@ -994,7 +1002,11 @@ class FittingMixin:
         epochs = _count(where, "epochs", epochs, 1)
         model = self.compile()
         data = _bptt_pairs(where, inputs, targets, model, checked, self.dtype, self.device)
-        with _honoured(trainer, checked, given):
+        with (
+            _named(where),
+            self._all_or_nothing(gradient=trainer),
+            _honoured(trainer, checked, given),
+        ):
             losses = trainer.fit(model, data, epochs=epochs, reset=reset, progress=verbose)
         rec = Recording({}, torch.zeros(0, dtype=torch.int64), self.dt, state=model.state)
         rec.loss = losses
@@ -1122,6 +1134,8 @@ class FittingMixin:
             "seed": seed,
         }
         given = _given(**settings)
+        if given.get("lr", 0) is None:  # lr=None: the rate the trainer has
+            del given["lr"]
         task = given.get("task")
         if task is None:
             task = "classification" if _class_targets(tgts[0]) else "regression"
@@ -1135,7 +1149,11 @@ class FittingMixin:
         for x, y, m in zip(xs, tgts, masks, strict=True):
             trainer._prepare(where, model, x, y, m)
         data = list(zip(xs, tgts, masks, strict=True))
-        with _honoured(trainer, checked, given):
+        with (
+            _named(where),
+            self._all_or_nothing(gradient=trainer),
+            _honoured(trainer, checked, given),
+        ):
             losses = trainer.fit(model, data, epochs, verbose)
         rec = Recording({}, torch.zeros(0, dtype=torch.int64), self.dt, state=model.state)
         rec.loss = losses
@@ -1303,6 +1321,9 @@ def _check_fixed(where: str, trainer: Any, given: dict[str, Any]) -> None:
         elif name == "optimizer_kwargs":
             theirs = trainer.optimizer_kwargs
             same = _equal(_tuples({} if value is None else value), _tuples(theirs))
+        elif name == "seed" and getattr(trainer, "feedback", None) != "symmetric":
+            theirs = getattr(trainer, name)  # no seed draws the matrix of seed 0
+            same = _equal(0 if value is None else value, 0 if theirs is None else theirs)
         else:
             theirs = getattr(trainer, name)
             same = _equal(value, theirs)
@@ -1386,6 +1407,27 @@ _HONOURED = {
 }
 
 
+def _optimizer_snapshot(trainer: Any) -> Callable[[], None]:
+    """A callable that puts ``trainer``'s optimiser back as it is now: its state (moments,
+    step counts) restored, or, when it has none yet, none (an instance the trainer was
+    given is restored too)."""
+    opt = trainer.optimizer
+    given = (
+        trainer.optimizer_spec
+        if isinstance(trainer.optimizer_spec, torch.optim.Optimizer)
+        else None
+    )
+    saved = {id(o): (o, copy.deepcopy(o.state_dict())) for o in (opt, given) if o is not None}
+
+    def restore() -> None:
+        for o, state in saved.values():
+            o.load_state_dict(state)
+        if opt is None:
+            trainer.optimizer = None
+
+    return restore
+
+
 @contextlib.contextmanager
 def _honoured(trainer: Any, settings: Any, given: dict[str, Any]) -> Iterator[None]:
     """Inside the block, ``trainer`` has the given settings that can change between
@@ -1435,11 +1477,18 @@ def _flags(where: str, **flags: Any) -> None:
 
 @contextlib.contextmanager
 def _named(where: str) -> Iterator[None]:
-    """Errors of a trainer's constructor, named after the public call ``where``."""
+    """``TypeError``/``ValueError`` raised inside the block (a trainer's constructor, a run
+    inside a fit), named after the public call ``where`` unless they already are."""
     try:
         yield
     except (TypeError, ValueError) as err:
-        raise type(err)(f"{where}: {err}") from err
+        if str(err).startswith(where):
+            raise
+        try:
+            named = type(err)(f"{where}: {err}")
+        except Exception:  # an exception type that takes other arguments: keep it
+            raise err from None
+        raise named from err
 
 
 def _observer(where: str, names: Any, every: Any, start: Any) -> Observer:

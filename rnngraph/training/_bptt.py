@@ -45,7 +45,12 @@ LossFn = Callable[[Tensor, Tensor], Tensor]
 def _positive(where: str, name: str, value: Any) -> float:
     """``value`` as a finite float > 0; anything else is a ``ValueError`` naming ``name``."""
     ok = isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
-    if not (ok and value > 0):
+    if not ok:
+        raise ValueError(
+            f"{where}: {name} must be a Python or NumPy number > 0, got {type(value).__name__} "
+            f"{value!r}"
+        )
+    if not value > 0:
         raise ValueError(f"{where}: {name} must be > 0, got {value!r}")
     if not math.isfinite(value):
         raise ValueError(f"{where}: {name} must be finite, got {value!r}")
