@@ -46,8 +46,13 @@ class _Default:
 
 
 def _given(**settings: Any) -> dict[str, Any]:
-    """The settings the caller gave (those that are no ``_Default``)."""
-    return {k: v for k, v in settings.items() if not isinstance(v, _Default)}
+    """The settings the caller gave (those that are no ``_Default``); ``lr=None`` counts as
+    not given (it means the rate the trainer has)."""
+    return {
+        k: v
+        for k, v in settings.items()
+        if not isinstance(v, _Default) and not (k == "lr" and v is None)
+    }
 
 
 def _fresh(**settings: Any) -> dict[str, Any]:
@@ -991,8 +996,6 @@ class FittingMixin:
             "clip_grad_norm": clip_grad_norm,
         }
         given = _given(**settings)
-        if given.get("lr", 0) is None:  # lr=None: the rate the trainer has
-            del given["lr"]
         if trainer is None:
             with _named(where):
                 trainer = checked = BPTT(**_fresh(**settings))
@@ -1134,8 +1137,6 @@ class FittingMixin:
             "seed": seed,
         }
         given = _given(**settings)
-        if given.get("lr", 0) is None:  # lr=None: the rate the trainer has
-            del given["lr"]
         task = given.get("task")
         if task is None:
             task = "classification" if _class_targets(tgts[0]) else "regression"
