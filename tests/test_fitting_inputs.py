@@ -315,7 +315,11 @@ def test_a_continued_rls_trainer_keeps_its_settings() -> None:
         ),
         ({"loss": ["mse"]}, ValueError, r"unknown loss \['mse'\]"),
         ({"lr": float("inf")}, ValueError, r"lr must be finite"),
-        ({"clip_grad_norm": "1"}, ValueError, r"clip_grad_norm must be > 0, got '1'"),
+        (
+            {"clip_grad_norm": "1"},
+            ValueError,
+            r"clip_grad_norm must be a Python or NumPy number > 0, got str '1'",
+        ),
         ({"reset": "yes"}, TypeError, r"reset must be True or False"),
     ],
 )
