@@ -337,6 +337,24 @@ def biclique(
     return layer
 
 
+def _role_transforms(
+    where: str, transforms: Mapping[str, Transform] | None, roles: tuple[str, ...]
+) -> dict[str, Transform]:
+    """``transforms`` as a dict of connection role -> callable, every role one of ``roles``."""
+    if transforms is not None and not isinstance(transforms, Mapping):
+        raise TypeError(
+            f"{where}: transforms must be a dict of role -> callable, "
+            f"got {type(transforms).__name__}"
+        )
+    transforms = dict(transforms or {})
+    unknown = set(transforms) - set(roles)
+    if unknown:
+        raise ValueError(
+            f"{where}: unknown transform roles {sorted(unknown)}; valid: {sorted(roles)}"
+        )
+    return transforms
+
+
 @keywords("rnngraph.layers.recurrent_serial")
 def recurrent_serial(
     net: Network,
@@ -387,18 +405,7 @@ def recurrent_serial(
     where = "rnngraph.layers.recurrent_serial"
     capture_intermediate = as_flag(where, "capture_intermediate", capture_intermediate)
     trainable_feedback = as_flag(where, "trainable_feedback", trainable_feedback)
-    if transforms is not None and not isinstance(transforms, Mapping):
-        raise TypeError(
-            "rnngraph.layers.recurrent_serial: transforms must be a dict of role -> callable, "
-            f"got {type(transforms).__name__}"
-        )
-    transforms = dict(transforms or {})
-    unknown = set(transforms) - {"feedfwd", "lateral", "feedback"}
-    if unknown:
-        raise ValueError(
-            f"rnngraph.layers.recurrent_serial: unknown transform roles {sorted(unknown)}; valid: "
-            "['feedback', 'feedfwd', 'lateral']"
-        )
+    transforms = _role_transforms(where, transforms, ("feedback", "feedfwd", "lateral"))
     layer = Layer(net, name)
     with _built_or_untouched("rnngraph.layers.recurrent_serial", net):
         ff = _neuron(net, f"{name}_ff", feedfwd, n_feedfwd)

@@ -199,22 +199,26 @@ def nrmse(y, yhat, norm: str | None = None, axis: Axis = None, norm_value: float
         label = f"norm_value={norm_value!r}"
     else:
         label = f"norm={norm!r}"
-        if norm == "std":
-            lam = np.std(y_arr, axis=axis)
-        elif norm in ("range", "minmax"):
-            lam = np.max(y_arr, axis=axis) - np.min(y_arr, axis=axis)
-        elif norm == "var":
-            lam = np.var(y_arr, axis=axis)
-        elif norm == "mean":
-            lam = np.mean(y_arr, axis=axis)
-        else:  # q1q3 / iqr
-            lam = np.quantile(y_arr, 0.75, axis=axis) - np.quantile(y_arr, 0.25, axis=axis)
+        lam = _normaliser(y_arr, norm, axis)
     if np.any(lam == 0):
         raise ValueError(
             f"{where}: the normaliser ({label}) of the target y is 0, so the NRMSE is undefined "
             "(a constant target has zero std, range and variance); use rmse, or another norm"
         )
     return _out(error / lam)
+
+
+def _normaliser(y: np.ndarray, norm: str, axis: Axis) -> np.ndarray:
+    r"""The NRMSE normaliser :math:`\lambda` of target ``y`` by name (see :func:`nrmse`)."""
+    if norm == "std":
+        return np.std(y, axis=axis)
+    if norm in ("range", "minmax"):
+        return np.max(y, axis=axis) - np.min(y, axis=axis)
+    if norm == "var":
+        return np.var(y, axis=axis)
+    if norm == "mean":
+        return np.mean(y, axis=axis)
+    return np.quantile(y, 0.75, axis=axis) - np.quantile(y, 0.25, axis=axis)  # q1q3 / iqr
 
 
 @keywords("rsquare")

@@ -591,7 +591,7 @@ class CompiledNetwork(nn.Module):
 
     def to(self, *args: Any, **kwargs: Any) -> CompiledNetwork:
         """``torch.nn.Module.to``, with floating dtypes only: an integer, bool or complex
-        dtype is refused before anything moves."""
+        dtype is refused before anything moves (and before torch's complex-module warning)."""
         dtype = torch._C._nn._parse_to(*args, **kwargs)[1]
         if dtype is not None and not dtype.is_floating_point:
             raise TypeError(
@@ -730,9 +730,8 @@ class CompiledNetwork(nn.Module):
                     w = f"W{eidx[e.key]}"
                     if e.module.sparse and single:
                         # batch of one: a CSR mat-vec is ~2x faster than a mat-mat
-                        # (1, n) always: a folded bias (n,) plus a mat-vec would lose the batch
-                        term = f"torch.mv({w}, {src}.view(-1)).view(1, -1)"
-                        acc = term if acc is None else f"{acc} + {term}"
+                        term = f"torch.mv({w}, {src}.view(-1))"
+                        acc = f"{term}.view(1, -1)" if acc is None else f"{acc} + {term}"
                     elif e.module.sparse:
                         term = f"({w} @ {src}.t()).t()"
                         acc = term if acc is None else f"{acc} + {term}"
@@ -1019,8 +1018,10 @@ class CompiledNetwork(nn.Module):
             else:
                 W.append(w.t())
         pre = [t for t in self._targets.values() if t.static]
-        BIAS = [sum(e.module.bias for e in self._folded(t, written)) for t in summed]
-        BIAS += [e.module.bias for e in live]
+        # (1, n) rows, so that a bias plus a batch-1 CSR mat-vec (n,) keeps the batch axis;
+        # a live bias is a view of the edge's own, so a hook's writes reach the loop
+        BIAS = [sum(e.module.bias for e in self._folded(t, written)).view(1, -1) for t in summed]
+        BIAS += [e.module.bias.view(1, -1) for e in live]
         STEP = [
             self.nodes[v].kernel(self.dt) if v in self._de_nodes else self.nodes[v].fn
             for v in self._dynamic
