@@ -7,6 +7,7 @@ import functools
 import inspect
 import math
 import numbers
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
@@ -262,3 +263,11 @@ def keywords(where: str) -> Callable[[F], F]:
         return wrapper  # type: ignore[return-value]
 
     return deco
+
+
+def quiet_csr(make: Callable[[], Tensor]) -> Tensor:
+    """Call ``make()`` (which builds a CSR tensor) without torch's one-time "Sparse CSR tensor
+    support is in beta state" ``UserWarning``, an error under strict warning filters."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        return make()

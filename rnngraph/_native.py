@@ -63,13 +63,14 @@ import subprocess
 import sys
 import tempfile
 import weakref
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
+
+from ._checks import quiet_csr
 
 __all__ = [
     "available",
@@ -411,6 +412,20 @@ def _lib_for(dtype: torch.dtype, device: torch.device) -> Any:
     return _library(dtype)
 
 
+def unavailable(dtype: torch.dtype, device: torch.device) -> str | None:
+    """Why native code cannot serve tensors of this dtype and device (switched off, not on
+    the CPU, not float32/64, no library), or ``None`` when it can."""
+    if not _enabled:
+        return "native loops are switched off (RNNGRAPH_NATIVE=0 or set_enabled(False))"
+    if device.type != "cpu":
+        return f"not on the CPU ({device.type})"
+    if dtype not in _REALS:
+        return f"dtype {dtype} (native loops are float32/float64)"
+    if _library(dtype) is None:
+        return f"the native library is unavailable: {_failure}"
+    return None
+
+
 def _describe(t: Tensor) -> str:
     layout = "" if t.layout == torch.strided else f" {t.layout}"
     return f"{tuple(t.shape)} {t.dtype}{layout} tensor on {t.device}"
@@ -459,7 +474,7 @@ def _ptr(t: Tensor | None) -> int | None:
     return None if t is None else t.data_ptr()
 
 
-def _vector(where: str, what: str, value: Any, n: int, dtype: torch.dtype) -> Tensor:
+def vector(where: str, what: str, value: Any, n: int, dtype: torch.dtype) -> Tensor:
     """A scalar or per-unit parameter as a contiguous ``(n,)`` array of ``dtype``
     (Python numbers are read in float64, so nothing passes through float32)."""
     if not isinstance(value, Tensor):
@@ -475,84 +490,7 @@ def _vector(where: str, what: str, value: Any, n: int, dtype: torch.dtype) -> Te
     return torch.broadcast_to(value.to("cpu", dtype).reshape(-1), (n,)).contiguous()
 
 
-@dataclass(frozen=True)
-class ReservoirPlan:
-    """A network a native reservoir loop can run: ``node`` (``kind`` ``"esn"``: a
-    ``leaky_tanh`` with ``tanh``; ``"li"``: RectiPy's leaky integrator with ``tanh``) whose
-    only dynamic input is ``edge`` (its delay-1 feedback self-edge, on the input ``var``),
-    followed by the function nodes ``post`` (in order)."""
-
-    kind: str
-    node: str
-    edge: Any  # _Edge
-    post: tuple[str, ...]
-
-
-def _kind(node: Any) -> tuple[str, str] | None:
-    """The native loop for a node, and the input its recurrent edge must target."""
-    from .nodes._rate import LeakyTanh, RectiPyLI
-    from .nodes._spiking import _AFFINE_GAIN
-
-    if node._f is not torch.tanh:
-        return None
-    if type(node) is LeakyTanh:
-        return "esn", "I"
-    if type(node) is RectiPyLI and node.integrator in _AFFINE_GAIN:
-        return "li", "r_in"
-    return None
-
-
-def plan(net: Any) -> ReservoirPlan | None:
-    """The native plan for a ``CompiledNetwork``, or ``None`` when its structure has none."""
-    from .nodes import FuncNode
-
-    if len(net._de_nodes) != 1 or len(net._delayed) != 1:
-        return None
-    v = net._de_nodes[0]
-    node, edge = net.nodes[v], net._delayed[0]
-    kind = _kind(node) if hasattr(node, "_f") else None
-    if kind is None:
-        return None
-    if (edge.source, edge.target, edge.delay, edge.source_var) != (v, v, 1, None):
-        return None
-    for t in net._targets.values():
-        if t.node == v and t.dynamic != ([edge] if t.var == kind[1] else []):
-            return None
-        if t.node == v and kind[0] == "li" and t.var == "r_in" and (t.static or t.external):
-            return None  # the drive enters I_ext only
-    post = tuple(u for u in net._dynamic if u != v)
-    done = set(net._static) | {v}
-    for u in post:
-        feeds = [e for e in net._edges if e.target == u]
-        if (
-            u == net.input_node
-            or not isinstance(net.nodes[u], FuncNode)
-            or any(e.delay != 0 or e.source_var is not None or e.source not in done for e in feeds)
-        ):
-            return None
-        done.add(u)
-    return ReservoirPlan(kind[0], v, edge, post)
-
-
-def usable(net: Any, batch: int, grad: bool, hooks: tuple) -> bool:
-    """Whether this run can take the native loop."""
-    ref, plan = net._ref, net._native
-    return (
-        plan is not None
-        and not grad
-        and not hooks
-        and _lib_for(ref.dtype, ref.device) is not None
-        and (batch == 1 or _batched(plan, ref.dtype))
-        and _int32_indices(plan.edge.module)
-    )
-
-
-def _batched(plan: ReservoirPlan, dtype: torch.dtype) -> bool:
-    # batches: the ESN loop with a dense W and torch's own BLAS gemm
-    return plan.kind == "esn" and not plan.edge.module.sparse and _gemm(dtype) is not None
-
-
-def _gemm(dtype: torch.dtype) -> int | None:
+def gemm_address(dtype: torch.dtype) -> int | None:
     """The address of the BLAS ``sgemm_`` / ``dgemm_`` that torch itself calls (exported
     by ``libtorch_cpu``), or ``None``."""
     if dtype not in _gemms:
@@ -569,9 +507,9 @@ def _gemm(dtype: torch.dtype) -> int | None:
 _gemms: dict[torch.dtype, int | None] = {}
 
 
-def _int32_indices(module: Any) -> bool:
-    # the C loop takes int32 CSR indices
-    return not module.sparse or module.weight._nnz() < 2**31
+def int32_indices(w: Tensor) -> bool:
+    """Whether the C loops can index the weights ``w`` (int32 CSR indices)."""
+    return w.layout != torch.sparse_csr or w._nnz() < 2**31
 
 
 #: A dense recurrent matrix with at most this fraction of nonzeros runs as CSR in the C loop:
@@ -588,20 +526,20 @@ _layouts: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 def _csr_arrays(w: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """int32 ``(indptr, indices)`` and the values of ``w`` in CSR, contiguous."""
     if w.layout != torch.sparse_csr:
-        from .edges._init import quiet_csr
-
         w = quiet_csr(w.to_sparse_csr)
     indptr, indices = (t.to(torch.int32).contiguous() for t in (w.crow_indices(), w.col_indices()))
     return indptr, indices, w.values().contiguous()
 
 
-def _recurrent_layout(module: Any) -> tuple[Tensor | None, tuple]:
-    """``(W, (indptr, indices, values))`` for the C loop, from the edge's current weights:
-    a contiguous dense ``W`` (``None`` for a sparse edge) and int32 CSR arrays (``None``
-    each for dense weights with more than :data:`DENSE_TO_CSR` nonzeros). With both, the C
-    loop takes the CSR product, and the dense one at a step with non-finite inputs."""
-    w = module.effective_weight().detach()
-    if module.sparse:
+def recurrent_layout(owner: Any, w: Tensor) -> tuple[Tensor | None, tuple]:
+    """``(W, (indptr, indices, values))`` for the C loop, from the current weights ``w`` of
+    the edge ``owner`` (the key of the cached CSR arrays): a contiguous dense ``W`` (``None``
+    for sparse weights) and int32 CSR arrays (``None`` each for dense weights with more
+    than :data:`DENSE_TO_CSR` nonzeros). With both, the C loop takes the CSR product, and
+    the dense one at a step with non-finite inputs."""
+    module = owner
+    w = w.detach()
+    if w.layout == torch.sparse_csr:
         return None, _csr_arrays(w)
     if w.layout != torch.strided:
         return w, (None, None, None)  # refused by the caller's check
@@ -638,58 +576,47 @@ def _check_csr(where: str, what: str, csr: tuple, n: int, dtype: torch.dtype) ->
 
 
 class ReservoirRun:
-    """The per-run constants of a native reservoir loop (weights, per-unit coefficients)
-    and its state, each checked against the shapes and dtype the C loop reads."""
+    """A native reservoir loop over one run: the recurrent weights, the per-unit
+    coefficients and the state, each checked against the shapes and dtype the C loop reads.
 
-    def __init__(self, net: Any, p: ReservoirPlan, state: tuple[Tensor, Tensor]) -> None:
-        node, module = net.nodes[p.node], p.edge.module
-        n, dtype = node.n, net._ref.dtype
-        self.where = f"CompiledNetwork.run (native loop of node {p.node!r})"
-        what = f"the weight of edge {p.edge.key!r}"
+    ``kind`` ``"esn"``: :math:`x \\leftarrow \\mathrm{lerp}(x, \\tanh(P + W x_{prev} + b), \\lambda)`
+    with coefficients ``(lr, b)``; ``"li"``: :math:`v \\leftarrow g v + c_{rec} (W x_{prev}) +
+    c_{ext} P + c_0`, :math:`x = \\tanh(v)`, coefficients ``(g, c_rec, c_ext, c_0)``.
+    ``where`` names the public call and the node in errors, ``edge`` the recurrent edge
+    (``owner`` keys its cached CSR layout), ``state`` is ``(x, x_prev)``.
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        where: str,
+        edge: str,
+        owner: Any,
+        weight: Tensor,
+        coef: list[Tensor],
+        state: tuple[Tensor, Tensor],
+    ) -> None:
         x, prev = state
-        self.lib, self.kind, self.n, self.batch = _library(dtype), p.kind, n, x.shape[0]
+        n, dtype = x.shape[-1], x.dtype
+        self.where = where
+        what = f"the weight of edge {edge!r}"
+        self.lib, self.kind, self.n, self.batch = _library(dtype), kind, n, x.shape[0]
         if self.batch == 1:
-            W, csr = _recurrent_layout(module)
+            W, csr = recurrent_layout(owner, weight)
             gemm = None
         else:  # one gemm per step with torch's BLAS
-            W, csr, gemm = module.effective_weight().detach(), (None, None, None), _gemm(dtype)
-        self.W = None if W is None else _check(self.where, what, W, (n, n), dtype)
-        self.csr = _check_csr(self.where, what, csr, n, dtype)
-        self.coef = self._coefficients(net, p, dtype)
+            W, csr, gemm = weight.detach(), (None, None, None), gemm_address(dtype)
+        self.W = None if W is None else _check(where, what, W, (n, n), dtype)
+        self.csr = _check_csr(where, what, csr, n, dtype)
+        self.coef = [vector(where, "a coefficient", c, n, dtype) for c in coef]
         shape = (self.batch, n)
-        name = f"the state of node {p.node!r}"
-        self.x = _check(self.where, name, x.detach(), shape, dtype).clone()  # never written
-        what = f"the delay line of edge {p.edge.key!r}"
-        self.prev = _check(self.where, what, prev.detach(), shape, dtype)
+        self.x = _check(where, "the state of the node", x.detach(), shape, dtype).clone()
+        what = f"the delay line of edge {edge!r}"
+        self.prev = _check(where, what, prev.detach(), shape, dtype)
         self.u = torch.empty(shape, dtype=dtype)
         # what every chunk passes: the weights and the per-unit coefficients
-        weights = [_ptr(self.W), *([gemm] if p.kind == "esn" else []), *map(_ptr, self.csr)]
+        weights = [_ptr(self.W), *([gemm] if kind == "esn" else []), *map(_ptr, self.csr)]
         self.consts = weights + [_ptr(c) for c in self.coef]
-
-    def _coefficients(self, net: Any, p: ReservoirPlan, dtype: torch.dtype) -> list[Tensor]:
-        """The per-unit constants of the loop, ``(n,)`` each."""
-        node, module, n, where = net.nodes[p.node], p.edge.module, self.n, self.where
-        # the recurrent edge's bias; the generic loop folds it into the static drive of
-        # its target when that has one
-        static = any(t.static for t in net._targets.values() if (t.node, t.var) == (p.node, "I"))
-        edge_bias = torch.zeros(())
-        if module.bias is not None:
-            edge_bias = _vector(where, f"the bias of edge {p.edge.key!r}", module.bias, n, dtype)
-        named = {
-            k: _vector(where, f"{k} of node {p.node!r}", getattr(node, k), n, dtype)
-            for k in (("lr", "bias") if p.kind == "esn" else ("tau", "k", "eta"))
-        }
-        if p.kind == "esn":
-            return [named["lr"], (named["bias"] + (0 if static else edge_bias)).contiguous()]
-        from .nodes._spiking import _AFFINE_GAIN
-
-        with torch.no_grad():
-            tau = named["tau"]
-            g = _AFFINE_GAIN[node.integrator](torch.as_tensor(net.dt, dtype=dtype) / tau)
-            scale = (1 - g) * tau  # v <- g v + (1 - g) tau (drive)
-            c_rec = scale * named["k"]
-            coef = (g, c_rec, scale, scale * named["eta"] + c_rec * edge_bias)
-        return [_vector(where, "a coefficient", c, n, dtype) for c in coef]
 
     def chunk(self, P: Tensor | None, n_steps: int, out: Tensor) -> tuple[Tensor, Tensor]:
         """Run ``n_steps`` steps with the projected input ``P`` (``(n_steps, B, n)``, or
@@ -719,9 +646,9 @@ class ReservoirRun:
         self.prev = out[-1].clone()
         return out, V
 
-    def state(self, State: Any) -> list:
-        """The loop's state in the generic loop's layout: ``[State(x), delay line]``."""
-        return [State(self.x), self.prev.clone()]
+    def state(self) -> tuple[Tensor, Tensor]:
+        """The loop's state: the node's variable and the delay line (a copy)."""
+        return self.x, self.prev.clone()
 
 
 def rls_update(
@@ -788,7 +715,7 @@ def leaky_tanh_step(lr: Tensor, bias: Tensor, n: int, where: str = "LeakyTanh st
     if lib is None:
         return None
     dtype = lr.dtype
-    lr_v, b_v = (_vector(where, k, v, n, dtype) for k, v in (("lr", lr), ("bias", bias)))
+    lr_v, b_v = (vector(where, k, v, n, dtype) for k, v in (("lr", lr), ("bias", bias)))
 
     def step(x: Tensor, I: Tensor) -> Tensor:  # noqa: E741
         if not (
@@ -819,7 +746,7 @@ def lif_step(
     if lib is None:
         return None
     names = ("u0", "r_m", "g", "th", "v_reset", "drop", "hold")
-    consts = [_vector(where, k, params[k], n, dtype) for k in names]
+    consts = [vector(where, k, params[k], n, dtype) for k in names]
     ptrs = [_ptr(c) for c in consts]
     refractory = int(bool((consts[-1] > 0).any()))
 

@@ -12,6 +12,8 @@ import torch
 import rnngraph as rg
 from rnngraph import _native
 from rnngraph.network import _compiled
+from rnngraph.network._reservoir import reservoir_unusable
+from rnngraph.nodes import Context
 
 pytestmark = pytest.mark.skipif(
     not (shutil.which("cc") or shutil.which("gcc")), reason="no C compiler"
@@ -75,7 +77,12 @@ def inputs(steps=257, dtype=torch.float64, seed=1):
 
 
 def runs_natively(net, batch=1, grad=False, hooks=()):
-    return _native.usable(net.compile(), batch, grad, hooks)
+    model = net.compile()
+    if hooks:
+        ctx = Context(grad, model._ref.device, model._ref.dtype)
+        plan = model.plan
+        return reservoir_unusable(plan.reservoir, plan.reservoir_why, ctx, batch, hooks) is None
+    return model.explain(batch, grad).loop == "native reservoir loop"
 
 
 def both_ways(net, x, names, generic, atol=1e-12):
@@ -175,14 +182,14 @@ def test_native_path_only_where_valid():
     other = reservoir()
     other.add_diffeq_node("res2", "leaky_tanh", n=4)
     other.add_edge("res", "res2", weights=torch.zeros(4, N, dtype=torch.float64))
-    assert _native.plan(other.compile()) is None  # a second DE node
+    assert other.compile().plan.reservoir is None  # a second DE node
     relu = rg.Network(dt=1.0)
     relu.add_func_node("in", 1)
     relu.add_diffeq_node("res", "leaky_tanh", n=4, activation="relu")
     relu.add_edge("in", "res", weights=torch.ones(4, 1))
     relu.add_edge("res", "res", weights=torch.eye(4), feedback=True)
-    assert _native.plan(relu.compile()) is None
-    assert c._native is not None
+    assert relu.compile().plan.reservoir is None
+    assert c.plan.reservoir is not None
 
 
 def test_gradient_runs_take_the_generic_loop():
@@ -301,7 +308,7 @@ def test_native_leaky_integrator_equals_generic_loop(integrator, sparse, generic
         integrator=integrator,
     )
     c = net.compile()
-    assert c._native is not None and c._native.kind == "li"
+    assert c.plan.reservoir is not None and c.plan.reservoir.kind == "li"
     _, reference = both_ways(net, inputs(200), ["rnn", "rnn.v"], generic)
     assert reference["rnn.v"].std() > 0.1
 
@@ -316,7 +323,7 @@ def test_sparse_enough_dense_weights_and_weight_changes(generic):
     assert (edge.weight != 0).float().mean() < _native.DENSE_TO_CSR
     x = inputs(100)
     both_ways(net, x, ["res"], generic)
-    assert _native._recurrent_layout(edge)[1][0] is not None  # ran as CSR
+    assert _native.recurrent_layout(edge, edge.effective_weight())[1][0] is not None  # as CSR
     with torch.no_grad():
         edge.weight.mul_(-0.5)
     net.reset()

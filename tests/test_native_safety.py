@@ -776,9 +776,9 @@ def test_library_built_for_another_glibc_is_rebuilt(built, tmp_path):
 
 def test_python_numbers_reach_the_native_loop_in_float64() -> None:
     """A Python float handed to a float64 native call is not rounded through float32."""
-    got = _native._vector("t", "lr", 0.1, 3, torch.float64)
+    got = _native.vector("t", "lr", 0.1, 3, torch.float64)
     assert got.tolist() == [0.1, 0.1, 0.1]
-    assert _native._vector("t", "lr", [0.1, 0.2, 0.3], 3, torch.float64).tolist() == [0.1, 0.2, 0.3]
+    assert _native.vector("t", "lr", [0.1, 0.2, 0.3], 3, torch.float64).tolist() == [0.1, 0.2, 0.3]
 
 
 def test_set_enabled_takes_a_bool_only() -> None:

@@ -639,7 +639,7 @@ def test_no_gradient_fast_path_equals_lif_step(integrator, reset, refractory):
     """Runs without gradients use the affine one-step map of the membrane; it must give
     the spikes and voltages of the pure step function."""
     from rnngraph.nodes import LIF
-    from rnngraph.nodes._spiking import lif_kernel_nograd
+    from rnngraph.nodes import build_kernel
 
     g = torch.Generator().manual_seed(0)
     node = LIF(
@@ -652,7 +652,7 @@ def test_no_gradient_fast_path_equals_lif_step(integrator, reset, refractory):
     ).double()
     state = node.init_state(3)
     fast_state = state
-    fast = lif_kernel_nograd(node, 0.5, node.tau_m)
+    fast = build_kernel("torch LIF step", node, 0.5)
     n_spikes = 0
     for _ in range(200):
         i = 4.0 * torch.rand(3, 6, generator=g, dtype=F64)

@@ -22,6 +22,8 @@ import torch
 
 from rnngraph import Network, native
 from rnngraph.nodes import (
+    affine_gain,
+    build_kernel,
     ALIF,
     EIF,
     IAF,
@@ -154,12 +156,12 @@ def test_float64_gain_is_computed_in_float64():
     and the run follows the exact closed form of the IAF under its bias to 1e-15 V."""
     dt, tau = 1e-4, 0.02
     like = torch.zeros((), dtype=F64)
-    assert spiking.membrane_gain("exp_euler", dt, torch.tensor(tau, dtype=F64), like).item() == (
+    assert affine_gain("exp_euler", dt, torch.tensor(tau, dtype=F64), like).item() == (
         math.exp(-dt / tau)
     )
-    assert spiking.membrane_gain("euler", dt, tau, like).item() == 1.0 - dt / tau
+    assert affine_gain("euler", dt, tau, like).item() == 1.0 - dt / tau
     h = dt / tau
-    assert spiking.membrane_gain("rk4", dt, tau, like).item() == pytest.approx(
+    assert affine_gain("rk4", dt, tau, like).item() == pytest.approx(
         1 - h + h**2 / 2 - h**3 / 6 + h**4 / 24, rel=1e-15
     )
     net = Network(dt, dtype=F64)
@@ -192,14 +194,15 @@ def test_every_copy_of_the_lif_membrane_agrees(integrator):
         for flag in (False, True):
             native.set_enabled(flag)
             with torch.no_grad():
-                _, fast = spiking.lif_kernel_nograd(node, dt, node.tau_m)(tuple(s), i)
+                name = "native LIF step" if flag else "torch LIF step"
+                _, fast = build_kernel(name, node, dt)(tuple(s), i)
             np.testing.assert_allclose(fast[0], affine.v, rtol=0, atol=1e-13)
     finally:
         native.set_enabled(was)
     np.testing.assert_allclose(ode.v, affine.v, rtol=0, atol=1e-13)
     alpha, c = _membrane_constants("test", node, dt)
     torch.testing.assert_close(
-        alpha, spiking.membrane_gain(integrator, dt, node.tau_m, v), rtol=0, atol=0
+        alpha, affine_gain(integrator, dt, node.tau_m, v), rtol=0, atol=0
     )
     np.testing.assert_allclose(affine.v, alpha * v + c * i, rtol=0, atol=1e-13)
 

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .._checks import as_int, as_tensor, check_finite, describe, keywords
+from .._checks import as_int, as_tensor, check_finite, describe, keywords, quiet_csr
 
 __all__ = [
     "as_generator",
@@ -22,14 +22,6 @@ __all__ = [
 ]
 
 _DISTRIBUTIONS = ("normal", "uniform", "bernoulli")
-
-
-def quiet_csr(make: Callable[[], Tensor]) -> Tensor:
-    """Call ``make()`` (which builds a CSR tensor) without torch's one-time "Sparse CSR tensor
-    support is in beta state" ``UserWarning``, an error under strict warning filters."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-        return make()
 
 
 def as_generator(

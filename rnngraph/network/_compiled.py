@@ -21,7 +21,7 @@ import math
 import sys
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -39,9 +39,10 @@ from .._checks import (
     keywords,
 )
 from ..edges import Linear
-from ..nodes import DENode, FuncNode, Node
-from ..nodes._spiking import SpikingNode
+from ..nodes import Context, DENode, Node
 from ..observers import Observer, Recording
+from ._plan import Explanation, Plan, PlanEdge, Target, build_plan, edge_key, explain, node_kernels
+from ._reservoir import reservoir_unusable, start_reservoir
 
 __all__ = ["CompiledNetwork", "Hook", "State"]
 
@@ -167,28 +168,6 @@ def empty_scratch() -> None:
     _SCRATCH.pool = None
 
 
-@dataclass
-class _Edge:
-    key: str
-    source: str
-    target: str
-    module: Linear
-    delay: int
-    source_var: str | None
-    target_var: str
-
-
-@dataclass
-class _Target:
-    """One named input of a dynamic node and what feeds it."""
-
-    node: str
-    var: str
-    static: list[_Edge] = field(default_factory=list)  # precomputed before the loop
-    dynamic: list[_Edge] = field(default_factory=list)  # applied inside the loop
-    external: bool = False  # receives the network's external input
-
-
 class ModuleTable(nn.Module):
     """Submodules by label. Unlike ``nn.ModuleDict`` it defines no methods of its own (only
     ``[]``, ``in``, ``len`` and iteration over labels), so a label such as ``"pop"`` or
@@ -266,10 +245,6 @@ def _recorded(observer: Observer, t0: int, t1: int) -> slice:
     return slice(first - t0, t1 - t0, observer.every)
 
 
-def _edge_key(source: str, target: str) -> str:
-    return f"{source}->{target}"
-
-
 class CompiledNetwork(nn.Module):
     """A network graph compiled into a batched forward pass (a ``torch.nn.Module``).
 
@@ -323,7 +298,7 @@ class CompiledNetwork(nn.Module):
         self._output_node = output_node
         self._order = list(order)
         self.nodes = ModuleTable({k: nodes[k] for k in self._order})
-        self.edges = ModuleTable({_edge_key(s, t): e for s, t, e in edges})
+        self.edges = ModuleTable({edge_key(s, t): e for s, t, e in edges})
         if dtype is None or device is None:
             tensors = (*self.parameters(), *self.buffers())
             ref = next((t for t in tensors if t.is_floating_point()), None)
@@ -331,19 +306,7 @@ class CompiledNetwork(nn.Module):
             device = device or (ref.device if ref is not None else "cpu")
         # the dtype and device of state and inputs: moved and cast by .to() like the rest
         self.register_buffer("_ref", torch.zeros((), dtype=dtype, device=device), persistent=False)
-        self._edges = [
-            _Edge(
-                _edge_key(s, t),
-                s,
-                t,
-                e,
-                e.delay,
-                e.source_var,
-                e.target_var or nodes[t].input_names[0],
-            )
-            for s, t, e in edges
-        ]
-        self._plan()
+        self.plan: Plan = build_plan(self.nodes, edges, self._order, input_node, output_node)
         self._loops: dict[tuple, Any] = {}
         self._outputs = _OutputPool()
         self._lock = threading.RLock()  # held while a call reads and writes self.state
@@ -379,55 +342,6 @@ class CompiledNetwork(nn.Module):
     # compile-time planning
     # ------------------------------------------------------------------------------
 
-    def _plan(self) -> None:
-        ins: dict[str, list[_Edge]] = {v: [] for v in self._order}
-        outs: dict[str, list[_Edge]] = {v: [] for v in self._order}
-        for e in self._edges:
-            ins[e.target].append(e)
-            outs[e.source].append(e)
-        static: set[str] = set()
-        for v in self._order:
-            node = self.nodes[v]
-            feeds_ok = all(e.delay == 0 and e.source in static for e in ins[v])
-            if v != self.input_node and not ins[v]:
-                feeds_ok = False  # a function node with no input at all is an error, below
-            if (
-                isinstance(node, FuncNode)
-                and feeds_ok
-                and all(e.delay == 0 and e.source_var is None for e in outs[v])
-            ):
-                static.add(v)
-        for v in self._order:
-            if isinstance(self.nodes[v], FuncNode) and not ins[v] and v != self.input_node:
-                raise ValueError(
-                    f"Network.compile: function node {v!r} receives no input; "
-                    "connect an edge to it or remove it"
-                )
-        self._static = [v for v in self._order if v in static]
-        self._dynamic = [v for v in self._order if v not in static]
-        self._targets: dict[tuple[str, str], _Target] = {}
-        for v in self._dynamic:
-            node = self.nodes[v]
-            for var in node.input_names:
-                tgt = _Target(v, var)
-                tgt.external = v == self.input_node and var == node.input_names[0]
-                for e in ins[v]:
-                    if e.target_var == var:
-                        (tgt.static if e.source in static else tgt.dynamic).append(e)
-                self._targets[(v, var)] = tgt
-        self._delayed = [e for e in self._edges if e.delay > 0]
-        self._de_nodes = [v for v in self._dynamic if isinstance(self.nodes[v], DENode)]
-        self._native = _native.plan(self)
-        # dense edges that carry spikes: without autograd their product is event-driven
-        self._event_edges = frozenset(
-            e.key
-            for t in self._targets.values()
-            for e in t.dynamic
-            if not e.module.sparse
-            and isinstance(self.nodes[e.source], SpikingNode)
-            and e.source_var in (None, "z")
-        )
-
     # ------------------------------------------------------------------------------
     # state
     # ------------------------------------------------------------------------------
@@ -442,17 +356,17 @@ class CompiledNetwork(nn.Module):
 
     def state_keys(self) -> list[str]:
         """Names of the state entries, in the order the loop carries them."""
-        keys = [f"{v}.{var}" for v in self._de_nodes for var in self.nodes[v].state_vars]
-        keys += [f"{e.key}@{k}" for e in self._delayed for k in range(1, e.delay + 1)]
+        keys = [f"{v}.{var}" for v in self.plan.de_nodes for var in self.nodes[v].state_vars]
+        keys += [f"{e.key}@{k}" for e in self.plan.delayed for k in range(1, e.delay + 1)]
         return keys
 
     def _init_batch(self) -> int:
         """The batch size the initial values fix (a node's ``(B, n)`` ``set_init`` or a
         delayed edge's ``(B, n)`` ``init``), or 1."""
-        sizes = [self.nodes[v].init_batch for v in self._de_nodes]
+        sizes = [self.nodes[v].init_batch for v in self.plan.de_nodes]
         sizes += [
             e.module.init.shape[0]
-            for e in self._delayed
+            for e in self.plan.delayed
             if e.module.init is not None and e.module.init.dim() == 2
         ]
         return max([s for s in sizes if s is not None] or [1])
@@ -471,7 +385,7 @@ class CompiledNetwork(nn.Module):
         batch_size = as_int(where, "batch_size", batch_size, minimum=1, type_error=ValueError)
         dev, dt = self._ref.device, self._ref.dtype
         state: State = {}
-        for v in self._de_nodes:
+        for v in self.plan.de_nodes:
             node = self.nodes[v]
             try:
                 values = node.init_state(batch_size, dev, dt)
@@ -479,7 +393,7 @@ class CompiledNetwork(nn.Module):
                 raise ValueError(f"{where}: node {v!r}: {err}") from None
             for var, val in zip(node.state_vars, values, strict=True):
                 state[f"{v}.{var}"] = val
-        for e in self._delayed:
+        for e in self.plan.delayed:
             width = e.module.n_in
             buf = torch.zeros(batch_size, width, device=dev, dtype=dt)
             if e.module.init is not None:
@@ -522,10 +436,10 @@ class CompiledNetwork(nn.Module):
         # width and dtype too: a wrong one would fail deep inside the loop with a torch error
         widths = {
             f"{v}.{var}": self.nodes[v].var_size(var)
-            for v in self._de_nodes
+            for v in self.plan.de_nodes
             for var in self.nodes[v].state_vars
         }
-        for e in self._delayed:
+        for e in self.plan.delayed:
             widths.update({f"{e.key}@{k}": e.module.n_in for k in range(1, e.delay + 1)})
         for k in keys:
             v = state[k]
@@ -661,9 +575,9 @@ class CompiledNetwork(nn.Module):
         single: bool = False,
         event: bool = False,
     ) -> str:
-        idx = {v: i for i, v in enumerate(self._dynamic)}
-        eidx = {e.key: j for j, e in enumerate(self._edges)}
-        edge_of = {e.key: e for e in self._edges}
+        idx = {v: i for i, v in enumerate(self.plan.dynamic)}
+        eidx = {e.key: j for j, e in enumerate(self.plan.edges)}
+        edge_of = {e.key: e for e in self.plan.edges}
         hooks_at: dict[str, list[int]] = {}
         for h, spec in enumerate(hooked):
             hooks_at.setdefault(spec[0], []).append(h)
@@ -675,11 +589,11 @@ class CompiledNetwork(nn.Module):
         static_reads = self._static_reads(hooked)
         lines = ["def _loop(n_steps, X, P, W, BIAS, STEP, ZERO, S, OUT, R, ridx, H, T0, SV):"]
         zero_inputs = self._zero_inputs()
-        pre = [t for t in self._targets.values() if t.static]
+        pre = [t for t in self.plan.targets.values() if t.static]
         bias, live, written = self._biases(hooked)
-        dyn_edges = [e for t in self._targets.values() for e in t.dynamic]
-        state_names = [f"s{idx[v]}" for v in self._de_nodes]
-        state_names += [f"d{eidx[e.key]}_{k}" for e in self._delayed for k in range(1, e.delay + 1)]
+        dyn_edges = [e for t in self.plan.targets.values() for e in t.dynamic]
+        state_names = [f"s{idx[v]}" for v in self.plan.de_nodes]
+        state_names += [f"d{eidx[e.key]}_{k}" for e in self.plan.delayed for k in range(1, e.delay + 1)]
 
         def unpack(names: list[str], src: str) -> None:
             if names:
@@ -688,7 +602,7 @@ class CompiledNetwork(nn.Module):
         unpack([f"P{i}" for i in range(len(pre))], "P")
         unpack([f"W{eidx[e.key]}" for e in dyn_edges], "W")
         unpack([f"B{i}" for i in range(len(bias) + len(live))], "BIAS")
-        unpack([f"step{idx[v]}" for v in self._dynamic], "STEP")
+        unpack([f"step{idx[v]}" for v in self.plan.dynamic], "STEP")
         unpack([f"Z{k}" for k in range(len(zero_inputs))], "ZERO")
         unpack(state_names, "S")
         unpack([f"R{i}" for i in range(len(rec_dyn))], "R")
@@ -699,7 +613,7 @@ class CompiledNetwork(nn.Module):
         bias_id = {id(t): i for i, t in enumerate(bias)}
         live_id = {e.key: len(bias) + j for j, e in enumerate(live)}
 
-        def source_expr(e: _Edge) -> str:
+        def source_expr(e: PlanEdge) -> str:
             if e.delay > 0:
                 return f"d{eidx[e.key]}_{e.delay}"
             i = idx[e.source]
@@ -708,13 +622,13 @@ class CompiledNetwork(nn.Module):
             return f"s{i}[{self._var_index(e.source, e.source_var)}]"
 
         input_expr: dict[str, dict[str, str]] = {}  # node -> input name -> its expression
-        for v in self._dynamic:
+        for v in self.plan.dynamic:
             i = idx[v]
             node = self.nodes[v]
             body.append(f"        # node {v!r}")
             args = []
             for var in node.input_names:
-                t = self._targets[(v, var)]
+                t = self.plan.targets[(v, var)]
                 acc = None
                 if t.static:
                     acc = f"P{pre_id[id(t)]}[t]"
@@ -735,7 +649,7 @@ class CompiledNetwork(nn.Module):
                     elif e.module.sparse:
                         term = f"({w} @ {src}.t()).t()"
                         acc = term if acc is None else f"{acc} + {term}"
-                    elif event and e.key in self._event_edges and e.key not in written:
+                    elif event and e.key in self.plan.event_edges and e.key not in written:
                         acc = f"EVENT({acc}, {src}, {w})"
                     elif acc is None:
                         acc = f"torch.mm({src}, {w})"
@@ -752,7 +666,7 @@ class CompiledNetwork(nn.Module):
                 body.append(f"        y{i}, s{i} = step{i}(s{i}, {', '.join(args)})")
             else:
                 body.append(f"        y{i} = step{i}({args[0]})")
-            done = set(self._dynamic[: self._dynamic.index(v) + 1])
+            done = set(self.plan.dynamic[: self.plan.dynamic.index(v) + 1])
             for h in hooks_at.get(v, ()):
                 args = ["T0 + t"]
                 for name in hooked[h][1]:
@@ -784,7 +698,7 @@ class CompiledNetwork(nn.Module):
                 call = f"H{h}({', '.join(args)})"
                 body.append(f"        y{i}h = {call}" if hooked[h][2] else f"        {call}")
         # shift the delay lines: the newest value enters at @1
-        for e in self._delayed:
+        for e in self.plan.delayed:
             j = eidx[e.key]
             src = (
                 prop[e.source]
@@ -820,42 +734,42 @@ class CompiledNetwork(nn.Module):
         external input, for the input node's main input in a run with inputs)."""
         return [
             key
-            for key, t in self._targets.items()
+            for key, t in self.plan.targets.items()
             if not (t.static or t.dynamic or self._bias_edges(t))
         ]
 
     def _static_reads(self, hooked: tuple[HookSpec, ...]) -> list[str]:
         """Names read by hooks whose values come from the static part: static node outputs,
         and the sources of edges leaving a static node."""
-        edge_of = {e.key: e for e in self._edges}
+        edge_of = {e.key: e for e in self.plan.edges}
         out: list[str] = []
         for _, reads, _, _ in hooked:
             for name in reads:
                 src = edge_of[name].source if "->" in name else name
-                if src in self._static and name not in out:
+                if src in self.plan.static and name not in out:
                     out.append(name)
         return out
 
-    def _bias_edges(self, t: _Target) -> list[_Edge]:
+    def _bias_edges(self, t: Target) -> list[PlanEdge]:
         return [e for e in t.dynamic if e.module.bias is not None]
 
-    def _biases(self, hooked: tuple[HookSpec, ...]) -> tuple[list[_Target], list[_Edge], set]:
+    def _biases(self, hooked: tuple[HookSpec, ...]) -> tuple[list[Target], list[PlanEdge], set]:
         """How the biases of dynamic edges enter a run. Those of edges no hook writes are
         folded: into the precomputed input of a target with static edges, else into one
         sum per target (``summed``). Each bias of an edge a hook writes (``live``) is read
         at every step. Returns ``(summed, live, written edge keys)``."""
         written = {key for spec in hooked for key in spec[3]}
-        static = [e.key for t in self._targets.values() for e in t.static if e.key in written]
+        static = [e.key for t in self.plan.targets.values() for e in t.static if e.key in written]
         if static:
             raise ValueError(
                 f"a hook writes {static}, edges from nodes computed before the time loop; "
                 "their products are precomputed and cannot follow updates inside it"
             )
-        summed = [t for t in self._targets.values() if not t.static and self._folded(t, written)]
-        live = [e for t in self._targets.values() for e in self._bias_edges(t) if e.key in written]
+        summed = [t for t in self.plan.targets.values() if not t.static and self._folded(t, written)]
+        live = [e for t in self.plan.targets.values() for e in self._bias_edges(t) if e.key in written]
         return summed, live, written
 
-    def _folded(self, t: _Target, written: set) -> list[_Edge]:
+    def _folded(self, t: Target, written: set) -> list[PlanEdge]:
         """The bias edges of ``t`` whose biases are folded (see ``_biases``)."""
         return [e for e in self._bias_edges(t) if e.key not in written]
 
@@ -869,8 +783,8 @@ class CompiledNetwork(nn.Module):
     ):
         """The generated loop for this configuration and its source, ``(fn, src)``, made
         once per configuration."""
-        single = single and any(e.module.sparse for e in self._edges)
-        event = event and bool(self._event_edges)
+        single = single and any(e.module.sparse for e in self.plan.edges)
+        event = event and bool(self.plan.event_edges)
         key = (external, rec_dyn, hooked, single, event)
         if key not in self._loops:
             src = self._loop_source(external, rec_dyn, hooked, single, event)
@@ -893,6 +807,19 @@ class CompiledNetwork(nn.Module):
         """
         return self._get_loop(external, tuple(record), event=event)[1]
 
+    @keywords("CompiledNetwork.explain")
+    def explain(self, batch_size: int = 1, grad: bool = False) -> Explanation:
+        """Which kernel serves each node and edge in a run of ``batch_size`` with or
+        without gradients, and for every faster one not taken, why (e.g. "native loop: not
+        on the CPU", "the affine map: MyLIF overrides rhs() and declares no linear part").
+
+        ``print(model.explain())`` shows it; the returned :class:`Explanation` holds it as
+        data (``.loop``, ``.nodes[label]``, ``.edges[key]``)."""
+        where = "CompiledNetwork.explain"
+        batch = as_int(where, "batch_size", batch_size, minimum=1, type_error=ValueError)
+        ctx = Context(as_flag(where, "grad", grad), self._ref.device, self._ref.dtype)
+        return explain(self.plan, self.nodes, ctx, batch)
+
     # ------------------------------------------------------------------------------
     # running
     # ------------------------------------------------------------------------------
@@ -914,10 +841,10 @@ class CompiledNetwork(nn.Module):
 
     def _static_outputs(self, X: Tensor | None, n_steps: int, batch: int) -> dict[str, Tensor]:
         ys: dict[str, Tensor] = {}
-        if self.input_node in self._static and X is None:
+        if self.input_node in self.plan.static and X is None:
             width = self.nodes[self.input_node].n
             X = torch.zeros(n_steps, batch, width, device=self._ref.device, dtype=self._ref.dtype)
-        return self._func_outputs(ys, self._static, X)
+        return self._func_outputs(ys, self.plan.static, X)
 
     def _func_outputs(
         self, ys: dict[str, Tensor], names: tuple[str, ...] | list[str], X: Tensor | None = None
@@ -927,7 +854,7 @@ class CompiledNetwork(nn.Module):
         also receives ``X``."""
         for v in names:
             acc = X if v == self.input_node else None
-            for e in self._edges:
+            for e in self.plan.edges:
                 if e.target == v:
                     y = e.module.project(ys[e.source])
                     acc = y if acc is None else acc + y
@@ -935,7 +862,7 @@ class CompiledNetwork(nn.Module):
         return ys
 
     def _precomputed(
-        self, t: _Target, ys: dict[str, Tensor], written: set, scratch: bool
+        self, t: Target, ys: dict[str, Tensor], written: set, scratch: bool
     ) -> Tensor:
         """What target ``t`` receives from its static edges (and its folded biases) over a
         chunk, from the static outputs ``ys``. With ``scratch`` (the native loop's drive) it
@@ -957,7 +884,7 @@ class CompiledNetwork(nn.Module):
         self,
         reservoir: _native.ReservoirRun,
         ys: dict[str, Tensor],
-        pre: list[_Target],
+        pre: list[Target],
         P: list[Tensor],
         xc: Tensor | None,
         n_steps: int,
@@ -965,10 +892,10 @@ class CompiledNetwork(nn.Module):
     ) -> None:
         """One chunk of the native reservoir loop; its outputs (and the function nodes
         after it) go into ``ys``."""
-        plan = self._native
+        plan = self.plan.reservoir
         node = self.nodes[plan.node]
         drive = next((p for t, p in zip(pre, P, strict=True) if t.node == plan.node), None)
-        if self._targets[(plan.node, node.input_names[0])].external:
+        if self.plan.targets[(plan.node, node.input_names[0])].external:
             drive = xc if drive is None else drive + xc
         if out is None:  # the states go into scratch memory (reused once nobody holds them)
             shape = (n_steps, reservoir.batch, reservoir.n)
@@ -990,7 +917,7 @@ class CompiledNetwork(nn.Module):
         hooks: tuple = (),
     ) -> tuple[Tensor, dict[str, Tensor], State, Tensor]:
         rec_names = observer.record if observer is not None else ()
-        rec_dyn = tuple(n for n in rec_names if n.partition(".")[0] not in self._static)
+        rec_dyn = tuple(n for n in rec_names if n.partition(".")[0] not in self.plan.static)
         rec_steps = observer.steps(n_steps) if observer is not None else range(0)
         ridx_all = [-1] * n_steps
         for k, t in enumerate(rec_steps):
@@ -998,8 +925,10 @@ class CompiledNetwork(nn.Module):
         hooked = tuple(h.spec for h in hooks)
         H = [h.fn for h in hooks]
         static_reads = self._static_reads(hooked)
-        edge_of = {e.key: e for e in self._edges}
-        native = _native.usable(self, batch, grad, hooks)
+        edge_of = {e.key: e for e in self.plan.edges}
+        ctx = Context(grad, self._ref.device, self._ref.dtype)
+        plan = self.plan
+        native = reservoir_unusable(plan.reservoir, plan.reservoir_why, ctx, batch, hooks) is None
         event = not grad and _native.events_usable(self._ref.dtype, self._ref.device)
         loop = None
         if not native:
@@ -1007,33 +936,37 @@ class CompiledNetwork(nn.Module):
 
         # per-run constants: effective weights, combined biases, node steps
         summed, live, written = self._biases(hooked)
-        dyn_edges = [e for t in self._targets.values() for e in t.dynamic]
+        dyn_edges = [e for t in self.plan.targets.values() for e in t.dynamic]
         W = []
         for e in dyn_edges:
             w = e.module.effective_weight()
             if e.module.sparse:
                 W.append(w)
-            elif event and e.key in self._event_edges and e.key not in written:
+            elif event and e.key in self.plan.event_edges and e.key not in written:
                 W.append(w.t().contiguous())  # event-driven: W^T's rows per source unit
             else:
                 W.append(w.t())
-        pre = [t for t in self._targets.values() if t.static]
+        pre = [t for t in self.plan.targets.values() if t.static]
         # (1, n) rows, so that a bias plus a batch-1 CSR mat-vec (n,) keeps the batch axis;
         # a live bias is a view of the edge's own, so a hook's writes reach the loop
         BIAS = [sum(e.module.bias for e in self._folded(t, written)).view(1, -1) for t in summed]
         BIAS += [e.module.bias.view(1, -1) for e in live]
         STEP = [
-            self.nodes[v].kernel(self.dt) if v in self._de_nodes else self.nodes[v].fn
-            for v in self._dynamic
+            node_kernels(self.nodes[v], ctx)[0].build(self.nodes[v], self.dt)
+            if v in self.plan.de_nodes
+            else self.nodes[v].fn
+            for v in self.plan.dynamic
         ]
         S = []
-        for v in self._de_nodes:
+        for v in self.plan.de_nodes:
             node = self.nodes[v]
             S.append(node.State(*(state[f"{v}.{var}"] for var in node.state_vars)))
-        for e in self._delayed:
+        for e in self.plan.delayed:
             S.extend(state[f"{e.key}@{k}"] for k in range(1, e.delay + 1))
 
-        reservoir = _native.ReservoirRun(self, self._native, (S[0][0], S[1])) if native else None
+        reservoir = None
+        if native:
+            reservoir = start_reservoir(plan.reservoir, self.nodes, plan, self.dt, (S[0][0], S[1]))
         dev, dtype = self._ref.device, self._ref.dtype
         ZERO = [
             torch.zeros(batch, self.nodes[v].n, device=dev, dtype=dtype)
@@ -1059,7 +992,7 @@ class CompiledNetwork(nn.Module):
                 t1 = min(n_steps, t0 + chunk)
                 tc = t1 - t0
                 xc = xt[t0:t1] if xt is not None else None
-                ys = self._static_outputs(xc, tc, batch) if self._static else {}
+                ys = self._static_outputs(xc, tc, batch) if self.plan.static else {}
                 P = [self._precomputed(t, ys, written, reservoir is not None) for t in pre]
                 ridx = ridx_all[t0:t1]
                 nrec = sum(1 for r in ridx if r >= 0)
@@ -1071,11 +1004,11 @@ class CompiledNetwork(nn.Module):
                 if reservoir is not None:
                     # the reservoir's steps go straight into the run's output when it is that
                     out = None
-                    if y_all is not None and self.output_node == self._native.node:
+                    if y_all is not None and self.output_node == self.plan.reservoir.node:
                         out = y_all[t0:t1]
                     self._native_chunk(reservoir, ys, pre, P, xc, tc, out)
                     R = [[] for _ in rec_dyn]  # recorded from ys below
-                elif self._dynamic:
+                elif self.plan.dynamic:
                     # per-step slices as lists: indexing a list is cheaper than a tensor
                     SV = [ys[edge_of[n].source if "->" in n else n].unbind(0) for n in static_reads]
                     Pl = [p.unbind(0) for p in P]
@@ -1113,7 +1046,7 @@ class CompiledNetwork(nn.Module):
         lent: list[Tensor] = []  # fresh native buffers handed out as they are
         for name in rec_names:
             parts = recs[name]
-            own = reservoir is not None and name.partition(".")[0] == self._native.node
+            own = reservoir is not None and name.partition(".")[0] == self.plan.reservoir.node
             if (
                 own
                 and len(parts) == 1
@@ -1130,7 +1063,8 @@ class CompiledNetwork(nn.Module):
                 label = name.partition(".")[0]
                 data[name] = torch.zeros(batch, 0, self.nodes[label].n, device=dev, dtype=dtype)
         if reservoir is not None:
-            S = reservoir.state(self.nodes[self._native.node].State)
+            x, prev = reservoir.state()
+            S = [self.nodes[plan.reservoir.node].State(x), prev]
         new_state = dict(zip(self.state_keys(), self._flatten_state(S), strict=True))
         steps = torch.as_tensor(list(rec_steps), dtype=torch.int64)
         return y, data, new_state, steps

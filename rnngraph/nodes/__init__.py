@@ -1,6 +1,30 @@
 """Nodes: instantaneous function nodes and differential-equation (DE) nodes."""
 
-from ._base import ACTIVATIONS, INTEGRATORS, DENode, FuncNode, Node, euler, exp_euler, rk4
+from ._base import (
+    ACTIVATIONS,
+    AFFINE_GAINS,
+    INTEGRATORS,
+    DENode,
+    FuncNode,
+    LeakyMap,
+    LinearPart,
+    Node,
+    affine_gain,
+    affine_step,
+    euler,
+    exp_euler,
+    rk4,
+)
+from ._kernels import (
+    KERNELS,
+    Context,
+    NodeKernel,
+    build_kernel,
+    candidates,
+    choose,
+    lif_structure,
+    register_kernel,
+)
 from ._rate import LeakyIntegrator, LeakyReadout, LeakyTanh, QIFMeanField, RectiPyLI
 from ._registry import MODELS, make_model, register_model
 from ._spiking import (
@@ -23,6 +47,19 @@ from ._surrogate import SURROGATES, Surrogate, get_surrogate
 from ._synapse import DoubleExpSynapse, ExpSynapse
 
 __all__ = [
+    "AFFINE_GAINS",
+    "KERNELS",
+    "Context",
+    "LeakyMap",
+    "LinearPart",
+    "NodeKernel",
+    "affine_gain",
+    "affine_step",
+    "build_kernel",
+    "candidates",
+    "choose",
+    "lif_structure",
+    "register_kernel",
     "ACTIVATIONS",
     "ALIF",
     "ALIFParameters",

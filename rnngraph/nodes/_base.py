@@ -6,12 +6,14 @@ network passes in and receives back each step (see ``DENode.step``).
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 import numbers
 from collections import namedtuple
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar
+from types import MappingProxyType
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 import torch
@@ -19,7 +21,19 @@ from torch import Tensor, nn
 
 from .._checks import as_tensor, describe
 
-__all__ = ["Node", "FuncNode", "DENode", "ACTIVATIONS", "INTEGRATORS", "DOMAINS"]
+__all__ = [
+    "ACTIVATIONS",
+    "AFFINE_GAINS",
+    "DOMAINS",
+    "DENode",
+    "FuncNode",
+    "INTEGRATORS",
+    "LeakyMap",
+    "LinearPart",
+    "Node",
+    "affine_gain",
+    "affine_step",
+]
 
 
 def _softmax(x: Tensor) -> Tensor:
@@ -48,6 +62,40 @@ ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
     "log_softmax": _log_softmax,
     "softmin": _softmin,
 }
+
+
+#: what each declarable structure describes: redefining one of these without declaring the
+#: structure again withdraws the declaration (``DENode.structure``)
+_STRUCTURE_MATH = {
+    "linear_part": ("rhs", "decay", "output", "event", "add_noise"),
+    "leaky_map": ("map", "output", "event", "add_noise"),
+}
+
+
+def _owner(cls: type, name: str) -> type | None:
+    """The class of ``cls``'s MRO whose body defines ``name``."""
+    return next((k for k in cls.__mro__ if name in k.__dict__), None)
+
+
+def _defines(cls: type, name: str) -> bool:
+    """Whether a model class below ``DENode`` defines ``name``."""
+    owner = _owner(cls, name)
+    return owner is not None and owner.__dict__.get("_core") is not True
+
+
+@functools.lru_cache(maxsize=None)
+def _withdrawn(cls: type, name: str) -> str | None:
+    """Why the class ``cls`` no longer has the structure ``name`` it or a base declared
+    (a subclass redefined the mathematics it describes), or ``None``; see
+    ``DENode.structure``."""
+    if not _defines(cls, name):
+        return f"the model declares no {name.replace('_', ' ')}"
+    owner = _owner(cls, name)
+    for m in _STRUCTURE_MATH[name]:
+        k = _owner(cls, m)
+        if k is not None and k is not owner and issubclass(k, owner):
+            return f"{k.__name__} overrides {m}() and declares no {name.replace('_', ' ')}"
+    return None
 
 
 class Node(nn.Module):
@@ -187,6 +235,89 @@ def exp_euler(node: DENode, s: tuple, i: tuple, dt: float) -> tuple:
     return node.State(*out)
 
 
+def _is_number(x: Any, value: float) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, Tensor) and x == value
+
+
+class LinearPart(NamedTuple):
+    r"""A linear variable :math:`x` of a model:
+
+    .. math:: \tau\,\dot x = \mathrm{rest} + \textstyle\sum_k \mathrm{gains}_k\,I_k - x
+
+    ``tau`` (> 0) and ``rest`` depend on the parameters only, ``gains`` maps input names to
+    their gains. The fixed point under the step's input is
+    :math:`u = \mathrm{rest} + \sum_k \mathrm{gains}_k I_k`. Values are scalars, ``(n,)``
+    tensors or ``(B, n)`` tensors (broadcast against the state).
+    """
+
+    tau: Any
+    rest: Any = 0.0
+    gains: Mapping[str, Any] = MappingProxyType({})
+
+    def fixed_point(self, i: tuple) -> Any:
+        r""":math:`u = \mathrm{rest} + \sum_k \mathrm{gains}_k I_k` for the inputs ``i``
+        (a rest of the number 0 and gains of the number 1 cost no operation: exact)."""
+        u = None if _is_number(self.rest, 0.0) else self.rest
+        for name, gain in self.gains.items():
+            term = getattr(i, name) if _is_number(gain, 1.0) else gain * getattr(i, name)
+            u = term if u is None else u + term
+        return 0.0 if u is None else u
+
+
+class LeakyMap(NamedTuple):
+    r"""A discrete leaky map of one variable, reservoirpy's reservoir update:
+
+    .. math:: x(t) = (1 - \lambda)\,x(t-1) + \lambda\,f\big(I(t) + b\big)
+
+    ``lr`` is :math:`\lambda` (in (0, 1]), ``bias`` :math:`b`, ``f`` the activation and
+    ``input`` the name of :math:`I`.
+    """
+
+    lr: Any
+    bias: Any
+    f: Callable[[Tensor], Tensor]
+    input: str
+
+
+#: The gain :math:`g(h)`, :math:`h = dt/\tau`, of the one-step map
+#: :math:`x \leftarrow u + g(h)\,(x - u)` of :math:`\tau \dot x = u - x` with :math:`u` held
+#: over the step, per integrator: exact for this ODE (RK4's is its stability polynomial,
+#: Euler's :math:`1 - h`, exponential Euler's :math:`e^{-h}`).
+AFFINE_GAINS: dict[str, Callable[[Any], Any]] = {
+    "euler": lambda h: 1.0 - h,
+    "rk4": lambda h: 1.0 - h + h**2 / 2.0 - h**3 / 6.0 + h**4 / 24.0,
+    "exp_euler": lambda h: torch.exp(-h) if isinstance(h, Tensor) else math.exp(-h),
+}
+
+
+def affine_gain(integrator: str, dt: float, tau: Any, like: Tensor | None = None) -> Any:
+    r"""The gain :math:`g` of the integrator's one-step map of :math:`\tau \dot x = u - x`
+    (:data:`AFFINE_GAINS`), for the step ``dt`` and time constant ``tau``.
+
+    With ``like`` the result is a tensor in its dtype and on its device (``dt``, a Python
+    float, is never rounded to float32 on the way). Differentiable in ``tau``. The torch
+    step, the native kernels and e-prop's traces all take their gain from here.
+    """
+    try:
+        gain = AFFINE_GAINS[integrator]
+    except KeyError:
+        raise ValueError(
+            f"unknown integrator {integrator!r} for the affine one-step map; valid names are "
+            f"{sorted(AFFINE_GAINS)}"
+        ) from None
+    if like is not None:
+        tau = torch.as_tensor(tau, dtype=like.dtype, device=like.device)
+    return gain(float(dt) / tau)
+
+
+def affine_step(x: Tensor, u: Any, g: Any) -> Tensor:
+    r""":math:`x \leftarrow u + g\,(x - u)`: one exact step of :math:`\tau \dot x = u - x`
+    with fixed point ``u`` and gain ``g`` (:func:`affine_gain`), as ``torch.lerp`` so that
+    every path rounds alike."""
+    u = torch.as_tensor(u, dtype=x.dtype, device=x.device)
+    return torch.lerp(u, x, g)
+
+
 #: Ranges of parameter values (``DENode.add_param(..., domain=...)``): a description for
 #: error messages and the test every value must pass (NaN and inf fail every domain).
 DOMAINS: dict[str, tuple[str, Callable[[Tensor], Tensor]]] = {
@@ -255,9 +386,36 @@ class DENode(Node):
 
     State: ClassVar[type]
     Inputs: ClassVar[type]
+    _core: ClassVar[bool] = True  # a base that may define the FINAL methods
+
+    #: methods written once in the base: a model declares its mathematics instead (see
+    #: the class docstring); the value says what to define
+    FINAL: ClassVar[Mapping[str, str]] = MappingProxyType(
+        {
+            "step": "rhs() (and optionally linear_part(), decay()) for an ODE, or map() or "
+            "leaky_map() for a discrete map",
+            "integrate": "rhs() (and optionally linear_part(), decay()), or map()",
+            "kernel": "linear_part() or leaky_map(), for which the compiled plan chooses the "
+            "registered fast kernels (rnngraph.nodes.register_kernel)",
+        }
+    )
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        if not cls.__dict__.get("_core", False):
+            for name, instead in cls.FINAL.items():
+                if name in cls.__dict__:
+                    raise TypeError(
+                        f"{cls.__name__} overrides {name}(), which {cls.__mro__[1].__name__} "
+                        f"writes once for every path (torch, native kernels, e-prop); define "
+                        f"{instead} instead"
+                    )
+        for a, b in (("linear_part", "rhs"), ("leaky_map", "map")):
+            if a in cls.__dict__ and b in cls.__dict__:
+                raise TypeError(
+                    f"{cls.__name__} defines both {a}() and {b}(); define {a}() alone: "
+                    f"{b}() is derived from it"
+                )
         for attr in ("state_vars", "input_names"):
             names = getattr(cls, attr)
             if not names or any(not n.isidentifier() for n in names):
@@ -336,17 +494,17 @@ class DENode(Node):
                     f"it takes no integrator, got {name!r}"
                 )
             return
-        if name in self.OWN_STEP_LABELS and type(self).step is not DENode.step:
+        if name in self.OWN_STEP_LABELS and self.is_map:
             self._integrator = name
             return
         if not isinstance(name, str) or name not in INTEGRATORS:
             raise ValueError(
                 f"{owner}: unknown integrator {name!r}; valid names are {sorted(INTEGRATORS)}"
             )
-        if name == "exp_euler" and type(self).decay is DENode.decay:
+        if name == "exp_euler" and not self.has_decay:
             raise ValueError(
                 f"{owner}: integrator 'exp_euler' needs a model with a linear part "
-                "(a decay() method); use 'euler' or 'rk4'"
+                "(linear_part() or a decay() method); use 'euler' or 'rk4'"
             )
         self._integrator = name
         self._integrate = INTEGRATORS[name]
@@ -468,43 +626,160 @@ class DENode(Node):
             out.append(v)
         return self.State(*out)
 
-    # ---- dynamics -----------------------------------------------------------------------
+    # ---- the model's mathematics: what a subclass defines ------------------------------
+
+    def linear_part(self) -> Mapping[str, LinearPart] | None:
+        r"""Optional structure: every integrated variable is linear,
+        :math:`\tau \dot x = \mathrm{rest} + \sum_k g_k I_k - x` (:class:`LinearPart`
+        per variable name). A model that declares it defines no :meth:`rhs`: the right-hand
+        side, the decay rates and the exact one-step map (:func:`affine_step`) are derived
+        from it, and the compiled plan may choose the affine and native kernels. ``None``
+        (the default): the model has no declared linear part."""
+        return None
+
+    def leaky_map(self) -> LeakyMap | None:
+        """Optional structure of a discrete map: a :class:`LeakyMap` (then :meth:`map` is
+        derived from it and fast kernels may serve it), or ``None``."""
+        return None
 
     def rhs(self, s: tuple, i: tuple) -> tuple:
-        """Time derivatives of the state variables, in the order of ``state_vars``."""
-        raise NotImplementedError(f"{type(self).__name__} defines no rhs()")
+        """Time derivatives of the integrated variables (:meth:`ode_names`), in order;
+        derived from :meth:`linear_part` when the model declares one."""
+        lin = self._declared_linear()
+        if lin is None:
+            raise NotImplementedError(f"{type(self).__name__} defines no rhs() or linear_part()")
+        return tuple(
+            (lin[v].fixed_point(i) - getattr(s, v)) / lin[v].tau for v in self.ode_names()
+        )
 
     def decay(self, s: tuple) -> tuple:
-        """Linear decay rate ``a`` per state variable (``None`` where there is none)."""
-        raise NotImplementedError
+        """Linear decay rate ``a`` per integrated variable (``None`` where there is none),
+        for ``exp_euler``; derived from :meth:`linear_part` when the model declares one."""
+        lin = self._declared_linear()
+        if lin is None:
+            raise NotImplementedError(f"{type(self).__name__} defines no decay()")
+        return tuple(1.0 / lin[v].tau for v in self.ode_names())
 
-    def event(self, s: tuple) -> tuple:
-        """Discontinuous rule applied after integration (spike, reset); identity here."""
-        return s
+    def map(self, s: tuple, i: tuple, dt: float) -> tuple:
+        """The state after one step of a discrete-map model (``integrator="map"`` or
+        ``"exact"``); derived from :meth:`leaky_map` when the model declares one."""
+        lm = self.leaky_map()
+        if lm is None:
+            raise NotImplementedError(f"{type(self).__name__} defines no map()")
+        x = torch.lerp(s[0], lm.f(getattr(i, lm.input) + lm.bias), lm.lr)
+        return self.State(x)
+
+    def event(self, before: tuple, after: tuple, dt: float) -> tuple:
+        """Discontinuous rule applied after integration (spike, reset), from the state
+        ``before`` the step and the integrated state ``after``; identity here."""
+        return after
+
+    #: a static map applied to ``output_var`` to give the output (``None``: the variable
+    #: itself); set by a model in ``__init__``, e.g. ``tanh`` for a rate unit
+    output_function: Callable[[Tensor], Tensor] | None = None
 
     def output(self, s: tuple) -> Tensor:
-        """The node's output: by default the state variable ``output_var``."""
-        return getattr(s, self.output_var)
+        """The node's output: :attr:`output_function` of the state variable ``output_var``
+        (the variable itself when there is none)."""
+        y = getattr(s, self.output_var)
+        f = self.output_function
+        return y if f is None else f(y)
+
+    def add_noise(self, s: tuple, i: tuple, dt: float) -> tuple:
+        """The step's inputs with the model's own noise added (identity here; see
+        :attr:`noisy`)."""
+        return i
+
+    @property
+    def noisy(self) -> bool:
+        """Whether :meth:`add_noise` draws anything (kernels without noise then stand aside)."""
+        return False
+
+    # ---- declared structure, as the paths read it ----------------------------------------
+
+    def ode_names(self) -> tuple[str, ...]:
+        """The integrated variables (all state variables of a rate model)."""
+        return self.state_vars
+
+    @property
+    def is_map(self) -> bool:
+        """Whether the model is a discrete map (defines :meth:`map` or :meth:`leaky_map`)."""
+        return _defines(type(self), "map") or _defines(type(self), "leaky_map")
+
+    @property
+    def has_decay(self) -> bool:
+        """Whether ``exp_euler`` applies: decay rates defined or a linear part declared."""
+        return _defines(type(self), "decay") or _defines(type(self), "linear_part")
+
+    def structure(self, name: str) -> tuple[Any, str | None]:
+        """The declared structure ``name`` (``"linear_part"`` or ``"leaky_map"``) if the
+        model's mathematics still is what it declares, and ``None``; else ``None`` and why.
+
+        A declaration holds for the class that makes it and its subclasses, unless a
+        subclass redefines the mathematics it describes (``rhs``/``decay`` for a linear
+        part, ``map`` for a leaky map, and ``output``/``event`` for both) without declaring
+        it again: an empty subclass keeps the fast paths of its base, one that changes
+        its equations gets the generic path."""
+        why = _withdrawn(type(self), name)
+        if why is not None:
+            return None, why
+        value = getattr(self, name)()
+        return (value, None) if value is not None else (None, f"{name}() returns None")
+
+    def _declared_linear(self) -> Mapping[str, LinearPart] | None:
+        return self.linear_part() if _defines(type(self), "linear_part") else None
+
+    def integration(self) -> tuple[str, str | None]:
+        """How :meth:`integrate` advances the continuous state: ``("map", None)``,
+        ``("affine map", None)``, or the integrator's name and why the affine map does not
+        apply (e.g. ``"MyLIF overrides rhs() and declares no linear part"``)."""
+        if self.is_map:
+            return self.integrator, None
+        lin, why = self.structure("linear_part")
+        if lin is not None and self.integrator in AFFINE_GAINS:
+            return "affine map", None
+        if lin is not None:
+            why = f"integrator {self.integrator!r} has no affine one-step map"
+        return self.integrator, why
+
+    # ---- one step: written once, for every path -------------------------------------------
+
+    def integrate(self, s: tuple, i: tuple, dt: float) -> tuple:
+        """The state after integrating the step (before the event rule): the model's map,
+        the exact affine map of a declared linear part, or the integrator on :meth:`rhs`."""
+        if self.is_map:
+            return self.map(s, i, dt)
+        lin, _ = self.structure("linear_part")
+        if lin is not None and self.integrator in AFFINE_GAINS:
+            return self.State(*self._affine(lin, s, i, dt))
+        return self._integrate(self, s, i, dt)
+
+    def _affine(self, lin: Mapping[str, LinearPart], s: tuple, i: tuple, dt: float) -> list:
+        """The affine one-step map of each variable of ``lin``, in ``ode_names`` order."""
+        out = []
+        for v in self.ode_names():
+            x, part = getattr(s, v), lin[v]
+            g = affine_gain(self.integrator, dt, part.tau, x)
+            out.append(affine_step(x, part.fixed_point(i), g))
+        return out
+
+    def step(self, s: tuple, i: tuple, dt: float) -> tuple[Tensor, tuple]:
+        """Advance one step of length ``dt`` under input ``i``; return ``(output, state)``:
+        integrate, apply the event rule, emit the output."""
+        i = self.add_noise(s, i, dt)
+        new = self.event(s, self.integrate(s, i, dt), dt)
+        return self.output(new), new
 
     def kernel(self, dt: float) -> Callable[..., tuple[Tensor, tuple]]:
-        """The step as the compiled time loop calls it: ``k(state, *inputs) -> (y, state)``.
-
-        Built once per run, so a model may bind its parameters and constants here and skip
-        work that does not apply (a zero bias, say). The default calls :meth:`step`. ``state``
-        is a tuple in the order of ``state_vars`` and so must be the state returned; inputs
-        come in the order of ``input_names`` (a zero tensor where no edge feeds one).
-        """
+        """The step as the compiled time loop calls it: ``k(state, *inputs) -> (y, state)``
+        (inputs in the order of ``input_names``, a zero tensor where no edge feeds one).
+        The generic kernel; the compiled plan may choose a registered faster one."""
         step, Inputs = self.step, self.Inputs
 
         def k(s: tuple, *i: Tensor) -> tuple[Tensor, tuple]:
             return step(s, Inputs(*i), dt)
 
         return k
-
-    def step(self, s: tuple, i: tuple, dt: float) -> tuple[Tensor, tuple]:
-        """Advance one step of length ``dt`` under input ``i``; return ``(output, state)``."""
-        s = self.event(self._integrate(self, s, i, dt))
-        return self.output(s), s
 
     def extra_repr(self) -> str:
         params = []

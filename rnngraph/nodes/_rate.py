@@ -8,8 +8,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from .. import _native
-from ._base import ACTIVATIONS, DENode
+from ._base import ACTIVATIONS, DENode, LeakyMap, LinearPart
 
 __all__ = ["LeakyTanh", "LeakyIntegrator", "RectiPyLI", "QIFMeanField", "LeakyReadout"]
 
@@ -81,40 +80,9 @@ class LeakyTanh(DENode):
         self.activation = _activation_name(activation)
         self.check_train()
 
-    def step(self, s, i, dt):
-        x = torch.lerp(s.x, self._f(i.I + self.bias), self.lr)
-        return x, self.State(x)
-
-    def kernel(self, dt):
-        f, bias = self._f, self.bias
-        lr = self.lr
-        if f is torch.tanh and not (
-            torch.is_grad_enabled() or lr.requires_grad or bias.requires_grad
-        ):
-            native = _native.leaky_tanh_step(lr.to(bias.dtype), bias, self.n)
-            if native is not None:
-
-                def k(s, I):  # noqa: E741
-                    x = native(s[0], I)
-                    return x, (x,)
-
-                return k
-        # fixed scalars become Python numbers and a zero bias is skipped: one op less per step
-        if lr.dim() == 0 and not lr.requires_grad:
-            lr = float(lr)
-        if bias.requires_grad or bool((bias != 0).any()):
-
-            def k(s, I):  # noqa: E741
-                x = torch.lerp(s[0], f(I + bias), lr)
-                return x, (x,)
-
-        else:
-
-            def k(s, I):  # noqa: E741
-                x = torch.lerp(s[0], f(I), lr)
-                return x, (x,)
-
-        return k
+    def leaky_map(self) -> LeakyMap:
+        r""":math:`x(t) = (1 - \lambda) x(t-1) + \lambda f(I(t) + b)`."""
+        return LeakyMap(self.lr, self.bias, self._f, "I")
 
 
 class LeakyIntegrator(DENode):
@@ -146,18 +114,13 @@ class LeakyIntegrator(DENode):
     def __init__(self, n: int, tau=10.0, activation="tanh", **kwargs):
         super().__init__(n, **kwargs)
         self.add_param("tau", tau, domain="positive")
-        self._f = _activation("LeakyIntegrator", activation)
+        self.output_function = _activation("LeakyIntegrator", activation)
         self.activation = _activation_name(activation)
         self.check_train()
 
-    def rhs(self, s, i):
-        return ((i.I - s.v) / self.tau,)
-
-    def decay(self, s):
-        return (1.0 / self.tau,)
-
-    def output(self, s):
-        return self._f(s.v)
+    def linear_part(self) -> dict[str, LinearPart]:
+        r""":math:`\tau \dot v = I - v`."""
+        return {"v": LinearPart(self.tau, 0.0, {"I": 1.0})}
 
 
 class RectiPyLI(DENode):
@@ -196,18 +159,15 @@ class RectiPyLI(DENode):
         self.add_param("tau", tau, domain="positive")
         self.add_param("k", k)
         self.add_param("eta", eta)
-        self._f = _activation("RectiPyLI", activation)
+        self.output_function = _activation("RectiPyLI", activation)
         self.activation = _activation_name(activation)
         self.check_train()
 
-    def rhs(self, s, i):
-        return (-s.v / self.tau + self.k * i.r_in + i.I_ext + self.eta,)
-
-    def decay(self, s):
-        return (1.0 / self.tau,)
-
-    def output(self, s):
-        return self._f(s.v)
+    def linear_part(self) -> dict[str, LinearPart]:
+        r""":math:`\tau \dot v = \tau\eta + \tau I_{ext} + \tau k\,r_{in} - v`, the
+        template's :math:`\dot v = -v/\tau + k\,r_{in} + I_{ext} + \eta`."""
+        tau = self.tau
+        return {"v": LinearPart(tau, tau * self.eta, {"I_ext": tau, "r_in": tau * self.k})}
 
 
 class QIFMeanField(DENode):
@@ -298,17 +258,6 @@ class LeakyReadout(DENode):
         r"""The decay per step :math:`\kappa = e^{-dt/\tau}` (scalar or ``(n,)``)."""
         return torch.exp(-dt / self.tau)
 
-    def step(self, s, i, dt):
-        y = self.kappa(dt) * s.y + i.I
-        return y, self.State(y)
-
-    def kernel(self, dt):
-        kappa = self.kappa(dt)
-        if kappa.dim() == 0 and not kappa.requires_grad:
-            kappa = float(kappa)
-
-        def k(s, I):  # noqa: E741
-            y = kappa * s[0] + I
-            return y, (y,)
-
-        return k
+    def map(self, s, i, dt):
+        r""":math:`y(t) = \kappa\,y(t-1) + I(t)`."""
+        return self.State(self.kappa(dt) * s.y + i.I)

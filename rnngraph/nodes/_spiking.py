@@ -45,16 +45,16 @@ import inspect
 import math
 import numbers
 from collections import namedtuple
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from .. import _native
 from .._checks import as_step, describe
-from ._base import INTEGRATORS, DENode
+from ._base import AFFINE_GAINS, INTEGRATORS, DENode, LinearPart, affine_gain, affine_step
 from ._surrogate import SURROGATES, Surrogate, get_surrogate
 
 __all__ = [
@@ -215,50 +215,14 @@ class ALIFState(NamedTuple):
 _Membrane = namedtuple("_Membrane", ["v"])
 _Current = namedtuple("_Current", ["I"])
 
-#: One step of the linear membrane :math:`\tau\dot v = u - v` with :math:`u` held over the
-#: step is :math:`v \leftarrow u + g(h)(v - u)`, :math:`h = dt/\tau`, for every explicit
-#: integrator: ``g`` per integrator (RK4's is its stability polynomial, exact for this ODE).
-_AFFINE_GAIN: dict[str, Callable[[Tensor], Tensor]] = {
-    "euler": lambda h: 1.0 - h,
-    "rk4": lambda h: 1.0 - h + h**2 / 2.0 - h**3 / 6.0 + h**4 / 24.0,
-    "exp_euler": lambda h: torch.exp(-h),
-}
-
-
-def membrane_gain(integrator: str, dt: float, tau: Any, like: Tensor) -> Tensor:
-    r"""The gain :math:`g` of the one-step map :math:`v \leftarrow u + g\,(v - u)` of
-    :math:`\tau \dot v = u - v` under the named integrator, in the dtype and on the device
-    of ``like`` (a float64 network computes it in float64; ``dt``, a Python float, is never
-    rounded to float32 on the way).
-
-    Every LIF-type path (:func:`lif_step`, the no-gradient step, the native loop) takes its
-    gain from here, so that they agree to rounding. Differentiable in ``tau``.
-    """
-    try:
-        gain = _AFFINE_GAIN[integrator]
-    except KeyError:
-        raise ValueError(
-            f"unknown integrator {integrator!r} for the affine membrane map; valid names are "
-            f"{sorted(_AFFINE_GAIN)}"
-        ) from None
-    tau = torch.as_tensor(tau, dtype=like.dtype, device=like.device)
-    return gain(float(dt) / tau)
-
-
-def affine_membrane(v: Tensor, u: Any, g: Any) -> Tensor:
-    r""":math:`v \leftarrow u + g\,(v - u)`, one exact step of the linear membrane with
-    fixed point ``u`` (``torch.lerp``: the same rounding in every path)."""
-    u = torch.as_tensor(u, dtype=v.dtype, device=v.device)
-    return torch.lerp(u, v, g)
-
 
 def _membrane(v: Tensor, current: Any, p: Any, dt: float, integrator: str) -> Tensor:
     r"""One step of :math:`\tau_m \dot v = (v_{rest} - v) + R I` with the named integrator:
-    the affine map of :func:`membrane_gain` for the built-in integrators, else the
-    integrator applied to the right-hand side."""
+    the affine map (:func:`~rnngraph.nodes.affine_step`) for the built-in integrators, else
+    the integrator applied to the right-hand side."""
     u = p.v_rest + p.r_m * current  # the fixed point under the step's input
-    if integrator in _AFFINE_GAIN:
-        return affine_membrane(v, u, membrane_gain(integrator, dt, p.tau_m, v))
+    if integrator in AFFINE_GAINS:
+        return affine_step(v, u, affine_gain(integrator, dt, p.tau_m, v))
 
     def rhs(s: tuple, i: tuple) -> tuple:
         return ((p.v_rest - s.v + p.r_m * i.I) / p.tau_m,)
@@ -387,107 +351,6 @@ def alif_step(
 
 
 # --------------------------------------------------------------------------------------
-# the no-gradient fast path of the LIF family
-# --------------------------------------------------------------------------------------
-
-
-def _scalar_or_tensor(t: Tensor) -> float | Tensor:
-    """A Python number for a 0-d tensor (one kernel launch less per use), else the tensor."""
-    return float(t) if t.dim() == 0 else t
-
-
-def _nograd_constants(node: SpikingNode, dt: float, tau: Tensor, bias: Any) -> dict[str, Any]:
-    """The constants of the no-gradient LIF step, as tensors of the network's dtype (a
-    Python float must not pass through float32): ``u0 = v_rest + r_m I_bias``, ``r_m``,
-    the gain ``g``, the threshold ``th``, ``v_reset``, ``drop = th - v_reset`` and the
-    held steps ``hold``."""
-    with torch.no_grad():
-        th = getattr(node, node.threshold_name)
-        c = {
-            "u0": node.v_rest + node.r_m * bias,  # u = v_rest + R (I + I_bias) = u0 + R I
-            "r_m": node.r_m,
-            "g": membrane_gain(node.integrator, dt, tau, tau),
-            "th": th,
-            "v_reset": node.v_reset,
-            "drop": th - node.v_reset,
-            "hold": _hold_steps(node.refractory, dt, tau),
-        }
-        return {k: torch.as_tensor(v, dtype=tau.dtype, device=tau.device) for k, v in c.items()}
-
-
-def _torch_lif_step(c: dict[str, Any], subtract: bool, refractory: bool) -> Callable:
-    """The no-gradient LIF step in torch, on the constants of :func:`_nograd_constants`;
-    without ``refractory`` the countdown ``ref`` is neither read nor changed."""
-    u0 = c["u0"]
-    r_m, gain, th, v_reset, drop, hold = (
-        _scalar_or_tensor(c[k]) for k in ("r_m", "g", "th", "v_reset", "drop", "hold")
-    )
-
-    def k(s: tuple, i: Tensor) -> tuple[Tensor, tuple]:
-        v, z, ref = s
-        u = torch.add(u0, i, alpha=r_m) if isinstance(r_m, float) else u0 + r_m * i
-        vi = torch.lerp(u, v, gain)  # u + g (v - u), as affine_membrane
-        if refractory:
-            held = ref > 0
-            vi = torch.where(held, v, vi)
-        if subtract:  # the reset of the previous step's spike, also in a held step
-            vi = vi - z * drop
-        spiked = (vi > th) & ~held if refractory else vi > th
-        z_new = spiked.to(vi.dtype)
-        if not subtract:
-            vi = torch.where(spiked, v_reset, vi)
-        if refractory:
-            ref = torch.where(spiked, hold, (ref - 1.0).clamp(min=0.0))
-        return z_new, (vi, z_new, ref)
-
-    return k
-
-
-def lif_kernel_nograd(
-    node: SpikingNode, dt: float, tau: Tensor, bias: Tensor | float = 0.0
-) -> Callable[..., tuple[Tensor, tuple]] | None:
-    r"""A fast step for LIF-type membranes in runs without gradients, or ``None``.
-
-    ``None`` for integrators without an affine one-step map and for a relaxed (smooth)
-    spike function. The membrane update is the affine map :math:`v \leftarrow u + g\,(v - u)`,
-    :math:`u = v_{rest} + R(I + I_{bias})`, with ``g`` from :func:`membrane_gain` computed
-    once in the network's dtype (two tensor operations per step), the spike a plain
-    comparison (no surrogate is needed without gradients), and refractoriness and resets as
-    in :func:`lif_step`: the native C step where it is available, else torch. The results
-    equal :func:`lif_step`'s up to rounding.
-
-    Without a refractory period the step skips the countdown; a run whose first state
-    holds a unit anyway (``ref > 0``, set by the user) takes the torch step with the
-    countdown, as :func:`lif_step` holds it (checked once, at the run's first step).
-    """
-    if node.integrator not in _AFFINE_GAIN or getattr(node.spike_fn, "relaxed", False):
-        return None  # a relaxed spike function has a smooth forward: keep the full step
-    c = _nograd_constants(node, dt, tau, bias)
-    subtract = node.reset_mode == "subtract"
-    refractory = bool((c["hold"] > 0).any())
-    native = _native.lif_step(node.n, tau.dtype, tau.device, subtract, **c)
-    if native is not None:
-
-        def fast(s: tuple, i: Tensor) -> tuple[Tensor, tuple]:
-            v, z, ref = native(i, *s)
-            return z, (v, z, ref)
-
-    else:
-        fast = _torch_lif_step(c, subtract, refractory)
-    if refractory:
-        return fast
-    chosen: list[Callable] = []
-
-    def k(s: tuple, i: Tensor) -> tuple[Tensor, tuple]:
-        if not chosen:  # the run's first step
-            held = bool((s[2] > 0).any())
-            chosen.append(_torch_lif_step(c, subtract, True) if held else fast)
-        return chosen[0](s, i)
-
-    return k
-
-
-# --------------------------------------------------------------------------------------
 # the module shell
 # --------------------------------------------------------------------------------------
 
@@ -527,14 +390,41 @@ class SpikingNode(DENode):
     output_var: ClassVar[str] = "z"
     reset_modes: ClassVar[tuple[str, ...]] = ("value",)
     threshold_name: ClassVar[str] = "v_th"
+    #: jumps of integrated variables in the spike step: variable -> the name of the
+    #: parameter added per spike, or a number (e.g. ``{"u": "kappa", "s": 1.0}``)
+    jumps: ClassVar[Mapping[str, str | float]] = MappingProxyType({})
+    #: an adaptive threshold ``(var, tau, beta)`` (names): ``var`` decays exactly with time
+    #: constant ``tau`` and receives the previous step's spike,
+    #: :math:`a(t) = e^{-dt/\tau} a(t-1) + z(t-1)`; the threshold is
+    #: :math:`\vartheta + \beta a(t)`. ``var`` sits between ``ode_vars`` and ``z``.
+    adaptation: ClassVar[tuple[str, str, str] | None] = None
+    #: the output is events (0/1 spikes): dense edges from it may add only the rows of the
+    #: units that fired (the plan's event-driven edge kernel)
+    emits_events: ClassVar[bool] = True
+    FINAL: ClassVar[Mapping[str, str]] = MappingProxyType(
+        {
+            **DENode.FINAL,
+            "event": "the event rule's declarations (threshold_name, reset_modes, jumps, "
+            "adaptation)",
+        }
+    )
     ODEState: ClassVar[type]
+    _core: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if tuple(cls.state_vars) != (*cls.ode_vars, "z", "ref"):
+        extra = (cls.adaptation[0],) if cls.adaptation else ()
+        if tuple(cls.state_vars) != (*cls.ode_vars, *extra, "z", "ref"):
             raise TypeError(
-                f"{cls.__name__}.state_vars must be ode_vars + ('z', 'ref'), got {cls.state_vars}"
+                f"{cls.__name__}.state_vars must be ode_vars + "
+                f"{'(adaptation variable,) + ' if extra else ''}('z', 'ref'), got "
+                f"{cls.state_vars}"
             )
+        if "v" not in cls.ode_vars:
+            raise TypeError(f"{cls.__name__}.ode_vars must contain the membrane 'v'")
+        unknown = [v for v in cls.jumps if v not in cls.ode_vars]
+        if unknown:
+            raise TypeError(f"{cls.__name__}.jumps names {unknown}, which are not ode_vars")
         cls.ODEState = namedtuple(f"{cls.__name__}ODE", cls.ode_vars)
 
     def __init__(
@@ -612,6 +502,9 @@ class SpikingNode(DENode):
         or non-negative by ``rule`` (checked here and by ``Network.set_var``)."""
         self.add_param(name, value, domain=_DOMAIN[rule])
 
+    def ode_names(self) -> tuple[str, ...]:
+        return self.ode_vars
+
     def _ode(self, held: Tensor | None = None) -> _ODE:
         r"""The model's ODE; with ``held``, :math:`\dot v = 0` for the held units."""
         if held is None:
@@ -625,25 +518,58 @@ class SpikingNode(DENode):
 
         return _ODE(self.ODEState, rhs_held, self.decay)
 
-    def _integrate_ode(self, s: tuple, i: tuple, dt: float) -> tuple:
-        """The continuous variables after one step (refractoriness not yet applied to the
-        result): a held unit's :math:`v` has zero derivative in every stage of the
-        integrator (Brian2's ``(unless refractory)``), so the variables coupled to it see
-        the held value. Euler and exponential Euler evaluate the derivatives at the start of
-        the step only, where :math:`v` is the held value anyway."""
+    def integrate(self, s: tuple, i: tuple, dt: float) -> tuple:
+        """The continuous variables after one step, a held unit's :math:`v` kept: the
+        affine map of a declared linear part, else the integrator on :meth:`rhs`, where a
+        held unit's :math:`v` has zero derivative in every stage (Brian2's ``(unless
+        refractory)``), so that the variables coupled to it see the held value (Euler and
+        exponential Euler evaluate the derivatives at the start of the step only, where
+        :math:`v` is the held value anyway). Spike, countdown and adaptation are left to
+        :meth:`event`."""
         k = len(self.ode_vars)
         x = self.ODEState(*s[:k])
-        if self.integrator in ("euler", "exp_euler"):
-            return self._integrate(self._ode(), x, i, dt)
-        return self._integrate(self._ode(s.ref > 0), x, i, dt)
+        held = s.ref > 0
+        lin, _ = self.structure("linear_part")
+        if lin is not None and self.integrator in AFFINE_GAINS:
+            c = self._affine(lin, x, i, dt)
+        elif self.integrator in ("euler", "exp_euler"):
+            c = list(self._integrate(self._ode(), x, i, dt))
+        else:
+            c = list(self._integrate(self._ode(held), x, i, dt))
+        j = self.ode_vars.index("v")
+        c[j] = torch.where(held, s.v, c[j])
+        return self.State(*c, *s[k:])
 
-    def _spike_and_reset(self, s: tuple, v: Tensor, dt: float) -> tuple[Tensor, Tensor, Tensor]:
-        """Threshold ``v`` (already held), reset to ``v_reset``; return ``z``, ``v``, ``ref``."""
+    def event(self, before: tuple, after: tuple, dt: float) -> tuple:
+        """The event rule of the module docstring, from the declarations: the reset by
+        subtraction of the previous spike, the adaptive threshold, the spike, the reset to
+        ``v_reset``, the jumps and the refractory countdown."""
         th, rs = getattr(self, self.threshold_name), self.v_reset
-        z, spiked = _fire((v - th) / (th - rs), s.ref > 0, self.spike_fn)
-        v = _reset_to(v, z, rs, self.detach_reset)
-        ref = _countdown(s.ref, spiked, _hold_steps(self.refractory, dt, v))
-        return z, v, ref
+        held, zp = before.ref > 0, before.z
+        values = list(after)
+        v = after.v
+        if self.reset_mode == "subtract":  # the previous step's spike, after the leak
+            v = v - (th - rs) * (zp.detach() if self.detach_reset else zp)
+        threshold = th
+        if self.adaptation is not None:
+            var, tau, beta = self.adaptation
+            a = torch.exp(-dt / getattr(self, tau)) * getattr(before, var) + zp
+            values[self.state_vars.index(var)] = a
+            threshold = th + getattr(self, beta) * a
+        z, spiked = _fire((v - threshold) / (th - rs), held, self.spike_fn)
+        if self.reset_mode == "value":
+            v = _reset_to(v, z, rs, self.detach_reset)
+        values[self.state_vars.index("v")] = v
+        for var, amount in self.jumps.items():
+            j = self.state_vars.index(var)
+            values[j] = values[j] + (z if amount == 1.0 else self._amount(amount) * z)
+        values[-2] = z
+        values[-1] = _countdown(before.ref, spiked, _hold_steps(self.refractory, dt, v))
+        return self.State(*values)
+
+    def _amount(self, amount: str | float) -> Any:
+        """A jump's size: the parameter it names, or the number."""
+        return getattr(self, amount) if isinstance(amount, str) else amount
 
     def randomize_state(self, seed: int | None = None, batch_size: int | None = None) -> Tensor:
         """Draw ``v`` uniformly between ``v_reset`` and the threshold and make it the initial
@@ -786,30 +712,10 @@ class LIF(SpikingNode):
             self.tau_m, self.v_rest, self.v_th, self.v_reset, self.r_m, self.refractory
         )
 
-    def rhs(self, s: tuple, i: tuple) -> tuple:
-        return ((self.v_rest - s.v + self.r_m * i.I) / self.tau_m,)
 
-    def decay(self, s: tuple) -> tuple:
-        return (1.0 / self.tau_m,)
-
-    def kernel(self, dt: float) -> Callable[..., tuple[Tensor, tuple]]:
-        if not torch.is_grad_enabled():
-            fast = lif_kernel_nograd(self, dt, self.tau_m)
-            if fast is not None:
-                return fast
-        return super().kernel(dt)
-
-    def step(self, s: tuple, i: tuple, dt: float) -> tuple[Tensor, tuple]:
-        return lif_step(
-            i.I,
-            s,
-            self.params(),
-            dt,
-            integrator=self.integrator,
-            reset=self.reset_mode,
-            spike_fn=self.spike_fn,
-            detach_reset=self.detach_reset,
-        )
+    def linear_part(self) -> dict[str, LinearPart]:
+        r""":math:`\tau_m \dot v = v_{rest} + R\,I - v`."""
+        return {"v": LinearPart(self.tau_m, self.v_rest, {"I": self.r_m})}
 
 
 class ALIF(SpikingNode):
@@ -856,8 +762,9 @@ class ALIF(SpikingNode):
     Input ``I``: ``(B, n)``. State ``v``, ``a``, ``z``, ``ref``: ``(B, n)``. Output ``z``.
     """
 
-    ode_vars = ("v", "a")
+    ode_vars = ("v",)
     state_vars = ("v", "a", "z", "ref")
+    adaptation = ("a", "tau_a", "beta")
     input_names = ("I",)
     default_integrator = "exp_euler"
     reset_modes = RESET_MODES
@@ -899,23 +806,11 @@ class ALIF(SpikingNode):
             self.refractory,
         )
 
-    def rhs(self, s: tuple, i: tuple) -> tuple:
-        return ((self.v_rest - s.v + self.r_m * i.I) / self.tau_m, -s.a / self.tau_a)
 
-    def decay(self, s: tuple) -> tuple:
-        return (1.0 / self.tau_m, 1.0 / self.tau_a)
-
-    def step(self, s: tuple, i: tuple, dt: float) -> tuple[Tensor, tuple]:
-        return alif_step(
-            i.I,
-            s,
-            self.params(),
-            dt,
-            integrator=self.integrator,
-            reset=self.reset_mode,
-            spike_fn=self.spike_fn,
-            detach_reset=self.detach_reset,
-        )
+    def linear_part(self) -> dict[str, LinearPart]:
+        r""":math:`\tau_m \dot v = v_{rest} + R\,I - v` (the adaptation is declared by
+        ``adaptation``)."""
+        return {"v": LinearPart(self.tau_m, self.v_rest, {"I": self.r_m})}
 
 
 class IAF(SpikingNode):
@@ -1076,43 +971,25 @@ class IAF(SpikingNode):
             self.tau_mem, self.v_rest, self.v_thresh, self.v_reset, self.r_m, self.refractory
         )
 
-    def rhs(self, s: tuple, i: tuple) -> tuple:
-        return ((self.v_rest - s.v + self.r_m * (i.I + self.bias)) / self.tau_mem,)
 
-    def decay(self, s: tuple) -> tuple:
-        return (1.0 / self.tau_mem,)
+    def linear_part(self) -> dict[str, LinearPart]:
+        r""":math:`\tau_{mem} \dot v = (v_{rest} + r_m I_{bias}) + r_m (I + \xi) - v`."""
+        return {"v": LinearPart(self.tau_mem, self.v_rest + self.r_m * self.bias, {"I": self.r_m})}
 
-    def kernel(self, dt: float) -> Callable[..., tuple[Tensor, tuple]]:
-        if not torch.is_grad_enabled() and self.noise_std == 0.0:
-            fast = lif_kernel_nograd(self, dt, self.tau_mem, self.bias)
-            if fast is not None:
-                return fast
-        return super().kernel(dt)
+    @property
+    def noisy(self) -> bool:
+        return self.noise_std > 0.0
 
-    def step(self, s: tuple, i: tuple, dt: float) -> tuple[Tensor, tuple]:
-        current = i.I
-        if self.noise_std > 0.0:
-            v = s.v
-            xi = torch.randn(
-                v.shape, generator=self._generator(v.device), device=v.device, dtype=v.dtype
-            )
-            current = current + xi * (self.noise_std / self.r_m) * torch.sqrt(
-                2.0 * self.tau_mem / dt
-            )
-        # the bias folded into the resting potential, as in the no-gradient step:
-        # u = (v_rest + r_m I_bias) + r_m (I + xi)
-        p = self.params()._replace(v_rest=self.v_rest + self.r_m * self.bias)
-        return lif_step(
-            current,
-            s,
-            p,
-            dt,
-            integrator=self.integrator,
-            reset=self.reset_mode,
-            spike_fn=self.spike_fn,
-            detach_reset=self.detach_reset,
-        )
-
+    def add_noise(self, s: tuple, i: tuple, dt: float) -> tuple:
+        r"""The input current plus :math:`\xi`, ``noise_std / r_m * sqrt(2 tau_mem / dt)``
+        times a standard normal draw per unit and batch element (none when ``noise_std``
+        is 0)."""
+        if self.noise_std == 0.0:
+            return i
+        v = s.v
+        xi = torch.randn(v.shape, generator=self._generator(v.device), device=v.device, dtype=v.dtype)
+        scale = (self.noise_std / self.r_m) * torch.sqrt(2.0 * self.tau_mem / dt)
+        return self.Inputs(i.I + xi * scale)
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, noise_std={self.noise_std:g}, seed={self.seed}"
 
@@ -1163,6 +1040,7 @@ class QIF(SpikingNode):
 
     ode_vars = ("v", "s")
     state_vars = ("v", "s", "z", "ref")
+    jumps = MappingProxyType({"s": 1.0})
     input_names = ("I_ext", "s_in")
     default_integrator = "euler"
     threshold_name = "v_peak"
@@ -1196,11 +1074,6 @@ class QIF(SpikingNode):
     def decay(self, s: tuple) -> tuple:
         return None, 1.0 / self.tau_s
 
-    def step(self, s: tuple, i: tuple, dt: float) -> tuple[Tensor, tuple]:
-        c = self._integrate_ode(s, i, dt)
-        v = torch.where(s.ref > 0, s.v, c.v)
-        z, v, ref = self._spike_and_reset(s, v, dt)
-        return z, self.State(v, c.s + z, z, ref)
 
 
 class Izhikevich(SpikingNode):
@@ -1262,6 +1135,7 @@ class Izhikevich(SpikingNode):
 
     ode_vars = ("v", "u", "s")
     state_vars = ("v", "u", "s", "z", "ref")
+    jumps = MappingProxyType({"u": "kappa", "s": 1.0})
     input_names = ("I_ext", "s_in")
     default_integrator = "euler"
     threshold_name = "v_peak"
@@ -1316,11 +1190,6 @@ class Izhikevich(SpikingNode):
     def decay(self, s: tuple) -> tuple:
         return None, 1.0 / self.tau_u, 1.0 / self.tau_s
 
-    def step(self, s: tuple, i: tuple, dt: float) -> tuple[Tensor, tuple]:
-        c = self._integrate_ode(s, i, dt)
-        v = torch.where(s.ref > 0, s.v, c.v)
-        z, v, ref = self._spike_and_reset(s, v, dt)
-        return z, self.State(v, c.u + self.kappa * z, c.s + z, z, ref)
 
 
 def _exp_current(v: Tensor, p: Any) -> Tensor:
@@ -1389,6 +1258,7 @@ class AdEx(SpikingNode):
 
     ode_vars = ("v", "w")
     state_vars = ("v", "w", "z", "ref")
+    jumps = MappingProxyType({"w": "b"})
     input_names = ("I",)
     default_integrator = "euler"
     threshold_name = "v_peak"
@@ -1430,11 +1300,6 @@ class AdEx(SpikingNode):
     def decay(self, s: tuple) -> tuple:
         return self.g_L / self.C, 1.0 / self.tau_w
 
-    def step(self, s: tuple, i: tuple, dt: float) -> tuple[Tensor, tuple]:
-        c = self._integrate_ode(s, i, dt)
-        v = torch.where(s.ref > 0, s.v, c.v)
-        z, v, ref = self._spike_and_reset(s, v, dt)
-        return z, self.State(v, c.w + self.b * z, z, ref)
 
 
 class EIF(SpikingNode):
@@ -1492,9 +1357,3 @@ class EIF(SpikingNode):
 
     def decay(self, s: tuple) -> tuple:
         return (self.g_L / self.C,)
-
-    def step(self, s: tuple, i: tuple, dt: float) -> tuple[Tensor, tuple]:
-        c = self._integrate_ode(s, i, dt)
-        v = torch.where(s.ref > 0, s.v, c.v)
-        z, v, ref = self._spike_and_reset(s, v, dt)
-        return z, self.State(v, z, ref)

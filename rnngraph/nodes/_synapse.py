@@ -89,10 +89,10 @@ class ExpSynapse(DENode):
     def decay(self, s: tuple) -> tuple:
         return (1.0 / self.tau,)
 
-    def step(self, s: tuple, i: tuple, dt: float) -> tuple[Tensor, tuple]:
+    def map(self, s: tuple, i: tuple, dt: float) -> tuple:
+        """One exact step: decay, then the jump of this step's input."""
         jump = i.spikes / self.tau if self.normalize else i.spikes
-        out = torch.exp(-dt / self.tau) * s.s + jump
-        return out, self.State(out)
+        return self.State(torch.exp(-dt / self.tau) * s.s + jump)
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, normalize={self.normalize}"
@@ -172,12 +172,12 @@ class DoubleExpSynapse(DENode):
         peak = (torch.exp(-t_peak / td) - torch.exp(-t_peak / tr)) / (td - tr)
         return 1.0 / (tr * td * peak)
 
-    def step(self, s: tuple, i: tuple, dt: float) -> tuple[Tensor, tuple]:
+    def map(self, s: tuple, i: tuple, dt: float) -> tuple:
+        """One exact step of ``r`` and ``h``, then the jump of this step's input."""
         tr, td = self.tau_r, self.tau_d
         er, ed = torch.exp(-dt / tr), torch.exp(-dt / td)
         r = ed * s.r + s.h * (er - ed) / (1.0 / td - 1.0 / tr)
-        h = er * s.h + self.jump() * i.spikes
-        return r, self.State(r, h)
+        return self.State(r, er * s.h + self.jump() * i.spikes)
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, normalize={self.normalize}"

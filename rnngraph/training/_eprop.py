@@ -85,7 +85,8 @@ from torch import Tensor, nn
 from .._checks import all_finite, as_int, as_tensor
 from ..edges import Linear
 from ..nodes import ALIF, LIF, LeakyReadout
-from ..nodes._spiking import _AFFINE_GAIN, refractory_steps
+from ..nodes._base import AFFINE_GAINS as _AFFINE_GAIN
+from ..nodes._spiking import refractory_steps
 from ._bptt import (
     build_optimizer,
     check_optimizer,

@@ -1,0 +1,275 @@
+"""The compiled plan: what ``compile()`` decided once, read by every run, step and trainer.
+
+A :class:`Plan` is frozen. It holds the node order, the split into a *static* part (function
+nodes fed only by the input, computed for a whole chunk before the time loop) and a
+*dynamic* part (evaluated step by step), every edge with its delay and the inputs it feeds,
+the delay lines, the edges that carry spikes, the native whole-network loop when the
+structure has one (and why not otherwise), and for each differential-equation node the
+registered kernels that could serve it. :meth:`Plan.explain` prints it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .. import _native
+from ..edges import Linear
+from ..nodes import DENode, FuncNode, Node
+from ..nodes import Context, candidates, choose
+from ._reservoir import find_reservoir, reservoir_unusable
+
+__all__ = ["Plan", "PlanEdge", "Target", "build_plan", "edge_key"]
+
+
+class FrozenMap(Mapping):
+    """A read-only mapping (unlike ``MappingProxyType``, it pickles)."""
+
+    def __init__(self, data: Mapping) -> None:
+        self._data = dict(data)
+
+    def __getitem__(self, key: Any) -> Any:
+        return self._data[key]
+
+    def __iter__(self):
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __repr__(self) -> str:
+        return f"FrozenMap({self._data!r})"
+
+
+def edge_key(source: str, target: str) -> str:
+    return f"{source}->{target}"
+
+
+@dataclass(frozen=True)
+class PlanEdge:
+    """An edge as the plan runs it: ``key`` is ``"source->target"``."""
+
+    key: str
+    source: str
+    target: str
+    module: Linear
+    delay: int
+    source_var: str | None
+    target_var: str
+
+
+@dataclass(frozen=True)
+class Target:
+    """One named input of a dynamic node and what feeds it: ``static`` edges (precomputed
+    before the loop), ``dynamic`` edges (applied inside it), the external input."""
+
+    node: str
+    var: str
+    static: tuple[PlanEdge, ...] = ()
+    dynamic: tuple[PlanEdge, ...] = ()
+    external: bool = False
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The frozen result of ``compile()``; see the module docstring."""
+
+    order: tuple[str, ...]
+    input_node: str
+    output_node: str
+    edges: tuple[PlanEdge, ...]
+    static: tuple[str, ...]
+    dynamic: tuple[str, ...]
+    de_nodes: tuple[str, ...]
+    targets: Mapping[tuple[str, str], Target]
+    delayed: tuple[PlanEdge, ...]
+    event_edges: frozenset[str]
+    reservoir: Any  # network._reservoir.Reservoir or None
+    reservoir_why: str | None
+
+    def edges_into(self, node: str) -> tuple[PlanEdge, ...]:
+        return tuple(e for e in self.edges if e.target == node)
+
+    def edges_from(self, node: str) -> tuple[PlanEdge, ...]:
+        return tuple(e for e in self.edges if e.source == node)
+
+    def edge(self, key: str) -> PlanEdge:
+        return next(e for e in self.edges if e.key == key)
+
+    def state_keys(self, nodes: Mapping[str, Node]) -> list[str]:
+        """Names of the state entries, in the order the loop carries them."""
+        keys = [f"{v}.{var}" for v in self.de_nodes for var in nodes[v].state_vars]
+        keys += [f"{e.key}@{k}" for e in self.delayed for k in range(1, e.delay + 1)]
+        return keys
+
+
+def _static_nodes(order, nodes, ins, outs, input_node) -> set[str]:
+    """Function nodes fed (through zero-delay edges) only by the input or other static
+    nodes, whose outputs leave through zero-delay edges only."""
+    static: set[str] = set()
+    for v in order:
+        feeds_ok = all(e.delay == 0 and e.source in static for e in ins[v])
+        if v != input_node and not ins[v]:
+            feeds_ok = False  # a function node with no input at all is an error
+        if (
+            isinstance(nodes[v], FuncNode)
+            and feeds_ok
+            and all(e.delay == 0 and e.source_var is None for e in outs[v])
+        ):
+            static.add(v)
+    return static
+
+
+def _targets(dynamic, nodes, ins, static, input_node) -> dict[tuple[str, str], Target]:
+    out = {}
+    for v in dynamic:
+        node = nodes[v]
+        for var in node.input_names:
+            feeds = [e for e in ins[v] if e.target_var == var]
+            out[(v, var)] = Target(
+                v,
+                var,
+                tuple(e for e in feeds if e.source in static),
+                tuple(e for e in feeds if e.source not in static),
+                v == input_node and var == node.input_names[0],
+            )
+    return out
+
+
+def build_plan(
+    nodes: Mapping[str, Node],
+    edges: list[tuple[str, str, Linear]],
+    order: list[str],
+    input_node: str,
+    output_node: str,
+) -> Plan:
+    """The plan of a graph (nodes in topological ``order``)."""
+    plan_edges = tuple(
+        PlanEdge(
+            edge_key(s, t), s, t, e, e.delay, e.source_var, e.target_var or nodes[t].input_names[0]
+        )
+        for s, t, e in edges
+    )
+    ins: dict[str, list[PlanEdge]] = {v: [] for v in order}
+    outs: dict[str, list[PlanEdge]] = {v: [] for v in order}
+    for e in plan_edges:
+        ins[e.target].append(e)
+        outs[e.source].append(e)
+    for v in order:
+        if isinstance(nodes[v], FuncNode) and not ins[v] and v != input_node:
+            raise ValueError(
+                f"Network.compile: function node {v!r} receives no input; "
+                "connect an edge to it or remove it"
+            )
+    static = _static_nodes(order, nodes, ins, outs, input_node)
+    dynamic = tuple(v for v in order if v not in static)
+    targets = _targets(dynamic, nodes, ins, static, input_node)
+    plan = Plan(
+        order=tuple(order),
+        input_node=input_node,
+        output_node=output_node,
+        edges=plan_edges,
+        static=tuple(v for v in order if v in static),
+        dynamic=dynamic,
+        de_nodes=tuple(v for v in dynamic if isinstance(nodes[v], DENode)),
+        targets=FrozenMap(targets),
+        delayed=tuple(e for e in plan_edges if e.delay > 0),
+        # dense edges that carry events: without autograd their product is event-driven
+        event_edges=frozenset(
+            e.key
+            for t in targets.values()
+            for e in t.dynamic
+            if not e.module.sparse
+            and getattr(nodes[e.source], "emits_events", False)
+            and e.source_var in (None, nodes[e.source].output_var)
+        ),
+        reservoir=None,
+        reservoir_why=None,
+    )
+    reservoir, why = find_reservoir(plan, nodes)
+    object.__setattr__(plan, "reservoir", reservoir)
+    object.__setattr__(plan, "reservoir_why", why)
+    return plan
+
+
+def node_kernels(node: DENode, ctx: Context):
+    """The kernel that serves ``node`` in a run of ``ctx`` and the faster ones passed over,
+    with why (see :func:`rnngraph.nodes._kernels.choose`)."""
+    return choose(candidates(node), node, ctx)
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """What a run of a compiled network takes, and why not anything faster.
+
+    ``loop``: ``"native reservoir loop"`` or ``"time loop"``, with ``loop_why`` (why the
+    native loop does not apply, ``None`` when it runs). ``nodes``: per dynamic node, the
+    kernel that serves it, how it integrates, and ``(kernel, why not)`` for each faster
+    kernel passed over. ``edges``: per edge, how its product is computed.
+    """
+
+    batch: int
+    grad: bool
+    loop: str
+    loop_why: str | None
+    nodes: Mapping[str, tuple[str, str, tuple[tuple[str, str], ...]]]
+    edges: Mapping[str, str]
+
+    def __str__(self) -> str:
+        mode = "with gradients" if self.grad else "without gradients"
+        head = f"a run of batch {self.batch} {mode}: {self.loop}"
+        lines = [head + (f" (native loop: {self.loop_why})" if self.loop_why else "")]
+        for label, (kernel, integration, passed) in self.nodes.items():
+            lines.append(f"  node {label!r}: {kernel} [{integration}]")
+            lines.extend(f"      not {name}: {why}" for name, why in passed)
+        lines.extend(f"  edge {key}: {how}" for key, how in self.edges.items())
+        return "\n".join(lines)
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:  # IPython / Jupyter
+        p.text(str(self))
+
+
+def _edge_kernel(plan: Plan, e: PlanEdge, ctx: Context, batch: int, hooks_write: set) -> str:
+    if e.source in plan.static:
+        return "precomputed for a whole chunk before the loop (one GEMM)"
+    if e.delay > 0 and e.module.sparse:
+        kind = "CSR product"
+    elif e.module.sparse:
+        kind = "CSR mat-vec" if batch == 1 else "CSR product"
+    else:
+        kind = "dense product"
+    if e.key in plan.event_edges:
+        why = ctx.grad and "the run needs gradients" or (
+            e.key in hooks_write and "a hook writes the weights"
+        ) or _native_reason(ctx)
+        kind = "event-driven (rows of the units that fired)" if not why else (
+            f"{kind} (not event-driven: {why})"
+        )
+    return kind + (f", delay {e.delay}" if e.delay else "")
+
+
+def _native_reason(ctx: Context) -> str | None:
+    return _native.unavailable(ctx.dtype, ctx.device)
+
+
+def explain(plan: Plan, nodes: Mapping[str, Node], ctx: Context, batch: int, hooks=()) -> Explanation:
+    """The :class:`Explanation` of a run of ``plan`` under ``ctx``."""
+    why = reservoir_unusable(plan.reservoir, plan.reservoir_why, ctx, batch, hooks)
+    native = why is None
+    table = {}
+    for v in plan.dynamic:
+        node = nodes[v]
+        if native and (v == plan.reservoir.node or v in plan.reservoir.post):
+            table[v] = ("native reservoir loop", "whole sequence in C", ())
+        elif isinstance(node, DENode):
+            kernel, passed = node_kernels(node, ctx)
+            method, method_why = node.integration()
+            integration = method + (f"; not the affine map: {method_why}" if method_why else "")
+            table[v] = (kernel.name, integration, tuple(passed))
+        else:
+            table[v] = ("function", f"{getattr(node, 'name', '')}", ())
+    written = {k for h in hooks for k in getattr(h, "writes", ())}
+    edges = {e.key: _edge_kernel(plan, e, ctx, batch, written) for e in plan.edges}
+    loop = "native reservoir loop" if native else "time loop"
+    return Explanation(batch, ctx.grad, loop, why, FrozenMap(table), FrozenMap(edges))

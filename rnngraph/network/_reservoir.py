@@ -1,0 +1,151 @@
+"""The native whole-network reservoir loop: when a plan's structure has one, and its run.
+
+Two structures run as one C loop over all steps of a chunk (``rnngraph._native``), chosen by
+what the node declares, never by its class:
+
+* ``"esn"``: a node with a leaky map (:meth:`~rnngraph.nodes.DENode.leaky_map`) whose
+  activation is ``tanh`` (reservoirpy's reservoir; ``leaky_tanh``);
+* ``"li"``: a node with one linear variable (:meth:`~rnngraph.nodes.DENode.linear_part`)
+  fed by two inputs, whose output function is ``tanh`` and whose integrator has an affine
+  one-step map (RectiPy's leaky integrator, ``li``).
+
+In both, the node's only dynamic input is its delay-1 feedback self-edge, static nodes feed
+it (their projection is computed for all steps in one GEMM), and only function nodes follow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .. import _native
+from ..nodes import AFFINE_GAINS, FuncNode, Node, affine_gain
+
+__all__ = ["Reservoir", "find_reservoir", "reservoir_unusable", "start_reservoir"]
+
+
+@dataclass(frozen=True)
+class Reservoir:
+    """A plan's native reservoir loop: ``node`` runs as ``kind`` with the recurrent
+    ``edge`` (a ``PlanEdge``) on its input ``var``, then the function nodes ``post``."""
+
+    kind: str
+    node: str
+    edge: Any
+    var: str
+    post: tuple[str, ...]
+
+
+def _kind(node: Node) -> tuple[str | None, str]:
+    """``(kind, recurrent input)`` of the loop the node's declarations allow, or
+    ``(None, why not)``."""
+    lm, why_map = node.structure("leaky_map") if hasattr(node, "structure") else (None, "")
+    if lm is not None:
+        if lm.f is not torch.tanh:
+            return None, "the leaky map's activation is not tanh"
+        return "esn", lm.input
+    lin, why = node.structure("linear_part") if hasattr(node, "structure") else (None, "")
+    if lin is None:
+        return None, f"{why_map}; {why}"
+    if len(lin) != 1 or len(next(iter(lin.values())).gains) != 2:
+        return None, "the linear part is not one variable with two inputs"
+    if node.output_function is not torch.tanh:
+        return None, "the output function is not tanh"
+    if node.integrator not in AFFINE_GAINS:
+        return None, f"integrator {node.integrator!r} has no affine one-step map"
+    return "li", ""
+
+
+def find_reservoir(plan: Any, nodes: Mapping[str, Node]) -> tuple[Reservoir | None, str | None]:
+    """The plan's native reservoir loop, or ``None`` and why its structure has none."""
+    if len(plan.de_nodes) != 1 or len(plan.delayed) != 1:
+        return None, "needs one differential-equation node and one delayed edge"
+    v = plan.de_nodes[0]
+    node, edge = nodes[v], plan.delayed[0]
+    kind, var = _kind(node)
+    if kind is None:
+        return None, f"node {v!r}: {var}"
+    if (edge.source, edge.target, edge.delay, edge.source_var) != (v, v, 1, None):
+        return None, "the delayed edge is not a feedback self-edge of delay 1 on the output"
+    if kind == "li":
+        names = list(next(iter(node.linear_part().values())).gains)
+        var = edge.target_var
+        if var not in names:
+            return None, f"the self-edge feeds {var!r}, not an input of the linear part"
+    for t in plan.targets.values():
+        if t.node == v and t.dynamic != ((edge,) if t.var == var else ()):
+            return None, f"input {t.var!r} of {v!r} has other dynamic edges"
+        if t.node == v and kind == "li" and t.var == var and (t.static or t.external):
+            return None, "the drive enters the recurrent input"
+    post = tuple(u for u in plan.dynamic if u != v)
+    done = set(plan.static) | {v}
+    for u in post:
+        feeds = plan.edges_into(u)
+        if (
+            u == plan.input_node
+            or not isinstance(nodes[u], FuncNode)
+            or any(e.delay != 0 or e.source_var is not None or e.source not in done for e in feeds)
+        ):
+            return None, f"node {u!r} after the reservoir is not a plain function node"
+        done.add(u)
+    return Reservoir(kind, v, edge, var, post), None
+
+
+def reservoir_unusable(r: Reservoir | None, why: str | None, ctx: Any, batch: int, hooks) -> str | None:
+    """Why a run of ``ctx`` (batch ``batch``, with ``hooks``) cannot take the loop, or
+    ``None``."""
+    if r is None:
+        return why
+    weight = r.edge.module.weight
+    reasons = (
+        (ctx.grad, "the run needs gradients"),
+        (bool(hooks), "a trainer's hooks run inside the loop"),
+        (True, _native.unavailable(ctx.dtype, ctx.device)),
+        (
+            batch != 1 and not _batched(r, ctx.dtype),
+            "batch > 1 runs natively only for the leaky-tanh map with dense weights",
+        ),
+        (not _native.int32_indices(weight), "more than 2**31 nonzeros"),
+    )
+    return next((text for bad, text in reasons if bad and text), None)
+
+
+def _batched(r: Reservoir, dtype: torch.dtype) -> bool:
+    # batches: the leaky-tanh loop with dense W and torch's own BLAS gemm
+    return r.kind == "esn" and not r.edge.module.sparse and _native.gemm_address(dtype) is not None
+
+
+def _coefficients(r: Reservoir, node: Node, plan: Any, dt: float, like: Tensor) -> list:
+    """The loop's per-unit constants, from the node's declarations."""
+    module = r.edge.module
+    # the recurrent edge's bias; the generic loop folds it into the static drive of its
+    # target when that has one
+    static = bool(plan.targets[(r.node, r.var)].static)
+    bias = 0.0 if module.bias is None else module.bias.detach()
+    with torch.no_grad():
+        if r.kind == "esn":
+            lm = node.leaky_map()
+            return [lm.lr, lm.bias + (0.0 if static else bias)]
+        part = next(iter(node.linear_part().values()))
+        g = affine_gain(node.integrator, dt, part.tau, like)
+        drive = next(k for k in part.gains if k != r.var)
+        c_rec, c_ext = (1 - g) * part.gains[r.var], (1 - g) * part.gains[drive]
+        return [g, c_rec, c_ext, (1 - g) * part.rest + c_rec * bias]
+
+
+def start_reservoir(r: Reservoir, nodes, plan, dt: float, state: tuple) -> _native.ReservoirRun:
+    """The native loop of one run from ``state`` ``(x, x_prev)``."""
+    node = nodes[r.node]
+    where = f"CompiledNetwork.run (native loop of node {r.node!r})"
+    coef = [
+        torch.as_tensor(c, dtype=torch.float64).detach()
+        if not isinstance(c, Tensor)
+        else c.detach()
+        for c in _coefficients(r, node, plan, dt, state[0])
+    ]
+    weight = r.edge.module.effective_weight()
+    return _native.ReservoirRun(r.kind, where, r.edge.key, r.edge.module, weight, coef, state)

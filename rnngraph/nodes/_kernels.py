@@ -1,0 +1,327 @@
+r"""Node kernels: the step of a node as the compiled time loop calls it, chosen by capability.
+
+A kernel serves every node whose *declared structure* it needs (a linear part, a leaky map,
+the event rule of a spiking model) and whose run meets its conditions (no gradient, on the
+CPU, the native library loaded). The compiled plan asks :func:`choose` for each
+differential-equation node, fastest kernel first; the generic kernel, the model's own
+:meth:`~rnngraph.nodes.DENode.step`, serves every node and is the reference every other
+kernel is tested against (NaN and inf included). No kernel tests a node's concrete class:
+a model defined in a user's file that declares a linear membrane gets the affine and native
+kernels, and a subclass that changes the mathematics (overrides ``rhs``) loses them
+(:meth:`~rnngraph.nodes.DENode.structure`).
+
+A kernel is ``build(node, dt) -> k`` with ``k(state, *inputs) -> (output, state)``, inputs in
+the order of the node's ``input_names``. :func:`register_kernel` adds one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .. import _native
+from ._base import AFFINE_GAINS, DENode, affine_gain
+from ._spiking import SpikingNode, _hold_steps
+
+__all__ = [
+    "Context",
+    "KERNELS",
+    "NodeKernel",
+    "build_kernel",
+    "candidates",
+    "choose",
+    "lif_structure",
+    "register_kernel",
+]
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a run is: whether it needs gradients, and where its tensors live."""
+
+    grad: bool
+    device: torch.device
+    dtype: torch.dtype
+
+
+@dataclass(frozen=True)
+class NodeKernel:
+    """A registered node kernel.
+
+    ``declared(node)`` says why the node lacks the structure the kernel needs (``None``:
+    it has it); ``usable(node, ctx)`` why a run cannot take it (``None``: it can);
+    ``build(node, dt)`` makes the step.
+    """
+
+    name: str
+    summary: str
+    declared: Callable[[DENode], str | None]
+    usable: Callable[[DENode, Context], str | None]
+    build: Callable[[DENode, float], Callable[..., tuple[Tensor, tuple]]]
+
+
+def _always(*_: Any) -> None:
+    return None
+
+
+def _no_grad(node: DENode, ctx: Context) -> str | None:
+    return "the run needs gradients" if ctx.grad else None
+
+
+def _native_no_grad(node: DENode, ctx: Context) -> str | None:
+    return _no_grad(node, ctx) or _native.unavailable(ctx.dtype, ctx.device)
+
+
+def lif_structure(node: DENode) -> tuple[dict | None, str | None]:
+    """The constants of the LIF-type step a node's declarations describe, or ``None`` and
+    why not: a spiking model whose only integrated variable is a linear membrane with one
+    input (:math:`\\tau \\dot v = \\mathrm{rest} + R I - v`), a fixed threshold, no jumps,
+    no noise, an integrator with an affine one-step map and a plain spike function."""
+    if not isinstance(node, SpikingNode):
+        return None, "not a spiking model (no event rule)"
+    if tuple(node.ode_vars) != ("v",):
+        return None, f"integrates {list(node.ode_vars)}, not v alone"
+    lin, why = node.structure("linear_part")
+    if lin is None:
+        return None, why
+    part = lin["v"]
+    if len(part.gains) != 1:
+        return None, f"v has {len(part.gains)} inputs, not one"
+    if node.adaptation is not None or node.jumps:
+        return None, "the event rule has an adaptive threshold or jumps"
+    if node.integrator not in AFFINE_GAINS:
+        return None, f"integrator {node.integrator!r} has no affine one-step map"
+    if node.noisy:
+        return None, "the model draws noise"
+    if getattr(node.spike_fn, "relaxed", False):
+        return None, "the spike function is relaxed (smooth forward)"
+    (name, gain), = part.gains.items()
+    return {"part": part, "input": node.input_names.index(name), "r_m": gain}, None
+
+
+def _lif_declared(node: DENode) -> str | None:
+    return lif_structure(node)[1]
+
+
+def _lif_constants(node: SpikingNode, dt: float) -> dict[str, Tensor]:
+    """The constants of the no-gradient LIF step in the network's dtype (a Python float must
+    not pass through float32): the fixed point at zero input ``u0``, the input gain ``r_m``,
+    the gain ``g``, the threshold ``th``, ``v_reset``, ``drop = th - v_reset`` and the held
+    steps ``hold``."""
+    found, _ = lif_structure(node)
+    part = found["part"]
+    with torch.no_grad():
+        th = getattr(node, node.threshold_name)
+        like = th.detach()
+        c = {
+            "u0": part.rest,
+            "r_m": found["r_m"],
+            "g": affine_gain(node.integrator, dt, part.tau, like),
+            "th": th,
+            "v_reset": node.v_reset,
+            "drop": th - node.v_reset,
+            "hold": _hold_steps(node.refractory, dt, like),
+        }
+        return {k: torch.as_tensor(v, dtype=like.dtype, device=like.device) for k, v in c.items()}
+
+
+def _scalar_or_tensor(t: Tensor) -> float | Tensor:
+    """A Python number for a 0-d tensor (one kernel launch less per use), else the tensor."""
+    return float(t) if t.dim() == 0 else t
+
+
+def torch_lif_step(c: dict[str, Tensor], subtract: bool, refractory: bool) -> Callable:
+    """The no-gradient LIF step in torch on the constants of :func:`_lif_constants`:
+    ``(v, z, ref), I -> (z, (v, z, ref))``; without ``refractory`` the countdown is neither
+    read nor changed."""
+    u0 = c["u0"]
+    r_m, gain, th, v_reset, drop, hold = (
+        _scalar_or_tensor(c[k]) for k in ("r_m", "g", "th", "v_reset", "drop", "hold")
+    )
+
+    def k(s: tuple, i: Tensor) -> tuple[Tensor, tuple]:
+        v, z, ref = s
+        u = torch.add(u0, i, alpha=r_m) if isinstance(r_m, float) else u0 + r_m * i
+        vi = torch.lerp(u, v, gain)  # u + g (v - u), as affine_step
+        if refractory:
+            held = ref > 0
+            vi = torch.where(held, v, vi)
+        if subtract:  # the reset of the previous step's spike, also in a held step
+            vi = vi - z * drop
+        spiked = (vi > th) & ~held if refractory else vi > th
+        z_new = spiked.to(vi.dtype)
+        if not subtract:
+            vi = torch.where(spiked, v_reset, vi)
+        if refractory:
+            ref = torch.where(spiked, hold, (ref - 1.0).clamp(min=0.0))
+        return z_new, (vi, z_new, ref)
+
+    return k
+
+
+def _held_at_start(c: dict, subtract: bool, fast: Callable) -> Callable:
+    """``fast`` (a step without the countdown) unless the run's first state holds a unit
+    (``ref > 0``, set by the user): then the torch step with the countdown, as the model
+    holds it (checked once, at the run's first step)."""
+    chosen: list[Callable] = []
+
+    def k(s: tuple, i: Tensor) -> tuple[Tensor, tuple]:
+        if not chosen:
+            held = bool((s[2] > 0).any())
+            chosen.append(torch_lif_step(c, subtract, True) if held else fast)
+        return chosen[0](s, i)
+
+    return k
+
+
+def _lif_kernel(native: bool) -> Callable[[DENode, float], Callable]:
+    def build(node: DENode, dt: float) -> Callable:
+        c = _lif_constants(node, dt)
+        subtract = node.reset_mode == "subtract"
+        refractory = bool((c["hold"] > 0).any())
+        j = lif_structure(node)[0]["input"]
+        if native:
+            where = f"{type(node).__name__} step"
+            step = _native.lif_step(node.n, c["g"].dtype, c["g"].device, subtract, where, **c)
+
+            def fast(s: tuple, i: Tensor) -> tuple[Tensor, tuple]:
+                v, z, ref = step(i, *s)
+                return z, (v, z, ref)
+
+        else:
+            fast = torch_lif_step(c, subtract, refractory)
+        k = fast if refractory else _held_at_start(c, subtract, fast)
+        if len(node.input_names) == 1:
+            return k
+        return lambda s, *i: k(s, i[j])
+
+    return build
+
+
+def _leaky_declared(node: DENode) -> str | None:
+    return node.structure("leaky_map")[1]
+
+
+def _leaky_tanh_declared(node: DENode) -> str | None:
+    lm, why = node.structure("leaky_map")
+    if lm is None:
+        return why
+    return None if lm.f is torch.tanh else "the activation is not tanh"
+
+
+def _native_leaky_tanh(node: DENode, dt: float) -> Callable:
+    lm = node.leaky_map()
+    bias = torch.as_tensor(lm.bias).detach()
+    lr = torch.as_tensor(lm.lr).detach().to(bias.dtype)
+    step = _native.leaky_tanh_step(lr, bias, node.n, f"{type(node).__name__} step")
+    j = node.input_names.index(lm.input)
+
+    def k(s: tuple, *i: Tensor) -> tuple[Tensor, tuple]:
+        x = step(s[0], i[j])
+        return x, (x,)
+
+    return k
+
+
+def _torch_leaky_map(node: DENode, dt: float) -> Callable:
+    """The leaky map with its constants bound once: a fixed scalar leak rate as a Python
+    number, a zero bias skipped (one operation less per step; the same values)."""
+    lm = node.leaky_map()
+    f, lr, bias = lm.f, lm.lr, lm.bias
+    j = node.input_names.index(lm.input)
+    if isinstance(lr, Tensor) and lr.dim() == 0 and not lr.requires_grad:
+        lr = float(lr)
+    has_bias = not isinstance(bias, Tensor) or bias.requires_grad or bool((bias != 0).any())
+
+    def k(s: tuple, *i: Tensor) -> tuple[Tensor, tuple]:
+        x = torch.lerp(s[0], f(i[j] + bias) if has_bias else f(i[j]), lr)
+        return x, (x,)
+
+    return k
+
+
+def _generic(node: DENode, dt: float) -> Callable:
+    return node.kernel(dt)
+
+
+#: The registered kernels, fastest first; the generic step is the last and serves all.
+KERNELS: list[NodeKernel] = [
+    NodeKernel(
+        "native LIF step",
+        "the LIF-type step in C, one pass over the units",
+        _lif_declared,
+        _native_no_grad,
+        _lif_kernel(native=True),
+    ),
+    NodeKernel(
+        "torch LIF step",
+        "the LIF-type step as plain torch comparisons (no surrogate)",
+        _lif_declared,
+        _no_grad,
+        _lif_kernel(native=False),
+    ),
+    NodeKernel(
+        "native leaky-tanh step",
+        "the leaky tanh map in C, one pass over the units",
+        _leaky_tanh_declared,
+        _native_no_grad,
+        _native_leaky_tanh,
+    ),
+    NodeKernel(
+        "torch leaky map",
+        "the leaky map with its constants bound once",
+        _leaky_declared,
+        _always,
+        _torch_leaky_map,
+    ),
+    NodeKernel("generic", "the model's step (integrate, event, output)", _always, _always, _generic),
+]
+
+
+def register_kernel(kernel: NodeKernel, before: str = "generic") -> None:
+    """Add ``kernel`` to the registry, ahead of the kernel named ``before`` (by default
+    the generic step: it is tried after every faster built-in kernel)."""
+    if not isinstance(kernel, NodeKernel):
+        raise TypeError(f"register_kernel: expected a NodeKernel, got {type(kernel).__name__}")
+    names = [k.name for k in KERNELS]
+    if kernel.name in names:
+        raise ValueError(f"register_kernel: a kernel named {kernel.name!r} is registered already")
+    if before not in names:
+        raise ValueError(f"register_kernel: no kernel named {before!r}; kernels are {names}")
+    KERNELS.insert(names.index(before), kernel)
+
+
+def build_kernel(name: str, node: DENode, dt: float) -> Callable[..., tuple[Tensor, tuple]]:
+    """The registered kernel ``name`` built for ``node`` (for tests and debugging: the
+    plan chooses by itself); a ``ValueError`` says why the node lacks what it needs."""
+    kernel = next((k for k in KERNELS if k.name == name), None)
+    if kernel is None:
+        raise ValueError(f"build_kernel: no kernel {name!r}; kernels are {[k.name for k in KERNELS]}")
+    why = kernel.declared(node)
+    if why is not None:
+        raise ValueError(f"build_kernel: kernel {name!r} cannot serve {type(node).__name__}: {why}")
+    return kernel.build(node, dt)
+
+
+def candidates(node: DENode) -> list[tuple[NodeKernel, str | None]]:
+    """Every registered kernel with why the node lacks the structure it needs (``None``:
+    it has it), fastest first."""
+    return [(k, k.declared(node)) for k in KERNELS]
+
+
+def choose(
+    found: list[tuple[NodeKernel, str | None]], node: DENode, ctx: Context
+) -> tuple[NodeKernel, list[tuple[str, str]]]:
+    """The first kernel of ``found`` (:func:`candidates`) the node and the run allow, and
+    for each faster one, ``(name, why not)``."""
+    passed: list[tuple[str, str]] = []
+    for kernel, why in found:
+        why = why or kernel.usable(node, ctx)
+        if why is None:
+            return kernel, passed
+        passed.append((kernel.name, why))
+    raise AssertionError("the generic kernel serves every node")  # pragma: no cover
