@@ -684,8 +684,6 @@ class FittingMixin:
             The training run: ``output`` at every step (the readout before each update) and
             ``loss``, the mean squared a-priori error of each update.
         """
-        from ..training import RLS
-
         where = "Network.fit_rls"
         _flags(
             where,
@@ -694,55 +692,18 @@ class FittingMixin:
             bias=bias,
             verbose=verbose,
         )
-        if targets is None:
-            raise ValueError(f"{where}: targets are required")
-        if trainer is not None and not isinstance(trainer, RLS):
-            raise TypeError(
-                f"{where}: trainer must be the RLS of an earlier fit_rls (rec.trainer), "
-                f"got {type(trainer).__name__}"
-            )
-        update_steps = _count(where, "update_steps", update_steps, 1)
-        washout = _count(where, "washout", washout, 0)
-        every = _count(where, "sampling_steps", sampling_steps, 1)
-        start = _count(where, "cutoff", cutoff, 0)
-        if rls_dtype is not None:
-            as_float_dtype(f"{where}: rls_dtype", rls_dtype)
-        with _named(where):
-            fresh = RLS(
-                alpha=1.0 if alpha is None else alpha,
-                forgetting=1.0 if forgetting is None else forgetting,
-                every=update_steps,
-                start=washout,
-                dtype=rls_dtype,
-            )
-        if trainer is not None:
-            _carried_over(where, trainer, alpha, forgetting, rls_dtype, fresh)
-        rls = trainer or fresh
-        model = self.compile()
-        xs, ys, is_list = _sequences(where, inputs, targets, model.n_in, self.dtype, self.device)
-        if is_list:
-            raise TypeError(
-                f"{where}: pass one (T, n) or (B, T, n) array; lists of sequences "
-                "train one after another with repeated calls"
-            )
-        x, y = xs[0], ys[0]
-        if washout >= y.shape[1]:
-            raise ValueError(
-                f"{where}: washout={washout} leaves no step to update: the targets have "
-                f"{y.shape[1]} steps; pass a washout below the length"
-            )
+        update_steps, washout, every, start = _rls_counts(
+            where, targets, trainer, update_steps, washout, sampling_steps, cutoff, rls_dtype
+        )
+        rls = _rls_trainer(where, alpha, forgetting, update_steps, washout, rls_dtype, trainer)
+        x, y = self._rls_sequence(where, inputs, targets, washout)
         n_out = y.shape[-1]
         edge, add = self._readout_edge(where, edge, n_out, add_readout_node, readout, bias)
         self._check_rls_call(where, edge, bias, n_out, feedback_weights, trainer)
         names = [edge[1]] if record is None else record
         obs = _observer(where, names, every, start)
         with self._all_or_nothing(() if add else (self.get_edge(*edge),), rls=trainer):
-            if add:
-                self._add_readout(where, edge, n_out, bias, "rls")
-            if feedback_weights is not None:
-                self.add_edge(edge[1], edge[0], weights=feedback_weights, feedback=True)
-            model = self.compile()
-            self._check_online(where, model, edge)
+            model = self._rls_model(where, edge, add, n_out, bias, feedback_weights)
             if record is None:  # the output node, which the readout may have become
                 obs = _observer(where, [model.output_node], every, start)
             rec = self._rls_run(
@@ -762,6 +723,43 @@ class FittingMixin:
         rec.batched = np.ndim(targets) == 3
         rec.trainer = rls
         return rec
+
+    def _rls_sequence(
+        self: Network, where: str, inputs: Any, targets: Any, washout: int
+    ) -> tuple[Tensor | None, Tensor]:
+        """The one ``(x, y)`` pair ``fit_rls`` trains on, its length checked against ``washout``."""
+        model = self.compile()
+        xs, ys, is_list = _sequences(where, inputs, targets, model.n_in, self.dtype, self.device)
+        if is_list:
+            raise TypeError(
+                f"{where}: pass one (T, n) or (B, T, n) array; lists of sequences "
+                "train one after another with repeated calls"
+            )
+        x, y = xs[0], ys[0]
+        if washout >= y.shape[1]:
+            raise ValueError(
+                f"{where}: washout={washout} leaves no step to update: the targets have "
+                f"{y.shape[1]} steps; pass a washout below the length"
+            )
+        return x, y
+
+    def _rls_model(
+        self: Network,
+        where: str,
+        edge: tuple[str, str],
+        add: bool,
+        n_out: int,
+        bias: bool,
+        feedback_weights: Any,
+    ) -> CompiledNetwork:
+        """Add ``fit_rls``'s readout and feedback edge as asked; return the checked model."""
+        if add:
+            self._add_readout(where, edge, n_out, bias, "rls")
+        if feedback_weights is not None:
+            self.add_edge(edge[1], edge[0], weights=feedback_weights, feedback=True)
+        model = self.compile()
+        self._check_online(where, model, edge)
+        return model
 
     def _check_rls_call(
         self: Network,
@@ -1230,6 +1228,60 @@ class FittingMixin:
 def _count(where: str, name: str, value: Any, least: int) -> int:
     """``value`` as an int >= ``least``; anything else is a ``ValueError`` naming ``name``."""
     return as_int(where, name, value, minimum=least, type_error=ValueError)
+
+
+def _rls_counts(
+    where: str,
+    targets: Any,
+    trainer: Any,
+    update_steps: Any,
+    washout: Any,
+    sampling_steps: Any,
+    cutoff: Any,
+    rls_dtype: Any,
+) -> tuple[int, int, int, int]:
+    """Check ``fit_rls``'s targets, trainer, counts and rls_dtype; return the four counts."""
+    from ..training import RLS
+
+    if targets is None:
+        raise ValueError(f"{where}: targets are required")
+    if trainer is not None and not isinstance(trainer, RLS):
+        raise TypeError(
+            f"{where}: trainer must be the RLS of an earlier fit_rls (rec.trainer), "
+            f"got {type(trainer).__name__}"
+        )
+    update_steps = _count(where, "update_steps", update_steps, 1)
+    washout = _count(where, "washout", washout, 0)
+    every = _count(where, "sampling_steps", sampling_steps, 1)
+    start = _count(where, "cutoff", cutoff, 0)
+    if rls_dtype is not None:
+        as_float_dtype(f"{where}: rls_dtype", rls_dtype)
+    return update_steps, washout, every, start
+
+
+def _rls_trainer(
+    where: str,
+    alpha: Any,
+    forgetting: Any,
+    update_steps: int,
+    washout: int,
+    rls_dtype: Any,
+    trainer: Any,
+) -> Any:
+    """The RLS of a ``fit_rls`` call: ``trainer``, checked against the call, or a new one."""
+    from ..training import RLS
+
+    with _named(where):
+        fresh = RLS(
+            alpha=1.0 if alpha is None else alpha,
+            forgetting=1.0 if forgetting is None else forgetting,
+            every=update_steps,
+            start=washout,
+            dtype=rls_dtype,
+        )
+    if trainer is not None:
+        _carried_over(where, trainer, alpha, forgetting, rls_dtype, fresh)
+    return trainer or fresh
 
 
 def _carried_over(

@@ -296,75 +296,36 @@ class Network(FittingMixin):
         input_var, output_var = _strip_op(input_var), _strip_op(output_var)
         node_vars = {_strip_op(k): v for k, v in (node_vars or {}).items()}
         if isinstance(node, str):
-            if n is None and weights is not None:
-                shape = _shape(weights)
-                if not shape:
-                    raise TypeError(
-                        f"{where}({label!r}): weights must be an (n, n) matrix, got "
-                        f"{type(weights).__name__}"
-                    )
-                n = shape[0]
-            if params.get("train") is not None or train_params is not None:
-                params["train"] = _train_names(f"{where}({label!r})", params, train_params)
-            try:
-                model = make_model(where, node, n, **params)
-            except (TypeError, ValueError) as err:  # name the call and the node
-                msg = str(err)
-                raise type(err)(
-                    msg if msg.startswith(where) else f"{where}({label!r}): {msg}"
-                ) from err
+            model = _model_by_name(where, label, node, n, weights, train_params, params)
         elif isinstance(node, DENode):
-            if params or train_params:
-                raise TypeError(
-                    f"{where}: model parameters {sorted(params)} go to the DENode's constructor "
-                    "when passing an instance"
-                )
-            if n is not None and as_int(where, "n", n, minimum=1) != node.n:
-                raise ValueError(f"{where}: n={n} but the node has {node.n} units")
-            model = node
+            model = _model_instance(where, node, n, train_params, params)
         else:
             raise TypeError(
                 f"{where}: node must be a model name or a DENode, got {type(node).__name__}"
             )
-        for k, v in node_vars.items():
-            if k in model.state_vars:
-                model.set_init(k, v)
-            elif k in model.param_names:
-                _set_param(f"{where}({label!r})", model, k, v)
-            else:
-                raise ValueError(
-                    f"{where}: node_vars names {k!r}, which node {label!r} does not have; "
-                    f"parameters {list(model.param_names)}, "
-                    f"state variables {list(model.state_vars)}"
-                )
-        if input_var is not None and input_var != model.input_names[0]:
-            raise ValueError(
-                f"{where}: input_var {input_var!r} is not the main input of {type(model).__name__} "
-                f"({model.input_names[0]!r}); send edges to other inputs with target_var="
-            )
-        if output_var is not None and not _emits(model, output_var):
-            raise ValueError(
-                f"{where}({label!r}): output_var {output_var!r} is not what "
-                f"{type(model).__name__} emits (its output is "
-                f"{_output_description(model)}); a node's output cannot be changed here: "
-                f"record {label + '.' + output_var!r} or read it with "
-                f"add_edge(..., source_var={output_var!r})"
-            )
+        _set_node_vars(where, label, model, node_vars)
+        _check_io_vars(where, label, model, input_var, output_var)
         self.add_node(label, model)
         if weights is not None:
-            try:
-                self.add_edge(
-                    label,
-                    label,
-                    weights=weights,
-                    feedback=True,
-                    source_var=source_var if source_var not in (None, "r", "out") else None,
-                    target_var=target_var,
-                )
-            except Exception:
-                self.pop_node(label)  # a failed call leaves the graph as it was
-                raise
+            self._add_self_feedback(label, weights, source_var, target_var)
         return model
+
+    def _add_self_feedback(
+        self, label: str, weights: Any, source_var: str | None, target_var: str | None
+    ) -> None:
+        """Add node ``label``'s RectiPy ``weights`` self-edge; on failure remove the node."""
+        try:
+            self.add_edge(
+                label,
+                label,
+                weights=weights,
+                feedback=True,
+                source_var=source_var if source_var not in (None, "r", "out") else None,
+                target_var=target_var,
+            )
+        except Exception:
+            self.pop_node(label)  # a failed call leaves the graph as it was
+            raise
 
     @keywords("Network.add_edge")
     def add_edge(
@@ -917,6 +878,81 @@ class Network(FittingMixin):
         return (
             f"Network(dt={self.dt}, nodes={list(self.graph.nodes)}, "
             f"edges={[f'{u}->{v}' for u, v in self.graph.edges]})"
+        )
+
+
+def _model_by_name(
+    where: str,
+    label: str,
+    name: str,
+    n: int | None,
+    weights: Any,
+    train_params: Any,
+    params: dict[str, Any],
+) -> DENode:
+    """Build the built-in or RectiPy-template model ``name`` for ``add_diffeq_node``."""
+    if n is None and weights is not None:
+        shape = _shape(weights)
+        if not shape:
+            raise TypeError(
+                f"{where}({label!r}): weights must be an (n, n) matrix, got "
+                f"{type(weights).__name__}"
+            )
+        n = shape[0]
+    if params.get("train") is not None or train_params is not None:
+        params["train"] = _train_names(f"{where}({label!r})", params, train_params)
+    try:
+        return make_model(where, name, n, **params)
+    except (TypeError, ValueError) as err:  # name the call and the node
+        msg = str(err)
+        raise type(err)(msg if msg.startswith(where) else f"{where}({label!r}): {msg}") from err
+
+
+def _model_instance(
+    where: str, node: DENode, n: int | None, train_params: Any, params: dict[str, Any]
+) -> DENode:
+    """Check a ``DENode`` instance given to ``add_diffeq_node`` and return it."""
+    if params or train_params:
+        raise TypeError(
+            f"{where}: model parameters {sorted(params)} go to the DENode's constructor "
+            "when passing an instance"
+        )
+    if n is not None and as_int(where, "n", n, minimum=1) != node.n:
+        raise ValueError(f"{where}: n={n} but the node has {node.n} units")
+    return node
+
+
+def _set_node_vars(where: str, label: str, model: DENode, node_vars: dict[str, Any]) -> None:
+    """Write RectiPy's ``node_vars`` into ``model``: initial states and parameters."""
+    for k, v in node_vars.items():
+        if k in model.state_vars:
+            model.set_init(k, v)
+        elif k in model.param_names:
+            _set_param(f"{where}({label!r})", model, k, v)
+        else:
+            raise ValueError(
+                f"{where}: node_vars names {k!r}, which node {label!r} does not have; "
+                f"parameters {list(model.param_names)}, "
+                f"state variables {list(model.state_vars)}"
+            )
+
+
+def _check_io_vars(
+    where: str, label: str, model: DENode, input_var: str | None, output_var: str | None
+) -> None:
+    """Refuse a RectiPy ``input_var`` or ``output_var`` that ``model`` does not have as such."""
+    if input_var is not None and input_var != model.input_names[0]:
+        raise ValueError(
+            f"{where}: input_var {input_var!r} is not the main input of {type(model).__name__} "
+            f"({model.input_names[0]!r}); send edges to other inputs with target_var="
+        )
+    if output_var is not None and not _emits(model, output_var):
+        raise ValueError(
+            f"{where}({label!r}): output_var {output_var!r} is not what "
+            f"{type(model).__name__} emits (its output is "
+            f"{_output_description(model)}); a node's output cannot be changed here: "
+            f"record {label + '.' + output_var!r} or read it with "
+            f"add_edge(..., source_var={output_var!r})"
         )
 
 
