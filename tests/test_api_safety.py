@@ -1228,7 +1228,7 @@ def test_the_lock_survives_copies_pickles_and_calls_from_inside_a_call():
     seen = []
     hook = rg.network.Hook("res", ("res",), lambda t, r: seen.append(net.get_var("res", "x")))
     model = net.model
-    model._run_api("test", x, None, None, False, None, hooks=(hook,))
+    model.execute("test", x, None, None, False, None, hooks=(hook,))
     assert len(seen) == x.shape[0]
     assert net.test(x, torch.zeros(6, 1)) is not None  # test() runs inside itself
 

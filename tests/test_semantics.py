@@ -348,11 +348,11 @@ def test_hook_reads_a_nodes_input_of_the_step(grad):
     hook = Hook("res", ("res:I",), lambda t, inp: seen.append(inp.detach().clone()))
     x = torch.randn(3, 6, 2, generator=g, dtype=torch.float64)
     with torch.set_grad_enabled(grad):
-        out = net.compile()._run_api("test", x, None, None, False, None, hooks=(hook,)).output
+        out = net.compile().execute("test", x, None, None, False, None, hooks=(hook,)).output
     prev = torch.cat([torch.zeros(3, 1, 4, dtype=torch.float64), out[:, :-1].detach()], 1)
     expected = x @ w_in.T + b + prev @ w.T  # (B, T, 4)
     torch.testing.assert_close(torch.stack(seen, 1), expected, rtol=0, atol=1e-12)
     with pytest.raises(ValueError, match="reads 'res:J': no input 'J'"):
-        net.compile()._run_api(
+        net.compile().execute(
             "test", x, None, None, False, None, hooks=(Hook("res", ("res:J",), print),)
         )

@@ -168,6 +168,39 @@ def empty_scratch() -> None:
     _SCRATCH.pool = None
 
 
+def _options(node: Node) -> tuple:
+    """The node's options a kernel is built for (besides its parameters' values)."""
+    return (
+        node.integrator,
+        getattr(node, "reset_mode", None),
+        getattr(node, "detach_reset", None),
+        node.noisy,
+        id(getattr(node, "spike_fn", None)),
+        id(node.output_function),
+    )
+
+
+def _same_values(old: list[Tensor], new: list[Tensor]) -> bool:
+    return len(old) == len(new) and all(
+        a.shape == b.shape and a.dtype == b.dtype and a.device == b.device and torch.equal(a, b)
+        for a, b in zip(old, new, strict=True)
+    )
+
+
+class StepState(dict):
+    """The state :meth:`CompiledNetwork.step` returns: a plain dict of tensors that also
+    remembers which network made it and which tensors it held, so that the next ``step``
+    from it skips the checks of a state given by hand (the tensors' identities are
+    compared, not their values: a state edited in place is taken as it is)."""
+
+    __slots__ = ("_issuer", "_ids")
+
+    def trusted(self, issuer: tuple) -> bool:
+        return getattr(self, "_issuer", None) == issuer and self._ids == tuple(
+            map(id, self.values())
+        )
+
+
 class ModuleTable(nn.Module):
     """Submodules by label. Unlike ``nn.ModuleDict`` it defines no methods of its own (only
     ``[]``, ``in``, ``len`` and iteration over labels), so a label such as ``"pop"`` or
@@ -308,6 +341,9 @@ class CompiledNetwork(nn.Module):
         self.register_buffer("_ref", torch.zeros((), dtype=dtype, device=device), persistent=False)
         self.plan: Plan = build_plan(self.nodes, edges, self._order, input_node, output_node)
         self._loops: dict[tuple, Any] = {}
+        self._built: dict[str, tuple] = {}  # DE node -> (key, parameter values, kernel)
+        self._zeros: dict[int, list[Tensor]] = {}  # batch -> zero inputs of step()
+        self._step_programs: dict[tuple, tuple] = {}  # the loop and its layout, per step kind
         self._outputs = _OutputPool()
         self._lock = threading.RLock()  # held while a call reads and writes self.state
         self.state: State | None = None
@@ -379,6 +415,12 @@ class CompiledNetwork(nn.Module):
         read their ``init`` value (zeros by default) until the source's output arrives.
         """
         return self._init_state("CompiledNetwork.init_state", batch_size)
+
+    def initial_state(self, where: str, batch_size: int | None = None) -> State:
+        """:meth:`init_state` for the facade and trainers: errors named after ``where``;
+        ``batch_size=None`` is the batch the initial values fix (1 unless a ``(B, n)``
+        initial value says otherwise)."""
+        return self._init_state(where, self._init_batch() if batch_size is None else batch_size)
 
     def _init_state(self, where: str, batch_size: int) -> State:
         """:meth:`init_state`, its errors named after the public call ``where``."""
@@ -491,7 +533,8 @@ class CompiledNetwork(nn.Module):
         """Pickles (``torch.save``) leave out the generated loops: functions made by
         ``exec`` cannot be pickled, and the loaded network makes them again on its first
         run."""
-        state = {**super().__getstate__(), "_loops": {}}
+        state = {**super().__getstate__(), "_loops": {}, "_step_programs": {}, "_built": {}}
+        state.pop("_params_cache", None)
         state.pop("_lock", None)  # a lock cannot be pickled; the copy makes its own
         return state
 
@@ -502,6 +545,8 @@ class CompiledNetwork(nn.Module):
                 state[f"_{name}"] = state.pop(name)
         super().__setstate__(state)
         self._lock = threading.RLock()
+        for name, empty in (("_built", {}), ("_zeros", {}), ("_step_programs", {})):
+            self.__dict__.setdefault(name, empty)
 
     def to(self, *args: Any, **kwargs: Any) -> CompiledNetwork:
         """``torch.nn.Module.to``, with floating dtypes only: an integer, bool or complex
@@ -526,6 +571,7 @@ class CompiledNetwork(nn.Module):
         with self._lock:
             super()._apply(fn, *args, **kwargs)
             self._outputs.clear()
+            self._step_programs, self._zeros, self._built = {}, {}, {}
             if self.state is not None:
                 self.state = {k: fn(v) for k, v in self.state.items()}
         return self
@@ -905,6 +951,61 @@ class CompiledNetwork(nn.Module):
         )
         self._func_outputs(ys, plan.post)
 
+    def _weights(self, event: bool, written: set) -> list[Tensor]:
+        """The current weights of the dynamic edges as the loop multiplies them: CSR as it
+        is, dense transposed (a contiguous copy for an event-driven product)."""
+        W = []
+        for t in self.plan.targets.values():
+            for e in t.dynamic:
+                w = e.module.effective_weight()
+                if e.module.sparse:
+                    W.append(w)
+                elif event and e.key in self.plan.event_edges and e.key not in written:
+                    W.append(w.t().contiguous())  # event-driven: W^T's rows per source unit
+                else:
+                    W.append(w.t())
+        return W
+
+    def _bias_rows(self, summed: list[Target], live: list[PlanEdge], written: set) -> list:
+        """Folded biases (one sum per target) and the live ones, as ``(1, n)`` rows (so that
+        a bias plus a batch-1 CSR mat-vec ``(n,)`` keeps the batch axis); a live bias is a
+        view of the edge's own, so a hook's writes reach the loop."""
+        rows = [sum(e.module.bias for e in self._folded(t, written)).view(1, -1) for t in summed]
+        return rows + [e.module.bias.view(1, -1) for e in live]
+
+    def _kernels(self, ctx: Context) -> list[Callable]:
+        """The step of every dynamic node for a run of ``ctx``: a function node's map, a DE
+        node's kernel as the plan chooses it (see :meth:`explain`). A kernel is built once
+        and kept while the node's parameters, options and ``dt`` stay as they were
+        (compared value for value: writes through ``.data`` leave no other trace)."""
+        out = []
+        for v in self.plan.dynamic:
+            node = self.nodes[v]
+            if v not in self.plan.de_nodes:
+                out.append(node.fn)
+                continue
+            key = (self.dt, ctx, _options(node))
+            values = [getattr(node, name).detach() for name in node.param_names]
+            cached = self._built.get(v)
+            if cached is None or cached[0] != key or not _same_values(cached[1], values):
+                built = node_kernels(node, ctx)[0].build(node, self.dt)
+                cached = (key, [t.clone() for t in values], built)
+                self._built[v] = cached
+            built = cached[2]
+            out.append(built.per_run() if hasattr(built, "per_run") else built)
+        return out
+
+    def _start(self, state: Mapping[str, Tensor]) -> list:
+        """The loop's state list from a state dict: one named tuple per DE node, then the
+        delay lines."""
+        S: list = []
+        for v in self.plan.de_nodes:
+            node = self.nodes[v]
+            S.append(node.State(*(state[f"{v}.{var}"] for var in node.state_vars)))
+        for e in self.plan.delayed:
+            S.extend(state[f"{e.key}@{k}"] for k in range(1, e.delay + 1))
+        return S
+
     def _run(
         self,
         x: Tensor | None,
@@ -936,33 +1037,11 @@ class CompiledNetwork(nn.Module):
 
         # per-run constants: effective weights, combined biases, node steps
         summed, live, written = self._biases(hooked)
-        dyn_edges = [e for t in self.plan.targets.values() for e in t.dynamic]
-        W = []
-        for e in dyn_edges:
-            w = e.module.effective_weight()
-            if e.module.sparse:
-                W.append(w)
-            elif event and e.key in self.plan.event_edges and e.key not in written:
-                W.append(w.t().contiguous())  # event-driven: W^T's rows per source unit
-            else:
-                W.append(w.t())
+        W = self._weights(event, written)
         pre = [t for t in self.plan.targets.values() if t.static]
-        # (1, n) rows, so that a bias plus a batch-1 CSR mat-vec (n,) keeps the batch axis;
-        # a live bias is a view of the edge's own, so a hook's writes reach the loop
-        BIAS = [sum(e.module.bias for e in self._folded(t, written)).view(1, -1) for t in summed]
-        BIAS += [e.module.bias.view(1, -1) for e in live]
-        STEP = [
-            node_kernels(self.nodes[v], ctx)[0].build(self.nodes[v], self.dt)
-            if v in self.plan.de_nodes
-            else self.nodes[v].fn
-            for v in self.plan.dynamic
-        ]
-        S = []
-        for v in self.plan.de_nodes:
-            node = self.nodes[v]
-            S.append(node.State(*(state[f"{v}.{var}"] for var in node.state_vars)))
-        for e in self.plan.delayed:
-            S.extend(state[f"{e.key}@{k}"] for k in range(1, e.delay + 1))
+        BIAS = self._bias_rows(summed, live, written)
+        STEP = self._kernels(ctx)
+        S = self._start(state)
 
         reservoir = None
         if native:
@@ -1131,9 +1210,9 @@ class CompiledNetwork(nn.Module):
         """
         where = "CompiledNetwork.run"
         progress = as_flag(where, "progress", progress)
-        return self._run_api(where, inputs, observer, state, progress, steps)
+        return self.execute(where, inputs, observer, state, progress, steps)
 
-    def _run_api(
+    def execute(
         self,
         where,
         inputs,
@@ -1145,9 +1224,13 @@ class CompiledNetwork(nn.Module):
         hooks=(),
         hold=True,
     ):
-        """The run behind :meth:`run` and :meth:`forward`. With ``hold`` it starts from the
-        held state (unless ``state`` is given) and holds the final state; without, it starts
-        from ``init_state`` (unless ``state`` is given) and leaves the held state alone.
+        """The executor's run, behind :meth:`run`, :meth:`forward`, the ``Network`` facade
+        and the trainers: the plan run over ``inputs`` with the ``observer`` and the
+        trainer's ``hooks`` (:class:`Hook`), errors named after the public call ``where``.
+        With ``hold`` it starts from the held state (unless ``state`` is given) and holds
+        the final state; without, it starts from ``init_state`` (unless ``state`` is given)
+        and leaves the held state alone. ``batch_size`` is the batch of a run without
+        inputs from an initial state.
 
         A run from the held state holds the network's lock from start to end, so that runs
         from several threads follow each other; a run from a given state takes it only to
@@ -1165,7 +1248,7 @@ class CompiledNetwork(nn.Module):
     def _run_checked(
         self, where, inputs, observer, state, progress, steps, batch_size, hooks, hold
     ) -> Recording:
-        """:meth:`_run_api` without the lock and without holding the final state."""
+        """:meth:`execute` without the lock and without holding the final state."""
         if observer is not None and not isinstance(observer, Observer):
             raise TypeError(f"{where}: observer must be an Observer, got {type(observer).__name__}")
         if state is not None:
@@ -1236,7 +1319,7 @@ class CompiledNetwork(nn.Module):
             ``(T, n_out)`` or ``(B, T, n_out)``.
         """
         where = "CompiledNetwork.forward"
-        return self._run_api(where, inputs, None, state, False, steps, hold=False).output
+        return self.execute(where, inputs, None, state, False, steps, hold=False).output
 
     @keywords("CompiledNetwork.step")
     def step(self, x_t: Any, state: State) -> tuple[Tensor, State]:
@@ -1245,6 +1328,11 @@ class CompiledNetwork(nn.Module):
         ``x_t`` is ``(B, C)`` (or ``(C,)`` for ``B = 1``; ``None`` for no external input).
         A state of batch 1 starts every element of a larger batch, as in :meth:`run`;
         ``state=None`` is ``init_state(B)``. The held state is left untouched.
+
+        A loop over ``step`` runs the program a :meth:`run` runs (the same generated loop
+        and kernels, made once and kept while parameters and options stay as they were),
+        at about the per-step cost of a run through the torch loop. The state it returns
+        is checked once, when it is made: passed back unchanged, it is not checked again.
         """
         where = "CompiledNetwork.step"
         if state is None:
@@ -1254,13 +1342,32 @@ class CompiledNetwork(nn.Module):
                 batch = shape[0] if len(shape) == 2 else 1
             state = self._init_state(where, batch)
         _check_mapping(where, state)
-        if x_t is None:
-            batch = next(iter(state.values())).shape[0] if state else 1
+        squeeze = False
+        x = None
+        if x_t is not None:
+            x, squeeze = self._step_input(where, x_t)
+            state = _broadcast(state, x.shape[0])
+        batch = x.shape[0] if x is not None else (next(iter(state.values())).shape[0] if state else 1)
+        issuer = (id(self), self._ref.dtype, self._ref.device, batch)
+        if not (isinstance(state, StepState) and state.trusted(issuer)):
             self._check_state(where, state, batch)
-            y, _, new_state, _ = self._run(
-                None, 1, batch, state, None, False, torch.is_grad_enabled()
-            )
-            return y[:, 0], new_state
+        y, new_state = self._step_once(x, state, batch, issuer)
+        return (y[0] if squeeze else y), new_state
+
+    def _step_input(self, where: str, x_t: Any) -> tuple[Tensor, bool]:
+        """``x_t`` as a checked ``(B, C)`` tensor, and whether it came as ``(C,)``."""
+        ref = self._ref
+        if (
+            type(x_t) is Tensor
+            and x_t.dim() == 2
+            and x_t.dtype is ref.dtype
+            and x_t.device == ref.device
+            and x_t.shape[1] == self.n_in
+            and x_t.shape[0] > 0
+        ):
+            if not all_finite(x_t):
+                raise ValueError(f"{where}: inputs contain NaN or inf values")
+            return x_t, False
         xt = as_tensor(where, "x_t", x_t, copy=False)
         if xt.dim() not in (1, 2):
             raise ValueError(
@@ -1270,13 +1377,115 @@ class CompiledNetwork(nn.Module):
         squeeze = xt.dim() == 1
         xt = xt.reshape(1, -1) if squeeze else xt
         x, _ = self.as_input(where, xt.unsqueeze(1))
-        state = _broadcast(state, x.shape[0])
-        self._check_state(where, state, x.shape[0])
-        y, _, new_state, _ = self._run(
-            x, 1, x.shape[0], state, None, False, torch.is_grad_enabled()
+        return x[:, 0], squeeze
+
+    def _step_once(
+        self, x: Tensor | None, state: Mapping[str, Tensor], batch: int, issuer: tuple
+    ) -> tuple[Tensor, StepState]:
+        """One step of the generated loop from ``state``: the program of :meth:`_run`
+        without its per-run work (no observer, no chunks, no output buffer)."""
+        grad = torch.is_grad_enabled() and (
+            any(p.requires_grad for p in self._parameter_list())
+            or (x is not None and x.requires_grad)
+            or any(v.requires_grad for v in state.values())
         )
-        y = y[:, 0]
-        return (y[0] if squeeze else y), new_state
+        key = (grad, x is not None, batch == 1)
+        program = self._step_programs.get(key)
+        if program is None:
+            program = self._step_programs[key] = self._step_program(grad, x is not None, batch)
+        loop, ctx, event, (summed, live, written), pre, keys = program
+        with torch.set_grad_enabled(grad):
+            W, BIAS = self._weights(event, written), self._bias_rows(summed, live, written)
+            ys = {}
+            if self.plan.static:
+                X = x
+                if X is None and self.plan.input_node in self.plan.static:
+                    X = torch.zeros(batch, self.n_in, device=ctx.device, dtype=ctx.dtype)
+                ys = self._func_outputs(ys, self.plan.static, X)
+            P = [(self._precomputed(t, ys, written, False),) for t in pre]
+            OUT: list[Any] = [None]
+            S = loop(
+                1, None if x is None else (x,), P, W, BIAS, self._kernels(ctx),
+                self._step_zeros(batch), self._start(state), OUT, [], [-1], [], 0, [],
+            )  # fmt: skip
+        y = ys[self.output_node] if self.output_node in ys else OUT[0]
+        new = StepState(zip(keys, self._flatten_state(S), strict=True))
+        new._issuer, new._ids = issuer, tuple(map(id, new.values()))
+        return y, new
+
+    def _step_program(self, grad: bool, external: bool, batch: int) -> tuple:
+        """What every :meth:`step` of one kind shares: the generated loop, the run context,
+        the event-driven flag, the bias layout, the precomputed targets, the state keys."""
+        ctx = Context(grad, self._ref.device, self._ref.dtype)
+        event = not grad and _native.events_usable(ctx.dtype, ctx.device)
+        loop = self._get_loop(external, (), (), batch == 1, event)[0]
+        pre = [t for t in self.plan.targets.values() if t.static]
+        return loop, ctx, event, self._biases(()), pre, tuple(self.state_keys())
+
+    def unrolled(self) -> Callable[[Tensor, State], tuple[Tensor, State]]:
+        """The plan as a pure tensor function for ``torch.compile``:
+        ``f(x, state) -> (y, new_state)`` over inputs ``x`` ``(B, T, C)`` (in the network's
+        dtype and device) from ``state`` (:meth:`init_state`), with ``y`` ``(B, T, n_out)``.
+
+        It is the time loop of :meth:`forward` with gradient-capable kernels, without the
+        checks, the held state, the observer and native code, so that TorchDynamo traces
+        it whole (no graph breaks)::
+
+            f = torch.compile(model.unrolled())
+            y, state = f(x, model.init_state(x.shape[0]))
+            loss_fn(y, target).backward()
+
+        Parameters are read at every call (optimiser steps take effect); node kernels
+        are made once, here, for the options the nodes have now: a change of integrator
+        or reset rule needs a new ``unrolled()``. Inputs are not checked: use
+        :meth:`as_input` first where they come from a user.
+        """
+        ctx = Context(True, self._ref.device, self._ref.dtype)
+        loop = self._get_loop(True, (), (), False, False)[0]
+        summed, live, written = self._biases(())
+        pre = [t for t in self.plan.targets.values() if t.static]
+        steps = self._kernels(ctx)
+        keys = tuple(self.state_keys())
+        zero_inputs = self._zero_inputs()
+        out_static = self.output_node in self.plan.static
+
+        def f(x: Tensor, state: State) -> tuple[Tensor, State]:
+            xt = x.transpose(0, 1)  # (T, B, C)
+            n_steps, batch = xt.shape[0], xt.shape[1]
+            ys = self._func_outputs({}, self.plan.static, xt) if self.plan.static else {}
+            P = [self._precomputed(t, ys, written, False).unbind(0) for t in pre]
+            zeros = [
+                torch.zeros(batch, self.nodes[v].n, device=x.device, dtype=x.dtype)
+                for v, _ in zero_inputs
+            ]
+            W, BIAS = self._weights(False, written), self._bias_rows(summed, live, written)
+            OUT: list[Any] = [None] * n_steps
+            S = loop(
+                n_steps, xt.unbind(0), P, W, BIAS, steps, zeros, self._start(state), OUT,
+                [], [-1] * n_steps, [], 0, [],
+            )  # fmt: skip
+            y = ys[self.output_node] if out_static else torch.stack(OUT)
+            return y.transpose(0, 1), dict(zip(keys, self._flatten_state(S), strict=True))
+
+        return f
+
+    def _parameter_list(self) -> list[Tensor]:
+        params = self.__dict__.get("_params_cache")
+        if params is None:
+            params = self.__dict__["_params_cache"] = list(self.parameters())
+        return params
+
+    def _step_zeros(self, batch: int) -> list[Tensor]:
+        """The zero inputs of a step of ``batch`` (read only, so kept between steps)."""
+        zeros = self._zeros.get(batch)
+        ref = self._ref
+        if zeros is None or (zeros and (zeros[0].dtype, zeros[0].device) != (ref.dtype, ref.device)):
+            zeros = [
+                torch.zeros(batch, self.nodes[v].n, device=ref.device, dtype=ref.dtype)
+                for v, _ in self._zero_inputs()
+            ]
+            self._zeros[batch] = zeros
+        return zeros
 
     def extra_repr(self) -> str:
         return (

@@ -796,12 +796,12 @@ class FittingMixin:
     @staticmethod
     def _check_online(where: str, model: CompiledNetwork, edge: tuple[str, str]) -> None:
         """Refuse a readout that an update inside the time loop cannot train."""
-        if edge[1] not in model._dynamic:
+        if edge[1] not in model.plan.dynamic:
             raise ValueError(
                 f"{where}: readout node {edge[1]!r} does not depend on the network's state; "
                 "nothing to train online"
             )
-        if edge[0] in model._static:
+        if edge[0] in model.plan.static:
             raise ValueError(
                 f"{where}: the edge {edge[0]!r} -> {edge[1]!r} leaves a node computed before "
                 "the time loop (from the input alone), whose products are precomputed and "
@@ -1601,7 +1601,7 @@ def _run_no_grad(
     """A training run over the steps of the targets ``y`` ``(B, T, n_out)``; without
     input (``x`` None) the targets fix its length and batch."""
     with torch.no_grad():
-        return model._run_api(
+        return model.execute(
             where,
             x,
             obs,

@@ -704,7 +704,7 @@ class Network(FittingMixin):
             except (TypeError, ValueError) as err:  # a bad record=: name this call
                 raise type(err)(f"{where}: record: {err}") from None
         with torch.set_grad_enabled(enable_grad):
-            return model._run_api(where, inputs, observer, state, progress, steps)
+            return model.execute(where, inputs, observer, state, progress, steps)
 
     # the trainers read and write the held state too: one at a time, like run
     fit_ridge = one_at_a_time(FittingMixin.fit_ridge)
@@ -725,7 +725,7 @@ class Network(FittingMixin):
         """
         with self._lock:
             model = self.compile()
-        return model._run_api(
+        return model.execute(
             "Network.forward", inputs, None, state, False, steps, hold=False
         ).output
 
@@ -784,7 +784,7 @@ class Network(FittingMixin):
         state = (
             model.state
             if model.state is not None
-            else model._init_state(where, model._init_batch())
+            else model.initial_state(where)
         )
         return state[f"{node}.{var}"]
 
@@ -812,7 +812,7 @@ class Network(FittingMixin):
         state = dict(
             model.state
             if model.state is not None
-            else model._init_state(where, model._init_batch())
+            else model.initial_state(where)
         )
         cur = state[f"{node}.{var}"]
         try:
@@ -961,10 +961,17 @@ def _emits(model: DENode, var: str) -> bool:
     ``output_var``); ``"r"`` and ``"out"`` name the output, whatever it is."""
     if var in ("r", "out"):
         return True
-    return var == model.output_var and type(model).output is DENode.output
+    return var == model.output_var and _plain_output(model)
+
+
+def _plain_output(model: DENode) -> bool:
+    """Whether the model emits its state variable ``output_var`` as it is."""
+    return type(model).output is DENode.output and model.output_function is None
 
 
 def _output_description(model: DENode) -> str:
-    if type(model).output is DENode.output:
+    if _plain_output(model):
         return f"the state variable {model.output_var!r}"
-    return f"a function of the state (see {type(model).__name__}.output)"
+    f = model.output_function
+    name = getattr(f, "__name__", type(f).__name__) if f is not None else "a function"
+    return f"{name} of {model.output_var!r} (see {type(model).__name__}.output)"

@@ -6,7 +6,6 @@ network passes in and receives back each step (see ``DENode.step``).
 
 from __future__ import annotations
 
-import functools
 import inspect
 import math
 import numbers
@@ -83,8 +82,16 @@ def _defines(cls: type, name: str) -> bool:
     return owner is not None and owner.__dict__.get("_core") is not True
 
 
-@functools.lru_cache(maxsize=None)
 def _withdrawn(cls: type, name: str) -> str | None:
+    """:func:`_find_withdrawn`, computed once per class (kept in the class's own dict)."""
+    memo = cls.__dict__.get("_withdrawn_memo")
+    if memo is None:
+        memo = {n: _find_withdrawn(cls, n) for n in _STRUCTURE_MATH}
+        type.__setattr__(cls, "_withdrawn_memo", memo)
+    return memo[name]
+
+
+def _find_withdrawn(cls: type, name: str) -> str | None:
     """Why the class ``cls`` no longer has the structure ``name`` it or a base declared
     (a subclass redefined the mathematics it describes), or ``None``; see
     ``DENode.structure``."""

@@ -11,7 +11,9 @@ kernels, and a subclass that changes the mathematics (overrides ``rhs``) loses t
 (:meth:`~rnngraph.nodes.DENode.structure`).
 
 A kernel is ``build(node, dt) -> k`` with ``k(state, *inputs) -> (output, state)``, inputs in
-the order of the node's ``input_names``. :func:`register_kernel` adds one.
+the order of the node's ``input_names``; a ``k`` that keeps something per run (such as a
+check of the run's first state) has ``k.per_run()``, which gives the step of one run.
+:func:`register_kernel` adds one.
 """
 
 from __future__ import annotations
@@ -178,6 +180,11 @@ def _held_at_start(c: dict, subtract: bool, fast: Callable) -> Callable:
     return k
 
 
+def _select(k: Callable, j: int, n_inputs: int) -> Callable:
+    """``k`` fed with input ``j`` of the node's ``n_inputs``."""
+    return k if n_inputs == 1 else (lambda s, *i: k(s, i[j]))
+
+
 def _lif_kernel(native: bool) -> Callable[[DENode, float], Callable]:
     def build(node: DENode, dt: float) -> Callable:
         c = _lif_constants(node, dt)
@@ -194,10 +201,16 @@ def _lif_kernel(native: bool) -> Callable[[DENode, float], Callable]:
 
         else:
             fast = torch_lif_step(c, subtract, refractory)
-        k = fast if refractory else _held_at_start(c, subtract, fast)
-        if len(node.input_names) == 1:
+        if refractory:
+            k = fast
+        else:  # a fresh check of the first state per run (``per_run``)
+
+            def k(s: tuple, *i: Tensor) -> tuple[Tensor, tuple]:
+                raise AssertionError("call per_run() for each run")  # pragma: no cover
+
+            k.per_run = lambda: _select(_held_at_start(c, subtract, fast), j, len(node.input_names))
             return k
-        return lambda s, *i: k(s, i[j])
+        return _select(k, j, len(node.input_names))
 
     return build
 
@@ -304,7 +317,8 @@ def build_kernel(name: str, node: DENode, dt: float) -> Callable[..., tuple[Tens
     why = kernel.declared(node)
     if why is not None:
         raise ValueError(f"build_kernel: kernel {name!r} cannot serve {type(node).__name__}: {why}")
-    return kernel.build(node, dt)
+    k = kernel.build(node, dt)
+    return k.per_run() if hasattr(k, "per_run") else k
 
 
 def candidates(node: DENode) -> list[tuple[NodeKernel, str | None]]:

@@ -1,0 +1,253 @@
+"""The open core: a model declares its mathematics once, and every path derives from it.
+
+* a rate model and a spiking model defined here, in a few lines each, declare a linear
+  membrane: the plan serves them with the affine and native kernels (``explain()`` says so),
+  and they equal the generic integrator on the same equations to 1e-12 in float64, spike
+  for spike;
+* a subclass that changes the equations (an ``LIF`` whose ``rhs`` adds a drive) fires as
+  those equations say (the generic integrator), and loses the kernels that assume the
+  declared ones; an empty subclass keeps them;
+* ``step`` (and the other methods the kernels would bypass) cannot be overridden.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import rnngraph as rg
+from rnngraph import native
+from rnngraph.nodes import (
+    INTEGRATORS,
+    LIF,
+    DENode,
+    LeakyTanh,
+    LinearPart,
+    SpikingNode,
+    build_kernel,
+)
+
+F64 = torch.float64
+
+
+class LeakyRate(DENode):
+    """tau dv/dt = I - v, output tanh(v): declared by its linear part alone."""
+
+    state_vars = ("v",)
+    input_names = ("I",)
+
+    def __init__(self, n, tau=5.0, **kwargs):
+        super().__init__(n, **kwargs)
+        self.add_param("tau", tau, domain="positive")
+        self.output_function = torch.tanh
+
+    def linear_part(self):
+        return {"v": LinearPart(self.tau, 0.0, {"I": 1.0})}
+
+
+class PlainLIF(SpikingNode):
+    """tau dv/dt = v_rest + R I - v, spike above v_th, reset to v_reset."""
+
+    input_names = ("I",)
+
+    def __init__(self, n, tau=10.0, v_rest=0.0, v_th=1.0, v_reset=0.0, r=1.5, **kwargs):
+        super().__init__(n, **kwargs)
+        for name, value in dict(tau=tau, v_rest=v_rest, v_th=v_th, v_reset=v_reset, r=r).items():
+            self._param(name, value)
+        self._finish(0.0, v_rest)
+
+    def linear_part(self):
+        return {"v": LinearPart(self.tau, self.v_rest, {"I": self.r})}
+
+
+def _generic_step(node, s, i, dt):
+    """The reference: the integrator on the node's rhs, then its event rule (no kernel)."""
+    if isinstance(node, SpikingNode):
+        ode = node.ODEState(*s[: len(node.ode_vars)])
+        model = type("M", (), {"State": node.ODEState, "rhs": node.rhs, "decay": node.decay})
+        c = INTEGRATORS[node.integrator](model, ode, i, dt)
+        v = torch.where(s.ref > 0, s.v, c.v)
+        after = node.State(*c._replace(v=v), *s[len(node.ode_vars) :])
+    else:
+        after = INTEGRATORS[node.integrator](node, s, i, dt)
+    new = node.event(s, after, dt)
+    return node.output(new), new
+
+
+def _network(kind: str, dtype=F64):
+    g = torch.Generator().manual_seed(3)
+    net = rg.Network(dt=0.5, dtype=dtype)
+    net.add_func_node("in", 3)
+    node = LeakyRate(20) if kind == "rate" else PlainLIF(20)
+    net.add_diffeq_node("pop", node)
+    scale = 0.8 if kind == "rate" else 2.5
+    net.add_edge("in", "pop", weights=scale * torch.rand(20, 3, generator=g, dtype=dtype))
+    net.add_edge("pop", "pop", weights=0.1 * torch.randn(20, 20, generator=g, dtype=dtype), feedback=True)
+    return net
+
+
+@pytest.mark.parametrize("integrator", ["euler", "rk4", "exp_euler"])
+@pytest.mark.parametrize("kind", ["rate", "spiking"])
+def test_a_user_model_declaring_a_linear_membrane_gets_the_fast_kernels(kind, integrator):
+    net = _network(kind)
+    net.get_node("pop").integrator = integrator
+    model = net.compile()
+    plain = model.explain(batch_size=4)
+    node = plain.nodes["pop"]
+    assert node[1] == "affine map"
+    if kind == "spiking":
+        expected = "native LIF step" if native.available() else "torch LIF step"
+        assert node[0] == expected
+        assert plain.edges["pop->pop"].startswith("event-driven") == native.available()
+    else:
+        assert node[0] == "generic"  # the affine map is the generic step's integration
+    x = torch.rand(4, 300, 3, generator=torch.Generator().manual_seed(4), dtype=F64)
+    with torch.no_grad():
+        fast = model.run(x, observer=rg.Observer(["pop", "pop.v"]))
+    # the reference: the same graph stepped with the generic integrator on rhs, by hand
+    p = model.plan
+    n = model.nodes["pop"]
+    W_in, W = net.get_edge("in", "pop").weight, net.get_edge("pop", "pop").weight
+    s, y_prev = n.init_state(4, dtype=F64), torch.zeros(4, 20, dtype=F64)
+    outs, vs = [], []
+    with torch.no_grad():
+        for t in range(300):
+            i = n.Inputs(x[:, t] @ W_in.T + y_prev @ W.T)
+            y_prev, s = _generic_step(n, s, i, model.dt)
+            outs.append(y_prev)
+            vs.append(s.v)
+    assert p.de_nodes == ("pop",)
+    ref_y, ref_v = torch.stack(outs, 1), torch.stack(vs, 1)
+    if kind == "spiking":
+        assert torch.equal(fast["pop"], ref_y), "spike for spike"
+        assert int(ref_y.sum()) > 200
+    torch.testing.assert_close(fast["pop.v"], ref_v, rtol=0, atol=1e-12)
+    torch.testing.assert_close(fast["pop"], ref_y, rtol=0, atol=1e-12)
+
+
+def test_the_native_kernel_equals_the_torch_kernel_for_a_user_model():
+    node = PlainLIF(7, tau=torch.linspace(3.0, 20.0, 7)).double()
+    g = torch.Generator().manual_seed(1)
+    s1 = s2 = tuple(node.init_state(5))
+    torch_k = build_kernel("torch LIF step", node, 0.5)
+    native_k = build_kernel("native LIF step", node, 0.5) if native.available() else torch_k
+    spikes = 0
+    for _ in range(100):
+        i = 3.0 * torch.rand(5, 7, generator=g, dtype=F64)
+        with torch.no_grad():
+            z1, s1 = torch_k(s1, i)
+            z2, s2 = native_k(s2, i)
+        assert torch.equal(z1, z2)
+        torch.testing.assert_close(s1[0], s2[0], rtol=0, atol=1e-13)
+        spikes += int(z1.sum())
+    assert spikes > 50
+
+
+class DrivenLIF(LIF):
+    """LIF with an extra constant drive in its equation: dv/dt += drive / tau_m."""
+
+    def __init__(self, n, drive=0.9, **kwargs):
+        super().__init__(n, **kwargs)
+        self.add_param("drive", drive)
+
+    def rhs(self, s, i):
+        (dv,) = super().rhs(s, i)
+        return (dv + self.drive / self.tau_m,)
+
+
+@pytest.mark.parametrize("integrator", ["euler", "rk4", "exp_euler"])
+def test_a_lif_subclass_overriding_rhs_fires_as_its_equations_say(integrator):
+    """Without input, a plain LIF (v_rest 0, threshold 1) never fires; with the drive 1.5
+    above threshold the subclass does, exactly as the generic integrator on its rhs says."""
+    net = rg.Network(dt=0.5, dtype=F64)
+    net.add_func_node("in", 1)
+    node = DrivenLIF(4, drive=1.5, tau_m=torch.tensor([2.0, 5.0, 10.0, 20.0]), integrator=integrator)
+    net.add_diffeq_node("lif", node)
+    net.add_edge("in", "lif", weights=torch.zeros(4, 1, dtype=F64))
+    model = net.compile()
+    info = model.explain().nodes["lif"]
+    assert info[0] == "generic"
+    assert info[1] == f"{integrator}; not the affine map: DrivenLIF overrides rhs() and declares no linear part"
+    assert any("DrivenLIF overrides rhs()" in why for _, why in info[2])
+    with torch.no_grad():
+        rec = model.run(torch.zeros(400, 1, dtype=F64), observer=rg.Observer(["lif", "lif.v"]))
+    s, zs, vs = node.init_state(1, dtype=F64), [], []
+    zero = node.Inputs(torch.zeros(1, 4, dtype=F64))
+    with torch.no_grad():
+        for _ in range(400):
+            z, s = _generic_step(node, s, zero, 0.5)
+            zs.append(z[0])
+            vs.append(s.v[0])
+    assert torch.equal(rec["lif"], torch.stack(zs))
+    torch.testing.assert_close(rec["lif.v"], torch.stack(vs), rtol=0, atol=1e-12)
+    assert int(rec["lif"].sum()) > 20  # the drive makes it fire
+    plain = LIF(4, tau_m=torch.tensor([2.0, 5.0, 10.0, 20.0]), integrator=integrator)
+    net.pop_node("lif")
+    net.add_diffeq_node("lif", plain.double())
+    net.add_edge("in", "lif", weights=torch.zeros(4, 1, dtype=F64))
+    with torch.no_grad():
+        assert int(net.compile().run(torch.zeros(400, 1, dtype=F64)).output.sum()) == 0
+
+
+@pytest.mark.parametrize("method", ["step", "kernel", "integrate", "event"])
+def test_overriding_a_method_the_fast_paths_bypass_raises_at_class_creation(method):
+    with pytest.raises(TypeError, match=rf"MyLIF overrides {method}\(\).*define .* instead"):
+        type("MyLIF", (LIF,), {method: lambda self, *a: None})
+    if method != "event":
+        with pytest.raises(TypeError, match=rf"MyRate overrides {method}\(\)"):
+            type("MyRate", (LeakyTanh,), {method: lambda self, *a: None})
+
+
+def test_defining_both_a_linear_part_and_rhs_is_refused():
+    with pytest.raises(TypeError, match="defines both linear_part\\(\\) and rhs\\(\\)"):
+        type(
+            "Both",
+            (DENode,),
+            {"linear_part": lambda self: None, "rhs": lambda self, s, i: None},
+        )
+
+
+def test_an_empty_subclass_keeps_the_kernels_of_its_base():
+    class MyESN(LeakyTanh):
+        pass
+
+    class MyLIF(LIF):
+        pass
+
+    for cls, kernel in ((MyESN, "native leaky-tanh step"), (MyLIF, "native LIF step")):
+        net = rg.Network(dt=1.0)
+        net.add_func_node("in", 1)
+        net.add_diffeq_node("pop", cls(10))
+        net.add_diffeq_node("pop2", cls(10))  # two DE nodes: no whole-network loop
+        net.add_edge("in", "pop", weights=torch.ones(10, 1))
+        net.add_edge("pop", "pop2", weights=torch.eye(10))
+        info = net.compile().explain()
+        expected = kernel if native.available() else kernel.replace("native", "torch").replace(
+            "torch leaky-tanh step", "torch leaky map"
+        )
+        assert info.nodes["pop"][0] == expected
+    net = rg.Network(dt=1.0)
+    net.add_func_node("in", 1)
+    net.add_diffeq_node("res", MyESN(10))
+    net.add_edge("in", "res", weights=torch.ones(10, 1))
+    net.add_edge("res", "res", weights=0.1 * torch.eye(10), feedback=True)
+    assert net.compile().explain().loop == (
+        "native reservoir loop" if native.available() else "time loop"
+    )
+
+
+def test_explain_names_why_the_native_loop_does_not_run():
+    net = rg.Network(dt=1.0)
+    net.add_func_node("in", 1)
+    net.add_diffeq_node("res", "leaky_tanh", n=10, activation="relu")
+    net.add_edge("in", "res", weights=torch.ones(10, 1))
+    net.add_edge("res", "res", weights=0.1 * torch.eye(10), feedback=True)
+    info = net.compile().explain(grad=True)
+    assert info.loop == "time loop"
+    assert "activation is not tanh" in info.loop_why
+    assert info.nodes["res"][0] == "torch leaky map"
+    assert ("native leaky-tanh step", "the activation is not tanh") in info.nodes["res"][2]
+    text = str(info)
+    assert "node 'res': torch leaky map" in text and "edge res->res" in text
+    with pytest.raises(ValueError, match="CompiledNetwork.explain: batch_size"):
+        net.compile().explain(batch_size=0)
