@@ -75,7 +75,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -148,6 +148,549 @@ def _membrane_constants(where: str, node: Any, dt: float) -> tuple[Tensor, Tenso
     # the integrator's affine one-step map of the linear membrane, as the node's fast step
     alpha = _AFFINE_GAIN[node.integrator](dt / node.tau_m.detach().expand(node.n))
     return alpha, (1.0 - alpha) * node.r_m.detach().expand(node.n)
+
+
+# ----------------------------------------------------------------------------------
+# the network e-prop trains: checks
+# ----------------------------------------------------------------------------------
+
+
+def _readout_edge(where: str, model: Any) -> tuple[str, LeakyReadout, Any]:
+    """The output node (a leaky readout), and the one edge into it."""
+    out = model.output_node
+    out_node = model.nodes[out]
+    if not isinstance(out_node, LeakyReadout):
+        raise ValueError(
+            f"{where}: e-prop needs a leaky readout as the output node, but {out!r} is a "
+            f"{type(out_node).__name__}; add one with net.add_diffeq_node({out!r}, "
+            f"'leaky_readout', n={out_node.n}, tau=20.0) fed by an edge from the "
+            "spiking population"
+        )
+    into = [e for e in model._edges if e.target == out]
+    if len(into) != 1:
+        raise ValueError(
+            f"{where}: e-prop needs exactly one edge into the readout {out!r} (from the "
+            f"spiking population); it has {len(into)}"
+        )
+    return out, out_node, into[0]
+
+
+def _check_population(
+    where: str, model: Any, out: str, out_node: LeakyReadout, oe: Any
+) -> tuple[str, Any]:
+    """The spiking population that the readout edge ``oe`` reads, with its name, after
+    checking that population, readout edge and readout are what e-prop trains."""
+    rec, node = oe.source, model.nodes[oe.source]
+    if not isinstance(node, LIF | ALIF):
+        raise ValueError(
+            f"{where}: e-prop needs a recurrent population of 'lif' or 'alif' units "
+            f"feeding the readout {out!r}, but {rec!r} is a {type(node).__name__}"
+        )
+    if oe.delay != 0 or oe.source_var not in (None, "z"):
+        raise ValueError(
+            f"{where}: the readout edge {oe.key} must read the spikes of {rec!r} of the "
+            "same step (delay=0, no source_var)"
+        )
+    if any(e.source == out for e in model._edges):
+        raise ValueError(
+            f"{where}: the readout {out!r} feeds back into the network; e-prop trains "
+            "networks whose readout has no outgoing edge"
+        )
+    if rec == model.input_node:
+        raise ValueError(
+            f"{where}: the spiking population {rec!r} is the input node; give the network "
+            "an input node and an input edge into the population (train='gd')"
+        )
+    _membrane_constants(where, node, model.dt)  # checks the integrator
+    kappa = out_node.kappa(model.dt).detach()
+    if kappa.numel() > 1 and not bool((kappa == kappa.reshape(-1)[0]).all()):
+        raise ValueError(
+            f"{where}: the readout {out!r} must have one time constant for all its units "
+            "(the filtered eligibility trace is shared by the outputs)"
+        )
+    return rec, node
+
+
+def _add_edges_into(where: str, model: Any, plan: _Plan) -> set[str]:
+    """Add every edge into the population to ``plan`` (``plan.edges``), with the columns
+    of its trained weight and bias in the concatenated presynaptic vector (``plan.n_pre``
+    in all); return the names of the parameters they train."""
+    rec = plan.rec
+    allowed = set()
+    p = 0
+    for e in model._edges:
+        if e.target != rec:
+            continue
+        ie = _InEdge(e.key, e.module, e.key)
+        ie.weight = isinstance(e.module.weight, nn.Parameter) and e.module.weight.requires_grad
+        b = e.module.bias
+        ie.bias = isinstance(b, nn.Parameter) and b.requires_grad
+        if ie.weight:
+            ie.cols = slice(p, p + e.module.n_in)
+            p += e.module.n_in
+            allowed.add(_param_name(e.key, "weight"))
+            if e.source == rec:
+                mask = e.module.mask
+                if mask is None or bool((mask.diagonal() != 0).any()):
+                    raise ValueError(
+                        f"{where}: the recurrent edge {e.key} must have no "
+                        "self-connections (e-prop's units get no input from their own "
+                        "spikes): add it with mask=1 - torch.eye(n)"
+                    )
+        if ie.bias:
+            ie.bias_col = p
+            p += 1
+            allowed.add(_param_name(e.key, "bias"))
+        plan.edges.append(ie)
+    plan.n_pre = p
+    return allowed
+
+
+def _check_trainable(where: str, model: Any, rec: str, oe: Any, allowed: set[str]) -> None:
+    """Check that e-prop trains something, and that ``allowed`` (the trained parameters of
+    the edges into ``rec``) with those of the readout edge ``oe`` are all the network's
+    trainable parameters."""
+    for what in ("weight", "bias"):
+        t = getattr(oe.module, what)
+        if isinstance(t, nn.Parameter) and t.requires_grad:
+            allowed.add(_param_name(oe.key, what))
+    if not allowed:
+        raise ValueError(
+            f"{where}: nothing to train; add the edges into {rec!r} and the readout "
+            "edge with train='gd'"
+        )
+    extra = [n for n, q in model.named_parameters() if q.requires_grad and n not in allowed]
+    if extra:
+        raise ValueError(
+            f"{where}: e-prop trains the weights (and biases) of the edges into {rec!r} "
+            f"and of the readout edge {oe.key}; {extra} are trainable too: make them "
+            "fixed (train=None, or requires_grad_(False))"
+        )
+
+
+# ----------------------------------------------------------------------------------
+# one run: constants, traces, the hook that carries them
+# ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Population:
+    r"""The population's constants of one run, ``(N,)`` tensors on the run's device and
+    in its dtype: :math:`\alpha` and :math:`c` of the membrane step, :math:`v_{th}`,
+    :math:`1 / (v_{th} - v_{reset})`, :math:`v_{rest}`, and for ALIF :math:`\beta` and
+    :math:`\rho = e^{-dt/\tau_a}`; the surrogate :math:`\sigma'` and the readout's
+    :math:`\kappa`."""
+
+    alpha: Tensor
+    c: Tensor
+    v_th: Tensor
+    inv_gap: Tensor
+    v_rest: Tensor
+    beta: Tensor | None  # ALIF
+    rho: Tensor | None  # ALIF
+    surrogate: Callable[[Tensor], Tensor]
+    kappa: float
+
+
+def _population(
+    where: str, plan: _Plan, dt: float, dev: torch.device, dtype: torch.dtype
+) -> _Population:
+    """The population's constants of one run (under ``torch.no_grad()``)."""
+    node = plan.node
+    n = node.n
+    alpha_u, c_u = (q.to(dev, dtype) for q in _membrane_constants(where, node, dt))
+    vth = node.v_th.detach().expand(n).to(dev, dtype)
+    gap = vth - node.v_reset.detach().expand(n).to(dev, dtype)
+    inv_gap = 1.0 / gap
+    v_rest = node.v_rest.detach().expand(n).to(dev, dtype)
+    beta_u = rho_u = None
+    if plan.alif:
+        beta_u = node.beta.detach().expand(n).to(dev, dtype)
+        rho_u = torch.exp(-dt / node.tau_a.detach().expand(n).to(dev, dtype))
+    surrogate = node.spike_fn.grad
+    kappa = float(plan.out_node.kappa(dt).detach().reshape(-1)[0])
+    return _Population(alpha_u, c_u, vth, inv_gap, v_rest, beta_u, rho_u, surrogate, kappa)
+
+
+@dataclass(frozen=True)
+class _Mode:
+    """The branches that the steps of one run take."""
+
+    alif: bool  # adaptive threshold A = v_th + beta a
+    hold: bool  # some unit can be held (refractory) in this run
+    value_reset: bool  # reset to a value (else by subtraction)
+    per_post: bool  # eps_v differs between postsynaptic units: (N, B, P), else (B, P)
+    adaptive: bool  # some unit has beta != 0: eps_a is carried for their span
+    reg: bool  # the firing-rate regulariser is on
+    classify: bool  # classification (else regression)
+    traces: bool  # some weight or bias into the population is trained (P > 0)
+
+
+class _TargetBlocks:
+    """The per-step targets (``(B, K)``; one-hot for classification) and mask weights
+    (``(B, 1)``) in the network's dtype, and which steps count (``active``). They are
+    made a block of steps at a time (a whole ``(T, B, K)`` one-hot, or ``T`` per-step
+    views, would grow with the number of steps)."""
+
+    span = 256
+
+    def __init__(
+        self,
+        tgt: Tensor,
+        mask: Tensor | None,
+        n_steps: int,
+        k_out: int,
+        dtype: torch.dtype,
+        classify: bool,
+    ) -> None:
+        self._tgt, self._mask, self._n_steps = tgt, mask, n_steps
+        self._k_out, self._dtype, self._classify = k_out, dtype, classify
+        self.active = [True] * n_steps if mask is None else (mask > 0).any(0).tolist()
+        self.masked = mask is not None
+        self.t0 = -1
+        self.tgt: tuple[Tensor, ...] = ()
+        self.mask: tuple[Tensor, ...] = ()
+
+    def at(self, t: int) -> int:
+        """Make the block holding step ``t`` current; return ``t``'s index in it."""
+        span, tgt, mask = self.span, self._tgt, self._mask
+        b0 = t - t % span
+        if self.t0 != b0:
+            b1 = min(self._n_steps, b0 + span)
+            if self._classify:  # (S, B, K) one-hot
+                one = torch.nn.functional.one_hot(tgt[:, b0:b1].T, self._k_out)
+                self.tgt = one.to(self._dtype).unbind(0)
+            else:
+                self.tgt = tgt[:, b0:b1].to(self._dtype).transpose(0, 1).unbind(0)
+            if mask is not None:
+                self.mask = mask[:, b0:b1].T.unsqueeze(-1).unbind(0)  # S x (B, 1)
+            self.t0 = b0
+        return t - b0
+
+
+@dataclass
+class _Traces:
+    r"""The state e-prop carries through the time loop and the sums it accumulates (see
+    the module docstring for the shapes)."""
+
+    ebar: Tensor  # \bar e, (N, B, P)
+    ev: Tensor | None  # \epsilon^v per postsynaptic unit, (N, B, P) (per_post)
+    eh: Tensor | None  # \epsilon^v / c, the same for every postsynaptic unit, (B, P)
+    G: Tensor  # (N, R, P): sum_t L(t) ebar(t), and sum_t ebar(t) (regulariser)
+    LX: Tensor  # (N, R, B): the learning signal of the step, and ones (regulariser)
+    zbar: Tensor  # \bar z, (B, N)
+    g_out: Tensor  # the readout weight's gradient, (K, N)
+    g_bias: Tensor  # the readout bias's gradient, (K,)
+    count: Tensor  # spikes of each unit, (N,)
+    ones: Tensor  # (B, 1): the presynaptic constant 1 of a bias
+    # the adaptation eligibility, for the span ``sl`` of units with beta != 0 (adaptive)
+    sl: slice | None = None
+    ea: Tensor | None = None  # \epsilon^a, (N_a, B, P)
+    e_buf: Tensor | None = None  # e, (N, B, P), a buffer reused every step
+    e_sl: Tensor | None = None  # e_buf[sl]
+    nbeta_c: Tensor | None = None  # -beta[sl], (N_a, 1, 1)
+    rho_c: Tensor | None = None  # rho[sl], (N_a, 1, 1)
+    rho_s: float | None = None  # rho[sl] where it is one value
+
+
+def _traces(
+    plan: _Plan,
+    pop: _Population,
+    mode: _Mode,
+    batch: int,
+    dev: torch.device,
+    dtype: torch.dtype,
+) -> _Traces:
+    """The zeroed state and sums of one run (under ``torch.no_grad()``)."""
+    n, n_pre, k_out = plan.node.n, plan.n_pre, plan.out_node.n
+    rows = 2 if mode.reg else 1
+    ebar = torch.zeros(n, batch, n_pre, device=dev, dtype=dtype)  # (N, B, P)
+    ev = eh = None
+    if mode.per_post:
+        ev = torch.zeros(n, batch, n_pre, device=dev, dtype=dtype)  # (N, B, P)
+    else:
+        eh = torch.zeros(batch, n_pre, device=dev, dtype=dtype)  # (B, P)
+    # the adaptation trace only for the span of units with beta != 0 (a mixed
+    # population keeps its LIF units, beta = 0, in one block)
+    ada: dict[str, Any] = {}
+    if mode.adaptive:
+        idx = torch.nonzero(pop.beta != 0).reshape(-1)
+        sl = slice(int(idx[0]), int(idx[-1]) + 1)
+        n_a = sl.stop - sl.start
+        e_buf = torch.empty(n, batch, n_pre, device=dev, dtype=dtype)  # (N, B, P)
+        rho_a = pop.rho[sl]
+        ada = {
+            "sl": sl,
+            "ea": torch.zeros(n_a, batch, n_pre, device=dev, dtype=dtype),  # (N_a, B, P)
+            "e_buf": e_buf,
+            "e_sl": e_buf[sl],
+            "nbeta_c": -pop.beta[sl, None, None],  # (N_a, 1, 1)
+            "rho_c": rho_a[:, None, None],
+            "rho_s": float(rho_a[0]) if bool((rho_a == rho_a[0]).all()) else None,
+        }
+    LX = torch.zeros(n, rows, batch, device=dev, dtype=dtype)  # (N, R, B)
+    if mode.reg:
+        LX[:, 1, :] = 1.0
+    return _Traces(
+        ebar=ebar,
+        ev=ev,
+        eh=eh,
+        G=torch.zeros(n, rows, n_pre, device=dev, dtype=dtype),  # (N, R, P)
+        LX=LX,
+        zbar=torch.zeros(batch, n, device=dev, dtype=dtype),  # (B, N)
+        g_out=torch.zeros(k_out, n, device=dev, dtype=dtype),  # (K, N)
+        g_bias=torch.zeros(k_out, device=dev, dtype=dtype),  # (K,)
+        count=torch.zeros(n, device=dev, dtype=dtype),  # (N,) spikes
+        ones=torch.ones(batch, 1, device=dev, dtype=dtype),
+        **ada,
+    )
+
+
+@dataclass(frozen=True)
+class _Reads:
+    """What the hook reads (``names``), and the slot of each value among its arguments
+    (-1: not read)."""
+
+    names: tuple[str, ...]
+    pre_parts: tuple[tuple[int, int], ...]  # (read slot or -1 for a constant 1, width)
+    single: bool  # the presynaptic vector is one read value
+    cur: int  # the population's input current of the step (reset to a value)
+    v: int
+    z: int
+    a: int  # the adaptation (ALIF)
+    ref: int  # the refractory counter (hold)
+    y: int  # the readout
+
+
+def _hook_reads(plan: _Plan, mode: _Mode) -> _Reads:
+    """The values the hook reads: the presynaptic values of the trained edges into the
+    population, in the order of their columns, and the states of the population and the
+    readout."""
+    reads: list[str] = []
+
+    def slot(name: str) -> int:
+        if name not in reads:
+            reads.append(name)
+        return reads.index(name)
+
+    pre_parts: list[tuple[int, int]] = []  # (read slot or -1 for a constant 1, width)
+    for ie in plan.edges:
+        if ie.weight:
+            pre_parts.append((slot(ie.read), ie.lin.n_in))
+        if ie.bias:
+            pre_parts.append((-1, 1))
+    # the population's input current of the step, as the loop computed it
+    i_cur = slot(f"{plan.rec}:{plan.node.input_names[0]}") if mode.value_reset else -1
+    i_v, i_z = slot(f"{plan.rec}.v"), slot(f"{plan.rec}.z")
+    i_a = slot(f"{plan.rec}.a") if plan.alif else -1
+    i_ref = slot(f"{plan.rec}.ref") if mode.hold else -1
+    i_y = slot(plan.readout)
+    single = len(pre_parts) == 1 and pre_parts[0][0] >= 0
+    return _Reads(tuple(reads), tuple(pre_parts), single, i_cur, i_v, i_z, i_a, i_ref, i_y)
+
+
+def _eligibility_step(
+    pop: _Population, mode: _Mode, tr: _Traces, rd: _Reads, state0: dict[str, Tensor], rec: str
+) -> Callable[[tuple[Tensor, ...]], None]:
+    r"""Steps 1-3 of a step, from the hook's values: advance
+    :math:`\epsilon^v_{ji}(t) = \alpha_j \hat\epsilon^v_{ji}(t-1) + c_j \mathrm{pre}_i(t)`,
+    compute :math:`\psi_j(t)` at the distance to threshold of the step, and add
+    :math:`e_{ji}(t) = \psi_j(t) (\epsilon^v_{ji}(t) - \beta_j \epsilon^a_{ji}(t))` to
+    :math:`\bar e_{ji}(t) = \kappa \bar e_{ji}(t-1) + e_{ji}(t)`."""
+    alpha_u, c_u, vth, inv_gap, v_rest = pop.alpha, pop.c, pop.v_th, pop.inv_gap, pop.v_rest
+    beta_u, surrogate, kappa = pop.beta, pop.surrogate, pop.kappa
+    alif, hold, value_reset = mode.alif, mode.hold, mode.value_reset
+    per_post, adaptive = mode.per_post, mode.adaptive
+    ebar, ev, eh, ones = tr.ebar, tr.ev, tr.eh, tr.ones
+    ea, e_buf, e_sl, nbeta_c, sl = tr.ea, tr.e_buf, tr.e_sl, tr.nbeta_c, tr.sl
+    pre_parts, single = rd.pre_parts, rd.single
+    i_cur, i_v, i_z, i_a, i_ref = rd.cur, rd.v, rd.z, rd.a, rd.ref
+    alpha_s = float(alpha_u[0])
+    alpha_c = alpha_u[:, None]  # (N, 1): broadcasts over (N, B)
+    c_c = c_u[:, None]
+    carry: dict[str, Any] = {
+        "held": state0[f"{rec}.ref"] > 0,
+        "v_prev": state0[f"{rec}.v"].clone(),
+    }
+
+    def eligibility(vals: tuple[Tensor, ...]) -> None:
+        """Steps 1-3: advance eps_v, compute psi, add e(t) to ebar."""
+        pre = (
+            vals[pre_parts[0][0]]
+            if single
+            else torch.cat([vals[s] if s >= 0 else ones for s, _ in pre_parts], dim=1)
+        )  # (B, P)
+        v, z = vals[i_v], vals[i_z]
+        held = carry["held"]
+        # 1. membrane eligibility before the reset
+        if per_post:
+            if hold:
+                a_eff = torch.where(held.T, 1.0, alpha_c)  # (N, B)
+                c_eff = torch.where(held.T, 0.0, c_c)
+            else:
+                a_eff, c_eff = alpha_c, c_c
+            ev.mul_(a_eff.unsqueeze(-1)).addcmul_(c_eff.unsqueeze(-1), pre.unsqueeze(0))
+        else:
+            eh.mul_(alpha_s).add_(pre)
+        # 2. pseudo-derivative at the distance to threshold of this step
+        if value_reset:
+            v_prev = carry["v_prev"]
+            vp = alpha_u * v_prev + (1.0 - alpha_u) * v_rest + c_u * vals[i_cur]
+            if hold:
+                vp = torch.where(held, v_prev, vp)
+            v_thr = torch.where(z > 0, vp, v)  # the reset hid v where the unit spiked
+            carry["v_prev"] = v.clone()
+        else:
+            v_thr = v
+        th = vth + beta_u * vals[i_a] if alif else vth
+        psi = surrogate((v_thr - th) * inv_gap) * inv_gap  # (B, N)
+        if hold:
+            psi = psi.masked_fill(held, 0.0)
+            carry["held"] = vals[i_ref] > 0
+        psi_t = psi.T.unsqueeze(-1)  # (N, B, 1)
+        # 3. filtered eligibility trace
+        if adaptive:
+            # e = psi (eps_v - beta eps_a), one (N, B, P) buffer reused every step
+            if per_post:
+                torch.mul(psi_t, ev, out=e_buf)
+            else:
+                torch.mul((psi * c_u).T.unsqueeze(-1), eh.unsqueeze(0), out=e_buf)
+            e_sl.addcmul_(nbeta_c * psi_t[sl], ea)
+            torch.add(e_buf, ebar, alpha=kappa, out=ebar)  # ebar = kappa ebar + e
+        elif per_post:
+            ebar.mul_(kappa).addcmul_(psi_t, ev)
+        else:
+            ebar.mul_(kappa).addcmul_((psi * c_u).T.unsqueeze(-1), eh.unsqueeze(0))
+
+    return eligibility
+
+
+def _adaptation_step(mode: _Mode, tr: _Traces, rd: _Reads) -> Callable[[tuple[Tensor, ...]], None]:
+    r"""Steps 5-6 of a step, from the hook's values: the adaptation eligibility of the next
+    step, :math:`\epsilon^a(t+1) = \rho\,\epsilon^a(t) + e(t)`, and for a reset to a value
+    :math:`\hat\epsilon^v(t) = (1 - z(t))\,\epsilon^v(t)`."""
+    adaptive, value_reset = mode.adaptive, mode.value_reset
+    ev, ea, e_sl, rho_c, rho_s = tr.ev, tr.ea, tr.e_sl, tr.rho_c, tr.rho_s
+    i_z = rd.z
+
+    def after(vals: tuple[Tensor, ...]) -> None:
+        """Steps 5-6: the adaptation eligibility of the next step and the reset."""
+        # 5. a(t+1) = rho a(t) + z(t), so eps_a(t+1) = rho eps_a(t) + e(t)
+        if adaptive:
+            if rho_s is not None:
+                torch.add(e_sl, ea, alpha=rho_s, out=ea)
+            else:
+                ea.mul_(rho_c).add_(e_sl)
+        # 6. reset to a value: the stored membrane forgets its past where the unit spiked
+        if value_reset:
+            ev.mul_((1.0 - vals[i_z]).T.unsqueeze(-1))
+
+    return after
+
+
+def _trace_hook(
+    pop: _Population,
+    mode: _Mode,
+    tr: _Traces,
+    rd: _Reads,
+    blocks: _TargetBlocks,
+    Bt: Tensor,
+    state0: dict[str, Tensor],
+    rec: str,
+) -> Callable[..., None]:
+    r"""The hook after the readout node, ``hook(t, *values)``: the eligibility traces
+    (steps 1-3 and 5-6), the readout traces :math:`\bar z(t) = \kappa \bar z(t-1) + z(t)`
+    and the spike counts; at each step that counts, the error, the readout's gradient
+    :math:`\sum_t \mathrm{err}(t)\,\bar z(t)^\top` and the learning signal
+    :math:`L(t) = B\,\mathrm{err}(t)` into :math:`\sum_t L_j(t)\,\bar e_{ji}(t)` (with
+    :math:`\sum_t \bar e_{ji}(t)` for the regulariser, at every step)."""
+    eligibility = _eligibility_step(pop, mode, tr, rd, state0, rec)
+    after = _adaptation_step(mode, tr, rd)
+    kappa, traces, classify, reg = pop.kappa, mode.traces, mode.classify, mode.reg
+    ebar, zbar, g_out, g_bias, count = tr.ebar, tr.zbar, tr.g_out, tr.g_bias, tr.count
+    G, LX = tr.G, tr.LX
+    i_z, i_y = rd.z, rd.y
+    active, block, masked = blocks.active, blocks.at, blocks.masked
+    carry: dict[str, Any] = {"onebar": 0.0, "lx_zero": True}
+
+    def hook(t: int, *vals: Tensor) -> None:
+        """Step ``t``: the traces and sums after the readout node."""
+        if traces:
+            eligibility(vals)
+        z, y = vals[i_z], vals[i_y]
+        # 4. readout traces, learning signal, gradients
+        zbar.mul_(kappa).add_(z)
+        carry["onebar"] = kappa * carry["onebar"] + 1.0
+        if active[t]:
+            i = block(t)
+            if classify:
+                err = torch.softmax(y, dim=-1) - blocks.tgt[i]
+            else:
+                err = y - blocks.tgt[i]
+            if masked:
+                err = err * blocks.mask[i]
+            g_out.addmm_(err.T, zbar)  # (K, N)
+            g_bias.add_(err.sum(0), alpha=carry["onebar"])
+            if traces:
+                L = err @ Bt  # (B, N) learning signal
+                LX[:, 0, :].copy_(L.T)
+                carry["lx_zero"] = False
+                G.baddbmm_(LX, ebar)  # (N, R, P)
+        elif reg and traces:
+            if not carry["lx_zero"]:
+                LX[:, 0, :].zero_()
+                carry["lx_zero"] = True
+            G.baddbmm_(LX, ebar)
+        count.add_(z.sum(0))
+        if traces:
+            after(vals)
+
+    return hook
+
+
+def _run_hooked(
+    where: str, model: Any, x: Tensor, state0: dict[str, Tensor], plan: _Plan, rd: _Reads, hook: Any
+) -> Tensor:
+    """Run the network on ``x`` from ``state0`` without autograd, with ``hook`` after the
+    readout node; the network's held state is restored afterwards, also when the run
+    fails. Returns the output, ``(B, T, K)``."""
+    from ..network import Hook
+
+    hooks = (Hook(plan.readout, rd.names, hook),)
+    held_state = model.state
+    try:
+        with torch.no_grad():
+            rec = model._run_api(where, x, None, state0, False, None, hooks=hooks)
+    finally:
+        model.state = held_state
+    return rec.output if rec.output.dim() == 3 else rec.output.unsqueeze(0)  # (B, T, K)
+
+
+def _gradients(
+    plan: _Plan, g_pre: Tensor, g_out: Tensor, g_bias: Tensor, scale: float
+) -> dict[str, Tensor]:
+    r"""The gradients by parameter name: the columns of ``g_pre`` (:math:`dE/dW_{ji}`,
+    ``(N, P)``, already scaled) for the edges into the population, masked like their
+    weights, and :math:`dE/dW^{out} = \sum_{b,t} \mathrm{err}\,\bar z^\top / D` and the
+    bias's for the readout edge."""
+    grads: dict[str, Tensor] = {}
+    for ie in plan.edges:
+        if ie.weight:
+            g = g_pre[:, ie.cols]
+            if ie.lin.mask is not None:
+                g = g * ie.lin.mask
+            grads[_param_name(ie.key, "weight")] = g.contiguous()
+        if ie.bias:
+            grads[_param_name(ie.key, "bias")] = g_pre[:, ie.bias_col].clone()
+    lin = plan.out_lin
+    if isinstance(lin.weight, nn.Parameter) and lin.weight.requires_grad:
+        g = g_out * scale
+        if lin.mask is not None:
+            g = g * lin.mask
+        grads[_param_name(plan.out_key, "weight")] = g
+    if isinstance(lin.bias, nn.Parameter) and lin.bias.requires_grad:
+        grads[_param_name(plan.out_key, "bias")] = g_bias * scale
+    return grads
 
 
 class EProp:
@@ -325,94 +868,13 @@ class EProp:
         )
 
     def _plan(self, where: str, model: Any) -> _Plan:
-        out = model.output_node
-        out_node = model.nodes[out]
-        if not isinstance(out_node, LeakyReadout):
-            raise ValueError(
-                f"{where}: e-prop needs a leaky readout as the output node, but {out!r} is a "
-                f"{type(out_node).__name__}; add one with net.add_diffeq_node({out!r}, "
-                f"'leaky_readout', n={out_node.n}, tau=20.0) fed by an edge from the "
-                "spiking population"
-            )
-        into = [e for e in model._edges if e.target == out]
-        if len(into) != 1:
-            raise ValueError(
-                f"{where}: e-prop needs exactly one edge into the readout {out!r} (from the "
-                f"spiking population); it has {len(into)}"
-            )
-        oe = into[0]
-        rec, node = oe.source, model.nodes[oe.source]
-        if not isinstance(node, LIF | ALIF):
-            raise ValueError(
-                f"{where}: e-prop needs a recurrent population of 'lif' or 'alif' units "
-                f"feeding the readout {out!r}, but {rec!r} is a {type(node).__name__}"
-            )
-        if oe.delay != 0 or oe.source_var not in (None, "z"):
-            raise ValueError(
-                f"{where}: the readout edge {oe.key} must read the spikes of {rec!r} of the "
-                "same step (delay=0, no source_var)"
-            )
-        if any(e.source == out for e in model._edges):
-            raise ValueError(
-                f"{where}: the readout {out!r} feeds back into the network; e-prop trains "
-                "networks whose readout has no outgoing edge"
-            )
-        if rec == model.input_node:
-            raise ValueError(
-                f"{where}: the spiking population {rec!r} is the input node; give the network "
-                "an input node and an input edge into the population (train='gd')"
-            )
-        _membrane_constants(where, node, model.dt)  # checks the integrator
-        kappa = out_node.kappa(model.dt).detach()
-        if kappa.numel() > 1 and not bool((kappa == kappa.reshape(-1)[0]).all()):
-            raise ValueError(
-                f"{where}: the readout {out!r} must have one time constant for all its units "
-                "(the filtered eligibility trace is shared by the outputs)"
-            )
+        """What e-prop trains in ``model``, after checking that it is a network e-prop
+        trains (see the module docstring)."""
+        out, out_node, oe = _readout_edge(where, model)
+        rec, node = _check_population(where, model, out, out_node, oe)
         plan = _Plan(rec, node, isinstance(node, ALIF), out, out_node, oe.key, oe.module)
-        allowed = set()
-        p = 0
-        for e in model._edges:
-            if e.target != rec:
-                continue
-            ie = _InEdge(e.key, e.module, e.key)
-            ie.weight = isinstance(e.module.weight, nn.Parameter) and e.module.weight.requires_grad
-            b = e.module.bias
-            ie.bias = isinstance(b, nn.Parameter) and b.requires_grad
-            if ie.weight:
-                ie.cols = slice(p, p + e.module.n_in)
-                p += e.module.n_in
-                allowed.add(_param_name(e.key, "weight"))
-                if e.source == rec:
-                    mask = e.module.mask
-                    if mask is None or bool((mask.diagonal() != 0).any()):
-                        raise ValueError(
-                            f"{where}: the recurrent edge {e.key} must have no "
-                            "self-connections (e-prop's units get no input from their own "
-                            "spikes): add it with mask=1 - torch.eye(n)"
-                        )
-            if ie.bias:
-                ie.bias_col = p
-                p += 1
-                allowed.add(_param_name(e.key, "bias"))
-            plan.edges.append(ie)
-        plan.n_pre = p
-        for what in ("weight", "bias"):
-            t = getattr(oe.module, what)
-            if isinstance(t, nn.Parameter) and t.requires_grad:
-                allowed.add(_param_name(oe.key, what))
-        if not allowed:
-            raise ValueError(
-                f"{where}: nothing to train; add the edges into {rec!r} and the readout "
-                "edge with train='gd'"
-            )
-        extra = [n for n, q in model.named_parameters() if q.requires_grad and n not in allowed]
-        if extra:
-            raise ValueError(
-                f"{where}: e-prop trains the weights (and biases) of the edges into {rec!r} "
-                f"and of the readout edge {oe.key}; {extra} are trainable too: make them "
-                "fixed (train=None, or requires_grad_(False))"
-            )
+        allowed = _add_edges_into(where, model, plan)
+        _check_trainable(where, model, rec, oe, allowed)
         return plan
 
     def _feedback(self, plan: _Plan) -> Tensor:
@@ -503,266 +965,94 @@ class EProp:
     # the gradients
     # ------------------------------------------------------------------------------
 
+    def _mode(self, plan: _Plan, pop: _Population, state0: dict[str, Tensor], dt: float) -> _Mode:
+        """The branches that the steps of this run take."""
+        node = plan.node
+        hold_steps = refractory_steps(node.refractory, dt)  # Brian2 truncation, as the node
+        hold = bool((hold_steps > 0).any()) or bool((state0[f"{plan.rec}.ref"] > 0).any())
+        value_reset = node.reset_mode == "value"
+        uniform_alpha = bool((pop.alpha == pop.alpha[0]).all())
+        return _Mode(
+            alif=plan.alif,
+            hold=hold,
+            value_reset=value_reset,
+            per_post=hold or value_reset or not uniform_alpha,  # eps_v differs between posts
+            adaptive=plan.alif and bool((pop.beta != 0).any()),
+            reg=self.reg_rate is not None and self.reg_weight > 0,
+            classify=self.task == "classification",
+            traces=plan.n_pre > 0,
+        )
+
+    def _data_loss(
+        self,
+        y: Tensor,
+        tgt: Tensor,
+        mask: Tensor | None,
+        classify: bool,
+        batch: int,
+        n_steps: int,
+        dtype: torch.dtype,
+    ) -> tuple[float, float]:
+        r"""The loss :math:`\frac{1}{D} \sum_{b,t} m_b(t)\,\ell_b(t)` of the outputs ``y``,
+        and :math:`1/D`."""
+        if classify:
+            per = -torch.log_softmax(y, dim=-1).gather(-1, tgt.unsqueeze(-1)).squeeze(-1)
+        else:
+            per = 0.5 * (y - tgt.to(dtype)).square().sum(-1)  # (B, T)
+        if mask is not None:
+            per = per * mask
+        denom = float(mask.sum()) if mask is not None else float(batch * n_steps)
+        scale = 1.0 / denom if self.reduction == "mean" else 1.0
+        return float(per.sum()) * scale, scale
+
+    def _rate_regulariser(
+        self, g_pre: Tensor, rates: Tensor, tr: _Traces, kappa: float, norm: float
+    ) -> tuple[Tensor, float]:
+        r"""Add the regulariser's gradient
+        :math:`2 \lambda (f_j - f^*) / (B T dt) \sum_{b,t} e_{ji}(t)` to ``g_pre``, with
+        :math:`\sum_t e(t) = (1-\kappa) \sum_t \bar e(t) + \kappa \bar e(T)` and ``norm``
+        :math:`= B T dt`; return it and the regulariser's loss
+        :math:`\lambda \sum_j (f_j - f^*)^2`."""
+        f_star = self.reg_rate * self.time_unit
+        sum_e = (1.0 - kappa) * tr.G[:, 1, :] + kappa * tr.ebar.sum(1)  # (N, P)
+        coef = 2.0 * self.reg_weight * (rates - f_star) / norm
+        g_pre = g_pre + coef[:, None] * sum_e
+        return g_pre, self.reg_weight * float((rates - f_star).square().sum())
+
     def _run(
         self, where: str, model: Any, inputs: Any, targets: Any, loss_mask: Any
     ) -> tuple[dict[str, Tensor], float]:
-        from ..network import Hook
-
+        """The e-prop gradients of one batch of trials by parameter name, and its loss."""
         plan = self._plan(where, model)
         x, tgt, mask = self._prepare(where, model, inputs, targets, loss_mask)
         batch, n_steps = x.shape[0], x.shape[1]
         dev, dtype = x.device, x.dtype
         dt = model.dt
-        node = plan.node
-        n, n_pre = node.n, plan.n_pre
-        k_out = plan.out_node.n
 
-        # ---- constants of the population (all (N,) tensors) ----------------------------
         with torch.no_grad():
-            alpha_u, c_u = (q.to(dev, dtype) for q in _membrane_constants(where, node, dt))
-            vth = node.v_th.detach().expand(n).to(dev, dtype)
-            gap = vth - node.v_reset.detach().expand(n).to(dev, dtype)
-            inv_gap = 1.0 / gap
-            v_rest = node.v_rest.detach().expand(n).to(dev, dtype)
-            if plan.alif:
-                beta_u = node.beta.detach().expand(n).to(dev, dtype)
-                rho_u = torch.exp(-dt / node.tau_a.detach().expand(n).to(dev, dtype))
-            surrogate = node.spike_fn.grad
-            kappa = float(plan.out_node.kappa(dt).detach().reshape(-1)[0])
+            pop = _population(where, plan, dt, dev, dtype)
             B_fb = self._feedback(plan)  # (N, K)
             Bt = B_fb.T.contiguous()  # (K, N)
             state0 = model.init_state(batch)
-            hold_steps = refractory_steps(node.refractory, dt)  # Brian2 truncation, as the node
-            hold = bool((hold_steps > 0).any()) or bool((state0[f"{plan.rec}.ref"] > 0).any())
-            value_reset = node.reset_mode == "value"
-            uniform_alpha = bool((alpha_u == alpha_u[0]).all())
-            per_post = hold or value_reset or not uniform_alpha  # eps_v differs between posts
-            reg = self.reg_rate is not None and self.reg_weight > 0
-            active = [True] * n_steps if mask is None else (mask > 0).any(0).tolist()
-            classify = self.task == "classification"
-            # per-step targets and mask weights, made a block of steps at a time (a whole
-            # (T, B, K) one-hot, or T per-step views, would grow with the number of steps)
-            span = 256
-            blk: dict[str, Any] = {"t0": -1, "tgt": (), "mask": None}
+            mode = self._mode(plan, pop, state0, dt)
+            blocks = _TargetBlocks(tgt, mask, n_steps, plan.out_node.n, dtype, mode.classify)
+            tr = _traces(plan, pop, mode, batch, dev, dtype)
 
-            def block(t: int) -> int:
-                """Make the block holding step ``t`` current; return ``t``'s index in it."""
-                b0 = t - t % span
-                if blk["t0"] != b0:
-                    b1 = min(n_steps, b0 + span)
-                    if classify:  # (S, B, K) one-hot
-                        one = torch.nn.functional.one_hot(tgt[:, b0:b1].T, k_out)
-                        blk["tgt"] = one.to(dtype).unbind(0)
-                    else:
-                        blk["tgt"] = tgt[:, b0:b1].to(dtype).transpose(0, 1).unbind(0)
-                    if mask is not None:
-                        blk["mask"] = mask[:, b0:b1].T.unsqueeze(-1).unbind(0)  # S x (B, 1)
-                    blk["t0"] = b0
-                return t - b0
-
-            # ---- the state e-prop carries ----------------------------------------------
-            rows = 2 if reg else 1
-            ebar = torch.zeros(n, batch, n_pre, device=dev, dtype=dtype)  # (N, B, P)
-            if per_post:
-                ev = torch.zeros(n, batch, n_pre, device=dev, dtype=dtype)  # (N, B, P)
-            else:
-                eh = torch.zeros(batch, n_pre, device=dev, dtype=dtype)  # (B, P)
-            # the adaptation trace only for the span of units with beta != 0 (a mixed
-            # population keeps its LIF units, beta = 0, in one block)
-            adaptive = plan.alif and bool((beta_u != 0).any())
-            if adaptive:
-                idx = torch.nonzero(beta_u != 0).reshape(-1)
-                sl = slice(int(idx[0]), int(idx[-1]) + 1)
-                n_a = sl.stop - sl.start
-                ea = torch.zeros(n_a, batch, n_pre, device=dev, dtype=dtype)  # (N_a, B, P)
-                e_buf = torch.empty(n, batch, n_pre, device=dev, dtype=dtype)  # (N, B, P)
-                e_sl = e_buf[sl]
-                nbeta_c = -beta_u[sl, None, None]  # (N_a, 1, 1)
-                rho_a = rho_u[sl]
-                rho_c = rho_a[:, None, None]
-                rho_s = float(rho_a[0]) if bool((rho_a == rho_a[0]).all()) else None
-            G = torch.zeros(n, rows, n_pre, device=dev, dtype=dtype)  # (N, R, P)
-            LX = torch.zeros(n, rows, batch, device=dev, dtype=dtype)  # (N, R, B)
-            if reg:
-                LX[:, 1, :] = 1.0
-            zbar = torch.zeros(batch, n, device=dev, dtype=dtype)  # (B, N)
-            g_out = torch.zeros(k_out, n, device=dev, dtype=dtype)  # (K, N)
-            g_bias = torch.zeros(k_out, device=dev, dtype=dtype)  # (K,)
-            count = torch.zeros(n, device=dev, dtype=dtype)  # (N,) spikes
-            ones = torch.ones(batch, 1, device=dev, dtype=dtype)
-            alpha_s = float(alpha_u[0])
-            alpha_c = alpha_u[:, None]  # (N, 1): broadcasts over (N, B)
-            c_c = c_u[:, None]
-
-        # ---- what the hook reads -------------------------------------------------------
-        reads: list[str] = []
-
-        def slot(name: str) -> int:
-            if name not in reads:
-                reads.append(name)
-            return reads.index(name)
-
-        pre_parts: list[tuple[int, int]] = []  # (read slot or -1 for a constant 1, width)
-        for ie in plan.edges:
-            if ie.weight:
-                pre_parts.append((slot(ie.read), ie.lin.n_in))
-            if ie.bias:
-                pre_parts.append((-1, 1))
-        # the population's input current of the step, as the loop computed it
-        i_cur = slot(f"{plan.rec}:{node.input_names[0]}") if value_reset else -1
-        i_v, i_z = slot(f"{plan.rec}.v"), slot(f"{plan.rec}.z")
-        i_a = slot(f"{plan.rec}.a") if plan.alif else -1
-        i_ref = slot(f"{plan.rec}.ref") if hold else -1
-        i_y = slot(plan.readout)
-        single = len(pre_parts) == 1 and pre_parts[0][0] >= 0
-
-        carry: dict[str, Any] = {
-            "held": state0[f"{plan.rec}.ref"] > 0,
-            "v_prev": state0[f"{plan.rec}.v"].clone(),
-            "onebar": 0.0,
-            "lx_zero": True,
-        }
-
-        def eligibility(vals: tuple[Tensor, ...]) -> None:
-            """Steps 1-3: advance eps_v, compute psi, add e(t) to ebar."""
-            pre = (
-                vals[pre_parts[0][0]]
-                if single
-                else torch.cat([vals[s] if s >= 0 else ones for s, _ in pre_parts], dim=1)
-            )  # (B, P)
-            v, z = vals[i_v], vals[i_z]
-            held = carry["held"]
-            # 1. membrane eligibility before the reset
-            if per_post:
-                if hold:
-                    a_eff = torch.where(held.T, 1.0, alpha_c)  # (N, B)
-                    c_eff = torch.where(held.T, 0.0, c_c)
-                else:
-                    a_eff, c_eff = alpha_c, c_c
-                ev.mul_(a_eff.unsqueeze(-1)).addcmul_(c_eff.unsqueeze(-1), pre.unsqueeze(0))
-            else:
-                eh.mul_(alpha_s).add_(pre)
-            # 2. pseudo-derivative at the distance to threshold of this step
-            if value_reset:
-                v_prev = carry["v_prev"]
-                vp = alpha_u * v_prev + (1.0 - alpha_u) * v_rest + c_u * vals[i_cur]
-                if hold:
-                    vp = torch.where(held, v_prev, vp)
-                v_thr = torch.where(z > 0, vp, v)  # the reset hid v where the unit spiked
-                carry["v_prev"] = v.clone()
-            else:
-                v_thr = v
-            th = vth + beta_u * vals[i_a] if plan.alif else vth
-            psi = surrogate((v_thr - th) * inv_gap) * inv_gap  # (B, N)
-            if hold:
-                psi = psi.masked_fill(held, 0.0)
-                carry["held"] = vals[i_ref] > 0
-            psi_t = psi.T.unsqueeze(-1)  # (N, B, 1)
-            # 3. filtered eligibility trace
-            if adaptive:
-                # e = psi (eps_v - beta eps_a), one (N, B, P) buffer reused every step
-                if per_post:
-                    torch.mul(psi_t, ev, out=e_buf)
-                else:
-                    torch.mul((psi * c_u).T.unsqueeze(-1), eh.unsqueeze(0), out=e_buf)
-                e_sl.addcmul_(nbeta_c * psi_t[sl], ea)
-                torch.add(e_buf, ebar, alpha=kappa, out=ebar)  # ebar = kappa ebar + e
-            elif per_post:
-                ebar.mul_(kappa).addcmul_(psi_t, ev)
-            else:
-                ebar.mul_(kappa).addcmul_((psi * c_u).T.unsqueeze(-1), eh.unsqueeze(0))
-
-        def after(vals: tuple[Tensor, ...]) -> None:
-            """Steps 5-6: the adaptation eligibility of the next step and the reset."""
-            # 5. a(t+1) = rho a(t) + z(t), so eps_a(t+1) = rho eps_a(t) + e(t)
-            if adaptive:
-                if rho_s is not None:
-                    torch.add(e_sl, ea, alpha=rho_s, out=ea)
-                else:
-                    ea.mul_(rho_c).add_(e_sl)
-            # 6. reset to a value: the stored membrane forgets its past where the unit spiked
-            if value_reset:
-                ev.mul_((1.0 - vals[i_z]).T.unsqueeze(-1))
-
-        traces = n_pre > 0
-
-        def hook(t: int, *vals: Tensor) -> None:
-            if traces:
-                eligibility(vals)
-            z, y = vals[i_z], vals[i_y]
-            # 4. readout traces, learning signal, gradients
-            zbar.mul_(kappa).add_(z)
-            carry["onebar"] = kappa * carry["onebar"] + 1.0
-            if active[t]:
-                i = block(t)
-                if classify:
-                    err = torch.softmax(y, dim=-1) - blk["tgt"][i]
-                else:
-                    err = y - blk["tgt"][i]
-                if mask is not None:
-                    err = err * blk["mask"][i]
-                g_out.addmm_(err.T, zbar)  # (K, N)
-                g_bias.add_(err.sum(0), alpha=carry["onebar"])
-                if traces:
-                    L = err @ Bt  # (B, N) learning signal
-                    LX[:, 0, :].copy_(L.T)
-                    carry["lx_zero"] = False
-                    G.baddbmm_(LX, ebar)  # (N, R, P)
-            elif reg and traces:
-                if not carry["lx_zero"]:
-                    LX[:, 0, :].zero_()
-                    carry["lx_zero"] = True
-                G.baddbmm_(LX, ebar)
-            count.add_(z.sum(0))
-            if traces:
-                after(vals)
-
-        hooks = (Hook(plan.readout, tuple(reads), hook),)
-        held_state = model.state
-        try:
-            with torch.no_grad():
-                rec = model._run_api(where, x, None, state0, False, None, hooks=hooks)
-        finally:
-            model.state = held_state
-        y = rec.output if rec.output.dim() == 3 else rec.output.unsqueeze(0)  # (B, T, K)
+        rd = _hook_reads(plan, mode)
+        hook = _trace_hook(pop, mode, tr, rd, blocks, Bt, state0, plan.rec)
+        y = _run_hooked(where, model, x, state0, plan, rd, hook)
 
         with torch.no_grad():
-            # ---- the loss -----------------------------------------------------------
-            if classify:
-                per = -torch.log_softmax(y, dim=-1).gather(-1, tgt.unsqueeze(-1)).squeeze(-1)
-            else:
-                per = 0.5 * (y - tgt.to(dtype)).square().sum(-1)  # (B, T)
-            if mask is not None:
-                per = per * mask
-            denom = float(mask.sum()) if mask is not None else float(batch * n_steps)
-            scale = 1.0 / denom if self.reduction == "mean" else 1.0
-            loss = float(per.sum()) * scale
-            grads: dict[str, Tensor] = {}
-            g_pre = G[:, 0, :] * scale  # (N, P)
-            rates = count / (batch * n_steps * dt)  # (N,) spikes per unit of dt
-            if reg:
-                f_star = self.reg_rate * self.time_unit
-                sum_e = (1.0 - kappa) * G[:, 1, :] + kappa * ebar.sum(1)  # (N, P)
-                coef = 2.0 * self.reg_weight * (rates - f_star) / (batch * n_steps * dt)
-                g_pre = g_pre + coef[:, None] * sum_e
-                loss += self.reg_weight * float((rates - f_star).square().sum())
+            loss, scale = self._data_loss(y, tgt, mask, mode.classify, batch, n_steps, dtype)
+            g_pre = tr.G[:, 0, :] * scale  # (N, P)
+            rates = tr.count / (batch * n_steps * dt)  # (N,) spikes per unit of dt
+            if mode.reg:
+                g_pre, reg_loss = self._rate_regulariser(
+                    g_pre, rates, tr, pop.kappa, batch * n_steps * dt
+                )
+                loss += reg_loss
             self.rates = rates / self.time_unit
-            for ie in plan.edges:
-                if ie.weight:
-                    g = g_pre[:, ie.cols]
-                    if ie.lin.mask is not None:
-                        g = g * ie.lin.mask
-                    grads[_param_name(ie.key, "weight")] = g.contiguous()
-                if ie.bias:
-                    grads[_param_name(ie.key, "bias")] = g_pre[:, ie.bias_col].clone()
-            lin = plan.out_lin
-            if isinstance(lin.weight, nn.Parameter) and lin.weight.requires_grad:
-                g = g_out * scale
-                if lin.mask is not None:
-                    g = g * lin.mask
-                grads[_param_name(plan.out_key, "weight")] = g
-            if isinstance(lin.bias, nn.Parameter) and lin.bias.requires_grad:
-                grads[_param_name(plan.out_key, "bias")] = g_bias * scale
+            grads = _gradients(plan, g_pre, tr.g_out, tr.g_bias, scale)
         return grads, loss
 
     def compute_gradients(
