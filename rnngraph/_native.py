@@ -576,12 +576,12 @@ def _check_csr(where: str, what: str, csr: tuple, n: int, dtype: torch.dtype) ->
 
 
 class ReservoirRun:
-    """A native reservoir loop over one run: the recurrent weights, the per-unit
+    r"""A native reservoir loop over one run: the recurrent weights, the per-unit
     coefficients and the state, each checked against the shapes and dtype the C loop reads.
 
-    ``kind`` ``"esn"``: :math:`x \\leftarrow \\mathrm{lerp}(x, \\tanh(P + W x_{prev} + b), \\lambda)`
-    with coefficients ``(lr, b)``; ``"li"``: :math:`v \\leftarrow g v + c_{rec} (W x_{prev}) +
-    c_{ext} P + c_0`, :math:`x = \\tanh(v)`, coefficients ``(g, c_rec, c_ext, c_0)``.
+    ``kind`` ``"esn"``: :math:`x \leftarrow \mathrm{lerp}(x, \tanh(P + W x_p + b), \lambda)`
+    with coefficients ``(lr, b)``; ``"li"``: :math:`v \leftarrow g v + c_{rec} (W x_{prev}) +
+    c_{ext} P + c_0`, :math:`x = \tanh(v)`, coefficients ``(g, c_rec, c_ext, c_0)``.
     ``where`` names the public call and the node in errors, ``edge`` the recurrent edge
     (``owner`` keys its cached CSR layout), ``state`` is ``(x, x_prev)``.
     """

@@ -111,7 +111,9 @@ def _long_functions(path: Path) -> list[str]:
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             lines = _code_lines(node)
             if lines > MAX_LINES:
-                out.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno} {node.name} ({lines})")
+                out.append(
+                    f"{path.relative_to(PACKAGE.parent)}:{node.lineno} {node.name} ({lines})"
+                )
     return out
 
 

@@ -82,7 +82,9 @@ def _network(kind: str, dtype=F64):
     net.add_diffeq_node("pop", node)
     scale = 0.8 if kind == "rate" else 2.5
     net.add_edge("in", "pop", weights=scale * torch.rand(20, 3, generator=g, dtype=dtype))
-    net.add_edge("pop", "pop", weights=0.1 * torch.randn(20, 20, generator=g, dtype=dtype), feedback=True)
+    net.add_edge(
+        "pop", "pop", weights=0.1 * torch.randn(20, 20, generator=g, dtype=dtype), feedback=True
+    )
     return net
 
 
@@ -161,13 +163,16 @@ def test_a_lif_subclass_overriding_rhs_fires_as_its_equations_say(integrator):
     above threshold the subclass does, exactly as the generic integrator on its rhs says."""
     net = rg.Network(dt=0.5, dtype=F64)
     net.add_func_node("in", 1)
-    node = DrivenLIF(4, drive=1.5, tau_m=torch.tensor([2.0, 5.0, 10.0, 20.0]), integrator=integrator)
+    node = DrivenLIF(
+        4, drive=1.5, tau_m=torch.tensor([2.0, 5.0, 10.0, 20.0]), integrator=integrator
+    )
     net.add_diffeq_node("lif", node)
     net.add_edge("in", "lif", weights=torch.zeros(4, 1, dtype=F64))
     model = net.compile()
     info = model.explain().nodes["lif"]
     assert info[0] == "generic"
-    assert info[1] == f"{integrator}; not the affine map: DrivenLIF overrides rhs() and declares no linear part"
+    why = "DrivenLIF overrides rhs() and declares no linear part"
+    assert info[1] == f"{integrator}; not the affine map: {why}"
     assert any("DrivenLIF overrides rhs()" in why for _, why in info[2])
     with torch.no_grad():
         rec = model.run(torch.zeros(400, 1, dtype=F64), observer=rg.Observer(["lif", "lif.v"]))
@@ -222,8 +227,12 @@ def test_an_empty_subclass_keeps_the_kernels_of_its_base():
         net.add_edge("in", "pop", weights=torch.ones(10, 1))
         net.add_edge("pop", "pop2", weights=torch.eye(10))
         info = net.compile().explain()
-        expected = kernel if native.available() else kernel.replace("native", "torch").replace(
-            "torch leaky-tanh step", "torch leaky map"
+        expected = (
+            kernel
+            if native.available()
+            else kernel.replace("native", "torch").replace(
+                "torch leaky-tanh step", "torch leaky map"
+            )
         )
         assert info.nodes["pop"][0] == expected
     net = rg.Network(dt=1.0)

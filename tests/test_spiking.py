@@ -638,8 +638,7 @@ def test_errors():
 def test_no_gradient_fast_path_equals_lif_step(integrator, reset, refractory):
     """Runs without gradients use the affine one-step map of the membrane; it must give
     the spikes and voltages of the pure step function."""
-    from rnngraph.nodes import LIF
-    from rnngraph.nodes import build_kernel
+    from rnngraph.nodes import LIF, build_kernel
 
     g = torch.Generator().manual_seed(0)
     node = LIF(

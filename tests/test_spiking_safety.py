@@ -22,8 +22,6 @@ import torch
 
 from rnngraph import Network, native
 from rnngraph.nodes import (
-    affine_gain,
-    build_kernel,
     ALIF,
     EIF,
     IAF,
@@ -34,6 +32,8 @@ from rnngraph.nodes import (
     DoubleExpSynapse,
     ExpSynapse,
     Izhikevich,
+    affine_gain,
+    build_kernel,
 )
 from rnngraph.nodes import _spiking as spiking
 
@@ -201,9 +201,7 @@ def test_every_copy_of_the_lif_membrane_agrees(integrator):
         native.set_enabled(was)
     np.testing.assert_allclose(ode.v, affine.v, rtol=0, atol=1e-13)
     alpha, c = _membrane_constants("test", node, dt)
-    torch.testing.assert_close(
-        alpha, affine_gain(integrator, dt, node.tau_m, v), rtol=0, atol=0
-    )
+    torch.testing.assert_close(alpha, affine_gain(integrator, dt, node.tau_m, v), rtol=0, atol=0)
     np.testing.assert_allclose(affine.v, alpha * v + c * i, rtol=0, atol=1e-13)
 
 

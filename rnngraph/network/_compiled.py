@@ -21,7 +21,7 @@ import math
 import sys
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -32,10 +32,8 @@ from .._checks import (
     all_finite,
     as_flag,
     as_int,
-    as_names,
     as_step,
     as_tensor,
-    describe,
     keywords,
 )
 from ..edges import Linear
@@ -43,6 +41,7 @@ from ..nodes import Context, DENode, Node
 from ..observers import Observer, Recording
 from ._plan import Explanation, Plan, PlanEdge, Target, build_plan, edge_key, explain, node_kernels
 from ._reservoir import reservoir_unusable, start_reservoir
+from .executor import Hook, HookSpec
 
 __all__ = ["CompiledNetwork", "Hook", "State"]
 
@@ -100,7 +99,7 @@ def _same_memory(a: Tensor, b: Tensor) -> bool:
     return a.untyped_storage().data_ptr() == b.untyped_storage().data_ptr()
 
 
-def _whole(a: Tensor) -> bool:
+def spans_memory(a: Tensor) -> bool:
     """Whether ``a`` spans all of its memory (a strided sample or a slice does not)."""
     return a.numel() * a.element_size() == a.untyped_storage().nbytes()
 
@@ -228,54 +227,205 @@ class ModuleTable(nn.Module):
 RESERVED_LABELS = frozenset(n for n in dir(nn.Module()) if not n.startswith("_"))
 
 
-HookSpec = tuple[str, tuple[str, ...], bool, tuple[str, ...]]
-
-
-@dataclass(frozen=True)
-class Hook:
-    """A function the time loop calls at every step, right after ``node`` is computed.
-
-    ``fn(t, *values)`` receives the global step index and the values named in ``reads``:
-    ``"node"`` (a node's output of this step), ``"node.var"`` (a state variable after this
-    step), ``"node:input"`` (what a dynamic node received on that input this step: the sum
-    of its edges) or ``"src->tgt"`` (what that edge reads this step, its delay included). Nodes
-    read must come no later than ``node`` in the compiled order. With ``replaces=True`` the
-    return value is passed on instead of ``node``'s output (to downstream edges and delay
-    lines; recordings keep the node's own output): teacher forcing, for example.
-    ``writes`` names the edges (``"src->tgt"``) whose weights or bias ``fn`` changes in
-    place during the run: the loop then reads them afresh at every step instead of a copy
-    made when the run starts (no event-driven copy of the weights, no bias folded into the
-    precomputed input). Edges leaving a static node cannot be written: their products are
-    computed before the loop. Trainers use hooks to update weights inside the loop (RLS) or to
-    carry eligibility traces (e-prop).
-    """
-
-    node: str
-    reads: tuple[str, ...]
-    fn: Callable[..., Any]
-    replaces: bool = False
-    writes: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        # a single name is one name (never its characters); lists become tuples
-        if not isinstance(self.node, str):
-            raise TypeError(f"Hook: node must be a node label, got {describe(self.node)}")
-        if not callable(self.fn):
-            raise TypeError(f"Hook: fn must be callable, got {describe(self.fn)}")
-        object.__setattr__(self, "reads", tuple(as_names("Hook", "reads", self.reads)))
-        object.__setattr__(self, "writes", tuple(as_names("Hook", "writes", self.writes)))
-        object.__setattr__(self, "replaces", as_flag("Hook", "replaces", self.replaces))
-
-    @property
-    def spec(self) -> HookSpec:
-        return (self.node, tuple(self.reads), self.replaces, tuple(self.writes))
-
-
-def _recorded(observer: Observer, t0: int, t1: int) -> slice:
+def recorded_steps(observer: Observer, t0: int, t1: int) -> slice:
     """The steps of the chunk ``[t0, t1)`` that ``observer`` records, as a slice of it."""
     first = max(observer.start, t0)
     first += -(first - observer.start) % observer.every
     return slice(first - t0, t1 - t0, observer.every)
+
+
+@dataclass
+class _Run:
+    """What one run carries from chunk to chunk (see ``CompiledNetwork._run``)."""
+
+    observer: Any
+    rec_names: tuple
+    rec_dyn: tuple
+    rec_steps: Any
+    ridx_all: list
+    H: list
+    static_reads: list
+    pre: list
+    loop: Any = None
+    written: set = field(default_factory=set)
+    W: list = field(default_factory=list)
+    BIAS: list = field(default_factory=list)
+    STEP: list = field(default_factory=list)
+    S: list = field(default_factory=list)
+    ZERO: list = field(default_factory=list)
+    reservoir: Any = None
+    y_all: Tensor | None = None
+    outs: list = field(default_factory=list)
+    recs: dict = field(default_factory=dict)
+
+
+class _LoopSource:
+    """The Python source of the time loop of one configuration of a compiled network: every
+    tensor a local variable, one line per node input, node step, hook and delay line."""
+
+    def __init__(self, net, external, rec_dyn, hooked, single, event) -> None:
+        plan = net.plan
+        self.net, self.plan, self.external, self.rec_dyn = net, plan, external, rec_dyn
+        self.hooked, self.single, self.event = hooked, single, event
+        self.idx = {v: i for i, v in enumerate(plan.dynamic)}
+        self.eidx = {e.key: j for j, e in enumerate(plan.edges)}
+        self.edge_of = {e.key: e for e in plan.edges}
+        self.hooks_at: dict[str, list[int]] = {}
+        for h, spec in enumerate(hooked):
+            self.hooks_at.setdefault(spec[0], []).append(h)
+        # the value a node passes on: its output, or what a replacing hook returns
+        self.prop = {
+            v: (f"y{i}h" if any(hooked[h][2] for h in self.hooks_at.get(v, ())) else f"y{i}")
+            for v, i in self.idx.items()
+        }
+        self.static_reads = net._static_reads(hooked)
+        self.zero_inputs = net._zero_inputs()
+        self.pre = [t for t in plan.targets.values() if t.static]
+        self.bias, self.live, self.written = net._biases(hooked)
+        self.pre_id = {id(t): i for i, t in enumerate(self.pre)}
+        self.bias_id = {id(t): i for i, t in enumerate(self.bias)}
+        self.live_id = {e.key: len(self.bias) + j for j, e in enumerate(self.live)}
+        self.input_expr: dict[str, dict[str, str]] = {}  # node -> input -> its expression
+        self.state_names = [f"s{self.idx[v]}" for v in plan.de_nodes]
+        self.state_names += [
+            f"d{self.eidx[e.key]}_{k}" for e in plan.delayed for k in range(1, e.delay + 1)
+        ]
+
+    def source(self) -> str:
+        lines = ["def _loop(n_steps, X, P, W, BIAS, STEP, ZERO, S, OUT, R, ridx, H, T0, SV):"]
+        lines += self._unpacking()
+        body: list[str] = []
+        for v in self.plan.dynamic:
+            body += self._node_lines(v)
+            for h in self.hooks_at.get(v, ()):
+                body.append(self._hook_line(v, h))
+        body += self._delay_lines() + self._record_lines()
+        lines.append("    for t in range(n_steps):")
+        lines.extend(body if body else ["        pass"])
+        lines.append(f"    return ({''.join(n + ', ' for n in self.state_names)})")
+        return "\n".join(lines) + "\n"
+
+    def _unpacking(self) -> list[str]:
+        dyn_edges = [e for t in self.plan.targets.values() for e in t.dynamic]
+        groups = [
+            ([f"P{i}" for i in range(len(self.pre))], "P"),
+            ([f"W{self.eidx[e.key]}" for e in dyn_edges], "W"),
+            ([f"B{i}" for i in range(len(self.bias) + len(self.live))], "BIAS"),
+            ([f"step{self.idx[v]}" for v in self.plan.dynamic], "STEP"),
+            ([f"Z{k}" for k in range(len(self.zero_inputs))], "ZERO"),
+            (self.state_names, "S"),
+            ([f"R{i}" for i in range(len(self.rec_dyn))], "R"),
+            ([f"H{h}" for h in range(len(self.hooked))], "H"),
+            ([f"SV{k}" for k in range(len(self.static_reads))], "SV"),
+        ]
+        return [f"    {', '.join(names)}, = {src}" for names, src in groups if names]
+
+    def _var(self, label: str, var: str) -> str:
+        return f"s{self.idx[label]}[{self.net._var_index(label, var)}]"
+
+    def _source_expr(self, e: PlanEdge) -> str:
+        if e.delay > 0:
+            return f"d{self.eidx[e.key]}_{e.delay}"
+        return self.prop[e.source] if e.source_var is None else self._var(e.source, e.source_var)
+
+    def _input_sum(self, t: Target) -> str | None:
+        """The expression of what input ``t`` receives this step (``None``: nothing)."""
+        acc = None
+        if t.static:
+            acc = f"P{self.pre_id[id(t)]}[t]"
+        elif id(t) in self.bias_id:
+            acc = f"B{self.bias_id[id(t)]}"
+        if t.external and self.external:
+            acc = "X[t]" if acc is None else f"{acc} + X[t]"
+        for e in t.dynamic:
+            if e.key in self.live_id:  # a bias a hook writes: read at every step
+                b = f"B{self.live_id[e.key]}"
+                acc = b if acc is None else f"{acc} + {b}"
+            acc = self._product(acc, e)
+        return acc
+
+    def _product(self, acc: str | None, e: PlanEdge) -> str:
+        """``acc`` plus edge ``e``'s product with its source."""
+        src, w = self._source_expr(e), f"W{self.eidx[e.key]}"
+        if e.module.sparse and self.single:
+            # batch of one: a CSR mat-vec is ~2x faster than a mat-mat
+            term = f"torch.mv({w}, {src}.view(-1))"
+            return f"{term}.view(1, -1)" if acc is None else f"{acc} + {term}"
+        if e.module.sparse:
+            term = f"({w} @ {src}.t()).t()"
+            return term if acc is None else f"{acc} + {term}"
+        if self.event and e.key in self.plan.event_edges and e.key not in self.written:
+            return f"EVENT({acc}, {src}, {w})"
+        return f"torch.mm({src}, {w})" if acc is None else f"torch.addmm({acc}, {src}, {w})"
+
+    def _node_lines(self, v: str) -> list[str]:
+        i, node = self.idx[v], self.net.nodes[v]
+        lines, args = [f"        # node {v!r}"], []
+        for var in node.input_names:
+            acc = self._input_sum(self.plan.targets[(v, var)])
+            if acc is None:
+                args.append(f"Z{self.zero_inputs.index((v, var))}")
+            else:
+                lines.append(f"        a{i}_{var} = {acc}")
+                args.append(f"a{i}_{var}")
+        self.input_expr[v] = dict(zip(node.input_names, args, strict=True))
+        if isinstance(node, DENode):
+            lines.append(f"        y{i}, s{i} = step{i}(s{i}, {', '.join(args)})")
+        else:
+            lines.append(f"        y{i} = step{i}({args[0]})")
+        return lines
+
+    def _hook_line(self, v: str, h: int) -> str:
+        args = ["T0 + t"] + [self._hook_read(v, name) for name in self.hooked[h][1]]
+        call = f"H{h}({', '.join(args)})"
+        return f"        y{self.idx[v]}h = {call}" if self.hooked[h][2] else f"        {call}"
+
+    def _hook_read(self, v: str, name: str) -> str:
+        """The expression of what a hook after node ``v`` reads as ``name``."""
+        if name in self.static_reads:
+            return f"SV{self.static_reads.index(name)}[t]"
+        if "->" in name:
+            return self._source_expr(self.edge_of[name])
+        if ":" in name:
+            label, _, var = name.partition(":")
+            if var not in self.input_expr.get(label, {}):
+                raise ValueError(
+                    f"a hook after node {v!r} reads {name!r}: no input {var!r} of "
+                    f"a node {label!r} computed by then"
+                )
+            return self.input_expr[label][var]
+        label, _, var = name.partition(".")
+        done = set(self.plan.dynamic[: self.plan.dynamic.index(v) + 1])
+        if label not in done:
+            raise ValueError(
+                f"a hook after node {v!r} reads {name!r}, which is computed later in the step"
+            )
+        if var:
+            return self._var(label, var)
+        return f"y{self.idx[label]}" if label == v else self.prop[label]
+
+    def _delay_lines(self) -> list[str]:
+        """Shift the delay lines: the newest value enters at @1."""
+        lines = []
+        for e in self.plan.delayed:
+            j = self.eidx[e.key]
+            src = self.prop[e.source] if e.source_var is None else self._var(e.source, e.source_var)
+            names = [f"d{j}_{k}" for k in range(e.delay, 0, -1)]
+            vals = [f"d{j}_{k}" for k in range(e.delay - 1, 0, -1)] + [src]
+            lines.append(f"        {', '.join(names)} = {', '.join(vals)}")
+        return lines
+
+    def _record_lines(self) -> list[str]:
+        lines = []
+        if self.net.output_node in self.idx:
+            lines.append(f"        OUT[t] = y{self.idx[self.net.output_node]}")
+        if self.rec_dyn:
+            lines += ["        k = ridx[t]", "        if k >= 0:"]
+            for r, name in enumerate(self.rec_dyn):
+                label, _, var = name.partition(".")
+                expr = self._var(label, var) if var else f"y{self.idx[label]}"
+                lines.append(f"            R{r}[k] = {expr}")
+        return lines
 
 
 class CompiledNetwork(nn.Module):
@@ -621,156 +771,7 @@ class CompiledNetwork(nn.Module):
         single: bool = False,
         event: bool = False,
     ) -> str:
-        idx = {v: i for i, v in enumerate(self.plan.dynamic)}
-        eidx = {e.key: j for j, e in enumerate(self.plan.edges)}
-        edge_of = {e.key: e for e in self.plan.edges}
-        hooks_at: dict[str, list[int]] = {}
-        for h, spec in enumerate(hooked):
-            hooks_at.setdefault(spec[0], []).append(h)
-        # the value a node passes on: its output, or what a replacing hook returns
-        prop = {
-            v: (f"y{i}h" if any(hooked[h][2] for h in hooks_at.get(v, ())) else f"y{i}")
-            for v, i in idx.items()
-        }
-        static_reads = self._static_reads(hooked)
-        lines = ["def _loop(n_steps, X, P, W, BIAS, STEP, ZERO, S, OUT, R, ridx, H, T0, SV):"]
-        zero_inputs = self._zero_inputs()
-        pre = [t for t in self.plan.targets.values() if t.static]
-        bias, live, written = self._biases(hooked)
-        dyn_edges = [e for t in self.plan.targets.values() for e in t.dynamic]
-        state_names = [f"s{idx[v]}" for v in self.plan.de_nodes]
-        state_names += [f"d{eidx[e.key]}_{k}" for e in self.plan.delayed for k in range(1, e.delay + 1)]
-
-        def unpack(names: list[str], src: str) -> None:
-            if names:
-                lines.append(f"    {', '.join(names)}, = {src}")
-
-        unpack([f"P{i}" for i in range(len(pre))], "P")
-        unpack([f"W{eidx[e.key]}" for e in dyn_edges], "W")
-        unpack([f"B{i}" for i in range(len(bias) + len(live))], "BIAS")
-        unpack([f"step{idx[v]}" for v in self.plan.dynamic], "STEP")
-        unpack([f"Z{k}" for k in range(len(zero_inputs))], "ZERO")
-        unpack(state_names, "S")
-        unpack([f"R{i}" for i in range(len(rec_dyn))], "R")
-        unpack([f"H{h}" for h in range(len(hooked))], "H")
-        unpack([f"SV{k}" for k in range(len(static_reads))], "SV")
-        body: list[str] = []
-        pre_id = {id(t): i for i, t in enumerate(pre)}
-        bias_id = {id(t): i for i, t in enumerate(bias)}
-        live_id = {e.key: len(bias) + j for j, e in enumerate(live)}
-
-        def source_expr(e: PlanEdge) -> str:
-            if e.delay > 0:
-                return f"d{eidx[e.key]}_{e.delay}"
-            i = idx[e.source]
-            if e.source_var is None:
-                return prop[e.source]
-            return f"s{i}[{self._var_index(e.source, e.source_var)}]"
-
-        input_expr: dict[str, dict[str, str]] = {}  # node -> input name -> its expression
-        for v in self.plan.dynamic:
-            i = idx[v]
-            node = self.nodes[v]
-            body.append(f"        # node {v!r}")
-            args = []
-            for var in node.input_names:
-                t = self.plan.targets[(v, var)]
-                acc = None
-                if t.static:
-                    acc = f"P{pre_id[id(t)]}[t]"
-                elif id(t) in bias_id:
-                    acc = f"B{bias_id[id(t)]}"
-                if t.external and external:
-                    acc = "X[t]" if acc is None else f"{acc} + X[t]"
-                for e in t.dynamic:
-                    if e.key in live_id:  # a bias a hook writes: read at every step
-                        b = f"B{live_id[e.key]}"
-                        acc = b if acc is None else f"{acc} + {b}"
-                    src = source_expr(e)
-                    w = f"W{eidx[e.key]}"
-                    if e.module.sparse and single:
-                        # batch of one: a CSR mat-vec is ~2x faster than a mat-mat
-                        term = f"torch.mv({w}, {src}.view(-1))"
-                        acc = f"{term}.view(1, -1)" if acc is None else f"{acc} + {term}"
-                    elif e.module.sparse:
-                        term = f"({w} @ {src}.t()).t()"
-                        acc = term if acc is None else f"{acc} + {term}"
-                    elif event and e.key in self.plan.event_edges and e.key not in written:
-                        acc = f"EVENT({acc}, {src}, {w})"
-                    elif acc is None:
-                        acc = f"torch.mm({src}, {w})"
-                    else:
-                        acc = f"torch.addmm({acc}, {src}, {w})"
-                name = f"a{i}_{var}"
-                if acc is None:
-                    args.append(f"Z{zero_inputs.index((v, var))}")
-                else:
-                    body.append(f"        {name} = {acc}")
-                    args.append(name)
-            input_expr[v] = dict(zip(node.input_names, args, strict=True))
-            if isinstance(node, DENode):
-                body.append(f"        y{i}, s{i} = step{i}(s{i}, {', '.join(args)})")
-            else:
-                body.append(f"        y{i} = step{i}({args[0]})")
-            done = set(self.plan.dynamic[: self.plan.dynamic.index(v) + 1])
-            for h in hooks_at.get(v, ()):
-                args = ["T0 + t"]
-                for name in hooked[h][1]:
-                    if name in static_reads:
-                        args.append(f"SV{static_reads.index(name)}[t]")
-                    elif "->" in name:
-                        args.append(source_expr(edge_of[name]))
-                    elif ":" in name:
-                        label, _, var = name.partition(":")
-                        if var not in input_expr.get(label, {}):
-                            raise ValueError(
-                                f"a hook after node {v!r} reads {name!r}: no input {var!r} of "
-                                f"a node {label!r} computed by then"
-                            )
-                        args.append(input_expr[label][var])
-                    else:
-                        label, _, var = name.partition(".")
-                        if label not in done:
-                            raise ValueError(
-                                f"a hook after node {v!r} reads {name!r}, which is computed "
-                                "later in the step"
-                            )
-                        j = idx[label]
-                        args.append(
-                            f"s{j}[{self._var_index(label, var)}]"
-                            if var
-                            else (f"y{j}" if label == v else prop[label])
-                        )
-                call = f"H{h}({', '.join(args)})"
-                body.append(f"        y{i}h = {call}" if hooked[h][2] else f"        {call}")
-        # shift the delay lines: the newest value enters at @1
-        for e in self.plan.delayed:
-            j = eidx[e.key]
-            src = (
-                prop[e.source]
-                if e.source_var is None
-                else f"s{idx[e.source]}[{self._var_index(e.source, e.source_var)}]"
-            )
-            names = [f"d{j}_{k}" for k in range(e.delay, 0, -1)]
-            vals = [f"d{j}_{k}" for k in range(e.delay - 1, 0, -1)] + [src]
-            body.append(f"        {', '.join(names)} = {', '.join(vals)}")
-        if self.output_node in idx:
-            body.append(f"        OUT[t] = y{idx[self.output_node]}")
-        if rec_dyn:
-            body.append("        k = ridx[t]")
-            body.append("        if k >= 0:")
-            for r, name in enumerate(rec_dyn):
-                node_label, _, var = name.partition(".")
-                expr = (
-                    f"y{idx[node_label]}"
-                    if not var
-                    else f"s{idx[node_label]}[{self._var_index(node_label, var)}]"
-                )
-                body.append(f"            R{r}[k] = {expr}")
-        lines.append("    for t in range(n_steps):")
-        lines.extend(body if body else ["        pass"])
-        lines.append(f"    return ({''.join(n + ', ' for n in state_names)})")
-        return "\n".join(lines) + "\n"
+        return _LoopSource(self, external, rec_dyn, hooked, single, event).source()
 
     def _var_index(self, label: str, var: str) -> int:
         return self.nodes[label].state_vars.index(var)
@@ -811,8 +812,12 @@ class CompiledNetwork(nn.Module):
                 f"a hook writes {static}, edges from nodes computed before the time loop; "
                 "their products are precomputed and cannot follow updates inside it"
             )
-        summed = [t for t in self.plan.targets.values() if not t.static and self._folded(t, written)]
-        live = [e for t in self.plan.targets.values() for e in self._bias_edges(t) if e.key in written]
+        summed = [
+            t for t in self.plan.targets.values() if not t.static and self._folded(t, written)
+        ]
+        live = [
+            e for t in self.plan.targets.values() for e in self._bias_edges(t) if e.key in written
+        ]
         return summed, live, written
 
     def _folded(self, t: Target, written: set) -> list[PlanEdge]:
@@ -907,9 +912,7 @@ class CompiledNetwork(nn.Module):
             ys[v] = self.nodes[v](acc)
         return ys
 
-    def _precomputed(
-        self, t: Target, ys: dict[str, Tensor], written: set, scratch: bool
-    ) -> Tensor:
+    def _precomputed(self, t: Target, ys: dict[str, Tensor], written: set, scratch: bool) -> Tensor:
         """What target ``t`` receives from its static edges (and its folded biases) over a
         chunk, from the static outputs ``ys``. With ``scratch`` (the native loop's drive) it
         is summed in place in the thread's scratch memory."""
@@ -1017,119 +1020,138 @@ class CompiledNetwork(nn.Module):
         grad: bool,
         hooks: tuple = (),
     ) -> tuple[Tensor, dict[str, Tensor], State, Tensor]:
-        rec_names = observer.record if observer is not None else ()
-        rec_dyn = tuple(n for n in rec_names if n.partition(".")[0] not in self.plan.static)
-        rec_steps = observer.steps(n_steps) if observer is not None else range(0)
-        ridx_all = [-1] * n_steps
-        for k, t in enumerate(rec_steps):
-            ridx_all[t] = k
-        hooked = tuple(h.spec for h in hooks)
-        H = [h.fn for h in hooks]
-        static_reads = self._static_reads(hooked)
-        edge_of = {e.key: e for e in self.plan.edges}
-        ctx = Context(grad, self._ref.device, self._ref.dtype)
-        plan = self.plan
-        native = reservoir_unusable(plan.reservoir, plan.reservoir_why, ctx, batch, hooks) is None
-        event = not grad and _native.events_usable(self._ref.dtype, self._ref.device)
-        loop = None
-        if not native:
-            loop = self._get_loop(x is not None, rec_dyn, hooked, batch == 1, event)[0]
-
-        # per-run constants: effective weights, combined biases, node steps
-        summed, live, written = self._biases(hooked)
-        W = self._weights(event, written)
-        pre = [t for t in self.plan.targets.values() if t.static]
-        BIAS = self._bias_rows(summed, live, written)
-        STEP = self._kernels(ctx)
-        S = self._start(state)
-
-        reservoir = None
-        if native:
-            reservoir = start_reservoir(plan.reservoir, self.nodes, plan, self.dt, (S[0][0], S[1]))
-        dev, dtype = self._ref.device, self._ref.dtype
-        ZERO = [
-            torch.zeros(batch, self.nodes[v].n, device=dev, dtype=dtype)
-            for v, _ in self._zero_inputs()
-        ]
-        width = sum(self.nodes[t.node].n for t in pre) + (self.n_in if x is not None else 0)
+        r = self._prepare_run(x, n_steps, batch, state, observer, grad, hooks)
+        width = sum(self.nodes[t.node].n for t in r.pre) + (self.n_in if x is not None else 0)
         chunk = max(1, min(n_steps, _CHUNK_ELEMENTS // max(1, batch * max(1, width))))
         if progress:
             chunk = min(chunk, max(1, math.ceil(n_steps / 100)))
         xt = x.transpose(0, 1) if x is not None else None  # (T, B, C)
-
-        outs: list[Tensor] = []
-        # without autograd every chunk's output goes straight into one buffer (one copy)
-        y_all = None if grad else self._outputs.empty((n_steps, batch, self.n_out), dev, dtype)
-        recs: dict[str, list[Tensor]] = {n: [] for n in rec_names}
         bar = None
         if progress:
-            from tqdm.auto import tqdm
+            from tqdm.auto import tqdm  # noqa: PLC0415 - optional, and slow to import
 
             bar = tqdm(total=n_steps, unit="step")
         try:
             for t0 in range(0, n_steps, chunk):
                 t1 = min(n_steps, t0 + chunk)
-                tc = t1 - t0
-                xc = xt[t0:t1] if xt is not None else None
-                ys = self._static_outputs(xc, tc, batch) if self.plan.static else {}
-                P = [self._precomputed(t, ys, written, reservoir is not None) for t in pre]
-                ridx = ridx_all[t0:t1]
-                nrec = sum(1 for r in ridx if r >= 0)
-                R = [[None] * nrec for _ in rec_dyn]
-                if nrec:
-                    first = next(r for r in ridx if r >= 0)
-                    ridx = [r - first if r >= 0 else -1 for r in ridx]
-                OUT: list[Any] = [None] * tc
-                if reservoir is not None:
-                    # the reservoir's steps go straight into the run's output when it is that
-                    out = None
-                    if y_all is not None and self.output_node == self.plan.reservoir.node:
-                        out = y_all[t0:t1]
-                    self._native_chunk(reservoir, ys, pre, P, xc, tc, out)
-                    R = [[] for _ in rec_dyn]  # recorded from ys below
-                elif self.plan.dynamic:
-                    # per-step slices as lists: indexing a list is cheaper than a tensor
-                    SV = [ys[edge_of[n].source if "->" in n else n].unbind(0) for n in static_reads]
-                    Pl = [p.unbind(0) for p in P]
-                    Xl = xc.unbind(0) if xc is not None else None
-                    S = list(loop(tc, Xl, Pl, W, BIAS, STEP, ZERO, S, OUT, R, ridx, H, t0, SV))
-                if y_all is not None and self.output_node in ys:
-                    if ys[self.output_node].data_ptr() != y_all[t0:t1].data_ptr():
-                        y_all[t0:t1] = ys[self.output_node]
-                elif y_all is not None:
-                    torch.stack(OUT, out=y_all[t0:t1])
-                else:
-                    outs.append(
-                        ys[self.output_node] if self.output_node in ys else torch.stack(OUT)
-                    )
-                for name, r in zip(rec_dyn, R, strict=True):
-                    if r:
-                        recs[name].append(torch.stack(r))
-                for name in rec_names:
-                    if name in ys and nrec:
-                        part = ys[name][_recorded(observer, t0, t1)]
-                        # strided samples are copied out: a view would keep the chunk alive
-                        recs[name].append(part if observer.every == 1 else part.clone())
+                self._run_chunk(r, xt[t0:t1] if xt is not None else None, t0, t1, batch)
                 if bar is not None:
-                    bar.update(tc)
-                # free this chunk's precomputed inputs before the next chunk makes its own
-                ys = P = Pl = SV = Xl = None
+                    bar.update(t1 - t0)
         finally:
             if bar is not None:
                 bar.close()
-
+        y_all = r.y_all
         if y_all is None:
-            y_all = torch.cat(outs) if len(outs) > 1 else outs[0]
-        y = y_all.transpose(0, 1)
+            y_all = torch.cat(r.outs) if len(r.outs) > 1 else r.outs[0]
+        data = self._recordings(r, y_all, batch)
+        S = r.S
+        if r.reservoir is not None:
+            xs, prev = r.reservoir.state()
+            S = [self.nodes[self.plan.reservoir.node].State(xs), prev]
+        new_state = dict(zip(self.state_keys(), self._flatten_state(S), strict=True))
+        steps = torch.as_tensor(list(r.rec_steps), dtype=torch.int64)
+        return y_all.transpose(0, 1), data, new_state, steps
+
+    def _prepare_run(self, x, n_steps, batch, state, observer, grad, hooks) -> _Run:
+        """The per-run program and constants: the loop (or the native reservoir loop), the
+        weights, biases and kernels, the start state, the recording layout."""
+        rec_names = observer.record if observer is not None else ()
+        rec_steps = observer.steps(n_steps) if observer is not None else range(0)
+        ridx_all = [-1] * n_steps
+        for k, t in enumerate(rec_steps):
+            ridx_all[t] = k
+        hooked = tuple(h.spec for h in hooks)
+        plan, dev, dtype = self.plan, self._ref.device, self._ref.dtype
+        ctx = Context(grad, dev, dtype)
+        native = reservoir_unusable(plan.reservoir, plan.reservoir_why, ctx, batch, hooks) is None
+        event = not grad and _native.events_usable(dtype, dev)
+        r = _Run(
+            observer=observer,
+            rec_names=rec_names,
+            rec_dyn=tuple(n for n in rec_names if n.partition(".")[0] not in plan.static),
+            rec_steps=rec_steps,
+            ridx_all=ridx_all,
+            H=[h.fn for h in hooks],
+            static_reads=self._static_reads(hooked),
+            pre=[t for t in plan.targets.values() if t.static],
+        )
+        if not native:
+            r.loop = self._get_loop(x is not None, r.rec_dyn, hooked, batch == 1, event)[0]
+        summed, live, r.written = self._biases(hooked)
+        r.W, r.BIAS = self._weights(event, r.written), self._bias_rows(summed, live, r.written)
+        r.STEP, r.S = self._kernels(ctx), self._start(state)
+        if native:
+            start = (r.S[0][0], r.S[1])
+            r.reservoir = start_reservoir(plan.reservoir, self.nodes, plan, self.dt, start)
+        r.ZERO = [
+            torch.zeros(batch, self.nodes[v].n, device=dev, dtype=dtype)
+            for v, _ in self._zero_inputs()
+        ]
+        # without autograd every chunk's output goes straight into one buffer (one copy)
+        r.y_all = None if grad else self._outputs.empty((n_steps, batch, self.n_out), dev, dtype)
+        r.recs = {n: [] for n in rec_names}
+        return r
+
+    def _run_chunk(self, r: _Run, xc: Tensor | None, t0: int, t1: int, batch: int) -> None:
+        """Steps ``[t0, t1)``: the static part for the whole chunk, then the loop (or the
+        native reservoir loop); outputs and recordings go into ``r``."""
+        tc = t1 - t0
+        ys = self._static_outputs(xc, tc, batch) if self.plan.static else {}
+        P = [self._precomputed(t, ys, r.written, r.reservoir is not None) for t in r.pre]
+        ridx = r.ridx_all[t0:t1]
+        nrec = sum(1 for k in ridx if k >= 0)
+        R = [[None] * nrec for _ in r.rec_dyn]
+        if nrec:
+            first = next(k for k in ridx if k >= 0)
+            ridx = [k - first if k >= 0 else -1 for k in ridx]
+        OUT: list[Any] = [None] * tc
+        if r.reservoir is not None:
+            # the reservoir's steps go straight into the run's output when it is that
+            out = None
+            if r.y_all is not None and self.output_node == self.plan.reservoir.node:
+                out = r.y_all[t0:t1]
+            self._native_chunk(r.reservoir, ys, r.pre, P, xc, tc, out)
+            R = [[] for _ in r.rec_dyn]  # recorded from ys below
+        elif self.plan.dynamic:
+            # per-step slices as lists: indexing a list is cheaper than a tensor
+            edge_of = {e.key: e for e in self.plan.edges}
+            SV = [ys[edge_of[n].source if "->" in n else n].unbind(0) for n in r.static_reads]
+            Pl = [p.unbind(0) for p in P]
+            Xl = xc.unbind(0) if xc is not None else None
+            args = (r.W, r.BIAS, r.STEP, r.ZERO, r.S, OUT, R, ridx, r.H, t0, SV)
+            r.S = list(r.loop(tc, Xl, Pl, *args))
+        self._chunk_output(r, ys, OUT, t0, t1)
+        for name, rows in zip(r.rec_dyn, R, strict=True):
+            if rows:
+                r.recs[name].append(torch.stack(rows))
+        for name in r.rec_names:
+            if name in ys and nrec:
+                part = ys[name][recorded_steps(r.observer, t0, t1)]
+                # strided samples are copied out: a view would keep the chunk alive
+                r.recs[name].append(part if r.observer.every == 1 else part.clone())
+
+    def _chunk_output(self, r: _Run, ys: dict, OUT: list, t0: int, t1: int) -> None:
+        """The output node's values of a chunk, into the run's buffer (or its list)."""
+        if r.y_all is not None and self.output_node in ys:
+            if ys[self.output_node].data_ptr() != r.y_all[t0:t1].data_ptr():
+                r.y_all[t0:t1] = ys[self.output_node]
+        elif r.y_all is not None:
+            torch.stack(OUT, out=r.y_all[t0:t1])
+        else:
+            r.outs.append(ys[self.output_node] if self.output_node in ys else torch.stack(OUT))
+
+    def _recordings(self, r: _Run, y_all: Tensor, batch: int) -> dict[str, Tensor]:
+        """Each recorded variable ``(B, T_rec, n)``, from the chunks' parts."""
         data = {}
         lent: list[Tensor] = []  # fresh native buffers handed out as they are
-        for name in rec_names:
-            parts = recs[name]
-            own = reservoir is not None and name.partition(".")[0] == self.plan.reservoir.node
+        for name in r.rec_names:
+            parts = r.recs[name]
+            label = name.partition(".")[0]
+            own = r.reservoir is not None and label == self.plan.reservoir.node
             if (
                 own
                 and len(parts) == 1
-                and _whole(parts[0])
+                and spans_memory(parts[0])
                 and not any(_same_memory(parts[0], b) for b in [y_all, *lent])
             ):
                 # all of the native loop's fresh buffer, referred to by nothing else (not
@@ -1139,14 +1161,9 @@ class CompiledNetwork(nn.Module):
             elif parts:
                 data[name] = torch.cat(parts).transpose(0, 1)
             else:
-                label = name.partition(".")[0]
-                data[name] = torch.zeros(batch, 0, self.nodes[label].n, device=dev, dtype=dtype)
-        if reservoir is not None:
-            x, prev = reservoir.state()
-            S = [self.nodes[plan.reservoir.node].State(x), prev]
-        new_state = dict(zip(self.state_keys(), self._flatten_state(S), strict=True))
-        steps = torch.as_tensor(list(rec_steps), dtype=torch.int64)
-        return y, data, new_state, steps
+                n = self.nodes[label].n
+                data[name] = torch.zeros(batch, 0, n, device=y_all.device, dtype=y_all.dtype)
+        return data
 
     @staticmethod
     def _flatten_state(S: list) -> list[Tensor]:
@@ -1347,7 +1364,9 @@ class CompiledNetwork(nn.Module):
         if x_t is not None:
             x, squeeze = self._step_input(where, x_t)
             state = _broadcast(state, x.shape[0])
-        batch = x.shape[0] if x is not None else (next(iter(state.values())).shape[0] if state else 1)
+        batch = (
+            x.shape[0] if x is not None else (next(iter(state.values())).shape[0] if state else 1)
+        )
         issuer = (id(self), self._ref.dtype, self._ref.device, batch)
         if not (isinstance(state, StepState) and state.trusted(issuer)):
             self._check_state(where, state, batch)
@@ -1479,7 +1498,9 @@ class CompiledNetwork(nn.Module):
         """The zero inputs of a step of ``batch`` (read only, so kept between steps)."""
         zeros = self._zeros.get(batch)
         ref = self._ref
-        if zeros is None or (zeros and (zeros[0].dtype, zeros[0].device) != (ref.dtype, ref.device)):
+        if zeros is None or (
+            zeros and (zeros[0].dtype, zeros[0].device) != (ref.dtype, ref.device)
+        ):
             zeros = [
                 torch.zeros(batch, self.nodes[v].n, device=ref.device, dtype=ref.dtype)
                 for v, _ in self._zero_inputs()

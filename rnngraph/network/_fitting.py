@@ -19,11 +19,12 @@ from torch import Tensor, nn
 from .._checks import all_finite, as_flag, as_float_dtype, as_int, as_tensor, keywords
 from ..nodes import ACTIVATIONS, FuncNode
 from ..observers import Observer, Recording
-from ._compiled import Hook, _recorded, _whole
+from ..training import BPTT, OPTIMIZERS, RLS, EProp, Ridge
+from ._compiled import recorded_steps, spans_memory
+from .executor import Hook
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..edges import Linear
-    from ..training import Ridge
     from ._compiled import CompiledNetwork
     from ._network import Network
 
@@ -533,7 +534,6 @@ class FittingMixin:
             or collinear features). The network (graph, weights, held state) is then as it
             was before the call.
         """
-        from ..training import Ridge
 
         where = "Network.fit_ridge"
         _flags(where, add_readout_node=add_readout_node, bias=bias, verbose=verbose)
@@ -975,7 +975,6 @@ class FittingMixin:
         Recording
             ``loss``: the loss of every update; ``trainer``: the :class:`BPTT` object.
         """
-        from ..training import BPTT
 
         where = "Network.fit_bptt"
         _flags(where, reset=reset, verbose=verbose)
@@ -1099,7 +1098,6 @@ class FittingMixin:
         Recording
             ``loss``: the loss of every update; ``trainer``: the :class:`EProp` object.
         """
-        from ..training import EProp
 
         where = "Network.fit_eprop"
         _flags(where, verbose=verbose)
@@ -1241,7 +1239,6 @@ def _rls_counts(
     rls_dtype: Any,
 ) -> tuple[int, int, int, int]:
     """Check ``fit_rls``'s targets, trainer, counts and rls_dtype; return the four counts."""
-    from ..training import RLS
 
     if targets is None:
         raise ValueError(f"{where}: targets are required")
@@ -1269,7 +1266,6 @@ def _rls_trainer(
     trainer: Any,
 ) -> Any:
     """The RLS of a ``fit_rls`` call: ``trainer``, checked against the call, or a new one."""
-    from ..training import RLS
 
     with _named(where):
         fresh = RLS(
@@ -1315,7 +1311,6 @@ def _equal(a: Any, b: Any) -> bool:
 
 def _optimizer_class(spec: Any) -> type | None:
     """The optimiser class a name or class ``spec`` builds; ``None`` for anything else."""
-    from ..training import OPTIMIZERS
 
     if isinstance(spec, str):
         return OPTIMIZERS.get(spec)
@@ -1395,7 +1390,6 @@ def _bptt_continued(where: str, trainer: Any, given: dict[str, Any]) -> Any:
     ``lr``, the loss (``loss`` with ``loss_kwargs``, or the trainer's loss with new
     ``loss_kwargs``), ``update_steps`` and ``clip_grad_norm`` take effect; the optimiser
     and its ``optimizer_kwargs`` must be the trainer's own."""
-    from ..training import BPTT
 
     _check_fixed(where, trainer, given)
     if "loss" in given:
@@ -1419,7 +1413,6 @@ def _eprop_continued(where: str, trainer: Any, given: dict[str, Any], task: Any)
     changes: ``lr``, ``reg_rate``, ``reg_weight`` and ``reduction`` take effect; the
     feedback, seed, task (``task``: the given one, ``None`` read from the targets), the
     optimiser and its ``optimizer_kwargs`` must be the trainer's own."""
-    from ..training import EProp
 
     if "task" in given:
         given = {**given, "task": task}
@@ -1668,10 +1661,10 @@ def _rls_replay(
                 at = slice(updates[first], updates[i - 1] + 1, updates.step)
                 z[at.start - c0 : at.stop - c0 : at.step] = target[at] + errs[first:i]
             out = model.nodes[edge[1]].fn(z).transpose(0, 1)  # (B, T_c, n_out)
-        kept = _recorded(obs, c0, c1)
+        kept = recorded_steps(obs, c0, c1)
         for n in obs.record:
             part = (out if n == edge[1] else rec._data[n])[:, kept]
-            data[n].append(part if _whole(part) else part.clone())  # not the whole chunk
+            data[n].append(part if spans_memory(part) else part.clone())  # not the whole chunk
         outputs.append(out if model.output_node == edge[1] else rec._output)
     errors.copy_(errs.square().mean((1, 2)))
     return Recording(

@@ -781,11 +781,7 @@ class Network(FittingMixin):
         if kind == "param":
             return getattr(mod, var)
         model = self.compile()
-        state = (
-            model.state
-            if model.state is not None
-            else model.initial_state(where)
-        )
+        state = model.state if model.state is not None else model.initial_state(where)
         return state[f"{node}.{var}"]
 
     @keywords("Network.set_var")
@@ -809,11 +805,7 @@ class Network(FittingMixin):
             _set_param(f"{where}({node!r})", mod, var, val)
             return
         model = self.compile()
-        state = dict(
-            model.state
-            if model.state is not None
-            else model.initial_state(where)
-        )
+        state = dict(model.state if model.state is not None else model.initial_state(where))
         cur = state[f"{node}.{var}"]
         try:
             state[f"{node}.{var}"] = torch.broadcast_to(

@@ -16,8 +16,7 @@ from typing import Any
 
 from .. import _native
 from ..edges import Linear
-from ..nodes import DENode, FuncNode, Node
-from ..nodes import Context, candidates, choose
+from ..nodes import Context, DENode, FuncNode, Node, candidates, choose
 from ._reservoir import find_reservoir, reservoir_unusable
 
 __all__ = ["Plan", "PlanEdge", "Target", "build_plan", "edge_key"]
@@ -240,11 +239,16 @@ def _edge_kernel(plan: Plan, e: PlanEdge, ctx: Context, batch: int, hooks_write:
     else:
         kind = "dense product"
     if e.key in plan.event_edges:
-        why = ctx.grad and "the run needs gradients" or (
-            e.key in hooks_write and "a hook writes the weights"
-        ) or _native_reason(ctx)
-        kind = "event-driven (rows of the units that fired)" if not why else (
-            f"{kind} (not event-driven: {why})"
+        why = (
+            ctx.grad
+            and "the run needs gradients"
+            or (e.key in hooks_write and "a hook writes the weights")
+            or _native_reason(ctx)
+        )
+        kind = (
+            "event-driven (rows of the units that fired)"
+            if not why
+            else (f"{kind} (not event-driven: {why})")
         )
     return kind + (f", delay {e.delay}" if e.delay else "")
 
@@ -253,7 +257,9 @@ def _native_reason(ctx: Context) -> str | None:
     return _native.unavailable(ctx.dtype, ctx.device)
 
 
-def explain(plan: Plan, nodes: Mapping[str, Node], ctx: Context, batch: int, hooks=()) -> Explanation:
+def explain(
+    plan: Plan, nodes: Mapping[str, Node], ctx: Context, batch: int, hooks=()
+) -> Explanation:
     """The :class:`Explanation` of a run of ``plan`` under ``ctx``."""
     why = reservoir_unusable(plan.reservoir, plan.reservoir_why, ctx, batch, hooks)
     native = why is None

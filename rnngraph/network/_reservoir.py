@@ -95,7 +95,9 @@ def find_reservoir(plan: Any, nodes: Mapping[str, Node]) -> tuple[Reservoir | No
     return Reservoir(kind, v, edge, var, post), None
 
 
-def reservoir_unusable(r: Reservoir | None, why: str | None, ctx: Any, batch: int, hooks) -> str | None:
+def reservoir_unusable(
+    r: Reservoir | None, why: str | None, ctx: Any, batch: int, hooks
+) -> str | None:
     """Why a run of ``ctx`` (batch ``batch``, with ``hooks``) cannot take the loop, or
     ``None``."""
     if r is None:

@@ -42,6 +42,7 @@ from ._spiking import (
     SpikingNode,
     alif_step,
     lif_step,
+    refractory_steps,
 )
 from ._surrogate import SURROGATES, Surrogate, get_surrogate
 from ._synapse import DoubleExpSynapse, ExpSynapse
@@ -59,6 +60,7 @@ __all__ = [
     "candidates",
     "choose",
     "lif_structure",
+    "refractory_steps",
     "register_kernel",
     "ACTIVATIONS",
     "ALIF",

@@ -655,9 +655,7 @@ class DENode(Node):
         lin = self._declared_linear()
         if lin is None:
             raise NotImplementedError(f"{type(self).__name__} defines no rhs() or linear_part()")
-        return tuple(
-            (lin[v].fixed_point(i) - getattr(s, v)) / lin[v].tau for v in self.ode_names()
-        )
+        return tuple((lin[v].fixed_point(i) - getattr(s, v)) / lin[v].tau for v in self.ode_names())
 
     def decay(self, s: tuple) -> tuple:
         """Linear decay rate ``a`` per integrated variable (``None`` where there is none),

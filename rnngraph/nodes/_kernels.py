@@ -27,7 +27,7 @@ from torch import Tensor
 
 from .. import _native
 from ._base import AFFINE_GAINS, DENode, affine_gain
-from ._spiking import SpikingNode, _hold_steps
+from ._spiking import SpikingNode, hold_steps
 
 __all__ = [
     "Context",
@@ -101,7 +101,7 @@ def lif_structure(node: DENode) -> tuple[dict | None, str | None]:
         return None, "the model draws noise"
     if getattr(node.spike_fn, "relaxed", False):
         return None, "the spike function is relaxed (smooth forward)"
-    (name, gain), = part.gains.items()
+    ((name, gain),) = part.gains.items()
     return {"part": part, "input": node.input_names.index(name), "r_m": gain}, None
 
 
@@ -126,7 +126,7 @@ def _lif_constants(node: SpikingNode, dt: float) -> dict[str, Tensor]:
             "th": th,
             "v_reset": node.v_reset,
             "drop": th - node.v_reset,
-            "hold": _hold_steps(node.refractory, dt, like),
+            "hold": hold_steps(node.refractory, dt, like),
         }
         return {k: torch.as_tensor(v, dtype=like.dtype, device=like.device) for k, v in c.items()}
 
@@ -291,7 +291,9 @@ KERNELS: list[NodeKernel] = [
         _always,
         _torch_leaky_map,
     ),
-    NodeKernel("generic", "the model's step (integrate, event, output)", _always, _always, _generic),
+    NodeKernel(
+        "generic", "the model's step (integrate, event, output)", _always, _always, _generic
+    ),
 ]
 
 
@@ -313,7 +315,9 @@ def build_kernel(name: str, node: DENode, dt: float) -> Callable[..., tuple[Tens
     plan chooses by itself); a ``ValueError`` says why the node lacks what it needs."""
     kernel = next((k for k in KERNELS if k.name == name), None)
     if kernel is None:
-        raise ValueError(f"build_kernel: no kernel {name!r}; kernels are {[k.name for k in KERNELS]}")
+        raise ValueError(
+            f"build_kernel: no kernel {name!r}; kernels are {[k.name for k in KERNELS]}"
+        )
     why = kernel.declared(node)
     if why is not None:
         raise ValueError(f"build_kernel: kernel {name!r} cannot serve {type(node).__name__}: {why}")

@@ -109,7 +109,7 @@ def refractory_steps(refractory: Any, dt: float) -> Tensor:
     return (torch.floor((r + 1e-3 * dt) / dt) - 1.0).clamp(min=0.0)
 
 
-def _hold_steps(refractory: Any, dt: float, like: Tensor) -> Tensor:
+def hold_steps(refractory: Any, dt: float, like: Tensor) -> Tensor:
     """:func:`refractory_steps` in the dtype and on the device of ``like``."""
     return refractory_steps(refractory, dt).to(dtype=like.dtype, device=like.device)
 
@@ -310,7 +310,7 @@ def lif_step(
     z, spiked = _fire((v - p.v_th) / (p.v_th - p.v_reset), held, spike_fn)
     if reset == "value":
         v = _reset_to(v, z, p.v_reset, detach_reset)
-    ref = _countdown(state.ref, spiked, _hold_steps(p.refractory, dt, v))
+    ref = _countdown(state.ref, spiked, hold_steps(p.refractory, dt, v))
     return z, type(state)(v, z, ref)
 
 
@@ -346,7 +346,7 @@ def alif_step(
     z, spiked = _fire((v - threshold) / (p.v_th - p.v_reset), held, spike_fn)
     if reset == "value":
         v = _reset_to(v, z, p.v_reset, detach_reset)
-    ref = _countdown(state.ref, spiked, _hold_steps(p.refractory, dt, v))
+    ref = _countdown(state.ref, spiked, hold_steps(p.refractory, dt, v))
     return z, type(state)(v, a, z, ref)
 
 
@@ -564,7 +564,7 @@ class SpikingNode(DENode):
             j = self.state_vars.index(var)
             values[j] = values[j] + (z if amount == 1.0 else self._amount(amount) * z)
         values[-2] = z
-        values[-1] = _countdown(before.ref, spiked, _hold_steps(self.refractory, dt, v))
+        values[-1] = _countdown(before.ref, spiked, hold_steps(self.refractory, dt, v))
         return self.State(*values)
 
     def _amount(self, amount: str | float) -> Any:
@@ -712,7 +712,6 @@ class LIF(SpikingNode):
             self.tau_m, self.v_rest, self.v_th, self.v_reset, self.r_m, self.refractory
         )
 
-
     def linear_part(self) -> dict[str, LinearPart]:
         r""":math:`\tau_m \dot v = v_{rest} + R\,I - v`."""
         return {"v": LinearPart(self.tau_m, self.v_rest, {"I": self.r_m})}
@@ -805,7 +804,6 @@ class ALIF(SpikingNode):
             self.r_m,
             self.refractory,
         )
-
 
     def linear_part(self) -> dict[str, LinearPart]:
         r""":math:`\tau_m \dot v = v_{rest} + R\,I - v` (the adaptation is declared by
@@ -971,7 +969,6 @@ class IAF(SpikingNode):
             self.tau_mem, self.v_rest, self.v_thresh, self.v_reset, self.r_m, self.refractory
         )
 
-
     def linear_part(self) -> dict[str, LinearPart]:
         r""":math:`\tau_{mem} \dot v = (v_{rest} + r_m I_{bias}) + r_m (I + \xi) - v`."""
         return {"v": LinearPart(self.tau_mem, self.v_rest + self.r_m * self.bias, {"I": self.r_m})}
@@ -987,9 +984,12 @@ class IAF(SpikingNode):
         if self.noise_std == 0.0:
             return i
         v = s.v
-        xi = torch.randn(v.shape, generator=self._generator(v.device), device=v.device, dtype=v.dtype)
+        xi = torch.randn(
+            v.shape, generator=self._generator(v.device), device=v.device, dtype=v.dtype
+        )
         scale = (self.noise_std / self.r_m) * torch.sqrt(2.0 * self.tau_mem / dt)
         return self.Inputs(i.I + xi * scale)
+
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, noise_std={self.noise_std:g}, seed={self.seed}"
 
@@ -1073,7 +1073,6 @@ class QIF(SpikingNode):
 
     def decay(self, s: tuple) -> tuple:
         return None, 1.0 / self.tau_s
-
 
 
 class Izhikevich(SpikingNode):
@@ -1191,7 +1190,6 @@ class Izhikevich(SpikingNode):
         return None, 1.0 / self.tau_u, 1.0 / self.tau_s
 
 
-
 def _exp_current(v: Tensor, p: Any) -> Tensor:
     r""":math:`g_L \Delta_T \exp((\min(v, v_{peak}) - V_T)/\Delta_T)`: the spike-initiation
     current, with ``v`` capped at the cut-off (as NEST's ``aeif`` models) so that an
@@ -1299,7 +1297,6 @@ class AdEx(SpikingNode):
 
     def decay(self, s: tuple) -> tuple:
         return self.g_L / self.C, 1.0 / self.tau_w
-
 
 
 class EIF(SpikingNode):

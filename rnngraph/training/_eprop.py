@@ -84,9 +84,8 @@ from torch import Tensor, nn
 
 from .._checks import all_finite, as_int, as_tensor
 from ..edges import Linear
-from ..nodes import ALIF, LIF, LeakyReadout
-from ..nodes._base import AFFINE_GAINS as _AFFINE_GAIN
-from ..nodes._spiking import refractory_steps
+from ..network.executor import Hook
+from ..nodes import LeakyReadout, SpikingNode, affine_gain, refractory_steps
 from ._bptt import (
     build_optimizer,
     check_optimizer,
@@ -104,7 +103,7 @@ FEEDBACK_MODES = ("symmetric", "random", "adaptive")
 #: Tasks: the error each output sends back.
 TASKS = ("regression", "classification")
 _REDUCTIONS = ("mean", "sum")
-_INTEGRATORS = ("exp_euler", "euler", "rk4")  # those of _AFFINE_GAIN, in this order
+_INTEGRATORS = ("exp_euler", "euler", "rk4")  # those of AFFINE_GAINS, in this order
 
 
 @dataclass
@@ -137,17 +136,37 @@ def _param_name(key: str, what: str) -> str:
     return f"edges.{key}.{what}"
 
 
+def _structure(node: Any) -> str | None:
+    """Why e-prop's equations do not describe ``node``, or ``None``: they need a spiking
+    model whose only integrated variable is a linear membrane with one input (its main
+    one), optionally an adaptive threshold, and no jumps or noise (what ``lif`` and
+    ``alif`` declare, and any model that declares the same)."""
+    if not isinstance(node, SpikingNode):
+        return "not a spiking model"
+    if tuple(node.ode_vars) != ("v",) or node.jumps or node.noisy:
+        return "it integrates more than a linear membrane (or jumps, or draws noise)"
+    lin, why = node.structure("linear_part")
+    if lin is None:
+        return why
+    if list(lin["v"].gains) != [node.input_names[0]]:
+        return f"its membrane is not driven by its main input {node.input_names[0]!r} alone"
+    return None
+
+
 def _membrane_constants(where: str, node: Any, dt: float) -> tuple[Tensor, Tensor]:
     r""":math:`\alpha` and :math:`c` of :math:`v(t) = \alpha v(t-1) + c I(t) + (1-\alpha) v_{rest}`
-    for the node's integrator, as ``(n,)`` tensors."""
+    for the node's integrator, as ``(n,)`` tensors: the affine one-step map of its declared
+    linear membrane (:func:`~rnngraph.nodes.affine_gain`, as the node's own step)."""
     if node.integrator not in _INTEGRATORS:
         raise ValueError(
             f"{where}: e-prop needs the membrane step of the population integrated with one of "
             f"{list(_INTEGRATORS)}, got integrator={node.integrator!r}"
         )
-    # the integrator's affine one-step map of the linear membrane, as the node's fast step
-    alpha = _AFFINE_GAIN[node.integrator](dt / node.tau_m.detach().expand(node.n))
-    return alpha, (1.0 - alpha) * node.r_m.detach().expand(node.n)
+    part = node.linear_part()["v"]
+    tau = torch.as_tensor(part.tau).detach().expand(node.n)
+    alpha = affine_gain(node.integrator, dt, tau)
+    gain = torch.as_tensor(part.gains[node.input_names[0]]).detach().expand(node.n)
+    return alpha, (1.0 - alpha) * gain
 
 
 # ----------------------------------------------------------------------------------
@@ -159,14 +178,14 @@ def _readout_edge(where: str, model: Any) -> tuple[str, LeakyReadout, Any]:
     """The output node (a leaky readout), and the one edge into it."""
     out = model.output_node
     out_node = model.nodes[out]
-    if not isinstance(out_node, LeakyReadout):
+    if not isinstance(out_node, LeakyReadout) or type(out_node).map is not LeakyReadout.map:
         raise ValueError(
             f"{where}: e-prop needs a leaky readout as the output node, but {out!r} is a "
             f"{type(out_node).__name__}; add one with net.add_diffeq_node({out!r}, "
             f"'leaky_readout', n={out_node.n}, tau=20.0) fed by an edge from the "
             "spiking population"
         )
-    into = [e for e in model._edges if e.target == out]
+    into = [e for e in model.plan.edges if e.target == out]
     if len(into) != 1:
         raise ValueError(
             f"{where}: e-prop needs exactly one edge into the readout {out!r} (from the "
@@ -181,17 +200,18 @@ def _check_population(
     """The spiking population that the readout edge ``oe`` reads, with its name, after
     checking that population, readout edge and readout are what e-prop trains."""
     rec, node = oe.source, model.nodes[oe.source]
-    if not isinstance(node, LIF | ALIF):
+    why = _structure(node)
+    if why is not None:
         raise ValueError(
             f"{where}: e-prop needs a recurrent population of 'lif' or 'alif' units "
-            f"feeding the readout {out!r}, but {rec!r} is a {type(node).__name__}"
+            f"feeding the readout {out!r}, but {rec!r} is a {type(node).__name__} ({why})"
         )
     if oe.delay != 0 or oe.source_var not in (None, "z"):
         raise ValueError(
             f"{where}: the readout edge {oe.key} must read the spikes of {rec!r} of the "
             "same step (delay=0, no source_var)"
         )
-    if any(e.source == out for e in model._edges):
+    if any(e.source == out for e in model.plan.edges):
         raise ValueError(
             f"{where}: the readout {out!r} feeds back into the network; e-prop trains "
             "networks whose readout has no outgoing edge"
@@ -218,7 +238,7 @@ def _add_edges_into(where: str, model: Any, plan: _Plan) -> set[str]:
     rec = plan.rec
     allowed = set()
     p = 0
-    for e in model._edges:
+    for e in model.plan.edges:
         if e.target != rec:
             continue
         ie = _InEdge(e.key, e.module, e.key)
@@ -299,14 +319,16 @@ def _population(
     node = plan.node
     n = node.n
     alpha_u, c_u = (q.to(dev, dtype) for q in _membrane_constants(where, node, dt))
-    vth = node.v_th.detach().expand(n).to(dev, dtype)
+    vth = getattr(node, node.threshold_name).detach().expand(n).to(dev, dtype)
     gap = vth - node.v_reset.detach().expand(n).to(dev, dtype)
     inv_gap = 1.0 / gap
-    v_rest = node.v_rest.detach().expand(n).to(dev, dtype)
+    rest = torch.as_tensor(node.linear_part()["v"].rest)
+    v_rest = rest.detach().expand(n).to(dev, dtype)
     beta_u = rho_u = None
     if plan.alif:
-        beta_u = node.beta.detach().expand(n).to(dev, dtype)
-        rho_u = torch.exp(-dt / node.tau_a.detach().expand(n).to(dev, dtype))
+        _, tau, beta = node.adaptation
+        beta_u = getattr(node, beta).detach().expand(n).to(dev, dtype)
+        rho_u = torch.exp(-dt / getattr(node, tau).detach().expand(n).to(dev, dtype))
     surrogate = node.spike_fn.grad
     kappa = float(plan.out_node.kappa(dt).detach().reshape(-1)[0])
     return _Population(alpha_u, c_u, vth, inv_gap, v_rest, beta_u, rho_u, surrogate, kappa)
@@ -482,7 +504,7 @@ def _hook_reads(plan: _Plan, mode: _Mode) -> _Reads:
     # the population's input current of the step, as the loop computed it
     i_cur = slot(f"{plan.rec}:{plan.node.input_names[0]}") if mode.value_reset else -1
     i_v, i_z = slot(f"{plan.rec}.v"), slot(f"{plan.rec}.z")
-    i_a = slot(f"{plan.rec}.a") if plan.alif else -1
+    i_a = slot(f"{plan.rec}.{plan.node.adaptation[0]}") if plan.alif else -1
     i_ref = slot(f"{plan.rec}.ref") if mode.hold else -1
     i_y = slot(plan.readout)
     single = len(pre_parts) == 1 and pre_parts[0][0] >= 0
@@ -654,13 +676,12 @@ def _run_hooked(
     """Run the network on ``x`` from ``state0`` without autograd, with ``hook`` after the
     readout node; the network's held state is restored afterwards, also when the run
     fails. Returns the output, ``(B, T, K)``."""
-    from ..network import Hook
 
     hooks = (Hook(plan.readout, rd.names, hook),)
     held_state = model.state
     try:
         with torch.no_grad():
-            rec = model._run_api(where, x, None, state0, False, None, hooks=hooks)
+            rec = model.execute(where, x, None, state0, False, None, hooks=hooks)
     finally:
         model.state = held_state
     return rec.output if rec.output.dim() == 3 else rec.output.unsqueeze(0)  # (B, T, K)
@@ -857,12 +878,11 @@ class EProp:
 
     @staticmethod
     def _model(where: str, model_or_net: Any) -> Any:
-        from ..network import CompiledNetwork, Network
-
-        if isinstance(model_or_net, Network):
-            return model_or_net.compile()
-        if isinstance(model_or_net, CompiledNetwork):
-            return model_or_net
+        # by the executor API (the trainers sit below the network package)
+        if isinstance(model_or_net, torch.nn.Module) and hasattr(model_or_net, "execute"):
+            return model_or_net  # a CompiledNetwork
+        if hasattr(model_or_net, "graph") and callable(getattr(model_or_net, "compile", None)):
+            return model_or_net.compile()  # a Network
         raise TypeError(
             f"{where}: expected a Network or a CompiledNetwork, got {type(model_or_net).__name__}"
         )
@@ -872,7 +892,8 @@ class EProp:
         trains (see the module docstring)."""
         out, out_node, oe = _readout_edge(where, model)
         rec, node = _check_population(where, model, out, out_node, oe)
-        plan = _Plan(rec, node, isinstance(node, ALIF), out, out_node, oe.key, oe.module)
+        adaptive = node.adaptation is not None
+        plan = _Plan(rec, node, adaptive, out, out_node, oe.key, oe.module)
         allowed = _add_edges_into(where, model, plan)
         _check_trainable(where, model, rec, oe, allowed)
         return plan
