@@ -54,7 +54,7 @@ class PlainLIF(SpikingNode):
         super().__init__(n, **kwargs)
         for name, value in dict(tau=tau, v_rest=v_rest, v_th=v_th, v_reset=v_reset, r=r).items():
             self._param(name, value)
-        self._finish(0.0, v_rest)
+        self.finish(0.0, v_rest)
 
     def linear_part(self):
         return {"v": LinearPart(self.tau, self.v_rest, {"I": self.r})}

@@ -179,6 +179,11 @@ def _options(node: Node) -> tuple:
     )
 
 
+def _values(node: Node) -> list[Tensor]:
+    """The node's parameter values (detached), as a kernel may have bound them."""
+    return [getattr(node, name).detach() for name in node.param_names]
+
+
 def _same_values(old: list[Tensor], new: list[Tensor]) -> bool:
     return len(old) == len(new) and all(
         a.shape == b.shape and a.dtype == b.dtype and a.device == b.device and torch.equal(a, b)
@@ -988,11 +993,13 @@ class CompiledNetwork(nn.Module):
                 out.append(node.fn)
                 continue
             key = (self.dt, ctx, _options(node))
-            values = [getattr(node, name).detach() for name in node.param_names]
             cached = self._built.get(v)
-            if cached is None or cached[0] != key or not _same_values(cached[1], values):
-                built = node_kernels(node, ctx)[0].build(node, self.dt)
-                cached = (key, [t.clone() for t in values], built)
+            if cached is None or cached[0] != key or (
+                cached[1] is not None and not _same_values(cached[1], _values(node))
+            ):
+                kernel = node_kernels(node, ctx)[0]
+                snapshot = [t.clone() for t in _values(node)] if kernel.binds else None
+                cached = (key, snapshot, kernel.build(node, self.dt))
                 self._built[v] = cached
             built = cached[2]
             out.append(built.per_run() if hasattr(built, "per_run") else built)

@@ -23,6 +23,7 @@ from .._checks import (
     describe,
     keywords,
 )
+from ..compat import resolve_model, strip_op
 from ..edges import Linear
 from ..nodes import DENode, FuncNode, Node, make_model
 from ..observers import Observer, Recording
@@ -32,12 +33,6 @@ from ._fitting import FittingMixin
 __all__ = ["Network"]
 
 _RESERVED = (".", "->", "@")
-
-
-def _strip_op(name: str | None) -> str | None:
-    """RectiPy names variables ``op/var`` (or ``all/op/var``); rnngraph uses ``var``.
-    Anything but a string comes back as it is, for the caller's check to name."""
-    return name.rsplit("/", 1)[-1] if isinstance(name, str) else name
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -77,7 +72,7 @@ def _train_names(where: str, params: Mapping[str, Any], train_params: Any) -> li
     ``train_params`` (``op/var`` names), in order, each once."""
     names = [] if params.get("train") is None else as_names(where, "train", params["train"])
     if train_params is not None:
-        names += [_strip_op(p) for p in as_names(where, "train_params", train_params)]
+        names += [strip_op(p) for p in as_names(where, "train_params", train_params)]
     return list(dict.fromkeys(names))
 
 
@@ -292,9 +287,9 @@ class Network(FittingMixin):
             )
         if op is not None and not isinstance(op, str):
             raise TypeError(f"{where}({label!r}): op must be an operator name, got {describe(op)}")
-        source_var, target_var = _strip_op(source_var), _strip_op(target_var)
-        input_var, output_var = _strip_op(input_var), _strip_op(output_var)
-        node_vars = {_strip_op(k): v for k, v in (node_vars or {}).items()}
+        source_var, target_var = strip_op(source_var), strip_op(target_var)
+        input_var, output_var = strip_op(input_var), strip_op(output_var)
+        node_vars = {strip_op(k): v for k, v in (node_vars or {}).items()}
         if isinstance(node, str):
             model = _model_by_name(where, label, node, n, weights, train_params, params)
         elif isinstance(node, DENode):
@@ -386,7 +381,7 @@ class Network(FittingMixin):
         elif feedback and delay == 0:
             raise ValueError(f"{where}: feedback=True needs delay >= 1, got delay=0")
         src, tgt = self.get_node(source), self.get_node(target)
-        source_var, target_var = _strip_op(source_var), _strip_op(target_var)
+        source_var, target_var = strip_op(source_var), strip_op(target_var)
         if source_var is not None and source_var not in src.state_vars:
             raise ValueError(
                 f"{where}: source_var {source_var!r} is not a state variable of {source!r} "
@@ -762,7 +757,7 @@ class Network(FittingMixin):
         if not isinstance(var, str):
             raise TypeError(f"{where}: var must be a variable name, got {type(var).__name__}")
         mod = self.get_node(node)
-        var = _strip_op(var)
+        var = strip_op(var)
         if var in mod.state_vars:
             return mod, var, "state"
         if isinstance(mod, DENode) and var in mod.param_names:
@@ -894,7 +889,8 @@ def _model_by_name(
     if params.get("train") is not None or train_params is not None:
         params["train"] = _train_names(f"{where}({label!r})", params, train_params)
     try:
-        return make_model(where, name, n, **params)
+        model, params = resolve_model(where, name, params)
+        return make_model(where, model, n, **params)
     except (TypeError, ValueError) as err:  # name the call and the node
         msg = str(err)
         raise type(err)(msg if msg.startswith(where) else f"{where}({label!r}): {msg}") from err

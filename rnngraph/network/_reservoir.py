@@ -51,6 +51,8 @@ def _kind(node: Node) -> tuple[str | None, str]:
     lin, why = node.structure("linear_part") if hasattr(node, "structure") else (None, "")
     if lin is None:
         return None, f"{why_map}; {why}"
+    if getattr(node, "emits_events", False):
+        return None, "a spiking node (the whole-sequence loops serve rate reservoirs)"
     if len(lin) != 1 or len(next(iter(lin.values())).gains) != 2:
         return None, "the linear part is not one variable with two inputs"
     if node.output_function is not torch.tanh:

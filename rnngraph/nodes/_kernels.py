@@ -56,7 +56,9 @@ class NodeKernel:
 
     ``declared(node)`` says why the node lacks the structure the kernel needs (``None``:
     it has it); ``usable(node, ctx)`` why a run cannot take it (``None``: it can);
-    ``build(node, dt)`` makes the step.
+    ``build(node, dt)`` makes the step. ``binds``: the step holds values computed from the
+    node's parameters when it was built (then a network rebuilds it when they change);
+    ``False`` for a step that reads the parameters at every call.
     """
 
     name: str
@@ -64,6 +66,7 @@ class NodeKernel:
     declared: Callable[[DENode], str | None]
     usable: Callable[[DENode, Context], str | None]
     build: Callable[[DENode, float], Callable[..., tuple[Tensor, tuple]]]
+    binds: bool = True
 
 
 def _always(*_: Any) -> None:
@@ -241,8 +244,8 @@ def _native_leaky_tanh(node: DENode, dt: float) -> Callable:
 
 
 def _torch_leaky_map(node: DENode, dt: float) -> Callable:
-    """The leaky map with its constants bound once: a fixed scalar leak rate as a Python
-    number, a zero bias skipped (one operation less per step; the same values)."""
+    """The leaky map with a zero bias skipped (one operation less per step; the same
+    values) and a fixed scalar leak rate as a Python number."""
     lm = node.leaky_map()
     f, lr, bias = lm.f, lm.lr, lm.bias
     j = node.input_names.index(lm.input)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 from ._base import DENode
@@ -12,19 +11,13 @@ from ._synapse import DoubleExpSynapse, ExpSynapse
 
 __all__ = ["MODELS", "register_model", "make_model"]
 
-#: Model constructors by name. RectiPy's template paths map to their equivalents.
+#: Model constructors by name (RectiPy's template paths: ``rnngraph.compat.rectipy``).
 MODELS: dict[str, Any] = {
     "leaky_tanh": LeakyTanh,
     "leaky_integrator": LeakyIntegrator,
     "li": RectiPyLI,
     "qif_mf": QIFMeanField,
     "leaky_readout": LeakyReadout,
-    "neuron_model_templates.rate_neurons.leaky_integrator.tanh": partial(
-        RectiPyLI, activation="tanh"
-    ),
-    "neuron_model_templates.rate_neurons.leaky_integrator.sigmoid": partial(
-        RectiPyLI, activation="sigmoid"
-    ),
     "lif": LIF,
     "alif": ALIF,
     "iaf": IAF,
@@ -34,8 +27,6 @@ MODELS: dict[str, Any] = {
     "eif": EIF,
     "exp_syn": ExpSynapse,
     "double_exp_syn": DoubleExpSynapse,
-    "neuron_model_templates.spiking_neurons.qif.qif": QIF,
-    "neuron_model_templates.spiking_neurons.ik.ik": Izhikevich,
 }
 
 
@@ -50,7 +41,7 @@ def make_model(caller: str, name: str, n: int | None, **params: Any) -> DENode:
     if name not in MODELS:
         raise ValueError(
             f"{caller}: unknown model {name!r}; built-in models are "
-            f"{sorted(k for k in MODELS if '.' not in k)} (or pass a DENode instance)"
+            f"{sorted(MODELS)} (or pass a DENode instance)"
         )
     if n is None:
         raise TypeError(f"{caller}: model {name!r} needs the number of units n=")

@@ -483,8 +483,10 @@ class SpikingNode(DENode):
                 f"{owner}: surrogate must be a name or a Surrogate, got {type(surrogate).__name__}"
             )
 
-    def _finish(self, refractory: Any, v_init: Any = None) -> None:
-        """Add the refractory period, the default initial ``v`` and check the threshold."""
+    def finish(self, refractory: Any = 0.0, v_init: Any = None) -> None:
+        """The last call of a spiking model's ``__init__``: add the refractory period
+        (``>= 0``, in the unit of ``dt``) and the default initial ``v``, check that the
+        threshold is above ``v_reset`` and that ``train=`` names parameters the model has."""
         owner = type(self).__name__
         self._param("refractory", refractory, "nonnegative")
         if v_init is not None and "v" not in self._init:
@@ -681,7 +683,7 @@ class LIF(SpikingNode):
         self._param("v_th", v_th)
         self._param("v_reset", v_reset)
         self._param("r_m", r_m, "positive")
-        self._finish(refractory, v_rest)
+        self.finish(refractory, v_rest)
 
     @classmethod
     def bellec(
@@ -790,7 +792,7 @@ class ALIF(SpikingNode):
         self._param("v_th", v_th)
         self._param("v_reset", v_reset)
         self._param("r_m", r_m, "positive")
-        self._finish(refractory, v_rest)
+        self.finish(refractory, v_rest)
 
     def params(self) -> ALIFParameters:
         """The parameters as an :class:`ALIFParameters` (for :func:`alif_step`)."""
@@ -906,7 +908,7 @@ class IAF(SpikingNode):
         self._param("bias", bias)
         self.noise_std = _check("IAF", "noise_std", noise_std, "nonnegative")
         self.reseed(seed)
-        self._finish(refractory, v_rest)
+        self.finish(refractory, v_rest)
 
     def reseed(self, seed: int | None = None) -> None:
         """Restart the noise generator from ``seed`` (``None``: a seed drawn from torch's
@@ -1065,7 +1067,7 @@ class QIF(SpikingNode):
         self._param("tau_s", tau_s, "positive")
         self._param("v_peak", v_peak)
         self._param("v_reset", v_reset)
-        self._finish(refractory)
+        self.finish(refractory)
 
     def rhs(self, s: tuple, i: tuple) -> tuple:
         dv = (s.v * s.v + self.eta + i.I_ext) / self.tau + self.k * i.s_in
@@ -1172,7 +1174,7 @@ class Izhikevich(SpikingNode):
         self._param("tau_s", tau_s, "positive")
         self._param("v_peak", v_peak)
         self._param("v_reset", v_reset)
-        self._finish(refractory, v_r)
+        self.finish(refractory, v_r)
 
     def rhs(self, s: tuple, i: tuple) -> tuple:
         v = s.v
@@ -1288,7 +1290,7 @@ class AdEx(SpikingNode):
         self._param("b", b)
         self._param("v_reset", v_reset)
         self._param("v_peak", v_peak)
-        self._finish(refractory, E_L)
+        self.finish(refractory, E_L)
 
     def rhs(self, s: tuple, i: tuple) -> tuple:
         dv = (-self.g_L * (s.v - self.E_L) + _exp_current(s.v, self) - s.w + i.I) / self.C
@@ -1347,7 +1349,7 @@ class EIF(SpikingNode):
         self._param("Delta_T", Delta_T, "positive")
         self._param("v_reset", v_reset)
         self._param("v_peak", v_peak)
-        self._finish(refractory, E_L)
+        self.finish(refractory, E_L)
 
     def rhs(self, s: tuple, i: tuple) -> tuple:
         return ((-self.g_L * (s.v - self.E_L) + _exp_current(s.v, self) + i.I) / self.C,)
