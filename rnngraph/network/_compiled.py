@@ -994,8 +994,10 @@ class CompiledNetwork(nn.Module):
                 continue
             key = (self.dt, ctx, _options(node))
             cached = self._built.get(v)
-            if cached is None or cached[0] != key or (
-                cached[1] is not None and not _same_values(cached[1], _values(node))
+            if (
+                cached is None
+                or cached[0] != key
+                or (cached[1] is not None and not _same_values(cached[1], _values(node)))
             ):
                 kernel = node_kernels(node, ctx)[0]
                 snapshot = [t.clone() for t in _values(node)] if kernel.binds else None
