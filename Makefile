@@ -35,11 +35,17 @@ unit: venv
 notebooks: venv
 	$(PY) -m pytest -q --nbmake notebooks
 
-# ruff, then the unit tests and the notebooks in one pytest run, so the run
-# ends with pytest's summary line.
+# The tests that check results against references, with the native kernels switched off:
+# the package must be correct without them (on a platform without a C compiler, say).
+TORCH_ONLY = tests/test_differential.py tests/test_semantics.py tests/test_open_core.py \
+	tests/test_spiking.py tests/test_readout_training.py tests/test_eprop.py
+
+# ruff, the torch-only run, then the unit tests and the notebooks in one pytest run, so
+# the run ends with pytest's summary line.
 test: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	RNNGRAPH_NATIVE=0 $(PY) -m pytest -q -p no:cacheprovider $(TORCH_ONLY)
 	$(PY) -m pytest -q tests notebooks --nbmake
 
 # The side-by-side benchmark suite (rnngraph against every installed peer; run

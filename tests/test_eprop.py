@@ -238,7 +238,7 @@ def test_random_feedback_equals_autograd_with_b_in_the_readout_backward(kind):
         assert _max_rel(grads[name], r) < 1e-10, name
     # the same seed draws the same matrix; another seed another one
     assert torch.equal(
-        EProp(feedback="random", seed=7)._feedback(trainer._plan("t", net.compile())), fb
+        EProp(feedback="random", seed=7)._feedback(trainer.check_network("t", net.compile())), fb
     )
     other = EProp(feedback="random", seed=8)
     other.compute_gradients(net, x, y)
@@ -265,7 +265,7 @@ def test_adaptive_feedback_follows_the_readout_update():
     trainer = EProp(feedback="adaptive", optimizer="sgd", lr=0.1, seed=3)
     w0 = net.get_edge("rec", "out").weight.detach().clone()
     trainer.step(net, x, y)
-    b0 = EProp(feedback="random", seed=3)._feedback(trainer._plan("t", net.compile()))
+    b0 = EProp(feedback="random", seed=3)._feedback(trainer.check_network("t", net.compile()))
     w1 = net.get_edge("rec", "out").weight.detach()
     assert torch.allclose(trainer.feedback_weights, b0 + (w1 - w0).T, atol=1e-14)
     assert not torch.allclose(w1, w0)

@@ -28,6 +28,8 @@ from rnngraph.nodes import (
 )
 
 F64 = torch.float64
+#: whether native kernels run here (built, and not switched off by RNNGRAPH_NATIVE=0)
+NATIVE = native.enabled() and native.available()
 
 
 class LeakyRate(DENode):
@@ -98,9 +100,9 @@ def test_a_user_model_declaring_a_linear_membrane_gets_the_fast_kernels(kind, in
     node = plain.nodes["pop"]
     assert node[1] == "affine map"
     if kind == "spiking":
-        expected = "native LIF step" if native.available() else "torch LIF step"
+        expected = "native LIF step" if NATIVE else "torch LIF step"
         assert node[0] == expected
-        assert plain.edges["pop->pop"].startswith("event-driven") == native.available()
+        assert plain.edges["pop->pop"].startswith("event-driven") == NATIVE
     else:
         assert node[0] == "generic"  # the affine map is the generic step's integration
     x = torch.rand(4, 300, 3, generator=torch.Generator().manual_seed(4), dtype=F64)
@@ -132,7 +134,7 @@ def test_the_native_kernel_equals_the_torch_kernel_for_a_user_model():
     g = torch.Generator().manual_seed(1)
     s1 = s2 = tuple(node.init_state(5))
     torch_k = build_kernel("torch LIF step", node, 0.5)
-    native_k = build_kernel("native LIF step", node, 0.5) if native.available() else torch_k
+    native_k = build_kernel("native LIF step", node, 0.5) if NATIVE else torch_k
     spikes = 0
     for _ in range(100):
         i = 3.0 * torch.rand(5, 7, generator=g, dtype=F64)
@@ -229,7 +231,7 @@ def test_an_empty_subclass_keeps_the_kernels_of_its_base():
         info = net.compile().explain()
         expected = (
             kernel
-            if native.available()
+            if NATIVE
             else kernel.replace("native", "torch").replace(
                 "torch leaky-tanh step", "torch leaky map"
             )
@@ -241,7 +243,7 @@ def test_an_empty_subclass_keeps_the_kernels_of_its_base():
     net.add_edge("in", "res", weights=torch.ones(10, 1))
     net.add_edge("res", "res", weights=0.1 * torch.eye(10), feedback=True)
     assert net.compile().explain().loop == (
-        "native reservoir loop" if native.available() else "time loop"
+        "native reservoir loop" if NATIVE else "time loop"
     )
 
 

@@ -1142,9 +1142,9 @@ class FittingMixin:
             given = {}  # the new trainer holds them already
         else:
             checked = _eprop_continued(where, trainer, given, task)
-        trainer._plan(where, model)  # the network's structure, before anything runs
+        trainer.check_network(where, model)  # the network's structure, before anything runs
         for x, y, m in zip(xs, tgts, masks, strict=True):
-            trainer._prepare(where, model, x, y, m)
+            trainer.prepare(where, model, x, y, m)
         data = list(zip(xs, tgts, masks, strict=True))
         with (
             _named(where),
@@ -1575,11 +1575,11 @@ def _ridge_chunk(
         hooks = (Hook(edge[1], (), lambda t: tm[t], replaces=True),)
     xc = None if x is None else x[:, t0 : t0 + y.shape[1]]
     rec = _run_no_grad(where, model, xc, y, obs, verbose, hooks)
-    feats = rec._data[src]  # (B, T_c, n_src)
+    feats = rec.with_batch(src)  # (B, T_c, n_src)
     if not offset:
         return feats, y
     own = F.linear(feats, lin.weight, lin.bias if bias else None)  # (B, T_c, n_out)
-    return feats, y - (rec._data[edge[1]] - own)
+    return feats, y - (rec.with_batch(edge[1]) - own)
 
 
 def _run_no_grad(
@@ -1645,7 +1645,7 @@ def _rls_replay(
         xc = None if x is None else x[:, c0:c1]
         rec = _run_no_grad(where, model, xc, y[:, c0:c1], Observer(names), verbose)
         with torch.no_grad():
-            feats = rec._data[src].transpose(0, 1)  # (T_c, B, n_src)
+            feats = rec.with_batch(src).transpose(0, 1)  # (T_c, B, n_src)
             r_t = feats.unbind(0)
             z = torch.empty(c1 - c0, batch, w.shape[0], dtype=w.dtype, device=w.device)
             t0, first = c0, i  # first step whose readout is not computed yet, update
@@ -1663,9 +1663,9 @@ def _rls_replay(
             out = model.nodes[edge[1]].fn(z).transpose(0, 1)  # (B, T_c, n_out)
         kept = recorded_steps(obs, c0, c1)
         for n in obs.record:
-            part = (out if n == edge[1] else rec._data[n])[:, kept]
+            part = (out if n == edge[1] else rec.with_batch(n))[:, kept]
             data[n].append(part if spans_memory(part) else part.clone())  # not the whole chunk
-        outputs.append(out if model.output_node == edge[1] else rec._output)
+        outputs.append(out if model.output_node == edge[1] else rec.with_batch())
     errors.copy_(errs.square().mean((1, 2)))
     return Recording(
         {n: torch.cat(parts, dim=1) for n, parts in data.items()},

@@ -109,6 +109,18 @@ class Recording(Mapping):
     def __iter__(self) -> Iterator[str]:
         return iter(self._data)
 
+    def with_batch(self, key: str | None = None) -> Tensor:
+        """The values recorded as ``key`` (``None``: the output) as ``(B, T, n)``, whatever
+        the layout of the run's input (``rec[key]`` drops the batch axis of a ``(T, C)``
+        input)."""
+        if key is None:
+            if self._output is None:
+                raise AttributeError("Recording: this recording holds no output")
+            return self._output
+        if key not in self._data:
+            raise KeyError(f"Recording: {key!r} was not recorded; recorded: {list(self._data)}")
+        return self._data[key]
+
     def __len__(self) -> int:
         return len(self._data)
 

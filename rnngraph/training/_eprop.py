@@ -887,7 +887,7 @@ class EProp:
             f"{where}: expected a Network or a CompiledNetwork, got {type(model_or_net).__name__}"
         )
 
-    def _plan(self, where: str, model: Any) -> _Plan:
+    def check_network(self, where: str, model: Any) -> _Plan:
         """What e-prop trains in ``model``, after checking that it is a network e-prop
         trains (see the module docstring)."""
         out, out_node, oe = _readout_edge(where, model)
@@ -920,9 +920,11 @@ class EProp:
     # data
     # ------------------------------------------------------------------------------
 
-    def _prepare(
+    def prepare(
         self, where: str, model: Any, inputs: Any, targets: Any, loss_mask: Any
     ) -> tuple[Tensor, Tensor, Tensor | None]:
+        """The inputs, targets and loss mask of a call, checked and converted (errors
+        named after ``where``) before anything runs."""
         x, _ = model.as_input(where, inputs)
         batch, n_steps = x.shape[0], x.shape[1]
         k = model.nodes[model.output_node].n
@@ -1044,8 +1046,8 @@ class EProp:
         self, where: str, model: Any, inputs: Any, targets: Any, loss_mask: Any
     ) -> tuple[dict[str, Tensor], float]:
         """The e-prop gradients of one batch of trials by parameter name, and its loss."""
-        plan = self._plan(where, model)
-        x, tgt, mask = self._prepare(where, model, inputs, targets, loss_mask)
+        plan = self.check_network(where, model)
+        x, tgt, mask = self.prepare(where, model, inputs, targets, loss_mask)
         batch, n_steps = x.shape[0], x.shape[1]
         dev, dtype = x.device, x.dtype
         dt = model.dt
@@ -1123,7 +1125,7 @@ class EProp:
         return loss
 
     def _params(self, model: Any) -> list[nn.Parameter]:
-        plan = self._plan("EProp.step", model)
+        plan = self.check_network("EProp.step", model)
         names = {_param_name(ie.key, "weight") for ie in plan.edges if ie.weight}
         names |= {_param_name(ie.key, "bias") for ie in plan.edges if ie.bias}
         for what in ("weight", "bias"):
@@ -1143,7 +1145,7 @@ class EProp:
         opt = self.optimizer
         opt.zero_grad(set_to_none=True)
         loss = self.accumulate(model, inputs, targets, loss_mask)
-        plan = self._plan(where, model)
+        plan = self.check_network(where, model)
         before = plan.out_lin.effective_weight().detach().clone()
         opt.step()
         if self.feedback == "adaptive":
