@@ -242,9 +242,7 @@ def test_an_empty_subclass_keeps_the_kernels_of_its_base():
     net.add_diffeq_node("res", MyESN(10))
     net.add_edge("in", "res", weights=torch.ones(10, 1))
     net.add_edge("res", "res", weights=0.1 * torch.eye(10), feedback=True)
-    assert net.compile().explain().loop == (
-        "native reservoir loop" if NATIVE else "time loop"
-    )
+    assert net.compile().explain().loop == ("native reservoir loop" if NATIVE else "time loop")
 
 
 def test_explain_names_why_the_native_loop_does_not_run():
