@@ -38,7 +38,7 @@ notebooks: venv
 # The tests that check results against references, with the native kernels switched off:
 # the package must be correct without them (on a platform without a C compiler, say).
 TORCH_ONLY = tests/test_differential.py tests/test_semantics.py tests/test_open_core.py \
-	tests/test_spiking.py tests/test_readout_training.py tests/test_eprop.py
+	tests/test_readout_training.py
 
 # ruff, the torch-only run, then the unit tests and the notebooks in one pytest run, so
 # the run ends with pytest's summary line.

@@ -85,8 +85,37 @@ __all__ = [
 ]
 
 _SOURCE = Path(__file__).with_name("_native.c")
+#: x86-64 micro-architecture levels (the psABI's) and the CPU flags each needs, as Linux's
+#: /proc/cpuinfo names them: the library is built for the highest level the CPU has, so
+#: it runs on every CPU of that level (``-march=native`` code may not run on another
+#: machine sharing the cache)
+_X86_V2 = frozenset({"cx16", "lahf_lm", "popcnt", "sse4_1", "sse4_2", "ssse3"})
+_X86_LEVELS = (
+    ("x86-64-v3", _X86_V2 | {"avx", "avx2", "bmi1", "bmi2", "f16c", "fma", "abm", "movbe", "xsave"}),
+    ("x86-64-v2", _X86_V2),
+)
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            line = next((row for row in fh if row.startswith(("flags", "Features"))), "")
+    except OSError:
+        line = ""
+    return set(line.partition(":")[2].split())
+
+
+def _target() -> str:
+    """The ``-march`` level to build for: the highest x86-64 level this CPU has; on other
+    machines the compiler's default target (``""``)."""
+    if platform.machine() not in ("x86_64", "AMD64"):
+        return ""
+    flags = _cpu_flags()
+    return next((level for level, need in _X86_LEVELS if need <= flags), "x86-64")
+
+
 #: no -ffast-math: it assumes finite values (NaN tests folded away, inf - inf reordered)
-_COMPILE = ("-O3", "-march=native", "-fno-math-errno", "-fPIC")
+_COMPILE = ("-O3", "-fno-math-errno", "-fPIC", *((f"-march={_target()}",) if _target() else ()))
 _REALS = {torch.float64: "double", torch.float32: "float"}
 
 _enabled = os.environ.get("RNNGRAPH_NATIVE", "1") != "0"
@@ -217,13 +246,9 @@ def _sha256(data: bytes) -> str:
 
 
 def _cpu_signature() -> str:
-    # -march=native code must not run on another CPU sharing the cache directory
-    try:
-        with open("/proc/cpuinfo") as fh:
-            flags = next((line for line in fh if line.startswith("flags")), "")
-    except OSError:
-        flags = ""
-    return platform.machine() + flags
+    # the architecture and the level built for (in the flags too): a library built for
+    # one level is never loaded on a CPU of a lower one sharing the cache directory
+    return f"{platform.machine()} {_target()}"
 
 
 def _glibc() -> str:
