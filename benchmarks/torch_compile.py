@@ -60,7 +60,7 @@ def main() -> None:
             y, _ = f(x, model.init_state(batch))
             loss = ((y - target) ** 2).mean()
             loss.backward()
-            return float(loss)
+            return float(loss.detach())
 
         t0 = time.perf_counter()
         first[mode] = (update(), {k: p.grad.clone() for k, p in model.named_parameters()})

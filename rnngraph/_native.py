@@ -26,7 +26,8 @@ so in-place changes (``.data``, ``mul_``, a numpy view) always take effect.
 
 Building and the cache. The library is compiled on first use, once per real type, with
 ``$CC`` (split like a shell command line, e.g. ``CC='gcc -pipe'``) or else ``cc``/``gcc``
-on ``PATH`` (``-O3 -march=native -fno-math-errno``: no finite-math assumptions), into the
+on ``PATH`` (``-O3 -fno-math-errno`` and ``-march=`` the CPU's x86-64 micro-architecture
+level, ``x86-64-v3`` on a CPU with AVX2 and FMA: no finite-math assumptions), into the
 cache directory:
 
 * ``$RNNGRAPH_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/rnngraph`` (``~/.cache/rnngraph``),
