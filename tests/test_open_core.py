@@ -260,3 +260,171 @@ def test_explain_names_why_the_native_loop_does_not_run():
     assert "node 'res': torch leaky map" in text and "edge res->res" in text
     with pytest.raises(ValueError, match="CompiledNetwork.explain: batch_size"):
         net.compile().explain(batch_size=0)
+
+
+# ---- what the fast kernels assume, and when they stand aside ------------------------------
+
+
+class _Half:
+    """A mixin that changes the output (half the spikes' height)."""
+
+    def output(self, s):
+        return 0.5 * s.z
+
+
+class _Drive:
+    """A mixin that adds a drive to the membrane's rhs."""
+
+    def rhs(self, s, i):
+        (dv,) = super().rhs(s, i)
+        return (dv + 2.0 / self.tau_m,)
+
+
+class HalfLIF(_Half, LIF):
+    pass
+
+
+class MixinDrivenLIF(_Drive, LIF):
+    pass
+
+
+class NoisyRate(DENode):
+    """A leaky map that adds its own noise to the input."""
+
+    state_vars = ("x",)
+    input_names = ("I",)
+    output_var = "x"
+
+    def __init__(self, n, **kwargs):
+        super().__init__(n, **kwargs)
+        self.add_param("lr", 0.5, domain="unit")
+        self.gen = torch.Generator().manual_seed(0)
+
+    def leaky_map(self):
+        return rg.nodes.LeakyMap(self.lr, 0.0, torch.tanh, "I")
+
+    def add_noise(self, s, i, dt):
+        xi = torch.randn(s.x.shape, generator=self.gen, dtype=s.x.dtype)
+        return self.Inputs(i.I + xi)
+
+
+def _hand_run(node, x, W_in, dt):
+    s, ys = node.init_state(x.shape[0], dtype=x.dtype), []
+    for t in range(x.shape[1]):
+        y, s = node.step(s, node.Inputs(x[:, t] @ W_in.T), dt)
+        ys.append(y)
+    return torch.stack(ys, 1)
+
+
+@pytest.mark.parametrize("make", [lambda: HalfLIF(6), lambda: MixinDrivenLIF(6)])
+def test_a_mixin_that_changes_the_output_or_rhs_gets_the_generic_step(make):
+    net = rg.Network(dt=1.0, dtype=F64)
+    net.add_func_node("in", 2)
+    node = make().double()
+    net.add_diffeq_node("pop", node)
+    W_in = 1.5 * torch.rand(6, 2, generator=torch.Generator().manual_seed(0), dtype=F64)
+    net.add_edge("in", "pop", weights=W_in)
+    model = net.compile()
+    assert model.explain().nodes["pop"][0] == "generic"
+    x = torch.rand(1, 60, 2, generator=torch.Generator().manual_seed(1), dtype=F64)
+    with torch.no_grad():
+        assert torch.equal(model.forward(x), _hand_run(node, x, W_in, 1.0))
+
+
+def test_a_mixin_cannot_override_step():
+    class _Step:
+        def step(self, s, i, dt):
+            return None
+
+    with pytest.raises(TypeError, match=r"_Step overrides step\(\)"):
+        type("X", (_Step, LIF), {})
+    with pytest.raises(TypeError, match=r"defines map\(\); a spiking model"):
+        type("MapLIF", (LIF,), {"map": lambda self, s, i, dt: s})
+
+
+def test_a_model_with_its_own_noise_or_output_function_skips_the_fast_kernels():
+    net = rg.Network(dt=1.0, dtype=F64)
+    net.add_func_node("in", 1)
+    node = NoisyRate(5).double()
+    net.add_diffeq_node("res", node)
+    W_in = torch.ones(5, 1, dtype=F64)
+    net.add_edge("in", "res", weights=W_in)
+    net.add_edge("res", "res", weights=0.1 * torch.eye(5, dtype=F64), feedback=True)
+    model = net.compile()
+    info = model.explain()
+    assert info.loop == "time loop" and "NoisyRate defines add_noise()" in info.loop_why
+    assert info.nodes["res"][0] == "generic"
+    lif = LIF(4)
+    lif.output_function = torch.relu
+    assert rg.nodes.lif_structure(lif)[1] == "the output goes through an output function"
+
+
+def test_unrolled_reads_dt_and_parameters_at_every_call():
+    net = rg.Network(dt=1.0)
+    net.add_func_node("in", 2)
+    net.add_diffeq_node("pop", "lif", n=8, tau_m=5.0)
+    net.add_edge(
+        "in", "pop", weights=2.0 * torch.rand(8, 2, generator=torch.Generator().manual_seed(0))
+    )
+    model = net.compile()
+    f = model.unrolled()
+    x = torch.rand(2, 50, 2, generator=torch.Generator().manual_seed(1))
+    for change in (
+        lambda: setattr(model, "dt", 0.25),
+        lambda: model.nodes["pop"].tau_m.data.fill_(9.0),
+    ):
+        change()
+        with torch.no_grad():
+            assert torch.equal(f(x, model.init_state(2))[0], model.forward(x))
+
+
+def test_step_follows_the_native_switch_and_new_parameters():
+    net = rg.Network(dt=1.0)
+    net.add_func_node("in", 2)
+    net.add_diffeq_node("pop", "lif", n=8, tau_m=5.0)
+    net.add_edge(
+        "in", "pop", weights=2.0 * torch.rand(8, 2, generator=torch.Generator().manual_seed(0))
+    )
+    net.add_edge(
+        "pop",
+        "pop",
+        weights=0.2 * torch.rand(8, 8, generator=torch.Generator().manual_seed(2)),
+        feedback=True,
+    )
+    model = net.compile()
+    x = torch.rand(2, 2)
+    was = native.enabled()
+    try:
+        with torch.no_grad():
+            y1, _ = model.step(x, None)
+            native.set_enabled(not was)
+            y2, _ = model.step(x, None)
+        assert torch.equal(y1, y2)
+    finally:
+        native.set_enabled(was)
+    model.nodes["pop"].tau_m = torch.nn.Parameter(torch.tensor(5.0))
+    y, _ = model.step(x, None)
+    assert y.requires_grad
+
+
+def test_a_rectipy_template_path_builds_its_model_unless_a_registration_shadows_it():
+    path = "neuron_model_templates.spiking_neurons.qif.qif"
+    assert type(rg.nodes.make_model("t", path, 3)).__name__ == "QIF"
+
+    class MyQIF(rg.nodes.QIF):
+        pass
+
+    try:
+        rg.nodes.register_model(path, MyQIF)
+        net = rg.Network(dt=1e-3)
+        net.add_diffeq_node("q", path, n=3)
+        assert type(net.get_node("q")) is MyQIF
+    finally:
+        rg.nodes.MODELS.pop(path)
+    with pytest.raises(ValueError, match="fixes"):
+        rg.nodes.make_model(
+            "t",
+            "neuron_model_templates.rate_neurons.leaky_integrator.tanh",
+            3,
+            activation="sigmoid",
+        )

@@ -689,7 +689,6 @@ class CompiledNetwork(nn.Module):
         ``exec`` cannot be pickled, and the loaded network makes them again on its first
         run."""
         state = {**super().__getstate__(), "_loops": {}, "_step_programs": {}, "_built": {}}
-        state.pop("_params_cache", None)
         state.pop("_lock", None)  # a lock cannot be pickled; the copy makes its own
         return state
 
@@ -914,7 +913,7 @@ class CompiledNetwork(nn.Module):
                 if e.target == v:
                     y = e.module.project(ys[e.source])
                     acc = y if acc is None else acc + y
-            ys[v] = self.nodes[v](acc)
+            ys[v] = self.nodes[v].fn(acc)
         return ys
 
     def _precomputed(self, t: Target, ys: dict[str, Tensor], written: set, scratch: bool) -> Tensor:
@@ -992,7 +991,7 @@ class CompiledNetwork(nn.Module):
             if v not in self.plan.de_nodes:
                 out.append(node.fn)
                 continue
-            key = (self.dt, ctx, _options(node))
+            key = (self.dt, ctx, _native.enabled(), _options(node))
             cached = self._built.get(v)
             if (
                 cached is None
@@ -1413,11 +1412,11 @@ class CompiledNetwork(nn.Module):
         """One step of the generated loop from ``state``: the program of :meth:`_run`
         without its per-run work (no observer, no chunks, no output buffer)."""
         grad = torch.is_grad_enabled() and (
-            any(p.requires_grad for p in self._parameter_list())
+            any(p.requires_grad for p in self.parameters())
             or (x is not None and x.requires_grad)
             or any(v.requires_grad for v in state.values())
         )
-        key = (grad, x is not None, batch == 1)
+        key = (grad, x is not None, batch == 1, _native.enabled())
         program = self._step_programs.get(key)
         if program is None:
             program = self._step_programs[key] = self._step_program(grad, x is not None, batch)
@@ -1455,24 +1454,25 @@ class CompiledNetwork(nn.Module):
         ``f(x, state) -> (y, new_state)`` over inputs ``x`` ``(B, T, C)`` (in the network's
         dtype and device) from ``state`` (:meth:`init_state`), with ``y`` ``(B, T, n_out)``.
 
-        It is the time loop of :meth:`forward` with gradient-capable kernels, without the
-        checks, the held state, the observer and native code, so that TorchDynamo traces
-        it whole (no graph breaks)::
+        It is the time loop of :meth:`forward` with every node's generic kernel (its
+        ``step``, which reads the parameters at every call), without the checks, the held
+        state, the observer and native code, so that TorchDynamo traces it whole (no graph
+        breaks)::
 
             f = torch.compile(model.unrolled())
             y, state = f(x, model.init_state(x.shape[0]))
             loss_fn(y, target).backward()
 
-        Parameters are read at every call (optimiser steps take effect); node kernels
-        are made once, here, for the options the nodes have now: a change of integrator
-        or reset rule needs a new ``unrolled()``. Inputs are not checked: use
-        :meth:`as_input` first where they come from a user.
+        Parameters, options and ``dt`` are read at every call (optimiser steps and
+        ``set_var`` take effect; a compiled function recompiles where a Python-level option
+        changes). Inputs are not checked: use :meth:`as_input` first where they come from
+        a user.
         """
-        ctx = Context(True, self._ref.device, self._ref.dtype)
         loop = self._get_loop(True, (), (), False, False)[0]
         summed, live, written = self._biases(())
         pre = [t for t in self.plan.targets.values() if t.static]
-        steps = self._kernels(ctx)
+        nodes = [self.nodes[v] for v in self.plan.dynamic]
+        de = [v in self.plan.de_nodes for v in self.plan.dynamic]
         keys = tuple(self.state_keys())
         zero_inputs = self._zero_inputs()
         out_static = self.output_node in self.plan.static
@@ -1487,6 +1487,8 @@ class CompiledNetwork(nn.Module):
                 for v, _ in zero_inputs
             ]
             W, BIAS = self._weights(False, written), self._bias_rows(summed, live, written)
+            # the generic kernels, which read the parameters at every step, for this dt
+            steps = [n.kernel(self.dt) if d else n.fn for n, d in zip(nodes, de, strict=True)]
             OUT: list[Any] = [None] * n_steps
             S = loop(
                 n_steps, xt.unbind(0), P, W, BIAS, steps, zeros, self._start(state), OUT,
@@ -1496,12 +1498,6 @@ class CompiledNetwork(nn.Module):
             return y.transpose(0, 1), dict(zip(keys, self._flatten_state(S), strict=True))
 
         return f
-
-    def _parameter_list(self) -> list[Tensor]:
-        params = self.__dict__.get("_params_cache")
-        if params is None:
-            params = self.__dict__["_params_cache"] = list(self.parameters())
-        return params
 
     def _step_zeros(self, batch: int) -> list[Tensor]:
         """The zero inputs of a step of ``batch`` (read only, so kept between steps)."""

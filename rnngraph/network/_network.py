@@ -23,7 +23,7 @@ from .._checks import (
     describe,
     keywords,
 )
-from ..compat import resolve_model, strip_op
+from ..compat import strip_op
 from ..edges import Linear
 from ..nodes import DENode, FuncNode, Node, make_model
 from ..observers import Observer, Recording
@@ -889,8 +889,7 @@ def _model_by_name(
     if params.get("train") is not None or train_params is not None:
         params["train"] = _train_names(f"{where}({label!r})", params, train_params)
     try:
-        model, params = resolve_model(where, name, params)
-        return make_model(where, model, n, **params)
+        return make_model(where, name, n, **params)
     except (TypeError, ValueError) as err:  # name the call and the node
         msg = str(err)
         raise type(err)(msg if msg.startswith(where) else f"{where}({label!r}): {msg}") from err

@@ -43,12 +43,19 @@ class Reservoir:
 def _kind(node: Node) -> tuple[str | None, str]:
     """``(kind, recurrent input)`` of the loop the node's declarations allow, or
     ``(None, why not)``."""
-    lm, why_map = node.structure("leaky_map") if hasattr(node, "structure") else (None, "")
+    if not hasattr(node, "structure"):
+        return None, "not a differential-equation node"
+    plain = node.plain_output()
+    if plain is not None:
+        return None, plain
+    lm, why_map = node.structure("leaky_map")
     if lm is not None:
+        if node.output_function is not None:
+            return None, "the output goes through an output function"
         if lm.f is not torch.tanh:
             return None, "the leaky map's activation is not tanh"
         return "esn", lm.input
-    lin, why = node.structure("linear_part") if hasattr(node, "structure") else (None, "")
+    lin, why = node.structure("linear_part")
     if lin is None:
         return None, f"{why_map}; {why}"
     if getattr(node, "emits_events", False):

@@ -100,7 +100,9 @@ def _find_withdrawn(cls: type, name: str) -> str | None:
     owner = _owner(cls, name)
     for m in _STRUCTURE_MATH[name]:
         k = _owner(cls, m)
-        if k is not None and k is not owner and issubclass(k, owner):
+        # a definition the declaring class inherits (from a base of it, or the core) is
+        # part of what it declares; one from a subclass, a mixin or another branch is not
+        if k is not None and k.__dict__.get("_core") is not True and not issubclass(owner, k):
             return f"{k.__name__} overrides {m}() and declares no {name.replace('_', ' ')}"
     return None
 
@@ -394,6 +396,7 @@ class DENode(Node):
     State: ClassVar[type]
     Inputs: ClassVar[type]
     _core: ClassVar[bool] = True  # a base that may define the FINAL methods
+    _spiking: ClassVar[bool] = False  # the event rule is SpikingNode's
 
     #: methods written once in the base: a model declares its mathematics instead (see
     #: the class docstring); the value says what to define
@@ -411,11 +414,11 @@ class DENode(Node):
         super().__init_subclass__(**kwargs)
         if not cls.__dict__.get("_core", False):
             for name, instead in cls.FINAL.items():
-                if name in cls.__dict__:
+                owner = _owner(cls, name)  # the class, or a mixin, whose body defines it
+                if owner is not None and owner.__dict__.get("_core") is not True:
                     raise TypeError(
-                        f"{cls.__name__} overrides {name}(), which {cls.__mro__[1].__name__} "
-                        f"writes once for every path (torch, native kernels, e-prop); define "
-                        f"{instead} instead"
+                        f"{owner.__name__} overrides {name}(), which DENode writes once for "
+                        f"every path (torch, native kernels, e-prop); define {instead} instead"
                     )
         for a, b in (("linear_part", "rhs"), ("leaky_map", "map")):
             if a in cls.__dict__ and b in cls.__dict__:
@@ -697,8 +700,20 @@ class DENode(Node):
 
     @property
     def noisy(self) -> bool:
-        """Whether :meth:`add_noise` draws anything (kernels without noise then stand aside)."""
-        return False
+        """Whether :meth:`add_noise` draws anything (kernels without noise then stand aside):
+        by default, whether the model defines ``add_noise``."""
+        return _defines(type(self), "add_noise")
+
+    def plain_output(self) -> str | None:
+        """Why the fast kernels' reading of the output (the variable ``output_var``,
+        through :attr:`output_function` where a kernel allows one) and of the inputs (no
+        noise, no event rule of a rate model's own) does not hold for this model, or
+        ``None`` when it does."""
+        cls = type(self)
+        for name in ("output", "add_noise") + (() if self._spiking else ("event",)):
+            if _defines(cls, name):
+                return f"{_owner(cls, name).__name__} defines {name}()"
+        return "the model draws noise" if self.noisy else None
 
     # ---- declared structure, as the paths read it ----------------------------------------
 

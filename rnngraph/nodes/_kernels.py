@@ -100,8 +100,11 @@ def lif_structure(node: DENode) -> tuple[dict | None, str | None]:
         return None, "the event rule has an adaptive threshold or jumps"
     if node.integrator not in AFFINE_GAINS:
         return None, f"integrator {node.integrator!r} has no affine one-step map"
-    if node.noisy:
-        return None, "the model draws noise"
+    why = node.plain_output()
+    if why is not None:
+        return None, why
+    if node.output_function is not None:
+        return None, "the output goes through an output function"
     if getattr(node.spike_fn, "relaxed", False):
         return None, "the spike function is relaxed (smooth forward)"
     ((name, gain),) = part.gains.items()
@@ -219,14 +222,17 @@ def _lif_kernel(native: bool) -> Callable[[DENode, float], Callable]:
 
 
 def _leaky_declared(node: DENode) -> str | None:
-    return node.structure("leaky_map")[1]
+    why = node.structure("leaky_map")[1] or node.plain_output()
+    if why is None and node.output_function is not None:
+        why = "the output goes through an output function"
+    return why
 
 
 def _leaky_tanh_declared(node: DENode) -> str | None:
-    lm, why = node.structure("leaky_map")
-    if lm is None:
+    why = _leaky_declared(node)
+    if why is not None:
         return why
-    return None if lm.f is torch.tanh else "the activation is not tanh"
+    return None if node.leaky_map().f is torch.tanh else "the activation is not tanh"
 
 
 def _native_leaky_tanh(node: DENode, dt: float) -> Callable:

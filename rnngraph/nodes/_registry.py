@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..compat import TEMPLATES, resolve_model
 from ._base import DENode
 from ._rate import LeakyIntegrator, LeakyReadout, LeakyTanh, QIFMeanField, RectiPyLI
 from ._spiking import ALIF, EIF, IAF, LIF, QIF, AdEx, Izhikevich
@@ -38,6 +39,10 @@ def register_model(name: str, cls: type[DENode]) -> None:
 
 
 def make_model(caller: str, name: str, n: int | None, **params: Any) -> DENode:
+    """The model ``name`` (a registered name, or a RectiPy template path that no
+    registration shadows) with ``n`` units and ``params``."""
+    if name not in MODELS and name in TEMPLATES:
+        name, params = resolve_model(caller, name, params)
     if name not in MODELS:
         raise ValueError(
             f"{caller}: unknown model {name!r}; built-in models are "

@@ -54,7 +54,14 @@ import torch
 from torch import Tensor
 
 from .._checks import as_step, describe
-from ._base import AFFINE_GAINS, INTEGRATORS, DENode, LinearPart, affine_gain, affine_step
+from ._base import (
+    AFFINE_GAINS,
+    INTEGRATORS,
+    DENode,
+    LinearPart,
+    affine_gain,
+    affine_step,
+)
 from ._surrogate import SURROGATES, Surrogate, get_surrogate
 
 __all__ = [
@@ -410,6 +417,7 @@ class SpikingNode(DENode):
     )
     ODEState: ClassVar[type]
     _core: ClassVar[bool] = True
+    _spiking: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -422,6 +430,12 @@ class SpikingNode(DENode):
             )
         if "v" not in cls.ode_vars:
             raise TypeError(f"{cls.__name__}.ode_vars must contain the membrane 'v'")
+        for name in ("map", "leaky_map"):
+            if any(name in k.__dict__ for k in cls.__mro__ if k.__dict__.get("_core") is not True):
+                raise TypeError(
+                    f"{cls.__name__} defines {name}(); a spiking model integrates its ode_vars: "
+                    "define rhs() or linear_part()"
+                )
         unknown = [v for v in cls.jumps if v not in cls.ode_vars]
         if unknown:
             raise TypeError(f"{cls.__name__}.jumps names {unknown}, which are not ode_vars")

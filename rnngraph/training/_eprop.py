@@ -148,6 +148,9 @@ def _structure(node: Any) -> str | None:
     lin, why = node.structure("linear_part")
     if lin is None:
         return why
+    why = node.plain_output()
+    if why is not None or node.output_function is not None:
+        return why or "its output goes through an output function"
     if list(lin["v"].gains) != [node.input_names[0]]:
         return f"its membrane is not driven by its main input {node.input_names[0]!r} alone"
     return None
