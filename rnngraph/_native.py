@@ -91,10 +91,8 @@ _SOURCE = Path(__file__).with_name("_native.c")
 #: it runs on every CPU of that level (``-march=native`` code may not run on another
 #: machine sharing the cache)
 _X86_V2 = frozenset({"cx16", "lahf_lm", "popcnt", "sse4_1", "sse4_2", "ssse3"})
-_X86_LEVELS = (
-    ("x86-64-v3", _X86_V2 | {"avx", "avx2", "bmi1", "bmi2", "f16c", "fma", "abm", "movbe", "xsave"}),
-    ("x86-64-v2", _X86_V2),
-)
+_X86_V3 = _X86_V2 | {"avx", "avx2", "bmi1", "bmi2", "f16c", "fma", "abm", "movbe", "xsave"}
+_X86_LEVELS = (("x86-64-v3", _X86_V3), ("x86-64-v2", _X86_V2))
 
 
 def _cpu_flags() -> set[str]:
