@@ -10,11 +10,14 @@ gives the generic torch loop's results up to rounding, NaN and infinities includ
   feedback self-edge of delay 1 (dense, masked or CSR weights; dense weights with at most
   :data:`DENSE_TO_CSR` nonzeros run as CSR), fed by static nodes (the input projection,
   computed for all steps in one GEMM before the loop) and optionally followed by function
-  nodes (readouts, evaluated for the whole chunk after the loop). Batch 1, or any batch for
-  the echo-state loop with dense weights (one gemm per step: torch's own BLAS, called from C);
+  nodes (readouts, evaluated for the whole chunk after the loop). Batch 1 only: batches run
+  the torch loop (its BLAS products were faster than the C loop's);
 * node steps for the generic loop: ``leaky_tanh`` and the LIF family's no-gradient step;
 * event-driven input from spiking nodes into dense edges;
 * the RLS update of one sample (upper triangle of ``P``).
+
+(A C Gram kernel for ridge was dropped: scipy's ``dsyrk`` was 3.8x faster on the workload;
+``benchmarks/native_kernels.py`` measures every kernel against the torch path.)
 
 They are taken when autograd is off (or nothing requires a gradient), no hook is attached
 (RLS and e-prop use hooks; the RLS update itself is native), the tensors are on the CPU in
@@ -78,7 +81,6 @@ __all__ = [
     "enabled",
     "event_addmm",
     "failure",
-    "gram",
     "leaky_tanh_step",
     "lif_step",
     "rls_update",
@@ -113,8 +115,16 @@ def _target() -> str:
     return next((level for level, need in _X86_LEVELS if need <= flags), "x86-64")
 
 
-#: no -ffast-math: it assumes finite values (NaN tests folded away, inf - inf reordered)
-_COMPILE = ("-O3", "-fno-math-errno", "-fPIC", *((f"-march={_target()}",) if _target() else ()))
+#: no -ffast-math: it assumes finite values (NaN tests folded away, inf - inf reordered);
+#: -fno-trapping-math (as torch is built) only lets the compiler vectorise the loops with
+#: conditionals (NaN and inf values come out as before; no code here reads FP traps)
+_COMPILE = (
+    "-O3",
+    "-fno-math-errno",
+    "-fno-trapping-math",
+    "-fPIC",
+    *((f"-march={_target()}",) if _target() else ()),
+)
 _REALS = {torch.float64: "double", torch.float32: "float"}
 
 _enabled = os.environ.get("RNNGRAPH_NATIVE", "1") != "0"
@@ -128,8 +138,6 @@ _SIGNATURES = {
     "event_add": "iii" + "p" * 3,
     "rls_update": "iii" + "p" * 6 + "rp",
 }
-#: functions of the float64 library only
-_SIGNATURES_DOUBLE = {"gram": "iippp"}
 _libs: dict[torch.dtype, Any] = {}
 _failure: str | None = None
 _log = logging.getLogger("rnngraph.native")
@@ -406,8 +414,7 @@ def _load(dtype: torch.dtype) -> Any:
             shutil.rmtree(tmp, ignore_errors=True)
     real = ctypes.c_double if dtype == torch.float64 else ctypes.c_float
     codes = {"i": ctypes.c_int64, "p": ctypes.c_void_p, "r": real}
-    sigs = _SIGNATURES | (_SIGNATURES_DOUBLE if dtype == torch.float64 else {})
-    for name, sig in sigs.items():
+    for name, sig in _SIGNATURES.items():
         fn = getattr(lib, name)
         fn.restype, fn.argtypes = None, [codes[c] for c in sig]
     return lib
@@ -514,23 +521,6 @@ def vector(where: str, what: str, value: Any, n: int, dtype: torch.dtype) -> Ten
     return torch.broadcast_to(value.to("cpu", dtype).reshape(-1), (n,)).contiguous()
 
 
-def gemm_address(dtype: torch.dtype) -> int | None:
-    """The address of the BLAS ``sgemm_`` / ``dgemm_`` that torch itself calls (exported
-    by ``libtorch_cpu``), or ``None``."""
-    if dtype not in _gemms:
-        name = {torch.float32: "sgemm_", torch.float64: "dgemm_"}.get(dtype)
-        path = Path(torch.__file__).parent / "lib" / "libtorch_cpu.so"
-        try:
-            fn = getattr(ctypes.CDLL(str(path)), name) if name else None
-        except (OSError, AttributeError):
-            fn = None
-        _gemms[dtype] = None if fn is None else ctypes.cast(fn, ctypes.c_void_p).value
-    return _gemms[dtype]
-
-
-_gemms: dict[torch.dtype, int | None] = {}
-
-
 def int32_indices(w: Tensor) -> bool:
     """Whether the C loops can index the weights ``w`` (int32 CSR indices)."""
     return w.layout != torch.sparse_csr or w._nnz() < 2**31
@@ -625,11 +615,10 @@ class ReservoirRun:
         self.where = where
         what = f"the weight of edge {edge!r}"
         self.lib, self.kind, self.n, self.batch = _library(dtype), kind, n, x.shape[0]
-        if self.batch == 1:
-            W, csr = recurrent_layout(owner, weight)
-            gemm = None
-        else:  # one gemm per step with torch's BLAS
-            W, csr, gemm = weight.detach(), (None, None, None), gemm_address(dtype)
+        if self.batch != 1:
+            raise ValueError(f"{where}: the native reservoir loop runs batch 1, got {self.batch}")
+        W, csr = recurrent_layout(owner, weight)
+        gemm = None  # the C loop's batched gemm path is not used (the torch loop is faster)
         self.W = None if W is None else _check(where, what, W, (n, n), dtype)
         self.csr = _check_csr(where, what, csr, n, dtype)
         self.coef = [vector(where, "a coefficient", c, n, dtype) for c in coef]
@@ -708,26 +697,6 @@ def rls_update(
         forgetting, _ptr(k),
     )  # fmt: skip
     return err
-
-
-#: rows of X the C ``gram`` packs at a time (its GRAM_KC) and its widest tile (GRAM_NR, 24
-#: columns with AVX-512, 12 otherwise): its scratch holds KC x NR x ceil(n / NR) values
-_GRAM_KC, _GRAM_NR = 256, 24
-
-
-def gram(X: Tensor) -> Tensor | None:
-    """The upper triangle of ``X^T X`` for a float64 ``X`` ``(m, n)`` on the CPU, by the C
-    ``gram`` (a register-blocked kernel of the CPU's widest vectors); entries below the
-    diagonal are undefined. ``None`` when the native path does not apply."""
-    lib = _lib_for(X.dtype, X.device) if X.dtype == torch.float64 else None
-    if lib is None or X.dim() != 2:
-        return None
-    X = X.detach().contiguous()
-    m, n = X.shape
-    C = torch.zeros(n, n, dtype=X.dtype)
-    pack = torch.empty(_GRAM_KC * _GRAM_NR * -(-n // _GRAM_NR), dtype=X.dtype)
-    lib.gram(m, n, _ptr(X), _ptr(C), _ptr(pack))
-    return C
 
 
 def leaky_tanh_step(lr: Tensor, bias: Tensor, n: int, where: str = "LeakyTanh step") -> Any:

@@ -186,7 +186,7 @@ def test_in_place_spectral_radius_sweep_gives_one_result_per_point(generic):
 # instead of ending pytest.
 REPLACED = [
     (path, bad)
-    for path in ("esn-dense-as-csr", "esn-dense", "esn-csr-edge", "esn-batch-3", "li")
+    for path in ("esn-dense-as-csr", "esn-dense", "esn-csr-edge", "li")
     for bad in ("small", "dtype", "rows")
 ]
 
@@ -407,11 +407,10 @@ def test_native_paths_propagate_nan_and_inf_like_torch(path, generic):
     assert torch.isfinite(native).all()
 
 
-def test_rls_and_gram_propagate_nan_and_inf_like_torch(generic):
+def test_rls_propagates_nan_and_inf_like_torch(generic):
     g = torch.Generator().manual_seed(6)
     X = torch.randn(40, 9, generator=g, dtype=torch.float64)
     X[3, 2], X[7, 5], X[11, 8] = NAN, INF, -INF
-    assert_same(_native.gram(X).triu(), (X.T @ X).triu(), atol=1e-10)
     r = torch.randn(1, 6, generator=g, dtype=torch.float64)
     results = []
     for native in (True, False):

@@ -116,18 +116,10 @@ def reservoir_unusable(
         (ctx.grad, "the run needs gradients"),
         (bool(hooks), "a trainer's hooks run inside the loop"),
         (True, _native.unavailable(ctx.dtype, ctx.device)),
-        (
-            batch != 1 and not _batched(r, ctx.dtype),
-            "batch > 1 runs natively only for the leaky-tanh map with dense weights",
-        ),
+        (batch != 1, "batch > 1 (the torch loop's BLAS products are faster there)"),
         (not _native.int32_indices(weight), "more than 2**31 nonzeros"),
     )
     return next((text for bad, text in reasons if bad and text), None)
-
-
-def _batched(r: Reservoir, dtype: torch.dtype) -> bool:
-    # batches: the leaky-tanh loop with dense W and torch's own BLAS gemm
-    return r.kind == "esn" and not r.edge.module.sparse and _native.gemm_address(dtype) is not None
 
 
 def _coefficients(r: Reservoir, node: Node, plan: Any, dt: float, like: Tensor) -> list:

@@ -10,7 +10,6 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .. import _native
 from .._checks import as_flag, as_int, as_tensor
 
 try:
@@ -110,13 +109,10 @@ def _cholesky_solve_upper(a: Tensor, b: Tensor) -> Tensor | None:
 
 def _gram(X: Tensor) -> Tensor:
     """``X^T X`` for float64 ``X`` of shape ``(m, n)``, upper triangle only (the lower one
-    is undefined): on the CPU just that triangle, half the flops of a GEMM, by the native
-    kernel (:func:`rnngraph._native.gram`) or else a BLAS ``dsyrk``."""
+    is undefined): on the CPU just that triangle, half the flops of a GEMM, by BLAS's
+    ``dsyrk`` (through scipy)."""
     if X.device.type != "cpu":
         return X.T @ X
-    G = _native.gram(X)
-    if G is not None:
-        return G
     if _dsyrk is None:
         return X.T @ X
     return torch.from_numpy(_dsyrk(1.0, X.contiguous().numpy().T, trans=0, lower=0))
