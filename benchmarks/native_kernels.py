@@ -17,7 +17,8 @@ esn_loop_b1         ESN (``leaky_tanh``, lr 0.3, W 10 % connectivity, spectral  
                     radius 1.25, CSR), float64, B = 1, T = 2000
 esn_loop_dense_b1   the same, W dense (10 % nonzeros: the C loop runs it as     ``esn_run``
                     CSR)
-esn_loop_b64        the same, W dense, B = 64, T = 500 (torch's gemm from C)    ``esn_run``
+esn_loop_b64        the same, W dense, B = 64, T = 500 (its C path was dropped   ``esn_run``
+                    on these numbers: both modes now take the torch loop)
 li_loop_b1          RectiPy's ``li`` (tau 10, k 1, eta 0), fully dense W        ``li_run``
                     (r_in), input into I_ext, float64, B = 1, T = 2000
 esn_loop_full_b1    (extra) the ESN of esn_loop_b1 with a fully dense W (100 %    ``esn_run``
@@ -32,7 +33,8 @@ lif_step_b1         the same, B = 1, T = 2000                                   
 rls                 ``fit_rls`` (alpha 1, bias) of the ESN of esn_loop_b1 on a  ``esn_run`` +
                     sine target, T = 2000                                       ``rls_update``
 ridge               ``fit_ridge`` (alpha 1e-5, washout 100) of the ESN of       ``esn_run`` +
-                    esn_loop_b1 on Mackey-Glass, T = 2000                       ``gram``
+                    esn_loop_b1 on Mackey-Glass, T = 2000 (the C ``gram`` was   ``gram``
+                    dropped on these numbers: scipy's dsyrk in both modes)
 ==================  ==========================================================  ==============
 
 How. ``torch.set_num_threads(1)`` (and one BLAS thread, see ``_common.single_thread``).
