@@ -412,38 +412,23 @@ def recurrent_serial(
         fb = _neuron(net, f"{name}_fb", feedback, n_feedback)
         layer.neurons.update(feedfwd=ff, feedback=fb)
         s = (lambda k: None) if seed is None else (lambda k: seed + k)
-        _connect(
-            layer,
-            "feedfwd",
-            source,
-            ff,
-            feedfwd_weights,
-            transforms.get("feedfwd"),
-            capture_intermediate,
-            train=train,
-            seed=s(0),
-        )
-        _connect(
-            layer,
-            "lateral",
-            ff,
-            fb,
-            lateral_weights,
-            transforms.get("lateral"),
-            capture_intermediate,
-            train=train,
-            seed=s(1),
-        )
-        _connect(
-            layer,
-            "feedback",
-            fb,
-            ff,
-            feedback_weights,
-            transforms.get("feedback"),
-            capture_intermediate,
-            feedback=True,
-            train="gd" if trainable_feedback else None,
-            seed=s(2),
-        )
+        fb_train = "gd" if trainable_feedback else None
+        for k, (role, src, tgt, w, kw) in enumerate(
+            (
+                ("feedfwd", source, ff, feedfwd_weights, {"train": train}),
+                ("lateral", ff, fb, lateral_weights, {"train": train}),
+                ("feedback", fb, ff, feedback_weights, {"feedback": True, "train": fb_train}),
+            )
+        ):
+            _connect(
+                layer,
+                role,
+                src,
+                tgt,
+                w,
+                transforms.get(role),
+                capture_intermediate,
+                seed=s(k),
+                **kw,
+            )
     return layer

@@ -382,23 +382,7 @@ class Network(FittingMixin):
             raise ValueError(f"{where}: feedback=True needs delay >= 1, got delay=0")
         src, tgt = self.get_node(source), self.get_node(target)
         source_var, target_var = strip_op(source_var), strip_op(target_var)
-        if source_var is not None and source_var not in src.state_vars:
-            raise ValueError(
-                f"{where}: source_var {source_var!r} is not a state variable of {source!r} "
-                f"({type(src).__name__}: {list(src.state_vars)})"
-            )
-        if target_var is not None and target_var not in tgt.input_names:
-            raise ValueError(
-                f"{where}: target_var {target_var!r} is not an input of {target!r} "
-                f"({type(tgt).__name__}: {list(tgt.input_names)})"
-            )
-        n_in, n_out = src.var_size(source_var), tgt.n
-        shape = None if weights is None else _shape(weights)
-        if shape is not None and shape != (n_out, n_in):
-            raise ValueError(
-                f"{where}: weights must have shape (n_target, n_source) = ({n_out}, {n_in}) "
-                f"({target!r} has {n_out} units, {source!r} has {n_in}), got {shape}"
-            )
+        n_in, n_out = _edge_shape(where, source, target, src, tgt, source_var, target_var, weights)
         edge = Linear(
             n_in,
             n_out,
@@ -553,26 +537,7 @@ class Network(FittingMixin):
             raise ValueError("Network.compile: the network has no nodes; add_node() first")
         input_node = input_node if input_node is not None else self.input_node
         output_node = output_node if output_node is not None else self.output_node
-        zero = nx.DiGraph()
-        zero.add_nodes_from(g)
-        zero.add_edges_from((u, v) for u, v, e in g.edges(data="edge") if e.delay == 0)
-        try:
-            cycle = nx.find_cycle(zero)
-        except nx.NetworkXNoCycle:
-            cycle = None
-        if cycle:
-            names = " -> ".join([u for u, _ in cycle] + [cycle[0][0]])
-            raise ValueError(
-                f"Network.compile: the cycle {names} has no delayed edge; "
-                "mark one edge feedback=True or give it delay>=1"
-            )
-        for u, v, e in g.edges(data="edge"):
-            src, tgt = g.nodes[u]["node"], g.nodes[v]["node"]
-            if e.n_in != src.var_size(e.source_var) or e.n_out != tgt.n:
-                raise ValueError(
-                    f"Network.compile: edge {u!r} -> {v!r} maps {e.n_in} -> {e.n_out} values, "
-                    f"but {u!r} gives {src.var_size(e.source_var)} and {v!r} takes {tgt.n}"
-                )
+        zero = _checked_zero_delay_graph(g)
         inp, out = self._find_io(input_node, output_node)
         # remember the nodes named here, so that run()/reset() (which compile() without
         # arguments) keep them
@@ -597,20 +562,8 @@ class Network(FittingMixin):
             dtype=self.dtype,
             device=self.device,
         )
-        old = self._compiled.state if self._compiled is not None else None
-        if old:
-            # keep the state of what did not change (adding a readout or a feedback edge keeps
-            # the reservoir's); new entries start from their initial values
-            batch = next(iter(old.values())).shape[0]
-            try:
-                state = compiled.init_state(batch)
-            except ValueError:  # a new initial value fixes another batch size: start anew
-                state = None
-            if state is not None:
-                for k, v in state.items():
-                    if k in old and old[k].shape == v.shape:
-                        state[k] = old[k]
-            compiled.state = state
+        if self._compiled is not None and self._compiled.state:
+            compiled.state = _carried_state(self._compiled.state, compiled)
         self._compiled, self._compiled_key = compiled, key
         return compiled
 
@@ -962,3 +915,67 @@ def _output_description(model: DENode) -> str:
     f = model.output_function
     name = getattr(f, "__name__", type(f).__name__) if f is not None else "a function"
     return f"{name} of {model.output_var!r} (see {type(model).__name__}.output)"
+
+
+def _checked_zero_delay_graph(g: nx.DiGraph) -> nx.DiGraph:
+    """The graph of ``g``'s zero-delay edges, after checking it has no cycle and every
+    edge's shape fits its nodes (errors name ``Network.compile``)."""
+    zero = nx.DiGraph()
+    zero.add_nodes_from(g)
+    zero.add_edges_from((u, v) for u, v, e in g.edges(data="edge") if e.delay == 0)
+    try:
+        cycle = nx.find_cycle(zero)
+    except nx.NetworkXNoCycle:
+        cycle = None
+    if cycle:
+        names = " -> ".join([u for u, _ in cycle] + [cycle[0][0]])
+        raise ValueError(
+            f"Network.compile: the cycle {names} has no delayed edge; "
+            "mark one edge feedback=True or give it delay>=1"
+        )
+    for u, v, e in g.edges(data="edge"):
+        src, tgt = g.nodes[u]["node"], g.nodes[v]["node"]
+        if e.n_in != src.var_size(e.source_var) or e.n_out != tgt.n:
+            raise ValueError(
+                f"Network.compile: edge {u!r} -> {v!r} maps {e.n_in} -> {e.n_out} values, "
+                f"but {u!r} gives {src.var_size(e.source_var)} and {v!r} takes {tgt.n}"
+            )
+    return zero
+
+
+def _carried_state(old: dict, compiled: CompiledNetwork) -> dict | None:
+    """The state of a rebuilt network: what did not change keeps its held values (adding a
+    readout or a feedback edge keeps the reservoir's), new entries start from their
+    initial values; ``None`` when a new initial value fixes another batch size."""
+    batch = next(iter(old.values())).shape[0]
+    try:
+        state = compiled.init_state(batch)
+    except ValueError:  # a new initial value fixes another batch size: start anew
+        return None
+    for k, v in state.items():
+        if k in old and old[k].shape == v.shape:
+            state[k] = old[k]
+    return state
+
+
+def _edge_shape(where, source, target, src, tgt, source_var, target_var, weights) -> tuple:
+    """``(n_in, n_out)`` of an edge from ``src`` to ``tgt``, after checking the variable
+    it reads, the input it writes and the weights' shape (errors name ``where``)."""
+    if source_var is not None and source_var not in src.state_vars:
+        raise ValueError(
+            f"{where}: source_var {source_var!r} is not a state variable of {source!r} "
+            f"({type(src).__name__}: {list(src.state_vars)})"
+        )
+    if target_var is not None and target_var not in tgt.input_names:
+        raise ValueError(
+            f"{where}: target_var {target_var!r} is not an input of {target!r} "
+            f"({type(tgt).__name__}: {list(tgt.input_names)})"
+        )
+    n_in, n_out = src.var_size(source_var), tgt.n
+    shape = None if weights is None else _shape(weights)
+    if shape is not None and shape != (n_out, n_in):
+        raise ValueError(
+            f"{where}: weights must have shape (n_target, n_source) = ({n_out}, {n_in}) "
+            f"({target!r} has {n_out} units, {source!r} has {n_in}), got {shape}"
+        )
+    return n_in, n_out
