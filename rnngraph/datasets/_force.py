@@ -76,19 +76,7 @@ def force_target(
         amplitude = 1.3 / 1.5 if kind == "four_sines" else 1.0
     amplitude = check_real(amplitude, "amplitude", where)
 
-    if isinstance(t, torch.Tensor):
-        if not t.is_floating_point():
-            raise TypeError(f"{where}: t must be a floating-point tensor, got dtype {t.dtype}")
-        xp = torch
-    else:
-        arr = np.asarray(t)
-        if arr.dtype.kind not in "biuf":
-            raise TypeError(f"{where}: t must be real numbers, got an array of dtype {arr.dtype}")
-        t = arr.astype(np.float64)
-        xp = np
-    if not bool(xp.isfinite(t).all()):
-        raise ValueError(f"{where}: t contains NaN or inf values; expected finite times")
-
+    t, xp = _times(where, t)
     pi = math.pi
     if kind == "four_sines":
         s = (
@@ -104,3 +92,21 @@ def force_target(
     else:  # sawtooth
         s = 2.0 * xp.remainder(f * t + 0.5, 1.0) - 1.0
     return amplitude * s
+
+
+def _times(where: str, t):
+    """``t`` as finite float times and the array module it computes with (torch for a
+    floating-point tensor, numpy otherwise); errors name ``where``."""
+    if isinstance(t, torch.Tensor):
+        if not t.is_floating_point():
+            raise TypeError(f"{where}: t must be a floating-point tensor, got dtype {t.dtype}")
+        xp = torch
+    else:
+        arr = np.asarray(t)
+        if arr.dtype.kind not in "biuf":
+            raise TypeError(f"{where}: t must be real numbers, got an array of dtype {arr.dtype}")
+        t = arr.astype(np.float64)
+        xp = np
+    if not bool(xp.isfinite(t).all()):
+        raise ValueError(f"{where}: t contains NaN or inf values; expected finite times")
+    return t, xp

@@ -74,22 +74,7 @@ def to_forecasting(x, forecast: int = 1, axis: int = 0, test_size: int | float |
         )
     n_pairs = T - forecast
 
-    n_test = None
-    if test_size is not None:
-        if isinstance(test_size, bool) or not isinstance(test_size, numbers.Real):
-            raise TypeError(f"{where}: test_size must be an int or a float, got {test_size!r}")
-        if isinstance(test_size, numbers.Integral):
-            n_test = int(test_size)
-        elif 0.0 <= test_size < 1.0:
-            n_test = round(T * float(test_size))
-        else:
-            raise ValueError(f"{where}: a float test_size must be in [0, 1), got {test_size}")
-        if not 0 <= n_test < n_pairs:
-            raise ValueError(
-                f"{where}: test_size gives {n_test} test pairs, but the series of length {T} "
-                f"with forecast={forecast} has {n_pairs} pairs and at least one must remain "
-                "for training"
-            )
+    n_test = _test_pairs(where, test_size, T, forecast, n_pairs)
 
     def take(start: int, stop: int):
         index = [slice(None)] * x.ndim
@@ -106,3 +91,25 @@ def to_forecasting(x, forecast: int = 1, axis: int = 0, test_size: int | float |
         take(forecast, forecast + n_train),
         take(forecast + n_train, T),
     )
+
+
+def _test_pairs(where: str, test_size, T: int, forecast: int, n_pairs: int) -> int | None:
+    """The number of test pairs that ``test_size`` asks for (an int, or a fraction of
+    ``T`` in [0, 1)), checked: at least one pair must remain for training."""
+    if test_size is None:
+        return None
+    if isinstance(test_size, bool) or not isinstance(test_size, numbers.Real):
+        raise TypeError(f"{where}: test_size must be an int or a float, got {test_size!r}")
+    if isinstance(test_size, numbers.Integral):
+        n_test = int(test_size)
+    elif 0.0 <= test_size < 1.0:
+        n_test = round(T * float(test_size))
+    else:
+        raise ValueError(f"{where}: a float test_size must be in [0, 1), got {test_size}")
+    if not 0 <= n_test < n_pairs:
+        raise ValueError(
+            f"{where}: test_size gives {n_test} test pairs, but the series of length {T} "
+            f"with forecast={forecast} has {n_pairs} pairs and at least one must remain "
+            "for training"
+        )
+    return n_test
