@@ -154,7 +154,7 @@ static void recurrent(int64_t n, const real *restrict W, const int32_t *restrict
  *
  *     v(t) = g v(t-1) + c_rec (W r(t-1)) + c_ext P(t) + c0,    r(t) = tanh(v(t))
  *
- * Arguments as for esn_run (below) with m = 1 and no gemm; v is the state (in/out), prev
+ * Arguments as for esn_run (below) with m = 1; v is the state (in/out), prev
  * what the recurrent edge reads at the first step, X (n_steps, n) receives r(t) and V
  * (n_steps, n) v(t). An infinite v gives NaN at the next step, as every integrator's torch
  * step does (v + h (-v / tau + ...) is inf - inf).
@@ -322,12 +322,6 @@ void event_add(int64_t m, int64_t n_in, int64_t n_out, const real *restrict z,
     }
 }
 
-/* BLAS gemm (Fortran interface: column-major, arguments by pointer) */
-typedef void (*gemm_fn)(const char *transa, const char *transb, const int *m, const int *n,
-                        const int *k, const real *alpha, const real *a, const int *lda,
-                        const real *b, const int *ldb, const real *beta, real *c,
-                        const int *ldc);
-
 /* out = lerp(x, tanh(u + p + b), lr) for m rows of n units */
 static void leaky_rows(int64_t m, int64_t n, const real *restrict x, const real *restrict u,
                        const real *restrict p, const real *restrict lr, const real *restrict b,
@@ -348,10 +342,8 @@ static void leaky_rows(int64_t m, int64_t n, const real *restrict x, const real 
  * n_steps, m, n   steps in this chunk, samples, units
  * P            (n_steps, m, n) the input projected by the static edges (all steps at once),
  *              or one block repeated when p_stride = 0
- * W, gemm      with a BLAS gemm (the caller passes torch's): dense W (n, n), any m; without
- *              (m = 1): dense W (or NULL) and/or the CSR weights (indptr, indices, vals:
- *              n + 1, nnz, nnz; indptr NULL for none), the product computed here (see
- *              recurrent)
+ * W            dense W (or NULL) and/or the CSR weights (indptr, indices, vals: n + 1, nnz,
+ *              nnz; indptr NULL for none), the product computed here (see recurrent)
  * lr, b        (n,) leak rate and bias (node bias plus recurrent-edge bias)
  * x            (m, n) the state x(t-1) on entry, x(n_steps - 1) on return
  * prev         (m, n) what the recurrent edge reads at the first step (its delay line)
@@ -359,20 +351,15 @@ static void leaky_rows(int64_t m, int64_t n, const real *restrict x, const real 
  * u            (m, n) scratch
  */
 void esn_run(int64_t n_steps, int64_t m, int64_t n, const real *P, int64_t p_stride,
-             const real *W, gemm_fn gemm, const int32_t *restrict indptr,
+             const real *W, const int32_t *restrict indptr,
              const int32_t *restrict indices, const real *restrict vals,
              const real *restrict lr, const real *restrict b, real *x, const real *prev,
              real *X, real *restrict u)
 {
-    const int n_ = (int)n, m_ = (int)m;
-    const real one = 1, zero = 0;
     for (int64_t t = 0; t < n_steps; ++t) {
         const real *xs = t ? X + (t - 1) * m * n : x; /* x(t-1): the state is the output */
         real *xt = X + t * m * n;
-        if (gemm) /* row-major U (m, n) = prev (m, n) W^T is column-major U^T = W^T' prev^T */
-            gemm("T", "N", &n_, &m_, &n_, &one, W, &n_, prev, &n_, &zero, u, &n_);
-        else
-            recurrent(n, W, indptr, indices, vals, prev, u);
+        recurrent(n, W, indptr, indices, vals, prev, u);
         leaky_rows(m, n, xs, u, P + t * p_stride, lr, b, xt);
         prev = xt;
     }

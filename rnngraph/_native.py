@@ -131,7 +131,7 @@ _enabled = os.environ.get("RNNGRAPH_NATIVE", "1") != "0"
 
 #: The C functions' arguments: i int64, p pointer (NULL for None), r the real type.
 _SIGNATURES = {
-    "esn_run": "iiipi" + "p" * 11,
+    "esn_run": "iiipi" + "p" * 10,
     "li_run": "iipi" + "p" * 13,
     "leaky_tanh": "ii" + "p" * 5,
     "lif_step": "ii" + "p" * 14 + "ii",
@@ -618,7 +618,6 @@ class ReservoirRun:
         if self.batch != 1:
             raise ValueError(f"{where}: the native reservoir loop runs batch 1, got {self.batch}")
         W, csr = recurrent_layout(owner, weight)
-        gemm = None  # the C loop's batched gemm path is not used (the torch loop is faster)
         self.W = None if W is None else _check(where, what, W, (n, n), dtype)
         self.csr = _check_csr(where, what, csr, n, dtype)
         self.coef = [vector(where, "a coefficient", c, n, dtype) for c in coef]
@@ -628,7 +627,7 @@ class ReservoirRun:
         self.prev = _check(where, what, prev.detach(), shape, dtype)
         self.u = torch.empty(shape, dtype=dtype)
         # what every chunk passes: the weights and the per-unit coefficients
-        weights = [_ptr(self.W), *([gemm] if kind == "esn" else []), *map(_ptr, self.csr)]
+        weights = [_ptr(self.W), *map(_ptr, self.csr)]
         self.consts = weights + [_ptr(c) for c in self.coef]
 
     def chunk(self, P: Tensor | None, n_steps: int, out: Tensor) -> tuple[Tensor, Tensor]:

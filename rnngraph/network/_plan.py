@@ -90,12 +90,6 @@ class Plan:
     def edges_into(self, node: str) -> tuple[PlanEdge, ...]:
         return tuple(e for e in self.edges if e.target == node)
 
-    def edges_from(self, node: str) -> tuple[PlanEdge, ...]:
-        return tuple(e for e in self.edges if e.source == node)
-
-    def edge(self, key: str) -> PlanEdge:
-        return next(e for e in self.edges if e.key == key)
-
     def state_keys(self, nodes: Mapping[str, Node]) -> list[str]:
         """Names of the state entries, in the order the loop carries them."""
         keys = [f"{v}.{var}" for v in self.de_nodes for var in nodes[v].state_vars]
