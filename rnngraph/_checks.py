@@ -40,9 +40,12 @@ def all_finite(x: Tensor, dtype: torch.dtype | None = None) -> bool:
     A finite sum proves every value finite (NaN and inf propagate into any sum); only a sum
     that is not finite (or overflows) is checked again, a block of steps at a time.
     """
+    # a Python float of the sum: torch.isfinite costs several operations
+    same = dtype is None or dtype == x.dtype
+    if same and not x.requires_grad and math.isfinite(x.sum().item()):
+        return True
     with torch.no_grad():
-        # a Python float of the sum: torch.isfinite costs several operations
-        if (dtype is None or dtype == x.dtype) and math.isfinite(x.sum().item()):
+        if same and math.isfinite(x.sum().item()):
             return True
         span = max(1, (1 << 16) // max(1, x[:, :1].numel()))
         return all(

@@ -428,3 +428,40 @@ def test_a_rectipy_template_path_builds_its_model_unless_a_registration_shadows_
             3,
             activation="sigmoid",
         )
+
+
+def test_a_carried_step_state_sees_every_change_between_steps():
+    """The repeated step with its own returned state (the fast path) honours
+    in-place weight edits, parameter swaps, requires_grad changes and a new
+    batch size exactly as a fresh, fully checked step does."""
+    gen = torch.Generator().manual_seed(3)
+    net = rg.Network(dt=1.0)
+    net.add_func_node("in", 3)
+    net.add_diffeq_node("res", "leaky_tanh", n=6, lr=0.3)
+    net.add_edge("in", "res", weights=torch.randn(6, 3, generator=gen))
+    net.add_edge("res", "res", weights=0.3 * torch.randn(6, 6, generator=gen), feedback=True)
+    model = net.compile()
+    xs = torch.randn(8, 2, 3, generator=gen)
+
+    def checked(state, x):
+        # a plain dict of copies is not a trusted StepState: the full checks run
+        fresh = {key: value.clone() for key, value in state.items()}
+        return model.step(x, fresh)
+
+    edits = {
+        2: lambda: model.edges["in->res"].weight.data.mul_(0.5),
+        3: lambda: setattr(model.nodes["res"], "lr", torch.nn.Parameter(torch.tensor(0.6))),
+        5: lambda: model.nodes["res"].lr.requires_grad_(False),
+    }
+    state, grads = model.init_state(2), []
+    for t in range(xs.shape[0]):
+        if t in edits:
+            edits[t]()
+        y_ref, _ = checked(state, xs[t])
+        y, state = model.step(xs[t], state)
+        assert torch.equal(y.detach(), y_ref.detach())
+        grads.append((y.requires_grad, y_ref.requires_grad))
+    # once lr is trainable the carried state holds its graph, whatever lr does later
+    assert grads == [(False, False)] * 3 + [(True, True)] * 5
+    with pytest.raises(ValueError):
+        model.step(torch.randn(5, 3), state)

@@ -167,27 +167,18 @@ def empty_scratch() -> None:
     _SCRATCH.pool = None
 
 
-def _options(node: Node) -> tuple:
-    """The node's options a kernel is built for (besides its parameters' values)."""
-    return (
-        node.integrator,
-        getattr(node, "reset_mode", None),
-        getattr(node, "detach_reset", None),
-        node.noisy,
-        id(getattr(node, "spike_fn", None)),
-        id(node.output_function),
-    )
+def _snapshot(node: Node) -> list[tuple[Tensor, Tensor]]:
+    """The node's parameters, each with a copy of its values, as a kernel binds them."""
+    return [(t, t.detach().clone()) for t in (getattr(node, n) for n in node.param_names)]
 
 
-def _values(node: Node) -> list[Tensor]:
-    """The node's parameter values (detached), as a kernel may have bound them."""
-    return [getattr(node, name).detach() for name in node.param_names]
-
-
-def _same_values(old: list[Tensor], new: list[Tensor]) -> bool:
-    return len(old) == len(new) and all(
-        a.shape == b.shape and a.dtype == b.dtype and a.device == b.device and torch.equal(a, b)
-        for a, b in zip(old, new, strict=True)
+def _unchanged(node: Node, snapshot: list[tuple[Tensor, Tensor]]) -> bool:
+    """Whether the node's parameters are the tensors of ``snapshot``, with its values (a
+    write through ``.data`` changes nothing else, so the values themselves are compared)."""
+    names = node.param_names
+    return len(names) == len(snapshot) and all(
+        getattr(node, n) is t and t.dtype is c.dtype and torch.equal(t, c)
+        for n, (t, c) in zip(names, snapshot, strict=True)
     )
 
 
@@ -203,6 +194,30 @@ class StepState(dict):
         return getattr(self, "_issuer", None) == issuer and self._ids == tuple(
             map(id, self.values())
         )
+
+
+@dataclass(frozen=True, eq=False)
+class _StepProgram:
+    """What every :meth:`CompiledNetwork.step` of one kind shares (made at its first step):
+    the generated loop and the layout of its arguments, and what a step must match to run
+    it without the checks (the state's issuer, the input's shape)."""
+
+    grad: bool
+    external: bool
+    batch: int
+    native: bool
+    issuer: tuple
+    input_shape: torch.Size
+    loop: Callable
+    ctx: Context
+    layout: tuple  # (summed, live, written) of CompiledNetwork._biases
+    weights: list  # (edge module, how the loop takes its weights), as _weights lays them out
+    static_x: Callable | None  # the input of the static nodes (None: there are none)
+    pre: list  # the targets with static edges
+    zeros: list  # the zero inputs
+    start: list  # functions of the state dict giving the loop's state list
+    output_static: bool
+    keys: tuple  # the state keys, in the loop's order
 
 
 class ModuleTable(nn.Module):
@@ -498,7 +513,9 @@ class CompiledNetwork(nn.Module):
         self._loops: dict[tuple, Any] = {}
         self._built: dict[str, tuple] = {}  # DE node -> (key, parameter values, kernel)
         self._zeros: dict[int, list[Tensor]] = {}  # batch -> zero inputs of step()
-        self._step_programs: dict[tuple, tuple] = {}  # the loop and its layout, per step kind
+        self._step_programs: dict[tuple, _StepProgram] = {}  # per step kind
+        self._last_step: _StepProgram | None = None  # the kind of the latest step
+        self._parameter_tables: list | None = None  # the modules' parameter dicts
         self._outputs = _OutputPool()
         self._lock = threading.RLock()  # held while a call reads and writes self.state
         self.state: State | None = None
@@ -689,6 +706,7 @@ class CompiledNetwork(nn.Module):
         ``exec`` cannot be pickled, and the loaded network makes them again on its first
         run."""
         state = {**super().__getstate__(), "_loops": {}, "_step_programs": {}, "_built": {}}
+        state.update(_last_step=None, _parameter_tables=None)
         state.pop("_lock", None)  # a lock cannot be pickled; the copy makes its own
         return state
 
@@ -701,6 +719,8 @@ class CompiledNetwork(nn.Module):
         self._lock = threading.RLock()
         for name, empty in (("_built", {}), ("_zeros", {}), ("_step_programs", {})):
             self.__dict__.setdefault(name, empty)
+        self.__dict__.setdefault("_last_step", None)
+        self.__dict__.setdefault("_parameter_tables", None)
 
     def to(self, *args: Any, **kwargs: Any) -> CompiledNetwork:
         """``torch.nn.Module.to``, with floating dtypes only: an integer, bool or complex
@@ -726,6 +746,7 @@ class CompiledNetwork(nn.Module):
             super()._apply(fn, *args, **kwargs)
             self._outputs.clear()
             self._step_programs, self._zeros, self._built = {}, {}, {}
+            self._last_step, self._parameter_tables = None, None
             if self.state is not None:
                 self.state = {k: fn(v) for k, v in self.state.items()}
         return self
@@ -991,15 +1012,15 @@ class CompiledNetwork(nn.Module):
             if v not in self.plan.de_nodes:
                 out.append(node.fn)
                 continue
-            key = (self.dt, ctx, _native.enabled(), _options(node))
+            key = (self.dt, ctx, _native.enabled(), node.kernel_options())
             cached = self._built.get(v)
             if (
                 cached is None
                 or cached[0] != key
-                or (cached[1] is not None and not _same_values(cached[1], _values(node)))
+                or (cached[1] is not None and not _unchanged(node, cached[1]))
             ):
                 kernel = node_kernels(node, ctx)[0]
-                snapshot = [t.clone() for t in _values(node)] if kernel.binds else None
+                snapshot = _snapshot(node) if kernel.binds else None
                 cached = (key, snapshot, kernel.build(node, self.dt))
                 self._built[v] = cached
             built = cached[2]
@@ -1304,11 +1325,7 @@ class CompiledNetwork(nn.Module):
         self._check_state(where, start, batch, given=state is not None)
         # a run that cannot produce a gradient runs without autograd, so node kernels take
         # their no-gradient fast paths even when called with grad mode on
-        grad = torch.is_grad_enabled() and (
-            any(p.requires_grad for p in self.parameters())
-            or (x is not None and x.requires_grad)
-            or any(v.requires_grad for v in start.values())
-        )
+        grad = self._wants_grad(x, start)
         with torch.set_grad_enabled(grad):
             y, data, new_state, rec_steps = self._run(
                 x, n_steps, batch, start, observer, progress, grad, hooks
@@ -1359,7 +1376,16 @@ class CompiledNetwork(nn.Module):
         at about the per-step cost of a run through the torch loop. The state it returns
         is checked once, when it is made: passed back unchanged, it is not checked again.
         """
-        where = "CompiledNetwork.step"
+        program = self._last_step
+        if program is not None and type(state) is StepState and state.trusted(program.issuer):
+            x = self._plain_step_input(program, x_t)
+            if x is not False and self._wants_grad(x, state) is program.grad:
+                if program.native == _native.enabled():
+                    return self._step_once(program, x, state)
+        return self._checked_step("CompiledNetwork.step", x_t, state)
+
+    def _checked_step(self, where: str, x_t: Any, state: State) -> tuple[Tensor, State]:
+        """:meth:`step` from any inputs and state: checked, broadcast, then run."""
         if state is None:
             batch = 1
             if x_t is not None:
@@ -1378,8 +1404,44 @@ class CompiledNetwork(nn.Module):
         issuer = (id(self), self._ref.dtype, self._ref.device, batch)
         if not (isinstance(state, StepState) and state.trusted(issuer)):
             self._check_state(where, state, batch)
-        y, new_state = self._step_once(x, state, batch, issuer)
+        grad = self._wants_grad(x, state)
+        key = (grad, x is not None, batch, _native.enabled())
+        program = self._step_programs.get(key)
+        if program is None:
+            program = self._step_programs[key] = self._step_program(key, issuer)
+        self._last_step = program
+        y, new_state = self._step_once(program, x, state)
         return (y[0] if squeeze else y), new_state
+
+    def _wants_grad(self, x: Tensor | None, state: Mapping[str, Tensor]) -> bool:
+        """Whether a run from ``state`` with inputs ``x`` can produce a gradient (else it runs
+        without autograd, and node kernels take their no-gradient paths even in grad mode)."""
+        if not torch.is_grad_enabled():
+            return False
+        if (x is not None and x.requires_grad) or any(v.requires_grad for v in state.values()):
+            return True
+        tables = self._parameter_tables
+        if tables is None:  # the modules are fixed at compile; their parameters are read live
+            tables = self._parameter_tables = [m._parameters for m in self.modules()]
+        return any(p is not None and p.requires_grad for t in tables for p in t.values())
+
+    def _plain_step_input(self, program: _StepProgram, x_t: Any) -> Tensor | None | bool:
+        """``x_t`` when it is what ``program`` steps (``None`` for a program without inputs;
+        a ``(B, C)`` tensor of the network's dtype and device with finite values otherwise),
+        else ``False`` (it goes through the full checks)."""
+        if x_t is None:
+            return None if not program.external else False
+        ctx = program.ctx
+        if (
+            program.external
+            and type(x_t) is Tensor
+            and x_t.shape == program.input_shape
+            and x_t.dtype is ctx.dtype
+            and x_t.device == ctx.device
+            and all_finite(x_t)
+        ):
+            return x_t
+        return False
 
     def _step_input(self, where: str, x_t: Any) -> tuple[Tensor, bool]:
         """``x_t`` as a checked ``(B, C)`` tensor, and whether it came as ``(C,)``."""
@@ -1407,47 +1469,86 @@ class CompiledNetwork(nn.Module):
         return x[:, 0], squeeze
 
     def _step_once(
-        self, x: Tensor | None, state: Mapping[str, Tensor], batch: int, issuer: tuple
+        self, program: _StepProgram, x: Tensor | None, state: Mapping[str, Tensor]
     ) -> tuple[Tensor, StepState]:
         """One step of the generated loop from ``state``: the program of :meth:`_run`
         without its per-run work (no observer, no chunks, no output buffer)."""
-        grad = torch.is_grad_enabled() and (
-            any(p.requires_grad for p in self.parameters())
-            or (x is not None and x.requires_grad)
-            or any(v.requires_grad for v in state.values())
-        )
-        key = (grad, x is not None, batch == 1, _native.enabled())
-        program = self._step_programs.get(key)
-        if program is None:
-            program = self._step_programs[key] = self._step_program(grad, x is not None, batch)
-        loop, ctx, event, (summed, live, written), pre, keys = program
-        with torch.set_grad_enabled(grad):
-            W, BIAS = self._weights(event, written), self._bias_rows(summed, live, written)
+        summed, live, written = program.layout
+        with torch.set_grad_enabled(program.grad):
+            W = [
+                w if how == "as is" else w.t() if how == "transposed" else w.t().contiguous()
+                for w, how in ((m.effective_weight(), how) for m, how in program.weights)
+            ]
+            BIAS = self._bias_rows(summed, live, written) if summed or live else []
             ys = {}
-            if self.plan.static:
-                X = x
-                if X is None and self.plan.input_node in self.plan.static:
-                    X = torch.zeros(batch, self.n_in, device=ctx.device, dtype=ctx.dtype)
-                ys = self._func_outputs(ys, self.plan.static, X)
-            P = [(self._precomputed(t, ys, written, False),) for t in pre]
+            if program.static_x is not None:  # the static nodes, on this step's input
+                ys = self._func_outputs(ys, self.plan.static, program.static_x(x))
+            P = [(self._precomputed(t, ys, written, False),) for t in program.pre]
             OUT: list[Any] = [None]
-            S = loop(
-                1, None if x is None else (x,), P, W, BIAS, self._kernels(ctx),
-                self._step_zeros(batch), self._start(state), OUT, [], [-1], [], 0, [],
+            S = program.loop(
+                1, None if x is None else (x,), P, W, BIAS, self._kernels(program.ctx),
+                program.zeros, [s(state) for s in program.start], OUT, [], [-1], [], 0, [],
             )  # fmt: skip
-        y = ys[self.output_node] if self.output_node in ys else OUT[0]
-        new = StepState(zip(keys, self._flatten_state(S), strict=True))
-        new._issuer, new._ids = issuer, tuple(map(id, new.values()))
+        y = ys[self.output_node] if program.output_static else OUT[0]
+        new = StepState(zip(program.keys, self._flatten_state(S), strict=True))
+        new._issuer, new._ids = program.issuer, tuple(map(id, new.values()))
         return y, new
 
-    def _step_program(self, grad: bool, external: bool, batch: int) -> tuple:
-        """What every :meth:`step` of one kind shares: the generated loop, the run context,
-        the event-driven flag, the bias layout, the precomputed targets, the state keys."""
+    def _step_program(self, key: tuple, issuer: tuple) -> _StepProgram:
+        """What every :meth:`step` of one kind (``key``: gradients, external input, batch,
+        native switch) shares: the generated loop and the layout of its arguments."""
+        grad, external, batch, native = key
         ctx = Context(grad, self._ref.device, self._ref.dtype)
         event = not grad and _native.events_usable(ctx.dtype, ctx.device)
-        loop = self._get_loop(external, (), (), batch == 1, event)[0]
-        pre = [t for t in self.plan.targets.values() if t.static]
-        return loop, ctx, event, self._biases(()), pre, tuple(self.state_keys())
+        layout = self._biases(())
+        weights = []
+        for t in self.plan.targets.values():  # as _weights lays them out
+            for e in t.dynamic:
+                if e.module.sparse:
+                    how = "as is"
+                elif event and e.key in self.plan.event_edges and e.key not in layout[2]:
+                    how = "contiguous"  # event-driven: W^T's rows per source unit
+                else:
+                    how = "transposed"
+                weights.append((e.module, how))
+        static_x = None
+        if self.plan.static:
+            zero = self.plan.input_node in self.plan.static and not external
+            shape, like = (batch, self.n_in), self._ref
+
+            def static_x(x: Tensor | None) -> Tensor | None:
+                return like.new_zeros(shape) if zero else x
+
+        def start(keys: tuple, make: Callable) -> Callable:
+            return lambda state: make(*(state[k] for k in keys))
+
+        starts = [
+            start(tuple(f"{v}.{var}" for var in self.nodes[v].state_vars), self.nodes[v].State)
+            for v in self.plan.de_nodes
+        ]
+        starts += [
+            (lambda state, k=f"{e.key}@{d}": state[k])
+            for e in self.plan.delayed
+            for d in range(1, e.delay + 1)
+        ]
+        return _StepProgram(
+            grad=grad,
+            external=external,
+            batch=batch,
+            native=native,
+            issuer=issuer,
+            input_shape=torch.Size((batch, self.n_in)),
+            loop=self._get_loop(external, (), (), batch == 1, event)[0],
+            ctx=ctx,
+            layout=layout,
+            weights=weights,
+            static_x=static_x,
+            pre=[t for t in self.plan.targets.values() if t.static],
+            zeros=self._step_zeros(batch),
+            start=starts,
+            output_static=self.output_node in self.plan.static,
+            keys=tuple(self.state_keys()),
+        )
 
     def unrolled(self) -> Callable[[Tensor, State], tuple[Tensor, State]]:
         """The plan as a pure tensor function for ``torch.compile``:

@@ -77,9 +77,17 @@ def _owner(cls: type, name: str) -> type | None:
 
 
 def _defines(cls: type, name: str) -> bool:
-    """Whether a model class below ``DENode`` defines ``name``."""
-    owner = _owner(cls, name)
-    return owner is not None and owner.__dict__.get("_core") is not True
+    """Whether a model class below ``DENode`` defines ``name`` (found once per class and
+    name, and kept in the class's own dict: asked at every step)."""
+    memo = cls.__dict__.get("_defines_memo")
+    if memo is None:
+        memo = {}
+        type.__setattr__(cls, "_defines_memo", memo)
+    found = memo.get(name)
+    if found is None:
+        owner = _owner(cls, name)
+        found = memo[name] = owner is not None and owner.__dict__.get("_core") is not True
+    return found
 
 
 def _withdrawn(cls: type, name: str) -> str | None:
@@ -697,6 +705,11 @@ class DENode(Node):
         """The step's inputs with the model's own noise added (identity here; see
         :attr:`noisy`)."""
         return i
+
+    def kernel_options(self) -> tuple:
+        """The options a kernel of this node is built for, besides ``dt`` and the
+        parameters' values: a kernel built for other options is built again."""
+        return (self.integrator, self.noisy, id(self.output_function))
 
     @property
     def noisy(self) -> bool:

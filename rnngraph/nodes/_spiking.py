@@ -497,6 +497,11 @@ class SpikingNode(DENode):
                 f"{owner}: surrogate must be a name or a Surrogate, got {type(surrogate).__name__}"
             )
 
+    def kernel_options(self) -> tuple:
+        """:meth:`DENode.kernel_options`, and the event rule's: reset mode, whether the
+        reset is detached, the surrogate."""
+        return (*super().kernel_options(), self.reset_mode, self.detach_reset, id(self.spike_fn))
+
     def finish(self, refractory: Any = 0.0, v_init: Any = None) -> None:
         """The last call of a spiking model's ``__init__``: add the refractory period
         (``>= 0``, in the unit of ``dt``) and the default initial ``v``, check that the
