@@ -910,7 +910,7 @@ def test_a_ragged_nested_list_of_numbers_is_refused_with_the_rule() -> None:
 @pytest.mark.parametrize("method", METHODS)
 def test_the_list_rule_is_documented(method: str) -> None:
     doc = " ".join(getattr(rg.Network, method).__doc__.split())
-    assert "nested list whose leaves are all numbers (``X.tolist()``) is one array" in doc
+    assert "nested list of numbers (``X.tolist()``) is one array, as in :meth:`run`" in doc
 
 
 def test_loss_masks_follow_the_list_rule() -> None:

@@ -475,52 +475,35 @@ class FittingMixin:
         .. math:: \min_{W, b} \sum_t \lVert W x(t) + b + o(t) - y^*(t) \rVert^2
                   + \alpha \lVert W \rVert_F^2
 
-        :math:`o(t)` is what else the readout node receives at step :math:`t`: the other
-        edges into it, and the edge's own bias when the fit leaves it as it is
-        (``bias=False`` on an edge that has one). The fit makes the readout's whole input
-        match the targets, so the readout must be an identity function node (the one
-        ``add_readout_node`` adds is).
-
-        **Teacher forcing.** When the readout's output comes back into the network (an
-        edge ``readout -> reservoir``, delayed; or into a node that feeds the readout),
-        the network runs during the fit with the targets :math:`y^*(t)` in place of the
-        readout's output (reservoirpy's ``ESN(feedback=True).fit``): the features are those
-        the network shows when its readout is right, and a later run continues in closed
-        loop, the fitted readout feeding itself back.
+        :math:`o(t)` is the rest of the readout node's input at step :math:`t` (its other
+        edges; the edge's own bias when ``bias=False`` leaves it), so the readout must be an
+        identity function node (the one ``add_readout_node`` adds is). When the readout's
+        output comes back into the network (a delayed edge ``readout -> reservoir``), the
+        network runs with the targets :math:`y^*(t)` in its place (teacher forcing, as
+        reservoirpy's ``ESN(feedback=True).fit``); a later run continues in closed loop.
 
         Parameters
         ----------
         inputs : tensor, array or list of them
-            ``(T, C)`` / ``(B, T, C)``, or a list of sequences; ``None`` for a network
-            without input (the targets fix the length). A single array continues from the
-            network's current state; each sequence of a list starts from the initial
-            state. The network holds the final state afterwards. A list (or tuple) whose
-            elements are arrays or tensors is a list of sequences; a nested list whose
-            leaves are all numbers (``X.tolist()``) is one array, read as :meth:`run`
-            reads it.
+            ``(T, C)`` / ``(B, T, C)``, continued from the held state (held after the fit);
+            a list of sequences, each from the initial state; ``None`` without input. A
+            nested list of numbers (``X.tolist()``) is one array, as in :meth:`run`.
         targets : tensor, array or list of them
             ``(T, n_out)`` / ``(B, T, n_out)`` (a list when ``inputs`` is a list).
         edge : (source, target), optional
-            The readout edge to fit (zero delay, dense, no mask). Default: the edge marked
-            ``train="rls"`` into the output node if there is one, else a new readout node
-            (``add_readout_node``).
+            The readout edge (zero delay, dense, no mask). Default: the edge marked
+            ``train="rls"`` into the output node, else a new readout node.
         alpha : float
             Ridge penalty (>= 0).
         washout : int
-            Steps dropped from the fit at the start of each sequence; at least one step
-            must remain.
-        add_readout_node : bool
-            Without ``edge``, add an identity node ``readout`` fed by the current output node
+            Steps dropped at the start of each sequence; at least one must remain.
+        add_readout_node, readout : bool, str
+            Without ``edge``, add an identity node ``readout`` fed by the output node
             (RectiPy's behaviour); it becomes the output node.
-        readout : str
-            Label of the added readout node.
-        bias : bool
-            Fit a bias.
-        verbose : bool
-            Progress bar.
+        bias, verbose : bool
+            Fit a bias; show a progress bar.
         chunk : int
-            Steps simulated per chunk (>= 1): the statistics stream, the states are never
-            stored whole.
+            Steps simulated per chunk (>= 1): the statistics stream, states are not stored.
 
         Returns
         -------
@@ -530,11 +513,9 @@ class FittingMixin:
         Raises
         ------
         ValueError
-            For bad input, and for singular normal equations (``alpha = 0`` with constant
-            or collinear features). The network (graph, weights, held state) is then as it
-            was before the call.
+            For bad input and singular normal equations (``alpha = 0``, collinear
+            features); the network (graph, weights, held state) is then as it was.
         """
-
         where = "Network.fit_ridge"
         _flags(where, add_readout_node=add_readout_node, bias=bias, verbose=verbose)
         with _named(where):
@@ -542,51 +523,52 @@ class FittingMixin:
         chunk = _count(where, "chunk", chunk, 1)
         model = self.compile()
         xs, ys, is_list = _sequences(where, inputs, targets, model.n_in, self.dtype, self.device)
-        lengths = [y.shape[1] for y in ys]
-        if all(T <= washout for T in lengths):
-            raise ValueError(
-                f"{where}: washout={washout} drops every step: the targets have "
-                f"{lengths[0] if len(lengths) == 1 else lengths} steps; pass a washout "
-                "below the length"
-            )
+        _check_washout(where, ys, washout)
         n_out = ys[0].shape[-1]
         edge, add = self._readout_edge(where, edge, n_out, add_readout_node, readout, bias)
         if not add:
             self._ridge_plan(where, edge, bias)  # the readout node, before anything runs
         with self._all_or_nothing(() if add else (self.get_edge(*edge),)):
             lin = self._add_readout(where, edge, n_out, bias, None) if add else self.get_edge(*edge)
-            offset, forced = self._ridge_plan(where, edge, bias)
-            model = self.compile()
             with torch.no_grad():
-                for x, y in zip(xs, ys, strict=True):
-                    if is_list:
-                        model.reset()
-                    for t0 in range(0, y.shape[1], chunk):
-                        t1 = min(y.shape[1], t0 + chunk)
-                        feats, goal = _ridge_chunk(
-                            where,
-                            model,
-                            edge,
-                            lin,
-                            bias,
-                            x,
-                            y[:, t0:t1],
-                            t0,
-                            verbose,
-                            offset,
-                            forced,
-                        )
-                        ridge.partial_fit(feats, goal, washout=max(0, washout - t0))
-                try:
-                    ridge.solve()
-                except ValueError as err:
-                    raise ValueError(
-                        f"{where}: edge {edge[0]!r} -> {edge[1]!r}: {err}; nothing was fitted"
-                    ) from err
-                lin.weight.copy_(ridge.weight.to(lin.weight.dtype))
-                if bias:
-                    lin.bias.copy_(ridge.bias.to(lin.bias.dtype))
+                self._ridge_stream(where, ridge, edge, lin, xs, ys, is_list, chunk, verbose)
         return ridge
+
+    def _ridge_stream(
+        self: Network,
+        where: str,
+        ridge: Ridge,
+        edge: tuple[str, str],
+        lin: Linear,
+        xs: list,
+        ys: list,
+        is_list: bool,
+        chunk: int,
+        verbose: bool,
+    ) -> None:
+        """Stream the sequences into ``ridge`` chunk by chunk, solve, and write the solution
+        into the readout edge ``lin``; a list of sequences starts each from the initial
+        state."""
+        bias = ridge.fit_bias
+        offset, forced = self._ridge_plan(where, edge, bias)
+        model = self.compile()
+        for x, y in zip(xs, ys, strict=True):
+            if is_list:
+                model.reset()
+            for t0 in range(0, y.shape[1], chunk):
+                yc = y[:, t0 : min(y.shape[1], t0 + chunk)]
+                args = (bias, x, yc, t0, verbose, offset, forced)
+                feats, goal = _ridge_chunk(where, model, edge, lin, *args)
+                ridge.partial_fit(feats, goal, washout=max(0, ridge.washout - t0))
+        try:
+            ridge.solve()
+        except ValueError as err:
+            raise ValueError(
+                f"{where}: edge {edge[0]!r} -> {edge[1]!r}: {err}; nothing was fitted"
+            ) from err
+        lin.weight.copy_(ridge.weight.to(lin.weight.dtype))
+        if bias:
+            lin.bias.copy_(ridge.bias.to(lin.bias.dtype))
 
     @_network_method
     def fit_rls(
@@ -613,113 +595,59 @@ class FittingMixin:
         r"""Train a readout edge online by recursive least squares (FORCE learning).
 
         Every ``update_steps`` steps, inside the time loop, the readout moves to the
-        least-squares fit of all samples so far (:class:`rnngraph.training.RLS`,
-        :math:`P(0) = I/\alpha`). When the readout feeds back into the network (a delayed
-        edge, e.g. ``feedback_weights``), the network runs on its own, continually
-        corrected output: Sussillo & Abbott's (2009) FORCE learning. With
-        ``teacher_forcing=True`` the readout passes the target on instead of its output
-        during training. The network holds its final state afterwards, so a later
-        ``run`` continues generatively from its own output.
-
-        The a-priori error of an update is the readout node's whole input minus the
-        target: other edges into the readout, and a bias the fit leaves as it is
-        (``bias=False`` on an edge that has one), count as given offsets.
-
-        A readout node that feeds nothing and has no other input (open loop) cannot change
-        the network's states, so the network runs first and the same updates replay on the
-        recorded features afterwards (same results up to rounding, faster).
+        least-squares fit of all samples so far (:class:`rnngraph.training.RLS`). A readout
+        that feeds back (a delayed edge, e.g. ``feedback_weights``) trains on the network's
+        own, corrected output: FORCE learning (Sussillo & Abbott 2009). The a-priori error
+        is the readout's whole input (other edges, a bias the fit leaves) minus the target.
+        An open-loop readout's updates replay on features recorded in one run (equal up to
+        rounding, faster). The network holds its final state.
 
         Parameters
         ----------
-        inputs : tensor or array, optional
-            ``(T, C)`` / ``(B, T, C)``; ``None`` for an autonomous network. A nested list
-            whose leaves are all numbers (``X.tolist()``) is one array, read as
-            :meth:`run` reads it; a list of arrays or tensors (a list of sequences) is
-            refused: train on them one call after another.
-        targets : tensor or array
-            ``(T, n_out)`` / ``(B, T, n_out)``, read as ``inputs``. Batch elements are
-            extra samples of one regression (a rank-``B`` update per step).
-        edge : (source, target), optional
-            The readout edge (zero delay, dense, no mask). Default: the edge marked
-            ``train="rls"`` into the output node if there is one (RectiPy's marking; the
-            readout an earlier ``fit_rls`` added is one), else a new readout node fed by the
-            output node.
-        alpha, forgetting : float, optional
-            RLS prior :math:`P(0)=I/\alpha` (default 1; RectiPy's :math:`P(0)=\alpha_R I`
-            is ``alpha=1/alpha_R``) and forgetting factor :math:`\lambda \in (0, 1]`
-            (default 1): each update weighs the earlier samples by :math:`\lambda` (a
-            memory of about :math:`1/(1-\lambda)` updates; see
-            :class:`~rnngraph.training.RLS`). In closed-loop FORCE, :math:`\lambda = 1`
-            fits the final readout to the whole run, the early transient included; a memory
-            of a couple of target periods (0.999 for Sussillo & Abbott's task,
-            ``benchmarks/force_sussillo_abbott.py``) fits it to the settled activity, and
-            on most draws the network then keeps the target's period after learning. Too
-            short a memory fails (0.995 there).
-        update_steps : int
-            Update every ``update_steps`` steps.
-        washout : int
-            Steps without updates at the start.
-        teacher_forcing : bool
-            Feed the target instead of the output onward during training.
-        feedback_weights : array-like, optional
-            ``(n_source, n_out)``: add a feedback edge (delay 1) from the readout back to the
-            readout edge's source node.
-        add_readout_node, readout, bias
+        inputs, targets : tensor or array
+            ``(T, C)`` / ``(B, T, C)`` (``None``: autonomous) and ``(T, n_out)`` /
+            ``(B, T, n_out)``; a batch adds samples to one regression (rank-``B`` updates).
+            A nested list of numbers (``X.tolist()``) is one array, as in :meth:`run`; a
+            list of sequences is refused (train on them call after call).
+        edge, add_readout_node, readout, bias
             As in :meth:`fit_ridge` (no bias by default, as in FORCE).
-        record, sampling_steps, cutoff
-            What to record during training (as in :meth:`run`).
-        rls_dtype : torch.dtype, optional
-            Dtype of :math:`P` (default: the network's).
+        alpha, forgetting, rls_dtype : float, float, torch.dtype, optional
+            Prior :math:`P(0)=I/\alpha` (default 1; RectiPy's :math:`P(0)=\alpha_R I` is
+            ``1/alpha_R``), forgetting factor :math:`\lambda \in (0, 1]` (default 1) and the
+            dtype of :math:`P` (default: the network's).
+        update_steps, washout : int
+            Update every ``update_steps`` steps, none in the first ``washout`` steps.
+        teacher_forcing, feedback_weights : bool, array-like, optional
+            Feed the target onward instead of the output; add a delay-1 edge
+            ``(n_source, n_out)`` from the readout back to the readout edge's source.
+        record, sampling_steps, cutoff, verbose
+            What to record during training, and a progress bar (as in :meth:`run`).
         trainer : RLS, optional
-            Continue an earlier fit: the ``rec.trainer`` a previous call returned, whose
-            :math:`P` (and its ``alpha``, ``forgetting``, ``rls_dtype``) carry over, so that
-            a long training can run in several calls (with the network's state, which it
-            holds between calls); an ``alpha``, ``forgetting`` or ``rls_dtype`` given with
-            it must be the trainer's own. ``update_steps`` and ``washout`` count this
-            call's steps.
+            ``rec.trainer`` of an earlier call, whose :math:`P` continues (settings given
+            with it must be its own; ``update_steps``, ``washout`` count this call's steps).
 
         Returns
         -------
         Recording
-            The training run: ``output`` at every step (the readout before each update) and
-            ``loss``, the mean squared a-priori error of each update.
+            ``output`` (before each update), ``loss`` (mean squared a-priori error), ``trainer``.
         """
         where = "Network.fit_rls"
-        _flags(
-            where,
-            teacher_forcing=teacher_forcing,
-            add_readout_node=add_readout_node,
-            bias=bias,
-            verbose=verbose,
-        )
+        flags = {"teacher_forcing": teacher_forcing, "add_readout_node": add_readout_node}
+        _flags(where, **flags, bias=bias, verbose=verbose)
         update_steps, washout, every, start = _rls_counts(
             where, targets, trainer, update_steps, washout, sampling_steps, cutoff, rls_dtype
         )
         rls = _rls_trainer(where, alpha, forgetting, update_steps, washout, rls_dtype, trainer)
         x, y = self._rls_sequence(where, inputs, targets, washout)
-        n_out = y.shape[-1]
-        edge, add = self._readout_edge(where, edge, n_out, add_readout_node, readout, bias)
-        self._check_rls_call(where, edge, bias, n_out, feedback_weights, trainer)
-        names = [edge[1]] if record is None else record
-        obs = _observer(where, names, every, start)
+        edge, add = self._readout_edge(where, edge, y.shape[-1], add_readout_node, readout, bias)
+        self._check_rls_call(where, edge, bias, y.shape[-1], feedback_weights, trainer)
+        obs = None if record is None else _observer(where, record, every, start)
         with self._all_or_nothing(() if add else (self.get_edge(*edge),), rls=trainer):
-            model = self._rls_model(where, edge, add, n_out, bias, feedback_weights)
-            if record is None:  # the output node, which the readout may have become
+            model = self._rls_model(where, edge, add, y.shape[-1], bias, feedback_weights)
+            if obs is None:  # the output node, which the readout may have become
                 obs = _observer(where, [model.output_node], every, start)
-            rec = self._rls_run(
-                where,
-                model,
-                edge,
-                x,
-                y,
-                obs,
-                rls,
-                bias,
-                washout,
-                update_steps,
-                teacher_forcing,
-                verbose,
-            )
+            steps = (washout, update_steps, teacher_forcing, verbose)
+            rec = self._rls_run(where, model, edge, x, y, obs, rls, bias, *steps)
         rec.batched = np.ndim(targets) == 3
         rec.trainer = rls
         return rec
@@ -895,123 +823,67 @@ class FittingMixin:
         r"""Train every ``nn.Parameter`` of the network by (truncated) BPTT.
 
         RectiPy's ``fit_bptt``: optimiser and loss by name (see
-        :class:`rnngraph.training.BPTT`), an update every ``update_steps`` steps
-        (truncation: the state is detached after each update), ``epochs`` passes over the
-        data.
-
-        What each accepted shape means (anything else is refused, before anything runs,
-        with an error that lists these):
+        :class:`rnngraph.training.BPTT`), an update every ``update_steps`` steps (the state
+        is detached after each update), ``epochs`` passes over the data. The shapes it
+        takes (anything else is refused, before anything runs, with an error listing them):
 
         ============================  ==================================================
         inputs                        targets
         ============================  ==================================================
         ``(T, C)``: one sequence      ``(T, n_out)`` values (``(T,)`` when
                                       ``n_out = 1``), or ``(T,)`` integer class indices
-                                      (one per step)
         ``(B, T, C)``: a batch of     ``(B, T, n_out)`` values, or ``(B, T)`` integer
         ``B`` trials                  class indices (one per trial and step)
-        ``None`` (no input)           ``(T, n_out)`` values or ``(T,)`` class indices:
-                                      one trial, the targets fix its length
+        ``None`` (no input)           as for ``(T, C)``: the targets fix the length
         a list of the above           a list of as many targets, pair by pair
         ============================  ==================================================
 
-        A batch of ``B`` trials runs as **one** batched forward: each window of
-        ``update_steps`` steps makes one update from the loss over all ``B`` trials, so a
-        ``(B, T, C)`` array makes ``ceil(T / update_steps)`` updates per epoch (one
-        without ``update_steps``), not ``B``. For one update per trial pass a list of
-        ``(T, C)`` arrays. Per-trial class labels ``(B,)`` are refused (they do not say which
-        steps count): repeat them over the steps. With a loss by name, real-valued targets
-        must have the output node's width and class indices must lie in
-        ``0 .. n_out - 1`` (``ce``/``nll`` only); a loss callable receives the targets as
-        given.
+        A batch runs as **one** forward: a window of ``update_steps`` steps makes one
+        update from the loss over all ``B`` trials (for one update per trial, pass a list).
+        Per-trial labels ``(B,)`` are refused: repeat them over the steps. With a loss by
+        name, values need the output's width and class indices ``0 .. n_out - 1``
+        (``ce``/``nll``); a loss callable gets the targets as given. A nested list of
+        numbers (``X.tolist()``) is one array, as in :meth:`run`.
 
-        A list (or tuple) whose elements are arrays or tensors is a list of sequences; a
-        nested list whose leaves are all numbers (``X.tolist()``) is one array, read as
-        :meth:`run` reads it.
-
-        **Continuing a trainer.** With ``trainer=`` (``rec.trainer`` of an earlier call) the
-        optimiser and its state carry over. A setting left out (the signature shows its
-        default as ``default(...)``) keeps the trainer's own. ``lr``, ``loss`` (with
-        ``loss_kwargs``; ``loss_kwargs`` alone re-keys the trainer's loss by name),
-        ``update_steps`` and ``clip_grad_norm`` can change between updates: given, they
-        hold from this call on (``lr`` on the trainer and on every param_group of its
-        optimiser). ``optimizer`` and ``optimizer_kwargs`` made the optimiser: they must be
-        the trainer's own (its name, class or instance) or are refused; start a new
-        trainer to change them. Every setting is checked before anything changes.
+        **Continuing a trainer** (``trainer=``, the ``rec.trainer`` of an earlier call):
+        the optimiser and its state carry over, and a setting left out (its default shows
+        as ``default(...)``) keeps the trainer's own. ``lr`` (on every param_group),
+        ``loss``, ``loss_kwargs`` (alone: the trainer's loss by name, re-keyed),
+        ``update_steps`` and ``clip_grad_norm`` hold from this call on; ``optimizer`` and
+        ``optimizer_kwargs`` must be the trainer's own. All are checked before any change.
 
         Parameters
         ----------
-        inputs : tensor, array or list of them
-            See the table; ``None`` for networks without input.
-        targets : tensor, array or list of them
-            See the table.
-        optimizer : str, optimizer class or instance
-            Default ``"sgd"`` (RectiPy's); see :class:`rnngraph.training.BPTT`.
-        optimizer_kwargs : dict, optional
-            Keywords of the optimiser's constructor (none for an instance).
-        loss : str or callable
-            Default ``"mse"``; see :class:`rnngraph.training.BPTT`.
-        loss_kwargs : dict, optional
-            Keywords of a loss by name.
+        inputs, targets : tensor, array or list of them
+            See the table; ``inputs=None`` for networks without input.
+        optimizer, optimizer_kwargs : str, class or instance; dict, optional
+            Default ``"sgd"`` (RectiPy's), and its constructor's keywords (not with an instance).
+        loss, loss_kwargs : str or callable; dict, optional
+            Default ``"mse"``, and the keywords of a loss by name.
         lr : float, optional
-            Learning rate, default 1e-3; an optimizer instance keeps its own, and a
-            different ``lr`` with it is refused (with ``trainer=``, ``lr`` sets it).
-        update_steps : int, optional
-            Truncation window in steps; default ``None``, a whole sequence per update.
-        clip_grad_norm : float, optional
-            Clip the global gradient norm to this value; default ``None``, no clipping.
-        epochs : int
-            Passes over the data.
-        reset : bool
-            Start every sequence (in each epoch) from the initial state (default).
-        verbose : bool
-            Progress bar.
+            Learning rate, default 1e-3; an optimizer instance keeps its own (another ``lr``
+            with it is refused, except with ``trainer=``).
+        update_steps, clip_grad_norm : int, float, optional
+            Truncation window (default: one update per sequence); global gradient-norm clip.
+        epochs, reset, verbose : int, bool, bool
+            Passes over the data; start each sequence from the initial state (default); progress.
         trainer : BPTT, optional
-            Continue with this trainer (and its optimiser state) instead of a new one; see
-            above for the settings given with it.
+            Continue with this trainer and its optimiser state (see above).
 
         Returns
         -------
         Recording
             ``loss``: the loss of every update; ``trainer``: the :class:`BPTT` object.
         """
-
         where = "Network.fit_bptt"
         _flags(where, reset=reset, verbose=verbose)
-        if trainer is not None and not isinstance(trainer, BPTT):
-            raise TypeError(
-                f"{where}: trainer must be the BPTT of an earlier fit_bptt (rec.trainer), "
-                f"got {type(trainer).__name__}"
-            )
-        settings = {
-            "optimizer": optimizer,
-            "optimizer_kwargs": optimizer_kwargs,
-            "loss": loss,
-            "loss_kwargs": loss_kwargs,
-            "lr": lr,
-            "update_steps": update_steps,
-            "clip_grad_norm": clip_grad_norm,
-        }
-        given = _given(**settings)
-        if trainer is None:
-            with _named(where):
-                trainer = checked = BPTT(**_fresh(**settings))
-            given = {}  # the new trainer holds them already
-        else:
-            checked = _bptt_continued(where, trainer, given)
+        settings = _settings(BPTT, locals())
+        trainer, checked, given = _trainer(where, BPTT, trainer, settings, _bptt_continued)
         epochs = _count(where, "epochs", epochs, 1)
         model = self.compile()
         data = _bptt_pairs(where, inputs, targets, model, checked, self.dtype, self.device)
-        with (
-            _named(where),
-            self._all_or_nothing(gradient=trainer),
-            _honoured(trainer, checked, given),
-        ):
-            losses = trainer.fit(model, data, epochs=epochs, reset=reset, progress=verbose)
-        rec = Recording({}, torch.zeros(0, dtype=torch.int64), self.dt, state=model.state)
-        rec.loss = losses
-        rec.trainer = trainer
-        return rec
+        options = {"epochs": epochs, "reset": reset, "progress": verbose}
+        return self._gradient_fit(where, trainer, checked, given, model, data, **options)
 
     @_network_method
     def fit_eprop(
@@ -1042,116 +914,77 @@ class FittingMixin:
         eligibility traces; then one optimiser step applies the e-prop gradients (see
         :class:`rnngraph.training.EProp` for the equations and the loss).
 
-        A list (or tuple) whose elements are arrays or tensors is a list of batches; a
-        nested list whose leaves are all numbers (``X.tolist()``) is one array, read as
-        :meth:`run` reads it.
-
-        **Continuing a trainer.** With ``trainer=`` (``rec.trainer`` of an earlier call) the
-        optimiser state and the feedback matrix carry over. A setting left out (the
-        signature shows its default as ``default(...)``) keeps the trainer's own. ``lr``,
-        ``reg_rate``, ``reg_weight`` and ``reduction`` can change between updates: given,
-        they hold from this call on (``lr`` on the trainer and on every param_group of its
-        optimiser; ``reg_rate=None`` ends the regulariser; ``reg_rate`` alone keeps the
-        trainer's weight, or takes 1.0 if it had no regulariser). ``feedback``, ``seed``,
-        ``task``, ``optimizer`` and ``optimizer_kwargs`` fix the trainer: they must be its
-        own or are refused; start a new trainer to change them. Every setting is checked
-        before anything changes.
+        **Continuing a trainer** (``trainer=``, the ``rec.trainer`` of an earlier call): as
+        in :meth:`fit_bptt`, the optimiser state (and the feedback matrix) carry over.
+        ``lr``, ``reg_rate`` (``None`` ends the regulariser; alone, it keeps the trainer's
+        weight or takes 1.0), ``reg_weight`` and ``reduction`` hold from this call on;
+        ``feedback``, ``seed``, ``task``, ``optimizer`` and ``optimizer_kwargs`` must be the
+        trainer's own.
 
         Parameters
         ----------
-        inputs : tensor, array or list of them
-            ``(T, C)`` / ``(B, T, C)``, or a list of such batches (one update each).
-        targets : tensor, array or list of them
-            ``(T, K)`` / ``(B, T, K)`` values, or integer class indices ``(T,)`` /
-            ``(B, T)`` (classification).
+        inputs, targets : tensor, array or list of them
+            ``(T, C)`` / ``(B, T, C)``, or a list of such batches (one update each), and
+            ``(T, K)`` / ``(B, T, K)`` values or ``(T,)`` / ``(B, T)`` class indices. A
+            nested list of numbers (``X.tolist()``) is one array, as in :meth:`run`.
         loss_mask : tensor, array or list of them, optional
-            ``(T,)`` / ``(B, T)``: where the loss counts (e.g. the recall window); with a
-            list of batches, a list of as many masks.
-        feedback : {"symmetric", "random", "adaptive"}
-            Feedback matrix of the learning signal; default ``"symmetric"``.
-        task : {"regression", "classification"}, optional
-            Default (and ``None``): classification for integer targets, regression
-            otherwise.
-        optimizer, optimizer_kwargs
-            As for :meth:`fit_bptt`; default ``"adam"``.
-        lr : float, optional
-            Learning rate, default 1e-3; an optimizer instance keeps its own, and a
-            different ``lr`` with it is refused (with ``trainer=``, ``lr`` sets it).
+            ``(T,)`` / ``(B, T)``: where the loss counts (e.g. the recall window); a list of
+            as many masks with a list of batches.
+        feedback, task : {"symmetric", "random", "adaptive"}, {"regression", "classification"}
+            Feedback matrix of the learning signal (default ``"symmetric"``); the task
+            (default, and ``None``: classification for integer targets, else regression).
+        optimizer, optimizer_kwargs, lr
+            As for :meth:`fit_bptt`; default ``"adam"``, learning rate 1e-3.
         reg_rate, reg_weight : float, optional
             Firing-rate regulariser: target rate (Hz, with ``dt`` in ms) and weight
             (default 1.0 with ``reg_rate``); default ``None``, no regulariser.
-        reduction : {"mean", "sum"}
-            Average (default) or sum the loss over the counted (trial, step) pairs.
-        epochs : int
-            Passes over the batches.
+        reduction, epochs, verbose : {"mean", "sum"}, int, bool
+            Average (default) or sum the loss over the counted (trial, step) pairs; passes
+            over the batches; progress bar.
         seed : int, optional
-            Seed of the random feedback matrix of ``"random"`` and ``"adaptive"`` feedback
-            (default 0); refused with ``"symmetric"``, which draws nothing.
-        verbose : bool
-            Progress bar.
+            Seed of the ``"random"``/``"adaptive"`` feedback (default 0; not with symmetric).
         trainer : EProp, optional
-            Continue with this trainer (its optimiser and feedback matrix); see above for
-            the settings given with it.
+            Continue with this trainer, its optimiser and feedback matrix (see above).
 
         Returns
         -------
         Recording
             ``loss``: the loss of every update; ``trainer``: the :class:`EProp` object.
         """
-
         where = "Network.fit_eprop"
         _flags(where, verbose=verbose)
-        if trainer is not None and not isinstance(trainer, EProp):
-            raise TypeError(
-                f"{where}: trainer must be the EProp of an earlier fit_eprop (rec.trainer), "
-                f"got {type(trainer).__name__}"
-            )
+        settings = _settings(EProp, locals())
         epochs = _count(where, "epochs", epochs, 1)
         model = self.compile()
-        xs, tgts, is_list = _paired(where, inputs, targets, inputs_optional=False)
-        tgts = [_raw(where, "targets", y) for y in tgts]
-        if loss_mask is None:
-            masks = [None] * len(tgts)
-        elif is_list:
-            if not _is_sequence_list(loss_mask) or len(loss_mask) != len(tgts):
-                raise ValueError(
-                    f"{where}: with lists of batches, loss_mask must be a list of as many masks "
-                    "(arrays or tensors, one per batch)"
-                )
-            masks = list(loss_mask)
-        else:
-            masks = [loss_mask]
-        settings = {
-            "feedback": feedback,
-            "task": task,
-            "optimizer": optimizer,
-            "optimizer_kwargs": optimizer_kwargs,
-            "lr": lr,
-            "reg_rate": reg_rate,
-            "reg_weight": reg_weight,
-            "reduction": reduction,
-            "seed": seed,
-        }
-        given = _given(**settings)
-        task = given.get("task")
-        if task is None:
-            task = "classification" if _class_targets(tgts[0]) else "regression"
-        if trainer is None:
-            with _named(where):
-                trainer = checked = EProp(**{**_fresh(**settings), "task": task})
-            given = {}  # the new trainer holds them already
-        else:
-            checked = _eprop_continued(where, trainer, given, task)
+        data = _eprop_data(where, inputs, targets, loss_mask)
+        task = _task(settings, data[0][1])  # the given one, else read from the targets
+        trainer, checked, given = _trainer(
+            where, EProp, trainer, settings, _eprop_continued, task=task
+        )
         trainer.check_network(where, model)  # the network's structure, before anything runs
-        for x, y, m in zip(xs, tgts, masks, strict=True):
-            trainer.prepare(where, model, x, y, m)
-        data = list(zip(xs, tgts, masks, strict=True))
+        for batch in data:
+            trainer.prepare(where, model, *batch)
+        options = {"epochs": epochs, "progress": verbose}
+        return self._gradient_fit(where, trainer, checked, given, model, data, **options)
+
+    def _gradient_fit(
+        self: Network,
+        where: str,
+        trainer: Any,
+        checked: Any,
+        given: dict[str, Any],
+        model: CompiledNetwork,
+        data: list[tuple],
+        **options: Any,
+    ) -> Recording:
+        """``trainer.fit(model, data, **options)`` all or nothing, with the settings ``given``
+        to a continued trainer (``checked``) in force; its losses as a recording."""
         with (
             _named(where),
             self._all_or_nothing(gradient=trainer),
             _honoured(trainer, checked, given),
         ):
-            losses = trainer.fit(model, data, epochs, verbose)
+            losses = trainer.fit(model, data, **options)
         rec = Recording({}, torch.zeros(0, dtype=torch.int64), self.dt, state=model.state)
         rec.loss = losses
         rec.trainer = trainer
@@ -1166,10 +999,10 @@ class FittingMixin:
         ``inputs``: ``(T, C)`` / ``(B, T, C)``, or ``None`` (no input: one trial, as long as
         the targets); ``targets``: ``(T, n_out)`` / ``(B, T, n_out)``, step by step with the
         output. ``loss``: ``"mse"``, ``"rmse"``, ``"mae"`` or ``"nrmse"`` (std-normalised).
-        ``run_kwargs`` go to :meth:`run`. A nested list whose leaves are all numbers
-        (``X.tolist()``) is one array, read as :meth:`run` reads it; a list of arrays or
-        tensors (a list of sequences) is refused. Everything is checked before the run, so
-        a bad call leaves the held state as it was. Returns ``(recording, loss_value)``.
+        ``run_kwargs`` go to :meth:`run`. A nested list of numbers (``X.tolist()``) is one
+        array, as in :meth:`run`; a list of arrays or tensors (a list of sequences) is
+        refused. Everything is checked before the run, so a bad call leaves the held state
+        as it was. Returns ``(recording, loss_value)``.
         """
         where = "Network.test"
         scores = {
@@ -1221,6 +1054,99 @@ class FittingMixin:
                 )
         err = (out - y).to(torch.float64)
         return rec, float(scores[loss](err, y.to(torch.float64)))
+
+
+#: the settings of a new gradient trainer, by the names of its fit call's parameters
+_SETTINGS = {
+    BPTT: (
+        "optimizer",
+        "optimizer_kwargs",
+        "loss",
+        "loss_kwargs",
+        "lr",
+        "update_steps",
+        "clip_grad_norm",
+    ),
+    EProp: (
+        "feedback",
+        "task",
+        "optimizer",
+        "optimizer_kwargs",
+        "lr",
+        "reg_rate",
+        "reg_weight",
+        "reduction",
+        "seed",
+    ),
+}
+
+
+def _settings(cls: type, arguments: dict[str, Any]) -> dict[str, Any]:
+    """The trainer settings among a fit call's ``arguments`` (its ``locals()``)."""
+    return {k: arguments[k] for k in _SETTINGS[cls]}
+
+
+def _check_trainer(where: str, trainer: Any, cls: type) -> None:
+    """Refuse a ``trainer=`` that is not a ``cls`` (the trainer of an earlier call)."""
+    if trainer is not None and not isinstance(trainer, cls):
+        call = where.split(".")[-1]
+        raise TypeError(
+            f"{where}: trainer must be the {cls.__name__} of an earlier {call} (rec.trainer), "
+            f"got {type(trainer).__name__}"
+        )
+
+
+def _trainer(
+    where: str, cls: type, trainer: Any, settings: dict[str, Any], continued: Callable, **fixed
+) -> tuple[Any, Any, dict[str, Any]]:
+    """``(trainer, checked, given)`` of a gradient fit: a new ``cls`` made from
+    ``settings`` (and ``fixed``), which holds them all (nothing given to apply); or the
+    given ``trainer``, with ``continued``'s check of the settings given to it."""
+    _check_trainer(where, trainer, cls)
+    given = _given(**settings)
+    if trainer is None:
+        with _named(where):
+            trainer = cls(**{**_fresh(**settings), **fixed})
+        return trainer, trainer, {}
+    return trainer, continued(where, trainer, given, **fixed), given
+
+
+def _task(settings: dict[str, Any], targets: Tensor) -> Any:
+    """The task of ``fit_eprop``: the one given, else classification for integer
+    ``targets`` and regression for others."""
+    task = _given(**settings).get("task")
+    if task is None:
+        task = "classification" if _class_targets(targets) else "regression"
+    return task
+
+
+def _eprop_data(where: str, inputs: Any, targets: Any, loss_mask: Any) -> list[tuple]:
+    """``fit_eprop``'s batches as ``(inputs, targets, loss_mask)`` triples."""
+    xs, tgts, is_list = _paired(where, inputs, targets, inputs_optional=False)
+    tgts = [_raw(where, "targets", y) for y in tgts]
+    if loss_mask is None:
+        masks = [None] * len(tgts)
+    elif is_list:
+        if not _is_sequence_list(loss_mask) or len(loss_mask) != len(tgts):
+            raise ValueError(
+                f"{where}: with lists of batches, loss_mask must be a list of as many masks "
+                "(arrays or tensors, one per batch)"
+            )
+        masks = list(loss_mask)
+    else:
+        masks = [loss_mask]
+    return list(zip(xs, tgts, masks, strict=True))
+
+
+def _check_washout(where: str, ys: list[Tensor], washout: int) -> None:
+    """Refuse a ``washout`` that drops every step of every sequence of targets ``ys``."""
+    lengths = [y.shape[1] for y in ys]
+    if all(T <= washout for T in lengths):
+        raise ValueError(
+            f"{where}: washout={washout} drops every step: the targets have "
+            f"{lengths[0] if len(lengths) == 1 else lengths} steps; pass a washout "
+            "below the length"
+        )
 
 
 def _count(where: str, name: str, value: Any, least: int) -> int:

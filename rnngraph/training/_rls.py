@@ -119,6 +119,12 @@ class RLS:
     -----
     Batch elements are extra samples of one regression: a batch of ``B`` trials updates
     with a rank-``B`` step, never with a loop over the batch.
+
+    In closed-loop FORCE learning, :math:`\lambda = 1` fits the final readout to the whole
+    run, the early transient included; a memory of a couple of target periods (0.999 for
+    Sussillo & Abbott's task, ``benchmarks/force_sussillo_abbott.py``) fits it to the
+    settled activity, and on most draws the network then keeps the target's period after
+    learning. Too short a memory fails (0.995 there).
     """
 
     def __init__(
