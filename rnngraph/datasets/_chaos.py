@@ -97,99 +97,8 @@ def _mg_rk4(X: np.ndarray, m: int, a: float, b: float, n: float, h: float) -> No
         D[i + 1] = rhs(x, xd1)
 
 
-@keywords("mackey_glass")
-def mackey_glass(
-    n_timesteps: int,
-    tau: float = 17,
-    a: float = 0.2,
-    b: float = 0.1,
-    n: float = 10,
-    x0: float = 1.2,
-    h: float = 1.0,
-    seed: int | np.random.Generator | None = None,
-    history: np.ndarray | Sequence[float] | None = None,
-    method: str = "reservoirpy",
-) -> np.ndarray:
-    r"""Mackey-Glass time series, sampled every ``h`` time units.
-
-    The Mackey-Glass delay differential equation (Mackey & Glass 1977,
-    doi:10.1126/science.267326) is
-
-    .. math::
-
-        \frac{dx}{dt} = \frac{a\, x(t-\tau)}{1 + x(t-\tau)^n} - b\, x(t),
-
-    chaotic for the defaults :math:`\tau = 17, a = 0.2, b = 0.1, n = 10`, where it stays
-    within about :math:`[0.2, 1.4]`. Time is in the arbitrary unit of ``tau``; ``h`` is in the
-    same unit.
-
-    Two discretisations are offered. Both take the delayed value from the sample
-    :math:`m = \lfloor \tau / h \rfloor` steps back, ``x[k - m]``.
-
-    ``method="reservoirpy"`` (default) reproduces ``reservoirpy.datasets.mackey_glass`` of
-    reservoirpy 0.4.2 to the last bit, given the same arguments and seed; it is the series that
-    reservoir-computing benchmarks use. It is the explicit one-step map
-
-    .. math::
-
-        x_{k+1} = x_k + g(bh)\left(\frac{a\, x_{k-m}}{1 + x_{k-m}^n} - b h\, x_k\right),
-        \qquad g(s) = 1 - \frac{5 s}{6} + \frac{s^2}{2} - \frac{s^3}{6},
-
-    written as four RK4-like stages that hold :math:`x(t - \tau)` fixed over the step. It is not
-    a convergent integrator of the equation above: the delay term is not multiplied by
-    :math:`h`, and for :math:`h = 1, b = 0.1` the factor :math:`g = 0.9215` differs from the
-    exact :math:`(1 - e^{-bh}) / (bh) = 0.9516`. Use it with the default ``h = 1``.
-
-    ``method="rk4"`` integrates the equation with the classical fourth-order Runge-Kutta
-    method: the delayed value at the half step is the cubic Hermite interpolant of the two
-    neighbouring samples and their slopes (slopes of the history by ``numpy.gradient``). The
-    error falls as :math:`h^4` when the history is smooth. It needs :math:`\tau / h` to be an
-    integer :math:`\geq 1`.
-
-    Parameters
-    ----------
-    n_timesteps : int
-        Number of samples returned (``>= 1``); sample ``k`` is :math:`x(k h)`, sample 0 is
-        ``x0``.
-    tau : float, default 17
-        Delay :math:`\tau` (time units, ``>= 0``).
-    a, b : float, default 0.2, 0.1
-        Production and decay rates (1 / time unit).
-    n : float, default 10
-        Hill exponent (dimensionless).
-    x0 : float, default 1.2
-        Value at :math:`t = 0`.
-    h : float, default 1.0
-        Sampling and integration step (time units).
-    seed : int, numpy.random.Generator or None, default None
-        Seeds the random history; ``None`` means the fixed seed 5555 (reservoirpy's default
-        dataset seed), so the default series is always the same.
-    history : array-like of shape (T,), optional
-        Samples before :math:`t = 0`, oldest first, spaced by ``h``; the last
-        :math:`m = \lfloor \tau / h \rfloor` are used (``T >= m``). When ``None``, the history
-        is :math:`x_0 + 0.2\,(U - 0.5)` with :math:`U \sim \mathcal{U}[0, 1)` drawn ``m`` times
-        from ``seed``.
-    method : {"reservoirpy", "rk4"}, default "reservoirpy"
-        Discretisation, see above.
-
-    Returns
-    -------
-    numpy.ndarray of shape (n_timesteps, 1), float64
-
-    Raises
-    ------
-    ValueError
-        For a size or step out of range, a history shorter than ``m``, an unknown ``method``,
-        or ``method="rk4"`` with a non-integer ``tau / h``.
-
-    Examples
-    --------
-    >>> x = mackey_glass(2000)  # reservoirpy's default series
-    >>> x.shape
-    (2000, 1)
-    """
-    where = "mackey_glass"
-    n_timesteps = check_int(n_timesteps, "n_timesteps", where, minimum=1)
+def _mg_params(tau, a, b, n, x0, h, method, where: str):
+    """``tau, a, b, n, x0, h`` checked, and ``m``, the delay in steps (see :func:`mackey_glass`)."""
     tau = check_real(tau, "tau", where)
     if tau < 0:
         raise ValueError(f"{where}: tau must be >= 0, got {tau}")
@@ -212,7 +121,13 @@ def mackey_glass(
                 "choose h so that it divides tau"
             )
         m = round(ratio)
+    return tau, a, b, n, x0, h, m
 
+
+def _mg_series(n_timesteps: int, m: int, params, history, seed, method: str, where: str):
+    """The ``(n_timesteps, 1)`` series of :func:`mackey_glass` from checked
+    ``params = (tau, a, b, n, x0, h)`` and the delay ``m`` in steps."""
+    tau, a, b, n, x0, h = params
     X = np.empty(m + n_timesteps)
     X[:m] = _mg_history(
         history, m, x0, DEFAULT_SEED if seed is None and history is None else seed, where
@@ -223,6 +138,86 @@ def mackey_glass(
         X[m] = x0
         _mg_rk4(X, m, a, b, n, h)
     return X[m:].reshape(-1, 1)
+
+
+@keywords("mackey_glass")
+def mackey_glass(
+    n_timesteps: int,
+    tau: float = 17,
+    a: float = 0.2,
+    b: float = 0.1,
+    n: float = 10,
+    x0: float = 1.2,
+    h: float = 1.0,
+    seed: int | np.random.Generator | None = None,
+    history: np.ndarray | Sequence[float] | None = None,
+    method: str = "reservoirpy",
+) -> np.ndarray:
+    r"""Mackey-Glass time series, sampled every ``h`` time units.
+
+    The delay differential equation of Mackey & Glass (1977, doi:10.1126/science.267326),
+
+    .. math::
+
+        \frac{dx}{dt} = \frac{a\, x(t-\tau)}{1 + x(t-\tau)^n} - b\, x(t),
+
+    is chaotic for the defaults :math:`\tau = 17, a = 0.2, b = 0.1, n = 10`, where it stays
+    within about :math:`[0.2, 1.4]`. Time is in the arbitrary unit of ``tau`` and ``h``. Both
+    methods take the delayed value from ``x[k - m]``, :math:`m = \lfloor \tau / h \rfloor`.
+
+    ``method="reservoirpy"`` (default) reproduces ``reservoirpy.datasets.mackey_glass`` of
+    reservoirpy 0.4.2 to the last bit (same arguments and seed), the benchmarks' series: four
+    RK4-like stages that hold :math:`x(t - \tau)` fixed over the step, i.e. the map
+
+    .. math::
+
+        x_{k+1} = x_k + g(bh)\left(\frac{a\, x_{k-m}}{1 + x_{k-m}^n} - b h\, x_k\right),
+        \qquad g(s) = 1 - \frac{5 s}{6} + \frac{s^2}{2} - \frac{s^3}{6}.
+
+    It does not converge to the equation (the delay term lacks the factor :math:`h`; for
+    :math:`h = 1, b = 0.1`, :math:`g = 0.9215`, not :math:`(1 - e^{-bh}) / (bh) = 0.9516`):
+    use it with the default ``h = 1``. ``method="rk4"`` is classical fourth-order Runge-Kutta,
+    the delayed value at the half step being the cubic Hermite interpolant of the two
+    neighbouring samples and their slopes (the history's by ``numpy.gradient``); the error
+    falls as :math:`h^4` for a smooth history. It needs :math:`\tau / h` integer :math:`\geq 1`.
+
+    Parameters
+    ----------
+    n_timesteps : int
+        Number of samples (``>= 1``); sample ``k`` is :math:`x(k h)`, sample 0 is ``x0``.
+    tau, a, b, n : float, default 17, 0.2, 0.1, 10
+        Delay :math:`\tau` (time units, ``>= 0``), production and decay rates (1 / time unit),
+        Hill exponent (dimensionless).
+    x0, h : float, default 1.2, 1.0
+        Value at :math:`t = 0`; sampling and integration step (time units).
+    seed : int, numpy.random.Generator or None, default None
+        Seeds the random history; ``None`` means the fixed seed 5555 (reservoirpy's default).
+    history : array-like of shape (T,) or (T, 1), optional
+        Samples before :math:`t = 0`, oldest first, spaced by ``h``; the last ``m`` are used
+        (``T >= m``). ``None``: :math:`x_0 + 0.2\,(U - 0.5)`, :math:`U \sim \mathcal{U}[0, 1)`
+        drawn ``m`` times from ``seed``.
+    method : {"reservoirpy", "rk4"}, default "reservoirpy"
+        Discretisation, see above.
+
+    Returns
+    -------
+    numpy.ndarray of shape (n_timesteps, 1), float64
+
+    Raises
+    ------
+    ValueError
+        For a size or step out of range, a history shorter than ``m``, an unknown ``method``,
+        or ``method="rk4"`` with a non-integer ``tau / h``.
+
+    Examples
+    --------
+    >>> mackey_glass(2000).shape  # reservoirpy's default series
+    (2000, 1)
+    """
+    where = "mackey_glass"
+    n_timesteps = check_int(n_timesteps, "n_timesteps", where, minimum=1)
+    *params, m = _mg_params(tau, a, b, n, x0, h, method, where)
+    return _mg_series(n_timesteps, m, params, history, seed, method, where)
 
 
 @keywords("lorenz")

@@ -81,16 +81,14 @@ def evidence_accumulation(
     dt: float = 1.0,
     dtype: type | np.dtype = np.float64,
 ) -> EvidenceTrials:
-    r"""Trials of the evidence-accumulation task of Bellec et al. (2020,
-    doi:10.1038/s41467-020-17236-y, Fig. 3).
+    r"""Trials of the evidence-accumulation task (Bellec et al. 2020, Fig. 3).
 
     The input has four groups of ``n_per_group`` channels (40 in all by default):
 
-    * **left** (channels ``0 .. n-1``) and **right** (``n .. 2n-1``) cues: ``n_cues`` cues,
-      cue :math:`k` lasting ``cue_duration`` ms from
-      :math:`t_k = (\mathrm{cue\_interval} - \mathrm{cue\_duration}) + k\,\mathrm{cue\_interval}`
-      (50, 200, 350, ... ms by default); during a cue, the channels of its side spike at
-      ``rate`` (40 Hz), the other side's are silent;
+    * **left** (channels ``0 .. n-1``) and **right** (``n .. 2n-1``) cues: cue :math:`k` of
+      ``n_cues`` lasts ``cue_duration`` :math:`d` ms from :math:`t_k = (i - d) + k\,i`,
+      :math:`i` = ``cue_interval`` (50, 200, 350, ... ms by default); during a cue, the
+      channels of its side spike at ``rate`` (40 Hz), the other side's are silent;
     * **recall** (``2n .. 3n-1``): spikes at ``rate`` during the last ``recall_duration`` ms
       (the recall window, 150 ms), silent before;
     * **background noise** (``3n .. 4n-1``): spikes at ``noise_rate`` throughout (10 Hz, a
@@ -99,27 +97,21 @@ def evidence_accumulation(
     Each trial first picks a favoured side (each with probability 1/2); every cue then comes
     from that side with probability ``1 - p_group`` (0.7), independently. The label is the
     side with more cues: 1 (right) when more than ``n_cues // 2`` cues are right, else 0
-    (left). The trial lasts ``duration`` ms, by default
-    :math:`n_{cues}\,\mathrm{cue\_interval} + 1200` ms (2250 ms), with ``dt`` = 1 ms.
+    (left). The trial lasts ``duration`` ms, by default :math:`n_{cues}\, i + 1200` ms (2250).
 
     Parameters
     ----------
-    batch : int
-        Number of trials :math:`B`.
+    batch, n_cues, n_per_group : int
+        Number of trials :math:`B`, of cues (odd, so that one side always has more) and of
+        channels per group.
     seed : int, numpy.random.Generator or None
         Seed of every draw (``None``: the package's fixed default seed).
-    n_cues : int
-        Number of cues (odd, so that one side always has more).
-    cue_interval, cue_duration, duration, recall_duration : float
-        Times in ms (see above).
+    cue_interval, cue_duration, duration, recall_duration, dt : float
+        Times in ms (see above); ``dt`` is the step.
     rate, noise_rate : float
         Rates in Hz of the cue and recall channels and of the noise channels.
     p_group : float
         Probability that a cue comes from the side not favoured in this trial (0 <= p <= 1).
-    n_per_group : int
-        Channels per group.
-    dt : float
-        Step in ms.
     dtype : numpy dtype
         Dtype of ``inputs``.
 
@@ -137,6 +129,38 @@ def evidence_accumulation(
     """
     where = "evidence_accumulation"
     batch = check_int(batch, "batch", where, 1)
+    checked = _evidence_steps(
+        n_cues,
+        n_per_group,
+        dt,
+        cue_interval,
+        cue_duration,
+        duration,
+        recall_duration,
+        rate,
+        noise_rate,
+        p_group,
+        where,
+    )
+    return _evidence_draw(as_rng(seed, where), batch, *checked, dtype)
+
+
+def _evidence_steps(
+    n_cues,
+    n_per_group,
+    dt,
+    cue_interval,
+    cue_duration,
+    duration,
+    recall_duration,
+    rate,
+    noise_rate,
+    p_group,
+    where,
+):
+    """The arguments of :func:`evidence_accumulation` checked: ``n_cues``, ``n_per_group``,
+    ``p_group``, the steps of the trial, of a cue interval, of a cue and of the recall window,
+    and the spike probabilities per step of the cue and recall channels and of the noise."""
     n_cues = check_int(n_cues, "n_cues", where, 1)
     if n_cues % 2 == 0:
         raise ValueError(
@@ -172,15 +196,20 @@ def evidence_accumulation(
     for r, name in ((rate, "rate"), (noise_rate, "noise_rate")):
         if r * dt / 1000.0 > 1.0:
             raise ValueError(f"{where}: {name}={r} Hz exceeds one spike per step of {dt} ms")
-    rng = as_rng(seed, where)
+    p_cue, p_noise = rate * dt / 1000.0, noise_rate * dt / 1000.0
+    return n_cues, n_per_group, p_group, n_steps, n_int, n_cue, n_recall, p_cue, p_noise
+
+
+def _evidence_draw(
+    rng, batch, n_cues, n, p_group, n_steps, n_int, n_cue, n_recall, p_cue, p_noise, dtype
+):
+    """Draw the trials of :func:`evidence_accumulation` from step counts and probabilities."""
     favoured = rng.integers(0, 2, batch)  # (B,) 0: left, 1: right
     p_right = np.where(favoured == 1, 1.0 - p_group, p_group)  # (B,)
     cues = (rng.random((batch, n_cues)) < p_right[:, None]).astype(np.int64)  # (B, n_cues)
     labels = (cues.sum(1) > n_cues // 2).astype(np.int64)  # (B,)
 
-    n = n_per_group
     prob = np.zeros((batch, n_steps, 4 * n))  # spike probability per step
-    p_cue = rate * dt / 1000.0
     silence = n_int - n_cue
     for k in range(n_cues):
         t0 = silence + k * n_int
@@ -188,7 +217,7 @@ def evidence_accumulation(
             trials = cues[:, k] == side
             prob[trials, t0 : t0 + n_cue, side * n : (side + 1) * n] = p_cue
     prob[:, n_steps - n_recall :, 2 * n : 3 * n] = p_cue
-    prob[:, :, 3 * n :] = noise_rate * dt / 1000.0
+    prob[:, :, 3 * n :] = p_noise
     inputs = (rng.random(prob.shape) < prob).astype(dtype)
     mask = np.zeros(n_steps, dtype=bool)
     mask[n_steps - n_recall :] = True

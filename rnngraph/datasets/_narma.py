@@ -12,6 +12,46 @@ __all__ = ["narma"]
 _CONVENTIONS = ("atiya", "reservoirpy")
 
 
+def _narma_input(u, seed, total: int, where: str) -> np.ndarray:
+    """The input ``(total, 1)``: ``u`` checked, or drawn from U[0, 0.5] with ``seed``."""
+    if u is None:
+        return as_rng(seed, where).uniform(0, 0.5, size=(total, 1))
+    u = np.asarray(u, dtype=np.float64)
+    if u.ndim == 1:
+        u = u.reshape(-1, 1)
+    if u.shape != (total, 1):
+        raise ValueError(
+            f"{where}: u must have shape (n_timesteps + order, 1) = ({total}, 1), got {u.shape}"
+        )
+    if not np.all(np.isfinite(u)):
+        raise ValueError(f"{where}: u contains NaN or infinite values")
+    return u
+
+
+def _narma_series(us, order: int, a1, a2, b, c, convention: str, where: str) -> np.ndarray:
+    """The output of the recurrence (see :func:`narma`) for input ``us``, as long as ``us``.
+
+    Raises ``ValueError`` if the series diverges.
+    """
+    total = us.shape[0]
+    y = np.zeros(total)
+    # ``lag`` = 0: sums over y(t-N+1..t) and u(t-N+1); lag = 1: over y(t-N..t-1) and u(t-N)
+    lag = 0 if convention == "atiya" else 1
+    start = order - 1 + lag
+    with np.errstate(over="ignore", invalid="ignore"):
+        for t in range(start, total - 1):
+            window = y[t - order + 1 - lag : t + 1 - lag]
+            y[t + 1] = (
+                a1 * y[t] + a2 * y[t] * np.sum(window) + b * us[t - order + 1 - lag] * us[t] + c
+            )
+    if not np.all(np.isfinite(y)):
+        raise ValueError(
+            f"{where}: the series diverged (order={order}, a1={a1}, a2={a2}, b={b}, c={c}); "
+            "use smaller coefficients for high orders (e.g. a1=0.2, a2=0.04, c=0.001 for order 30)"
+        )
+    return y
+
+
 @keywords("narma")
 def narma(
     n_timesteps: int,
@@ -37,11 +77,10 @@ def narma(
     :math:`t < N`. The series are indexed by steps (dimensionless).
 
     ``convention="reservoirpy"`` reproduces ``reservoirpy.datasets.narma`` of reservoirpy
-    0.4.2 (given the same parameters and seed), whose code shifts both sums by one step:
+    0.4.2 (same parameters and seed), whose code shifts both sums by one step,
     :math:`y(t+1) = a_1 y(t) + a_2 y(t) \sum_{i=1}^{N} y(t-i) + b\, u(t-N)\, u(t) + c`,
-    starting at :math:`t = N` (so its first returned sample is 0). Note that reservoirpy's
-    defaults are those of NARMA-30 (``order=30, a1=0.2, a2=0.04, c=0.001``); pass them to
-    reproduce its default series.
+    from :math:`t = N` (its first sample is 0). reservoirpy's defaults are NARMA-30's
+    (``order=30, a1=0.2, a2=0.04, c=0.001``): pass them to reproduce its default series.
 
     Parameters
     ----------
@@ -52,11 +91,10 @@ def narma(
     a1, a2, b, c : float, default 0.3, 0.05, 1.5, 0.1
         Coefficients (NARMA-10).
     seed : int, numpy.random.Generator or None, default None
-        Seeds the input draw; ``None`` means the fixed seed 5555 (reservoirpy's default dataset
-        seed). Unused when ``u`` is given.
+        Seeds the input draw (unused when ``u`` is given); ``None`` means the fixed seed 5555
+        (reservoirpy's default dataset seed).
     u : array-like of shape (n_timesteps + order,) or (n_timesteps + order, 1), optional
-        The input, including ``order`` warm-up samples; drawn from
-        :math:`\mathcal{U}[0, 0.5]` when ``None``.
+        The input, ``order`` warm-up samples included; :math:`\mathcal{U}[0, 0.5]` if ``None``.
     convention : {"atiya", "reservoirpy"}, default "atiya"
         Which indexing of the recurrence to use, see above.
 
@@ -88,35 +126,6 @@ def narma(
     c = check_real(c, "c", where)
     if convention not in _CONVENTIONS:
         raise ValueError(f"{where}: unknown convention {convention!r}; valid: {_CONVENTIONS}")
-
-    total = n_timesteps + order
-    if u is None:
-        u = as_rng(seed, where).uniform(0, 0.5, size=(total, 1))
-    else:
-        u = np.asarray(u, dtype=np.float64)
-        if u.ndim == 1:
-            u = u.reshape(-1, 1)
-        if u.shape != (total, 1):
-            raise ValueError(
-                f"{where}: u must have shape (n_timesteps + order, 1) = ({total}, 1), got {u.shape}"
-            )
-        if not np.all(np.isfinite(u)):
-            raise ValueError(f"{where}: u contains NaN or infinite values")
-
-    us = u[:, 0]
-    y = np.zeros(total)
-    # ``lag`` = 0: sums over y(t-N+1..t) and u(t-N+1); lag = 1: over y(t-N..t-1) and u(t-N)
-    lag = 0 if convention == "atiya" else 1
-    start = order - 1 + lag
-    with np.errstate(over="ignore", invalid="ignore"):
-        for t in range(start, total - 1):
-            window = y[t - order + 1 - lag : t + 1 - lag]
-            y[t + 1] = (
-                a1 * y[t] + a2 * y[t] * np.sum(window) + b * us[t - order + 1 - lag] * us[t] + c
-            )
-    if not np.all(np.isfinite(y)):
-        raise ValueError(
-            f"{where}: the series diverged (order={order}, a1={a1}, a2={a2}, b={b}, c={c}); "
-            "use smaller coefficients for high orders (e.g. a1=0.2, a2=0.04, c=0.001 for order 30)"
-        )
+    u = _narma_input(u, seed, n_timesteps + order, where)
+    y = _narma_series(u[:, 0], order, a1, a2, b, c, convention, where)
     return u, y[order:].reshape(-1, 1)
