@@ -11,10 +11,15 @@ fixed), time per step of
 * ``step``: ``for t in range(T): y, s = model.step(x[:, t], s)``, the habit of a
   reservoirpy ``model(x)`` or snnTorch loop;
 
-timed round-robin (one run of each in turn, median of the repeats), and the ratio
-step / run. A third table compares ``leaky_tanh`` with an empty subclass of ``LeakyTanh``
-(``class MyESN(LeakyTanh): pass``) in runs without gradients with the native loops on:
-the ratio should be 1. Results: tables on stdout and ``benchmarks/results/step_cost.json``.
+* ``bare``: for the ESNs, the same torch operations per step written out by hand
+  (``linear``, ``addmm``, ``tanh``, ``lerp``; no checks, no state dict), the floor any
+  Python loop over single steps stands on;
+
+timed round-robin (one run of each in turn, median of the repeats), and the ratios
+step / run and bare / run. A third table compares ``leaky_tanh`` with an empty subclass
+of ``LeakyTanh`` (``class MyESN(LeakyTanh): pass``) in runs without gradients with the
+native loops on: the ratio should be 1. Results: tables on stdout and
+``benchmarks/results/step_cost.json``.
 """
 
 from __future__ import annotations
@@ -24,7 +29,9 @@ import time
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 from _common import machine, single_thread, table, write_json
+from torch import Tensor
 
 import rnngraph as rg
 from rnngraph import native
@@ -54,6 +61,25 @@ def lif(n: int = 200, batch: int = 64) -> tuple[rg.Network, int, int]:
     net.add_edge("in", "rec", weights=torch.rand(n, 20, generator=g) * 0.3, train="gd")
     net.add_edge("rec", "rec", weights=torch.randn(n, n, generator=g) * 0.05, feedback=True)
     return net, 20, batch
+
+
+def bare_esn(model: torch.nn.Module, x: Tensor) -> Callable[[], None]:
+    """The ESN step by hand, ``x_t = lerp(x_{t-1}, tanh(W_in u_t + W x_{t-1}), lr)``,
+    one step per Python iteration (its output is checked against the model's once)."""
+    w_in, w = model.edges["in->res"].weight, model.edges["res->res"].weight.t()
+    lr = float(model.nodes["res"].lr)
+
+    def loop() -> Tensor:
+        s = torch.zeros(x.shape[0], w.shape[0])
+        ys = []
+        for t in range(x.shape[1]):
+            s = torch.lerp(s, torch.tanh(torch.addmm(F.linear(x[:, t], w_in), s, w)), lr)
+            ys.append(s)
+        return torch.stack(ys, 1)
+
+    with torch.no_grad():
+        torch.testing.assert_close(loop(), model.forward(x), rtol=1e-5, atol=1e-6)
+    return loop
 
 
 def round_robin(fns: dict[str, Callable[[], None]], repeats: int) -> dict[str, float]:
@@ -95,9 +121,13 @@ def step_vs_run(steps: int, repeats: int) -> tuple[list, dict]:
                         for t in range(steps):
                             _, s = model.step(x[:, t], s)
 
-                t = round_robin({"run": run, "step": loop}, repeats)
+                fns = {"run": run, "step": loop}
+                if name.startswith("ESN") and not grad:
+                    fns["bare"] = bare_esn(model, x)
+                t = round_robin(fns, repeats)
                 us = {k: v / steps * 1e6 for k, v in t.items()}
-                rows.append([name, grad, us["run"], us["step"], us["step"] / us["run"]])
+                bare = us["bare"] / us["run"] if "bare" in us else "-"
+                rows.append([name, grad, us["run"], us["step"], us["step"] / us["run"], bare])
                 data[f"{name} grad={grad}"] = us
     finally:
         native.set_enabled(was)
@@ -132,7 +162,8 @@ def main() -> None:
     single_thread()
     steps = 200 if args.quick else 1000
     rows, data = step_vs_run(steps, args.repeats)
-    print(table(["network", "grad", "run us/step", "step us/step", "step / run"], rows,
+    headers = ["network", "grad", "run us/step", "step us/step", "step / run", "bare / run"]
+    print(table(headers, rows,
                 "Python loop over step() against run (torch loop, native off)"))  # fmt: skip
     print()
     sub_rows, sub = empty_subclass(4 * steps, args.repeats)
