@@ -131,7 +131,7 @@ _enabled = os.environ.get("RNNGRAPH_NATIVE", "1") != "0"
 
 #: The C functions' arguments: i int64, p pointer (NULL for None), r the real type.
 _SIGNATURES = {
-    "esn_run": "iiipi" + "p" * 10,
+    "esn_run": "iiipi" + "p" * 10 + "i" + "p" * 4,
     "li_run": "iipi" + "p" * 13,
     "leaky_tanh": "ii" + "p" * 5,
     "lif_step": "ii" + "p" * 14 + "ii",
@@ -598,6 +598,11 @@ class ReservoirRun:
     c_{ext} P + c_0`, :math:`x = \tanh(v)`, coefficients ``(g, c_rec, c_ext, c_0)``.
     ``where`` names the public call and the node in errors, ``edge`` the recurrent edge
     (``owner`` keys its cached CSR layout), ``state`` is ``(x, x_prev)``.
+
+    ``feedback`` (``"esn"`` only): a linear readout of the node fed back into its recurrent
+    input one step later, ``(A, R, rb, z)``: :math:`W x_p` becomes :math:`W x_p + A z` with
+    :math:`z(t) = R\,x(t) + r_b` (``A`` ``(n, c)``, ``R`` ``(c, n)``, ``rb`` ``(c,)`` or
+    ``None``, ``z`` ``(1, c)`` what the first step reads).
     """
 
     def __init__(
@@ -609,6 +614,7 @@ class ReservoirRun:
         weight: Tensor,
         coef: list[Tensor],
         state: tuple[Tensor, Tensor],
+        feedback: tuple[Tensor, Tensor, Tensor | None, Tensor] | None = None,
     ) -> None:
         x, prev = state
         n, dtype = x.shape[-1], x.dtype
@@ -629,6 +635,23 @@ class ReservoirRun:
         # what every chunk passes: the weights and the per-unit coefficients
         weights = [_ptr(self.W), *map(_ptr, self.csr)]
         self.consts = weights + [_ptr(c) for c in self.coef]
+        self.z, self.fed = None, [0, None, None, None, None]
+        if feedback is not None:
+            self.fed = self._feedback(kind, where, feedback, n, dtype)
+
+    def _feedback(self, kind: str, where: str, feedback: tuple, n: int, dtype) -> list:
+        """The C loop's readout-feedback arguments, checked (see the class docstring)."""
+        if kind != "esn":
+            raise ValueError(f"{where}: a fed-back readout runs in the echo-state loop only")
+        A, R, rb, z = feedback
+        c = z.shape[-1] if isinstance(z, Tensor) else -1
+        self._A = _check(where, "the feedback weights", A.detach(), (n, c), dtype)
+        self._R = _check(where, "the readout weights", R.detach(), (c, n), dtype)
+        self._rb = (
+            None if rb is None else _check(where, "the readout bias", rb.detach(), (c,), dtype)
+        )
+        self.z = _check(where, "the fed-back readout", z.detach(), (1, c), dtype).clone()
+        return [c, _ptr(self._A), _ptr(self._R), _ptr(self._rb), _ptr(self.z)]
 
     def chunk(self, P: Tensor | None, n_steps: int, out: Tensor) -> tuple[Tensor, Tensor]:
         """Run ``n_steps`` steps with the projected input ``P`` (``(n_steps, B, n)``, or
@@ -649,7 +672,7 @@ class ReservoirRun:
         head = [n_steps, m, n] if self.kind == "esn" else [n_steps, n]
         args = [*head, _ptr(P), stride, *self.consts, _ptr(self.x), _ptr(self.prev), _ptr(out)]
         if self.kind == "esn":
-            self.lib.esn_run(*args, _ptr(self.u))
+            self.lib.esn_run(*args, _ptr(self.u), *self.fed)
             V = out
         else:
             V = torch.empty(n_steps, m, n, dtype=dtype)

@@ -40,7 +40,7 @@ from ..edges import Linear
 from ..nodes import Context, DENode, Node
 from ..observers import Observer, Recording
 from ._plan import Explanation, Plan, PlanEdge, Target, build_plan, edge_key, explain, node_kernels
-from ._reservoir import reservoir_unusable, start_reservoir
+from ._reservoir import delay_lines, reservoir_unusable, start_reservoir
 from .executor import Hook, HookSpec
 
 __all__ = ["CompiledNetwork", "Hook", "State"]
@@ -1075,8 +1075,9 @@ class CompiledNetwork(nn.Module):
         data = self._recordings(r, y_all, batch)
         S = r.S
         if r.reservoir is not None:
-            xs, prev = r.reservoir.state()
-            S = [self.nodes[self.plan.reservoir.node].State(xs), prev]
+            xs = r.reservoir.state()[0]
+            lines = delay_lines(self.plan.reservoir, self.plan, r.reservoir)
+            S = [self.nodes[self.plan.reservoir.node].State(xs), *lines]
         new_state = dict(zip(self.state_keys(), self._flatten_state(S), strict=True))
         steps = torch.as_tensor(list(r.rec_steps), dtype=torch.int64)
         return y_all.transpose(0, 1), data, new_state, steps
@@ -1110,8 +1111,8 @@ class CompiledNetwork(nn.Module):
         r.W, r.BIAS = self._weights(event, r.written), self._bias_rows(summed, live, r.written)
         r.STEP, r.S = self._kernels(ctx), self._start(state)
         if native:
-            start = (r.S[0][0], r.S[1])
-            r.reservoir = start_reservoir(plan.reservoir, self.nodes, plan, self.dt, start)
+            args = (plan.reservoir, self.nodes, plan, self.dt, r.S[0][0], r.S[1:])
+            r.reservoir = start_reservoir(*args)
         r.ZERO = [
             torch.zeros(batch, self.nodes[v].n, device=dev, dtype=dtype)
             for v, _ in self._zero_inputs()

@@ -29,6 +29,7 @@ from ..nodes import DENode, FuncNode, Node, make_model
 from ..observers import Observer, Recording
 from ._compiled import RESERVED_LABELS, CompiledNetwork, State
 from ._fitting import FittingMixin
+from ._generate import Folded, closed_loop, closed_run, first_input, why_not_folded
 
 __all__ = ["Network"]
 
@@ -49,6 +50,25 @@ def one_at_a_time(fn: F) -> F:
             return fn(self, *args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _observer(
+    where: str,
+    model: CompiledNetwork,
+    observer: Observer | None,
+    record: Any,
+    every: int,
+    start: int,
+) -> Observer:
+    """The observer of a run: ``observer``, or one recording ``record`` (default: the output
+    node) every ``every`` steps from step ``start``, a bad ``record`` named after ``where``."""
+    if observer is not None:
+        return observer
+    names = [model.output_node] if record is None else record
+    try:
+        return Observer(names, every=every, start=start)
+    except (TypeError, ValueError) as err:  # a bad record=: name this call
+        raise type(err)(f"{where}: record: {err}") from None
 
 
 def _set_param(where: str, node: DENode, name: str, value: Any) -> None:
@@ -141,6 +161,7 @@ class Network(FittingMixin):
         self.output_node: str | None = None
         self._compiled: CompiledNetwork | None = None
         self._compiled_key: tuple | None = None
+        self._closed: tuple | None = None  # generate()'s closed loop, with what it was made for
 
     # ------------------------------------------------------------------------------
     # building
@@ -645,14 +666,130 @@ class Network(FittingMixin):
                 "sampling_steps= and cutoff= only without it"
             )
         model = self.compile()
-        if observer is None:
-            names = [model.output_node] if record is None else record
-            try:
-                observer = Observer(names, every=every, start=start)
-            except (TypeError, ValueError) as err:  # a bad record=: name this call
-                raise type(err)(f"{where}: record: {err}") from None
+        observer = _observer(where, model, observer, record, every, start)
         with torch.set_grad_enabled(enable_grad):
             return model.execute(where, inputs, observer, state, progress, steps)
+
+    @keywords("Network.generate")
+    @one_at_a_time
+    def generate(
+        self,
+        steps: int,
+        warmup: Any = None,
+        *,
+        first: Any = None,
+        record: list[str] | tuple[str, ...] | str | None = None,
+        observer: Observer | None = None,
+        progress: bool = False,
+        enable_grad: bool = False,
+    ) -> Recording:
+        r"""Run ``steps`` steps on the network's own output: generative (closed-loop)
+        forecasting, reservoirpy's ``x = esn(x)`` loop.
+
+        With a readout fitted to predict the next input (``fit_ridge`` on
+        ``to_forecasting`` data), the output of each step is the input of the next:
+
+        .. math:: u(t + 1) = y(t), \qquad y(t) = \text{network}(u(t), \text{state})
+
+        The run starts from the held state. With ``warmup`` the network first runs on
+        those true inputs (teacher-forced, as :meth:`run` would), and the last output of the
+        warmup is the first generated step's input; ``first`` gives that input instead
+        (for example the last true value). The network holds the state of the last
+        generated step afterwards, so :meth:`run` or another ``generate`` continues from it.
+
+        Parameters
+        ----------
+        steps : int
+            Number of generated steps.
+        warmup : tensor or array, optional
+            ``(T, C)`` or ``(B, T, C)`` true inputs to run on first (``C`` = the input width,
+            which must equal the output width).
+        first : tensor or array, optional
+            ``(C,)`` or ``(B, C)``: the first generated step's input, instead of ``warmup``.
+        record, observer
+            What to record during the generated steps, as in :meth:`run` (default: the
+            output node).
+        progress : bool
+            Show a progress bar over the generated steps.
+        enable_grad : bool
+            Build the autograd graph (default off).
+
+        Returns
+        -------
+        Recording
+            Of the generated steps only: ``output`` is ``(steps, C)`` or ``(B, steps, C)``,
+            ``state`` the state after the last one (the keys of :meth:`state`).
+
+        Raises
+        ------
+        ValueError
+            When the input and output widths differ, the output already feeds the input,
+            neither or both of ``warmup`` and ``first`` are given, or an input is malformed;
+            nothing has run and the held state is unchanged.
+        """
+        where = "Network.generate"
+        steps = as_int(where, "steps", steps, minimum=1, type_error=ValueError)
+        progress = as_flag(where, "progress", progress)
+        enable_grad = as_flag(where, "enable_grad", enable_grad)
+        if (warmup is None) == (first is None):
+            raise ValueError(
+                f"{where}: give warmup= (true inputs to run on first; the last output is the "
+                "first generated input) or first= (that input itself), one of them"
+            )
+        model = self.compile()
+        closed, folded = self._closed_loop(where, model)
+        observer = _observer(where, closed, observer, record, 1, 0)
+        if warmup is not None:
+            batched = model.as_input(where, warmup)[1]  # checked before anything runs
+        else:
+            x0 = first_input(where, model, first, model.state)
+            batched = np.ndim(first) == 2
+        with torch.set_grad_enabled(enable_grad):
+            if warmup is not None:
+                x0 = model.execute(where, warmup, None, None, False, None).with_batch()[:, -1]
+            rec = closed_run(where, model, (closed, folded), x0, observer, progress, steps)
+        rec.batched = batched or rec.with_batch().shape[0] > 1
+        model.reset(rec.state)
+        return rec
+
+    @keywords("Network.explain_generate")
+    def explain_generate(
+        self, batch_size: int = 1, grad: bool = False, record: list[str] | str | None = None
+    ) -> str:
+        """Which network :meth:`generate` runs (with ``batch_size``, gradients or not, and
+        ``record``), and how: the echo-state network folded into its reservoir with the
+        readout fed back (no input node; the native reservoir loop where it applies), or
+        the whole closed loop, and why not folded; then that network's ``explain()``."""
+        where = "Network.explain_generate"
+        model = self.compile()
+        closed, folded = self._closed_loop(where, model)
+        names = _observer(where, closed, None, record, 1, 0).record
+        why = why_not_folded(model, names, as_flag(where, "grad", grad))
+        if why is None:
+            head = "generate: folded, the readout fed back into the reservoir through W_in"
+            net = folded().network
+        else:
+            head = f"generate: the closed loop, output -> input (not folded: {why})"
+            net = closed
+        return f"{head}\n{net.explain(batch_size, grad)}"
+
+    def _closed_loop(
+        self, where: str, model: CompiledNetwork
+    ) -> tuple[CompiledNetwork, Callable[[], Folded]]:
+        """The closed-loop twin of the compiled network and (made on first use) its folded
+        form (see ``_generate``), made again when the network was compiled again or moved,
+        or its ``dt`` changed."""
+        key = (model, model._ref.dtype, model._ref.device, model.dt)
+        cached = getattr(self, "_closed", None)
+        if cached is None or cached[0] != key:
+            cached = self._closed = (key, closed_loop(where, model), [])
+
+        def folded(made: list = cached[2]) -> Folded:
+            if not made:
+                made.append(Folded(model))
+            return made[0]
+
+        return cached[1], folded
 
     # the trainers read and write the held state too: one at a time, like run
     fit_ridge = one_at_a_time(FittingMixin.fit_ridge)

@@ -271,5 +271,10 @@ def explain(
             table[v] = ("function", f"{getattr(node, 'name', '')}", ())
     written = {k for h in hooks for k in getattr(h, "writes", ())}
     edges = {e.key: _edge_kernel(plan, e, ctx, batch, written) for e in plan.edges}
+    fed = plan.reservoir.feedback if native else None
+    if fed is not None:
+        edges[fed.key] = (
+            f"readout fed back in the C loop (a dot product per unit), delay {fed.delay}"
+        )
     loop = "native reservoir loop" if native else "time loop"
     return Explanation(batch, ctx.grad, loop, why, FrozenMap(table), FrozenMap(edges))

@@ -11,6 +11,10 @@ what the node declares, never by its class:
 
 In both, the node's only dynamic input is its delay-1 feedback self-edge, static nodes feed
 it (their projection is computed for all steps in one GEMM), and only function nodes follow.
+An ``"esn"`` loop may also take a linear readout fed back: an identity function node that
+reads only the reservoir and feeds its recurrent input through a delay-1 edge (an echo-state
+network with output feedback, or one generating on its own predictions), computed in the C
+loop at every step.
 """
 
 from __future__ import annotations
@@ -23,9 +27,15 @@ import torch
 from torch import Tensor
 
 from .. import _native
-from ..nodes import AFFINE_GAINS, FuncNode, Node, affine_gain
+from ..nodes import ACTIVATIONS, AFFINE_GAINS, FuncNode, Node, affine_gain
 
-__all__ = ["Reservoir", "find_reservoir", "reservoir_unusable", "start_reservoir"]
+__all__ = [
+    "Reservoir",
+    "delay_lines",
+    "find_reservoir",
+    "reservoir_unusable",
+    "start_reservoir",
+]
 
 
 @dataclass(frozen=True)
@@ -38,6 +48,8 @@ class Reservoir:
     edge: Any
     var: str
     post: tuple[str, ...]
+    feedback: Any = None  # the delay-1 edge from the fed-back readout, or None
+    readout: Any = None  # the edge node -> readout it feeds back
 
 
 def _kind(node: Node) -> tuple[str | None, str]:
@@ -71,13 +83,15 @@ def _kind(node: Node) -> tuple[str | None, str]:
 
 def find_reservoir(plan: Any, nodes: Mapping[str, Node]) -> tuple[Reservoir | None, str | None]:
     """The plan's native reservoir loop, or ``None`` and why its structure has none."""
-    if len(plan.de_nodes) != 1 or len(plan.delayed) != 1:
+    if len(plan.de_nodes) != 1 or not 1 <= len(plan.delayed) <= 2:
         return None, "needs one differential-equation node and one delayed edge"
     v = plan.de_nodes[0]
-    node, edge = nodes[v], plan.delayed[0]
+    node = nodes[v]
     kind, var = _kind(node)
     if kind is None:
         return None, f"node {v!r}: {var}"
+    selfs = [e for e in plan.delayed if (e.source, e.target) == (v, v)]
+    edge = selfs[0] if selfs else plan.delayed[0]
     if (edge.source, edge.target, edge.delay, edge.source_var) != (v, v, 1, None):
         return None, "the delayed edge is not a feedback self-edge of delay 1 on the output"
     if kind == "li":
@@ -85,8 +99,12 @@ def find_reservoir(plan: Any, nodes: Mapping[str, Node]) -> tuple[Reservoir | No
         var = edge.target_var
         if var not in names:
             return None, f"the self-edge feeds {var!r}, not an input of the linear part"
+    fed = next((e for e in plan.delayed if e is not edge), None)
+    readout, why = (None, None) if fed is None else _fed_readout(plan, nodes, kind, v, edge, fed)
+    if why is not None:
+        return None, why
     for t in plan.targets.values():
-        if t.node == v and t.dynamic != ((edge,) if t.var == var else ()):
+        if t.node == v and set(t.dynamic) != ({edge, fed} - {None} if t.var == var else set()):
             return None, f"input {t.var!r} of {v!r} has other dynamic edges"
         if t.node == v and kind == "li" and t.var == var and (t.static or t.external):
             return None, "the drive enters the recurrent input"
@@ -101,7 +119,32 @@ def find_reservoir(plan: Any, nodes: Mapping[str, Node]) -> tuple[Reservoir | No
         ):
             return None, f"node {u!r} after the reservoir is not a plain function node"
         done.add(u)
-    return Reservoir(kind, v, edge, var, post), None
+    return Reservoir(kind, v, edge, var, post, fed, readout), None
+
+
+def _fed_readout(plan, nodes, kind, v, edge, fed) -> tuple[Any, str | None]:
+    """The edge ``v -> readout`` of a readout fed back by ``fed``, or why ``fed`` is not
+    that: a delay-1 edge into the self-edge's input from an identity function node whose
+    only input is ``v``'s output."""
+    u = fed.source
+    feeds = plan.edges_into(u)
+    node = nodes[u]
+    if (
+        kind != "esn"
+        or fed.target != v
+        or fed.delay != 1
+        or fed.source_var is not None
+        or fed.target_var != edge.target_var
+        or not isinstance(node, FuncNode)
+        or node.fn is not ACTIVATIONS["identity"]
+        or len(feeds) != 1
+        or (feeds[0].source, feeds[0].delay, feeds[0].source_var) != (v, 0, None)
+    ):
+        return None, (
+            "the second delayed edge is not a readout fed back (an identity function node "
+            f"reading only {v!r}, into its recurrent input with delay 1)"
+        )
+    return feeds[0], None
 
 
 def reservoir_unusable(
@@ -132,6 +175,8 @@ def _coefficients(r: Reservoir, node: Node, plan: Any, dt: float, like: Tensor) 
     with torch.no_grad():
         if r.kind == "esn":
             lm = node.leaky_map()
+            if r.feedback is not None and r.feedback.module.bias is not None:
+                bias = bias + r.feedback.module.bias.detach()
             return [lm.lr, lm.bias + (0.0 if static else bias)]
         part = next(iter(node.linear_part().values()))
         g = affine_gain(node.integrator, dt, part.tau, like)
@@ -140,15 +185,35 @@ def _coefficients(r: Reservoir, node: Node, plan: Any, dt: float, like: Tensor) 
         return [g, c_rec, c_ext, (1 - g) * part.rest + c_rec * bias]
 
 
-def start_reservoir(r: Reservoir, nodes, plan, dt: float, state: tuple) -> _native.ReservoirRun:
-    """The native loop of one run from ``state`` ``(x, x_prev)``."""
+def start_reservoir(
+    r: Reservoir, nodes, plan, dt: float, x: Tensor, lines: list[Tensor]
+) -> _native.ReservoirRun:
+    """The native loop of one run from the node's variable ``x`` and the delay ``lines``
+    (one per delayed edge, in the plan's order)."""
     node = nodes[r.node]
     where = f"CompiledNetwork.run (native loop of node {r.node!r})"
     coef = [
         torch.as_tensor(c, dtype=torch.float64).detach()
         if not isinstance(c, Tensor)
         else c.detach()
-        for c in _coefficients(r, node, plan, dt, state[0])
+        for c in _coefficients(r, node, plan, dt, x)
     ]
+    line = dict(zip((e.key for e in plan.delayed), lines, strict=True))
+    feedback = None
+    if r.feedback is not None:
+        dense = [m.effective_weight().detach() for m in (r.feedback.module, r.readout.module)]
+        A, R = (w.to_dense() if w.layout != torch.strided else w for w in dense)
+        rb = r.readout.module.bias
+        feedback = (A, R, None if rb is None else rb.detach(), line[r.feedback.key])
     weight = r.edge.module.effective_weight()
-    return _native.ReservoirRun(r.kind, where, r.edge.key, r.edge.module, weight, coef, state)
+    state = (x, line[r.edge.key])
+    return _native.ReservoirRun(
+        r.kind, where, r.edge.key, r.edge.module, weight, coef, state, feedback
+    )
+
+
+def delay_lines(r: Reservoir, plan: Any, run: _native.ReservoirRun) -> list[Tensor]:
+    """The delay lines after a native run, in the plan's order: the recurrent edge's and
+    the fed-back readout's (copies)."""
+    x, prev = run.state()
+    return [prev if e is r.edge else run.z.clone() for e in plan.delayed]
