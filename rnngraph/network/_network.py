@@ -686,16 +686,11 @@ class Network(FittingMixin):
         r"""Run ``steps`` steps on the network's own output: generative (closed-loop)
         forecasting, reservoirpy's ``x = esn(x)`` loop.
 
-        With a readout fitted to predict the next input (``fit_ridge`` on
-        ``to_forecasting`` data), the output of each step is the input of the next:
-
-        .. math:: u(t + 1) = y(t), \qquad y(t) = \text{network}(u(t), \text{state})
-
-        The run starts from the held state. With ``warmup`` the network first runs on
-        those true inputs (teacher-forced, as :meth:`run` would), and the last output of the
-        warmup is the first generated step's input; ``first`` gives that input instead
-        (for example the last true value). The network holds the state of the last
-        generated step afterwards, so :meth:`run` or another ``generate`` continues from it.
+        With a readout fitted to predict the next input, each step's output is the next
+        step's input: :math:`u(t + 1) = y(t)`. From the held state, ``warmup`` (true inputs)
+        runs first, as :meth:`run` would, and its last output is the first generated input;
+        ``first`` gives that input instead. The network holds the last generated step's
+        state afterwards, so :meth:`run` or another ``generate`` continues from it.
 
         Parameters
         ----------
@@ -707,8 +702,7 @@ class Network(FittingMixin):
         first : tensor or array, optional
             ``(C,)`` or ``(B, C)``: the first generated step's input, instead of ``warmup``.
         record, observer
-            What to record during the generated steps, as in :meth:`run` (default: the
-            output node).
+            What to record during the generated steps, as in :meth:`run`.
         progress : bool
             Show a progress bar over the generated steps.
         enable_grad : bool
@@ -726,6 +720,13 @@ class Network(FittingMixin):
             When the input and output widths differ, the output already feeds the input,
             neither or both of ``warmup`` and ``first`` are given, or an input is malformed;
             nothing has run and the held state is unchanged.
+
+        Notes
+        -----
+        The closed loop is the network plus an identity edge ``output -> input`` of delay 1;
+        an echo-state network runs it without its input node, the readout fed back through
+        ``W_in`` (the same computation), in the native reservoir loop (see
+        :meth:`explain_generate`).
         """
         where = "Network.generate"
         steps = as_int(where, "steps", steps, minimum=1, type_error=ValueError)
