@@ -634,3 +634,92 @@ def test_ridge_statistics_merge_in_place():
     whole = Ridge(alpha=0.1).fit(X, Y)
     W, b = one.solve()
     assert torch.allclose(W, whole.weight, atol=1e-12) and torch.allclose(b, whole.bias, atol=1e-12)
+
+
+# --------------------------------------------------------------------------------------
+# centred statistics: accuracy at high condition, streaming and merging
+# --------------------------------------------------------------------------------------
+
+
+def _ill_conditioned(seed: int, m: int = 3000, n: int = 200, cond: float = 1e9):
+    """Features with a mean of the order of their spread and a Gram condition ``cond`` once
+    centred (the singular values of the centred data span ``sqrt(cond)``)."""
+    rng = np.random.default_rng(seed)
+    u, _ = np.linalg.qr(rng.standard_normal((m, n)))
+    v, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    s = np.logspace(0, -np.log10(np.sqrt(cond)), n)
+    X = (u * s) @ v.T * 10 + 0.3 + 0.2 * rng.standard_normal(n)
+    Y = X @ rng.standard_normal((n, 2)) + 0.5 + 1e-3 * rng.standard_normal((m, 2))
+    return X, Y
+
+
+def _svd_ridge(X, Y, alpha):
+    """The ridge solution with an unpenalised bias from the SVD of the centred data."""
+    mx, my = X.mean(0), Y.mean(0)
+    u, s, vt = np.linalg.svd(X - mx, full_matrices=False)
+    W = ((vt.T * (s / (s**2 + alpha))) @ (u.T @ (Y - my))).T
+    return W, my - W @ mx
+
+
+@pytest.mark.parametrize("alpha", [1e-8, 1e-6])
+def test_ridge_at_condition_1e9_is_close_to_the_svd_solution(alpha):
+    X, Y = _ill_conditioned(0)
+    W_ref, b_ref = _svd_ridge(X, Y, alpha)
+    centred = Ridge(alpha=alpha)
+    for k in range(0, len(X), 700):  # streamed in chunks
+        centred.partial_fit(X[k : k + 700], Y[k : k + 700])
+    W, b = (t.numpy() for t in centred.solve())
+    err = np.linalg.norm(W - W_ref) / np.linalg.norm(W_ref)
+    # the augmented normal equations (what reading xtx switches to) for comparison
+    augmented = Ridge(alpha=alpha).partial_fit(X, Y)
+    augmented.xtx  # noqa: B018 - hands the statistics out, as augmented sums
+    err_aug = np.linalg.norm(augmented.solve()[0].numpy() - W_ref) / np.linalg.norm(W_ref)
+    assert err < 2e-7, err
+    assert err < err_aug / 30, (err, err_aug)
+    np.testing.assert_allclose(b, b_ref, rtol=0, atol=1e-6 * np.abs(b_ref).max())
+
+
+def test_streamed_centred_statistics_equal_one_pass():
+    X, Y, _, _ = _design(seed=20, n=900, f=8)
+    whole = Ridge(alpha=1e-3).fit(X, Y)
+    streamed = Ridge(alpha=1e-3)
+    for k in range(0, 900, 37):
+        streamed.partial_fit(X[k : k + 37], Y[k : k + 37])
+    W, b = streamed.solve()
+    torch.testing.assert_close(W, whole.weight, rtol=0, atol=1e-12)
+    torch.testing.assert_close(b, whole.bias, rtol=0, atol=1e-12)
+    assert streamed.n_samples == 900
+
+
+@pytest.mark.parametrize("fit_bias", [True, False])
+@pytest.mark.parametrize("read_first", [False, True], ids=["centred", "after-xtx"])
+def test_ridge_merge_is_one_fit_of_both(fit_bias, read_first):
+    X, Y, _, _ = _design(seed=21, n=500, f=6)
+    one = Ridge(alpha=0.1, fit_bias=fit_bias).partial_fit(X[:200], Y[:200])
+    two = Ridge(alpha=0.1, fit_bias=fit_bias).partial_fit(X[200:], Y[200:])
+    if read_first:
+        one.xtx  # noqa: B018 - the augmented form on one side only
+    before = two.solve()
+    one.merge(two)
+    assert one.n_samples == 500
+    whole = Ridge(alpha=0.1, fit_bias=fit_bias).fit(X, Y)
+    W, b = one.solve()
+    torch.testing.assert_close(W, whole.weight, rtol=0, atol=1e-11)
+    if fit_bias:
+        torch.testing.assert_close(b, whole.bias, rtol=0, atol=1e-11)
+    after = two.solve()  # the other is left as it was
+    torch.testing.assert_close(after[0], before[0], rtol=0, atol=0)
+
+
+def test_ridge_merge_refuses_what_does_not_fit():
+    X, Y, _, _ = _design(seed=22, n=100, f=4)
+    one = Ridge(alpha=0.1).partial_fit(X, Y)
+    W = one.solve()[0].clone()
+    with pytest.raises(ValueError, match="fit_bias=True"):
+        one.merge(Ridge(alpha=0.1, fit_bias=False).partial_fit(X, Y))
+    with pytest.raises(ValueError, match="widths differ"):
+        one.merge(Ridge(alpha=0.1).partial_fit(X[:, :3], Y))
+    with pytest.raises(ValueError, match="must be a Ridge"):
+        one.merge("statistics")
+    assert one.n_samples == 100
+    torch.testing.assert_close(one.solve()[0], W, rtol=0, atol=0)
