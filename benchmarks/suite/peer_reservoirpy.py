@@ -2,8 +2,10 @@
 
     .peers/reservoirpy/bin/python benchmarks/suite/peer_reservoirpy.py REQUEST.json RESULT.json
 
-Tasks: ``esn`` (``Reservoir.run`` per step on given W, W_in and inputs) and ``mg`` (the
-Mackey-Glass ESN end to end: reservoir run + ridge fit, test run, RLS fit).
+Tasks: ``esn`` (``Reservoir.run`` per step on given W, W_in and inputs), ``mg`` (the
+Mackey-Glass ESN end to end: reservoir run + ridge fit, test run, RLS fit) and ``generate``
+(fit, warm-up and closed-loop generation with the ``esn.step`` loop of reservoirpy's
+generative tutorial, one ESN per draw).
 """
 
 from __future__ import annotations
@@ -88,5 +90,43 @@ def mg(req: dict, arrays: dict) -> dict:
     return {"results": res}
 
 
+def generate(req: dict, arrays: dict) -> dict:
+    x_tr, y_tr, warm, steps = arrays["x_train"], arrays["y_train"], arrays["warmup"], req["steps"]
+    out, saved, preds = {}, {}, {}
+    for seed in req["seeds"]:
+        res = Reservoir(
+            W=sp.csr_matrix(arrays[f"W{seed}"]), Win=arrays[f"Win{seed}"], bias=0.0, lr=req["lr"]
+        )
+        readout = Ridge(ridge=req["ridge"])
+        esn = res >> readout
+        esn.fit(x_tr, y_tr, warmup=req["washout"])
+        res.reset()
+        y0 = esn.run(warm)[-1]
+        s0 = res.state["out"].copy()
+
+        def loop(y0: np.ndarray = y0, s0: np.ndarray = s0, esn=esn, res=res) -> None:
+            res.state = {"out": s0.copy()}
+            y, pred = y0, np.empty((steps, y0.shape[-1]))
+            for k in range(steps):
+                y = esn.step(y)
+                pred[k] = y
+            preds["pred"] = pred
+
+        t = time_calls(loop, req["repeats"])
+        out[str(seed)] = {
+            "us_median": 1e6 * t["s_median"] / steps,
+            "us_min": 1e6 * t["s_min"] / steps,
+            "cpu_us_median": 1e6 * t["cpu_s_median"] / steps,
+            "steps": steps,
+            "repeats": t["repeats"],
+            "samples_us": [1e6 * v / steps for v in t["samples_s"]],
+        }
+        saved[f"pred{seed}"] = preds["pred"]
+        saved[f"Wout{seed}"], saved[f"bias{seed}"] = readout.Wout, readout.bias
+        print(seed, out[str(seed)]["us_median"], flush=True)
+    np.savez(Path(req["tmp"]) / "result.npz", **saved)
+    return {"results": out}
+
+
 if __name__ == "__main__":
-    serve({"esn": esn, "mg": mg}, reservoirpy.__version__)
+    serve({"esn": esn, "mg": mg, "generate": generate}, reservoirpy.__version__)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from . import brian2_iaf, eprop, esn, lif, mackey_glass, observer
+from . import brian2_iaf, eprop, esn, generative, lif, mackey_glass, observer
 from ._peers import ROOT, Peers
 from ._report import Context, Section, machine, write
 
@@ -20,6 +20,7 @@ from ._report import Context, Section, machine, write
 WORKLOADS = {
     "esn": esn,
     "mackey_glass": mackey_glass,
+    "generative": generative,
     "lif": lif,
     "brian2": brian2_iaf,
     "eprop": eprop,

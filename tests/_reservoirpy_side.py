@@ -1,0 +1,50 @@
+"""reservoirpy's side of ``test_peer_reservoirpy.py``; runs inside ``.peers/reservoirpy``.
+
+    .peers/reservoirpy/bin/python tests/_reservoirpy_side.py TASK IN.npz OUT.npz
+
+Tasks (all on the given ``W`` (CSR), ``Win``, ``lr`` and zero bias):
+
+* ``mackey_glass``: ``reservoirpy.datasets.mackey_glass(n)`` (its default seed);
+* ``states``: the reservoir's states on the inputs ``u`` from the zero state;
+* ``ridge``: ``reservoir >> Ridge(ridge=alpha)`` fitted on ``x``, ``y`` with ``warmup``, then
+  its predictions on ``x_test`` (after the training run, as reservoirpy continues);
+* ``generate``: the same fit, the reservoir reset, ``esn.run(warm)`` and then ``steps``
+  steps of ``y = esn.step(y)`` from the warm-up's last output (reservoirpy's generative
+  tutorial).
+"""
+
+import sys
+
+import numpy as np
+import scipy.sparse as sp
+from reservoirpy.datasets import mackey_glass
+from reservoirpy.nodes import Reservoir, Ridge
+
+
+def main(task: str, src: str, dst: str) -> None:
+    d = np.load(src)
+    if task == "mackey_glass":
+        np.savez(dst, series=mackey_glass(int(d["n"])))
+        return
+    res = Reservoir(W=sp.csr_matrix(d["W"]), Win=d["Win"], bias=0.0, lr=float(d["lr"]))
+    if task == "states":
+        np.savez(dst, states=res.run(d["u"]))
+        return
+    readout = Ridge(ridge=float(d["alpha"]))
+    esn = res >> readout
+    esn.fit(d["x"], d["y"], warmup=int(d["warmup"]))
+    out = {"Wout": np.asarray(readout.Wout).T, "bias": np.asarray(readout.bias).reshape(-1)}
+    if task == "ridge":
+        out["pred"] = esn.run(d["x_test"])
+    else:
+        res.reset()
+        y = esn.run(d["warm"])[-1]
+        pred = np.empty((int(d["steps"]), y.shape[-1]))
+        for k in range(len(pred)):
+            y = pred[k] = esn.step(y)
+        out["pred"] = pred
+    np.savez(dst, **out)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:4])

@@ -1,0 +1,118 @@
+"""rnngraph against reservoirpy itself (0.4.2 in ``.peers/reservoirpy``, ``make peers``).
+
+The README's reservoirpy claims as tests: the same reservoir states, the same ridge
+readout and predictions, and the same generative (closed-loop) forecast, with the same
+weights on both sides. Skipped with a message where the peer's venv is absent.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import rnngraph as rg
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHON = ROOT / ".peers" / "reservoirpy" / "bin" / "python"
+SIDE = Path(__file__).with_name("_reservoirpy_side.py")
+LR = 0.3
+
+pytestmark = pytest.mark.skipif(
+    not PYTHON.exists(),
+    reason="reservoirpy's venv .peers/reservoirpy is absent (make peers PEERS=reservoirpy)",
+)
+
+
+def peer(task: str, tmp_path: Path, **arrays) -> dict[str, np.ndarray]:
+    src, dst = tmp_path / "in.npz", tmp_path / "out.npz"
+    np.savez(src, lr=LR, **arrays)
+    done = subprocess.run(
+        [str(PYTHON), str(SIDE), task, str(src), str(dst)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"},
+    )
+    if done.returncode:
+        sys.stderr.write(done.stderr)
+        raise AssertionError(f"reservoirpy's side of {task!r} failed: {done.stderr[-2000:]}")
+    with np.load(dst) as z:
+        return {k: z[k] for k in z.files}
+
+
+def esn(n: int, c: int, sr: float, seed: int) -> tuple[rg.Network, dict[str, np.ndarray]]:
+    gen = torch.Generator().manual_seed(seed)
+    f64 = torch.float64
+    w_in = rg.input_weights(n, c, connectivity=0.2, seed=gen, dtype=f64)
+    w = rg.recurrent_weights(n, spectral_radius=sr, connectivity=0.1, seed=gen, dtype=f64)
+    net = rg.Network(dt=1.0, dtype=f64)
+    net.add_func_node("in", c)
+    net.add_diffeq_node("res", "leaky_tanh", n=n, lr=LR, bias=0.0)
+    net.add_edge("in", "res", weights=w_in)
+    net.add_edge("res", "res", weights=w, feedback=True, sparse=True)
+    return net, {"W": w.numpy(), "Win": w_in.numpy()}
+
+
+def mackey_glass(n: int) -> np.ndarray:
+    s = rg.datasets.mackey_glass(n)
+    return 2.0 * (s - s.min()) / (s.max() - s.min()) - 1.0
+
+
+def test_mackey_glass_series_is_reservoirpys_bit_for_bit(tmp_path):
+    theirs = peer("mackey_glass", tmp_path, n=3000)["series"]
+    np.testing.assert_array_equal(rg.datasets.mackey_glass(3000), theirs)
+
+
+def test_reservoir_states_equal_reservoirpys(tmp_path):
+    net, w = esn(200, 2, 1.25, seed=0)
+    u = np.random.default_rng(0).uniform(-1, 1, (300, 2))
+    theirs = peer("states", tmp_path, u=u, **w)["states"]
+    ours = net.run(u, record=["res"])["res"].numpy()
+    assert np.abs(theirs).max() > 0.1  # the reservoir is driven, not near zero
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-12)
+
+
+def test_ridge_readout_and_predictions_equal_reservoirpys(tmp_path):
+    """One-step-ahead Mackey-Glass, 300 units, alpha 1e-6 with an unpenalised bias."""
+    s = mackey_glass(3001)
+    x, y = s[:-1], s[1:]
+    net, w = esn(300, 1, 1.25, seed=1)
+    args = {"x": x[:2000], "y": y[:2000], "x_test": x[2000:], "alpha": 1e-6, "warmup": 100}
+    theirs = peer("ridge", tmp_path, **args, **w)
+    net.fit_ridge(x[:2000], y[:2000], alpha=1e-6, washout=100)
+    edge = net.get_edge("res", "readout")
+    pred = net.run(x[2000:]).output.numpy()
+    assert rg.metrics.nrmse(y[2000:], pred) < 1e-2  # a fitted readout, not a trivial one
+    np.testing.assert_allclose(pred, theirs["pred"], rtol=0, atol=2e-9)
+    scale = np.abs(theirs["Wout"]).max()
+    np.testing.assert_allclose(edge.weight.detach().numpy(), theirs["Wout"], atol=1e-6 * scale)
+    np.testing.assert_allclose(edge.bias.detach().numpy(), theirs["bias"], atol=1e-6 * scale)
+
+
+def valid_steps(pred: np.ndarray, truth: np.ndarray, std: float) -> int:
+    bad = np.flatnonzero(np.abs(pred - truth)[:, 0] / std > 0.4)
+    return int(bad[0]) if bad.size else len(pred)
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_generated_forecast_equals_reservoirpys(tmp_path, seed):
+    """Mackey-Glass generated 600 steps after a 300-step warm-up; same valid prediction time
+    and the same trajectory until the two (separately fitted) readouts' rounding grows."""
+    s = mackey_glass(2601)
+    x, y = s[:-1], s[1:]
+    net, w = esn(300, 1, 1.25, seed=seed)
+    args = {"x": x[:2000], "y": y[:2000], "warm": x[1700:2000], "steps": 600}
+    theirs = peer("generate", tmp_path, alpha=1e-6, warmup=100, **args, **w)["pred"]
+    net.fit_ridge(x[:2000], y[:2000], alpha=1e-6, washout=100)
+    net.reset()
+    ours = net.generate(600, warmup=x[1700:2000]).output.numpy()
+    truth = s[2001:2601]
+    vpt = valid_steps(ours, truth, s.std())
+    assert vpt > 20  # a forecast that follows the series, not one that fails at once
+    assert vpt == valid_steps(theirs, truth, s.std())
+    np.testing.assert_allclose(ours[:100], theirs[:100], rtol=0, atol=1e-5)
