@@ -10,7 +10,12 @@ Tasks (all on the given ``W`` (CSR), ``Win``, ``lr`` and zero bias):
   its predictions on ``x_test`` (after the training run, as reservoirpy continues);
 * ``generate``: the same fit, the reservoir reset, ``esn.run(warm)`` and then ``steps``
   steps of ``y = esn.step(y)`` from the warm-up's last output (reservoirpy's generative
-  tutorial).
+  tutorial);
+* ``feedback_ridge``: ``ESN(feedback=True)`` as reservoirpy 0.4 builds it,
+  ``(res >> Ridge) & (res << Ridge)`` with ``Win = [Win, Wfb]``, fitted on ``x``, ``y``
+  (teacher-forced) with ``warmup``, then its predictions on ``x_test``;
+* ``force``: the same graph with ``RLS(alpha, fit_bias=False)``: ``partial_fit(x, y)`` (its
+  outputs during training) and then the predictions on ``x_test``.
 """
 
 import sys
@@ -18,7 +23,7 @@ import sys
 import numpy as np
 import scipy.sparse as sp
 from reservoirpy.datasets import mackey_glass
-from reservoirpy.nodes import Reservoir, Ridge
+from reservoirpy.nodes import RLS, Reservoir, Ridge
 
 
 def main(task: str, src: str, dst: str) -> None:
@@ -26,15 +31,24 @@ def main(task: str, src: str, dst: str) -> None:
     if task == "mackey_glass":
         np.savez(dst, series=mackey_glass(int(d["n"])))
         return
-    res = Reservoir(W=sp.csr_matrix(d["W"]), Win=d["Win"], bias=0.0, lr=float(d["lr"]))
+    w_in = np.hstack([d["Win"], d["Wfb"]]) if "Wfb" in d else d["Win"]
+    res = Reservoir(W=sp.csr_matrix(d["W"]), Win=w_in, bias=0.0, lr=float(d["lr"]))
+    if task == "force":
+        readout = RLS(alpha=float(d["alpha"]), fit_bias=False)
+        esn = (res >> readout) & (res << readout)
+        train = esn.partial_fit(d["x"], d["y"])
+        np.savez(dst, train=train, pred=esn.run(d["x_test"]), Wout=np.asarray(readout.Wout).T)
+        return
     if task == "states":
         np.savez(dst, states=res.run(d["u"]))
         return
     readout = Ridge(ridge=float(d["alpha"]))
     esn = res >> readout
+    if task == "feedback_ridge":
+        esn = esn & (res << readout)
     esn.fit(d["x"], d["y"], warmup=int(d["warmup"]))
     out = {"Wout": np.asarray(readout.Wout).T, "bias": np.asarray(readout.bias).reshape(-1)}
-    if task == "ridge":
+    if task in ("ridge", "feedback_ridge"):
         out["pred"] = esn.run(d["x_test"])
     else:
         res.reset()

@@ -116,3 +116,48 @@ def test_generated_forecast_equals_reservoirpys(tmp_path, seed):
     assert vpt > 20  # a forecast that follows the series, not one that fails at once
     assert vpt == valid_steps(theirs, truth, s.std())
     np.testing.assert_allclose(ours[:100], theirs[:100], rtol=0, atol=1e-5)
+
+
+def feedback_case(seed: int = 3, n: int = 300):
+    s = mackey_glass(2401)
+    x, y = s[:-1], s[1:]
+    net, w = esn(n, 1, 1.25, seed=seed)
+    w["Wfb"] = 0.1 * np.random.default_rng(seed).uniform(-1, 1, (n, 1))
+    data = {"x": x[:2000], "y": y[:2000], "x_test": x[2000:2400]}
+    return net, w, data, y[2000:2400]
+
+
+def test_teacher_forced_ridge_with_feedback_equals_reservoirpys_esn_feedback(tmp_path):
+    """reservoirpy's ``ESN(feedback=True)``: the readout fitted on teacher-forced states
+    (the target fed back), then a test run that feeds back its own predictions."""
+    net, w, data, truth = feedback_case()
+    theirs = peer("feedback_ridge", tmp_path, alpha=1e-4, warmup=100, **data, **w)
+    n = w["W"].shape[0]
+    net.add_func_node("out", 1)
+    net.add_edge("res", "out", weights=np.zeros((1, n)), bias=True)
+    net.add_edge("out", "res", weights=w["Wfb"], feedback=True)
+    net.fit_ridge(data["x"], data["y"], edge=("res", "out"), alpha=1e-4, washout=100)
+    pred = net.run(data["x_test"]).output.numpy()
+    assert rg.metrics.nrmse(truth, pred) < 1e-2
+    np.testing.assert_allclose(pred, theirs["pred"], rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("order", ["after", "before"])
+def test_force_feedback_order_after_equals_reservoirpys_rls(tmp_path, order):
+    """``res << RLS`` trained online: reservoirpy passes on the output of the updated
+    weights, ``feedback_order="after"``; the default (FORCE's, before) differs from it."""
+    net, w, data, truth = feedback_case(seed=2, n=200)
+    theirs = peer("force", tmp_path, alpha=1.0, **data, **w)
+    rec = net.fit_rls(
+        data["x"], data["y"], alpha=1.0, feedback_weights=w["Wfb"], feedback_order=order
+    )
+    pred = net.run(data["x_test"]).output.numpy()
+    assert np.abs(pred - truth).mean() < 0.05  # it learned
+    diff = np.abs(rec.output.numpy() - theirs["train"]).max()
+    if order == "after":
+        assert diff < 1e-9
+        np.testing.assert_allclose(pred, theirs["pred"], rtol=0, atol=1e-9)
+        weight = net.get_edge("res", "readout").weight.detach().numpy()
+        np.testing.assert_allclose(weight, theirs["Wout"], rtol=0, atol=1e-9)
+    else:
+        assert diff > 1e-2

@@ -723,3 +723,113 @@ def test_ridge_merge_refuses_what_does_not_fit():
         one.merge("statistics")
     assert one.n_samples == 100
     torch.testing.assert_close(one.solve()[0], W, rtol=0, atol=0)
+
+
+def _force_reference(W, W_in, W_fb, lr, u, y, alpha, every, after, closed, skip=None):
+    """FORCE written out in numpy: ``x(t) = (1-lr) x + lr tanh(W x + W_in u(t) + W_fb z(t-1))``
+    (``W_fb = 0`` when not ``closed``), ``z(t) = W_out x(t)``; on steps ``t % every == 0``
+    ``k = P x / (1 + x^T P x)``, ``P -= k x^T P``, ``W_out -= (W_out x - y) k^T``; the step
+    passes on ``W_out x(t)`` of the weights after the update when ``after``; a ``skip``
+    matrix adds ``skip u(t)`` to ``z(t)``. Returns the outputs passed on ``(T, n_out)`` and
+    the final ``W_out``."""
+    n, n_out = W.shape[0], y.shape[1]
+    x, z, P = np.zeros(n), np.zeros(n_out), np.eye(n) / alpha
+    w_out, outs = np.zeros((n_out, n)), np.empty((len(y), n_out))
+    skip = np.zeros((n_out, u.shape[1])) if skip is None else skip
+    for t in range(len(y)):
+        fb = W_fb @ z if closed else 0.0
+        x = (1 - lr) * x + lr * np.tanh(W @ x + W_in @ u[t] + fb)
+        z = w_out @ x + skip @ u[t]
+        if t % every == 0:
+            px = P @ x
+            k = px / (1.0 + x @ px)
+            P -= np.outer(k, px)
+            w_out -= np.outer(z - y[t], k)
+            if after:
+                z = w_out @ x + skip @ u[t]
+        outs[t] = z
+    return outs, w_out
+
+
+@pytest.mark.parametrize("closed", [True, False], ids=["closed-loop", "open-loop"])
+@pytest.mark.parametrize("order", ["before", "after"])
+def test_fit_rls_feedback_order_equals_a_numpy_force(closed, order):
+    """Both feedback orders against FORCE written out by hand, in the loop (the readout fed
+    back) and replayed (a readout that feeds nothing); the orders give different runs."""
+    n, lr, T = 40, 0.5, 300
+    rng = np.random.default_rng(7)
+    W = rng.standard_normal((n, n)) * 0.9 / math.sqrt(n)
+    W_in, W_fb = rng.uniform(-1, 1, (n, 1)), rng.uniform(-1, 1, (n, 1))
+    u = np.sin(np.arange(T) / 5.0)[:, None]
+    y = np.cos(np.arange(T) / 5.0)[:, None]
+    net = rg.Network(dt=1.0, dtype=F64)
+    net.add_func_node("in", 1)
+    net.add_diffeq_node("res", "leaky_tanh", n=n, lr=lr, bias=0.0)
+    net.add_edge("in", "res", weights=W_in)
+    net.add_edge("res", "res", weights=W, feedback=True)
+    fb = W_fb if closed else None
+    rec = net.fit_rls(u, y, alpha=0.5, update_steps=2, feedback_weights=fb, feedback_order=order)
+    ref, w_ref = _force_reference(W, W_in, W_fb, lr, u, y, 0.5, 2, order == "after", closed)
+    np.testing.assert_allclose(rec.output.numpy(), ref, rtol=0, atol=1e-10)
+    weight = net.get_edge("res", "readout").weight.detach().numpy()
+    np.testing.assert_allclose(weight, w_ref, rtol=0, atol=1e-10)
+    other, _ = _force_reference(W, W_in, W_fb, lr, u, y, 0.5, 2, order != "after", closed)
+    assert np.abs(other - ref).max() > 1e-3  # the order shows in the outputs
+
+
+def test_fit_rls_feedback_order_after_keeps_the_readouts_other_inputs():
+    """A skip edge input -> readout: the output passed on after the update keeps it."""
+    n, T = 30, 200
+    rng = np.random.default_rng(9)
+    W = rng.standard_normal((n, n)) * 0.8 / math.sqrt(n)
+    W_in, W_fb, S = (rng.uniform(-1, 1, s) for s in ((n, 1), (n, 1), (1, 1)))
+    u, y = rng.uniform(-1, 1, (T, 1)), np.sin(np.arange(T) / 4.0)[:, None]
+    net = rg.Network(dt=1.0, dtype=F64)
+    net.add_func_node("in", 1)
+    net.add_diffeq_node("res", "leaky_tanh", n=n, lr=0.4, bias=0.0)
+    net.add_func_node("readout", 1)
+    net.add_edge("in", "res", weights=W_in)
+    net.add_edge("res", "res", weights=W, feedback=True)
+    net.add_edge("res", "readout", weights=np.zeros((1, n)), train="rls")
+    net.add_edge("in", "readout", weights=S)
+    net.add_edge("readout", "res", weights=W_fb, feedback=True)
+    rec = net.fit_rls(u, y, feedback_order="after")
+    ref, _ = _force_reference(W, W_in, W_fb, 0.4, u, y, 1.0, 1, True, True, skip=S)
+    np.testing.assert_allclose(rec.output.numpy(), ref, rtol=0, atol=1e-10)
+
+
+def test_fit_rls_feedback_order_after_shows_in_a_subsampled_recording():
+    n, T = 30, 120
+    rng = np.random.default_rng(8)
+    W = rng.standard_normal((n, n)) * 0.8 / math.sqrt(n)
+    W_in, W_fb = rng.uniform(-1, 1, (n, 1)), rng.uniform(-1, 1, (n, 1))
+    u, y = rng.uniform(-1, 1, (T, 1)), np.sin(np.arange(T) / 4.0)[:, None]
+    net = rg.Network(dt=1.0, dtype=F64)
+    net.add_func_node("in", 1)
+    net.add_diffeq_node("res", "leaky_tanh", n=n, lr=0.4, bias=0.0)
+    net.add_edge("in", "res", weights=W_in)
+    net.add_edge("res", "res", weights=W, feedback=True)
+    rec = net.fit_rls(
+        u, y, feedback_weights=W_fb, feedback_order="after", record=["readout"], sampling_steps=3
+    )
+    ref, _ = _force_reference(W, W_in, W_fb, 0.4, u, y, 1.0, 1, True, True)
+    np.testing.assert_allclose(rec["readout"].numpy(), ref[rec.steps.numpy()], atol=1e-10)
+
+
+def test_fit_rls_feedback_order_refusals_change_nothing():
+    net = rg.Network(dt=1.0, dtype=F64)
+    net.add_func_node("in", 1)
+    net.add_diffeq_node("res", "leaky_tanh", n=5, lr=0.5)
+    net.add_edge("in", "res", weights=np.ones((5, 1)))
+    u, y = np.zeros((10, 1)), np.zeros((10, 1))
+    with pytest.raises(ValueError, match="fit_rls: feedback_order must be 'before' or 'after'"):
+        net.fit_rls(u, y, feedback_order="post")
+    with pytest.raises(ValueError, match="feedback_order='after' with teacher_forcing=True"):
+        net.fit_rls(u, y, feedback_order="after", teacher_forcing=True)
+    assert sorted(net.graph.nodes) == ["in", "res"]  # no readout added
+    net.add_diffeq_node("li", "leaky_integrator", n=1, tau=2.0)
+    net.add_edge("res", "li", weights=np.zeros((1, 5)), train="rls")
+    before = net.get_edge("res", "li").weight.clone()
+    with pytest.raises(ValueError, match="'after' needs a function node as the readout"):
+        net.fit_rls(u, y, feedback_order="after")
+    assert torch.equal(net.get_edge("res", "li").weight, before)

@@ -582,6 +582,7 @@ class FittingMixin:
         washout: int = 0,
         teacher_forcing: bool = False,
         feedback_weights: Any = None,
+        feedback_order: str = "before",
         add_readout_node: bool = True,
         readout: str = "readout",
         bias: bool = False,
@@ -595,12 +596,10 @@ class FittingMixin:
         r"""Train a readout edge online by recursive least squares (FORCE learning).
 
         Every ``update_steps`` steps, inside the time loop, the readout moves to the
-        least-squares fit of all samples so far (:class:`rnngraph.training.RLS`). A readout
-        that feeds back (a delayed edge, e.g. ``feedback_weights``) trains on the network's
-        own, corrected output: FORCE learning (Sussillo & Abbott 2009). The a-priori error
-        is the readout's whole input (other edges, a bias the fit leaves) minus the target.
-        An open-loop readout's updates replay on features recorded in one run (equal up to
-        rounding, faster). The network holds its final state.
+        least-squares fit of all samples so far (:class:`rnngraph.training.RLS`); fed back
+        (a delayed edge, e.g. ``feedback_weights``), it trains on the network's own, corrected
+        output: FORCE (Sussillo & Abbott 2009). The a-priori error is the readout's whole
+        input minus the target. Open-loop updates replay on the run's recorded features.
 
         Parameters
         ----------
@@ -608,18 +607,20 @@ class FittingMixin:
             ``(T, C)`` / ``(B, T, C)`` (``None``: autonomous) and ``(T, n_out)`` /
             ``(B, T, n_out)``; a batch adds samples to one regression (rank-``B`` updates).
             A nested list of numbers (``X.tolist()``) is one array, as in :meth:`run`; a
-            list of sequences is refused (train on them call after call).
+            list of sequences is refused.
         edge, add_readout_node, readout, bias
             As in :meth:`fit_ridge` (no bias by default, as in FORCE).
         alpha, forgetting, rls_dtype : float, float, torch.dtype, optional
-            Prior :math:`P(0)=I/\alpha` (default 1; RectiPy's :math:`P(0)=\alpha_R I` is
-            ``1/alpha_R``), forgetting factor :math:`\lambda \in (0, 1]` (default 1) and the
-            dtype of :math:`P` (default: the network's).
+            Prior :math:`P(0)=I/\alpha` (default 1; RectiPy's :math:`\alpha_R I` is
+            ``1/alpha_R``), forgetting factor :math:`\lambda \in (0, 1]` (default 1), dtype
+            of :math:`P` (default: the network's).
         update_steps, washout : int
             Update every ``update_steps`` steps, none in the first ``washout`` steps.
-        teacher_forcing, feedback_weights : bool, array-like, optional
+        teacher_forcing, feedback_weights, feedback_order : bool, array-like, str
             Feed the target onward instead of the output; add a delay-1 edge
-            ``(n_source, n_out)`` from the readout back to the readout edge's source.
+            ``(n_source, n_out)`` from the readout back to the readout edge's source; pass on
+            at an update step the output of the weights ``"before"`` it (FORCE's default) or
+            ``"after"`` it (reservoirpy's ``RLS``), as ``output`` shows.
         record, sampling_steps, cutoff, verbose
             What to record during training, and a progress bar (as in :meth:`run`).
         trainer : RLS, optional
@@ -629,27 +630,26 @@ class FittingMixin:
         Returns
         -------
         Recording
-            ``output`` (before each update), ``loss`` (mean squared a-priori error), ``trainer``.
+            ``output``, ``loss`` (mean squared a-priori error), ``trainer``.
         """
         where = "Network.fit_rls"
-        flags = {"teacher_forcing": teacher_forcing, "add_readout_node": add_readout_node}
-        _flags(where, **flags, bias=bias, verbose=verbose)
+        _flags(where, add_readout_node=add_readout_node, bias=bias, verbose=verbose)
+        after = _feedback_order(where, feedback_order, teacher_forcing)
         update_steps, washout, every, start = _rls_counts(
             where, targets, trainer, update_steps, washout, sampling_steps, cutoff, rls_dtype
         )
         rls = _rls_trainer(where, alpha, forgetting, update_steps, washout, rls_dtype, trainer)
         x, y = self._rls_sequence(where, inputs, targets, washout)
         edge, add = self._readout_edge(where, edge, y.shape[-1], add_readout_node, readout, bias)
-        self._check_rls_call(where, edge, bias, y.shape[-1], feedback_weights, trainer)
+        self._check_rls_call(where, edge, bias, y.shape[-1], feedback_weights, trainer, after)
         obs = None if record is None else _observer(where, record, every, start)
         with self._all_or_nothing(() if add else (self.get_edge(*edge),), rls=trainer):
             model = self._rls_model(where, edge, add, y.shape[-1], bias, feedback_weights)
             if obs is None:  # the output node, which the readout may have become
                 obs = _observer(where, [model.output_node], every, start)
-            steps = (washout, update_steps, teacher_forcing, verbose)
+            steps = (washout, update_steps, teacher_forcing, after, verbose)
             rec = self._rls_run(where, model, edge, x, y, obs, rls, bias, *steps)
-        rec.batched = np.ndim(targets) == 3
-        rec.trainer = rls
+        rec.batched, rec.trainer = np.ndim(targets) == 3, rls
         return rec
 
     def _rls_sequence(
@@ -697,8 +697,16 @@ class FittingMixin:
         n_out: int,
         feedback_weights: Any,
         trainer: Any,
+        after: bool,
     ) -> None:
         """What ``fit_rls`` can check before it changes anything."""
+        node = self.graph.nodes[edge[1]]["node"] if edge[1] in self.graph else None
+        if after and node is not None and not isinstance(node, FuncNode):
+            raise ValueError(
+                f"{where}: feedback_order='after' needs a function node as the readout (its "
+                f"output recomputed from the updated weights); {edge[1]!r} is a "
+                f"{type(node).__name__}, whose state integrated the input before the update"
+            )
         if feedback_weights is not None:
             n_src = self.get_node(edge[0]).n
             if tuple(np.shape(feedback_weights)) != (n_src, n_out):
@@ -750,10 +758,12 @@ class FittingMixin:
         washout: int,
         update_steps: int,
         teacher_forcing: bool,
+        after: bool,
         verbose: bool,
     ) -> Recording:
         """The training run of ``fit_rls``: the updates inside the loop (a hook on the
-        readout), or replayed on the recorded features when nothing depends on the readout."""
+        readout), or replayed on the recorded features when nothing depends on the readout.
+        ``after``: an update step passes on the output of the updated weights."""
         lin = self.get_edge(*edge)
         w, b = lin.weight, (lin.bias if bias else None)
         if rls.P is None:
@@ -773,23 +783,32 @@ class FittingMixin:
             if s != edge[0]
         )
 
+        fn = model.nodes[edge[1]].fn if after else None  # a function node (checked)
+        sent = torch.empty_like(targets_tm) if after else None  # the outputs passed on
+
         def hook(t: int, r: Tensor, out: Tensor, *total: Tensor) -> Tensor:
             f = targets_tm[t]
             if t >= washout and (t - washout) % update_steps == 0:
                 goal = f - (total[0] - F.linear(r, w, b)) if offset else f
                 err = rls.update(w, b, r, goal)  # the readout's input - f, a priori
                 errors[(t - washout) // update_steps] = err.square().mean()
+                if sent is not None:  # the other inputs (total - W r - b, a priori) stay
+                    rest = total[0] - goal - err if offset else 0.0
+                    out = sent[t] = fn(F.linear(r, w, b) + rest)
             return f if teacher_forcing else out
 
+        updates = range(washout, n_steps, update_steps)
         if self._feeds_nothing(edge):
             # nothing depends on the readout: run first, then replay the updates
-            updates = range(washout, n_steps, update_steps)
-            rec = _rls_replay(where, model, lin, edge, x, y, obs, verbose, rls, b, updates, errors)
+            steps = (verbose, rls, b, updates, errors, after)
+            rec = _rls_replay(where, model, lin, edge, x, y, obs, *steps)
         else:
             key = f"{edge[0]}->{edge[1]}"  # the hook updates this edge inside the loop
             reads = (key, edge[1]) + ((f"{edge[1]}:{var}",) if offset else ())
             tap = Hook(edge[1], reads, hook, replaces=True, writes=(key,))
             rec = _run_no_grad(where, model, x, y, obs, verbose, hooks=(tap,))
+            if sent is not None:
+                _passed_on(rec, edge[1], model.output_node == edge[1], sent, updates)
         rec.loss = errors
         return rec
 
@@ -1440,6 +1459,41 @@ def _copy(value: Any) -> Any:
     return value.clone() if isinstance(value, Tensor) else value
 
 
+def _feedback_order(where: str, order: Any, teacher_forcing: Any) -> bool:
+    """``fit_rls``'s ``teacher_forcing`` and ``feedback_order`` checked: whether an update
+    step passes on the output of the updated weights."""
+    as_flag(where, "teacher_forcing", teacher_forcing)
+    if not (isinstance(order, str) and order in ("before", "after")):
+        raise ValueError(
+            f"{where}: feedback_order must be 'before' or 'after' (the update), got {order!r}"
+        )
+    if order == "after" and teacher_forcing:
+        raise ValueError(
+            f"{where}: feedback_order='after' with teacher_forcing=True: the readout passes "
+            "on the target, so no output of the updated weights would be passed on"
+        )
+    return order == "after"
+
+
+def _passed_on(rec: Recording, node: str, is_output: bool, sent: Tensor, updates: range) -> None:
+    """Write the outputs ``sent`` ``(T, B, n)`` that the update steps passed on into the
+    recording of a run (its output, and ``node`` where it was recorded)."""
+    upd = torch.as_tensor(list(updates), dtype=torch.int64)
+    if is_output:
+        out = rec.with_batch()
+        every = torch.arange(out.shape[1]) if out.shape[1] == sent.shape[0] else rec.steps
+        _overwrite(out, every, upd, sent)
+    if node in rec:
+        _overwrite(rec.with_batch(node), rec.steps, upd, sent)
+
+
+def _overwrite(data: Tensor, steps: Tensor, upd: Tensor, sent: Tensor) -> None:
+    """``data[:, k] = sent[steps[k]]`` for the recorded steps ``steps[k]`` in ``upd``."""
+    hit = torch.isin(steps, upd)
+    if hit.any():
+        data[:, hit] = sent[steps[hit]].transpose(0, 1).to(data.dtype)
+
+
 def _flags(where: str, **flags: Any) -> None:
     """Refuse a flag that is not ``True`` or ``False`` (a string such as ``"no"`` would
     count as true)."""
@@ -1545,13 +1599,15 @@ def _rls_replay(
     b: Tensor | None,
     updates: range,
     errors: Tensor,
+    after: bool,
 ) -> Recording:
     """``fit_rls`` of a readout that feeds nothing: the states do not depend on its
     weights, so the network runs first (the native loop where it applies, all steps of
     the features recorded) and the updates replay on the features afterwards, step for
     step as the loop would make them; chunk by chunk, so that the features of a long run
     are never held whole. The readout's output at step ``t`` is its node's function of
-    ``W(t-1) r(t) + b(t-1)``, the weights before that step's update, as in the loop.
+    ``W(t-1) r(t) + b(t-1)``, the weights before that step's update, as in the loop
+    (``after``: an update step's output is that of its updated weights).
     ``b``: the bias RLS trains, or ``None`` (then the edge's own bias, if any, stays as it
     is and the updates fit the targets minus it). ``updates`` are the steps that update;
     fills ``errors``; returns the run's recording as ``obs`` would have taken it."""
@@ -1580,10 +1636,12 @@ def _rls_replay(
                 if t > t0:  # the steps since the last update see its weights
                     F.linear(feats[t0 - c0 : t - c0], w, b_out, out=z[t0 - c0 : t - c0])
                 e_t[i].copy_(rls.update(w, b, r_t[t - c0], g_t[t]))  # W(t-1) r(t) + b - y
+                if after:
+                    z[t - c0] = F.linear(r_t[t - c0], w, b_out)
                 t0, i = t + 1, i + 1
             if t0 < c1:
                 F.linear(feats[t0 - c0 :], w, b_out, out=z[t0 - c0 :])
-            if i > first:  # the update steps' outputs: target + a-priori error
+            if i > first and not after:  # the update steps' outputs: target + a-priori error
                 at = slice(updates[first], updates[i - 1] + 1, updates.step)
                 z[at.start - c0 : at.stop - c0 : at.step] = target[at] + errs[first:i]
             out = model.nodes[edge[1]].fn(z).transpose(0, 1)  # (B, T_c, n_out)
