@@ -1052,6 +1052,8 @@ def test_hook_names_are_names():
         rg.network.Hook("res", (), "print")
     with pytest.raises(TypeError, match=r"^Hook: replaces must be True or False"):
         rg.network.Hook("res", (), print, replaces="yes")
+    with pytest.raises(ValueError, match=r"^Hook: recorded=True needs replaces=True"):
+        rg.network.Hook("res", (), print, recorded=True)
 
 
 # ----------------------------------------------------------------------------------------

@@ -356,3 +356,33 @@ def test_hook_reads_a_nodes_input_of_the_step(grad):
         net.compile().execute(
             "test", x, None, None, False, None, hooks=(Hook("res", ("res:J",), print),)
         )
+
+
+@pytest.mark.parametrize("recorded", [False, True])
+def test_a_replacing_hook_is_recorded_only_when_asked(recorded):
+    """``replaces=True`` passes the hook's value on (the feedback edge reads it);
+    ``recorded=True`` also makes it the node's output in recordings and the run's output."""
+    from rnngraph.network import Hook
+
+    def build(feedback):
+        net = Network(dt=1.0, dtype=torch.float64)
+        net.add_diffeq_node("res", "leaky_integrator", n=2, tau=2.0, init={"v": 1.0})
+        net.add_func_node("out", 2)
+        net.add_edge("res", "out", weights=np.eye(2))
+        net.add_edge("out", "res", weights=feedback * np.eye(2), feedback=True)
+        return net
+
+    seen = []
+
+    def hook(t, y):
+        seen.append(y.clone())
+        return 2.0 * y
+
+    tap = Hook("out", ("out",), hook, replaces=True, recorded=recorded)
+    rec = build(0.5).compile().execute("test", None, None, None, False, 5, hooks=(tap,))
+    own = torch.stack(seen, 1)  # (B, T, 2): the node's own outputs
+    torch.testing.assert_close(rec.with_batch(), 2.0 * own if recorded else own, rtol=0, atol=0)
+    # the feedback edge read the doubled value: the network with twice the feedback weight
+    plain = build(1.0).compile().execute("test", None, None, None, False, 5).with_batch()
+    torch.testing.assert_close(own, plain, rtol=0, atol=1e-15)
+    assert not torch.allclose(plain, build(0.5).run(steps=5).output[None])

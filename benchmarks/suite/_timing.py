@@ -96,6 +96,18 @@ def measure(
     return out
 
 
+def per_step(t: dict[str, Any], steps: int) -> dict[str, Any]:
+    """A :func:`time_calls` result of whole ``steps``-step runs in microseconds per step."""
+    return {
+        "us_median": 1e6 * t["s_median"] / steps,
+        "us_min": 1e6 * t["s_min"] / steps,
+        "cpu_us_median": 1e6 * t["cpu_s_median"] / steps,
+        "steps": steps,
+        "repeats": t["repeats"],
+        "samples_us": [1e6 * s / steps for s in t["samples_s"]],
+    }
+
+
 def time_calls(fn: Callable[[], Any], repeats: int, warmup: int = 1) -> dict[str, Any]:
     """Wall seconds of whole calls of ``fn`` (after ``warmup`` untimed calls)."""
     for _ in range(warmup):

@@ -44,7 +44,7 @@ import rnngraph as rg
 
 from ._peers import PeerError
 from ._report import MISSING, Context, Section, Table, num, peer_failed, ratio, us
-from ._timing import time_calls
+from ._timing import per_step, time_calls
 
 LR, RIDGE, WASHOUT, VPT_THRESHOLD, CHECK_STEPS = 0.3, 1e-6, 100, 0.4, 100
 CONNECTIVITY, IN_CONNECTIVITY, LORENZ_TRANSIENT, LORENZ_H = 0.1, 0.2, 500, 0.03
@@ -93,18 +93,6 @@ def vpt(pred: np.ndarray, truth: np.ndarray, std: np.ndarray) -> int:
     err = np.sqrt(np.mean(((pred - truth) / std) ** 2, axis=1))
     bad = np.flatnonzero(err > VPT_THRESHOLD)
     return int(bad[0]) if bad.size else len(pred)
-
-
-def per_step(t: dict[str, Any], steps: int) -> dict[str, Any]:
-    """A ``time_calls`` result of whole generations as microseconds per generated step."""
-    return {
-        "us_median": 1e6 * t["s_median"] / steps,
-        "us_min": 1e6 * t["s_min"] / steps,
-        "cpu_us_median": 1e6 * t["cpu_s_median"] / steps,
-        "steps": steps,
-        "repeats": t["repeats"],
-        "samples_us": [1e6 * s / steps for s in t["samples_s"]],
-    }
 
 
 def ours(w, w_in, d: dict[str, np.ndarray], steps: int, repeats: int) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from _peer_io import import_failed, serve
-from _timing import measure, time_calls
+from _timing import measure, per_step, time_calls
 
 try:
     import numpy as np
@@ -112,15 +112,7 @@ def generate(req: dict, arrays: dict) -> dict:
                 pred[k] = y
             preds["pred"] = pred
 
-        t = time_calls(loop, req["repeats"])
-        out[str(seed)] = {
-            "us_median": 1e6 * t["s_median"] / steps,
-            "us_min": 1e6 * t["s_min"] / steps,
-            "cpu_us_median": 1e6 * t["cpu_s_median"] / steps,
-            "steps": steps,
-            "repeats": t["repeats"],
-            "samples_us": [1e6 * v / steps for v in t["samples_s"]],
-        }
+        out[str(seed)] = per_step(time_calls(loop, req["repeats"]), steps)
         saved[f"pred{seed}"] = preds["pred"]
         saved[f"Wout{seed}"], saved[f"bias{seed}"] = readout.Wout, readout.bias
         print(seed, out[str(seed)]["us_median"], flush=True)

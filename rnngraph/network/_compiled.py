@@ -298,6 +298,11 @@ class _LoopSource:
             v: (f"y{i}h" if any(hooked[h][2] for h in self.hooks_at.get(v, ())) else f"y{i}")
             for v, i in self.idx.items()
         }
+        # the value recorded as a node's output: its own, or a recorded hook's
+        self.shown = {
+            v: (f"y{i}h" if any(hooked[h][4] for h in self.hooks_at.get(v, ())) else f"y{i}")
+            for v, i in self.idx.items()
+        }
         self.static_reads = net._static_reads(hooked)
         self.zero_inputs = net._zero_inputs()
         self.pre = [t for t in plan.targets.values() if t.static]
@@ -438,12 +443,12 @@ class _LoopSource:
     def _record_lines(self) -> list[str]:
         lines = []
         if self.net.output_node in self.idx:
-            lines.append(f"        OUT[t] = y{self.idx[self.net.output_node]}")
+            lines.append(f"        OUT[t] = {self.shown[self.net.output_node]}")
         if self.rec_dyn:
             lines += ["        k = ridx[t]", "        if k >= 0:"]
             for r, name in enumerate(self.rec_dyn):
                 label, _, var = name.partition(".")
-                expr = self._var(label, var) if var else f"y{self.idx[label]}"
+                expr = self._var(label, var) if var else self.shown[label]
                 lines.append(f"            R{r}[k] = {expr}")
         return lines
 
@@ -815,7 +820,7 @@ class CompiledNetwork(nn.Module):
         and the sources of edges leaving a static node."""
         edge_of = {e.key: e for e in self.plan.edges}
         out: list[str] = []
-        for _, reads, _, _ in hooked:
+        for _, reads, *_ in hooked:
             for name in reads:
                 src = edge_of[name].source if "->" in name else name
                 if src in self.plan.static and name not in out:

@@ -784,7 +784,6 @@ class FittingMixin:
         )
 
         fn = model.nodes[edge[1]].fn if after else None  # a function node (checked)
-        sent = torch.empty_like(targets_tm) if after else None  # the outputs passed on
 
         def hook(t: int, r: Tensor, out: Tensor, *total: Tensor) -> Tensor:
             f = targets_tm[t]
@@ -792,23 +791,21 @@ class FittingMixin:
                 goal = f - (total[0] - F.linear(r, w, b)) if offset else f
                 err = rls.update(w, b, r, goal)  # the readout's input - f, a priori
                 errors[(t - washout) // update_steps] = err.square().mean()
-                if sent is not None:  # the other inputs (total - W r - b, a priori) stay
+                if after:  # the other inputs (total - W r - b, a priori) stay
                     rest = total[0] - goal - err if offset else 0.0
-                    out = sent[t] = fn(F.linear(r, w, b) + rest)
+                    out = fn(F.linear(r, w, b) + rest)
             return f if teacher_forcing else out
 
-        updates = range(washout, n_steps, update_steps)
         if self._feeds_nothing(edge):
             # nothing depends on the readout: run first, then replay the updates
+            updates = range(washout, n_steps, update_steps)
             steps = (verbose, rls, b, updates, errors, after)
             rec = _rls_replay(where, model, lin, edge, x, y, obs, *steps)
         else:
             key = f"{edge[0]}->{edge[1]}"  # the hook updates this edge inside the loop
             reads = (key, edge[1]) + ((f"{edge[1]}:{var}",) if offset else ())
-            tap = Hook(edge[1], reads, hook, replaces=True, writes=(key,))
+            tap = Hook(edge[1], reads, hook, replaces=True, writes=(key,), recorded=after)
             rec = _run_no_grad(where, model, x, y, obs, verbose, hooks=(tap,))
-            if sent is not None:
-                _passed_on(rec, edge[1], model.output_node == edge[1], sent, updates)
         rec.loss = errors
         return rec
 
@@ -1473,25 +1470,6 @@ def _feedback_order(where: str, order: Any, teacher_forcing: Any) -> bool:
             "on the target, so no output of the updated weights would be passed on"
         )
     return order == "after"
-
-
-def _passed_on(rec: Recording, node: str, is_output: bool, sent: Tensor, updates: range) -> None:
-    """Write the outputs ``sent`` ``(T, B, n)`` that the update steps passed on into the
-    recording of a run (its output, and ``node`` where it was recorded)."""
-    upd = torch.as_tensor(list(updates), dtype=torch.int64)
-    if is_output:
-        out = rec.with_batch()
-        every = torch.arange(out.shape[1]) if out.shape[1] == sent.shape[0] else rec.steps
-        _overwrite(out, every, upd, sent)
-    if node in rec:
-        _overwrite(rec.with_batch(node), rec.steps, upd, sent)
-
-
-def _overwrite(data: Tensor, steps: Tensor, upd: Tensor, sent: Tensor) -> None:
-    """``data[:, k] = sent[steps[k]]`` for the recorded steps ``steps[k]`` in ``upd``."""
-    hit = torch.isin(steps, upd)
-    if hit.any():
-        data[:, hit] = sent[steps[hit]].transpose(0, 1).to(data.dtype)
 
 
 def _flags(where: str, **flags: Any) -> None:

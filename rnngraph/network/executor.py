@@ -18,7 +18,7 @@ from .._checks import as_flag, as_names, describe
 __all__ = ["Hook", "HookSpec"]
 
 
-HookSpec = tuple[str, tuple[str, ...], bool, tuple[str, ...]]
+HookSpec = tuple[str, tuple[str, ...], bool, tuple[str, ...], bool]
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,10 @@ class Hook:
     of its edges) or ``"src->tgt"`` (what that edge reads this step, its delay included). Nodes
     read must come no later than ``node`` in the compiled order. With ``replaces=True`` the
     return value is passed on instead of ``node``'s output (to downstream edges and delay
-    lines; recordings keep the node's own output): teacher forcing, for example.
+    lines; recordings keep the node's own output): teacher forcing, for example. With
+    ``recorded=True`` as well, the return value becomes the node's output of the step, also
+    in recordings and the run's output (an RLS readout passing on the output of its updated
+    weights).
     ``writes`` names the edges (``"src->tgt"``) whose weights or bias ``fn`` changes in
     place during the run: the loop then reads them afresh at every step instead of a copy
     made when the run starts (no event-driven copy of the weights, no bias folded into the
@@ -45,6 +48,7 @@ class Hook:
     fn: Callable[..., Any]
     replaces: bool = False
     writes: tuple[str, ...] = ()
+    recorded: bool = False
 
     def __post_init__(self) -> None:
         # a single name is one name (never its characters); lists become tuples
@@ -55,7 +59,10 @@ class Hook:
         object.__setattr__(self, "reads", tuple(as_names("Hook", "reads", self.reads)))
         object.__setattr__(self, "writes", tuple(as_names("Hook", "writes", self.writes)))
         object.__setattr__(self, "replaces", as_flag("Hook", "replaces", self.replaces))
+        object.__setattr__(self, "recorded", as_flag("Hook", "recorded", self.recorded))
+        if self.recorded and not self.replaces:
+            raise ValueError("Hook: recorded=True needs replaces=True (a value to record)")
 
     @property
     def spec(self) -> HookSpec:
-        return (self.node, tuple(self.reads), self.replaces, tuple(self.writes))
+        return (self.node, tuple(self.reads), self.replaces, tuple(self.writes), self.recorded)
