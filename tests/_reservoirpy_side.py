@@ -15,7 +15,10 @@ Tasks (all on the given ``W`` (CSR), ``Win``, ``lr`` and zero bias):
   ``(res >> Ridge) & (res << Ridge)`` with ``Win = [Win, Wfb]``, fitted on ``x``, ``y``
   (teacher-forced) with ``warmup``, then its predictions on ``x_test``;
 * ``force``: the same graph with ``RLS(alpha, fit_bias=False)``: ``partial_fit(x, y)`` (its
-  outputs during training) and then the predictions on ``x_test``.
+  outputs during training) and then the predictions on ``x_test``;
+* ``lms``: ``reservoir >> LMS(learning_rate, fit_bias)``, with ``res << LMS`` when ``Wfb``
+  is given: ``partial_fit(x, y)`` (its outputs during training), the weights, the bias and
+  the predictions on ``x_test``.
 """
 
 import sys
@@ -23,7 +26,7 @@ import sys
 import numpy as np
 import scipy.sparse as sp
 from reservoirpy.datasets import mackey_glass
-from reservoirpy.nodes import RLS, Reservoir, Ridge
+from reservoirpy.nodes import LMS, RLS, Reservoir, Ridge
 
 
 def main(task: str, src: str, dst: str) -> None:
@@ -38,6 +41,14 @@ def main(task: str, src: str, dst: str) -> None:
         esn = (res >> readout) & (res << readout)
         train = esn.partial_fit(d["x"], d["y"])
         np.savez(dst, train=train, pred=esn.run(d["x_test"]), Wout=np.asarray(readout.Wout).T)
+        return
+    if task == "lms":
+        readout = LMS(learning_rate=float(d["rate"]), fit_bias=bool(d["fit_bias"]))
+        esn = res >> readout
+        esn = esn & (res << readout) if "Wfb" in d else esn
+        train = esn.partial_fit(d["x"], d["y"])
+        weights = {"Wout": np.asarray(readout.Wout).T, "bias": np.asarray(readout.bias).ravel()}
+        np.savez(dst, train=train, pred=esn.run(d["x_test"]), **weights)
         return
     if task == "states":
         np.savez(dst, states=res.run(d["u"]))

@@ -161,3 +161,34 @@ def test_force_feedback_order_after_equals_reservoirpys_rls(tmp_path, order):
         np.testing.assert_allclose(weight, theirs["Wout"], rtol=0, atol=1e-9)
     else:
         assert diff > 1e-2
+
+
+@pytest.mark.parametrize("closed", [True, False], ids=["res<<LMS", "res>>LMS"])
+def test_lms_readout_equals_reservoirpys(tmp_path, closed):
+    """reservoirpy's ``LMS`` trained online, fed back (``res << LMS``, whose update steps
+    pass on the updated weights' output, without a bias: reservoirpy's output there adds
+    the bias of before the update) and open loop with a bias: the training outputs, the
+    weights and the test predictions."""
+    net, w, data, truth = feedback_case(seed=4, n=200)
+    if not closed:
+        del w["Wfb"]
+    rate, bias = 0.01, not closed
+    theirs = peer("lms", tmp_path, rate=rate, fit_bias=bias, **data, **w)
+    fb = w.get("Wfb")
+    rec = net.fit_lms(
+        data["x"],
+        data["y"],
+        learning_rate=rate,
+        bias=bias,
+        feedback_weights=fb,
+        feedback_order="after",
+    )
+    pred = net.run(data["x_test"]).output.numpy()
+    assert np.abs(pred - truth).mean() < 0.1  # it learned
+    edge = net.get_edge("res", "readout")
+    np.testing.assert_allclose(edge.weight.detach().numpy(), theirs["Wout"], rtol=0, atol=1e-8)
+    if bias:
+        np.testing.assert_allclose(edge.bias.detach().numpy(), theirs["bias"], rtol=0, atol=1e-8)
+    np.testing.assert_allclose(pred, theirs["pred"], rtol=0, atol=1e-8)
+    if closed:  # open loop, reservoirpy's training output adds the bias before the update
+        np.testing.assert_allclose(rec.output.numpy(), theirs["train"], rtol=0, atol=1e-8)

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from .._checks import all_finite, as_flag, as_float_dtype, as_int, as_tensor, keywords
 from ..nodes import ACTIVATIONS, FuncNode
 from ..observers import Observer, Recording
-from ..training import BPTT, OPTIMIZERS, RLS, EProp, Ridge
+from ..training import BPTT, LMS, OPTIMIZERS, RLS, EProp, Ridge
 from ._compiled import recorded_steps, spans_memory
 from .executor import Hook
 
@@ -633,26 +633,105 @@ class FittingMixin:
             ``output``, ``loss`` (mean squared a-priori error), ``trainer``.
         """
         where = "Network.fit_rls"
-        _flags(where, add_readout_node=add_readout_node, bias=bias, verbose=verbose)
-        after = _feedback_order(where, feedback_order, teacher_forcing)
-        update_steps, washout, every, start = _rls_counts(
+        counts = _online_counts(
             where, targets, trainer, update_steps, washout, sampling_steps, cutoff, rls_dtype
         )
-        rls = _rls_trainer(where, alpha, forgetting, update_steps, washout, rls_dtype, trainer)
-        x, y = self._rls_sequence(where, inputs, targets, washout)
+        rls = _rls_trainer(where, alpha, forgetting, *counts[:2], rls_dtype, trainer)
+        wiring = (edge, add_readout_node, readout, bias, feedback_weights, feedback_order)
+        steps = (counts, teacher_forcing, record, verbose)
+        return self._fit_online(where, rls, trainer, inputs, targets, wiring, steps)
+
+    @_network_method
+    def fit_lms(
+        self: Network,
+        inputs: Any = None,
+        targets: Any = None,
+        edge: tuple[str, str] | None = None,
+        learning_rate: Any = 1e-6,
+        update_steps: int = 1,
+        washout: int = 0,
+        teacher_forcing: bool = False,
+        feedback_weights: Any = None,
+        feedback_order: str = "before",
+        add_readout_node: bool = True,
+        readout: str = "readout",
+        bias: bool = False,
+        record: list[str] | None = None,
+        sampling_steps: int = 1,
+        cutoff: int = 0,
+        verbose: bool = False,
+    ) -> Recording:
+        r"""Train a readout edge online by least mean squares (the delta rule).
+
+        Every ``update_steps`` steps, inside the time loop, the readout takes one gradient
+        step on its squared a-priori error, :math:`W \leftarrow W - \eta\,e\,r^\top`,
+        :math:`b \leftarrow b - \eta\,e` with :math:`e = W r + b - f`
+        (:class:`rnngraph.training.LMS`, reservoirpy's ``LMS``). Everything else is as in
+        :meth:`fit_rls`: feedback, teacher forcing, the order of output and update, the
+        replay of open-loop updates on the recorded features, the recording.
+
+        Parameters
+        ----------
+        inputs, targets, edge, add_readout_node, readout, bias
+            As in :meth:`fit_rls` (no bias by default; reservoirpy's ``LMS`` fits one:
+            ``bias=True``).
+        learning_rate : float or array-like
+            :math:`\eta > 0`, or one rate per update of this call (a 1-D array of
+            ``len(range(washout, T, update_steps))`` values); default 1e-6, reservoirpy's.
+        update_steps, washout, teacher_forcing, feedback_weights, feedback_order
+            As in :meth:`fit_rls`; reservoirpy's ``res << LMS`` passes on the output of the
+            updated weights, ``feedback_order="after"``.
+        record, sampling_steps, cutoff, verbose
+            What to record during training, and a progress bar (as in :meth:`run`).
+
+        Returns
+        -------
+        Recording
+            ``output``, ``loss`` (mean squared a-priori error per update), ``trainer`` (the
+            :class:`~rnngraph.training.LMS`; a further call continues from the weights).
+        """
+        where = "Network.fit_lms"
+        counts = _online_counts(where, targets, None, update_steps, washout, sampling_steps, cutoff)
+        with _named(where):
+            lms = LMS(learning_rate, every=counts[0], start=counts[1])
+        wiring = (edge, add_readout_node, readout, bias, feedback_weights, feedback_order)
+        steps = (counts, teacher_forcing, record, verbose)
+        return self._fit_online(where, lms, None, inputs, targets, wiring, steps)
+
+    def _fit_online(
+        self: Network,
+        where: str,
+        rule: Any,
+        trainer: Any,
+        inputs: Any,
+        targets: Any,
+        wiring: tuple,
+        steps: tuple,
+    ) -> Recording:
+        """The body of ``fit_rls`` and ``fit_lms``: ``rule`` (an ``RLS`` or ``LMS``) trains
+        the readout online; ``trainer``: the continued RLS the call was given, or ``None``.
+        ``wiring``: ``(edge, add_readout_node, readout, bias, feedback_weights,
+        feedback_order)``; ``steps``: ``((update_steps, washout, every, start),
+        teacher_forcing, record, verbose)``."""
+        edge, add_readout_node, readout, bias, feedback_weights, feedback_order = wiring
+        (update_steps, washout, every, start), teacher_forcing, record, verbose = steps
+        _flags(where, add_readout_node=add_readout_node, bias=bias, verbose=verbose)
+        after = _feedback_order(where, feedback_order, teacher_forcing)
+        x, y = self._online_sequence(where, inputs, targets, washout)
+        rule.expect_updates(where, len(range(washout, y.shape[1], update_steps)))
         edge, add = self._readout_edge(where, edge, y.shape[-1], add_readout_node, readout, bias)
-        self._check_rls_call(where, edge, bias, y.shape[-1], feedback_weights, trainer, after)
+        self._check_online_call(where, edge, bias, y.shape[-1], feedback_weights, trainer, after)
         obs = None if record is None else _observer(where, record, every, start)
         with self._all_or_nothing(() if add else (self.get_edge(*edge),), rls=trainer):
-            model = self._rls_model(where, edge, add, y.shape[-1], bias, feedback_weights)
+            model = self._online_model(where, edge, add, y.shape[-1], bias, feedback_weights)
             if obs is None:  # the output node, which the readout may have become
                 obs = _observer(where, [model.output_node], every, start)
             steps = (washout, update_steps, teacher_forcing, after, verbose)
-            rec = self._rls_run(where, model, edge, x, y, obs, rls, bias, *steps)
-        rec.batched, rec.trainer = np.ndim(targets) == 3, rls
+            rec = self._online_run(where, model, edge, x, y, obs, rule, bias, *steps)
+        rec.batched, rec.trainer = np.ndim(targets) == 3, rule
         return rec
 
-    def _rls_sequence(
+    def _online_sequence(
         self: Network, where: str, inputs: Any, targets: Any, washout: int
     ) -> tuple[Tensor | None, Tensor]:
         """The one ``(x, y)`` pair ``fit_rls`` trains on, its length checked against ``washout``."""
@@ -671,7 +750,7 @@ class FittingMixin:
             )
         return x, y
 
-    def _rls_model(
+    def _online_model(
         self: Network,
         where: str,
         edge: tuple[str, str],
@@ -689,7 +768,7 @@ class FittingMixin:
         self._check_online(where, model, edge)
         return model
 
-    def _check_rls_call(
+    def _check_online_call(
         self: Network,
         where: str,
         edge: tuple[str, str],
@@ -745,7 +824,7 @@ class FittingMixin:
                 "loop, or fit this one offline with fit_ridge"
             )
 
-    def _rls_run(
+    def _online_run(
         self: Network,
         where: str,
         model: CompiledNetwork,
@@ -766,8 +845,6 @@ class FittingMixin:
         ``after``: an update step passes on the output of the updated weights."""
         lin = self.get_edge(*edge)
         w, b = lin.weight, (lin.bias if bias else None)
-        if rls.P is None:
-            rls.init(w.shape[1], b is not None, w.device, rls.dtype or w.dtype)
         targets_tm = y.transpose(0, 1).contiguous()  # (T, B, n_out)
         n_steps = targets_tm.shape[0]
         n_upd = len(range(washout, n_steps, update_steps))
@@ -800,7 +877,7 @@ class FittingMixin:
             # nothing depends on the readout: run first, then replay the updates
             updates = range(washout, n_steps, update_steps)
             steps = (verbose, rls, b, updates, errors, after)
-            rec = _rls_replay(where, model, lin, edge, x, y, obs, *steps)
+            rec = _online_replay(where, model, lin, edge, x, y, obs, *steps)
         else:
             key = f"{edge[0]}->{edge[1]}"  # the hook updates this edge inside the loop
             reads = (key, edge[1]) + ((f"{edge[1]}:{var}",) if offset else ())
@@ -1170,7 +1247,7 @@ def _count(where: str, name: str, value: Any, least: int) -> int:
     return as_int(where, name, value, minimum=least, type_error=ValueError)
 
 
-def _rls_counts(
+def _online_counts(
     where: str,
     targets: Any,
     trainer: Any,
@@ -1178,9 +1255,10 @@ def _rls_counts(
     washout: Any,
     sampling_steps: Any,
     cutoff: Any,
-    rls_dtype: Any,
+    rls_dtype: Any = None,
 ) -> tuple[int, int, int, int]:
-    """Check ``fit_rls``'s targets, trainer, counts and rls_dtype; return the four counts."""
+    """Check the targets, trainer, counts and rls_dtype of ``fit_rls`` (or ``fit_lms``,
+    which has no trainer or dtype to pass); return the four counts."""
 
     if targets is None:
         raise ValueError(f"{where}: targets are required")
@@ -1564,7 +1642,7 @@ def _run_no_grad(
         )
 
 
-def _rls_replay(
+def _online_replay(
     where: str,
     model: CompiledNetwork,
     lin: Linear,

@@ -1,7 +1,8 @@
-"""Trainers: BPTT (gradients), ridge (offline readout), RLS / FORCE (online readout)."""
+"""Trainers: BPTT (gradients), ridge (offline readout), RLS / FORCE and LMS (online readout)."""
 
 from ._bptt import BPTT, LOSSES, OPTIMIZERS, get_loss, get_optimizer
 from ._eprop import FEEDBACK_MODES, TASKS, EProp
+from ._lms import LMS
 from ._ridge import Ridge, ridge_solve
 from ._rls import RLS, rls_update
 
@@ -9,6 +10,7 @@ __all__ = [
     "BPTT",
     "EProp",
     "FEEDBACK_MODES",
+    "LMS",
     "LOSSES",
     "OPTIMIZERS",
     "RLS",

@@ -172,6 +172,9 @@ class RLS:
         self.P = torch.eye(f, device=device, dtype=self.dtype or dtype) / self.alpha
         self.n_updates = 0
 
+    def expect_updates(self, where: str, n_updates: int) -> None:
+        """Start a call of ``n_updates`` updates (RLS takes any number)."""
+
     def update(self, w: Tensor, b: Tensor | None, r: Tensor, target: Tensor) -> Tensor:
         """One update of ``w`` (and ``b``) in place from features ``r`` ``(B, N)`` and
         targets ``(B, n_out)``; returns the a-priori error ``(B, n_out)``."""
