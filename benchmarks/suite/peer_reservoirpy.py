@@ -3,9 +3,11 @@
     .peers/reservoirpy/bin/python benchmarks/suite/peer_reservoirpy.py REQUEST.json RESULT.json
 
 Tasks: ``esn`` (``Reservoir.run`` per step on given W, W_in and inputs), ``mg`` (the
-Mackey-Glass ESN end to end: reservoir run + ridge fit, test run, RLS fit) and ``generate``
+Mackey-Glass ESN end to end: reservoir run + ridge fit, test run, RLS fit), ``generate``
 (fit, warm-up and closed-loop generation with the ``esn.step`` loop of reservoirpy's
-generative tutorial, one ESN per draw).
+generative tutorial, one ESN per draw) and ``force`` (FORCE/RLS online training with output
+feedback, ``(res >> RLS) & (res << RLS)`` and ``partial_fit``, then a test run, one ESN per
+draw).
 """
 
 from __future__ import annotations
@@ -120,5 +122,28 @@ def generate(req: dict, arrays: dict) -> dict:
     return {"results": out}
 
 
+def force(req: dict, arrays: dict) -> dict:
+    x_tr, y_tr, x_te = arrays["x_train"], arrays["y_train"], arrays["x_test"]
+    out, saved, models = {}, {}, {}
+    for seed in req["seeds"]:
+        w, w_in = sp.csr_matrix(arrays[f"W{seed}"]), arrays[f"Win{seed}"]
+        w_in = np.hstack([w_in, arrays[f"Wfb{seed}"]])  # input, then fed-back output
+
+        def fit(w=w, w_in=w_in) -> None:  # a fresh ESN from the zero state, trained online
+            res = Reservoir(W=w, Win=w_in, bias=0.0, lr=req["lr"])
+            readout = RLS(alpha=req["alpha"], forgetting=req["forgetting"], fit_bias=False)
+            esn = (res >> readout) & (res << readout)
+            models["train"] = esn.partial_fit(x_tr, y_tr)
+            models["esn"], models["readout"] = esn, readout
+
+        out[str(seed)] = time_calls(fit, req["repeats"])
+        saved[f"train{seed}"] = models["train"]
+        saved[f"pred{seed}"] = models["esn"].run(x_te)  # continues from the training state
+        saved[f"Wout{seed}"] = np.asarray(models["readout"].Wout).T
+        print(seed, out[str(seed)]["s_median"], flush=True)
+    np.savez(Path(req["tmp"]) / "result.npz", **saved)
+    return {"results": out}
+
+
 if __name__ == "__main__":
-    serve({"esn": esn, "mg": mg, "generate": generate}, reservoirpy.__version__)
+    serve({"esn": esn, "mg": mg, "generate": generate, "force": force}, reservoirpy.__version__)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from . import brian2_iaf, eprop, esn, generative, lif, mackey_glass, observer
+from . import brian2_iaf, eprop, esn, force, generative, lif, mackey_glass, observer
 from ._peers import ROOT, Peers
 from ._report import Context, Section, machine, write
 
@@ -21,6 +21,7 @@ WORKLOADS = {
     "esn": esn,
     "mackey_glass": mackey_glass,
     "generative": generative,
+    "force": force,
     "lif": lif,
     "brian2": brian2_iaf,
     "eprop": eprop,
