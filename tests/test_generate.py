@@ -9,6 +9,8 @@ output forced to zero (so that nothing is fed back) for all but the last warmup 
 
 from __future__ import annotations
 
+import math
+
 import _reference as ref
 import numpy as np
 import pytest
@@ -300,3 +302,20 @@ def test_a_moved_network_generates_in_its_new_dtype():
     got = net.generate(40, first=[0.1, 0.1]).output
     assert got.dtype == torch.float32
     torch.testing.assert_close(got.double(), want, rtol=0, atol=1e-4)
+
+
+def test_a_diverging_forecast_returns_its_values_and_holds_its_state_as_run_does():
+    """A closed loop that blows up (a gain of 1e100 per step) is a result, not an error:
+    the outputs grow as float64 does until they overflow, and the state is held."""
+    net = rg.Network(dt=1.0, dtype=torch.float64)
+    net.add_func_node("in", 1)
+    net.add_diffeq_node("res", "leaky_tanh", n=1, lr=1.0, activation="identity")
+    net.add_func_node("out", 1)
+    net.add_edge("in", "res", weights=[[1e100]])
+    net.add_edge("res", "out", weights=[[1.0]])
+    out = net.generate(6, first=[1.0]).output[:, 0]
+    expected = torch.tensor([1e100, 1e200, 1e300], dtype=torch.float64)
+    torch.testing.assert_close(out[:3], expected, rtol=1e-12, atol=0)
+    assert not torch.isfinite(out[3:]).any()
+    held = net.compile().state["res.x"]
+    assert not math.isfinite(held.item())

@@ -689,6 +689,12 @@ class CompiledNetwork(nn.Module):
         with self._lock:
             self.state = None if state is None else dict(state)
 
+    def hold_state(self, state: State) -> None:
+        """Hold ``state``, the final state of a run of this network (as a run holds its
+        own: not checked, so a run that diverged holds its non-finite values)."""
+        with self._lock:
+            self.state = dict(state)
+
     def detach(self) -> None:
         """Detach the held state from the autograd graph (truncated BPTT)."""
         with self._lock:
@@ -1119,8 +1125,8 @@ class CompiledNetwork(nn.Module):
             args = (plan.reservoir, self.nodes, plan, self.dt, r.S[0][0], r.S[1:])
             r.reservoir = start_reservoir(*args)
         r.ZERO = [
-            torch.zeros(batch, self.nodes[v].n, device=dev, dtype=dtype)
-            for v, _ in self._zero_inputs()
+            torch.zeros(batch, self.nodes[v].input_size(i), device=dev, dtype=dtype)
+            for v, i in self._zero_inputs()
         ]
         # without autograd every chunk's output goes straight into one buffer (one copy)
         r.y_all = None if grad else self._outputs.empty((n_steps, batch, self.n_out), dev, dtype)
@@ -1590,8 +1596,8 @@ class CompiledNetwork(nn.Module):
             ys = self._func_outputs({}, self.plan.static, xt) if self.plan.static else {}
             P = [self._precomputed(t, ys, written, False).unbind(0) for t in pre]
             zeros = [
-                torch.zeros(batch, self.nodes[v].n, device=x.device, dtype=x.dtype)
-                for v, _ in zero_inputs
+                torch.zeros(batch, self.nodes[v].input_size(i), device=x.device, dtype=x.dtype)
+                for v, i in zero_inputs
             ]
             W, BIAS = self._weights(False, written), self._bias_rows(summed, live, written)
             # the generic kernels, which read the parameters at every step, for this dt
@@ -1614,8 +1620,8 @@ class CompiledNetwork(nn.Module):
             zeros and (zeros[0].dtype, zeros[0].device) != (ref.dtype, ref.device)
         ):
             zeros = [
-                torch.zeros(batch, self.nodes[v].n, device=ref.device, dtype=ref.dtype)
-                for v, _ in self._zero_inputs()
+                torch.zeros(batch, self.nodes[v].input_size(i), device=ref.device, dtype=ref.dtype)
+                for v, i in self._zero_inputs()
             ]
             self._zeros[batch] = zeros
         return zeros

@@ -750,7 +750,7 @@ class Network(FittingMixin):
                 x0 = model.execute(where, warmup, None, None, False, None).with_batch()[:, -1]
             rec = closed_run(where, model, (closed, folded), x0, observer, progress, steps)
         rec.batched = batched or rec.with_batch().shape[0] > 1
-        model.reset(rec.state)
+        model.hold_state(rec.state)  # as run holds its state, a diverged one included
         return rec
 
     @keywords("Network.explain_generate")
@@ -1073,10 +1073,11 @@ def _checked_zero_delay_graph(g: nx.DiGraph) -> nx.DiGraph:
         )
     for u, v, e in g.edges(data="edge"):
         src, tgt = g.nodes[u]["node"], g.nodes[v]["node"]
-        if e.n_in != src.var_size(e.source_var) or e.n_out != tgt.n:
+        takes = tgt.input_size(e.target_var)
+        if e.n_in != src.var_size(e.source_var) or e.n_out != takes:
             raise ValueError(
                 f"Network.compile: edge {u!r} -> {v!r} maps {e.n_in} -> {e.n_out} values, "
-                f"but {u!r} gives {src.var_size(e.source_var)} and {v!r} takes {tgt.n}"
+                f"but {u!r} gives {src.var_size(e.source_var)} and {v!r} takes {takes}"
             )
     return zero
 
@@ -1109,11 +1110,12 @@ def _edge_shape(where, source, target, src, tgt, source_var, target_var, weights
             f"{where}: target_var {target_var!r} is not an input of {target!r} "
             f"({type(tgt).__name__}: {list(tgt.input_names)})"
         )
-    n_in, n_out = src.var_size(source_var), tgt.n
+    n_in, n_out = src.var_size(source_var), tgt.input_size(target_var)
     shape = None if weights is None else _shape(weights)
     if shape is not None and shape != (n_out, n_in):
+        takes = "units" if n_out == tgt.n else "input values"
         raise ValueError(
             f"{where}: weights must have shape (n_target, n_source) = ({n_out}, {n_in}) "
-            f"({target!r} has {n_out} units, {source!r} has {n_in}), got {shape}"
+            f"({target!r} takes {n_out} {takes}, {source!r} gives {n_in}), got {shape}"
         )
     return n_in, n_out
