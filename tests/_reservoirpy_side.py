@@ -18,21 +18,28 @@ Tasks (all on the given ``W`` (CSR), ``Win``, ``lr`` and zero bias):
   outputs during training) and then the predictions on ``x_test``;
 * ``lms``: ``reservoir >> LMS(learning_rate, fit_bias)``, with ``res << LMS`` when ``Wfb``
   is given: ``partial_fit(x, y)`` (its outputs during training), the weights, the bias and
-  the predictions on ``x_test``.
+  the predictions on ``x_test``;
+* ``nvar``: reservoirpy's NG-RC tutorial: ``lorenz(n, x0, h=0.025, method="RK23")``, the
+  features of ``NVAR(delay, order, strides)`` on it, ``NVAR >> Ridge(ridge)`` fitted on the
+  differences of its first ``n_train + 1`` steps with ``warmup``, then the closed loop
+  ``u = u + model(u)`` for ``steps`` steps from the next point.
 """
 
 import sys
 
 import numpy as np
 import scipy.sparse as sp
-from reservoirpy.datasets import mackey_glass
-from reservoirpy.nodes import LMS, RLS, Reservoir, Ridge
+from reservoirpy.datasets import lorenz, mackey_glass
+from reservoirpy.nodes import LMS, NVAR, RLS, Reservoir, Ridge
 
 
 def main(task: str, src: str, dst: str) -> None:
     d = np.load(src)
     if task == "mackey_glass":
         np.savez(dst, series=mackey_glass(int(d["n"])))
+        return
+    if task == "nvar":
+        nvar_task(d, dst)
         return
     w_in = np.hstack([d["Win"], d["Wfb"]]) if "Wfb" in d else d["Win"]
     res = Reservoir(W=sp.csr_matrix(d["W"]), Win=w_in, bias=0.0, lr=float(d["lr"]))
@@ -69,6 +76,22 @@ def main(task: str, src: str, dst: str) -> None:
             y = pred[k] = esn.step(y)
         out["pred"] = pred
     np.savez(dst, **out)
+
+
+def nvar_task(d, dst: str) -> None:
+    series = lorenz(int(d["n"]), x0=[17.677, 12.931, 43.914], h=0.025, method="RK23")
+    shape = {k: int(d[k]) for k in ("delay", "order", "strides")}
+    features = NVAR(**shape).run(series)
+    readout = Ridge(ridge=float(d["alpha"]), output_dim=3)
+    model = NVAR(**shape) >> readout
+    n_train = int(d["n_train"])
+    x, dx = series[:n_train], series[1 : n_train + 1] - series[:n_train]
+    model.fit(x, dx, warmup=int(d["warmup"]))
+    u, pred = series[n_train], np.empty((int(d["steps"]), 3))
+    for k in range(len(pred)):
+        u = pred[k] = u + model(u)
+    weights = {"Wout": np.asarray(readout.Wout).T, "bias": np.asarray(readout.bias).ravel()}
+    np.savez(dst, series=series, features=features, pred=pred, **weights)
 
 
 if __name__ == "__main__":

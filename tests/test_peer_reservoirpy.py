@@ -192,3 +192,45 @@ def test_lms_readout_equals_reservoirpys(tmp_path, closed):
     np.testing.assert_allclose(pred, theirs["pred"], rtol=0, atol=1e-8)
     if closed:  # open loop, reservoirpy's training output adds the bias before the update
         np.testing.assert_allclose(rec.output.numpy(), theirs["train"], rtol=0, atol=1e-8)
+
+
+def _svd_ridge(x: np.ndarray, y: np.ndarray, alpha: float) -> np.ndarray:
+    """``W`` ``(n_out, n)`` minimising ``|(x - mean) W^T - (y - mean)|^2 + alpha |W|^2``."""
+    xc, yc = x - x.mean(0), y - y.mean(0)
+    u, sv, vt = np.linalg.svd(xc, full_matrices=False)
+    return (vt.T @ np.diag(sv / (sv**2 + alpha)) @ u.T @ yc).T
+
+
+def test_nvar_features_fit_and_forecast_equal_reservoirpys_ng_rc(tmp_path):
+    """reservoirpy's NG-RC tutorial on its own Lorenz series: the NVAR features, the ridge
+    readout fitted on the differences (rnngraph: the input passed on by a skip edge, so the
+    readout's other input is the difference), and the closed-loop forecast."""
+    shape = {"delay": 2, "order": 2, "strides": 1}
+    theirs = peer(
+        "nvar", tmp_path, n=1200, n_train=600, warmup=200, alpha=2.5e-6, steps=200, **shape
+    )
+    series = theirs["series"]
+    net = rg.Network(dt=1.0, dtype=torch.float64)
+    net.add_func_node("in", 3)
+    net.add_diffeq_node("nvar", rg.nodes.NVAR(3, **shape))
+    net.add_edge("in", "nvar", weights=np.eye(3))
+    features = net.run(series, record=["nvar"])["nvar"].numpy()
+    np.testing.assert_allclose(features, theirs["features"], rtol=1e-14, atol=0)
+    net.reset()
+    n = net.get_node("nvar").n
+    net.add_func_node("readout", 3)
+    net.add_edge("nvar", "readout", weights=np.zeros((3, n)), bias=True)
+    net.add_edge("in", "readout", weights=np.eye(3))
+    net.fit_ridge(series[:600], series[1:601], edge=("nvar", "readout"), alpha=2.5e-6, washout=200)
+    # the readout inputs are ill-conditioned (the monomials reach 2e3): against the ridge
+    # solution by SVD (centred, as both solve it) rnngraph's weights are at least as close
+    exact = _svd_ridge(features[200:600], series[201:601] - series[200:600], 2.5e-6)
+    ours = net.get_edge("nvar", "readout").weight.detach().numpy()
+    err_ours, err_theirs = (np.abs(w - exact).max() for w in (ours, theirs["Wout"]))
+    print(f"weights vs SVD: rnngraph {err_ours:.2e}, reservoirpy {err_theirs:.2e}")
+    assert err_ours <= err_theirs
+    pred = net.generate(200, first=series[600]).output.numpy()
+    diff = np.abs(pred - theirs["pred"]).max(axis=1)
+    print(f"forecast difference: step 1 {diff[0]:.1e}, steps 1-100 {diff[:100].max():.1e}")
+    assert diff[0] < 1e-8 and diff[:100].max() < 1e-4  # the weights' rounding, grown by chaos
+    assert np.abs(pred[:100] - series[601:701]).max() < 1.0  # it forecasts the attractor

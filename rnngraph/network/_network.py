@@ -1113,9 +1113,9 @@ def _edge_shape(where, source, target, src, tgt, source_var, target_var, weights
     n_in, n_out = src.var_size(source_var), tgt.input_size(target_var)
     shape = None if weights is None else _shape(weights)
     if shape is not None and shape != (n_out, n_in):
-        takes = "units" if n_out == tgt.n else "input values"
+        takes = f"has {n_out} units" if n_out == tgt.n else f"takes {n_out} input values"
         raise ValueError(
             f"{where}: weights must have shape (n_target, n_source) = ({n_out}, {n_in}) "
-            f"({target!r} takes {n_out} {takes}, {source!r} gives {n_in}), got {shape}"
+            f"({target!r} {takes}, {source!r} has {n_in}), got {shape}"
         )
     return n_in, n_out

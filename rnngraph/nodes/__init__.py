@@ -26,6 +26,7 @@ from ._kernels import (
     register_kernel,
 )
 from ._rate import LeakyIntegrator, LeakyReadout, LeakyTanh, QIFMeanField, RectiPyLI
+from ._rc import NVAR
 from ._registry import MODELS, make_model, register_model
 from ._spiking import (
     ALIF,
@@ -89,6 +90,7 @@ __all__ = [
     "LeakyIntegrator",
     "LeakyReadout",
     "LeakyTanh",
+    "NVAR",
     "Node",
     "QIFMeanField",
     "RectiPyLI",

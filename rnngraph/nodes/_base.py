@@ -146,7 +146,14 @@ class Node(nn.Module):
         return len(self.state_vars) > 0
 
     def var_size(self, var: str | None) -> int:
-        """Number of values that ``var`` (``None``: the output) holds per batch element."""
+        """Number of values that ``var`` (``None``: the output) holds per batch element:
+        ``n`` unless a model says otherwise (the output always has ``n``)."""
+        return self.n
+
+    def input_size(self, name: str | None) -> int:
+        """Number of values the input ``name`` (``None``: the main input) takes per batch
+        element: ``n`` unless a model says otherwise (a feature map such as ``NVAR`` reads
+        fewer values than it gives)."""
         return self.n
 
     def extra_repr(self) -> str:
@@ -606,10 +613,10 @@ class DENode(Node):
             )
         what = f"the initial value of {var!r}"
         t = as_tensor(where, what, value, dtype=torch.float64)
-        if t.dim() > 2 or (t.dim() >= 1 and t.shape[-1] not in (1, self.n)):
+        n = self.var_size(var)
+        if t.dim() > 2 or (t.dim() >= 1 and t.shape[-1] not in (1, n)):
             raise ValueError(
-                f"{where}: {what} must be a scalar, ({self.n},) or (B, {self.n}), "
-                f"got shape {tuple(t.shape)}"
+                f"{where}: {what} must be a scalar, ({n},) or (B, {n}), got shape {tuple(t.shape)}"
             )
         if not bool(torch.isfinite(t).all()):
             raise ValueError(f"{where}: {what} must be finite, got {describe(value)}")
@@ -623,8 +630,8 @@ class DENode(Node):
         return max(sizes) if sizes else None
 
     def init_state(self, batch_size: int, device=None, dtype=None) -> tuple:
-        """The state at time 0: a named tuple of ``(B, n)`` tensors (in ``dtype``, by default
-        that of the node's floating-point parameters)."""
+        """The state at time 0: a named tuple of ``(B, var_size(var))`` tensors (in ``dtype``,
+        by default that of the node's floating-point parameters)."""
         ref = next(
             (t for t in (*self.parameters(), *self.buffers()) if t.is_floating_point()), None
         )
@@ -632,7 +639,7 @@ class DENode(Node):
         dtype = dtype if dtype is not None else (ref.dtype if ref is not None else None)
         out = []
         for var in self.state_vars:
-            v = torch.zeros(batch_size, self.n, device=device, dtype=dtype)
+            v = torch.zeros(batch_size, self.var_size(var), device=device, dtype=dtype)
             if var in self._init:
                 init = self._init[var]
                 if init.dim() == 2 and init.shape[0] not in (1, batch_size):
