@@ -8,6 +8,8 @@
   on the recorded states) against reservoirpy ``(res >> LMS).partial_fit``.
 * NVAR: the features of ``NVAR(delay=2, order=2)`` on 5000 steps of a 3-d input
   (27 features): rnngraph ``run`` against reservoirpy ``NVAR.run``.
+* ES2N: 300 edge-of-stability units (proximity 0.2, a random orthogonal O) on the 2000
+  Mackey-Glass inputs: rnngraph ``run`` against reservoirpy ``ES2N.run``.
 
 Same weights and data on both sides, float64, one thread. Reported: the largest difference
 of the results (LMS weights and bias, NVAR features) and the median time of each side with
@@ -46,7 +48,11 @@ def data() -> dict[str, np.ndarray]:
     s = rg.datasets.mackey_glass(2001)
     s = 2.0 * (s - s.min()) / (s.max() - s.min()) - 1.0
     u = np.random.default_rng(0).standard_normal((5000, 3))
-    return {"W": w.numpy(), "Win": w_in, "lr": 0.3, "rate": 0.01, "x": s[:-1], "y": s[1:], "u": u}
+    o = np.linalg.qr(np.random.default_rng(1).standard_normal((300, 300)))[0]
+    return {
+        "W": w.numpy(), "Win": w_in, "O": o, "lr": 0.3, "rate": 0.01, "x": s[:-1], "y": s[1:],
+        "u": u,
+    }  # fmt: skip
 
 
 def ours(d: dict, repeats: int) -> dict:
@@ -71,7 +77,18 @@ def ours(d: dict, repeats: int) -> dict:
         net.reset()
         out["features"] = net.run(d["u"]).output.numpy()
 
+    es2n = rg.Network(dt=1.0, dtype=torch.float64)
+    es2n.add_func_node("in", 1)
+    es2n.add_diffeq_node("res", rg.nodes.ES2N(300, d["O"], proximity=0.2))
+    es2n.add_edge("in", "res", weights=d["Win"])
+    es2n.add_edge("res", "res", weights=d["W"], feedback=True, sparse=True)
+
+    def states() -> None:
+        es2n.reset()
+        out["states"] = es2n.run(d["x"]).output.numpy()
+
     out["lms_s"], out["nvar_s"] = median_time(lms, repeats), median_time(nvar, repeats)
+    out["es2n_s"] = median_time(states, repeats)
     return out
 
 
@@ -96,6 +113,7 @@ def main() -> None:
     a, b = ours(d, args.repeats), theirs(d, args.repeats)
     rows = []
     for name, keys in (
+        ("ES2N (300 units, 2000 steps)", ("states",)),
         ("LMS (300 units, 2000 steps)", ("Wout", "bias")),
         ("NVAR (5000 steps)", ("features",)),
     ):

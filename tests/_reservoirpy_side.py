@@ -22,7 +22,8 @@ Tasks (all on the given ``W`` (CSR), ``Win``, ``lr`` and zero bias):
 * ``nvar``: reservoirpy's NG-RC tutorial: ``lorenz(n, x0, h=0.025, method="RK23")``, the
   features of ``NVAR(delay, order, strides)`` on it, ``NVAR >> Ridge(ridge)`` fitted on the
   differences of its first ``n_train + 1`` steps with ``warmup``, then the closed loop
-  ``u = u + model(u)`` for ``steps`` steps from the next point.
+  ``u = u + model(u)`` for ``steps`` steps from the next point;
+* ``es2n``: ``ES2N(W, Win, O, proximity, bias=0)``: its states on ``u`` from the zero state.
 """
 
 import sys
@@ -30,13 +31,17 @@ import sys
 import numpy as np
 import scipy.sparse as sp
 from reservoirpy.datasets import lorenz, mackey_glass
-from reservoirpy.nodes import LMS, NVAR, RLS, Reservoir, Ridge
+from reservoirpy.nodes import ES2N, LMS, NVAR, RLS, Reservoir, Ridge
 
 
 def main(task: str, src: str, dst: str) -> None:
     d = np.load(src)
     if task == "mackey_glass":
         np.savez(dst, series=mackey_glass(int(d["n"])))
+        return
+    if task == "es2n":
+        node = ES2N(W=d["W"], Win=d["Win"], O=d["O"], proximity=float(d["beta"]), bias=0.0)
+        np.savez(dst, states=node.run(d["u"]))
         return
     if task == "nvar":
         nvar_task(d, dst)

@@ -234,3 +234,20 @@ def test_nvar_features_fit_and_forecast_equal_reservoirpys_ng_rc(tmp_path):
     print(f"forecast difference: step 1 {diff[0]:.1e}, steps 1-100 {diff[:100].max():.1e}")
     assert diff[0] < 1e-8 and diff[:100].max() < 1e-4  # the weights' rounding, grown by chaos
     assert np.abs(pred[:100] - series[601:701]).max() < 1.0  # it forecasts the attractor
+
+
+def test_es2n_states_equal_reservoirpys(tmp_path):
+    n = 200
+    _, w = esn(n, 2, 1.0, seed=5)
+    rng = np.random.default_rng(5)
+    w["O"] = np.linalg.qr(rng.standard_normal((n, n)))[0]
+    u = rng.uniform(-1, 1, (300, 2))
+    theirs = peer("es2n", tmp_path, u=u, beta=0.2, **w)["states"]
+    net = rg.Network(dt=1.0, dtype=torch.float64)
+    net.add_func_node("in", 2)
+    net.add_diffeq_node("res", rg.nodes.ES2N(n, w["O"], proximity=0.2))
+    net.add_edge("in", "res", weights=w["Win"])
+    net.add_edge("res", "res", weights=w["W"], feedback=True, sparse=True)
+    ours = net.run(u).output.numpy()
+    assert np.abs(theirs).max() > 0.1
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-12)

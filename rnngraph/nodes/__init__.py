@@ -26,7 +26,7 @@ from ._kernels import (
     register_kernel,
 )
 from ._rate import LeakyIntegrator, LeakyReadout, LeakyTanh, QIFMeanField, RectiPyLI
-from ._rc import NVAR
+from ._rc import ES2N, NVAR
 from ._registry import MODELS, make_model, register_model
 from ._spiking import (
     ALIF,
@@ -70,6 +70,7 @@ __all__ = [
     "AdEx",
     "DoubleExpSynapse",
     "EIF",
+    "ES2N",
     "ExpSynapse",
     "IAF",
     "Izhikevich",

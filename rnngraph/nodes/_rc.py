@@ -1,5 +1,6 @@
 """Reservoir-computing nodes beyond the leaky-tanh reservoir: the nonlinear vector
-autoregression of next-generation reservoir computing (``NVAR``)."""
+autoregression of next-generation reservoir computing (``NVAR``) and the edge-of-stability
+echo-state network (``ES2N``)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,11 @@ from math import comb
 
 import torch
 
-from .._checks import as_int
+from .._checks import as_int, as_tensor
 from ._base import DENode
-from ._rate import _map_only
+from ._rate import _activation, _activation_name, _map_only
 
-__all__ = ["NVAR"]
+__all__ = ["ES2N", "NVAR"]
 
 
 class NVAR(DENode):
@@ -100,3 +101,58 @@ class NVAR(DENode):
             f"d={self.d}, delay={self.delay}, order={self.order}, strides={self.strides}, "
             f"n={self.n}"
         )
+
+
+class ES2N(DENode):
+    r"""Edge-of-stability echo-state units (Ceni & Gallicchio 2024,
+    doi:10.1016/j.neucom.2024.127965; reservoirpy's ``ES2N``).
+
+    .. math:: x(t) = (1 - \beta)\,O\,x(t-1) + \beta\,f\big(I(t) + b\big)
+
+    with the proximity :math:`\beta \in (0, 1]` (dimensionless, per step), an orthogonal
+    :math:`O` (``(n, n)``; any matrix is taken as given), bias :math:`b` and
+    :math:`f = \tanh` by default. With a feedback self-edge ``W`` and an input edge ``W_in``
+    the input is :math:`I(t) = W x(t-1) + W_{in} u(t)`, reservoirpy's update. With
+    :math:`O = I` it is the leaky-tanh map with leak rate :math:`\beta`.
+
+    Parameters
+    ----------
+    n : int
+        Number of units.
+    O : array-like or tensor
+        ``(n, n)`` matrix :math:`O`, e.g. the Q of a QR decomposition of a Gaussian matrix.
+    proximity : float or tensor
+        :math:`\beta` in (0, 1], scalar or ``(n,)``; default 1.
+    bias : float or tensor
+        :math:`b`, scalar or ``(n,)``; default 0.
+    activation : str or callable
+        :math:`f`; default ``"tanh"``.
+
+    Shape
+    -----
+    State ``x``: ``(B, n)``; input ``I``: ``(B, n)``; output ``x``.
+    """
+
+    state_vars = ("x",)
+    input_names = ("I",)
+    output_var = "x"
+
+    def __init__(self, n: int, O, proximity=1.0, bias=0.0, activation="tanh", **kwargs):  # noqa: E741, N803
+        super().__init__(n, **_map_only("ES2N", kwargs))
+        self.integrator = "map"
+        o = as_tensor("ES2N", "O", O, dtype=torch.float64)
+        if o.shape != (self.n, self.n) or not bool(torch.isfinite(o).all()):
+            raise ValueError(
+                f"ES2N: O must be a finite ({self.n}, {self.n}) matrix, got shape {tuple(o.shape)}"
+            )
+        self.register_buffer("O", o)
+        self.add_param("proximity", proximity, domain="unit")
+        self.add_param("bias", bias)
+        self._f = _activation("ES2N", activation)
+        self.activation = _activation_name(activation)
+        self.check_train()
+
+    def map(self, s, i, dt):
+        r""":math:`x(t) = (1 - \beta) O x(t-1) + \beta f(I(t) + b)`."""
+        beta = self.proximity
+        return self.State((1.0 - beta) * (s.x @ self.O.T) + beta * self._f(i.I + self.bias))
