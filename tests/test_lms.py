@@ -179,3 +179,15 @@ def test_fit_lms_refuses_what_it_does_not_take():
     with pytest.raises(ValueError, match="LMS: every must be"):
         LMS(0.1, every=0)
     assert sorted(net.graph.nodes) == ["in", "res"]
+
+
+def test_fit_lms_takes_a_0d_tensor_rate_and_refuses_a_bool():
+    case = _case()
+    u, y = _data(case, 1)
+    net = _net(case)
+    net.fit_lms(u, y, learning_rate=torch.tensor(0.05, dtype=F64))
+    ref, w_ref, *_ = _lms_reference(case, np.full(240, 0.05), closed=False)
+    weight = net.get_edge("res", "readout").weight.detach().numpy()
+    np.testing.assert_allclose(weight, w_ref, rtol=0, atol=1e-10)
+    with pytest.raises(TypeError, match="learning_rate must be a number"):
+        LMS(True)

@@ -97,3 +97,28 @@ def test_ng_rc_fit_and_forecast_a_linear_map_exactly():
     scale = np.abs(x[301:351]).max()
     assert scale > 1e-6  # the trajectory has not decayed to nothing
     np.testing.assert_allclose(pred, x[301:351], rtol=0, atol=1e-6 * scale)
+
+
+def test_an_nvar_readout_trains_online_with_feedback_into_its_input():
+    """``feedback_weights`` of an NVAR source are ``(d, n_out)``: into the input it takes."""
+    u = np.random.default_rng(2).standard_normal((100, 2))
+    net = _net(2, delay=2, order=2)
+    rec = net.fit_lms(u, u, learning_rate=1e-3, feedback_weights=np.zeros((2, 2)))
+    assert rec.output.shape == (100, 2)
+    assert net.get_edge("readout", "nvar").weight.shape == (2, 2)
+
+
+def test_nvar_generates_with_a_delayed_self_edge_and_records_no_steps_in_its_width():
+    rng = np.random.default_rng(3)
+    u = rng.standard_normal((30, 2))
+    net = _net(2, delay=2, order=2)
+    n = net.get_node("nvar").n
+    net.add_edge("nvar", "nvar", weights=0.01 * rng.standard_normal((2, n)), feedback=True)
+    net.add_func_node("readout", 2)
+    net.add_edge("nvar", "readout", weights=0.1 * rng.standard_normal((2, n)))
+    folded = net.generate(5, warmup=u).output
+    net.reset()
+    plain = net.generate(5, warmup=u, record=["in", "readout"])["readout"]  # not folded
+    torch.testing.assert_close(folded, plain, rtol=0, atol=1e-14)
+    rec = net.run(u, record=["nvar.store"], cutoff=30)
+    assert tuple(rec["nvar.store"].shape) == (0, 4)

@@ -1202,7 +1202,7 @@ class CompiledNetwork(nn.Module):
             elif parts:
                 data[name] = torch.cat(parts).transpose(0, 1)
             else:
-                n = self.nodes[label].n
+                n = self.nodes[label].var_size(name.partition(".")[2] or None)
                 data[name] = torch.zeros(batch, 0, n, device=y_all.device, dtype=y_all.dtype)
         return data
 

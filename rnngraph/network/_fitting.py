@@ -786,8 +786,8 @@ class FittingMixin:
                 f"output recomputed from the updated weights); {edge[1]!r} is a "
                 f"{type(node).__name__}, whose state integrated the input before the update"
             )
-        if feedback_weights is not None:
-            n_src = self.get_node(edge[0]).n
+        if feedback_weights is not None:  # into the source's main input
+            n_src = self.get_node(edge[0]).input_size(None)
             if tuple(np.shape(feedback_weights)) != (n_src, n_out):
                 raise ValueError(
                     f"{where}: feedback_weights must have shape (n_source, n_out) "

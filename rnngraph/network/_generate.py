@@ -127,7 +127,7 @@ class Folded:
         inp, out, (r,) = model.input_node, model.output_node, model.plan.de_nodes
         self.model, self.w_in = model, model.edges[edge_key(inp, r)]
         ref = model._ref
-        n, c = model.nodes[r].n, model.n_in
+        n, c = self.w_in.n_out, model.n_in  # the width of the input W_in feeds
         self.fed = Linear(c, n, torch.zeros(n, c), bias=True, delay=1, dtype=ref.dtype)
         self.fed.to(ref.device)
         edges = [(r, r, model.edges[edge_key(r, r)]), (r, out, model.edges[edge_key(r, out)])]

@@ -91,11 +91,13 @@ class LMS:
 
 def _rates(value: Any) -> float | np.ndarray:
     """``learning_rate`` checked: a positive finite number, or a 1-D array of them."""
+    if isinstance(value, Tensor) and value.dim() == 0 and value.is_floating_point():
+        value = float(value)
     if _real(value):
         if not (math.isfinite(value) and value > 0):
             raise ValueError(f"LMS: learning_rate must be finite and > 0, got {value!r}")
         return float(value)
-    if isinstance(value, str | bytes | dict) or value is None:
+    if isinstance(value, str | bytes | dict | bool | np.bool_) or value is None:
         raise TypeError(f"LMS: learning_rate must be a number or a 1-D array, got {value!r}")
     if isinstance(value, Tensor):
         value = value.detach().cpu().numpy()
