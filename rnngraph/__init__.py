@@ -5,7 +5,7 @@ from . import datasets, edges, layers, metrics, nodes, observers, training
 from .edges import Linear, bias_weights, input_weights, recurrent_weights
 from .network import CompiledNetwork, Network
 from .nodes import DENode, FuncNode, register_model
-from .observers import Observer, Recording
+from .observers import Observer, Recording, Recordings
 
 __version__ = "0.1.0"
 
@@ -17,6 +17,7 @@ __all__ = [
     "Network",
     "Observer",
     "Recording",
+    "Recordings",
     "bias_weights",
     "datasets",
     "edges",

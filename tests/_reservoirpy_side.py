@@ -23,7 +23,13 @@ Tasks (all on the given ``W`` (CSR), ``Win``, ``lr`` and zero bias):
   features of ``NVAR(delay, order, strides)`` on it, ``NVAR >> Ridge(ridge)`` fitted on the
   differences of its first ``n_train + 1`` steps with ``warmup``, then the closed loop
   ``u = u + model(u)`` for ``steps`` steps from the next point;
-* ``es2n``: ``ES2N(W, Win, O, proximity, bias=0)``: its states on ``u`` from the zero state.
+* ``es2n``: ``ES2N(W, Win, O, proximity, bias=0)``: its states on ``u`` from the zero state;
+* ``classify``: reservoirpy's classification tutorial on lists of sequences (given as
+  ``x`` concatenated with their ``lengths``): transduction, ``[source >> reservoir,
+  source] >> Ridge(ridge=alpha)`` fitted with ``warmup`` on per-step targets ``y``, the
+  reservoir reset, then its predictions on the test list; and last-state classification,
+  each sequence run from the zero state, ``Ridge(ridge=alpha_last)`` fitted on the last
+  states against ``labels``, then its scores on the test list's last states.
 """
 
 import sys
@@ -31,7 +37,7 @@ import sys
 import numpy as np
 import scipy.sparse as sp
 from reservoirpy.datasets import lorenz, mackey_glass
-from reservoirpy.nodes import ES2N, LMS, NVAR, RLS, Reservoir, Ridge
+from reservoirpy.nodes import ES2N, LMS, NVAR, RLS, Input, Reservoir, Ridge
 
 
 def main(task: str, src: str, dst: str) -> None:
@@ -45,6 +51,9 @@ def main(task: str, src: str, dst: str) -> None:
         return
     if task == "nvar":
         nvar_task(d, dst)
+        return
+    if task == "classify":
+        classify_task(d, dst)
         return
     w_in = np.hstack([d["Win"], d["Wfb"]]) if "Wfb" in d else d["Win"]
     res = Reservoir(W=sp.csr_matrix(d["W"]), Win=w_in, bias=0.0, lr=float(d["lr"]))
@@ -97,6 +106,35 @@ def nvar_task(d, dst: str) -> None:
         u = pred[k] = u + model(u)
     weights = {"Wout": np.asarray(readout.Wout).T, "bias": np.asarray(readout.bias).ravel()}
     np.savez(dst, series=series, features=features, pred=pred, **weights)
+
+
+def _split(a: np.ndarray, lengths: np.ndarray) -> list[np.ndarray]:
+    return np.split(a, np.cumsum(lengths)[:-1])
+
+
+def classify_task(d, dst: str) -> None:
+    xs, xt = _split(d["x"], d["lengths"]), _split(d["x_test"], d["lengths_test"])
+
+    def reservoir() -> Reservoir:
+        return Reservoir(W=sp.csr_matrix(d["W"]), Win=d["Win"], bias=0.0, lr=float(d["lr"]))
+
+    res, source = reservoir(), Input()
+    model = [source >> res, source] >> Ridge(ridge=float(d["alpha"]))
+    model.fit(xs, _split(d["y"], d["lengths"]), warmup=int(d["warmup"]))
+    res.reset()
+    transduction = np.concatenate(model.run(xt))
+    res, readout = reservoir(), Ridge(ridge=float(d["alpha_last"]))
+
+    def last_states(seqs: list[np.ndarray]) -> list[np.ndarray]:
+        out = []
+        for x in seqs:
+            out.append(res.run(x)[-1, np.newaxis])
+            res.reset()
+        return out
+
+    readout.fit(last_states(xs), [row[np.newaxis] for row in d["labels"]])
+    last = np.concatenate([readout.run(s) for s in last_states(xt)])
+    np.savez(dst, transduction=transduction, last=last)
 
 
 if __name__ == "__main__":

@@ -251,3 +251,38 @@ def test_es2n_states_equal_reservoirpys(tmp_path):
     ours = net.run(u).output.numpy()
     assert np.abs(theirs).max() > 0.1
     np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-12)
+
+
+def test_sequence_classification_equals_reservoirpys_tutorial(tmp_path):
+    """reservoirpy's classification tutorial on lists of sequences of 6 to 20 steps:
+    transduction with the input read out beside the reservoir (two edges fitted jointly),
+    and last-state classification (one sample per sequence)."""
+    rng = np.random.default_rng(5)
+    lengths, lengths_test = rng.integers(6, 21, 40), rng.integers(6, 21, 30)
+    classes, classes_test = rng.integers(0, 4, 40), rng.integers(0, 4, 30)
+    centres = rng.standard_normal((4, 5))
+
+    def seqs(ls, cs):
+        return [centres[c] + 0.8 * rng.standard_normal((T, 5)) for T, c in zip(ls, cs, strict=True)]
+
+    xs, xt = seqs(lengths, classes), seqs(lengths_test, classes_test)
+    labels = np.eye(4)[classes]
+    ys = [np.repeat(row[None], T, axis=0) for row, T in zip(labels, lengths, strict=True)]
+    net, w = esn(100, 5, 0.5, seed=4)
+    args = {"alpha": 1e-1, "alpha_last": 1e-6, "warmup": 2, "labels": labels}
+    cat = {"x": np.concatenate(xs), "lengths": lengths, "y": np.concatenate(ys)}
+    test = {"x_test": np.concatenate(xt), "lengths_test": lengths_test}
+    theirs = peer("classify", tmp_path, **args, **cat, **test, **w)
+    net.add_func_node("readout", 4)
+    net.add_edge("res", "readout", weights=torch.zeros(4, 100), bias=True)
+    net.add_edge("in", "readout", weights=torch.zeros(4, 5), bias=False)
+    net.fit_ridge(xs, ys, edge=[("res", "readout"), ("in", "readout")], alpha=1e-1, washout=2)
+    transduction = net.run(xt).cat().numpy()
+    steps = np.concatenate([np.full(T, c) for T, c in zip(lengths_test, classes_test, strict=True)])
+    assert (transduction.argmax(1) == steps).mean() > 0.5  # a classifier, not chance (0.25)
+    np.testing.assert_allclose(transduction, theirs["transduction"], rtol=0, atol=1e-8)
+    last, _ = esn(100, 5, 0.5, seed=4)
+    last.fit_ridge(xs, labels, reduce="last", alpha=1e-6)
+    scores = last.run(xt).last().numpy()
+    assert (scores.argmax(1) == classes_test).mean() > 0.5
+    np.testing.assert_allclose(scores, theirs["last"], rtol=0, atol=1e-8)

@@ -83,7 +83,7 @@ def test_ridge_washout_drops_steps_per_sequence():
 
 @pytest.mark.parametrize(
     "where, value",
-    [("X", math.nan), ("X", math.inf), ("X", -math.inf), ("Y", math.nan), ("Y", math.inf)],
+    [("X", math.nan), ("X", math.inf), ("X", -math.inf), ("Y", math.inf)],
 )
 def test_ridge_rejects_non_finite_samples_and_keeps_its_statistics(where, value):
     X, Y, _, _ = _design(seed=4, n=200)
@@ -284,7 +284,7 @@ def test_fit_ridge_chunked_run_equals_one_run():
             r"inputs have \(B, T\) = \(1, 600\) but "
             r"targets have \(1, 599\)",
         ),
-        ({"targets": np.full((600, 1), np.nan)}, ValueError, "targets contain NaN"),
+        ({"targets": np.full((600, 1), np.nan)}, ValueError, "no step to fit: the targets are NaN"),
         ({"edge": ("res", "nowhere")}, KeyError, "no edge 'res' -> 'nowhere'"),
         ({"alpha": -1.0}, ValueError, r"alpha must be a number >= 0, got -1.0"),
     ],

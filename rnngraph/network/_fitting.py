@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import inspect
-import numbers
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -16,11 +15,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._checks import all_finite, as_flag, as_float_dtype, as_int, as_tensor, keywords
+from .._checks import as_flag, as_float_dtype, as_int, keywords
 from ..nodes import ACTIVATIONS, FuncNode
 from ..observers import Observer, Recording
 from ..training import BPTT, LMS, OPTIMIZERS, RLS, EProp, Ridge
 from ._compiled import recorded_steps, spans_memory
+from ._readout import REDUCTIONS, Readout, list_runs, stream
+from ._sequences import as_sequence_tensor, is_sequence_list, raw_tensor
 from .executor import Hook
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -67,70 +68,20 @@ _SGD, _ADAM, _MSE = _Default("sgd"), _Default("adam"), _Default("mse")
 _SYMMETRIC, _MEAN = _Default("symmetric"), _Default("mean")
 
 
-def _numbers(a: Any) -> bool:
-    """Whether ``a`` is a number or a non-empty nested list (or tuple) whose leaves are all
-    numbers: one array, as ``run`` reads it."""
-    if isinstance(a, list | tuple):
-        return bool(a) and all(_numbers(v) for v in a)
-    return isinstance(a, numbers.Number | np.bool_)
-
-
-def _is_sequence_list(a: Any) -> bool:
-    """Whether ``a`` is a list of sequences: a list or tuple that is not one nested list of
-    numbers, read as one array as ``run`` reads it."""
-    return isinstance(a, list | tuple) and not _numbers(a)
-
-
-def _raw(where: str, name: str, a: Any) -> Tensor:
-    """``a`` (a nested sequence, a NumPy array of any strides or a tensor) as a tensor of
-    real numbers by the library's conversion of array-likes (``rnngraph._checks.as_tensor``,
-    the one ``run`` uses), without changing its dtype or copying a tensor."""
-    if a is None:
-        raise TypeError(f"{where}: {name} must be an array of real numbers, got None")
-    try:
-        return as_tensor(where, name, a, copy=False)
-    except TypeError as err:
-        if not (isinstance(a, list | tuple) and _numbers(a)):
-            raise
-        raise TypeError(
-            f"{err}; a nested list of numbers is one array, as Network.run reads it: pass "
-            "a list of sequences as a list of arrays or tensors"
-        ) from None
-
-
-def _as_tensor(where: str, name: str, a: Any, dtype: torch.dtype, device: Any) -> Tensor:
-    """``a`` as a ``(T, n)`` or ``(B, T, n)`` tensor of ``dtype`` on ``device`` (``(T,)``
-    becomes ``(T, 1)``), with at least one trial and one step, every value finite."""
-    t = _raw(where, name, a)
-    if t.dim() == 1:
-        t = t.unsqueeze(-1)
-    if t.dim() not in (2, 3):
-        raise ValueError(f"{where}: {name} must be (T, n) or (B, T, n), got shape {tuple(t.shape)}")
-    if 0 in t.shape[:-1]:
-        raise ValueError(
-            f"{where}: {name} are empty (shape {tuple(t.shape)}); expected at least one trial "
-            "and one step"
-        )
-    t = t.to(device=device, dtype=dtype)
-    if not all_finite(t):
-        raise ValueError(f"{where}: {name} contain NaN or inf values")
-    return t
-
-
 def _paired(
     where: str, inputs: Any, targets: Any, inputs_optional: bool = True
 ) -> tuple[list[Any], list[Any], bool]:
     """Inputs and targets as two lists of the same length (one entry each unless both are
     lists of sequences), and whether they were; ``inputs=None`` (no input)
     pairs with every target when ``inputs_optional``."""
-    is_list = _is_sequence_list(targets)
+    is_list = is_sequence_list(targets)
     tgt_list = list(targets) if is_list else [targets]
     if is_list and not tgt_list:
         raise ValueError(f"{where}: no targets: an empty {type(targets).__name__}")
     if inputs is None and inputs_optional:
         return [None] * len(tgt_list), tgt_list, is_list
     inp_list = list(inputs) if is_list else [inputs]
-    if _is_sequence_list(inputs) != is_list or len(inp_list) != len(tgt_list):
+    if is_sequence_list(inputs) != is_list or len(inp_list) != len(tgt_list):
         raise ValueError(
             f"{where}: inputs and targets must both be arrays or both lists of sequences "
             "of the same length (a list of arrays or tensors is a list of sequences, a "
@@ -140,16 +91,17 @@ def _paired(
 
 
 def _sequences(
-    where: str, inputs: Any, targets: Any, n_in: int | None, dtype, device
+    where: str, inputs: Any, targets: Any, n_in: int | None, dtype, device, nan: bool = False
 ) -> tuple[list[Tensor | None], list[Tensor], bool]:
-    """Pair inputs and targets as lists of ``(B, T, .)`` tensors, validated up front."""
+    """Pair inputs and targets as lists of ``(B, T, .)`` tensors, validated up front (NaN
+    targets allowed with ``nan``)."""
     inp_list, tgt_list, is_list = _paired(where, inputs, targets)
     xs, ys = [], []
     for k, (x, y) in enumerate(zip(inp_list, tgt_list, strict=True)):
-        yt = _as_tensor(where, "targets", y, dtype, device)
+        yt = as_sequence_tensor(where, "targets", y, dtype, device, nan)
         yt = yt if yt.dim() == 3 else yt.unsqueeze(0)
         if x is not None:
-            xt = _as_tensor(where, "inputs", x, dtype, device)
+            xt = as_sequence_tensor(where, "inputs", x, dtype, device)
             xt = xt if xt.dim() == 3 else xt.unsqueeze(0)
             if xt.shape[:2] != yt.shape[:2]:
                 seq = f" (sequence {k})" if is_list else ""
@@ -194,13 +146,13 @@ def _bptt_pair(
     ``None``) and ``(B, T, n)`` targets (``(B, T)`` class indices); the shapes must be one
     of ``_BPTT_SHAPES``."""
     seq = "" if k is None else f" (pair {k})"
-    xt = None if x is None else _as_tensor(where, "inputs", x, dtype, device)
+    xt = None if x is None else as_sequence_tensor(where, "inputs", x, dtype, device)
     cls = _class_targets(t)
     tt = t
     if cls and 0 in tt.shape:
         raise ValueError(f"{where}: class indices{seq} are empty (shape {tuple(tt.shape)})")
     if not cls:
-        tt = _as_tensor(where, "targets", tt, dtype, device)  # 1-D: one output, (T, 1)
+        tt = as_sequence_tensor(where, "targets", tt, dtype, device)  # 1-D: one output, (T, 1)
     shape_x = None if xt is None else tuple(xt.shape)
     got = tuple(tt.shape) if cls else tuple(tt.shape[:-1])  # (T,) or (B, T)
     if xt is None:  # one trial, as long as the targets
@@ -235,7 +187,7 @@ def _bptt_pairs(
     """``fit_bptt``'s data as ``(inputs, targets)`` pairs, every shape, width and class
     index checked against the network's output before anything runs."""
     inp_list, tgt_list, is_list = _paired(where, inputs, targets)
-    tgt_list = [_raw(where, "targets", t) for t in tgt_list]
+    tgt_list = [raw_tensor(where, "targets", t) for t in tgt_list]
     classes = [_class_targets(t) for t in tgt_list]
     if any(classes) and not all(classes):
         raise TypeError(f"{where}: a mix of class-index and real-valued targets")
@@ -363,6 +315,38 @@ class FittingMixin:
         source = self.compile().output_node
         return (source, readout), True
 
+    def _readout_edges(
+        self: Network,
+        where: str,
+        edge: Any,
+        n_out: int,
+        add_readout_node: bool,
+        readout: str,
+        bias: bool,
+    ) -> tuple[list[tuple[str, str]], bool]:
+        """:meth:`_readout_edge` for ``edge`` a list of edges fitted jointly: each a
+        readout edge, all into one node, none twice; the bias goes on the first."""
+        if not isinstance(edge, list):
+            one, add = self._readout_edge(where, edge, n_out, add_readout_node, readout, bias)
+            return [one], add
+        if not edge:
+            raise ValueError(f"{where}: edge is an empty list; give (source, target) edges")
+        if not all(isinstance(e, tuple) and len(e) == 2 for e in edge):
+            raise TypeError(
+                f"{where}: edge must be a list of (source, target) tuples, got {edge!r}"
+            )
+        targets = {v for _, v in edge}
+        if len(targets) > 1:
+            raise ValueError(
+                f"{where}: the edges {edge} go into {sorted(targets)}; a joint fit is of "
+                "edges into one readout node"
+            )
+        if len(set(edge)) < len(edge):
+            raise ValueError(f"{where}: an edge is listed twice in {edge}")
+        for k, e in enumerate(edge):
+            self._check_readout_edge(where, e, n_out, bias and k == 0)
+        return list(edge), False
+
     def _marked_readout(self: Network, where: str) -> tuple[str, str] | None:
         """The edge marked ``train="rls"`` into the output node, if there is one."""
         out = self.compile().output_node
@@ -426,14 +410,15 @@ class FittingMixin:
             self.output_node = readout  # takes over from the node that fed it
         return lin
 
-    def _ridge_plan(self: Network, where: str, edge: tuple[str, str], bias: bool) -> tuple:
-        """How ``fit_ridge`` collects the readout's data: ``(offset, forced)``. ``offset``:
-        other edges into the readout (or a bias the fit leaves as it is) add to its input,
-        so the readout's own output is recorded to subtract them from the targets;
-        ``forced``: the readout's output comes back to it (through the readout edge's
-        source or another edge), so the targets are fed on in its place. The readout must
-        be an identity function node: only then is its output the sum of its inputs."""
-        node = self.get_node(edge[1])
+    def _ridge_plan(self: Network, where: str, edges: list[tuple[str, str]], bias: bool) -> Readout:
+        """How ``fit_ridge`` collects the data of the readout ``edges`` (into one node, the
+        bias on the first): other edges into the readout (or a bias the fit leaves as it
+        is) add to its input, so the readout's own output is recorded to subtract them from
+        the targets (``offset``); when the readout's output comes back to it (through a
+        source or another edge), the targets are fed on in its place (``forced``). The
+        readout must be an identity function node: only then is its output the sum of its
+        inputs."""
+        node = self.get_node(edges[0][1])
         if not (isinstance(node, FuncNode) and node.fn is ACTIVATIONS["identity"]):
             kind = (
                 f"a function node ({node.name!r})"
@@ -441,23 +426,25 @@ class FittingMixin:
                 else (f"a {type(node).__name__}")
             )
             raise ValueError(
-                f"{where}: the readout node {edge[1]!r} is {kind}; a ridge fit makes the "
+                f"{where}: the readout node {edges[0][1]!r} is {kind}; a ridge fit makes the "
                 "readout's input match the targets, which is its output only for an identity "
                 "function node: fit an edge into a node added with "
                 "add_func_node(label, n, 'identity'), or use fit_rls or fit_bptt"
             )
-        lin, g = self.get_edge(*edge), self.graph
-        others = [s for s in g.predecessors(edge[1]) if s != edge[0]]
-        offset = bool(others) or (lin.bias is not None and not bias)
-        forced = any(nx.has_path(g, edge[1], s) for s in g.predecessors(edge[1]))
-        return offset, forced
+        g, fitted = self.graph, {u for u, _ in edges}
+        lins = tuple(self.get_edge(*e) for e in edges)
+        others = [s for s in g.predecessors(edges[0][1]) if s not in fitted]
+        unfit_bias = [lin for k, lin in enumerate(lins) if lin.bias is not None and (k or not bias)]
+        offset = bool(others) or bool(unfit_bias)
+        forced = any(nx.has_path(g, edges[0][1], s) for s in g.predecessors(edges[0][1]))
+        return Readout(tuple(edges), lins, bias, offset, forced)
 
     @_network_method
     def fit_ridge(
         self: Network,
         inputs: Any,
         targets: Any,
-        edge: tuple[str, str] | None = None,
+        edge: tuple[str, str] | list[tuple[str, str]] | None = None,
         alpha: float = 1e-8,
         washout: int = 0,
         add_readout_node: bool = True,
@@ -465,56 +452,52 @@ class FittingMixin:
         bias: bool = True,
         verbose: bool = False,
         chunk: int = 10_000,
+        reduce: str | None = None,
     ) -> Ridge:
-        r"""Fit the weights (and bias) of a readout edge by ridge regression.
-
-        Runs the network on ``inputs`` without gradients, streams the readout edge's source
-        values :math:`x(t)` into :class:`rnngraph.training.Ridge` and writes the solution
-        into the edge:
+        r"""Fit the weights (and bias) of a readout edge by ridge regression, from the
+        source values :math:`x(t)` of a run streamed into :class:`rnngraph.training.Ridge`:
 
         .. math:: \min_{W, b} \sum_t \lVert W x(t) + b + o(t) - y^*(t) \rVert^2
                   + \alpha \lVert W \rVert_F^2
 
-        :math:`o(t)` is the rest of the readout node's input at step :math:`t` (its other
-        edges; the edge's own bias when ``bias=False`` leaves it), so the readout must be an
-        identity function node (the one ``add_readout_node`` adds is). When the readout's
-        output comes back into the network (a delayed edge ``readout -> reservoir``), the
-        network runs with the targets :math:`y^*(t)` in its place (teacher forcing, as
-        reservoirpy's ``ESN(feedback=True).fit``); a later run continues in closed loop.
+        :math:`o(t)` is the rest of the readout node's input (other edges; the edge's own
+        bias when ``bias=False`` leaves it), so the readout must be an identity function
+        node. When the readout's output comes back into the network, the network runs with
+        the targets in its place (teacher forcing, reservoirpy's ``ESN(feedback=True)``).
+        Several edges into one readout (reservoirpy's ``[source >> reservoir, source] >>
+        readout``, a deep ESN's layers) are fitted jointly, the bias on the first. A NaN
+        target leaves its step out (as in reservoirpy). With ``reduce`` each sequence
+        gives one sample (classification): its sources at its last step (``"last"``) or
+        their mean after the washout (``"mean"``), against one target row; the run's
+        ``Recordings.last()`` / ``.mean(start=washout)`` are then the fitted scores.
 
         Parameters
         ----------
         inputs : tensor, array or list of them
-            ``(T, C)`` / ``(B, T, C)``, continued from the held state (held after the fit);
-            a list of sequences, each from the initial state; ``None`` without input. A
-            nested list of numbers (``X.tolist()``) is one array, as in :meth:`run`.
+            ``(T, C)`` / ``(B, T, C)``, from the held state (held after the fit); a list of
+            sequences (``(T_k, C)`` / ``(B_k, T_k, C)``), each from the initial state, run
+            in padded batches of at most ``chunk`` steps in all, the held state left alone.
+            A nested list of numbers (``X.tolist()``) is one array, as in :meth:`run`.
         targets : tensor, array or list of them
-            ``(T, n_out)`` / ``(B, T, n_out)`` (a list when ``inputs`` is a list).
-        edge : (source, target), optional
-            The readout edge (zero delay, dense, no mask). Default: the edge marked
-            ``train="rls"`` into the output node, else a new readout node.
-        alpha : float
-            Ridge penalty (>= 0).
-        washout : int
-            Steps dropped at the start of each sequence; at least one must remain.
+            ``(T, n_out)`` / ``(B, T, n_out)`` (a list for a list); with ``reduce``, one
+            row per sequence: ``(N, n_out)`` or a list of ``(n_out,)`` / ``(B_k, n_out)``.
+        edge : (source, target) or list of them, optional
+            The readout edge(s) (zero delay, dense, no mask, into one node). Default: the
+            edge marked ``train="rls"`` into the output node, else a new readout node.
+        alpha, washout : float, int
+            Ridge penalty (>= 0); steps dropped at the start of each sequence.
         add_readout_node, readout : bool, str
-            Without ``edge``, add an identity node ``readout`` fed by the output node
-            (RectiPy's behaviour); it becomes the output node.
+            Without ``edge``, add an identity node ``readout`` fed by the output node.
         bias, verbose : bool
             Fit a bias; show a progress bar.
-        chunk : int
-            Steps simulated per chunk (>= 1): the statistics stream, states are not stored.
+        chunk, reduce : int, {None, "last", "mean"}
+            Steps simulated per chunk (>= 1; states are not stored); one sample per sequence.
 
         Returns
         -------
         Ridge
-            The fitted trainer (``.weight``, ``.bias``, ``.n_samples``).
-
-        Raises
-        ------
-        ValueError
-            For bad input and singular normal equations (``alpha = 0``, collinear
-            features); the network (graph, weights, held state) is then as it was.
+            The fitted trainer (``.weight``, ``.bias``, ``.n_samples``). A ``ValueError``
+            (bad input, singular equations) leaves the network as it was.
         """
         where = "Network.fit_ridge"
         _flags(where, add_readout_node=add_readout_node, bias=bias, verbose=verbose)
@@ -522,53 +505,53 @@ class FittingMixin:
             ridge = Ridge(alpha=alpha, fit_bias=bias, washout=washout)  # checks alpha, washout
         chunk = _count(where, "chunk", chunk, 1)
         model = self.compile()
-        xs, ys, is_list = _sequences(where, inputs, targets, model.n_in, self.dtype, self.device)
-        _check_washout(where, ys, washout)
+        at = (model.n_in, self.dtype, self.device)
+        if reduce is None:
+            xs, ys, is_list = _sequences(where, inputs, targets, *at, nan=True)
+        else:
+            xs, ys, is_list = _labelled(where, reduce, inputs, targets, *at)
+        _check_washout(where, ys, washout, every=reduce is not None)
         n_out = ys[0].shape[-1]
-        edge, add = self._readout_edge(where, edge, n_out, add_readout_node, readout, bias)
-        if not add:
-            self._ridge_plan(where, edge, bias)  # the readout node, before anything runs
-        with self._all_or_nothing(() if add else (self.get_edge(*edge),)):
-            lin = self._add_readout(where, edge, n_out, bias, None) if add else self.get_edge(*edge)
-            with torch.no_grad():
-                self._ridge_stream(where, ridge, edge, lin, xs, ys, is_list, chunk, verbose)
+        edges, add = self._readout_edges(where, edge, n_out, add_readout_node, readout, bias)
+        if not add:  # the readout node, before anything runs
+            _check_ridge_plan(where, self._ridge_plan(where, edges, bias), reduce, ys)
+        with self._all_or_nothing(() if add else tuple(self.get_edge(*e) for e in edges)):
+            if add:
+                self._add_readout(where, edges[0], n_out, bias, None)
+            self._ridge_solve(where, ridge, edges, xs, ys, is_list, chunk, verbose, reduce)
         return ridge
 
-    def _ridge_stream(
+    def _ridge_solve(
         self: Network,
         where: str,
         ridge: Ridge,
-        edge: tuple[str, str],
-        lin: Linear,
+        edges: list[tuple[str, str]],
         xs: list,
         ys: list,
         is_list: bool,
         chunk: int,
         verbose: bool,
+        reduce: str | None,
     ) -> None:
-        """Stream the sequences into ``ridge`` chunk by chunk, solve, and write the solution
-        into the readout edge ``lin``; a list of sequences starts each from the initial
-        state."""
-        bias = ridge.fit_bias
-        offset, forced = self._ridge_plan(where, edge, bias)
-        model = self.compile()
-        for x, y in zip(xs, ys, strict=True):
-            if is_list:
-                model.reset()
-            for t0 in range(0, y.shape[1], chunk):
-                yc = y[:, t0 : min(y.shape[1], t0 + chunk)]
-                args = (bias, x, yc, t0, verbose, offset, forced)
-                feats, goal = _ridge_chunk(where, model, edge, lin, *args)
-                ridge.partial_fit(feats, goal, washout=max(0, ridge.washout - t0))
+        """Stream the data of ``fit_ridge`` into ``ridge``, solve, and write the solution
+        into the readout ``edges``."""
+        plan = self._ridge_plan(where, edges, ridge.fit_bias)
+        if is_list:
+            runs = list_runs(xs, ys, chunk)
+        else:
+            lengths = torch.full((ys[0].shape[0],), ys[0].shape[1], device=ys[0].device)
+            runs = [(xs[0], ys[0], lengths, True)]
+        stream(where, self.compile(), plan, ridge, runs, chunk, verbose, reduce)
+        if ridge.n_samples == 0:
+            raise ValueError(
+                f"{where}: no step to fit: the targets are NaN at every step after the washout"
+            )
         try:
             ridge.solve()
         except ValueError as err:
-            raise ValueError(
-                f"{where}: edge {edge[0]!r} -> {edge[1]!r}: {err}; nothing was fitted"
-            ) from err
-        lin.weight.copy_(ridge.weight.to(lin.weight.dtype))
-        if bias:
-            lin.bias.copy_(ridge.bias.to(lin.bias.dtype))
+            names = ", ".join(f"{u!r} -> {v!r}" for u, v in edges)
+            raise ValueError(f"{where}: edge {names}: {err}; nothing was fitted") from err
+        plan.write(ridge.weight, ridge.bias)
 
     @_network_method
     def fit_rls(
@@ -797,7 +780,9 @@ class FittingMixin:
                 isinstance(feedback_weights, Tensor) and feedback_weights.layout == torch.strided
             )
             if dense or isinstance(feedback_weights, np.ndarray | list | tuple):
-                _as_tensor(where, "feedback_weights", feedback_weights, self.dtype, self.device)
+                as_sequence_tensor(
+                    where, "feedback_weights", feedback_weights, self.dtype, self.device
+                )
             if self.graph.has_edge(edge[1], edge[0]):
                 raise ValueError(f"{where}: an edge {edge[1]!r} -> {edge[0]!r} exists already")
         n_features = self.get_node(edge[0]).n + bool(bias)
@@ -1216,11 +1201,11 @@ def _task(settings: dict[str, Any], targets: Tensor) -> Any:
 def _eprop_data(where: str, inputs: Any, targets: Any, loss_mask: Any) -> list[tuple]:
     """``fit_eprop``'s batches as ``(inputs, targets, loss_mask)`` triples."""
     xs, tgts, is_list = _paired(where, inputs, targets, inputs_optional=False)
-    tgts = [_raw(where, "targets", y) for y in tgts]
+    tgts = [raw_tensor(where, "targets", y) for y in tgts]
     if loss_mask is None:
         masks = [None] * len(tgts)
     elif is_list:
-        if not _is_sequence_list(loss_mask) or len(loss_mask) != len(tgts):
+        if not is_sequence_list(loss_mask) or len(loss_mask) != len(tgts):
             raise ValueError(
                 f"{where}: with lists of batches, loss_mask must be a list of as many masks "
                 "(arrays or tensors, one per batch)"
@@ -1231,14 +1216,80 @@ def _eprop_data(where: str, inputs: Any, targets: Any, loss_mask: Any) -> list[t
     return list(zip(xs, tgts, masks, strict=True))
 
 
-def _check_washout(where: str, ys: list[Tensor], washout: int) -> None:
-    """Refuse a ``washout`` that drops every step of every sequence of targets ``ys``."""
+def _check_washout(where: str, ys: list[Tensor], washout: int, every: bool = False) -> None:
+    """Refuse a ``washout`` that drops every step of every sequence of targets ``ys`` (with
+    ``every``, every step of any sequence)."""
     lengths = [y.shape[1] for y in ys]
+    short = [k for k, T in enumerate(lengths) if T <= washout]
+    if every and short:
+        raise ValueError(
+            f"{where}: washout={washout} drops every step of sequence {short[0]} "
+            f"({lengths[short[0]]} steps); with reduce= every sequence must keep one"
+        )
     if all(T <= washout for T in lengths):
         raise ValueError(
             f"{where}: washout={washout} drops every step: the targets have "
             f"{lengths[0] if len(lengths) == 1 else lengths} steps; pass a washout "
             "below the length"
+        )
+
+
+def _labelled(
+    where: str, reduce: Any, inputs: Any, targets: Any, n_in: int | None, dtype, device
+) -> tuple[list[Tensor], list[Tensor], bool]:
+    """The inputs of a per-sequence fit as ``(B_k, T_k, C)`` tensors and their target rows
+    as ``(B_k, T_k, n_out)`` views, the row repeated at every step: ``targets`` one row
+    per sequence (per row of a ``(B, T, C)`` array), as an ``(N, n_out)`` array or a list
+    of ``(n_out,)`` / ``(B_k, n_out)`` rows. ``reduce`` must be one of ``REDUCTIONS``."""
+    if reduce not in REDUCTIONS:
+        raise ValueError(f"{where}: reduce must be None or one of {REDUCTIONS}, got {reduce!r}")
+    is_list = is_sequence_list(inputs)
+    seqs = list(inputs) if is_list else [inputs]
+    if is_list and not seqs:
+        raise ValueError(f"{where}: no sequences: an empty {type(inputs).__name__}")
+    if inputs is None:
+        raise ValueError(f"{where}: reduce= fits sequences of inputs; got inputs=None")
+    xs = []
+    for k, x in enumerate(seqs):
+        xt = as_sequence_tensor(f"{where} (sequence {k})", "inputs", x, dtype, device)
+        xt = xt if xt.dim() == 3 else xt.unsqueeze(0)
+        if n_in is not None and xt.shape[-1] != n_in:
+            raise ValueError(
+                f"{where}: inputs (sequence {k}) have {xt.shape[-1]} channels, the input "
+                f"node expects {n_in}"
+            )
+        xs.append(xt)
+    rows = [x.shape[0] for x in xs]
+    if is_sequence_list(targets):
+        parts = [raw_tensor(where, "targets", y) for y in targets]
+        y = torch.cat([p.reshape(1, -1) if p.dim() <= 1 else p for p in parts])
+    else:
+        y = raw_tensor(where, "targets", targets)
+        y = y.reshape(1, -1) if y.dim() <= 1 and sum(rows) == 1 else y
+    y = as_sequence_tensor(where, "targets", y, dtype, device, nan=True)
+    if y.dim() != 2 or y.shape[0] != sum(rows):
+        raise ValueError(
+            f"{where}: with reduce= the targets are one row per sequence, ({sum(rows)}, "
+            f"n_out) for these inputs; got shape {tuple(y.shape)}"
+        )
+    labels = torch.split(y, rows)
+    ys = [t[:, None].expand(b, x.shape[1], -1) for t, b, x in zip(labels, rows, xs, strict=True)]
+    return xs, ys, is_list
+
+
+def _check_ridge_plan(where: str, plan: Readout, reduce: str | None, ys: list[Tensor]) -> None:
+    """A teacher-forced fit feeds every target back: refuse NaN targets and ``reduce``."""
+    if not plan.forced:
+        return
+    if reduce is not None:
+        raise ValueError(
+            f"{where}: reduce={reduce!r} fits one target per sequence, but the readout "
+            f"{plan.node!r} feeds back into the network, which needs a target at every step"
+        )
+    if any(bool(y.isnan().any()) for y in ys):
+        raise ValueError(
+            f"{where}: the readout {plan.node!r} feeds back into the network (teacher "
+            "forcing feeds the targets on in its place), so its targets cannot hold NaN"
         )
 
 
@@ -1583,39 +1634,6 @@ def _observer(where: str, names: Any, every: Any, start: Any) -> Observer:
         return Observer(list(names), every=every, start=start)
     except (TypeError, ValueError) as err:
         raise type(err)(f"{where}: {err}") from err
-
-
-def _ridge_chunk(
-    where: str,
-    model: CompiledNetwork,
-    edge: tuple[str, str],
-    lin: Linear,
-    bias: bool,
-    x: Tensor | None,
-    y: Tensor,
-    t0: int,
-    verbose: bool,
-    offset: bool,
-    forced: bool,
-) -> tuple[Tensor, Tensor]:
-    """One chunk of a ridge fit, the steps of ``y`` ``(B, T_c, n_out)`` from step ``t0``:
-    the readout edge's features ``(B, T_c, n_src)`` and what the fitted part of the edge
-    must give, the targets minus the readout's other input (``offset``: the readout's
-    output, recorded, minus the edge's own part). With ``forced`` the targets replace the
-    readout's output downstream (teacher forcing)."""
-    src = edge[0] if lin.source_var is None else f"{edge[0]}.{lin.source_var}"
-    obs = Observer([src, edge[1]] if offset else [src])
-    hooks: tuple[Hook, ...] = ()
-    if forced:
-        tm = y.transpose(0, 1)  # (T_c, B, n_out), fed on in the readout's place
-        hooks = (Hook(edge[1], (), lambda t: tm[t], replaces=True),)
-    xc = None if x is None else x[:, t0 : t0 + y.shape[1]]
-    rec = _run_no_grad(where, model, xc, y, obs, verbose, hooks)
-    feats = rec.with_batch(src)  # (B, T_c, n_src)
-    if not offset:
-        return feats, y
-    own = F.linear(feats, lin.weight, lin.bias if bias else None)  # (B, T_c, n_out)
-    return feats, y - (rec.with_batch(edge[1]) - own)
 
 
 def _run_no_grad(

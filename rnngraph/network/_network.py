@@ -30,6 +30,7 @@ from ..observers import Observer, Recording
 from ._compiled import RESERVED_LABELS, CompiledNetwork, State
 from ._fitting import FittingMixin
 from ._generate import Folded, closed_loop, closed_run, first_input, why_not_folded
+from ._sequences import is_sequence_list, run_list
 
 __all__ = ["Network"]
 
@@ -622,8 +623,13 @@ class Network(FittingMixin):
 
         Parameters
         ----------
-        inputs : tensor or array, optional
+        inputs : tensor, array or list of them, optional
             ``(T, C)`` or ``(B, T, C)``; ``None`` with ``steps=`` for a run without input.
+            A list of sequences (arrays or tensors, each ``(T_k, C)`` or ``(B_k, T_k, C)``,
+            lengths free) runs every sequence from the initial state (or ``state=``, of
+            batch 1), all in one padded batched pass, and leaves the held state as it was:
+            it returns :class:`Recordings`, one recording per sequence over its own steps
+            (without a final state). A nested list of numbers is one array.
         sampling_steps, cutoff : int
             Record every ``sampling_steps``-th step from step ``cutoff`` on (RectiPy names
             for ``Observer(every=..., start=...)``).
@@ -647,7 +653,7 @@ class Network(FittingMixin):
 
         Returns
         -------
-        Recording
+        Recording or Recordings
         """
         where = "Network.run"
         verbose = as_flag(where, "verbose", verbose)
@@ -667,7 +673,12 @@ class Network(FittingMixin):
             )
         model = self.compile()
         observer = _observer(where, model, observer, record, every, start)
+        listed = is_sequence_list(inputs)
+        if listed and steps is not None:
+            raise ValueError(f"{where}: steps= is for a run without input, not for a list")
         with torch.set_grad_enabled(enable_grad):
+            if listed:
+                return run_list(where, model, inputs, observer, state, progress)
             return model.execute(where, inputs, observer, state, progress, steps)
 
     @keywords("Network.generate")

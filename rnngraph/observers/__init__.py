@@ -1,5 +1,5 @@
 """Observer (what to record) and Recording (the result of a run)."""
 
-from ._observer import Observer, Recording
+from ._observer import Observer, Recording, Recordings
 
-__all__ = ["Observer", "Recording"]
+__all__ = ["Observer", "Recording", "Recordings"]

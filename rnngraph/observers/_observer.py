@@ -11,7 +11,7 @@ from torch import Tensor
 
 from .._checks import as_int, keywords
 
-__all__ = ["Observer", "Recording"]
+__all__ = ["Observer", "Recording", "Recordings"]
 
 
 class Observer:
@@ -94,9 +94,32 @@ class Recording(Mapping):
         self.steps = steps
         self.dt = dt
         self._output = output
-        self.state = state
+        self._state = state
+        self._no_state = ""  # why a recording has no final state (a part of a list run)
         self.batched = batched
         self.loss: list[float] = []
+
+    @property
+    def state(self) -> dict[str, Any] | None:
+        """The network state after the last step (pass it as ``state=`` to continue)."""
+        if self._no_state:
+            raise AttributeError(f"Recording.state: {self._no_state}")
+        return self._state
+
+    @state.setter
+    def state(self, value: dict[str, Any] | None) -> None:
+        self._state, self._no_state = value, ""
+
+    def part(self, rows: slice, length: int, batched: bool, why: str) -> Recording:
+        """The recording of the batch rows ``rows`` over their first ``length`` steps (one
+        sequence of a list run, padded to the longest), in the layout ``batched``; it holds
+        no final state, and ``state`` says ``why``."""
+        m = int((self.steps < length).sum())
+        data = {k: v[rows, :m] for k, v in self._data.items()}
+        out = None if self._output is None else self._output[rows, :length]
+        part = Recording(data, self.steps[:m], self.dt, out, None, batched)
+        part._no_state = why
+        return part
 
     def _layout(self, t: Tensor) -> Tensor:
         return t if self.batched else t[0]
@@ -190,3 +213,39 @@ class Recording(Mapping):
     def __repr__(self) -> str:
         shapes = {k: tuple(self[k].shape) for k in self._data}
         return f"Recording({shapes}, steps={len(self.steps)}, dt={self.dt})"
+
+
+class Recordings(list):
+    """The recordings of a run over a list of sequences: one :class:`Recording` per
+    sequence, in the order given, each over that sequence's own steps.
+
+    The methods gather one variable of every sequence (``key``: a recorded name, ``None``
+    for the output) into one tensor whose rows are the sequences (the batch rows of a
+    ``(B, T, C)`` sequence are rows of their own), the inputs of a classifier.
+    """
+
+    def _each(self, key: str | None) -> list[Tensor]:
+        return [rec.with_batch(key) for rec in self]  # (B_k, T_k, n) each
+
+    def last(self, key: str | None = None) -> Tensor:
+        """``(N, n)``: each sequence's value at its last recorded step (last-state
+        classification, :math:`x_k(T_k - 1)`)."""
+        return torch.cat([v[:, -1] for v in self._each(key)])
+
+    def mean(self, key: str | None = None, start: int = 0) -> Tensor:
+        r"""``(N, n)``: each sequence's mean over its recorded steps from the ``start``-th
+        on, :math:`\frac{1}{T_k - s} \sum_{t \ge s} x_k(t)` (mean-state classification)."""
+        start = as_int("Recordings.mean", "start", start, minimum=0)
+        values = self._each(key)
+        short = [k for k, v in enumerate(values) if v.shape[1] <= start]
+        if short:
+            raise ValueError(
+                f"Recordings.mean: start={start} leaves no recorded step of sequence "
+                f"{short[0]} ({values[short[0]].shape[1]} recorded)"
+            )
+        return torch.cat([v[:, start:].mean(1) for v in values])
+
+    def cat(self, key: str | None = None) -> Tensor:
+        """``(sum of B_k T_k, n)``: every recorded step of every sequence, one after the
+        other (per-step scores of a transduction)."""
+        return torch.cat([v.reshape(-1, v.shape[-1]) for v in self._each(key)])

@@ -278,7 +278,9 @@ class Ridge:
         X : tensor or array
             ``(T, n_in)`` or ``(B, T, n_in)`` features (the readout's input).
         Y : tensor or array
-            ``(T, n_out)`` or ``(B, T, n_out)`` targets, aligned step by step with ``X``.
+            ``(T, n_out)`` or ``(B, T, n_out)`` targets, aligned step by step with ``X``. A
+            step whose target holds a NaN (in any output) is left out of the statistics,
+            features and all, as reservoirpy masks NaN targets; an inf is refused.
         washout : int, optional
             Steps to drop at the start (default: the trainer's ``washout``).
         """
@@ -298,6 +300,9 @@ class Ridge:
         w = self.washout if washout is None else as_int(where, "washout", washout, minimum=0)
         X = X[:, w:].to(torch.float64).reshape(-1, X.shape[-1])  # (B T', n_in)
         Y = Y[:, w:].to(torch.float64).reshape(-1, Y.shape[-1])  # (B T', n_out)
+        masked = Y.isnan().any(-1)  # (B T',): steps without a target
+        if bool(masked.any()):
+            X, Y = X[~masked], Y[~masked]
         if X.shape[0] == 0:
             return self
         if self.fit_bias and self._xtx is None:
