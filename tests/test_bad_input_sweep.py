@@ -1814,7 +1814,13 @@ row(
     lambda n: n.test(X, torch.full((2, 10, 2), NAN)),
 )
 row("test/length mismatch", "esn", ValueError, W + r".*\(B, T\)", lambda n: n.test(X, Y[:, :5]))
-row("test/lists", "esn", TypeError, W + r": pass one", lambda n: n.test([X[0]], [Y[0]]))
+row(
+    "test/lists of other lengths",
+    "esn",
+    ValueError,
+    W + r".*inputs \(sequence 1\) have \(B, T\)",
+    lambda n: n.test([X[0], X[1]], [Y[0], Y[1][:4]]),
+)
 row(
     "test/unknown keyword",
     "esn",

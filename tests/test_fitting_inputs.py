@@ -881,7 +881,9 @@ def test_a_list_of_arrays_is_a_list_of_sequences() -> None:
     assert len(esn().fit_bptt(X.tolist(), Y.tolist()).loss) == 1  # one batch
     net = esn()
     _refused(net, TypeError, r"^Network\.fit_rls: pass one \(T, n\)", lambda: net.fit_rls(xs, ys))
-    _refused(net, TypeError, r"^Network\.test: pass one \(T, C\)", lambda: net.test(xs, ys))
+    recs, mse = net.test(xs, ys)  # a list run from the initial state, scored over all steps
+    net.reset()
+    assert len(recs) == 2 and mse == pytest.approx(net.test(X, Y)[1], rel=1e-6)
     _refused(
         net,
         ValueError,

@@ -297,3 +297,26 @@ def test_fit_ridge_over_lists_refuses_and_leaves_the_weights():
         fed.fit_ridge(xs, ys, edge=("res", "readout"))
     with pytest.raises(ValueError, match="feeds back into the network"):
         fed.fit_ridge(xs, labels, edge=("res", "readout"), reduce="last")
+
+
+def test_test_over_lists_scores_every_step_of_every_sequence():
+    net, g = esn(readout=True)
+    xs, ys = data(13)
+    net.fit_ridge(xs, ys, edge=[("res", "readout"), ("in", "readout")], alpha=0.1)
+    held = state_copy(net.state)
+    recs, mse = net.test(xs, ys)
+    W = np.c_[net["res", "readout"].weight.detach(), net["in", "readout"].weight.detach()]
+    pred = (
+        np.concatenate([f @ W.T for f in _full(g, xs)])
+        + net["res", "readout"].bias.detach().numpy()
+    )
+    err = pred - np.concatenate(ys)
+    assert isinstance(recs, rg.Recordings) and mse > 0.1  # a fit of noise: a real error
+    np.testing.assert_allclose(mse, (err**2).mean(), rtol=1e-12)
+    _, mae = net.test(xs, ys, loss="mae")
+    np.testing.assert_allclose(mae, np.abs(err).mean(), rtol=1e-12)
+    assert_state_equal(net.state, held)
+    with pytest.raises(ValueError, match="needs a list of inputs"):
+        net.test(None, ys)
+    with pytest.raises(ValueError, match="steps= is for a run without input"):
+        net.test(xs, ys, steps=3)

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from .._checks import as_flag, as_float_dtype, as_int, keywords
 from ..nodes import ACTIVATIONS, FuncNode
-from ..observers import Observer, Recording
+from ..observers import Observer, Recording, Recordings
 from ..training import BPTT, LMS, OPTIMIZERS, RLS, EProp, Ridge
 from ._compiled import recorded_steps, spans_memory
 from ._readout import REDUCTIONS, Readout, list_runs, stream
@@ -1078,17 +1078,14 @@ class FittingMixin:
         the targets); ``targets``: ``(T, n_out)`` / ``(B, T, n_out)``, step by step with the
         output. ``loss``: ``"mse"``, ``"rmse"``, ``"mae"`` or ``"nrmse"`` (std-normalised).
         ``run_kwargs`` go to :meth:`run`. A nested list of numbers (``X.tolist()``) is one
-        array, as in :meth:`run`; a list of arrays or tensors (a list of sequences) is
-        refused. Everything is checked before the run, so a bad call leaves the held state
-        as it was. Returns ``(recording, loss_value)``.
+        array, as in :meth:`run`; lists of input and target sequences (arrays or tensors)
+        run as :meth:`run` runs a list, scored over all their steps together (the
+        recordings come back as :class:`Recordings`). Everything is checked before the
+        run, so a bad call leaves the held state as it was. Returns ``(recording,
+        loss_value)``.
         """
         where = "Network.test"
-        scores = {
-            "mse": lambda e, y: e.square().mean(),
-            "rmse": lambda e, y: e.square().mean().sqrt(),
-            "mae": lambda e, y: e.abs().mean(),
-            "nrmse": lambda e, y: e.square().mean().sqrt() / y.std(unbiased=False),
-        }
+        scores = _SCORES
         if not isinstance(loss, str) or loss not in scores:
             raise ValueError(f"{where}: unknown loss {loss!r}; valid: {sorted(scores)}")
         run_params = inspect.signature(self.run).parameters.values()
@@ -1103,14 +1100,14 @@ class FittingMixin:
             )
         model = self.compile()
         xs, ys, is_list = _sequences(where, inputs, targets, model.n_in, self.dtype, self.device)
-        if is_list:
-            raise TypeError(f"{where}: pass one (T, C) or (B, T, C) array")
-        y = ys[0]
-        if y.shape[-1] != model.n_out:
+        if ys[0].shape[-1] != model.n_out:
             raise ValueError(
-                f"{where}: the targets have width {y.shape[-1]}, the output node "
+                f"{where}: the targets have width {ys[0].shape[-1]}, the output node "
                 f"{model.output_node!r} has {model.n_out} units"
             )
+        if is_list:
+            return self._test_list(where, inputs, ys, loss, run_kwargs)
+        y = ys[0]
         if inputs is None:
             if y.shape[0] != 1:
                 raise ValueError(
@@ -1133,6 +1130,27 @@ class FittingMixin:
         err = (out - y).to(torch.float64)
         return rec, float(scores[loss](err, y.to(torch.float64)))
 
+    def _test_list(
+        self: Network, where: str, inputs: Any, ys: list[Tensor], loss: str, run_kwargs: dict
+    ) -> tuple[Recordings, float]:
+        """:meth:`test` over lists of sequences: one list run, scored over every step."""
+        if inputs is None:
+            raise ValueError(f"{where}: a list of target sequences needs a list of inputs")
+        y = torch.cat([t.reshape(-1, t.shape[-1]) for t in ys]).to(torch.float64)
+        if loss == "nrmse" and float(y.std(unbiased=False)) == 0.0:
+            raise ValueError(f"{where}: loss='nrmse' of constant targets (std 0) is undefined")
+        recs = self.run(inputs, **run_kwargs)
+        err = recs.cat().to(torch.float64) - y
+        return recs, float(_SCORES[loss](err, y))
+
+
+#: the losses of ``test``: of the errors ``e`` and the targets ``y``
+_SCORES = {
+    "mse": lambda e, y: e.square().mean(),
+    "rmse": lambda e, y: e.square().mean().sqrt(),
+    "mae": lambda e, y: e.abs().mean(),
+    "nrmse": lambda e, y: e.square().mean().sqrt() / y.std(unbiased=False),
+}
 
 #: the settings of a new gradient trainer, by the names of its fit call's parameters
 _SETTINGS = {
