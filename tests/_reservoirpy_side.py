@@ -29,7 +29,10 @@ Tasks (all on the given ``W`` (CSR), ``Win``, ``lr`` and zero bias):
   source] >> Ridge(ridge=alpha)`` fitted with ``warmup`` on per-step targets ``y``, the
   reservoir reset, then its predictions on the test list; and last-state classification,
   each sequence run from the zero state, ``Ridge(ridge=alpha_last)`` fitted on the last
-  states against ``labels``, then its scores on the test list's last states.
+  states against ``labels``, then its scores on the test list's last states;
+* ``ip``: ``IPReservoir(W, Win, bias, lr, mu, sigma, learning_rate, epochs, activation)``
+  fitted on ``u`` with ``warmup``: its gains ``a`` and shifts ``b``, then its states on
+  ``u_test`` (continuing the fit's state).
 """
 
 import sys
@@ -37,7 +40,7 @@ import sys
 import numpy as np
 import scipy.sparse as sp
 from reservoirpy.datasets import lorenz, mackey_glass
-from reservoirpy.nodes import ES2N, LMS, NVAR, RLS, Input, Reservoir, Ridge
+from reservoirpy.nodes import ES2N, LMS, NVAR, RLS, Input, IPReservoir, Reservoir, Ridge
 
 
 def main(task: str, src: str, dst: str) -> None:
@@ -54,6 +57,15 @@ def main(task: str, src: str, dst: str) -> None:
         return
     if task == "classify":
         classify_task(d, dst)
+        return
+    if task == "ip":
+        names = ("lr", "mu", "sigma", "learning_rate")
+        node = IPReservoir(
+            W=d["W"], Win=d["Win"], bias=d["bias"], epochs=int(d["epochs"]),
+            activation=str(d["activation"]), **{k: float(d[k]) for k in names},
+        )  # fmt: skip
+        node.fit(d["u"], warmup=int(d["warmup"]))
+        np.savez(dst, a=node.a, b=node.b, states=node.run(d["u_test"]))
         return
     w_in = np.hstack([d["Win"], d["Wfb"]]) if "Wfb" in d else d["Win"]
     res = Reservoir(W=sp.csr_matrix(d["W"]), Win=w_in, bias=0.0, lr=float(d["lr"]))

@@ -286,3 +286,38 @@ def test_sequence_classification_equals_reservoirpys_tutorial(tmp_path):
     scores = last.run(xt).last().numpy()
     assert (scores.argmax(1) == classes_test).mean() > 0.5
     np.testing.assert_allclose(scores, theirs["last"], rtol=0, atol=1e-8)
+
+
+@pytest.mark.parametrize(
+    "activation, mu, sigma", [("tanh", 0.0, 0.2), ("sigmoid", 0.2, 1.0)], ids=["tanh", "sigmoid"]
+)
+def test_intrinsic_plasticity_equals_reservoirpys_ipreservoir(tmp_path, activation, mu, sigma):
+    """reservoirpy's IPReservoir on NARMA inputs, 10 epochs: gains, shifts and the states
+    of a run afterwards, on the same W, W_in and bias."""
+    n, lr, eta, warmup = 100, LR, 5e-4, 20  # the side reads lr (LR) itself
+    gen = torch.Generator().manual_seed(6)
+    f64 = torch.float64
+    w_in = rg.input_weights(n, 1, connectivity=0.2, seed=gen, dtype=f64)
+    w = rg.recurrent_weights(n, spectral_radius=0.95, connectivity=0.1, seed=gen, dtype=f64)
+    bias = np.random.default_rng(6).uniform(-1, 1, n) * 0.2
+    u = rg.datasets.narma(700, seed=6)[0]
+    u = np.asarray(u, dtype=np.float64).reshape(-1, 1)
+    args = dict(mu=mu, sigma=sigma, learning_rate=eta, epochs=10, warmup=warmup)
+    theirs = peer(
+        "ip", tmp_path, W=w.numpy(), Win=w_in.numpy(), bias=bias, u=u[:500], u_test=u[500:],
+        activation=activation, **args,
+    )  # fmt: skip
+    node = rg.nodes.IPReservoir(
+        n, lr=lr, bias=bias, activation=activation, mu=mu, sigma=sigma, learning_rate=eta
+    )
+    net = rg.Network(dt=1.0, dtype=f64)
+    net.add_func_node("in", 1)
+    net.add_diffeq_node("res", node)
+    net.add_edge("in", "res", weights=w_in)
+    net.add_edge("res", "res", weights=w, feedback=True)
+    net.fit_intrinsic(u[warmup:500], epochs=10)  # reservoirpy's warmup skips those steps
+    assert np.abs(theirs["a"] - 1).max() > 0.05  # the rule moved the gains
+    np.testing.assert_allclose(node.a.numpy(), theirs["a"], rtol=0, atol=1e-8)
+    np.testing.assert_allclose(node.b.numpy(), theirs["b"], rtol=0, atol=1e-8)
+    states = net.run(u[500:]).output.numpy()
+    np.testing.assert_allclose(states, theirs["states"], rtol=0, atol=1e-8)

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .._checks import as_flag, as_float_dtype, as_int, keywords
-from ..nodes import ACTIVATIONS, FuncNode
+from ..nodes import ACTIVATIONS, FuncNode, IPReservoir
 from ..observers import Observer, Recording, Recordings
 from ..training import BPTT, LMS, OPTIMIZERS, RLS, EProp, Ridge
 from ._compiled import recorded_steps, spans_memory
@@ -238,10 +238,15 @@ class FittingMixin:
 
     @contextlib.contextmanager
     def _all_or_nothing(
-        self: Network, trained: tuple[Linear, ...] = (), rls: Any = None, gradient: Any = None
+        self: Network,
+        trained: tuple[Linear, ...] = (),
+        rls: Any = None,
+        gradient: Any = None,
+        params: tuple[Tensor, ...] = (),
     ) -> Iterator:
         """On an error inside the block, undo what the block changed: the nodes and edges it
-        added, the weights and bias of the ``trained`` edges, ``rls``'s :math:`P`, with a
+        added, the weights and bias of the ``trained`` edges, the tensors ``params`` (a
+        node's parameters a rule changes), ``rls``'s :math:`P`, with a
         ``gradient`` trainer (BPTT, EProp) every parameter of the network and the trainer's
         optimiser state, the nodes' extra state (noise generators), the compiled network and
         the state it holds; then re-raise."""
@@ -251,7 +256,7 @@ class FittingMixin:
         held = None
         if compiled is not None and compiled.state is not None:
             held = {k: v.clone() for k, v in compiled.state.items()}
-        tensors = [t for e in trained for t in (e.weight, e.bias) if t is not None]
+        tensors = [t for e in trained for t in (e.weight, e.bias) if t is not None] + list(params)
         if gradient is not None:
             tensors += list(self.compile().parameters())
         kept = [(t, t.detach().clone()) for t in tensors]
@@ -880,6 +885,88 @@ class FittingMixin:
             and self.graph.out_degree(node) == 0
             and self.graph.in_degree(node) == 1
         )
+
+    @_network_method
+    def fit_intrinsic(
+        self: Network,
+        inputs: Any,
+        node: str | None = None,
+        epochs: int = 1,
+        washout: int = 0,
+        verbose: bool = False,
+    ) -> Recording:
+        r"""Tune the gain :math:`a` and shift :math:`b` of an :class:`~rnngraph.nodes.IPReservoir`
+        node by intrinsic plasticity (reservoirpy's ``IPReservoir.fit``).
+
+        Runs the network on ``inputs`` ``epochs`` times, each pass continuing from the held
+        state (the network holds the last pass's end), and after every step from the
+        ``washout``-th of each pass adds the node's rule step
+        :meth:`~rnngraph.nodes.IPReservoir.plasticity` (summed over a batch) to
+        :math:`a, b`, which the next step uses. reservoirpy's ``fit(x, warmup=w)`` skips
+        the first ``w`` steps altogether: it is ``fit_intrinsic(x[w:])``.
+
+        Parameters
+        ----------
+        inputs : tensor or array
+            ``(T, C)`` or ``(B, T, C)`` (one array: the rule runs through the steps in order).
+        node : str, optional
+            The node to tune; default: the network's only ``IPReservoir``.
+        epochs, washout : int
+            Passes over the inputs (>= 1); steps at the start of each pass left untuned.
+        verbose : bool
+            Show a progress bar.
+
+        Returns
+        -------
+        Recording
+            The last pass's run. A refused call leaves the network as it was.
+        """
+        where = "Network.fit_intrinsic"
+        verbose = as_flag(where, "verbose", verbose)
+        label = self._plastic_node(where, node)
+        epochs = _count(where, "epochs", epochs, 1)
+        washout = as_int(where, "washout", washout, minimum=0, type_error=ValueError)
+        if is_sequence_list(inputs):
+            raise TypeError(f"{where}: pass one (T, C) or (B, T, C) array; call once per sequence")
+        model = self.compile()
+        x, _ = model.as_input(where, inputs)
+        if x.shape[1] <= washout:
+            raise ValueError(f"{where}: washout={washout} leaves none of the {x.shape[1]} steps")
+        ip = self.get_node(label)
+
+        def tune(t: int, r: Tensor, out: Tensor) -> None:
+            if t >= washout:
+                da, db = ip.plasticity(r, out)
+                ip.a.add_(da.sum(0))
+                ip.b.add_(db.sum(0))
+
+        hook = Hook(label, (f"{label}.r", f"{label}.x"), tune)
+        with self._all_or_nothing(params=(ip.a, ip.b)), torch.no_grad():
+            for _ in range(epochs):
+                rec = model.execute(where, x, None, None, verbose, None, hooks=(hook,))
+            if not bool(torch.isfinite(ip.a).all() & torch.isfinite(ip.b).all()):
+                raise ValueError(
+                    f"{where}: node {label!r}: the gains or shifts became NaN or inf (a learning "
+                    "rate too large?); they are as they were"
+                )
+        return rec
+
+    def _plastic_node(self: Network, where: str, node: Any) -> str:
+        """The label of the ``IPReservoir`` node that ``fit_intrinsic`` tunes."""
+        plastic = [v for v in self.graph.nodes if isinstance(self.get_node(v), IPReservoir)]
+        if node is None:
+            if len(plastic) != 1:
+                raise ValueError(
+                    f"{where}: the network has {len(plastic)} IPReservoir nodes {plastic}; "
+                    "name the one to tune with node="
+                )
+            return plastic[0]
+        if node not in plastic:
+            raise ValueError(
+                f"{where}: node={node!r} is not an IPReservoir node of this network; these "
+                f"are: {plastic}"
+            )
+        return node
 
     @_network_method
     def fit_bptt(

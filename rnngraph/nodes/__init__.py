@@ -26,7 +26,7 @@ from ._kernels import (
     register_kernel,
 )
 from ._rate import LeakyIntegrator, LeakyReadout, LeakyTanh, QIFMeanField, RectiPyLI
-from ._rc import ES2N, NVAR
+from ._rc import ES2N, NVAR, IPReservoir
 from ._registry import MODELS, make_model, register_model
 from ._spiking import (
     ALIF,
@@ -71,6 +71,7 @@ __all__ = [
     "DoubleExpSynapse",
     "EIF",
     "ES2N",
+    "IPReservoir",
     "ExpSynapse",
     "IAF",
     "Izhikevich",

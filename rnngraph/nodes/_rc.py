@@ -1,10 +1,12 @@
 """Reservoir-computing nodes beyond the leaky-tanh reservoir: the nonlinear vector
-autoregression of next-generation reservoir computing (``NVAR``) and the edge-of-stability
-echo-state network (``ES2N``)."""
+autoregression of next-generation reservoir computing (``NVAR``), the edge-of-stability
+echo-state network (``ES2N``) and the reservoir with intrinsic plasticity
+(``IPReservoir``)."""
 
 from __future__ import annotations
 
 import itertools
+import math
 from math import comb
 
 import torch
@@ -13,7 +15,7 @@ from .._checks import as_int, as_tensor
 from ._base import DENode
 from ._rate import _activation, _activation_name, _map_only
 
-__all__ = ["ES2N", "NVAR"]
+__all__ = ["ES2N", "IPReservoir", "NVAR"]
 
 
 class NVAR(DENode):
@@ -156,3 +158,112 @@ class ES2N(DENode):
         r""":math:`x(t) = (1 - \beta) O x(t-1) + \beta f(I(t) + b)`."""
         beta = self.proximity
         return self.State((1.0 - beta) * (s.x @ self.O.T) + beta * self._f(i.I + self.bias))
+
+
+class IPReservoir(DENode):
+    r"""Leaky reservoir units with intrinsic plasticity (Triesch 2005; Schrauwen et al.
+    2008, doi:10.1016/j.neucom.2007.12.020; reservoirpy's ``IPReservoir``).
+
+    .. math::
+
+        r(t) = (1 - \lambda)\, r(t-1) + \lambda\, \big(I(t) + c\big), \qquad
+        x(t) = f\big(a \odot r(t) + b\big)
+
+    with leak rate :math:`\lambda \in (0, 1]`, bias :math:`c`, the input :math:`I(t) = W
+    x(t-1) + W_{in} u(t)` (a feedback self-edge and an input edge) and a gain :math:`a`
+    and shift :math:`b` per unit (``(n,)``, 1 and 0 at first), which intrinsic plasticity
+    tunes so that each unit's output follows a target distribution: for
+    :math:`f = \tanh` a Gaussian :math:`\mathcal{N}(\mu, \sigma^2)`, for the logistic
+    sigmoid an exponential of mean :math:`\mu`. One step of the rule (gradient descent on
+    the Kullback-Leibler divergence, ``eta`` the learning rate, per step) is
+
+    .. math::
+
+        \Delta b = \eta\, \Big(\frac{\mu}{\sigma^2} - \frac{x}{\sigma^2}\big(2\sigma^2 + 1
+        - x^2 + \mu x\big)\Big) \;\; (\tanh), \qquad
+        \Delta b = \eta\, \Big(1 - \big(2 + \tfrac{1}{\mu}\big) x + \frac{x^2}{\mu}\Big)
+        \;\; (\text{sigmoid}),
+
+    :math:`\Delta a = \eta / a + \Delta b \odot r`, from the step's :math:`r(t)` and
+    :math:`x(t)`. ``Network.fit_intrinsic`` applies it after every step of a run; a plain
+    run leaves :math:`a, b` alone.
+
+    Parameters
+    ----------
+    n : int
+        Number of units.
+    lr : float or tensor
+        Leak rate :math:`\lambda` in (0, 1], scalar or ``(n,)``; default 1.
+    bias : float or tensor
+        :math:`c`, scalar or ``(n,)``; default 0.
+    activation : {"tanh", "sigmoid"}
+        :math:`f`, which picks the target distribution.
+    mu, sigma : float
+        Mean and standard deviation of the target (``sigma`` for tanh only; > 0; for the
+        sigmoid ``mu`` > 0).
+    learning_rate : float
+        :math:`\eta > 0`; default 5e-4, reservoirpy's.
+
+    Shape
+    -----
+    State ``r`` (the internal activation) and ``x`` (the output): ``(B, n)``; input ``I``.
+    """
+
+    state_vars = ("r", "x")
+    input_names = ("I",)
+    output_var = "x"
+
+    def __init__(
+        self,
+        n: int,
+        lr=1.0,
+        bias=0.0,
+        activation: str = "tanh",
+        mu: float = 0.0,
+        sigma: float = 1.0,
+        learning_rate: float = 5e-4,
+        **kwargs,
+    ):
+        super().__init__(n, **_map_only("IPReservoir", kwargs))
+        self.integrator = "map"
+        if activation not in ("tanh", "sigmoid"):
+            raise ValueError(
+                f"IPReservoir: activation must be 'tanh' or 'sigmoid' (the rule's target is "
+                f"a Gaussian or an exponential distribution), got {activation!r}"
+            )
+        self.activation = activation
+        self._f = _activation("IPReservoir", activation)
+        self.mu = _number("IPReservoir", "mu", mu, positive=activation == "sigmoid")
+        self.sigma = _number("IPReservoir", "sigma", sigma, positive=True)
+        self.learning_rate = _number("IPReservoir", "learning_rate", learning_rate, True)
+        self.add_param("lr", lr, domain="unit")
+        self.add_param("bias", bias)
+        self.add_param("a", torch.ones(self.n, dtype=torch.float64))
+        self.add_param("b", torch.zeros(self.n, dtype=torch.float64))
+        self.check_train()
+
+    def map(self, s, i, dt):
+        r""":math:`r(t) = (1 - \lambda) r(t-1) + \lambda (I(t) + c)`, :math:`x = f(a r + b)`."""
+        r = (1.0 - self.lr) * s.r + self.lr * (i.I + self.bias)
+        return self.State(r, self._f(self.a * r + self.b))
+
+    def plasticity(self, r, x):
+        r"""The steps :math:`(\Delta a, \Delta b)` of the rule for one step's ``r`` and ``x``
+        (``(..., n)`` each; the learning rate included)."""
+        eta, mu = self.learning_rate, self.mu
+        if self.activation == "tanh":  # eta mu / s^2 - eta x (2 s^2 + 1 + x (mu - x)) / s^2
+            var = self.sigma**2
+            inner = torch.addcmul(torch.full_like(x, 2.0 * var + 1.0), x, mu - x)
+            db = torch.addcmul(torch.full_like(x, eta * mu / var), x, inner, value=-eta / var)
+        else:  # eta (1 - (2 + 1/mu) x + x^2 / mu) = eta + eta x (x / mu - 2 - 1/mu)
+            db = torch.addcmul(torch.full_like(x, eta), x, x / mu - (2.0 + 1.0 / mu), value=eta)
+        return torch.addcmul(eta / self.a, db, r), db
+
+
+def _number(where: str, name: str, value, positive: bool) -> float:
+    """``value`` as a finite float (> 0 with ``positive``); a ``ValueError`` otherwise."""
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    if not ok or not math.isfinite(value) or (positive and value <= 0):
+        need = "a finite number > 0" if positive else "a finite number"
+        raise ValueError(f"{where}: {name} must be {need}, got {value!r}")
+    return float(value)
