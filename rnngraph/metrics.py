@@ -24,14 +24,15 @@ NaN or infinite values propagate into the result (a diverged prediction scores N
 
 from __future__ import annotations
 
+import copy
 import numbers
 
 import numpy as np
 import torch
 
-from ._checks import as_tensor, keywords
+from ._checks import as_int, as_tensor, keywords
 
-__all__ = ["NRMSE_NORMS", "mae", "mse", "nrmse", "rmse", "rsquare"]
+__all__ = ["NRMSE_NORMS", "mae", "memory_capacity", "mse", "nrmse", "rmse", "rsquare"]
 
 #: Valid ``norm`` names of :func:`nrmse` ("minmax" is an alias of "range", "iqr" of "q1q3").
 NRMSE_NORMS = ("std", "range", "minmax", "var", "mean", "q1q3", "iqr")
@@ -251,3 +252,78 @@ def rsquare(y, yhat, axis: Axis = None):
             "so R^2 is undefined"
         )
     return _out(1.0 - ss_res / ss_tot)
+
+
+@keywords("memory_capacity")
+def memory_capacity(
+    net,
+    k_max: int,
+    alpha: float = 1e-4,
+    series=None,
+    test_size: int | float = 0.2,
+    seed: int | None = None,
+    as_list: bool = False,
+):
+    r"""Memory capacity of a reservoir (Jaeger 2001; reservoirpy's ``memory_capacity``).
+
+    .. math:: MC = \sum_{k=1}^{k_{max}} \rho^2\big(u(t-k), y_k(t)\big)
+
+    where :math:`y_k` is a ridge readout trained to recall the input :math:`k` steps back
+    and :math:`\rho` the correlation over the test steps. A copy of ``net`` (one input
+    channel, its output node the reservoir) gets a readout of :math:`k_{max}` outputs,
+    fitted by ``fit_ridge`` on the first part of ``series`` with a washout of
+    :math:`k_{max}` steps; the test part continues from the fit's state. ``net`` itself is
+    left as it was.
+
+    Parameters
+    ----------
+    net : Network
+        The reservoir, from its held state.
+    k_max : int
+        Largest lag (>= 1); a rule of thumb is twice the units.
+    alpha : float
+        Ridge penalty of the readouts.
+    series : array, optional
+        ``(T,)`` or ``(T, 1)`` input; default i.i.d. uniform in [-0.8, 0.8], ``10 k_max``
+        steps, drawn with ``seed`` (NumPy's ``default_rng``).
+    test_size : int or float
+        Test steps, or their fraction of the series' length (reservoirpy's rule).
+    as_list : bool
+        Return the ``(k_max,)`` values :math:`MC_k` instead of their sum.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        :math:`MC` (between 0 and :math:`k_{max}`), or :math:`MC_1, \dots, MC_{k_{max}}`.
+    """
+
+    where = "memory_capacity"
+    k_max = as_int(where, "k_max", k_max, 1)
+    if series is None:
+        series = np.random.default_rng(seed).uniform(-0.8, 0.8, 10 * k_max)
+    u = _as_float64(series, "series", where)
+    if u.ndim not in (1, 2) or (u.ndim == 2 and u.shape[1] != 1) or not np.isfinite(u).all():
+        raise ValueError(f"{where}: series must be finite, (T,) or (T, 1); got shape {u.shape}")
+    u = u.reshape(-1)
+    if u.shape[0] <= 2 * k_max + 1:
+        raise ValueError(f"{where}: series has {u.shape[0]} steps; it needs more than 2 k_max + 1")
+    windows = np.lib.stride_tricks.sliding_window_view(u, k_max + 1)[:, ::-1]  # u(t), u(t-1)...
+    real = isinstance(test_size, numbers.Real) and not isinstance(test_size, bool)
+    if real and isinstance(test_size, float) and 0 <= test_size < 1:
+        n_test = round(u.shape[0] * test_size)
+    elif isinstance(test_size, int) and not isinstance(test_size, bool) and test_size > 0:
+        n_test = test_size
+    else:
+        raise ValueError(
+            f"{where}: test_size must be an int > 0 or a float in [0, 1), got {test_size!r}"
+        )
+    if not 1 <= n_test < windows.shape[0] - k_max:
+        raise ValueError(f"{where}: test_size={test_size!r} leaves no training or no test steps")
+    train, test = windows[:-n_test], windows[-n_test:]
+    model = copy.deepcopy(net)
+    model.fit_ridge(train[:, :1], train[:, 1:], alpha=alpha, washout=k_max, readout="memory")
+    pred = model.run(test[:, :1]).output.detach().cpu().numpy().astype(np.float64)
+    mc = np.array(
+        [np.corrcoef(p, y)[0, 1] ** 2 for p, y in zip(pred.T, test[:, 1:].T, strict=True)]
+    )
+    return mc if as_list else float(mc.sum())

@@ -32,7 +32,9 @@ Tasks (all on the given ``W`` (CSR), ``Win``, ``lr`` and zero bias):
   states against ``labels``, then its scores on the test list's last states;
 * ``ip``: ``IPReservoir(W, Win, bias, lr, mu, sigma, learning_rate, epochs, activation)``
   fitted on ``u`` with ``warmup``: its gains ``a`` and shifts ``b``, then its states on
-  ``u_test`` (continuing the fit's state).
+  ``u_test`` (continuing the fit's state);
+* ``memory``: ``observables.memory_capacity(reservoir >> Ridge(ridge=alpha), k_max,
+  series=u, test_size, as_list=True)``.
 """
 
 import sys
@@ -41,6 +43,7 @@ import numpy as np
 import scipy.sparse as sp
 from reservoirpy.datasets import lorenz, mackey_glass
 from reservoirpy.nodes import ES2N, LMS, NVAR, RLS, Input, IPReservoir, Reservoir, Ridge
+from reservoirpy.observables import memory_capacity
 
 
 def main(task: str, src: str, dst: str) -> None:
@@ -82,6 +85,13 @@ def main(task: str, src: str, dst: str) -> None:
         train = esn.partial_fit(d["x"], d["y"])
         weights = {"Wout": np.asarray(readout.Wout).T, "bias": np.asarray(readout.bias).ravel()}
         np.savez(dst, train=train, pred=esn.run(d["x_test"]), **weights)
+        return
+    if task == "memory":
+        model = res >> Ridge(ridge=float(d["alpha"]))
+        mc = memory_capacity(
+            model, int(d["k_max"]), series=d["u"], test_size=float(d["test_size"]), as_list=True
+        )
+        np.savez(dst, mc=mc)
         return
     if task == "states":
         np.savez(dst, states=res.run(d["u"]))

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+import rnngraph as rg
 from rnngraph.metrics import mae, mse, nrmse, rmse, rsquare
 
 # a sine sampled over whole periods with N a multiple of 4: mean 0, mean square 1/2 exactly,
@@ -132,3 +133,54 @@ def test_valid_array_likes():
 
 def test_nan_propagates():
     assert np.isnan(rmse(np.array([1.0, 2.0]), np.array([1.0, np.nan])))
+
+
+# ------------------------------------------------------------------------------------
+# memory capacity and the effective spectral radius
+# ------------------------------------------------------------------------------------
+
+
+def _delay_line(n: int) -> rg.Network:
+    """A linear shift register: unit j holds the input of j steps back, x_j(t) = u(t - j)."""
+    net = rg.Network(dt=1.0, dtype=torch.float64)
+    net.add_func_node("in", 1)
+    shift = np.eye(n, k=-1)
+    net.add_diffeq_node("res", rg.nodes.ES2N(n, np.zeros((n, n)), activation="identity"))
+    net.add_edge("in", "res", weights=np.eye(n, 1))
+    net.add_edge("res", "res", weights=shift, feedback=True)
+    return net
+
+
+def test_memory_capacity_of_a_delay_line_is_its_length():
+    n = 10
+    net = _delay_line(n)
+    mc = rg.metrics.memory_capacity(net, 15, alpha=1e-12, seed=0, as_list=True)
+    # x_j(t) = u(t - j) for j < n: lags 1 .. n-1 are recalled exactly, later ones not at all
+    np.testing.assert_allclose(mc[: n - 1], 1.0, rtol=0, atol=1e-9)
+    assert mc[n - 1 :].max() < 0.1
+    total = rg.metrics.memory_capacity(net, 15, alpha=1e-12, seed=0)
+    assert total == pytest.approx(mc.sum(), rel=1e-12)
+    assert net.state is None and "memory" not in net  # the network itself is untouched
+
+
+def test_memory_capacity_refuses_bad_settings():
+    net = _delay_line(4)
+    with pytest.raises(ValueError, match="series must be finite, \\(T,\\) or \\(T, 1\\)"):
+        rg.metrics.memory_capacity(net, 5, series=np.zeros((100, 2)))
+    with pytest.raises(ValueError, match="needs more than 2 k_max"):
+        rg.metrics.memory_capacity(net, 5, series=np.zeros(11))
+    with pytest.raises(ValueError, match="test_size must be"):
+        rg.metrics.memory_capacity(net, 5, test_size=1.5)
+
+
+def test_effective_spectral_radius_is_that_of_the_leaky_linearisation():
+    w = rg.recurrent_weights(30, spectral_radius=1.3, seed=3, dtype=torch.float64).numpy()
+    for lr in (1.0, 0.3, np.linspace(0.1, 1.0, 30)):
+        lin = np.reshape(lr, (-1, 1)) * w + np.diag(1 - np.broadcast_to(lr, (30,)))
+        want = np.abs(np.linalg.eigvals(lin)).max()
+        assert rg.edges.effective_spectral_radius(w, lr) == pytest.approx(want, rel=1e-12)
+    assert rg.edges.effective_spectral_radius(w, 1.0) == pytest.approx(1.3, rel=1e-9)
+    with pytest.raises(ValueError, match=r"lr must lie in \(0, 1\]"):
+        rg.edges.effective_spectral_radius(w, 0.0)
+    with pytest.raises(ValueError, match="must be a scalar or"):
+        rg.edges.effective_spectral_radius(w, np.ones(3))

@@ -321,3 +321,14 @@ def test_intrinsic_plasticity_equals_reservoirpys_ipreservoir(tmp_path, activati
     np.testing.assert_allclose(node.b.numpy(), theirs["b"], rtol=0, atol=1e-8)
     states = net.run(u[500:]).output.numpy()
     np.testing.assert_allclose(states, theirs["states"], rtol=0, atol=1e-8)
+
+
+def test_memory_capacity_equals_reservoirpys(tmp_path):
+    """reservoirpy's memory capacity on the same reservoir and input series: every MC_k."""
+    net, w = esn(100, 1, 0.9, seed=7)
+    u = np.random.default_rng(7).uniform(-0.8, 0.8, (1000, 1))
+    theirs = peer("memory", tmp_path, alpha=1e-4, k_max=50, u=u, test_size=0.2, **w)["mc"]
+    ours = rg.metrics.memory_capacity(net, 50, alpha=1e-4, series=u, as_list=True)
+    assert 5 < ours.sum() < 50  # a reservoir with memory, below its bound
+    np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-8)
+    assert net.state is None  # the network was copied, not fitted

@@ -14,6 +14,7 @@ from .._checks import as_int, as_tensor, check_finite, describe, keywords, quiet
 __all__ = [
     "as_generator",
     "bias_weights",
+    "effective_spectral_radius",
     "input_weights",
     "recurrent_weights",
     "spectral_radius",
@@ -108,6 +109,38 @@ def spectral_radius(w: Tensor | np.ndarray) -> float:
         except ArpackNoConvergence:
             pass
     return float(np.max(np.abs(np.linalg.eigvals(w))))
+
+
+def effective_spectral_radius(w: Tensor | np.ndarray, lr: Any = 1.0) -> float:
+    r"""Spectral radius of the leaky map's linearisation, :math:`\rho(\lambda W + (1 -
+    \lambda) I)` (Jaeger et al. 2007; reservoirpy's ``effective_spectral_radius``): above 1
+    a leaky-tanh reservoir without input, bias or feedback has no echo state property.
+
+    Parameters
+    ----------
+    w : tensor or array
+        ``(n, n)`` recurrent weights (dense or sparse).
+    lr : float or tensor
+        Leak rate :math:`\lambda` in (0, 1], a scalar or one per unit (``(n,)``, scaling the
+        rows).
+    """
+    where = "effective_spectral_radius"
+    if isinstance(w, Tensor) and w.layout != torch.strided:
+        w = w.to_dense()
+    if hasattr(w, "toarray"):  # scipy.sparse
+        w = w.toarray()
+    t = as_tensor(where, "w", w, dtype=torch.float64)
+    if t.dim() != 2 or t.shape[0] != t.shape[1] or t.shape[0] == 0:
+        raise ValueError(f"{where}: w must be a square matrix, got shape {tuple(t.shape)}")
+    rate = as_tensor(where, "lr", lr, dtype=torch.float64)
+    if rate.dim() > 1 or (rate.dim() == 1 and rate.shape[0] != t.shape[0]):
+        raise ValueError(
+            f"{where}: lr must be a scalar or ({t.shape[0]},), got {tuple(rate.shape)}"
+        )
+    if not bool(((rate > 0) & (rate <= 1)).all()):
+        raise ValueError(f"{where}: lr must lie in (0, 1], got {rate.tolist()}")
+    rate = rate.reshape(-1, 1) if rate.dim() else rate
+    return spectral_radius(rate * t + torch.diag((1.0 - rate).reshape(-1).expand(t.shape[0])))
 
 
 _rho = spectral_radius  # the name is shadowed by recurrent_weights' argument
