@@ -320,3 +320,34 @@ def test_test_over_lists_scores_every_step_of_every_sequence():
         net.test(None, ys)
     with pytest.raises(ValueError, match="steps= is for a run without input"):
         net.test(xs, ys, steps=3)
+
+
+def test_a_deep_reservoir_reads_out_every_layer_jointly():
+    """in -> res1 -> res2, the readout fed by both layers (a deep ESN with all layers read
+    out), fitted in one call, against the layers' states in the reference interpreter."""
+    g = torch.Generator().manual_seed(4)
+    net = rg.Network(dt=1.0, dtype=F64)
+    nodes = {"in": net.add_func_node("in", C)}
+    edges = []
+    for src, tgt in [("in", "res1"), ("res1", "res2")]:
+        nodes[tgt] = net.add_diffeq_node(tgt, "leaky_tanh", n=N, lr=0.5, bias=0.05)
+        w_in = rg.input_weights(N, nodes[src].n, seed=g, dtype=F64)
+        w = rg.recurrent_weights(N, spectral_radius=0.8, connectivity=0.3, seed=g, dtype=F64)
+        net.add_edge(src, tgt, weights=w_in)
+        net.add_edge(tgt, tgt, weights=w, feedback=True)
+        edges += [ref.EdgeDesc(src, tgt, w_in.numpy(), None, None, 0)]
+        edges += [ref.EdgeDesc(tgt, tgt, w.numpy(), None, None, 1)]
+    net.add_func_node("readout", K)
+    for layer in ("res1", "res2"):
+        net.add_edge(layer, "readout", weights=torch.zeros(K, N, dtype=F64), bias=True)
+    xs, ys = data(14)
+    net.fit_ridge(xs, ys, edge=[("res1", "readout"), ("res2", "readout")], alpha=1e-2)
+    descs = {k: ref.node_desc(k, v) for k, v in nodes.items()}
+    g2 = ref.GraphDesc(1.0, descs, edges, "in", "res2")
+    traces = [ref.run(g2, x[None]).outputs for x in xs]
+    F = np.concatenate([np.c_[t["res1"][0], t["res2"][0]] for t in traces])
+    W, b = ridge(F, np.concatenate(ys), 1e-2)
+    got = np.c_[net["res1", "readout"].weight.detach(), net["res2", "readout"].weight.detach()]
+    np.testing.assert_allclose(got, W, atol=1e-11, rtol=0)
+    np.testing.assert_allclose(net["res1", "readout"].bias.detach(), b, atol=1e-11, rtol=0)
+    assert torch.equal(net["res2", "readout"].bias.detach(), torch.zeros(K, dtype=F64))
