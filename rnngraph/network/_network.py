@@ -627,7 +627,7 @@ class Network(FittingMixin):
             ``(T, C)`` or ``(B, T, C)``; ``None`` with ``steps=`` for a run without input.
             A list of sequences (arrays or tensors, each ``(T_k, C)`` or ``(B_k, T_k, C)``,
             lengths free) runs every sequence from the initial state (or ``state=``, of
-            batch 1), all in one padded batched pass, and leaves the held state as it was:
+            batch 1), in padded batched passes of similar lengths, and leaves the held state:
             it returns :class:`Recordings`, one recording per sequence over its own steps
             (without a final state). A nested list of numbers is one array.
         sampling_steps, cutoff : int

@@ -26,6 +26,10 @@ if TYPE_CHECKING:  # pragma: no cover
 #: alone
 GROUP_STEPS = 1 << 16
 
+#: the most padding a group holds, as a fraction of its steps: more groups cost a pass each,
+#: more padding costs the steps
+PADDING = 0.1
+
 #: why a recording of one sequence of a list run has no final state
 NO_STATE = (
     "a run over a list of sequences holds no final states (the sequences run together, "
@@ -92,17 +96,20 @@ def as_sequence_tensor(
 def groups(lengths: list[int], rows: list[int], budget: int = GROUP_STEPS) -> list[list[int]]:
     """The indices of the sequences in the groups that run together: by increasing length,
     consecutive ones while rows x longest length stays within ``budget`` (a sequence over
-    it runs alone)."""
+    it runs alone) and the padding within ``PADDING`` of the group's steps."""
     order = sorted(range(len(lengths)), key=lengths.__getitem__)
     out: list[list[int]] = []
     group: list[int] = []
-    count = 0
+    count = steps = 0
     for k in order:
-        if group and (count + rows[k]) * lengths[k] > budget:
+        padded_steps = (count + rows[k]) * lengths[k]
+        own = steps + rows[k] * lengths[k]
+        if group and (padded_steps > budget or own < (1.0 - PADDING) * padded_steps):
             out.append(group)
-            group, count = [], 0
+            group, count, steps = [], 0, 0
         group.append(k)
         count += rows[k]
+        steps += rows[k] * lengths[k]
     return out + [group] if group else out
 
 
