@@ -33,7 +33,7 @@ PADDING = 0.1
 #: why a recording of one sequence of a list run has no final state
 NO_STATE = (
     "a run over a list of sequences holds no final states (the sequences run together, "
-    "padded to the longest); run one sequence to continue from its end"
+    "padded in groups of similar lengths); run one sequence to continue from its end"
 )
 
 
