@@ -334,58 +334,193 @@ void event_add(int64_t m, int64_t n_in, int64_t n_out, const real *restrict z,
     }
 }
 
-/* out = lerp(x, tanh(u + p + b), lr) for m rows of n units */
+/* out = lerp(x, tanh(u + p + b), lr) for m rows of n units; row r reads lr and b at
+ * offset r * cs (cs = 0: one vector for all rows, cs = n: one per row) */
 static void leaky_rows(int64_t m, int64_t n, const real *restrict x, const real *restrict u,
                        const real *restrict p, const real *restrict lr, const real *restrict b,
-                       real *restrict out)
+                       int64_t cs, real *restrict out)
 {
     for (int64_t r = 0; r < m; ++r) {
         const real *restrict x_r = x + r * n, *restrict u_r = u + r * n, *restrict p_r = p + r * n;
+        const real *restrict lr_r = lr + r * cs, *restrict b_r = b + r * cs;
         real *restrict o = out + r * n;
         for (int64_t i = 0; i < n; ++i)
-            o[i] = lerp(x_r[i], tanh(u_r[i] + p_r[i] + b[i]), lr[i]);
+            o[i] = lerp(x_r[i], tanh(u_r[i] + p_r[i] + b_r[i]), lr_r[i]);
     }
+}
+
+/* The batched CSR product works on the rows in blocks of RB (two vectors of GCC's vector
+ * type, 32 bytes: 8 doubles or 16 floats), transposed: block k holds XT_k (n, RB), unit j's
+ * values of its rows side by side. A block is 32 KiB for n = 500 (it stays in L1), each
+ * nonzero of W is read once per block, and the sums are held in registers, in 4 interleaved
+ * partial sums (nonzero k goes to sum k mod 4, added at the end) so that 8 independent
+ * chains keep the FMA units busy. */
+typedef real rvec __attribute__((vector_size(32)));
+#define LANES ((int64_t)(sizeof(rvec) / sizeof(real)))
+#define RB (2 * LANES)
+
+static inline rvec load(const real *p)
+{
+    rvec v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* UT = W XT for the blocked transposed rows (see above) of nb blocks */
+static void csr_rows(int64_t nb, int64_t n, const int32_t *restrict indptr,
+                     const int32_t *restrict indices, const real *restrict vals,
+                     const real *restrict xt, real *restrict ut)
+{
+    for (int64_t blk = 0; blk < nb; ++blk) {
+        const real *restrict xb = xt + blk * n * RB;
+        for (int64_t i = 0; i < n; ++i) {
+            rvec acc[4][2] = {{{0}}};
+            int32_t k = indptr[i];
+            const int32_t end = indptr[i + 1];
+            for (; k + 4 <= end; k += 4)
+                for (int s = 0; s < 4; ++s) {
+                    const rvec v = (rvec){0} + vals[k + s];
+                    const real *restrict xj = xb + (int64_t)indices[k + s] * RB;
+                    acc[s][0] += v * load(xj);
+                    acc[s][1] += v * load(xj + LANES);
+                }
+            for (; k < end; ++k) {
+                const rvec v = (rvec){0} + vals[k];
+                const real *restrict xj = xb + (int64_t)indices[k] * RB;
+                acc[0][0] += v * load(xj);
+                acc[0][1] += v * load(xj + LANES);
+            }
+            for (int h = 0; h < 2; ++h) {
+                const rvec sum = (acc[0][h] + acc[1][h]) + (acc[2][h] + acc[3][h]);
+                memcpy(ut + blk * n * RB + i * RB + h * LANES, &sum, sizeof sum);
+            }
+        }
+    }
+}
+
+/* y[i * ys] = x[i * xs] for n values */
+static inline void strided(int64_t n, const real *restrict x, int64_t xs, real *restrict y,
+                           int64_t ys)
+{
+    for (int64_t i = 0; i < n; ++i)
+        y[i * ys] = x[i * xs];
+}
+
+/* the m rows x (m, n) into the blocked transposed layout of csr_rows, rows past m zero */
+static void to_blocks(int64_t m, int64_t n, const real *restrict x, real *restrict xt)
+{
+    const int64_t nb = (m + RB - 1) / RB;
+    for (int64_t r = 0; r < nb * RB; ++r) {
+        real *restrict col = xt + (r / RB) * n * RB + r % RB;
+        for (int64_t j = 0; j < n; ++j)
+            col[j * RB] = r < m ? x[r * n + j] : 0;
+    }
+}
+
+/* U = X W^T for m rows X (m, n) of the recurrent input: row by row for m = 1 or a dense
+ * product; for CSR weights and m > 1 as one sparse-times-dense product on the transposed
+ * rows (scratch: 2 RB n per block of RB rows, see csr_rows). Row r is then
+ * multiplied by gain[r] when gain is not NULL (rows that share W up to a scale). */
+static void recurrent_rows(int64_t m, int64_t n, const real *restrict W,
+                           const int32_t *restrict indptr, const int32_t *restrict indices,
+                           const real *restrict vals, const real *restrict x,
+                           real *restrict u, real *restrict scratch, const real *restrict gain)
+{
+    if (m == 1 || !indptr || (W && !all_finite(m * n, x))) {
+        for (int64_t r = 0; r < m; ++r)
+            recurrent(n, W, indptr, indices, vals, x + r * n, u + r * n);
+    } else {
+        const int64_t nb = (m + RB - 1) / RB;
+        to_blocks(m, n, x, scratch);
+        csr_rows(nb, n, indptr, indices, vals, scratch, scratch + nb * RB * n);
+        for (int64_t r = 0; r < m; ++r) /* back from the blocks */
+            strided(n, scratch + nb * RB * n + (r / RB) * n * RB + r % RB, RB, u + r * n, 1);
+    }
+    for (int64_t r = 0; r < m && gain; ++r)
+        for (int64_t i = 0; i < n; ++i)
+            u[r * n + i] *= gain[r];
 }
 
 /* The leaky-tanh (echo-state) map with one recurrent edge, for m samples:
  *
- *     U(t) = X(t-1) W^T,    X(t) = X(t-1) + lr * (tanh(U(t) + P(t) + b) - X(t-1))
+ *     U(t) = g * (X(t-1) W^T),    X(t) = X(t-1) + lr * (tanh(U(t) + P(t) + b) - X(t-1))
  *
- * n_steps, m, n   steps in this chunk, samples, units
- * P            (n_steps, m, n) the input projected by the static edges (all steps at once),
- *              or one block repeated when p_stride = 0
+ * n_steps, m, n   steps in this chunk, samples (rows), units
+ * P            the input projected by the static edges (all steps at once), step t's m
+ *              rows from P + t p_stride (p_stride = 0: one block repeated)
  * W            dense W (or NULL) and/or the CSR weights (indptr, indices, vals: n + 1, nnz,
- *              nnz; indptr NULL for none), the product computed here (see recurrent)
- * lr, b        (n,) leak rate and bias (node bias plus recurrent-edge bias)
+ *              nnz; indptr NULL for none), the product computed here (see recurrent_rows)
+ * lr, b        leak rate and bias (node bias plus recurrent-edge bias): (n,) for all rows
+ *              when cs = 0, (m, n) one per row when cs = n
+ * g            (m,) a gain per row on the recurrent product, or NULL for 1
  * x            (m, n) the state x(t-1) on entry, x(n_steps - 1) on return
  * prev         (m, n) what the recurrent edge reads at the first step (its delay line)
- * X            (n_steps, m, n) out: x(t) for every step
- * u            (m, n) scratch
- * c            the width of a linear readout fed back into the recurrent input (0: none):
- *              U(t) += z(t-1) A^T with z(t) = X(t) R^T + rb, the readout of each step
+ * X, xs       out: x(t) for every step, step t's m rows from X + t xs (xs = m n for an
+ *              (n_steps, m, n) array; more for m rows of a larger batch)
+ * u, scratch   (m, n) and (2 m n) scratch
+ * c            the width of a linear readout fed back into the recurrent input (0: none;
+ *              m = 1 only): U(t) += z(t-1) A^T with z(t) = X(t) R^T + rb, the readout
  * A, R, rb     (n, c) feedback weights, (c, n) readout weights, (c,) readout bias (or NULL)
- * z            (m, c) the fed-back readout the first step reads on entry, z(n_steps - 1)
+ * z            (1, c) the fed-back readout the first step reads on entry, z(n_steps - 1)
  *              on return
  */
+/* esn_run's loop for m > 1 rows and CSR weights alone: the rows stay in csr_rows's blocked
+ * transposed layout from step to step (the leaky map writes each new row there too), so
+ * that a step is one product and one pass over the rows. */
+static void esn_blocked(int64_t n_steps, int64_t m, int64_t n, const real *P, int64_t p_stride,
+                        const int32_t *restrict indptr, const int32_t *restrict indices,
+                        const real *restrict vals, const real *restrict lr,
+                        const real *restrict b, int64_t cs, const real *restrict g, real *x,
+                        const real *prev, real *X, int64_t xs, real *restrict u,
+                        real *restrict scratch)
+{
+    const int64_t nb = (m + RB - 1) / RB;
+    real *restrict xt = scratch, *restrict ut = scratch + nb * RB * n;
+    to_blocks(m, n, prev, xt);
+    for (int64_t t = 0; t < n_steps; ++t) {
+        const real *x0 = t ? X + (t - 1) * xs : x;
+        real *xo = X + t * xs;
+        csr_rows(nb, n, indptr, indices, vals, xt, ut);
+        for (int64_t r = 0; r < m; ++r) {
+            const int64_t at = (r / RB) * n * RB + r % RB;
+            real *restrict ur = u + r * n;
+            strided(n, ut + at, RB, ur, 1);
+            for (int64_t i = 0; i < n && g; ++i)
+                ur[i] *= g[r];
+            leaky_rows(1, n, x0 + r * n, ur, P + t * p_stride + r * n, lr + r * cs, b + r * cs,
+                       0, xo + r * n);
+            strided(n, xo + r * n, 1, xt + at, RB);
+        }
+    }
+    if (n_steps > 0)
+        memcpy(x, X + (n_steps - 1) * xs, (size_t)(m * n) * sizeof(real));
+}
+
 void esn_run(int64_t n_steps, int64_t m, int64_t n, const real *P, int64_t p_stride,
              const real *W, const int32_t *restrict indptr,
              const int32_t *restrict indices, const real *restrict vals,
-             const real *restrict lr, const real *restrict b, real *x, const real *prev,
-             real *X, real *restrict u, int64_t c, const real *restrict A,
+             const real *restrict lr, const real *restrict b, int64_t cs,
+             const real *restrict g, real *x, const real *prev, real *X, int64_t xs,
+             real *restrict u, real *restrict scratch, int64_t c, const real *restrict A,
              const real *restrict R, const real *restrict rb, real *restrict z)
 {
+    if (m > 1 && indptr && !W && !c) {
+        esn_blocked(n_steps, m, n, P, p_stride, indptr, indices, vals, lr, b, cs, g, x, prev, X,
+                    xs, u, scratch);
+        return;
+    }
     for (int64_t t = 0; t < n_steps; ++t) {
-        const real *xs = t ? X + (t - 1) * m * n : x; /* x(t-1): the state is the output */
-        real *xt = X + t * m * n;
-        recurrent(n, W, indptr, indices, vals, prev, u);
+        const real *x0 = t ? X + (t - 1) * xs : x; /* x(t-1): the state is the output */
+        real *xt = X + t * xs;
+        recurrent_rows(m, n, W, indptr, indices, vals, prev, u, scratch, g);
         for (int64_t i = 0; i < n && c; ++i)
             u[i] += dot(c, A + i * c, z);
-        leaky_rows(m, n, xs, u, P + t * p_stride, lr, b, xt);
+        leaky_rows(m, n, x0, u, P + t * p_stride, lr, b, cs, xt);
         for (int64_t k = 0; k < c; ++k)
             z[k] = dot(n, R + k * n, xt) + (rb ? rb[k] : 0);
         prev = xt;
     }
     if (n_steps > 0)
-        memcpy(x, X + (n_steps - 1) * m * n, (size_t)(m * n) * sizeof(real));
+        memcpy(x, X + (n_steps - 1) * xs, (size_t)(m * n) * sizeof(real));
 }
 

@@ -67,6 +67,7 @@ import subprocess
 import sys
 import tempfile
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -131,7 +132,7 @@ _enabled = os.environ.get("RNNGRAPH_NATIVE", "1") != "0"
 
 #: The C functions' arguments: i int64, p pointer (NULL for None), r the real type.
 _SIGNATURES = {
-    "esn_run": "iiipi" + "p" * 10 + "i" + "p" * 4,
+    "esn_run": "iiipi" + "p" * 6 + "ip" + "p" * 3 + "i" + "pp" + "i" + "p" * 4,
     "li_run": "iipi" + "p" * 13,
     "leaky_tanh": "ii" + "p" * 5,
     "lif_step": "ii" + "p" * 14 + "ii",
@@ -593,16 +594,22 @@ class ReservoirRun:
     r"""A native reservoir loop over one run: the recurrent weights, the per-unit
     coefficients and the state, each checked against the shapes and dtype the C loop reads.
 
-    ``kind`` ``"esn"``: :math:`x \leftarrow \mathrm{lerp}(x, \tanh(P + W x_p + b), \lambda)`
+    ``kind`` ``"esn"``: :math:`x \leftarrow \mathrm{lerp}(x, \tanh(P + g\,W x_p + b), \lambda)`
     with coefficients ``(lr, b)``; ``"li"``: :math:`v \leftarrow g v + c_{rec} (W x_{prev}) +
     c_{ext} P + c_0`, :math:`x = \tanh(v)`, coefficients ``(g, c_rec, c_ext, c_0)``.
     ``where`` names the public call and the node in errors, ``edge`` the recurrent edge
-    (``owner`` keys its cached CSR layout), ``state`` is ``(x, x_prev)``.
+    (``owner`` keys its cached CSR layout), ``state`` is ``(x, x_prev)``, ``(m, n)`` for
+    ``m`` rows (``"li"``: one).
 
-    ``feedback`` (``"esn"`` only): a linear readout of the node fed back into its recurrent
-    input one step later, ``(A, R, rb, z)``: :math:`W x_p` becomes :math:`W x_p + A z` with
-    :math:`z(t) = R\,x(t) + r_b` (``A`` ``(n, c)``, ``R`` ``(c, n)``, ``rb`` ``(c,)`` or
-    ``None``, ``z`` ``(1, c)`` what the first step reads).
+    ``"esn"`` with ``m > 1`` rows: the coefficients may also be ``(m, n)``, one set per row,
+    and ``gain`` ``(m,)`` scales the recurrent product of each row (rows whose weights are
+    one matrix up to a factor: an ensemble of reservoirs drawn from one seed); with CSR
+    weights every nonzero is read once per step for all rows.
+
+    ``feedback`` (``"esn"``, one row): a linear readout of the node fed back into its
+    recurrent input one step later, ``(A, R, rb, z)``: :math:`W x_p` becomes :math:`W x_p +
+    A z` with :math:`z(t) = R\,x(t) + r_b` (``A`` ``(n, c)``, ``R`` ``(c, n)``, ``rb``
+    ``(c,)`` or ``None``, ``z`` ``(1, c)`` what the first step reads).
     """
 
     def __init__(
@@ -615,29 +622,55 @@ class ReservoirRun:
         coef: list[Tensor],
         state: tuple[Tensor, Tensor],
         feedback: tuple[Tensor, Tensor, Tensor | None, Tensor] | None = None,
+        gain: Tensor | None = None,
     ) -> None:
         x, prev = state
         n, dtype = x.shape[-1], x.dtype
         self.where = where
         what = f"the weight of edge {edge!r}"
         self.lib, self.kind, self.n, self.batch = _library(dtype), kind, n, x.shape[0]
-        if self.batch != 1:
-            raise ValueError(f"{where}: the native reservoir loop runs batch 1, got {self.batch}")
+        if self.batch != 1 and (kind != "esn" or feedback is not None):
+            raise ValueError(
+                f"{where}: the native {kind} loop runs batch 1 with a fed-back readout or a "
+                f"leaky integrator, got batch {self.batch}"
+            )
         W, csr = recurrent_layout(owner, weight)
         self.W = None if W is None else _check(where, what, W, (n, n), dtype)
         self.csr = _check_csr(where, what, csr, n, dtype)
-        self.coef = [vector(where, "a coefficient", c, n, dtype) for c in coef]
+        self.coef, self.cs = self._coefficients(where, coef, n, dtype)
+        self.gain = None if gain is None else _check(where, "the gain", gain, (self.batch,), dtype)
         shape = (self.batch, n)
         self.x = _check(where, "the state of the node", x.detach(), shape, dtype).clone()
         what = f"the delay line of edge {edge!r}"
         self.prev = _check(where, what, prev.detach(), shape, dtype)
         self.u = torch.empty(shape, dtype=dtype)
+        self.rows = row_groups(self.batch) if kind == "esn" else [(0, 1)]
+        # the C loop's blocks of rows: up to 16 (float; 8 for double), the last one padded
+        blocks = [-(-(r1 - r0) // 16) for r0, r1 in self.rows]
+        self.scratch = [torch.empty(2 * 16 * k * n, dtype=dtype) for k in blocks]
         # what every chunk passes: the weights and the per-unit coefficients
         weights = [_ptr(self.W), *map(_ptr, self.csr)]
         self.consts = weights + [_ptr(c) for c in self.coef]
         self.z, self.fed = None, [0, None, None, None, None]
         if feedback is not None:
             self.fed = self._feedback(kind, where, feedback, n, dtype)
+
+    def _coefficients(self, where: str, coef: list, n: int, dtype) -> tuple[list[Tensor], int]:
+        """The coefficients as ``(n,)`` vectors (row stride 0), or, for an ``"esn"`` loop
+        given one ``(m, n)`` set per row, as contiguous ``(m, n)`` arrays (stride ``n``)."""
+        m = self.batch
+        if m == 1 or not any(isinstance(c, Tensor) and c.dim() == 2 for c in coef):
+            return [vector(where, "a coefficient", c, n, dtype) for c in coef], 0
+        rows = []
+        for c in coef:
+            c = torch.as_tensor(c, dtype=torch.float64) if not isinstance(c, Tensor) else c
+            if c.dim() > 2 or c.dim() == 2 and tuple(c.shape) not in ((m, n), (1, n), (m, 1)):
+                raise ValueError(
+                    f"{where}: a coefficient is a {_describe(c)}, expected a scalar, {n} "
+                    f"values or one row of {n} per sample ({m}, {n})"
+                )
+            rows.append(torch.broadcast_to(c.detach().to("cpu", dtype), (m, n)).contiguous())
+        return rows, n
 
     def _feedback(self, kind: str, where: str, feedback: tuple, n: int, dtype) -> list:
         """The C loop's readout-feedback arguments, checked (see the class docstring)."""
@@ -670,20 +703,64 @@ class ReservoirRun:
             P, stride = P.expand(n_steps, m, n).contiguous(), m * n
         out = _check(self.where, "the output buffer", out, (n_steps, m, n), dtype)
         head = [n_steps, m, n] if self.kind == "esn" else [n_steps, n]
-        args = [*head, _ptr(P), stride, *self.consts, _ptr(self.x), _ptr(self.prev), _ptr(out)]
         if self.kind == "esn":
-            self.lib.esn_run(*args, _ptr(self.u), *self.fed)
+            parts = [(P, stride, out, r, s) for r, s in zip(self.rows, self.scratch, strict=True)]
+            in_threads(self._esn, parts)
             V = out
         else:
+            args = [*head, _ptr(P), stride, *self.consts, _ptr(self.x), _ptr(self.prev)]
             V = torch.empty(n_steps, m, n, dtype=dtype)
-            self.lib.li_run(*args, _ptr(V), _ptr(self.u))
+            self.lib.li_run(*args, _ptr(out), _ptr(V), _ptr(self.u))
         # a copy: a view would keep the chunk's buffer from being reused for the next one
         self.prev = out[-1].clone()
         return out, V
 
+    def _esn(self, P: Tensor, stride: int, out: Tensor, rows: tuple, scratch: Tensor) -> None:
+        """The echo-state loop over the rows ``[r0, r1)`` of a chunk (pointers into the
+        whole batch's arrays: the rows of one step are contiguous in each)."""
+        (r0, r1), n = rows, self.n
+        steps, m = out.shape[0], r1 - r0
+
+        def at(t: Tensor | None, rowwise: bool = True) -> int | None:
+            return None if t is None else t.data_ptr() + r0 * n * t.element_size() * rowwise
+
+        coef = [at(c, self.cs != 0) for c in self.coef]
+        gain = None if self.gain is None else self.gain[r0:].data_ptr()
+        head = [steps, m, n, at(P, stride != 0), stride, *self.consts[:4], *coef, self.cs]
+        state = [gain, at(self.x), at(self.prev), at(out), self.batch * n, at(self.u)]
+        self.lib.esn_run(*head, *state, _ptr(scratch), *self.fed)
+
     def state(self) -> tuple[Tensor, Tensor]:
         """The loop's state: the node's variable and the delay line (a copy)."""
         return self.x, self.prev.clone()
+
+
+#: rows of a batch below which the native echo-state loop runs them in one thread
+ROWS_PER_THREAD = 8
+_pool: dict[int, Any] = {}
+
+
+def row_groups(batch: int) -> list[tuple[int, int]]:
+    """The row ranges ``[r0, r1)`` of a batch that the native echo-state loop runs in
+    parallel threads: as many as torch's intra-op threads (``torch.get_num_threads()``), at
+    least :data:`ROWS_PER_THREAD` rows each, sized in multiples of 8."""
+    k = max(1, min(torch.get_num_threads(), batch // ROWS_PER_THREAD))
+    size = -(-batch // k)
+    size = -(-size // 8) * 8 if size > 8 else size
+    return [(r0, min(r0 + size, batch)) for r0 in range(0, batch, size)]
+
+
+def in_threads(fn: Any, parts: list[tuple]) -> None:
+    """``fn(*part)`` for every part, in a pool of threads (the C calls release the GIL);
+    the first exception raised is raised here once all parts are done."""
+    if len(parts) == 1:
+        fn(*parts[0])
+        return
+    pool = _pool.get(len(parts))
+    if pool is None:
+        pool = _pool[len(parts)] = ThreadPoolExecutor(len(parts), "rnngraph-native")
+    for future in [pool.submit(fn, *part) for part in parts]:
+        future.result()
 
 
 def rls_update(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from contextlib import nullcontext
 
+import _reference as ref
 import numpy as np
 import pytest
 import torch
@@ -176,7 +177,8 @@ def test_native_path_only_where_valid():
     c = net.compile()
     assert runs_natively(net)
     assert not runs_natively(net, batch=2)  # batches: the torch loop
-    assert not runs_natively(reservoir(sparse=True), batch=2)  # CSR at B > 1: generic loop
+    assert runs_natively(reservoir(sparse=True), batch=2)  # CSR at B > 1: the batched loop
+    assert not runs_natively(reservoir(readout=True), batch=2)
     assert not runs_natively(net, grad=True)
     assert not runs_natively(net, hooks=(object(),))
     other = reservoir()
@@ -247,12 +249,12 @@ def test_native_rls_equals_torch_update(bias, forgetting, generic):
 
 @pytest.mark.parametrize("sparse", [False, True], ids=["dense", "csr"])
 def test_batched_runs_use_the_native_elementwise_step(sparse, generic):
-    """B > 1: dense W runs the whole-sequence C loop with torch's gemm; CSR keeps the generic
-    loop (torch's sparse products) with the C leaky-tanh step."""
+    """B > 1: dense W runs the generic loop (torch's gemm) with the C leaky-tanh step; CSR
+    the whole-sequence C loop (one batched sparse product per step)."""
     net = reservoir(sparse=sparse, edge_bias=True, lr=torch.linspace(0.1, 0.9, N))
     g = torch.Generator().manual_seed(5)
     x = torch.randn(4, 120, 2, generator=g, dtype=torch.float64)
-    assert not runs_natively(net, batch=4)
+    assert runs_natively(net, batch=4) == sparse
     with torch.no_grad():
         assert _native.leaky_tanh_step(torch.tensor(0.3), torch.tensor(0.0), N) is not None
     _, reference = both_ways(net, x, ["res"], generic)
@@ -360,3 +362,69 @@ def test_csr_rows_of_every_length(dtype, generic):
     tol = 1e-12 if dtype == torch.float64 else 1e-5
     _, reference = both_ways(net, inputs(50, dtype=dtype), ["res"], generic, atol=tol)
     assert reference["res"].std() > 0.1
+
+
+def _reference_esn(dtype, seed=0):
+    """A sparse 60-unit reservoir and its description for the test suite's interpreter."""
+    g = torch.Generator().manual_seed(seed)
+    w_in = rg.input_weights(N, 2, seed=g, dtype=dtype)
+    w = rg.recurrent_weights(N, spectral_radius=0.95, connectivity=0.2, seed=g, dtype=dtype)
+    lr = 0.1 + 0.8 * torch.rand(N, generator=g, dtype=dtype)  # one leak rate per unit
+    net = rg.Network(dt=1.0, dtype=dtype)
+    nodes = {
+        "in": net.add_func_node("in", 2),
+        "res": net.add_diffeq_node("res", "leaky_tanh", n=N, lr=lr, bias=0.2),
+    }
+    net.add_edge("in", "res", weights=w_in)
+    net.add_edge("res", "res", weights=w, feedback=True, sparse=True)
+    edges = [
+        ref.EdgeDesc("in", "res", w_in.double().numpy(), None, None, 0),
+        ref.EdgeDesc("res", "res", w.double().numpy(), None, None, 1),
+    ]
+    descs = {k: ref.node_desc(k, v) for k, v in nodes.items()}
+    return net, ref.GraphDesc(1.0, descs, edges, "in", "res")
+
+
+@pytest.mark.parametrize("batch", [2, 7, 9, 16, 17, 40])
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_a_batch_on_sparse_weights_runs_natively_and_equals_the_reference(batch, dtype):
+    # rows in blocks of 8 (double) or 16 (float) with a padded last block, split over
+    # threads: every row is its own trial of the reference interpreter's run
+    net, g = _reference_esn(dtype)
+    c = net.compile()
+    assert "native reservoir loop" in str(c.explain(batch_size=batch))
+    x = np.random.default_rng(batch).standard_normal((batch, 70, 2))
+    out = c.run(torch.as_tensor(x, dtype=dtype)).output
+    want = ref.run(g, x).outputs["res"]
+    tol = 1e-12 if dtype == torch.float64 else 2e-5
+    np.testing.assert_allclose(out.double().numpy(), want, rtol=0, atol=tol)
+    # the held state continues the batch: a second call equals one run of both halves
+    c.reset()
+    first = c.run(torch.as_tensor(x[:, :30], dtype=dtype)).output
+    second = c.run(torch.as_tensor(x[:, 30:], dtype=dtype)).output
+    np.testing.assert_allclose(torch.cat([first, second], 1).double().numpy(), want, atol=tol)
+
+
+def test_rows_of_one_sparse_matrix_with_their_own_gains_and_coefficients():
+    # the loop's ensemble form: row r has its own leak rates, bias and a gain on W x
+    g = torch.Generator().manual_seed(3)
+    w = rg.recurrent_weights(N, connectivity=0.2, seed=g, dtype=torch.float64, sparse=True)
+    m, steps = 11, 25
+    lr = 0.05 + 0.9 * torch.rand(m, N, generator=g, dtype=torch.float64)
+    b = torch.randn(m, N, generator=g, dtype=torch.float64)
+    gain = 0.5 + torch.rand(m, generator=g, dtype=torch.float64)
+    P = torch.randn(steps, m, N, generator=g, dtype=torch.float64)
+    x0 = torch.zeros(m, N, dtype=torch.float64)
+    run = _native.ReservoirRun(
+        "esn", "test", "e", object(), w, [lr, b], (x0, x0.clone()), gain=gain
+    )
+    out = run.chunk(P, steps, torch.empty(steps, m, N, dtype=torch.float64))[0]
+    x, dense, want = x0.clone(), w.to_dense(), []
+    for t in range(steps):
+        x = x + lr * (torch.tanh(gain[:, None] * (x @ dense.T) + P[t] + b) - x)
+        want.append(x)
+    torch.testing.assert_close(out, torch.stack(want), rtol=0, atol=1e-13)
+    with pytest.raises(ValueError, match="the gain"):
+        _native.ReservoirRun(
+            "esn", "test", "e", object(), w, [lr, b], (x0, x0.clone()), gain=gain[:3]
+        )

@@ -159,10 +159,22 @@ def reservoir_unusable(
         (ctx.grad, "the run needs gradients"),
         (bool(hooks), "a trainer's hooks run inside the loop"),
         (True, _native.unavailable(ctx.dtype, ctx.device)),
-        (batch != 1, "batch > 1 (the torch loop's BLAS products are faster there)"),
+        (batch != 1, _batch_unusable(r, weight)),
         (not _native.int32_indices(weight), "more than 2**31 nonzeros"),
     )
     return next((text for bad, text in reasons if bad and text), None)
+
+
+def _batch_unusable(r: Reservoir, weight: Tensor) -> str | None:
+    """Why the loop does not run a batch > 1, or ``None``: it does for an echo-state
+    reservoir with CSR weights (one sparse-times-dense product per step, each nonzero read
+    once for all trials); dense weights take the torch loop's BLAS products, which are
+    faster there."""
+    if r.kind != "esn" or r.feedback is not None:
+        return "batch > 1 (the native loop runs it for a sparse echo-state reservoir alone)"
+    if weight.layout != torch.sparse_csr:
+        return "batch > 1 with dense recurrent weights (the torch loop's BLAS products are faster)"
+    return None
 
 
 def _coefficients(r: Reservoir, node: Node, plan: Any, dt: float, like: Tensor) -> list:
