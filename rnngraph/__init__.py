@@ -1,9 +1,9 @@
 """rnngraph: recurrent rate and spiking networks as graphs, compiled into batched torch."""
 
 from . import _native as native
-from . import datasets, edges, layers, metrics, nodes, observers, training
+from . import datasets, edges, hyper, layers, metrics, nodes, observers, training
 from .edges import Linear, bias_weights, input_weights, recurrent_weights
-from .network import CompiledNetwork, Network
+from .network import CompiledNetwork, Network, ReservoirEnsemble
 from .nodes import DENode, FuncNode, register_model
 from .observers import Observer, Recording, Recordings
 
@@ -18,9 +18,11 @@ __all__ = [
     "Observer",
     "Recording",
     "Recordings",
+    "ReservoirEnsemble",
     "bias_weights",
     "datasets",
     "edges",
+    "hyper",
     "input_weights",
     "layers",
     "metrics",

@@ -606,6 +606,8 @@ class ReservoirRun:
     one matrix up to a factor: an ensemble of reservoirs drawn from one seed); with CSR
     weights every nonzero is read once per step for all rows.
 
+    ``threads`` (default: torch's) caps the threads the rows of one chunk are split over.
+
     ``feedback`` (``"esn"``, one row): a linear readout of the node fed back into its
     recurrent input one step later, ``(A, R, rb, z)``: :math:`W x_p` becomes :math:`W x_p +
     A z` with :math:`z(t) = R\,x(t) + r_b` (``A`` ``(n, c)``, ``R`` ``(c, n)``, ``rb``
@@ -623,6 +625,7 @@ class ReservoirRun:
         state: tuple[Tensor, Tensor],
         feedback: tuple[Tensor, Tensor, Tensor | None, Tensor] | None = None,
         gain: Tensor | None = None,
+        threads: int | None = None,
     ) -> None:
         x, prev = state
         n, dtype = x.shape[-1], x.dtype
@@ -644,7 +647,7 @@ class ReservoirRun:
         what = f"the delay line of edge {edge!r}"
         self.prev = _check(where, what, prev.detach(), shape, dtype)
         self.u = torch.empty(shape, dtype=dtype)
-        self.rows = row_groups(self.batch) if kind == "esn" else [(0, 1)]
+        self.rows = row_groups(self.batch, threads) if kind == "esn" else [(0, 1)]
         # the C loop's blocks of rows: up to 16 (float; 8 for double), the last one padded
         blocks = [-(-(r1 - r0) // 16) for r0, r1 in self.rows]
         self.scratch = [torch.empty(2 * 16 * k * n, dtype=dtype) for k in blocks]
@@ -740,11 +743,13 @@ ROWS_PER_THREAD = 8
 _pool: dict[int, Any] = {}
 
 
-def row_groups(batch: int) -> list[tuple[int, int]]:
+def row_groups(batch: int, threads: int | None = None) -> list[tuple[int, int]]:
     """The row ranges ``[r0, r1)`` of a batch that the native echo-state loop runs in
-    parallel threads: as many as torch's intra-op threads (``torch.get_num_threads()``), at
-    least :data:`ROWS_PER_THREAD` rows each, sized in multiples of 8."""
-    k = max(1, min(torch.get_num_threads(), batch // ROWS_PER_THREAD))
+    parallel threads: as many as ``threads`` (default: torch's intra-op threads,
+    ``torch.get_num_threads()``), at least :data:`ROWS_PER_THREAD` rows each, sized in
+    multiples of 8."""
+    threads = torch.get_num_threads() if threads is None else threads
+    k = max(1, min(threads, batch // ROWS_PER_THREAD))
     size = -(-batch // k)
     size = -(-size // 8) * 8 if size > 8 else size
     return [(r0, min(r0 + size, batch)) for r0 in range(0, batch, size)]

@@ -24,7 +24,7 @@ usage() {
 # The pip arguments that install a peer, and a Python snippet that proves the venv works.
 peer_packages() {
     case "$1" in
-        reservoirpy) echo "reservoirpy==0.4.2" ;;
+        reservoirpy) echo "reservoirpy==0.4.2 hyperopt==0.2.7 setuptools<81" ;;
         rectipy) echo "rectipy==0.12.2 pyrates==1.2.3" ;;
         snntorch) echo "snntorch numpy" ;;
         brian2) echo "brian2 numpy<2.4 cython" ;;
@@ -34,7 +34,7 @@ peer_packages() {
 
 peer_check() {
     case "$1" in
-        reservoirpy) echo "import reservoirpy, torch; assert reservoirpy.__version__ == '0.4.2'" ;;
+        reservoirpy) echo "import reservoirpy, hyperopt, torch; assert reservoirpy.__version__ == '0.4.2'" ;;
         rectipy) echo "import rectipy, pyrates, torch" ;;
         snntorch) echo "import numpy, snntorch, torch" ;;
         brian2) echo "import brian2, Cython, torch" ;;
