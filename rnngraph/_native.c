@@ -443,7 +443,10 @@ static void recurrent_rows(int64_t m, int64_t n, const real *restrict W,
 
 /* The leaky-tanh (echo-state) map with one recurrent edge, for m samples:
  *
- *     U(t) = g * (X(t-1) W^T),    X(t) = X(t-1) + lr * (tanh(U(t) + P(t) + b) - X(t-1))
+ *     U(t) = g * (X(t-1) W^T),    X(t) = M(t) + lr * (tanh(U(t) + P(t) + b) - M(t))
+ *
+ * with M(t) = X(t-1), or X(t-1) O^T for a matrix O that mixes the previous values (ES2N's
+ * (1 - lr) O x(t-1) + lr tanh(...)).
  *
  * n_steps, m, n   steps in this chunk, samples (rows), units
  * P            the input projected by the static edges (all steps at once), step t's m
@@ -458,12 +461,23 @@ static void recurrent_rows(int64_t m, int64_t n, const real *restrict W,
  * X, xs       out: x(t) for every step, step t's m rows from X + t xs (xs = m n for an
  *              (n_steps, m, n) array; more for m rows of a larger batch)
  * u, scratch   (m, n) and (2 m n) scratch
+ * O, v         (n, n) the mixing matrix (or NULL) and (m, n) scratch for X(t-1) O^T
  * c            the width of a linear readout fed back into the recurrent input (0: none;
  *              m = 1 only): U(t) += z(t-1) A^T with z(t) = X(t) R^T + rb, the readout
  * A, R, rb     (n, c) feedback weights, (c, n) readout weights, (c,) readout bias (or NULL)
  * z            (1, c) the fed-back readout the first step reads on entry, z(n_steps - 1)
  *              on return
  */
+/* O x for the dense (n, n) O into v, returning v; x itself when O is NULL */
+static const real *mixed(int64_t n, const real *restrict O, const real *x, real *restrict v)
+{
+    if (!O)
+        return x;
+    for (int64_t i = 0; i < n; ++i)
+        v[i] = dot(n, O + i * n, x);
+    return v;
+}
+
 /* esn_run's loop for m > 1 rows and CSR weights alone: the rows stay in csr_rows's blocked
  * transposed layout from step to step (the leaky map writes each new row there too), so
  * that a step is one product and one pass over the rows. */
@@ -472,7 +486,7 @@ static void esn_blocked(int64_t n_steps, int64_t m, int64_t n, const real *P, in
                         const real *restrict vals, const real *restrict lr,
                         const real *restrict b, int64_t cs, const real *restrict g, real *x,
                         const real *prev, real *X, int64_t xs, real *restrict u,
-                        real *restrict scratch)
+                        real *restrict scratch, const real *restrict O, real *restrict v)
 {
     const int64_t nb = (m + RB - 1) / RB;
     real *restrict xt = scratch, *restrict ut = scratch + nb * RB * n;
@@ -487,8 +501,8 @@ static void esn_blocked(int64_t n_steps, int64_t m, int64_t n, const real *P, in
             strided(n, ut + at, RB, ur, 1);
             for (int64_t i = 0; i < n && g; ++i)
                 ur[i] *= g[r];
-            leaky_rows(1, n, x0 + r * n, ur, P + t * p_stride + r * n, lr + r * cs, b + r * cs,
-                       0, xo + r * n);
+            leaky_rows(1, n, mixed(n, O, x0 + r * n, v + r * n), ur, P + t * p_stride + r * n,
+                       lr + r * cs, b + r * cs, 0, xo + r * n);
             strided(n, xo + r * n, 1, xt + at, RB);
         }
     }
@@ -501,12 +515,13 @@ void esn_run(int64_t n_steps, int64_t m, int64_t n, const real *P, int64_t p_str
              const int32_t *restrict indices, const real *restrict vals,
              const real *restrict lr, const real *restrict b, int64_t cs,
              const real *restrict g, real *x, const real *prev, real *X, int64_t xs,
-             real *restrict u, real *restrict scratch, int64_t c, const real *restrict A,
+             real *restrict u, real *restrict scratch, const real *restrict O,
+             real *restrict v, int64_t c, const real *restrict A,
              const real *restrict R, const real *restrict rb, real *restrict z)
 {
     if (m > 1 && indptr && !W && !c) {
         esn_blocked(n_steps, m, n, P, p_stride, indptr, indices, vals, lr, b, cs, g, x, prev, X,
-                    xs, u, scratch);
+                    xs, u, scratch, O, v);
         return;
     }
     for (int64_t t = 0; t < n_steps; ++t) {
@@ -515,7 +530,9 @@ void esn_run(int64_t n_steps, int64_t m, int64_t n, const real *P, int64_t p_str
         recurrent_rows(m, n, W, indptr, indices, vals, prev, u, scratch, g);
         for (int64_t i = 0; i < n && c; ++i)
             u[i] += dot(c, A + i * c, z);
-        leaky_rows(m, n, x0, u, P + t * p_stride, lr, b, cs, xt);
+        for (int64_t r = 0; r < m && O; ++r)
+            mixed(n, O, x0 + r * n, v + r * n);
+        leaky_rows(m, n, O ? v : x0, u, P + t * p_stride, lr, b, cs, xt);
         for (int64_t k = 0; k < c; ++k)
             z[k] = dot(n, R + k * n, xt) + (rb ? rb[k] : 0);
         prev = xt;

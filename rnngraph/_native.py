@@ -132,7 +132,7 @@ _enabled = os.environ.get("RNNGRAPH_NATIVE", "1") != "0"
 
 #: The C functions' arguments: i int64, p pointer (NULL for None), r the real type.
 _SIGNATURES = {
-    "esn_run": "iiipi" + "p" * 6 + "ip" + "p" * 3 + "i" + "pp" + "i" + "p" * 4,
+    "esn_run": "iiipi" + "p" * 6 + "ip" + "p" * 3 + "i" + "p" * 4 + "i" + "p" * 4,
     "li_run": "iipi" + "p" * 13,
     "leaky_tanh": "ii" + "p" * 5,
     "lif_step": "ii" + "p" * 14 + "ii",
@@ -606,7 +606,9 @@ class ReservoirRun:
     one matrix up to a factor: an ensemble of reservoirs drawn from one seed); with CSR
     weights every nonzero is read once per step for all rows.
 
-    ``threads`` (default: torch's) caps the threads the rows of one chunk are split over.
+    ``threads`` (default: torch's) caps the threads the rows of one chunk are split over;
+    ``mix`` (``"esn"``) is the dense ``(n, n)`` matrix :math:`M` of a leaky map that mixes
+    the previous values, :math:`\mathrm{lerp}(M x, \tanh(\dots), \lambda)` (ES2N).
 
     ``feedback`` (``"esn"``, one row): a linear readout of the node fed back into its
     recurrent input one step later, ``(A, R, rb, z)``: :math:`W x_p` becomes :math:`W x_p +
@@ -626,6 +628,7 @@ class ReservoirRun:
         feedback: tuple[Tensor, Tensor, Tensor | None, Tensor] | None = None,
         gain: Tensor | None = None,
         threads: int | None = None,
+        mix: Tensor | None = None,
     ) -> None:
         x, prev = state
         n, dtype = x.shape[-1], x.dtype
@@ -647,6 +650,10 @@ class ReservoirRun:
         what = f"the delay line of edge {edge!r}"
         self.prev = _check(where, what, prev.detach(), shape, dtype)
         self.u = torch.empty(shape, dtype=dtype)
+        if mix is not None and kind != "esn":
+            raise ValueError(f"{where}: a mixing matrix runs in the echo-state loop only")
+        self.mix = None if mix is None else _check(where, "the mixing matrix", mix, (n, n), dtype)
+        self.v = torch.empty(shape if mix is not None else (1,), dtype=dtype)
         self.rows = row_groups(self.batch, threads) if kind == "esn" else [(0, 1)]
         # the C loop's blocks of rows: up to 16 (float; 8 for double), the last one padded
         blocks = [-(-(r1 - r0) // 16) for r0, r1 in self.rows]
@@ -731,7 +738,8 @@ class ReservoirRun:
         gain = None if self.gain is None else self.gain[r0:].data_ptr()
         head = [steps, m, n, at(P, stride != 0), stride, *self.consts[:4], *coef, self.cs]
         state = [gain, at(self.x), at(self.prev), at(out), self.batch * n, at(self.u)]
-        self.lib.esn_run(*head, *state, _ptr(scratch), *self.fed)
+        mixing = [_ptr(scratch), _ptr(self.mix), at(self.v) if self.mix is not None else None]
+        self.lib.esn_run(*head, *state, *mixing, *self.fed)
 
     def state(self) -> tuple[Tensor, Tensor]:
         """The loop's state: the node's variable and the delay line (a copy)."""

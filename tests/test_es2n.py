@@ -70,3 +70,52 @@ def test_es2n_refusals():
         ES2N(2, np.eye(2), proximity=0.0)
     with pytest.raises(ValueError, match="ES2N: this is a discrete map"):
         ES2N(2, np.eye(2), integrator="euler")
+
+
+@pytest.mark.parametrize("batch", [1, 3, 12])
+@pytest.mark.parametrize("dtype", [F64, torch.float32])
+def test_es2n_runs_in_the_native_loop_and_equals_numpy(batch, dtype):
+    # declared as a leaky map that mixes by O: the whole-sequence C loop serves it at
+    # batch 1 (dense W), and at any batch with CSR W; the torch step gives the same values
+    W, W_in, O, _ = _case()
+    W = W * (np.random.default_rng(1).uniform(size=W.shape) < 0.3)
+    u = np.random.default_rng(batch).uniform(-1, 1, (batch, 60, 2))
+    bias = np.linspace(-0.3, 0.3, 40)
+    net = _net(W, W_in, O, proximity=0.3, bias=bias)
+    net.to(dtype=dtype)
+    if batch > 1:
+        net.pop_edge("res", "res")
+        net.add_edge(
+            "res", "res", weights=torch.as_tensor(W, dtype=dtype), feedback=True, sparse=True
+        )
+    model = net.compile()
+    assert "native reservoir loop" in str(model.explain(batch_size=batch))
+    out = model.run(torch.as_tensor(u, dtype=dtype)).output.double().numpy()
+    ref = _es2n_reference(W, W_in, O, u, 0.3, bias)
+    tol = 1e-12 if dtype == F64 else 3e-5
+    np.testing.assert_allclose(out, ref, rtol=0, atol=tol)
+    rg.native.set_enabled(False)
+    try:
+        model.reset()
+        torch_loop = model.run(torch.as_tensor(u, dtype=dtype)).output.double().numpy()
+    finally:
+        rg.native.set_enabled(True)
+    np.testing.assert_allclose(out, torch_loop, rtol=0, atol=tol)
+
+
+def test_es2n_generates_on_its_own_output_in_the_native_loop():
+    W, W_in, O, _ = _case(n=40)
+    W_in = W_in[:, :1]
+    net = _net(W, W_in, O, proximity=0.4)
+    x = np.sin(np.arange(400) * 0.1)[:, None]
+    net.fit_ridge(x[:300], x[1:301], alpha=1e-6, washout=20)
+    net.reset()
+    gen = net.generate(50, warmup=x[250:300]).output.numpy()
+    rg.native.set_enabled(False)
+    try:
+        net.reset()
+        ref = net.generate(50, warmup=x[250:300]).output.numpy()
+    finally:
+        rg.native.set_enabled(True)
+    np.testing.assert_allclose(gen, ref, rtol=0, atol=1e-9)
+    assert np.abs(gen[:10] - x[301:311]).max() < 0.05  # it follows the sine for a while

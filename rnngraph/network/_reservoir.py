@@ -219,8 +219,10 @@ def start_reservoir(
         feedback = (A, R, None if rb is None else rb.detach(), line[r.feedback.key])
     weight = r.edge.module.effective_weight()
     state = (x, line[r.edge.key])
+    mix = node.leaky_map().mix if r.kind == "esn" else None
+    mix = None if mix is None else torch.as_tensor(mix).detach().to(x.dtype).contiguous()
     return _native.ReservoirRun(
-        r.kind, where, r.edge.key, r.edge.module, weight, coef, state, feedback
+        r.kind, where, r.edge.key, r.edge.module, weight, coef, state, feedback, mix=mix
     )
 
 

@@ -291,16 +291,24 @@ class LinearPart(NamedTuple):
 class LeakyMap(NamedTuple):
     r"""A discrete leaky map of one variable, reservoirpy's reservoir update:
 
-    .. math:: x(t) = (1 - \lambda)\,x(t-1) + \lambda\,f\big(I(t) + b\big)
+    .. math:: x(t) = (1 - \lambda)\,M x(t-1) + \lambda\,f\big(I(t) + b\big)
 
-    ``lr`` is :math:`\lambda` (in (0, 1]), ``bias`` :math:`b`, ``f`` the activation and
-    ``input`` the name of :math:`I`.
+    ``lr`` is :math:`\lambda` (in (0, 1]), ``bias`` :math:`b`, ``f`` the activation,
+    ``input`` the name of :math:`I` and ``mix`` the ``(n, n)`` matrix :math:`M` that mixes
+    the units' previous values (ES2N's orthogonal :math:`O`), or ``None`` for the identity.
     """
 
     lr: Any
     bias: Any
     f: Callable[[Tensor], Tensor]
     input: str
+    mix: Any = None
+
+    def step(self, x: Tensor, drive: Tensor) -> Tensor:
+        """:math:`x(t)` from :math:`x(t-1)` and the input :math:`I(t)`, as the torch loop
+        computes it (``torch.lerp``)."""
+        base = x if self.mix is None else x @ self.mix.T
+        return torch.lerp(base, self.f(drive + self.bias), self.lr)
 
 
 #: The gain :math:`g(h)`, :math:`h = dt/\tau`, of the one-step map
@@ -689,8 +697,7 @@ class DENode(Node):
         lm = self.leaky_map()
         if lm is None:
             raise NotImplementedError(f"{type(self).__name__} defines no map()")
-        x = torch.lerp(s[0], lm.f(getattr(i, lm.input) + lm.bias), lm.lr)
-        return self.State(x)
+        return self.State(lm.step(s[0], getattr(i, lm.input)))
 
     def event(self, before: tuple, after: tuple, dt: float) -> tuple:
         """Discontinuous rule applied after integration (spike, reset), from the state

@@ -232,6 +232,8 @@ def _leaky_tanh_declared(node: DENode) -> str | None:
     why = _leaky_declared(node)
     if why is not None:
         return why
+    if node.leaky_map().mix is not None:
+        return "the map mixes the units' previous values (M x); the C step has no product"
     return None if node.leaky_map().f is torch.tanh else "the activation is not tanh"
 
 
@@ -253,14 +255,16 @@ def _torch_leaky_map(node: DENode, dt: float) -> Callable:
     """The leaky map with a zero bias skipped (one operation less per step; the same
     values) and a fixed scalar leak rate as a Python number."""
     lm = node.leaky_map()
-    f, lr, bias = lm.f, lm.lr, lm.bias
+    f, lr, bias, mix = lm.f, lm.lr, lm.bias, lm.mix
     j = node.input_names.index(lm.input)
     if isinstance(lr, Tensor) and lr.dim() == 0 and not lr.requires_grad:
         lr = float(lr)
     has_bias = not isinstance(bias, Tensor) or bias.requires_grad or bool((bias != 0).any())
+    mix_t = None if mix is None else mix.T
 
     def k(s: tuple, *i: Tensor) -> tuple[Tensor, tuple]:
-        x = torch.lerp(s[0], f(i[j] + bias) if has_bias else f(i[j]), lr)
+        base = s[0] if mix_t is None else s[0] @ mix_t
+        x = torch.lerp(base, f(i[j] + bias) if has_bias else f(i[j]), lr)
         return x, (x,)
 
     return k

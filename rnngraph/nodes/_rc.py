@@ -12,7 +12,7 @@ from math import comb
 import torch
 
 from .._checks import as_int, as_tensor
-from ._base import DENode
+from ._base import DENode, LeakyMap
 from ._rate import _activation, _activation_name, _map_only
 
 __all__ = ["ES2N", "IPReservoir", "NVAR"]
@@ -154,10 +154,11 @@ class ES2N(DENode):
         self.activation = _activation_name(activation)
         self.check_train()
 
-    def map(self, s, i, dt):
-        r""":math:`x(t) = (1 - \beta) O x(t-1) + \beta f(I(t) + b)`."""
-        beta = self.proximity
-        return self.State((1.0 - beta) * (s.x @ self.O.T) + beta * self._f(i.I + self.bias))
+    def leaky_map(self) -> LeakyMap:
+        r""":math:`x(t) = (1 - \beta) O x(t-1) + \beta f(I(t) + b)`: the leaky map with
+        leak rate :math:`\beta` that mixes the previous values by :math:`O` (from which
+        the torch step and the native reservoir loop are derived)."""
+        return LeakyMap(self.proximity, self.bias, self._f, "I", self.O)
 
 
 class IPReservoir(DENode):
