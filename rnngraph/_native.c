@@ -206,6 +206,26 @@ void li_run(int64_t n_steps, int64_t n, const real *restrict P, int64_t p_stride
  * err          out: (n_out,) the a-priori error e
  * k            (F,) scratch
  */
+/* One least-mean-squares (delta rule) update of a readout from one sample, in place:
+ *
+ *     e = W r + b - y,    W <- W - rate e r^T,    b <- b - rate e   (b NULL: no bias)
+ *
+ * W (n_out, n), b (n_out,), r (n,), y (n_out,); e (n_out,) receives the a-priori error. */
+void lms_update(int64_t n_out, int64_t n, real *restrict W, real *restrict b,
+                const real *restrict r, const real *restrict y, real rate, real *restrict e)
+{
+    for (int64_t k = 0; k < n_out; ++k)
+        e[k] = dot(n, W + k * n, r) + (b ? b[k] : 0) - y[k];
+    for (int64_t k = 0; k < n_out; ++k) {
+        const real s = rate * e[k];
+        real *restrict w = W + k * n;
+        for (int64_t j = 0; j < n; ++j)
+            w[j] -= s * r[j];
+        if (b)
+            b[k] -= s;
+    }
+}
+
 void rls_update(int64_t f_dim, int64_t n, int64_t n_out, real *restrict P,
                 const real *restrict r, real *restrict w, real *restrict b,
                 const real *restrict f, real *restrict err, real lambda, real *restrict k)

@@ -138,6 +138,7 @@ _SIGNATURES = {
     "lif_step": "ii" + "p" * 14 + "ii",
     "event_add": "iii" + "p" * 3,
     "rls_update": "iii" + "p" * 6 + "rp",
+    "lms_update": "ii" + "p" * 4 + "rp",
 }
 _libs: dict[torch.dtype, Any] = {}
 _failure: str | None = None
@@ -808,6 +809,33 @@ def rls_update(
         f_dim, n, n_out, _ptr(P), _ptr(r), _ptr(w), _ptr(b), _ptr(target), _ptr(err),
         forgetting, _ptr(k),
     )  # fmt: skip
+    return err
+
+
+def lms_update(
+    w: Tensor, b: Tensor | None, r: Tensor, target: Tensor, rate: float
+) -> Tensor | None:
+    """One LMS update from one sample in C (``_native.c``: ``lms_update``), in place:
+    ``e = W r + b - y``, ``W -= rate e r^T``, ``b -= rate e``. Returns the a-priori error
+    ``(1, n_out)``, or ``None`` (nothing done) where the native path does not apply: batch
+    > 1, not on the CPU, mixed dtypes, non-contiguous tensors or no library."""
+    dtype = w.dtype
+    lib = _lib_for(dtype, w.device)
+    if lib is None or r.dim() != 2 or r.shape[0] != 1 or w.dim() != 2:
+        return None
+    tensors = (w, r, target) + (() if b is None else (b,))
+    if not all(
+        t.dtype == dtype and t.is_contiguous() and not t.requires_grad and t.device == w.device
+        for t in tensors
+    ):
+        return None
+    where, (n_out, n) = "LMS.update (native)", w.shape
+    _check(where, "the features r", r, (1, n), dtype)
+    _check(where, "the target", target, (1, n_out), dtype)
+    if b is not None:
+        _check(where, "the readout bias b", b, (n_out,), dtype)
+    err = torch.empty(1, n_out, dtype=dtype)
+    lib.lms_update(n_out, n, _ptr(w), _ptr(b), _ptr(r), _ptr(target), rate, _ptr(err))
     return err
 
 

@@ -183,6 +183,10 @@ def test_bad_fit_and_run_input_leaves_weights_and_states_alone():
         with pytest.raises(ValueError, match=match):
             call()
         assert torch.equal(ens.weight, weight) and torch.equal(ens.state, state)
+    nan_targets = np.full((100, 1), np.nan)
+    with pytest.raises(ValueError, match="member 0: the targets are NaN at every step"):
+        ens.fit_ridge(x[:100], nan_targets)
+    assert torch.equal(ens.weight, weight) and torch.equal(ens.state, state)
     with pytest.raises(RuntimeError, match="call fit_ridge first"):
         ensemble().run(x)
     with pytest.raises(IndexError, match="member 11 out of range"):

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import rnngraph as rg
+from rnngraph import _native
 from rnngraph.training import LMS
 
 F64 = torch.float64
@@ -191,3 +192,27 @@ def test_fit_lms_takes_a_0d_tensor_rate_and_refuses_a_bool():
     np.testing.assert_allclose(weight, w_ref, rtol=0, atol=1e-10)
     with pytest.raises(TypeError, match="learning_rate must be a number"):
         LMS(True)
+
+
+def test_the_native_lms_update_equals_the_torch_update():
+    # batch 1 on the CPU takes the C update; the same numbers as torch's, weights, bias and
+    # the a-priori errors, over a run of updates with a schedule
+    g = torch.Generator().manual_seed(4)
+    r = torch.randn(50, 1, 30, generator=g, dtype=torch.float64)
+    y = torch.randn(50, 1, 3, generator=g, dtype=torch.float64)
+    runs = []
+    for native in (True, False):
+        _native.set_enabled(native)
+        try:
+            lms = rg.training.LMS(learning_rate=np.linspace(0.05, 0.01, 50))
+            lms.expect_updates("test", 50)
+            w, b = torch.zeros(3, 30, dtype=torch.float64), torch.zeros(3, dtype=torch.float64)
+            errs = torch.stack([lms.update(w, b, r[t], y[t]) for t in range(50)])
+            runs.append((w, b, errs, lms.n_updates))
+        finally:
+            _native.set_enabled(True)
+    (w1, b1, e1, n1), (w0, b0, e0, n0) = runs
+    assert n1 == n0 == 50 and float(w1.abs().max()) > 0.05
+    torch.testing.assert_close(w1, w0, rtol=0, atol=1e-14)
+    torch.testing.assert_close(b1, b0, rtol=0, atol=1e-14)
+    torch.testing.assert_close(e1, e0, rtol=0, atol=1e-14)

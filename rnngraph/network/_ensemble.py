@@ -385,8 +385,17 @@ class ReservoirEnsemble:
             for j, e in enumerate(piece["rows"]):
                 ridges[e].partial_fit(states[skip:, j], target)
 
+        held = self.state
         self._pass(where, u, each)
-        solved = [r.solve() for r in ridges]
+        solved = []
+        for e, r in enumerate(ridges):
+            try:
+                if r.n_samples == 0:
+                    raise ValueError("the targets are NaN at every step after the washout")
+                solved.append(r.solve())
+            except ValueError as err:
+                self.state = held  # nothing changed: the states as they were
+                raise ValueError(f"{where}: member {e}: {err}; nothing was fitted") from err
         self.weight = torch.stack([w for w, _ in solved]).to(self.dtype)
         self.bias = torch.stack([b for _, b in solved]).to(self.dtype)
         return self

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .. import _native
 from .._checks import as_int
 from ._rls import _real
 
@@ -73,10 +74,12 @@ class LMS:
         if isinstance(rate, np.ndarray):
             rate = float(rate[self._k])
         self._k += 1
-        err = torch.nn.functional.linear(r, w, b) - target  # (B, n_out)
-        w.addmm_(err.T, r, alpha=-rate)
-        if b is not None:
-            b.sub_(err.sum(0), alpha=rate)
+        err = _native.lms_update(w, b, r, target, float(rate))  # batch 1 on the CPU: in C
+        if err is None:
+            err = torch.nn.functional.linear(r, w, b) - target  # (B, n_out)
+            w.addmm_(err.T, r, alpha=-rate)
+            if b is not None:
+                b.sub_(err.sum(0), alpha=rate)
         self.n_updates += 1
         return err
 
