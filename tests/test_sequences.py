@@ -351,3 +351,78 @@ def test_a_deep_reservoir_reads_out_every_layer_jointly():
     np.testing.assert_allclose(got, W, atol=1e-11, rtol=0)
     np.testing.assert_allclose(net["res1", "readout"].bias.detach(), b, atol=1e-11, rtol=0)
     assert torch.equal(net["res2", "readout"].bias.detach(), torch.zeros(K, dtype=F64))
+
+
+def two_readouts():
+    """The ESN of ``esn`` with two readouts: ``a`` (K) from the reservoir, ``b`` (1) from
+    the reservoir and the input."""
+    net, g = esn()
+    net.add_func_node("a", K)
+    net.add_edge("res", "a", weights=torch.zeros(K, N, dtype=F64), bias=True)
+    net.add_func_node("b", 1)
+    net.add_edge("res", "b", weights=torch.zeros(1, N, dtype=F64), bias=True)
+    net.add_edge("in", "b", weights=torch.zeros(1, C, dtype=F64), bias=False)
+    net.compile(output_node="a")
+    return net, g
+
+
+def test_several_readouts_fit_from_one_run_as_each_alone():
+    xs, ys = data()
+    yb = [y[:, :1] * 0.5 - 0.2 for y in ys]
+    net, g = two_readouts()
+    fits = net.fit_ridge(xs, {"a": ys, "b": yb}, alpha={"a": 1e-3, "b": 1e-1}, washout=2)
+    assert set(fits) == {"a", "b"} and fits["a"].n_samples == sum(len(y) - 2 for y in ys)
+    # the reference: NumPy ridge solves on the reference interpreter's states
+    F = np.concatenate([s[2:] for s in states(g, xs)])
+    U = np.concatenate([x[2:] for x in xs])
+    Wa, ba = ridge(F, np.concatenate([y[2:] for y in ys]), 1e-3)
+    Wb, bb = ridge(np.hstack([F, U]), np.concatenate([y[2:] for y in yb]), 1e-1)
+    np.testing.assert_allclose(net.get_edge("res", "a").weight.detach().numpy(), Wa, atol=1e-9)
+    np.testing.assert_allclose(net.get_edge("res", "a").bias.detach().numpy(), ba, atol=1e-9)
+    both = np.hstack([net.get_edge(s, "b").weight.detach().numpy() for s in ("res", "in")])
+    np.testing.assert_allclose(both, Wb, atol=1e-9)
+    np.testing.assert_allclose(net.get_edge("res", "b").bias.detach().numpy(), bb, atol=1e-9)
+    # per sequence (reduce) as well: the same as each readout fitted alone
+    labels = np.random.default_rng(3).standard_normal((len(xs), K))
+    one, _ = two_readouts()
+    one.fit_ridge(xs, {"a": labels, "b": labels[:, :1]}, reduce="last", alpha=1e-2)
+    alone, _ = two_readouts()
+    alone.fit_ridge(xs, labels, edge=("res", "a"), reduce="last", alpha=1e-2)
+    alone.fit_ridge(xs, labels[:, :1], edge=[("res", "b"), ("in", "b")], reduce="last", alpha=1e-2)
+    for u, v in (("res", "a"), ("res", "b"), ("in", "b")):
+        torch.testing.assert_close(one.get_edge(u, v).weight, alone.get_edge(u, v).weight)
+
+
+def test_several_readouts_of_one_array_continue_the_held_state():
+    x = np.random.default_rng(1).standard_normal((2, 40, C))
+    y = np.random.default_rng(2).standard_normal((2, 40, K))
+    net, _ = two_readouts()
+    net.fit_ridge(x, {"a": y, "b": y[..., :1]}, alpha=1e-2, washout=5)
+    after = state_copy(net.state)
+    alone, _ = two_readouts()
+    alone.fit_ridge(x, y, edge=("res", "a"), alpha=1e-2, washout=5)
+    torch.testing.assert_close(net.get_edge("res", "a").weight, alone.get_edge("res", "a").weight)
+    assert_state_equal(after, alone.state)  # one run: the state after it
+
+
+def test_several_readouts_refuse_and_leave_the_network_alone():
+    xs, ys = data()
+    net, _ = two_readouts()
+    net.add_edge("b", "res", weights=torch.zeros(N, 1, dtype=F64), feedback=True)
+    kept = {k: v.clone() for k, v in net.state_dict().items()}
+    short = [y[:-1] for y in ys]
+    cases = [
+        ({"a": ys, "b": [y[:, :1] for y in ys]}, {}, "readout 'b' feeds back"),
+        ({"a": ys, "zz": ys}, {}, "'zz', which is not a node"),
+        ({"a": ys}, {"edge": {"b": ("res", "b")}}, r"edge names \['b'\]"),
+        ({"a": ys, "b": short}, {}, "must match step by step"),
+        ({"a": ys}, {"alpha": {"b": 1.0}}, r"alpha names \['b'\]"),
+        ({"a": ys}, {"edge": ("res", "a")}, "edge must be a dict"),
+        ({"a": ys}, {"edge": {"a": ("in", "b")}}, "must go into it"),
+        ({}, {}, "empty dict"),
+    ]
+    for targets, kw, match in cases:
+        with pytest.raises(ValueError, match=match):
+            net.fit_ridge(xs, targets, **kw)
+        for k, v in net.state_dict().items():
+            assert torch.equal(v, kept[k]), k

@@ -483,13 +483,15 @@ class FittingMixin:
             sequences (``(T_k, C)`` / ``(B_k, T_k, C)``), each from the initial state, run
             in padded batches of at most ``chunk`` steps in all, the held state left alone.
             A nested list of numbers (``X.tolist()``) is one array, as in :meth:`run`.
-        targets : tensor, array or list of them
+        targets : tensor, array, list of them, or dict
             ``(T, n_out)`` / ``(B, T, n_out)`` (a list for a list); with ``reduce``, one
             row per sequence: ``(N, n_out)`` or a list of ``(n_out,)`` / ``(B_k, n_out)``.
-        edge : (source, target) or list of them, optional
+            A dict ``{readout node: targets}`` fits several readouts from one run.
+        edge : (source, target), list of them, or dict, optional
             The readout edge(s) (zero delay, dense, no mask, into one node). Default: the
-            edge marked ``train="rls"`` into the output node, else a new readout node.
-        alpha, washout : float, int
+            edge marked ``train="rls"`` into the output node, else a new readout node; for
+            a dict of targets ``{readout: edge(s)}``, default every edge into the readout.
+        alpha, washout : float (or dict per readout), int
             Ridge penalty (>= 0); steps dropped at the start of each sequence.
         add_readout_node, readout : bool, str
             Without ``edge``, add an identity node ``readout`` fed by the output node.
@@ -500,12 +502,28 @@ class FittingMixin:
 
         Returns
         -------
-        Ridge
-            The fitted trainer (``.weight``, ``.bias``, ``.n_samples``). A ``ValueError``
-            (bad input, singular equations) leaves the network as it was.
+        Ridge or dict
+            The fitted trainer (``.weight``, ``.bias``, ``.n_samples``; one per readout for
+            a dict). A ``ValueError`` (bad input, singular equations) leaves the network as
+            it was.
         """
         where = "Network.fit_ridge"
         _flags(where, add_readout_node=add_readout_node, bias=bias, verbose=verbose)
+        if isinstance(targets, dict):
+            return self._fit_readouts(
+                where, inputs, targets, edge, alpha, washout, bias, verbose, chunk, reduce
+            )
+        wiring = (edge, add_readout_node, readout, bias)
+        return self._fit_readout(
+            where, inputs, targets, wiring, alpha, washout, verbose, chunk, reduce
+        )
+
+    def _fit_readout(
+        self: Network, where, inputs, targets, wiring, alpha, washout, verbose, chunk, reduce
+    ) -> Ridge:
+        """``fit_ridge`` of one readout (``wiring``: ``edge, add_readout_node, readout,
+        bias``)."""
+        edge, add_readout_node, readout, bias = wiring
         with _named(where):
             ridge = Ridge(alpha=alpha, fit_bias=bias, washout=washout)  # checks alpha, washout
         chunk = _count(where, "chunk", chunk, 1)
@@ -525,6 +543,70 @@ class FittingMixin:
                 self._add_readout(where, edges[0], n_out, bias, None)
             self._ridge_solve(where, ridge, edges, xs, ys, is_list, chunk, verbose, reduce)
         return ridge
+
+    def _fit_readouts(
+        self: Network,
+        where,
+        inputs,
+        targets: dict,
+        edge,
+        alpha,
+        washout,
+        bias,
+        verbose,
+        chunk,
+        reduce,
+    ) -> dict[str, Ridge]:
+        """``fit_ridge`` of several readouts from one run: ``targets`` ``{readout: y}``,
+        ``edge`` and ``alpha`` a dict per readout (or ``edge=None``: every edge into each
+        readout; one ``alpha`` for all). None may feed back into the network: teacher
+        forcing feeds one readout's targets, so such a readout is fitted alone."""
+        if not targets:
+            raise ValueError(f"{where}: targets is an empty dict; give {{readout: targets}}")
+        edges_of, alphas = _per_readout(where, targets, edge, alpha)
+        chunk = _count(where, "chunk", chunk, 1)
+        model = self.compile()
+        at = (model.n_in, self.dtype, self.device)
+        plans, ridges, all_ys, xs, is_list = [], [], [], None, False
+        for label, y in targets.items():
+            with _named(where):
+                ridges.append(Ridge(alpha=alphas[label], fit_bias=bias, washout=washout))
+            if reduce is None:
+                xs, ys, is_list = _sequences(where, inputs, y, *at, nan=True)
+            else:
+                xs, ys, is_list = _labelled(where, reduce, inputs, y, *at)
+            all_ys.append(ys)  # each checked against the inputs, step by step
+            plans.append(self._readout_plan(where, label, edges_of[label], ys, bias))
+            _check_washout(where, ys, washout, every=reduce is not None)
+        ys = [torch.cat(parts, dim=-1) for parts in zip(*all_ys, strict=True)]
+        with self._all_or_nothing(tuple(lin for p in plans for lin in p.lins)):
+            if is_list:
+                runs = list_runs(xs, ys, chunk)
+            else:
+                lengths = torch.full((ys[0].shape[0],), ys[0].shape[1], device=ys[0].device)
+                runs = [(xs[0], ys[0], lengths, True)]
+            stream(where, model, plans, ridges, runs, chunk, verbose, reduce)
+            for plan, ridge in zip(plans, ridges, strict=True):
+                _solve_into(where, plan, ridge)
+        return dict(zip(targets, ridges, strict=True))
+
+    def _readout_plan(self: Network, where: str, label: Any, edge: Any, ys: list, bias: bool):
+        """The plan of one readout of :meth:`_fit_readouts`, checked."""
+        if not isinstance(label, str) or label not in self.graph:
+            raise ValueError(f"{where}: targets name {label!r}, which is not a node")
+        if edge is None:
+            edge = [(u, label) for u in self.graph.predecessors(label)]
+        edge = edge if isinstance(edge, list) else [edge]
+        if any(not isinstance(e, tuple) or len(e) != 2 or e[1] != label for e in edge):
+            raise ValueError(f"{where}: the edges of readout {label!r} must go into it, got {edge}")
+        edges, _ = self._readout_edges(where, edge, ys[0].shape[-1], False, label, bias)
+        plan = self._ridge_plan(where, edges, bias)
+        if plan.forced:
+            raise ValueError(
+                f"{where}: readout {label!r} feeds back into the network; teacher forcing "
+                "feeds one readout's targets, so fit it alone (targets as an array)"
+            )
+        return plan
 
     def _ridge_solve(
         self: Network,
@@ -546,17 +628,8 @@ class FittingMixin:
         else:
             lengths = torch.full((ys[0].shape[0],), ys[0].shape[1], device=ys[0].device)
             runs = [(xs[0], ys[0], lengths, True)]
-        stream(where, self.compile(), plan, ridge, runs, chunk, verbose, reduce)
-        if ridge.n_samples == 0:
-            raise ValueError(
-                f"{where}: no step to fit: the targets are NaN at every step after the washout"
-            )
-        try:
-            ridge.solve()
-        except ValueError as err:
-            names = ", ".join(f"{u!r} -> {v!r}" for u, v in edges)
-            raise ValueError(f"{where}: edge {names}: {err}; nothing was fitted") from err
-        plan.write(ridge.weight, ridge.bias)
+        stream(where, self.compile(), [plan], [ridge], runs, chunk, verbose, reduce)
+        _solve_into(where, plan, ridge)
 
     @_network_method
     def fit_rls(
@@ -1319,6 +1392,43 @@ def _eprop_data(where: str, inputs: Any, targets: Any, loss_mask: Any) -> list[t
     else:
         masks = [loss_mask]
     return list(zip(xs, tgts, masks, strict=True))
+
+
+def _per_readout(where: str, targets: dict, edge: Any, alpha: Any) -> tuple[dict, dict]:
+    """``edge`` and ``alpha`` of a fit of several readouts as dicts over ``targets``'
+    readouts: a dict must name only those readouts; ``edge=None`` is every readout's
+    default, a scalar ``alpha`` every readout's."""
+    if edge is not None and not isinstance(edge, dict):
+        raise ValueError(
+            f"{where}: with a dict of targets, edge must be a dict {{readout: edge(s)}} or "
+            f"None, got {edge!r}"
+        )
+    for name, given in (("edge", edge), ("alpha", alpha)):
+        extra = [k for k in (given if isinstance(given, dict) else {}) if k not in targets]
+        if extra:
+            raise ValueError(f"{where}: {name} names {extra}, which have no targets")
+    edges = {k: (edge or {}).get(k) for k in targets}
+    if isinstance(alpha, dict):
+        missing = [k for k in targets if k not in alpha]
+        if missing:
+            raise ValueError(f"{where}: alpha has no value for the readouts {missing}")
+        return edges, alpha
+    return edges, dict.fromkeys(targets, alpha)
+
+
+def _solve_into(where: str, plan: Readout, ridge: Ridge) -> None:
+    """Solve ``ridge`` and write its solution into the readout of ``plan``."""
+    names = ", ".join(f"{u!r} -> {v!r}" for u, v in plan.edges)
+    if ridge.n_samples == 0:
+        raise ValueError(
+            f"{where}: edge {names}: no step to fit: the targets are NaN at every step "
+            "after the washout"
+        )
+    try:
+        ridge.solve()
+    except ValueError as err:
+        raise ValueError(f"{where}: edge {names}: {err}; nothing was fitted") from err
+    plan.write(ridge.weight, ridge.bias)
 
 
 def _check_washout(where: str, ys: list[Tensor], washout: int, every: bool = False) -> None:

@@ -74,7 +74,7 @@ class Readout:
 def collect(
     where: str,
     model: CompiledNetwork,
-    plan: Readout,
+    plans: list[Readout],
     x: Tensor | None,
     y: Tensor,
     t0: int,
@@ -82,26 +82,29 @@ def collect(
     verbose: bool,
     start: State | None,
     hold: bool,
-) -> tuple[Tensor, Tensor | None, State]:
-    """Steps ``t0 .. t1`` of one run: the features ``(B, T_c, n_src)``, the readout's other
-    input ``(B, T_c, n_out)`` (``None`` without ``offset``) and the state at ``t1``. With
-    ``hold`` the run continues the held state and holds its end, else it starts from
-    ``start`` (``None``: the initial state); ``y`` (NaN where padded) is fed back when
-    forced."""
-    names = plan.sources() + ([plan.node] if plan.offset else [])
+) -> tuple[list[Tensor], list[Tensor | None], State]:
+    """Steps ``t0 .. t1`` of one run for the readouts ``plans``: each one's features
+    ``(B, T_c, n_src)`` and other input ``(B, T_c, n_out)`` (``None`` without ``offset``),
+    and the state at ``t1``. With ``hold`` the run continues the held state and holds its
+    end, else it starts from ``start`` (``None``: the initial state); ``y`` (NaN where
+    padded) is fed back when the one readout is forced."""
+    names = [n for p in plans for n in p.sources() + ([p.node] if p.offset else [])]
     hooks: tuple[Hook, ...] = ()
-    if plan.forced:
+    if plans[0].forced:  # only ever one readout (refused with several)
         tm = torch.nan_to_num(y[:, t0:t1], nan=0.0).transpose(0, 1)  # (T_c, B, n_out)
-        hooks = (Hook(plan.node, (), lambda t: tm[t], replaces=True),)
+        hooks = (Hook(plans[0].node, (), lambda t: tm[t], replaces=True),)
     xc = None if x is None else x[:, t0:t1]
     steps, batch = (t1 - t0, y.shape[0]) if x is None else (None, None)
     with torch.no_grad():
         rec = model.execute(
-            where, xc, Observer(names), None if hold else start, verbose, steps,
-            batch_size=batch, hooks=hooks, hold=hold,
+            where, xc, Observer(list(dict.fromkeys(names))), None if hold else start, verbose,
+            steps, batch_size=batch, hooks=hooks, hold=hold,
         )  # fmt: skip
-    feats = torch.cat([rec.with_batch(s) for s in plan.sources()], dim=-1)
-    other = rec.with_batch(plan.node) - plan.own(feats) if plan.offset else None
+    feats = [torch.cat([rec.with_batch(s) for s in p.sources()], dim=-1) for p in plans]
+    other = [
+        rec.with_batch(p.node) - p.own(f) if p.offset else None
+        for p, f in zip(plans, feats, strict=True)
+    ]
     return feats, other, rec.state
 
 
@@ -118,37 +121,41 @@ def _weights(lengths: Tensor, t0: int, t1: int, how: str, washout: int) -> Tenso
 def stream(
     where: str,
     model: CompiledNetwork,
-    plan: Readout,
-    ridge: Ridge,
+    plans: list[Readout],
+    ridges: list[Ridge],
     runs: list[tuple[Tensor | None, Tensor, Tensor, bool]],
     chunk: int,
     verbose: bool,
     reduce: str | None = None,
 ) -> None:
-    """Feed ``ridge`` from ``runs``, ``(x, y, lengths, hold)`` each: with ``hold`` (an
-    array) the run continues the held state, else (a padded group of a list) it starts
-    from the initial state and leaves the held state alone; ``lengths`` per row. Step by
-    step the targets are ``y`` minus the other input; with ``reduce`` every row gives one
-    sample, its reduced features against its label (``y`` at step 0, the same at every
-    step) minus its reduced other input."""
+    """Feed each readout's ridge from ``runs``, ``(x, y, lengths, hold)`` each, ``y`` the
+    readouts' targets side by side: with ``hold`` (an array) the run continues the held
+    state, else (a padded group of a list) it starts from the initial state and leaves the
+    held state alone; ``lengths`` per row. Step by step the targets are ``y`` minus the
+    other input; with ``reduce`` every row gives one sample, its reduced features against
+    its label (``y`` at step 0, the same at every step) minus its reduced other input."""
+    widths = [p.lins[0].weight.shape[0] for p in plans]
     for x, y, lengths, hold in runs:
         state, total = None, y.shape[1]
-        acc: list[Tensor] = []
+        acc: list[list[Tensor]] = [[] for _ in plans]
         for t0 in range(0, total, chunk):
             t1 = min(total, t0 + chunk)
-            feats, other, state = collect(where, model, plan, x, y, t0, t1, verbose, state, hold)
-            if reduce is None:
-                goal = y[:, t0:t1] if other is None else y[:, t0:t1] - other
-                ridge.partial_fit(feats, goal, washout=max(0, ridge.washout - t0))
-                continue
-            w = _weights(lengths, t0, t1, reduce, ridge.washout)
-            parts = [feats] if other is None else [feats, other]
-            sums = [torch.einsum("bt,btn->bn", w, p.to(torch.float64)) for p in parts]
-            acc = sums if not acc else [a + s for a, s in zip(acc, sums, strict=True)]
+            feats, others, state = collect(where, model, plans, x, y, t0, t1, verbose, state, hold)
+            goals = torch.split(y[:, t0:t1], widths, dim=-1)
+            for k, (ridge, f, other) in enumerate(zip(ridges, feats, others, strict=True)):
+                if reduce is None:
+                    goal = goals[k] if other is None else goals[k] - other
+                    ridge.partial_fit(f, goal, washout=max(0, ridge.washout - t0))
+                    continue
+                w = _weights(lengths, t0, t1, reduce, ridge.washout)
+                parts = [f] if other is None else [f, other]
+                sums = [torch.einsum("bt,btn->bn", w, p.to(torch.float64)) for p in parts]
+                acc[k] = sums if not acc[k] else [a + s for a, s in zip(acc[k], sums, strict=True)]
         if reduce is not None:
-            labels = y[:, 0].to(torch.float64)
-            goal = labels if len(acc) == 1 else labels - acc[1]
-            ridge.partial_fit(acc[0][:, None], goal[:, None], washout=0)
+            labels = torch.split(y[:, 0].to(torch.float64), widths, dim=-1)
+            for ridge, a, label in zip(ridges, acc, labels, strict=True):
+                goal = label if len(a) == 1 else label - a[1]
+                ridge.partial_fit(a[0][:, None], goal[:, None], washout=0)
 
 
 def list_runs(
