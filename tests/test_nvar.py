@@ -122,3 +122,93 @@ def test_nvar_generates_with_a_delayed_self_edge_and_records_no_steps_in_its_wid
     torch.testing.assert_close(folded, plain, rtol=0, atol=1e-14)
     rec = net.run(u, record=["nvar.store"], cutoff=30)
     assert tuple(rec["nvar.store"].shape) == (0, 4)
+
+
+def _nvar_readout(rng, d=2, **kw):
+    net = _net(d, **kw)
+    n = net.get_node("nvar").n
+    net.add_func_node("out", 3)
+    net.add_edge("nvar", "out", weights=rng.standard_normal((3, n)), bias=rng.standard_normal(3))
+    return net
+
+
+def test_nvar_runs_whole_chunks_at_once_with_the_step_by_step_numbers(monkeypatch):
+    """Fed by static nodes alone, an NVAR and the function nodes after it run whole chunks
+    at once (its declared window map); features, store and readout equal the time loop's
+    (native code off) and numpy's, over pieces of 7 steps and runs that continue."""
+    from rnngraph.network import _reservoir
+
+    rng = np.random.default_rng(5)
+    u = rng.standard_normal((2, 50, 2))
+    net = _nvar_readout(rng, delay=3, order=2, strides=2)
+    model = net.compile()
+    assert model.explain(batch_size=2).loop == "window map over whole chunks"
+    assert model.explain(batch_size=2).nodes["out"][0] == "window map"
+    runs = []
+    for native, piece in ((True, None), (True, 7), (False, None)):
+        if piece is not None:
+            monkeypatch.setattr(
+                _reservoir.WindowRun, "_PIECE", piece * 2 * 27
+            )  # 7 steps of 27 features
+        rg.native.set_enabled(native)
+        try:
+            net.reset()
+            rec = [
+                net.run(u[:, a:b], record=["nvar.x", "nvar.store"]) for a, b in ((0, 31), (31, 50))
+            ]
+        finally:
+            rg.native.set_enabled(True)
+        runs.append(rec)
+    assert model.explain(batch_size=2).loop == "window map over whole chunks"
+    feats = np.stack([_nvar_reference(u[b], 3, 2, 2) for b in range(2)])
+    for rec in runs:
+        x = np.concatenate([r["nvar.x"].numpy() for r in rec], axis=1)
+        np.testing.assert_allclose(x, feats, rtol=1e-13, atol=1e-13)
+        for a, b in zip(rec, runs[-1], strict=True):
+            torch.testing.assert_close(a["nvar.store"], b["nvar.store"], rtol=0, atol=0)
+            torch.testing.assert_close(a.output, b.output, rtol=0, atol=1e-13)
+            for k, v in a.state.items():
+                torch.testing.assert_close(v, b.state[k], rtol=0, atol=0)
+    assert runs[0][1]["nvar.store"][:, -1, :2].numpy().tolist() == u[:, -1].tolist()
+
+
+def test_a_user_window_map_and_a_redefined_map():
+    """A model that declares a window map (a moving average over 4 steps) runs whole chunks
+    with numpy's numbers; a subclass that redefines map() takes the time loop and says why."""
+    from rnngraph.nodes import DENode, WindowMap
+
+    class MovingAverage(DENode):
+        state_vars = ("store", "x")
+        input_names = ("u",)
+        output_var = "x"
+
+        def __init__(self, d):
+            super().__init__(d)
+            self.integrator = "map"
+
+        def var_size(self, var):
+            return 4 * self.n if var == "store" else self.n
+
+        def window_map(self):
+            return WindowMap("u", 4, lambda w: w.reshape(w.shape[0], 4, -1).mean(1))
+
+    class Doubled(MovingAverage):
+        def map(self, s, i, dt):
+            store, x = self.window_map().step(s.store, i.u)
+            return self.State(store, 2 * x)
+
+    u = np.random.default_rng(6).standard_normal((30, 2))
+    padded = np.concatenate([np.zeros((3, 2)), u])
+    ref = np.stack([padded[t : t + 4].mean(0) for t in range(30)])
+    for cls, loop, scale in (
+        (MovingAverage, "window map over whole chunks", 1),
+        (Doubled, "time loop", 2),
+    ):
+        net = rg.Network(dt=1.0, dtype=F64)
+        net.add_func_node("in", 2)
+        net.add_diffeq_node("avg", cls(2))
+        net.add_edge("in", "avg", weights=np.eye(2))
+        explained = net.compile().explain()
+        assert explained.loop == loop, explained
+        np.testing.assert_allclose(net.run(u).output.numpy(), scale * ref, atol=1e-14)
+    assert "Doubled overrides map() and declares no window map" in str(explained.loop_why)

@@ -40,7 +40,7 @@ from ..edges import Linear
 from ..nodes import Context, DENode, Node
 from ..observers import Observer, Recording
 from ._plan import Explanation, Plan, PlanEdge, Target, build_plan, edge_key, explain, node_kernels
-from ._reservoir import delay_lines, reservoir_unusable, start_reservoir
+from ._reservoir import final_state, reservoir_unusable, start_reservoir
 from .executor import Hook, HookSpec
 
 __all__ = ["CompiledNetwork", "Hook", "State"]
@@ -967,7 +967,7 @@ class CompiledNetwork(nn.Module):
 
     def _native_chunk(
         self,
-        reservoir: _native.ReservoirRun,
+        reservoir: Any,
         ys: dict[str, Tensor],
         pre: list[Target],
         P: list[Tensor],
@@ -980,8 +980,13 @@ class CompiledNetwork(nn.Module):
         plan = self.plan.reservoir
         node = self.nodes[plan.node]
         drive = next((p for t, p in zip(pre, P, strict=True) if t.node == plan.node), None)
-        if self.plan.targets[(plan.node, node.input_names[0])].external:
+        fed = self.plan.targets.get((plan.node, node.input_names[0] if plan.edge else plan.var))
+        if fed is not None and fed.external:
             drive = xc if drive is None else drive + xc
+        if plan.kind == "window":
+            ys.update(reservoir.outputs(plan.node, drive, n_steps))
+            self._func_outputs(ys, plan.post)
+            return
         if out is None:  # the states go into scratch memory (reused once nobody holds them)
             shape = (n_steps, reservoir.batch, reservoir.n)
             out = _scratch().empty(shape, self._ref.device, self._ref.dtype)
@@ -1086,9 +1091,7 @@ class CompiledNetwork(nn.Module):
         data = self._recordings(r, y_all, batch)
         S = r.S
         if r.reservoir is not None:
-            xs = r.reservoir.state()[0]
-            lines = delay_lines(self.plan.reservoir, self.plan, r.reservoir)
-            S = [self.nodes[self.plan.reservoir.node].State(xs), *lines]
+            S = final_state(self.plan.reservoir, self.plan, self.nodes, r.reservoir)
         new_state = dict(zip(self.state_keys(), self._flatten_state(S), strict=True))
         steps = torch.as_tensor(list(r.rec_steps), dtype=torch.int64)
         return y_all.transpose(0, 1), data, new_state, steps
@@ -1122,7 +1125,7 @@ class CompiledNetwork(nn.Module):
         r.W, r.BIAS = self._weights(event, r.written), self._bias_rows(summed, live, r.written)
         r.STEP, r.S = self._kernels(ctx), self._start(state)
         if native:
-            args = (plan.reservoir, self.nodes, plan, self.dt, r.S[0][0], r.S[1:])
+            args = (plan.reservoir, self.nodes, plan, self.dt, r.S[0], r.S[1:])
             r.reservoir = start_reservoir(*args)
         r.ZERO = [
             torch.zeros(batch, self.nodes[v].input_size(i), device=dev, dtype=dtype)

@@ -196,8 +196,9 @@ def node_kernels(node: DENode, ctx: Context):
 class Explanation:
     """What a run of a compiled network takes, and why not anything faster.
 
-    ``loop``: ``"native reservoir loop"`` or ``"time loop"``, with ``loop_why`` (why the
-    native loop does not apply, ``None`` when it runs). ``nodes``: per dynamic node, the
+    ``loop``: ``"native reservoir loop"``, ``"window map over whole chunks"`` or ``"time
+    loop"``, with ``loop_why`` (why neither whole-sequence loop applies, ``None`` when one
+    runs). ``nodes``: per dynamic node, the
     kernel that serves it, how it integrates, and ``(kernel, why not)`` for each faster
     kernel passed over. ``edges``: per edge, how its product is computed.
     """
@@ -257,10 +258,17 @@ def explain(
     """The :class:`Explanation` of a run of ``plan`` under ``ctx``."""
     why = reservoir_unusable(plan.reservoir, plan.reservoir_why, ctx, batch, hooks)
     native = why is None
+    window = native and plan.reservoir.kind == "window"
     table = {}
     for v in plan.dynamic:
         node = nodes[v]
-        if native and (v == plan.reservoir.node or v in plan.reservoir.post):
+        if window and (v == plan.reservoir.node or v in plan.reservoir.post):
+            table[v] = (
+                "window map",
+                "whole chunks at once: the features of the input's windows",
+                (),
+            )
+        elif native and (v == plan.reservoir.node or v in plan.reservoir.post):
             table[v] = ("native reservoir loop", "whole sequence in C", ())
         elif isinstance(node, DENode):
             kernel, passed = node_kernels(node, ctx)
@@ -276,5 +284,11 @@ def explain(
         edges[fed.key] = (
             f"readout fed back in the C loop (a dot product per unit), delay {fed.delay}"
         )
-    loop = "native reservoir loop" if native else "time loop"
+    loop = (
+        "window map over whole chunks"
+        if window
+        else "native reservoir loop"
+        if native
+        else "time loop"
+    )
     return Explanation(batch, ctx.grad, loop, why, FrozenMap(table), FrozenMap(edges))

@@ -1,4 +1,4 @@
-"""The native whole-network reservoir loop: when a plan's structure has one, and its run.
+"""The whole-chunk loops of a network: when a plan's structure has one, and its run.
 
 Two structures run as one C loop over all steps of a chunk (``rnngraph._native``), chosen by
 what the node declares, never by its class:
@@ -15,6 +15,11 @@ An ``"esn"`` loop may also take a linear readout fed back: an identity function 
 reads only the reservoir and feeds its recurrent input through a delay-1 edge (an echo-state
 network with output feedback, or one generating on its own predictions), computed in the C
 loop at every step.
+
+A third, ``"window"``, is computed in torch for all steps of a chunk at once: a node with a
+window map (:meth:`~rnngraph.nodes.DENode.window_map`, the features of its input's last
+values: ``NVAR``), fed by static nodes alone, with no delayed edge in the network and only
+function nodes after it.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ __all__ = [
     "delay_lines",
     "find_reservoir",
     "reservoir_unusable",
+    "final_state",
     "start_reservoir",
 ]
 
@@ -81,8 +87,47 @@ def _kind(node: Node) -> tuple[str | None, str]:
     return "li", ""
 
 
+def _find_window(plan: Any, nodes: Mapping[str, Node]) -> tuple[Reservoir | None, str | None]:
+    """The plan's whole-chunk window map (its one node, without delayed edges), or why not."""
+    v = plan.de_nodes[0]
+    node = nodes[v]
+    if not hasattr(node, "structure"):
+        return None, f"node {v!r}: not a differential-equation node"
+    wm, why = node.structure("window_map")
+    why = why or node.plain_output()
+    if why is None and node.output_function is not None:
+        why = "the output goes through an output function"
+    if why is None and (len(node.state_vars) != 2 or node.output_var != node.state_vars[1]):
+        why = "its state is not (window, output)"
+    if why is not None:
+        return None, f"node {v!r} has no window map to compute whole chunks: {why}"
+    for t in plan.targets.values():
+        if t.node == v and t.var != wm.input:
+            return None, f"input {t.var!r} of {v!r} is not the window's input {wm.input!r}"
+    post, why = _post_nodes(plan, nodes, v)
+    return (None, why) if why else (Reservoir("window", v, None, wm.input, post), None)
+
+
+def _post_nodes(plan: Any, nodes: Mapping[str, Node], v: str) -> tuple[tuple, str | None]:
+    """The dynamic nodes after ``v``, if they are plain function nodes (else why not)."""
+    post = tuple(u for u in plan.dynamic if u != v)
+    done = set(plan.static) | {v}
+    for u in post:
+        feeds = plan.edges_into(u)
+        if (
+            u == plan.input_node
+            or not isinstance(nodes[u], FuncNode)
+            or any(e.delay != 0 or e.source_var is not None or e.source not in done for e in feeds)
+        ):
+            return (), f"node {u!r} after {v!r} is not a plain function node"
+        done.add(u)
+    return post, None
+
+
 def find_reservoir(plan: Any, nodes: Mapping[str, Node]) -> tuple[Reservoir | None, str | None]:
     """The plan's native reservoir loop, or ``None`` and why its structure has none."""
+    if len(plan.de_nodes) == 1 and not plan.delayed:
+        return _find_window(plan, nodes)
     if len(plan.de_nodes) != 1 or not 1 <= len(plan.delayed) <= 2:
         return None, "needs one differential-equation node and one delayed edge"
     v = plan.de_nodes[0]
@@ -108,18 +153,8 @@ def find_reservoir(plan: Any, nodes: Mapping[str, Node]) -> tuple[Reservoir | No
             return None, f"input {t.var!r} of {v!r} has other dynamic edges"
         if t.node == v and kind == "li" and t.var == var and (t.static or t.external):
             return None, "the drive enters the recurrent input"
-    post = tuple(u for u in plan.dynamic if u != v)
-    done = set(plan.static) | {v}
-    for u in post:
-        feeds = plan.edges_into(u)
-        if (
-            u == plan.input_node
-            or not isinstance(nodes[u], FuncNode)
-            or any(e.delay != 0 or e.source_var is not None or e.source not in done for e in feeds)
-        ):
-            return None, f"node {u!r} after the reservoir is not a plain function node"
-        done.add(u)
-    return Reservoir(kind, v, edge, var, post, fed, readout), None
+    post, why = _post_nodes(plan, nodes, v)
+    return (None, why) if why else (Reservoir(kind, v, edge, var, post, fed, readout), None)
 
 
 def _fed_readout(plan, nodes, kind, v, edge, fed) -> tuple[Any, str | None]:
@@ -154,6 +189,13 @@ def reservoir_unusable(
     ``None``."""
     if r is None:
         return why
+    if r.kind == "window":
+        reasons = (
+            (ctx.grad, "the run needs gradients"),
+            (bool(hooks), "a trainer's hooks run inside the loop"),
+            (not _native.enabled(), "whole-chunk loops are switched off (set_enabled(False))"),
+        )
+        return next((text for bad, text in reasons if bad), None)
     weight = r.edge.module.weight
     reasons = (
         (ctx.grad, "the run needs gradients"),
@@ -197,12 +239,45 @@ def _coefficients(r: Reservoir, node: Node, plan: Any, dt: float, like: Tensor) 
         return [g, c_rec, c_ext, (1 - g) * part.rest + c_rec * bias]
 
 
+class WindowRun:
+    """A run of a window map over whole chunks: the node's state ``(window, output)``
+    carried from chunk to chunk."""
+
+    _PIECE = 1 << 21  # output values computed at once (the features' products are a few more)
+
+    def __init__(self, node: Node, state: tuple) -> None:
+        self.map = node.window_map()
+        self.vars = node.state_vars
+        self.store, self.x = state
+
+    def outputs(self, label: str, drive: Tensor | None, n_steps: int) -> dict[str, Tensor]:
+        """The node's output and state variables over a chunk ``(T, B, .)`` from its input
+        ``drive`` (``None``: zeros), by name as the run records them."""
+        B, width = self.store.shape
+        if drive is None:
+            d = width // self.map.length
+            drive = self.store.new_zeros(n_steps, B, d)
+        piece = max(1, self._PIECE // max(1, B * self.x.shape[1]))
+        parts = [self.map.chunk(self.store, drive[:piece])]
+        for t0 in range(piece, n_steps, piece):
+            parts.append(self.map.chunk(parts[-1][0][-1], drive[t0 : t0 + piece]))
+        w, x = (torch.cat(p) if len(p) > 1 else p[0] for p in zip(*parts, strict=True))
+        self.store, self.x = w[-1].clone(), x[-1].clone()
+        return {label: x, f"{label}.{self.vars[0]}": w, f"{label}.{self.vars[1]}": x}
+
+    def state(self) -> tuple[Tensor, Tensor]:
+        return self.store, self.x
+
+
 def start_reservoir(
-    r: Reservoir, nodes, plan, dt: float, x: Tensor, lines: list[Tensor]
-) -> _native.ReservoirRun:
-    """The native loop of one run from the node's variable ``x`` and the delay ``lines``
-    (one per delayed edge, in the plan's order)."""
+    r: Reservoir, nodes, plan, dt: float, s0: tuple, lines: list[Tensor]
+) -> _native.ReservoirRun | WindowRun:
+    """The loop of one run from the node's state ``s0`` and the delay ``lines`` (one per
+    delayed edge, in the plan's order)."""
     node = nodes[r.node]
+    if r.kind == "window":
+        return WindowRun(node, s0)
+    x = s0[0]
     where = f"CompiledNetwork.run (native loop of node {r.node!r})"
     coef = [
         torch.as_tensor(c, dtype=torch.float64).detach()
@@ -231,3 +306,11 @@ def delay_lines(r: Reservoir, plan: Any, run: _native.ReservoirRun) -> list[Tens
     the fed-back readout's (copies)."""
     x, prev = run.state()
     return [prev if e is r.edge else run.z.clone() for e in plan.delayed]
+
+
+def final_state(r: Reservoir, plan: Any, nodes: Mapping[str, Node], run) -> list:
+    """The run's state list after the loop ``run`` (the node's state, then the delay lines)."""
+    node = nodes[r.node]
+    if r.kind == "window":
+        return [node.State(*run.state())]
+    return [node.State(run.state()[0]), *delay_lines(r, plan, run)]

@@ -28,6 +28,7 @@ __all__ = [
     "FuncNode",
     "INTEGRATORS",
     "LeakyMap",
+    "WindowMap",
     "LinearPart",
     "Node",
     "affine_gain",
@@ -68,6 +69,7 @@ ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
 _STRUCTURE_MATH = {
     "linear_part": ("rhs", "decay", "output", "event", "add_noise"),
     "leaky_map": ("map", "output", "event", "add_noise"),
+    "window_map": ("map", "output", "event", "add_noise"),
 }
 
 
@@ -311,6 +313,52 @@ class LeakyMap(NamedTuple):
         return torch.lerp(base, self.f(drive + self.bias), self.lr)
 
 
+class WindowMap(NamedTuple):
+    r"""A discrete map whose state is a window of its input's last values and whose output
+    is a fixed function of that window (a nonlinear vector autoregression's features):
+
+    .. math::
+
+        s(t) = u(t) \oplus u(t-1) \oplus \dots \oplus u(t-L+1), \qquad x(t) = F\big(s(t)\big)
+
+    (:math:`\oplus`: concatenation, newest first; values before the first step are the
+    initial window's). ``input`` names :math:`u` (:math:`d` values), ``length`` is
+    :math:`L \ge 1` and ``features`` is :math:`F`, applied to rows of :math:`Ld` values.
+    The model's state variables are the window and the output, in that order. Nothing of
+    the past enters but the window, so a whole chunk of steps is computed at once from
+    the input over it (:meth:`chunk`), with the same values as :meth:`step` step by step.
+    """
+
+    input: str
+    length: int
+    features: Callable[[Tensor], Tensor]
+
+    def step(self, store: Tensor, u: Tensor) -> tuple[Tensor, Tensor]:
+        """The window and output after one step, from the window ``(B, L d)`` before it and
+        the input ``(B, d)``."""
+        store = torch.cat([u, store[:, : store.shape[1] - u.shape[1]]], dim=1)
+        return store, self.features(store)
+
+    def windows(self, store: Tensor, u: Tensor) -> Tensor:
+        """The windows ``(T, B, L d)`` of the steps of the input ``u`` ``(T, B, d)``, from the
+        window ``store`` ``(B, L d)`` before the first."""
+        T, B, d = u.shape
+        L = self.length
+        past = store[:, : (L - 1) * d].reshape(B, L - 1, d).flip(1).transpose(0, 1)
+        seq = torch.cat([past, u], dim=0)  # (L - 1 + T, B, d), oldest first
+        # step t's window: seq[t + L - 1], seq[t + L - 2], ..., seq[t], newest first
+        w = seq.unfold(0, L, 1).flip(-1)  # (T, B, d, L)
+        return w.transpose(2, 3).reshape(T, B, L * d)
+
+    def chunk(self, store: Tensor, u: Tensor) -> tuple[Tensor, Tensor]:
+        """The windows and outputs ``(T, B, .)`` of all steps of the input ``u``
+        ``(T, B, d)`` at once, from the window ``store`` before the first: the values of
+        :meth:`step` applied step by step."""
+        w = self.windows(store, u)
+        T, B, width = w.shape
+        return w, self.features(w.reshape(T * B, width)).reshape(T, B, -1)
+
+
 #: The gain :math:`g(h)`, :math:`h = dt/\tau`, of the one-step map
 #: :math:`x \leftarrow u + g(h)\,(x - u)` of :math:`\tau \dot x = u - x` with :math:`u` held
 #: over the step, per integrator: exact for this ODE (RK4's is its stability polynomial,
@@ -425,8 +473,8 @@ class DENode(Node):
     #: the class docstring); the value says what to define
     FINAL: ClassVar[Mapping[str, str]] = MappingProxyType(
         {
-            "step": "rhs() (and optionally linear_part(), decay()) for an ODE, or map() or "
-            "leaky_map() for a discrete map",
+            "step": "rhs() (and optionally linear_part(), decay()) for an ODE, or map(), "
+            "leaky_map() or window_map() for a discrete map",
             "integrate": "rhs() (and optionally linear_part(), decay()), or map()",
             "kernel": "linear_part() or leaky_map(), for which the compiled plan chooses the "
             "registered fast kernels (rnngraph.nodes.register_kernel)",
@@ -443,7 +491,7 @@ class DENode(Node):
                         f"{owner.__name__} overrides {name}(), which DENode writes once for "
                         f"every path (torch, native kernels, e-prop); define {instead} instead"
                     )
-        for a, b in (("linear_part", "rhs"), ("leaky_map", "map")):
+        for a, b in (("linear_part", "rhs"), ("leaky_map", "map"), ("window_map", "map")):
             if a in cls.__dict__ and b in cls.__dict__:
                 raise TypeError(
                     f"{cls.__name__} defines both {a}() and {b}(); define {a}() alone: "
@@ -675,6 +723,12 @@ class DENode(Node):
         derived from it and fast kernels may serve it), or ``None``."""
         return None
 
+    def window_map(self) -> WindowMap | None:
+        """Optional structure of a discrete map: a :class:`WindowMap` (the state is a window
+        of the last inputs, the output a fixed function of it; then :meth:`map` is derived
+        from it and the plan computes whole chunks of steps at once), or ``None``."""
+        return None
+
     def rhs(self, s: tuple, i: tuple) -> tuple:
         """Time derivatives of the integrated variables (:meth:`ode_names`), in order;
         derived from :meth:`linear_part` when the model declares one."""
@@ -693,11 +747,15 @@ class DENode(Node):
 
     def map(self, s: tuple, i: tuple, dt: float) -> tuple:
         """The state after one step of a discrete-map model (``integrator="map"`` or
-        ``"exact"``); derived from :meth:`leaky_map` when the model declares one."""
+        ``"exact"``); derived from :meth:`leaky_map` or :meth:`window_map` when the model
+        declares one."""
         lm = self.leaky_map()
-        if lm is None:
+        if lm is not None:
+            return self.State(lm.step(s[0], getattr(i, lm.input)))
+        wm = self.window_map()
+        if wm is None:
             raise NotImplementedError(f"{type(self).__name__} defines no map()")
-        return self.State(lm.step(s[0], getattr(i, lm.input)))
+        return self.State(*wm.step(s[0], getattr(i, wm.input)))
 
     def event(self, before: tuple, after: tuple, dt: float) -> tuple:
         """Discontinuous rule applied after integration (spike, reset), from the state
@@ -750,8 +808,9 @@ class DENode(Node):
 
     @property
     def is_map(self) -> bool:
-        """Whether the model is a discrete map (defines :meth:`map` or :meth:`leaky_map`)."""
-        return _defines(type(self), "map") or _defines(type(self), "leaky_map")
+        """Whether the model is a discrete map (defines :meth:`map`, :meth:`leaky_map` or
+        :meth:`window_map`)."""
+        return any(_defines(type(self), m) for m in ("map", "leaky_map", "window_map"))
 
     @property
     def has_decay(self) -> bool:
@@ -759,7 +818,8 @@ class DENode(Node):
         return _defines(type(self), "decay") or _defines(type(self), "linear_part")
 
     def structure(self, name: str) -> tuple[Any, str | None]:
-        """The declared structure ``name`` (``"linear_part"`` or ``"leaky_map"``) if the
+        """The declared structure ``name`` (``"linear_part"``, ``"leaky_map"`` or
+        ``"window_map"``) if the
         model's mathematics still is what it declares, and ``None``; else ``None`` and why.
 
         A declaration holds for the class that makes it and its subclasses, unless a

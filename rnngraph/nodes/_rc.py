@@ -10,9 +10,10 @@ import math
 from math import comb
 
 import torch
+from torch import Tensor
 
 from .._checks import as_int, as_tensor
-from ._base import DENode, LeakyMap
+from ._base import DENode, LeakyMap, WindowMap
 from ._rate import _activation, _activation_name, _map_only
 
 __all__ = ["ES2N", "IPReservoir", "NVAR"]
@@ -58,9 +59,11 @@ class NVAR(DENode):
 
     Notes
     -----
-    The features are a fixed function of the last :math:`(k-1)s + 1` inputs, so a network
-    of an NVAR and its readout has no recurrence; a closed loop (``generate``) feeds the
-    readout's prediction back as the next input.
+    The features are a fixed function of the last :math:`(k-1)s + 1` inputs, declared as a
+    window map (:meth:`window_map`), so a network of an NVAR fed by static nodes and its
+    readout has no recurrence: a run computes whole chunks of steps at once (``explain()``:
+    ``window map over whole chunks``). A closed loop (``generate``) feeds the readout's
+    prediction back as the next input, step by step.
     """
 
     state_vars = ("store", "x")
@@ -90,13 +93,17 @@ class NVAR(DENode):
         """The input ``u`` takes ``d`` values."""
         return self.d
 
-    def map(self, s, i, dt):
-        r""":math:`\mathrm{store} \leftarrow u(t) \oplus \mathrm{store}` (the oldest input
-        dropped), then the features :math:`O_{lin} \oplus O_{nonlin}` of the taps."""
-        store = torch.cat([i.u, s.store[:, : s.store.shape[1] - self.d]], dim=1)
+    def window_map(self) -> WindowMap:
+        r"""The window of the last ``delay * strides`` inputs (``store``, newest first) and
+        its features :math:`O_{lin} \oplus O_{nonlin}` (``x``), from which the torch step
+        and the plan's whole-chunk computation are derived."""
+        return WindowMap("u", self.delay * self.strides, self._features)
+
+    def _features(self, store: Tensor) -> Tensor:
+        r""":math:`O_{lin} \oplus O_{nonlin}` of windows ``(M, delay strides d)``."""
         linear = store if self.strides == 1 else store.index_select(1, self.taps)
-        nonlinear = linear[:, self.monomials].prod(-1)  # (B, M, p) -> (B, M)
-        return self.State(store, torch.cat([linear, nonlinear], dim=1))
+        nonlinear = linear[:, self.monomials].prod(-1)  # (M, K, p) -> (M, K)
+        return torch.cat([linear, nonlinear], dim=1)
 
     def extra_repr(self) -> str:
         return (
