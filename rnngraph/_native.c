@@ -226,6 +226,15 @@ void lms_update(int64_t n_out, int64_t n, real *restrict W, real *restrict b,
     }
 }
 
+/* m LMS updates one after another (lms_update on each): sample u's features from
+ * R + u rs, its target from Y + u ys, its rate rates[u]; its a-priori error into E + u n_out. */
+void lms_run(int64_t m, int64_t n_out, int64_t n, real *restrict W, real *restrict b,
+             const real *R, int64_t rs, const real *Y, int64_t ys, const real *rates, real *E)
+{
+    for (int64_t u = 0; u < m; ++u)
+        lms_update(n_out, n, W, b, R + u * rs, Y + u * ys, rates[u], E + u * n_out);
+}
+
 void rls_update(int64_t f_dim, int64_t n, int64_t n_out, real *restrict P,
                 const real *restrict r, real *restrict w, real *restrict b,
                 const real *restrict f, real *restrict err, real lambda, real *restrict k)

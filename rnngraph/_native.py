@@ -139,6 +139,7 @@ _SIGNATURES = {
     "event_add": "iii" + "p" * 3,
     "rls_update": "iii" + "p" * 6 + "rp",
     "lms_update": "ii" + "p" * 4 + "rp",
+    "lms_run": "iii" + "p" * 3 + "ipi" + "p" * 2,
 }
 _libs: dict[torch.dtype, Any] = {}
 _failure: str | None = None
@@ -836,6 +837,41 @@ def lms_update(
         _check(where, "the readout bias b", b, (n_out,), dtype)
     err = torch.empty(1, n_out, dtype=dtype)
     lib.lms_update(n_out, n, _ptr(w), _ptr(b), _ptr(r), _ptr(target), rate, _ptr(err))
+    return err
+
+
+def lms_run(w: Tensor, b: Tensor | None, r: Tensor, target: Tensor, rates: Tensor) -> Tensor | None:
+    """``m`` LMS updates one after another in C (``lms_run``: ``lms_update`` per sample), in
+    place, from the features ``r`` ``(m, N)`` and targets ``(m, n_out)`` (rows may be
+    strided) with one rate per update ``rates`` ``(m,)``. Returns the a-priori errors
+    ``(m, n_out)``, or ``None`` (nothing done) where the native path does not apply (see
+    :func:`lms_update`)."""
+    dtype = w.dtype
+    lib = _lib_for(dtype, w.device)
+    if lib is None or r.dim() != 2 or w.dim() != 2 or target.dim() != 2:
+        return None
+    rows = (r, target)
+    if not (
+        all(t.dtype == dtype and t.device == w.device and t.stride(1) == 1 for t in rows)
+        and w.is_contiguous()
+        and (b is None or (b.is_contiguous() and b.dtype == dtype))
+        and not w.requires_grad
+    ):
+        return None
+    (n_out, n), m = w.shape, r.shape[0]
+    where = "LMS.replay (native)"
+    if r.shape != (m, n) or target.shape != (m, n_out) or b is not None and b.shape != (n_out,):
+        raise ValueError(
+            f"{where}: expected features ({m}, {n}), targets ({m}, {n_out}) and a bias "
+            f"({n_out},), got {tuple(r.shape)}, {tuple(target.shape)} and "
+            f"{None if b is None else tuple(b.shape)}"
+        )
+    rates = _check(where, "the rates", rates.to(dtype), (m,), dtype)
+    err = torch.empty(m, n_out, dtype=dtype)
+    lib.lms_run(
+        m, n_out, n, _ptr(w), _ptr(b), _ptr(r), r.stride(0), _ptr(target), target.stride(0),
+        _ptr(rates), _ptr(err),
+    )  # fmt: skip
     return err
 
 

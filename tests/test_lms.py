@@ -216,3 +216,45 @@ def test_the_native_lms_update_equals_the_torch_update():
     torch.testing.assert_close(w1, w0, rtol=0, atol=1e-14)
     torch.testing.assert_close(b1, b0, rtol=0, atol=1e-14)
     torch.testing.assert_close(e1, e0, rtol=0, atol=1e-14)
+
+
+@pytest.mark.parametrize("bias", [False, True], ids=["no-bias", "bias"])
+def test_updates_at_every_step_replay_in_one_call_with_the_numpy_numbers(bias, monkeypatch):
+    """An open-loop readout updated at every step after a washout, with a rate schedule:
+    the updates replay in one native call per chunk (``LMS.replay``); outputs, weights,
+    bias and the per-update losses equal the delta rule in numpy, over chunks of 70 steps
+    too, and the same run with native code off (one torch update per step)."""
+    from rnngraph.network import _fitting
+
+    case = _case()
+    u, y = _data(case, 1)
+    rates = 0.08 / (1.0 + np.arange(225) / 50.0)  # range(15, 240)
+    ref, w_ref, b_ref, _ = _lms_reference(case, rates, 1, 15, closed=False, bias=bias)
+    err = ref[0, 15:] - y[15:]
+    calls = []
+    real_run = _native.lms_run
+
+    def counted(*args):
+        out = real_run(*args)
+        calls.append(out is not None)
+        return out
+
+    monkeypatch.setattr(_native, "lms_run", counted)
+    for chunk in (None, 70):
+        for native in (True, False):
+            if chunk is not None:
+                monkeypatch.setattr(_fitting, "_REPLAY_ELEMENTS", chunk * 30)
+            _native.set_enabled(native)
+            try:
+                net = _net(case)
+                rec = net.fit_lms(u, y, learning_rate=rates, washout=15, bias=bias)
+            finally:
+                _native.set_enabled(True)
+            edge = net.get_edge("res", "readout")
+            np.testing.assert_allclose(rec.output.numpy(), ref[0], rtol=0, atol=1e-10)
+            np.testing.assert_allclose(edge.weight.detach().numpy(), w_ref, rtol=0, atol=1e-10)
+            if bias:
+                np.testing.assert_allclose(edge.bias.detach().numpy(), b_ref, atol=1e-10)
+            np.testing.assert_allclose(rec.loss.numpy(), (err**2).mean(1), rtol=1e-9)
+            assert rec.trainer.n_updates == 225
+    assert sum(calls) == 1 + 4  # one call for the whole run, one per chunk of 70 steps

@@ -1908,7 +1908,6 @@ def _online_replay(
     errs = torch.empty(len(updates), batch, w.shape[0], dtype=w.dtype, device=w.device)
     b_out = lin.bias  # the readout's bias: b, or one the fit leaves as it is
     goal = target if b is not None or b_out is None else target - b_out  # what RLS fits
-    g_t, e_t = goal.unbind(0), errs.unbind(0)  # per-step views
     data: dict[str, list[Tensor]] = {n: [] for n in obs.record}
     outputs, i = [], 0  # i: the next update
     for c0 in range(0, n_steps, chunk):
@@ -1917,16 +1916,25 @@ def _online_replay(
         rec = _run_no_grad(where, model, xc, y[:, c0:c1], Observer(names), verbose)
         with torch.no_grad():
             feats = rec.with_batch(src).transpose(0, 1)  # (T_c, B, n_src)
-            r_t = feats.unbind(0)
             z = torch.empty(c1 - c0, batch, w.shape[0], dtype=w.dtype, device=w.device)
             t0, first = c0, i  # first step whose readout is not computed yet, update
+            if updates.step == 1 and not after and hasattr(rls, "replay"):
+                # updates at every step from updates[i]: one call makes them all
+                j = i + len(range(updates[i], c1)) if i < len(updates) else i
+                j = min(j, len(updates))
+                if j > i:
+                    t, t1 = updates[i], updates[j - 1] + 1
+                    if t > t0:  # the steps before the first update see its weights
+                        F.linear(feats[t0 - c0 : t - c0], w, b_out, out=z[t0 - c0 : t - c0])
+                    errs[i:j] = rls.replay(w, b, feats[t - c0 : t1 - c0], goal[t:t1])
+                    t0, i = t1, j
             while i < len(updates) and updates[i] < c1:
                 t = updates[i]
                 if t > t0:  # the steps since the last update see its weights
                     F.linear(feats[t0 - c0 : t - c0], w, b_out, out=z[t0 - c0 : t - c0])
-                e_t[i].copy_(rls.update(w, b, r_t[t - c0], g_t[t]))  # W(t-1) r(t) + b - y
+                errs[i] = rls.update(w, b, feats[t - c0], goal[t])  # W(t-1) r(t) + b - y
                 if after:
-                    z[t - c0] = F.linear(r_t[t - c0], w, b_out)
+                    z[t - c0] = F.linear(feats[t - c0], w, b_out)
                 t0, i = t + 1, i + 1
             if t0 < c1:
                 F.linear(feats[t0 - c0 :], w, b_out, out=z[t0 - c0 :])

@@ -83,6 +83,25 @@ class LMS:
         self.n_updates += 1
         return err
 
+    def replay(self, w: Tensor, b: Tensor | None, r: Tensor, target: Tensor) -> Tensor:
+        """``m`` updates one after another, as ``m`` calls of :meth:`update`, from features
+        ``r`` ``(m, B, N)`` and targets ``(m, B, n_out)``; returns the a-priori errors
+        ``(m, B, n_out)``. At batch 1 on the CPU the whole sequence runs in C."""
+        m = r.shape[0]
+        rate = self.learning_rate
+        if isinstance(rate, np.ndarray):
+            rates = torch.as_tensor(rate[self._k : self._k + m], dtype=torch.float64)
+        else:
+            rates = torch.full((m,), rate, dtype=torch.float64)
+        err = None
+        if r.shape[1] == 1:
+            err = _native.lms_run(w, b, r[:, 0], target[:, 0], rates)
+        if err is None:
+            return torch.stack([self.update(w, b, r[k], target[k]) for k in range(m)])
+        self._k += m
+        self.n_updates += m
+        return err.unsqueeze(1)
+
     def __repr__(self) -> str:
         rate = self.learning_rate
         shown = f"{rate:g}" if isinstance(rate, float) else f"schedule of {len(rate)}"
