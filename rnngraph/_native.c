@@ -435,6 +435,27 @@ static inline void strided(int64_t n, const real *restrict x, int64_t xs, real *
         y[i * ys] = x[i * xs];
 }
 
+/* rows r < min(rows, RB) of the block xb (n, RB) into y (row stride n): y[r n + i] =
+ * xb[i RB + r], unit by unit (each unit's RB values are adjacent in xb, and the rows'
+ * writes advance together) */
+static void from_block(int64_t rows, int64_t n, const real *restrict xb, real *restrict y)
+{
+    rows = rows < RB ? rows : RB;
+    for (int64_t i = 0; i < n; ++i)
+        for (int64_t r = 0; r < rows; ++r)
+            y[r * n + i] = xb[i * RB + r];
+}
+
+/* the inverse: rows r < min(rows, RB) of y (row stride n) into the block xb (n, RB); the
+ * block's other rows stay as they are */
+static void into_block(int64_t rows, int64_t n, const real *restrict y, real *restrict xb)
+{
+    rows = rows < RB ? rows : RB;
+    for (int64_t i = 0; i < n; ++i)
+        for (int64_t r = 0; r < rows; ++r)
+            xb[i * RB + r] = y[r * n + i];
+}
+
 /* the m rows x (m, n) into the blocked transposed layout of csr_rows, rows past m zero */
 static void to_blocks(int64_t m, int64_t n, const real *restrict x, real *restrict xt)
 {
@@ -507,7 +528,7 @@ static const real *mixed(int64_t n, const real *restrict O, const real *x, real 
     return v;
 }
 
-/* esn_run's loop for m > 1 rows and CSR weights alone: the rows stay in csr_rows's blocked
+/* esn_rows's loop for m > 1 rows and CSR weights alone: the rows stay in csr_rows's blocked
  * transposed layout from step to step (the leaky map writes each new row there too), so
  * that a step is one product and one pass over the rows. */
 static void esn_blocked(int64_t n_steps, int64_t m, int64_t n, const real *P, int64_t p_stride,
@@ -524,29 +545,30 @@ static void esn_blocked(int64_t n_steps, int64_t m, int64_t n, const real *P, in
         const real *x0 = t ? X + (t - 1) * xs : x;
         real *xo = X + t * xs;
         csr_rows(nb, n, indptr, indices, vals, xt, ut);
+        for (int64_t blk = 0; blk < nb; ++blk) /* the products back into rows */
+            from_block(m - blk * RB, n, ut + blk * n * RB, u + blk * RB * n);
         for (int64_t r = 0; r < m; ++r) {
-            const int64_t at = (r / RB) * n * RB + r % RB;
             real *restrict ur = u + r * n;
-            strided(n, ut + at, RB, ur, 1);
             for (int64_t i = 0; i < n && g; ++i)
                 ur[i] *= g[r];
             leaky_rows(1, n, mixed(n, O, x0 + r * n, v + r * n), ur, P + t * p_stride + r * n,
                        lr + r * cs, b + r * cs, 0, xo + r * n);
-            strided(n, xo + r * n, 1, xt + at, RB);
         }
+        for (int64_t blk = 0; blk < nb; ++blk) /* the new rows into the blocks */
+            into_block(m - blk * RB, n, xo + blk * RB * n, xt + blk * n * RB);
     }
     if (n_steps > 0)
         memcpy(x, X + (n_steps - 1) * xs, (size_t)(m * n) * sizeof(real));
 }
 
-void esn_run(int64_t n_steps, int64_t m, int64_t n, const real *P, int64_t p_stride,
-             const real *W, const int32_t *restrict indptr,
-             const int32_t *restrict indices, const real *restrict vals,
-             const real *restrict lr, const real *restrict b, int64_t cs,
-             const real *restrict g, real *x, const real *prev, real *X, int64_t xs,
-             real *restrict u, real *restrict scratch, const real *restrict O,
-             real *restrict v, int64_t c, const real *restrict A,
-             const real *restrict R, const real *restrict rb, real *restrict z)
+static void esn_rows(int64_t n_steps, int64_t m, int64_t n, const real *P, int64_t p_stride,
+                     const real *W, const int32_t *restrict indptr,
+                     const int32_t *restrict indices, const real *restrict vals,
+                     const real *restrict lr, const real *restrict b, int64_t cs,
+                     const real *restrict g, real *x, const real *prev, real *X, int64_t xs,
+                     real *restrict u, real *restrict scratch, const real *restrict O,
+                     real *restrict v, int64_t c, const real *restrict A,
+                     const real *restrict R, const real *restrict rb, real *restrict z)
 {
     if (m > 1 && indptr && !W && !c) {
         esn_blocked(n_steps, m, n, P, p_stride, indptr, indices, vals, lr, b, cs, g, x, prev, X,
@@ -570,3 +592,29 @@ void esn_run(int64_t n_steps, int64_t m, int64_t n, const real *P, int64_t p_str
         memcpy(x, X + (n_steps - 1) * xs, (size_t)(m * n) * sizeof(real));
 }
 
+/* esn_run: the rows [bounds[k], bounds[k + 1]) of each of the `groups` groups run as one
+ * loop each (esn_rows), the groups in parallel in OpenMP threads when the library is built
+ * with it: the threads of torch's own OpenMP runtime, so that none waits on another's
+ * spinning workers. Rows are independent, so the result is the same in any split. Each
+ * group's scratch is 2 RB n per block of RB of its rows, one after another; P, lr, b and g
+ * are read at the group's first row (P: at row offset r n also with p_stride 0, an (m, n)
+ * block), v (the mixing scratch) likewise when O is given. */
+void esn_run(int64_t n_steps, int64_t m, int64_t n, const real *P, int64_t p_stride,
+             const real *W, const int32_t *indptr, const int32_t *indices, const real *vals,
+             const real *lr, const real *b, int64_t cs, const real *g, real *x,
+             const real *prev, real *X, int64_t xs, real *u, real *scratch, const real *O,
+             real *v, int64_t c, const real *A, const real *R, const real *rb, real *z,
+             int64_t groups, const int64_t *bounds)
+{
+    (void)m;
+#pragma omp parallel for num_threads(groups) schedule(static, 1) if (groups > 1)
+    for (int64_t k = 0; k < groups; ++k) {
+        const int64_t r0 = bounds[k], mk = bounds[k + 1] - r0;
+        int64_t off = 0;
+        for (int64_t j = 0; j < k; ++j)
+            off += 2 * RB * ((bounds[j + 1] - bounds[j] + RB - 1) / RB) * n;
+        esn_rows(n_steps, mk, n, P + r0 * n, p_stride, W, indptr, indices, vals, lr + r0 * cs,
+                 b + r0 * cs, cs, g ? g + r0 : NULL, x + r0 * n, prev + r0 * n, X + r0 * n, xs,
+                 u + r0 * n, scratch + off, O, O ? v + r0 * n : v, c, A, R, rb, z);
+    }
+}

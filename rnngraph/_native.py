@@ -30,8 +30,9 @@ so in-place changes (``.data``, ``mul_``, a numpy view) always take effect.
 Building and the cache. The library is compiled on first use, once per real type, with
 ``$CC`` (split like a shell command line, e.g. ``CC='gcc -pipe'``) or else ``cc``/``gcc``
 on ``PATH`` (``-O3 -fno-math-errno`` and ``-march=`` the CPU's x86-64 micro-architecture
-level, ``x86-64-v3`` on a CPU with AVX2 and FMA: no finite-math assumptions), into the
-cache directory:
+level, ``x86-64-v3`` on a CPU with AVX2 and FMA: no finite-math assumptions; ``-fopenmp``
+when torch runs on GNU OpenMP, whose loaded ``libgomp.so.1`` the library then shares, so
+that a batch's row groups run on torch's own worker threads), into the cache directory:
 
 * ``$RNNGRAPH_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/rnngraph`` (``~/.cache/rnngraph``),
   else, when that cannot be created, ``<tempdir>/rnngraph-<uid>``. Directories are created
@@ -132,7 +133,7 @@ _enabled = os.environ.get("RNNGRAPH_NATIVE", "1") != "0"
 
 #: The C functions' arguments: i int64, p pointer (NULL for None), r the real type.
 _SIGNATURES = {
-    "esn_run": "iiipi" + "p" * 6 + "ip" + "p" * 3 + "i" + "p" * 4 + "i" + "p" * 4,
+    "esn_run": "iiipi" + "p" * 6 + "ip" + "p" * 3 + "i" + "p" * 4 + "i" + "p" * 4 + "ip",
     "li_run": "iipi" + "p" * 13,
     "leaky_tanh": "ii" + "p" * 5,
     "lif_step": "ii" + "p" * 14 + "ii",
@@ -279,13 +280,26 @@ def _libmvec() -> bool:
         return False
 
 
+def _gnu_openmp() -> bool:
+    """Whether torch runs on GNU OpenMP (its ``libgomp.so.1`` is loaded in this process):
+    then the library is built with ``-fopenmp``, and its parallel loops run on that same
+    runtime's threads (the dynamic linker resolves ``libgomp.so.1`` to the loaded copy), so
+    that torch's spinning workers and the loops' threads never compete for the cores."""
+    try:
+        with open("/proc/self/maps") as fh:
+            return any(line.rstrip().endswith("/libgomp.so.1") for line in fh)
+    except OSError:
+        return False
+
+
 def _defines(real: str) -> list[str]:
     vector = ["-DRNNGRAPH_LIBMVEC"] if _libmvec() else []
-    return [f"-DREAL={real}", *vector] + (["-DREAL_DOUBLE"] if real == "double" else [])
+    parallel = ["-fopenmp"] if _gnu_openmp() else []
+    return [f"-DREAL={real}", *vector, *parallel] + (["-DREAL_DOUBLE"] if real == "double" else [])
 
 
 def _libraries() -> list[str]:
-    return (["-lmvec"] if _libmvec() else []) + ["-lm"]
+    return (["-fopenmp"] if _gnu_openmp() else []) + (["-lmvec"] if _libmvec() else []) + ["-lm"]
 
 
 def _fields(real: str) -> dict[str, str]:
@@ -657,9 +671,11 @@ class ReservoirRun:
         self.mix = None if mix is None else _check(where, "the mixing matrix", mix, (n, n), dtype)
         self.v = torch.empty(shape if mix is not None else (1,), dtype=dtype)
         self.rows = row_groups(self.batch, threads) if kind == "esn" else [(0, 1)]
+        bounds = [r0 for r0, _ in self.rows] + [self.rows[-1][1]]
+        self.bounds = torch.tensor(bounds, dtype=torch.int64)
         # the C loop's blocks of rows: up to 16 (float; 8 for double), the last one padded
-        blocks = [-(-(r1 - r0) // 16) for r0, r1 in self.rows]
-        self.scratch = [torch.empty(2 * 16 * k * n, dtype=dtype) for k in blocks]
+        blocks = sum(-(-(r1 - r0) // 16) for r0, r1 in self.rows)
+        self.scratch = torch.empty(2 * 16 * blocks * n, dtype=dtype)
         # what every chunk passes: the weights and the per-unit coefficients
         weights = [_ptr(self.W), *map(_ptr, self.csr)]
         self.consts = weights + [_ptr(c) for c in self.coef]
@@ -716,8 +732,7 @@ class ReservoirRun:
         out = _check(self.where, "the output buffer", out, (n_steps, m, n), dtype)
         head = [n_steps, m, n] if self.kind == "esn" else [n_steps, n]
         if self.kind == "esn":
-            parts = [(P, stride, out, r, s) for r, s in zip(self.rows, self.scratch, strict=True)]
-            in_threads(self._esn, parts)
+            self._esn(P, stride, out)
             V = out
         else:
             args = [*head, _ptr(P), stride, *self.consts, _ptr(self.x), _ptr(self.prev)]
@@ -727,21 +742,16 @@ class ReservoirRun:
         self.prev = out[-1].clone()
         return out, V
 
-    def _esn(self, P: Tensor, stride: int, out: Tensor, rows: tuple, scratch: Tensor) -> None:
-        """The echo-state loop over the rows ``[r0, r1)`` of a chunk (pointers into the
-        whole batch's arrays: the rows of one step are contiguous in each)."""
-        (r0, r1), n = rows, self.n
-        steps, m = out.shape[0], r1 - r0
-
-        def at(t: Tensor | None, rowwise: bool = True) -> int | None:
-            return None if t is None else t.data_ptr() + r0 * n * t.element_size() * rowwise
-
-        coef = [at(c, self.cs != 0) for c in self.coef]
-        gain = None if self.gain is None else self.gain[r0:].data_ptr()
-        head = [steps, m, n, at(P, stride != 0), stride, *self.consts[:4], *coef, self.cs]
-        state = [gain, at(self.x), at(self.prev), at(out), self.batch * n, at(self.u)]
-        mixing = [_ptr(scratch), _ptr(self.mix), at(self.v) if self.mix is not None else None]
-        self.lib.esn_run(*head, *state, *mixing, *self.fed)
+    def _esn(self, P: Tensor, stride: int, out: Tensor) -> None:
+        """The echo-state loop over a chunk: the row groups in parallel (OpenMP threads, in
+        the C loop), each one loop over all steps."""
+        steps, m, n = out.shape
+        head = [steps, m, n, _ptr(P), stride, *self.consts, self.cs]
+        state = [_ptr(self.gain), _ptr(self.x), _ptr(self.prev), _ptr(out), m * n, _ptr(self.u)]
+        v = _ptr(self.v) if self.mix is not None else None
+        mixing = [_ptr(self.scratch), _ptr(self.mix), v]
+        groups = [len(self.rows), _ptr(self.bounds)]
+        self.lib.esn_run(*head, *state, *mixing, *self.fed, *groups)
 
     def state(self) -> tuple[Tensor, Tensor]:
         """The loop's state: the node's variable and the delay line (a copy)."""

@@ -405,19 +405,22 @@ def test_a_batch_on_sparse_weights_runs_natively_and_equals_the_reference(batch,
     np.testing.assert_allclose(torch.cat([first, second], 1).double().numpy(), want, atol=tol)
 
 
-def test_rows_of_one_sparse_matrix_with_their_own_gains_and_coefficients():
-    # the loop's ensemble form: row r has its own leak rates, bias and a gain on W x
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_rows_of_one_sparse_matrix_with_their_own_gains_and_coefficients(threads):
+    # the loop's ensemble form: row r has its own leak rates, bias and a gain on W x; the
+    # rows split into 1, 2 or 3 groups run in parallel threads, the same numbers in each
     g = torch.Generator().manual_seed(3)
     w = rg.recurrent_weights(N, connectivity=0.2, seed=g, dtype=torch.float64, sparse=True)
-    m, steps = 11, 25
+    m, steps = 40, 25
     lr = 0.05 + 0.9 * torch.rand(m, N, generator=g, dtype=torch.float64)
     b = torch.randn(m, N, generator=g, dtype=torch.float64)
     gain = 0.5 + torch.rand(m, generator=g, dtype=torch.float64)
     P = torch.randn(steps, m, N, generator=g, dtype=torch.float64)
     x0 = torch.zeros(m, N, dtype=torch.float64)
     run = _native.ReservoirRun(
-        "esn", "test", "e", object(), w, [lr, b], (x0, x0.clone()), gain=gain
+        "esn", "test", "e", object(), w, [lr, b], (x0, x0.clone()), gain=gain, threads=threads
     )
+    assert len(run.rows) == threads
     out = run.chunk(P, steps, torch.empty(steps, m, N, dtype=torch.float64))[0]
     x, dense, want = x0.clone(), w.to_dense(), []
     for t in range(steps):
