@@ -144,6 +144,7 @@ _SIGNATURES = {
 }
 _libs: dict[torch.dtype, Any] = {}
 _failure: str | None = None
+_serial = False  # set when a build with -fopenmp failed: built without it from then on
 _log = logging.getLogger("rnngraph.native")
 _noted: set[str] = set()
 
@@ -284,7 +285,10 @@ def _gnu_openmp() -> bool:
     """Whether torch runs on GNU OpenMP (its ``libgomp.so.1`` is loaded in this process):
     then the library is built with ``-fopenmp``, and its parallel loops run on that same
     runtime's threads (the dynamic linker resolves ``libgomp.so.1`` to the loaded copy), so
-    that torch's spinning workers and the loops' threads never compete for the cores."""
+    that torch's spinning workers and the loops' threads never compete for the cores. Not
+    once a build with ``-fopenmp`` has failed (a compiler without OpenMP)."""
+    if _serial:
+        return False
     try:
         with open("/proc/self/maps") as fh:
             return any(line.rstrip().endswith("/libgomp.so.1") for line in fh)
@@ -423,7 +427,15 @@ def _locate(real: str) -> tuple[Path, str | None]:
 def _load(dtype: torch.dtype) -> Any:
     if not sys.platform.startswith("linux"):
         raise _Unavailable(f"native loops are built on Linux only, not on {sys.platform}")
-    path, tmp = _locate(_REALS[dtype])
+    global _serial
+    try:
+        path, tmp = _locate(_REALS[dtype])
+    except _Unavailable as err:
+        if not _gnu_openmp() or "-fopenmp" not in str(err):
+            raise
+        _serial = True  # the compiler has no OpenMP: the row groups run one after another
+        _note(f"building the native loops without -fopenmp ({err}); row groups run in turn")
+        path, tmp = _locate(_REALS[dtype])
     try:
         lib = ctypes.CDLL(str(path))
     finally:

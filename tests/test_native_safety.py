@@ -784,3 +784,25 @@ def test_set_enabled_takes_a_bool_only() -> None:
     with pytest.raises(TypeError, match=r"set_enabled.*'yes'"):
         rg.native.set_enabled("yes")
     assert rg.native.enabled() in (True, False)
+
+
+def test_a_compiler_without_openmp_builds_the_loops_without_it(tmp_path):
+    """Where ``-fopenmp`` fails to compile, the library is built without it (the row groups
+    of a batch run one after another): native code stays available, with one notice."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    wrapper = tmp_path / "cc-no-openmp"
+    wrapper.write_text(
+        '#!/bin/sh\nfor a in "$@"; do [ "$a" = -fopenmp ] && { echo "no OpenMP" >&2; exit 1; }; '
+        f'done\nexec {cc} "$@"\n'
+    )
+    wrapper.chmod(0o700)
+    cache = tmp_path / "cache"
+    result, done = probe(cache, CC=str(wrapper))
+    assert result["available"], result["failure"]
+    assert "without -fopenmp" in done.stderr
+    flags = [m["fields"]["flags"] for m in valid_manifests(cache)]
+    assert flags and not any("-fopenmp" in f for f in flags)
+    result, _ = probe(tmp_path / "cache2")  # the plain compiler builds with OpenMP
+    assert result["available"]
+    flags = [m["fields"]["flags"] for m in valid_manifests(tmp_path / "cache2")]
+    assert flags and all("-fopenmp" in f for f in flags)
