@@ -427,14 +427,6 @@ static void csr_rows(int64_t nb, int64_t n, const int32_t *restrict indptr,
     }
 }
 
-/* y[i * ys] = x[i * xs] for n values */
-static inline void strided(int64_t n, const real *restrict x, int64_t xs, real *restrict y,
-                           int64_t ys)
-{
-    for (int64_t i = 0; i < n; ++i)
-        y[i * ys] = x[i * xs];
-}
-
 /* rows r < min(rows, RB) of the block xb (n, RB) into y (row stride n): y[r n + i] =
  * xb[i RB + r], unit by unit (each unit's RB values are adjacent in xb, and the rows'
  * writes advance together) */
@@ -460,11 +452,16 @@ static void into_block(int64_t rows, int64_t n, const real *restrict y, real *re
 static void to_blocks(int64_t m, int64_t n, const real *restrict x, real *restrict xt)
 {
     const int64_t nb = (m + RB - 1) / RB;
-    for (int64_t r = 0; r < nb * RB; ++r) {
-        real *restrict col = xt + (r / RB) * n * RB + r % RB;
-        for (int64_t j = 0; j < n; ++j)
-            col[j * RB] = r < m ? x[r * n + j] : 0;
-    }
+    memset(xt, 0, (size_t)(nb * RB * n) * sizeof(real));
+    for (int64_t blk = 0; blk < nb; ++blk)
+        into_block(m - blk * RB, n, x + blk * RB * n, xt + blk * n * RB);
+}
+
+/* the m rows (m, n) back from the blocked layout ut into y */
+static void from_blocks(int64_t m, int64_t n, const real *restrict ut, real *restrict y)
+{
+    for (int64_t blk = 0; blk * RB < m; ++blk)
+        from_block(m - blk * RB, n, ut + blk * n * RB, y + blk * RB * n);
 }
 
 /* U = X W^T for m rows X (m, n) of the recurrent input: row by row for m = 1 or a dense
@@ -483,8 +480,7 @@ static void recurrent_rows(int64_t m, int64_t n, const real *restrict W,
         const int64_t nb = (m + RB - 1) / RB;
         to_blocks(m, n, x, scratch);
         csr_rows(nb, n, indptr, indices, vals, scratch, scratch + nb * RB * n);
-        for (int64_t r = 0; r < m; ++r) /* back from the blocks */
-            strided(n, scratch + nb * RB * n + (r / RB) * n * RB + r % RB, RB, u + r * n, 1);
+        from_blocks(m, n, scratch + nb * RB * n, u);
     }
     for (int64_t r = 0; r < m && gain; ++r)
         for (int64_t i = 0; i < n; ++i)
@@ -545,8 +541,7 @@ static void esn_blocked(int64_t n_steps, int64_t m, int64_t n, const real *P, in
         const real *x0 = t ? X + (t - 1) * xs : x;
         real *xo = X + t * xs;
         csr_rows(nb, n, indptr, indices, vals, xt, ut);
-        for (int64_t blk = 0; blk < nb; ++blk) /* the products back into rows */
-            from_block(m - blk * RB, n, ut + blk * n * RB, u + blk * RB * n);
+        from_blocks(m, n, ut, u); /* the products back into rows */
         for (int64_t r = 0; r < m; ++r) {
             real *restrict ur = u + r * n;
             for (int64_t i = 0; i < n && g; ++i)
@@ -554,7 +549,8 @@ static void esn_blocked(int64_t n_steps, int64_t m, int64_t n, const real *P, in
             leaky_rows(1, n, mixed(n, O, x0 + r * n, v + r * n), ur, P + t * p_stride + r * n,
                        lr + r * cs, b + r * cs, 0, xo + r * n);
         }
-        for (int64_t blk = 0; blk < nb; ++blk) /* the new rows into the blocks */
+        /* the new rows into the blocks, whose padding rows stay zero */
+        for (int64_t blk = 0; blk < nb; ++blk)
             into_block(m - blk * RB, n, xo + blk * RB * n, xt + blk * n * RB);
     }
     if (n_steps > 0)

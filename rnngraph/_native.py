@@ -835,6 +835,24 @@ def rls_update(
     return err
 
 
+def _lms_library(w: Tensor, b: Tensor | None, rows: tuple[Tensor, ...]) -> Any:
+    """The library for LMS updates of ``w`` (and ``b``) from the 2-D ``rows`` (features and
+    targets, each row contiguous), or ``None`` where native code does not apply: not on the
+    CPU, mixed dtypes or devices, a weight that requires a gradient, no library."""
+    dtype = w.dtype
+    lib = _lib_for(dtype, w.device)
+    whole = (w,) + (() if b is None else (b,))
+    if (
+        lib is None
+        or w.dim() != 2
+        or any(t.dim() != 2 or t.stride(1) != 1 for t in rows)
+        or not all(t.is_contiguous() for t in whole)
+        or any(t.dtype != dtype or t.device != w.device or t.requires_grad for t in whole + rows)
+    ):
+        return None
+    return lib
+
+
 def lms_update(
     w: Tensor, b: Tensor | None, r: Tensor, target: Tensor, rate: float
 ) -> Tensor | None:
@@ -842,17 +860,10 @@ def lms_update(
     ``e = W r + b - y``, ``W -= rate e r^T``, ``b -= rate e``. Returns the a-priori error
     ``(1, n_out)``, or ``None`` (nothing done) where the native path does not apply: batch
     > 1, not on the CPU, mixed dtypes, non-contiguous tensors or no library."""
-    dtype = w.dtype
-    lib = _lib_for(dtype, w.device)
-    if lib is None or r.dim() != 2 or r.shape[0] != 1 or w.dim() != 2:
+    lib = _lms_library(w, b, (r, target))
+    if lib is None or r.shape[0] != 1:
         return None
-    tensors = (w, r, target) + (() if b is None else (b,))
-    if not all(
-        t.dtype == dtype and t.is_contiguous() and not t.requires_grad and t.device == w.device
-        for t in tensors
-    ):
-        return None
-    where, (n_out, n) = "LMS.update (native)", w.shape
+    dtype, where, (n_out, n) = w.dtype, "LMS.update (native)", w.shape
     _check(where, "the features r", r, (1, n), dtype)
     _check(where, "the target", target, (1, n_out), dtype)
     if b is not None:
@@ -868,19 +879,10 @@ def lms_run(w: Tensor, b: Tensor | None, r: Tensor, target: Tensor, rates: Tenso
     strided) with one rate per update ``rates`` ``(m,)``. Returns the a-priori errors
     ``(m, n_out)``, or ``None`` (nothing done) where the native path does not apply (see
     :func:`lms_update`)."""
-    dtype = w.dtype
-    lib = _lib_for(dtype, w.device)
-    if lib is None or r.dim() != 2 or w.dim() != 2 or target.dim() != 2:
+    lib = _lms_library(w, b, (r, target))
+    if lib is None:
         return None
-    rows = (r, target)
-    if not (
-        all(t.dtype == dtype and t.device == w.device and t.stride(1) == 1 for t in rows)
-        and w.is_contiguous()
-        and (b is None or (b.is_contiguous() and b.dtype == dtype))
-        and not w.requires_grad
-    ):
-        return None
-    (n_out, n), m = w.shape, r.shape[0]
+    dtype, (n_out, n), m = w.dtype, w.shape, r.shape[0]
     where = "LMS.replay (native)"
     if r.shape != (m, n) or target.shape != (m, n_out) or b is not None and b.shape != (n_out,):
         raise ValueError(

@@ -980,8 +980,8 @@ class CompiledNetwork(nn.Module):
         plan = self.plan.reservoir
         node = self.nodes[plan.node]
         drive = next((p for t, p in zip(pre, P, strict=True) if t.node == plan.node), None)
-        fed = self.plan.targets.get((plan.node, node.input_names[0] if plan.edge else plan.var))
-        if fed is not None and fed.external:
+        # the node's one driven input (the recurrent one takes no external input)
+        if any(t.external for t in self.plan.targets.values() if t.node == plan.node):
             drive = xc if drive is None else drive + xc
         if plan.kind == "window":
             ys.update(reservoir.outputs(plan.node, drive, n_steps))

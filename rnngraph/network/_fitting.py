@@ -1919,9 +1919,8 @@ def _online_replay(
             z = torch.empty(c1 - c0, batch, w.shape[0], dtype=w.dtype, device=w.device)
             t0, first = c0, i  # first step whose readout is not computed yet, update
             if updates.step == 1 and not after and hasattr(rls, "replay"):
-                # updates at every step from updates[i]: one call makes them all
-                j = i + len(range(updates[i], c1)) if i < len(updates) else i
-                j = min(j, len(updates))
+                # updates at every step: one call makes those of the chunk
+                j = min(len(updates), c1 - updates.start)  # updates[k] = start + k < c1
                 if j > i:
                     t, t1 = updates[i], updates[j - 1] + 1
                     if t > t0:  # the steps before the first update see its weights

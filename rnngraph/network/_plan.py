@@ -252,24 +252,29 @@ def _native_reason(ctx: Context) -> str | None:
     return _native.unavailable(ctx.dtype, ctx.device)
 
 
+#: the whole-chunk loops as explain() names them: (loop, node kernel, how it integrates)
+_WHOLE = {
+    "native": ("native reservoir loop", "native reservoir loop", "whole sequence in C"),
+    "window": (
+        "window map over whole chunks",
+        "window map",
+        "whole chunks at once: the features of the input's windows",
+    ),
+}
+
+
 def explain(
     plan: Plan, nodes: Mapping[str, Node], ctx: Context, batch: int, hooks=()
 ) -> Explanation:
     """The :class:`Explanation` of a run of ``plan`` under ``ctx``."""
     why = reservoir_unusable(plan.reservoir, plan.reservoir_why, ctx, batch, hooks)
     native = why is None
-    window = native and plan.reservoir.kind == "window"
+    whole = _WHOLE["window" if native and plan.reservoir.kind == "window" else "native"]
     table = {}
     for v in plan.dynamic:
         node = nodes[v]
-        if window and (v == plan.reservoir.node or v in plan.reservoir.post):
-            table[v] = (
-                "window map",
-                "whole chunks at once: the features of the input's windows",
-                (),
-            )
-        elif native and (v == plan.reservoir.node or v in plan.reservoir.post):
-            table[v] = ("native reservoir loop", "whole sequence in C", ())
+        if native and (v == plan.reservoir.node or v in plan.reservoir.post):
+            table[v] = (*whole[1:], ())
         elif isinstance(node, DENode):
             kernel, passed = node_kernels(node, ctx)
             method, method_why = node.integration()
@@ -284,11 +289,5 @@ def explain(
         edges[fed.key] = (
             f"readout fed back in the C loop (a dot product per unit), delay {fed.delay}"
         )
-    loop = (
-        "window map over whole chunks"
-        if window
-        else "native reservoir loop"
-        if native
-        else "time loop"
-    )
+    loop = whole[0] if native else "time loop"
     return Explanation(batch, ctx.grad, loop, why, FrozenMap(table), FrozenMap(edges))

@@ -189,21 +189,20 @@ def reservoir_unusable(
     ``None``."""
     if r is None:
         return why
-    if r.kind == "window":
-        reasons = (
-            (ctx.grad, "the run needs gradients"),
-            (bool(hooks), "a trainer's hooks run inside the loop"),
-            (not _native.enabled(), "whole-chunk loops are switched off (set_enabled(False))"),
-        )
-        return next((text for bad, text in reasons if bad), None)
-    weight = r.edge.module.weight
-    reasons = (
+    reasons: tuple = (
         (ctx.grad, "the run needs gradients"),
         (bool(hooks), "a trainer's hooks run inside the loop"),
-        (True, _native.unavailable(ctx.dtype, ctx.device)),
-        (batch != 1, _batch_unusable(r, weight)),
-        (not _native.int32_indices(weight), "more than 2**31 nonzeros"),
     )
+    if r.kind == "window":  # torch on any device: only the switch applies
+        off = "whole-chunk loops are switched off (set_enabled(False))"
+        reasons += ((not _native.enabled(), off),)
+    else:
+        weight = r.edge.module.weight
+        reasons += (
+            (True, _native.unavailable(ctx.dtype, ctx.device)),
+            (batch != 1, _batch_unusable(r, weight)),
+            (not _native.int32_indices(weight), "more than 2**31 nonzeros"),
+        )
     return next((text for bad, text in reasons if bad and text), None)
 
 
