@@ -34,7 +34,11 @@ Tasks (all on the given ``W`` (CSR), ``Win``, ``lr`` and zero bias):
   fitted on ``u`` with ``warmup``: its gains ``a`` and shifts ``b``, then its states on
   ``u_test`` (continuing the fit's state);
 * ``memory``: ``observables.memory_capacity(reservoir >> Ridge(ridge=alpha), k_max,
-  series=u, test_size, as_list=True)``.
+  series=u, test_size, as_list=True)``;
+* ``two_inputs``: two input nodes ``Input(name="u")`` and ``Input(name="v")``, ``[u, v] >>
+  reservoir >> Ridge(ridge=alpha)`` (the reservoir's ``Win`` the two input matrices side by
+  side), fitted on the dict ``{"u": xu, "v": xv}`` against ``y`` with ``warmup``, then its
+  predictions on the dict of test inputs.
 """
 
 import sys
@@ -95,6 +99,12 @@ def main(task: str, src: str, dst: str) -> None:
         return
     if task == "states":
         np.savez(dst, states=res.run(d["u"]))
+        return
+    if task == "two_inputs":
+        readout = Ridge(ridge=float(d["alpha"]))
+        model = [Input(name="u"), Input(name="v")] >> res >> readout
+        model.fit({"u": d["xu"], "v": d["xv"]}, d["y"], warmup=int(d["warmup"]))
+        np.savez(dst, pred=model.run({"u": d["xu_test"], "v": d["xv_test"]}))
         return
     readout = Ridge(ridge=float(d["alpha"]))
     esn = res >> readout

@@ -332,3 +332,26 @@ def test_memory_capacity_equals_reservoirpys(tmp_path):
     assert 5 < ours.sum() < 50  # a reservoir with memory, below its bound
     np.testing.assert_allclose(ours, theirs, rtol=0, atol=1e-8)
     assert net.state is None  # the network was copied, not fitted
+
+
+def test_two_input_nodes_fed_from_a_dict_equal_reservoirpys(tmp_path):
+    """``[u, v] >> reservoir >> Ridge`` fitted and run on dicts of inputs, on both sides:
+    Mackey-Glass into ``u``, two noise channels into ``v``, one-step-ahead targets."""
+    s = mackey_glass(2201)
+    noise = np.random.default_rng(8).uniform(-0.5, 0.5, (2200, 2))
+    xu, xv, y = s[:-1], noise, s[1:]
+    net, w = esn(200, 3, 1.1, seed=8)
+    w_in = net.pop_edge("in", "res").weight.detach()
+    net.pop_node("in")
+    net.add_func_node("u", 1)
+    net.add_func_node("v", 2)
+    net.add_edge("u", "res", weights=w_in[:, :1])
+    net.add_edge("v", "res", weights=w_in[:, 1:])
+    args = {"alpha": 1e-6, "warmup": 100, "y": y[:1800]}
+    data = {"xu": xu[:1800], "xv": xv[:1800], "xu_test": xu[1800:], "xv_test": xv[1800:]}
+    theirs = peer("two_inputs", tmp_path, **args, **data, **w)["pred"]
+    net.fit_ridge({"u": xu[:1800], "v": xv[:1800]}, y[:1800], alpha=1e-6, washout=100)
+    assert net.compile().input_nodes == ("u", "v")  # named by the dict's keys
+    pred = net.run({"u": xu[1800:], "v": xv[1800:]}).output.numpy()
+    assert rg.metrics.nrmse(y[1800:], pred) < 5e-2  # a fitted readout, not a trivial one
+    np.testing.assert_allclose(pred, theirs, rtol=0, atol=2e-9)

@@ -494,7 +494,7 @@ class CompiledNetwork(nn.Module):
         nodes: Mapping[str, Node],
         edges: list[tuple[str, str, Linear]],
         dt: float,
-        input_node: str,
+        input_node: str | tuple[str, ...],
         output_node: str,
         order: list[str],
         dtype: torch.dtype | None = None,
@@ -502,7 +502,7 @@ class CompiledNetwork(nn.Module):
     ) -> None:
         super().__init__()
         self.dt = dt
-        self._input_node = input_node
+        self._input_nodes = (input_node,) if isinstance(input_node, str) else tuple(input_node)
         self._output_node = output_node
         self._order = list(order)
         self.nodes = ModuleTable({k: nodes[k] for k in self._order})
@@ -514,7 +514,8 @@ class CompiledNetwork(nn.Module):
             device = device or (ref.device if ref is not None else "cpu")
         # the dtype and device of state and inputs: moved and cast by .to() like the rest
         self.register_buffer("_ref", torch.zeros((), dtype=dtype, device=device), persistent=False)
-        self.plan: Plan = build_plan(self.nodes, edges, self._order, input_node, output_node)
+        self.plan: Plan = build_plan(self.nodes, edges, self._order, self._input_nodes, output_node)
+        self._input_columns = self._columns()
         self._loops: dict[tuple, Any] = {}
         self._built: dict[str, tuple] = {}  # DE node -> (key, parameter values, kernel)
         self._zeros: dict[int, list[Tensor]] = {}  # batch -> zero inputs of step()
@@ -528,9 +529,33 @@ class CompiledNetwork(nn.Module):
     # read-only: the plan (static and dynamic parts, the generated loops) is made for them;
     # Network.compile(input_node=..., output_node=...) compiles another network
     @property
-    def input_node(self) -> str:
-        """The node that receives the external input."""
-        return self._input_node
+    def input_node(self) -> str | tuple[str, ...]:
+        """The node that receives the external input; the tuple of input nodes when there
+        are several (see :attr:`input_nodes`)."""
+        nodes = self._input_nodes
+        return nodes[0] if len(nodes) == 1 else nodes
+
+    @property
+    def input_nodes(self) -> tuple[str, ...]:
+        """The nodes that receive the external input, in the order of its columns: an input
+        ``(..., C)`` gives the first node its first columns, the next node the next ones
+        (``C`` is the sum of their widths). A dict ``{node: array}`` names them instead
+        (:meth:`join_inputs`)."""
+        return self._input_nodes
+
+    def _inputs_named(self) -> str:
+        """The input node(s), as an error names them."""
+        nodes = self._input_nodes
+        return f"input node {nodes[0]!r}" if len(nodes) == 1 else f"input nodes {list(nodes)}"
+
+    def _columns(self) -> dict[str, slice | None]:
+        """Each input node's columns of the input (``None``: all of them)."""
+        if len(self._input_nodes) == 1:
+            return {self._input_nodes[0]: None}
+        columns, c = {}, 0
+        for v in self._input_nodes:
+            columns[v], c = slice(c, c + self.nodes[v].n), c + self.nodes[v].n
+        return columns
 
     @property
     def output_node(self) -> str:
@@ -561,7 +586,8 @@ class CompiledNetwork(nn.Module):
 
     @property
     def n_in(self) -> int:
-        return self.nodes[self.input_node].n
+        """The width of the external input: the input nodes' widths together."""
+        return sum(self.nodes[v].n for v in self._input_nodes)
 
     @property
     def n_out(self) -> int:
@@ -726,12 +752,16 @@ class CompiledNetwork(nn.Module):
         for name in ("dt", "input_node", "output_node", "order"):
             if name in state:
                 state[f"_{name}"] = state.pop(name)
+        if "_input_node" in state:  # one input node, before there could be several
+            state["_input_nodes"] = (state.pop("_input_node"),)
         super().__setstate__(state)
         self._lock = threading.RLock()
         for name, empty in (("_built", {}), ("_zeros", {}), ("_step_programs", {})):
             self.__dict__.setdefault(name, empty)
         self.__dict__.setdefault("_last_step", None)
         self.__dict__.setdefault("_parameter_tables", None)
+        if "_input_columns" not in self.__dict__:
+            self._input_columns = self._columns()
 
     def to(self, *args: Any, **kwargs: Any) -> CompiledNetwork:
         """``torch.nn.Module.to``, with floating dtypes only: an integer, bool or complex
@@ -766,10 +796,51 @@ class CompiledNetwork(nn.Module):
     # inputs
     # ------------------------------------------------------------------------------
 
+    def join_inputs(self, where: str, inputs: Any) -> Any:
+        """``inputs`` as one array: a dict ``{input node: array}`` joined along the last
+        axis, each node's columns in :attr:`input_nodes` order; a list of such dicts (a list
+        of sequences) into a list of arrays; anything else unchanged.
+
+        Every input node must have its entry and nothing else may: each ``(..., n_v)`` with
+        ``n_v`` the node's width and the leading dimensions (batch, steps) of the others.
+        """
+        if isinstance(inputs, Mapping):
+            return self._joined(where, inputs)
+        if isinstance(inputs, list | tuple) and any(isinstance(a, Mapping) for a in inputs):
+            if not all(isinstance(a, Mapping) for a in inputs):
+                raise TypeError(
+                    f"{where}: a list of sequences holds dicts of inputs or arrays, not both"
+                )
+            return [self._joined(f"{where} (sequence {k})", a) for k, a in enumerate(inputs)]
+        return inputs
+
+    def _joined(self, where: str, inputs: Mapping) -> Tensor:
+        """One dict of inputs as one tensor (see :meth:`join_inputs`)."""
+        nodes = self._input_nodes
+        missing = [v for v in nodes if v not in inputs]
+        unknown = [k for k in inputs if k not in nodes]
+        if missing or unknown:
+            raise ValueError(
+                f"{where}: a dict of inputs needs one entry per input node {list(nodes)}, got "
+                f"{list(inputs)}"
+                + (f" (missing {missing})" if missing else "")
+                + (f" ({unknown} are not input nodes)" if unknown else "")
+            )
+        parts = [as_tensor(where, f"inputs[{v!r}]", inputs[v], copy=False) for v in nodes]
+        lead = parts[0].shape[:-1]
+        for v, x in zip(nodes, parts, strict=True):
+            if x.dim() == 0 or x.shape[-1] != self.nodes[v].n or x.shape[:-1] != lead:
+                raise ValueError(
+                    f"{where}: inputs[{v!r}] has shape {tuple(x.shape)}, expected "
+                    f"{(*lead, self.nodes[v].n)} (the width of input node {v!r}, and the "
+                    f"leading dimensions of inputs[{nodes[0]!r}])"
+                )
+        return torch.cat([x.to(self._ref.device) for x in parts], dim=-1)
+
     def as_input(self, where: str, inputs: Any) -> tuple[Tensor, bool]:
-        """Validate ``inputs`` and return them as a ``(B, T, C)`` tensor and whether the
-        caller passed a batch dimension."""
-        x = as_tensor(where, "inputs", inputs, copy=False)
+        """Validate ``inputs`` (an array, or a dict of them: :meth:`join_inputs`) and return
+        them as a ``(B, T, C)`` tensor and whether the caller passed a batch dimension."""
+        x = as_tensor(where, "inputs", self.join_inputs(where, inputs), copy=False)
         if x.is_complex() or not (
             x.is_floating_point()
             or x.dtype
@@ -779,13 +850,13 @@ class CompiledNetwork(nn.Module):
         if x.dim() not in (2, 3):
             raise ValueError(
                 f"{where}: inputs must be (T, C) or (B, T, C) with C = {self.n_in} "
-                f"(the width of input node {self.input_node!r}), got shape {tuple(x.shape)}"
+                f"(the width of {self._inputs_named()}), got shape {tuple(x.shape)}"
             )
         batched = x.dim() == 3
         x = x if batched else x.unsqueeze(0)
         if x.shape[-1] != self.n_in:
             raise ValueError(
-                f"{where}: inputs have {x.shape[-1]} channels, input node {self.input_node!r} "
+                f"{where}: inputs have {x.shape[-1]} channels, {self._inputs_named()} "
                 f"expects {self.n_in} (shape (T, {self.n_in}) or (B, T, {self.n_in}))"
             )
         if x.shape[1] == 0 or x.shape[0] == 0:
@@ -928,19 +999,22 @@ class CompiledNetwork(nn.Module):
 
     def _static_outputs(self, X: Tensor | None, n_steps: int, batch: int) -> dict[str, Tensor]:
         ys: dict[str, Tensor] = {}
-        if self.input_node in self.plan.static and X is None:
-            width = self.nodes[self.input_node].n
-            X = torch.zeros(n_steps, batch, width, device=self._ref.device, dtype=self._ref.dtype)
+        if X is None and any(v in self.plan.static for v in self._input_nodes):
+            like = self._ref
+            X = torch.zeros(n_steps, batch, self.n_in, device=like.device, dtype=like.dtype)
         return self._func_outputs(ys, self.plan.static, X)
 
     def _func_outputs(
         self, ys: dict[str, Tensor], names: tuple[str, ...] | list[str], X: Tensor | None = None
     ) -> dict[str, Tensor]:
         """Add to ``ys`` the outputs of the function nodes ``names`` (in compiled order) for
-        a whole chunk ``(T, B, n)``, from their sources' outputs in ``ys``; the input node
-        also receives ``X``."""
+        a whole chunk ``(T, B, n)``, from their sources' outputs in ``ys``; the input nodes
+        also receive their columns of ``X``."""
+        columns = self._input_columns
         for v in names:
-            acc = X if v == self.input_node else None
+            acc = None
+            if v in columns and X is not None:
+                acc = X if columns[v] is None else X[..., columns[v]].contiguous()
             for e in self.plan.edges:
                 if e.target == v:
                     y = e.module.project(ys[e.source])
@@ -1382,7 +1456,8 @@ class CompiledNetwork(nn.Module):
     def step(self, x_t: Any, state: State) -> tuple[Tensor, State]:
         """One step as a pure function: ``(y_t, new_state) = step(x_t, state)``.
 
-        ``x_t`` is ``(B, C)`` (or ``(C,)`` for ``B = 1``; ``None`` for no external input).
+        ``x_t`` is ``(B, C)`` (or ``(C,)`` for ``B = 1``; ``None`` for no external input), or
+        a dict ``{input node: (B, n_v)}`` (:meth:`join_inputs`).
         A state of batch 1 starts every element of a larger batch, as in :meth:`run`;
         ``state=None`` is ``init_state(B)``. The held state is left untouched.
 
@@ -1401,6 +1476,7 @@ class CompiledNetwork(nn.Module):
 
     def _checked_step(self, where: str, x_t: Any, state: State) -> tuple[Tensor, State]:
         """:meth:`step` from any inputs and state: checked, broadcast, then run."""
+        x_t = self.join_inputs(where, x_t)
         if state is None:
             batch = 1
             if x_t is not None:
@@ -1528,7 +1604,7 @@ class CompiledNetwork(nn.Module):
                 weights.append((e.module, how))
         static_x = None
         if self.plan.static:
-            zero = self.plan.input_node in self.plan.static and not external
+            zero = not external and any(v in self.plan.static for v in self._input_nodes)
             shape, like = (batch, self.n_in), self._ref
 
             def static_x(x: Tensor | None) -> Tensor | None:

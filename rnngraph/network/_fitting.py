@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import inspect
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -220,14 +221,35 @@ def _bptt_pairs(
     return pairs
 
 
+def joins_inputs(fn: Callable) -> Callable:
+    """The ``Network`` method ``fn`` (whose first argument is ``inputs``) with a dict of
+    inputs, or a list of them, joined into one array before it runs
+    (``Network._input_arrays``)."""
+    where = f"Network.{fn.__name__}"
+    assert list(inspect.signature(fn).parameters)[1] == "inputs", where
+
+    @functools.wraps(fn)
+    def wrapper(self: Network, *args: Any, **kwargs: Any) -> Any:
+        if args:
+            args = (self._input_arrays(where, args[0]), *args[1:])
+        elif "inputs" in kwargs:
+            kwargs["inputs"] = self._input_arrays(where, kwargs["inputs"])
+        return fn(self, *args, **kwargs)
+
+    return wrapper
+
+
 def _network_method(fn: Callable) -> Callable:
     """Name the method ``fn`` as users call it, ``Network.<name>``, in every error about
     its arguments: Python's own (a missing or an extra positional argument) read the
     function's qualified name, and an unknown keyword is refused with the valid names
-    (a method that takes ``**kwargs`` checks them itself)."""
+    (a method that takes ``**kwargs`` checks them itself). Its ``inputs`` may be a dict of
+    inputs (:func:`joins_inputs`)."""
     where = f"Network.{fn.__name__}"
     fn.__qualname__ = where
     params = inspect.signature(fn).parameters.values()
+    if "inputs" in inspect.signature(fn).parameters:
+        fn = joins_inputs(fn)
     if any(p.kind is p.VAR_KEYWORD for p in params):
         return fn
     return keywords(where)(fn)

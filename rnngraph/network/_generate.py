@@ -44,6 +44,12 @@ def closed_loop(where: str, model: CompiledNetwork) -> CompiledNetwork:
     Raises ``ValueError`` when the output and input widths differ, or when the output node
     already feeds the input node."""
     inp, out = model.input_node, model.output_node
+    if len(model.input_nodes) > 1:
+        raise ValueError(
+            f"{where}: the output is fed back as the next input, but the network has several "
+            f"input nodes {list(model.input_nodes)}; compile it with the one input node the "
+            "output replaces"
+        )
     if model.n_out != model.n_in:
         raise ValueError(
             f"{where}: the output must be fed back as the next input, so their widths must "

@@ -28,7 +28,7 @@ from ..edges import Linear
 from ..nodes import DENode, FuncNode, Node, make_model
 from ..observers import Observer, Recording
 from ._compiled import RESERVED_LABELS, CompiledNetwork, State
-from ._fitting import FittingMixin
+from ._fitting import FittingMixin, joins_inputs
 from ._generate import Folded, closed_loop, closed_run, first_input, why_not_folded
 from ._sequences import is_sequence_list, run_list
 
@@ -107,6 +107,21 @@ def _shape(weights: Any) -> tuple[int, ...] | None:
         return tuple(np.shape(weights))
     except (TypeError, ValueError):
         return None
+
+
+def _input_labels(given: Any, tuple_always: bool = False) -> str | tuple[str, ...] | None:
+    """``compile``'s ``input_node``: ``None``, a label, or several labels (a list or tuple
+    of distinct labels; one of them is that label), checked."""
+    if given is None or isinstance(given, str):
+        return (given,) if tuple_always and given is not None else given
+    labels = tuple(given) if isinstance(given, list | tuple) else None
+    if not labels or not all(isinstance(v, str) for v in labels):
+        raise TypeError(
+            f"Network.compile: input_node must be a node label or a list of them, got {given!r}"
+        )
+    if len(set(labels)) != len(labels):
+        raise ValueError(f"Network.compile: input_node names a node twice: {list(labels)}")
+    return labels if tuple_always or len(labels) > 1 else labels[0]
 
 
 class Network(FittingMixin):
@@ -447,8 +462,8 @@ class Network(FittingMixin):
             raise KeyError(f"Network.pop_node: no node {label!r}; nodes are {list(self.graph)}")
         node = self.get_node(label)
         self.graph.remove_node(label)
-        if self.input_node == label:
-            self.input_node = None
+        if label in (_input_labels(self.input_node, tuple_always=True) or ()):
+            self.input_node = None  # the input nodes are found again at the next compile
         if self.output_node == label:
             self.output_node = None
         self._changed()
@@ -488,9 +503,12 @@ class Network(FittingMixin):
     # compiling
     # ------------------------------------------------------------------------------
 
-    def _find_io(self, input_node: str | None, output_node: str | None) -> tuple[str, str]:
+    def _find_io(
+        self, input_node: str | tuple[str, ...] | None, output_node: str | None
+    ) -> tuple[str | tuple[str, ...], str]:
         g = self.graph
-        for key, given in (("input_node", input_node), ("output_node", output_node)):
+        named = () if input_node is None else _input_labels(input_node, tuple_always=True)
+        for key, given in [("input_node", v) for v in named] + [("output_node", output_node)]:
             if given is not None and given not in g:
                 raise KeyError(
                     f"Network.compile: {key}={given!r} is not a node; nodes are {list(g)}"
@@ -498,7 +516,7 @@ class Network(FittingMixin):
         if len(g) == 1:
             only = next(iter(g))
             return only, only
-        bare = [v for v in g if g.degree(v) == 0 and v not in (input_node, output_node)]
+        bare = [v for v in g if g.degree(v) == 0 and v not in (*named, output_node)]
         if bare:
             raise ValueError(
                 f"Network.compile: node(s) {bare} have no edges; connect them with add_edge(), "
@@ -526,17 +544,53 @@ class Network(FittingMixin):
         if len(free) == 1:
             return free[0]
         rule = "incoming" if role == "input" else "outgoing"
+        several = (
+            ", or several as compile(input_node=(...)) or by running on a dict {input node: inputs}"
+            if role == "input"
+            else ""
+        )
         raise ValueError(
             f"Network.compile: cannot tell the {role} node: the nodes without {rule} "
-            f"zero-delay edges are {free}; name one with compile({role}_node=...)"
+            f"zero-delay edges are {free}; name one with compile({role}_node=...){several}"
         )
+
+    def _input_arrays(self, where: str, inputs: Any) -> Any:
+        """``inputs`` with a dict of inputs (or a list of them) joined into one array
+        (:meth:`CompiledNetwork.join_inputs`). Where no input node is named, the keys of
+        such a dict name them, as ``compile(input_node=...)`` does, if each is a node that
+        no edge feeds."""
+        listed = isinstance(inputs, list | tuple)
+        if not (
+            isinstance(inputs, Mapping) or listed and any(isinstance(a, Mapping) for a in inputs)
+        ):
+            return inputs  # nothing to join (and nothing compiled here)
+        first = inputs[0] if listed else inputs
+        if isinstance(first, Mapping) and self.input_node is None:
+            keys = tuple(first)
+            if keys and all(k in self.graph and self.graph.in_degree(k) == 0 for k in keys):
+                self.compile(input_node=keys[0] if len(keys) == 1 else keys)
+        return self.compile().join_inputs(where, inputs)
 
     @keywords("Network.compile")
     @one_at_a_time
     def compile(
-        self, input_node: str | None = None, output_node: str | None = None
+        self,
+        input_node: str | list[str] | tuple[str, ...] | None = None,
+        output_node: str | None = None,
     ) -> CompiledNetwork:
         """Order the graph into a :class:`CompiledNetwork` (validated once, here).
+
+        Parameters
+        ----------
+        input_node : str or list of str, optional
+            The node that receives the external input; by default the one node without
+            incoming zero-delay edges. Several (each a function node that no edge feeds)
+            take the input side by side: run on a dict ``{node: (T, n_node)}``, or on one
+            array whose columns are theirs in the order given (reservoirpy's
+            ``[input_1, input_2] >> reservoir``).
+        output_node : str, optional
+            The node whose output runs return; by default the one node without outgoing
+            zero-delay edges.
 
         The compiled network is cached and rebuilt only when the graph or the input or
         output node changed (a rebuilt one keeps the held state of what did not change);
@@ -549,11 +603,12 @@ class Network(FittingMixin):
             order), an ambiguous input/output node, a node without edges (see the class
             notes), or edges whose shapes do not fit.
         """
-        for key, given in (("input_node", input_node), ("output_node", output_node)):
-            if given is not None and not isinstance(given, str):
-                raise TypeError(
-                    f"Network.compile: {key} must be a node label, got {type(given).__name__}"
-                )
+        input_node = _input_labels(input_node)
+        if output_node is not None and not isinstance(output_node, str):
+            raise TypeError(
+                f"Network.compile: output_node must be a node label, got "
+                f"{type(output_node).__name__}"
+            )
         g = self.graph
         if g.number_of_nodes() == 0:
             raise ValueError("Network.compile: the network has no nodes; add_node() first")
@@ -600,6 +655,7 @@ class Network(FittingMixin):
 
     @keywords("Network.run")
     @one_at_a_time
+    @joins_inputs
     def run(
         self,
         inputs: Any = None,
@@ -821,6 +877,7 @@ class Network(FittingMixin):
         held state (what :meth:`run` continues from) unchanged.
         """
         with self._lock:
+            inputs = self._input_arrays("Network.forward", inputs)
             model = self.compile()
         return model.execute(
             "Network.forward", inputs, None, state, False, steps, hold=False

@@ -75,7 +75,7 @@ class Plan:
     """The frozen result of ``compile()``; see the module docstring."""
 
     order: tuple[str, ...]
-    input_node: str
+    input_nodes: tuple[str, ...]  # where the external input enters, its columns in order
     output_node: str
     edges: tuple[PlanEdge, ...]
     static: tuple[str, ...]
@@ -97,13 +97,13 @@ class Plan:
         return keys
 
 
-def _static_nodes(order, nodes, ins, outs, input_node) -> set[str]:
+def _static_nodes(order, nodes, ins, outs, input_nodes) -> set[str]:
     """Function nodes fed (through zero-delay edges) only by the input or other static
     nodes, whose outputs leave through zero-delay edges only."""
     static: set[str] = set()
     for v in order:
         feeds_ok = all(e.delay == 0 and e.source in static for e in ins[v])
-        if v != input_node and not ins[v]:
+        if v not in input_nodes and not ins[v]:
             feeds_ok = False  # a function node with no input at all is an error
         if (
             isinstance(nodes[v], FuncNode)
@@ -114,7 +114,7 @@ def _static_nodes(order, nodes, ins, outs, input_node) -> set[str]:
     return static
 
 
-def _targets(dynamic, nodes, ins, static, input_node) -> dict[tuple[str, str], Target]:
+def _targets(dynamic, nodes, ins, static, input_nodes) -> dict[tuple[str, str], Target]:
     out = {}
     for v in dynamic:
         node = nodes[v]
@@ -125,7 +125,7 @@ def _targets(dynamic, nodes, ins, static, input_node) -> dict[tuple[str, str], T
                 var,
                 tuple(e for e in feeds if e.source in static),
                 tuple(e for e in feeds if e.source not in static),
-                v == input_node and var == node.input_names[0],
+                v in input_nodes and var == node.input_names[0],
             )
     return out
 
@@ -134,10 +134,11 @@ def build_plan(
     nodes: Mapping[str, Node],
     edges: list[tuple[str, str, Linear]],
     order: list[str],
-    input_node: str,
+    input_nodes: tuple[str, ...],
     output_node: str,
 ) -> Plan:
-    """The plan of a graph (nodes in topological ``order``)."""
+    """The plan of a graph (nodes in topological ``order``) whose external input enters
+    at ``input_nodes``, their columns side by side in that order."""
     plan_edges = tuple(
         PlanEdge(
             edge_key(s, t), s, t, e, e.delay, e.source_var, e.target_var or nodes[t].input_names[0]
@@ -150,17 +151,18 @@ def build_plan(
         ins[e.target].append(e)
         outs[e.source].append(e)
     for v in order:
-        if isinstance(nodes[v], FuncNode) and not ins[v] and v != input_node:
+        if isinstance(nodes[v], FuncNode) and not ins[v] and v not in input_nodes:
             raise ValueError(
                 f"Network.compile: function node {v!r} receives no input; "
                 "connect an edge to it or remove it"
             )
-    static = _static_nodes(order, nodes, ins, outs, input_node)
+    static = _static_nodes(order, nodes, ins, outs, input_nodes)
+    _check_several_inputs(input_nodes, nodes, ins, static)
     dynamic = tuple(v for v in order if v not in static)
-    targets = _targets(dynamic, nodes, ins, static, input_node)
+    targets = _targets(dynamic, nodes, ins, static, input_nodes)
     plan = Plan(
         order=tuple(order),
-        input_node=input_node,
+        input_nodes=tuple(input_nodes),
         output_node=output_node,
         edges=plan_edges,
         static=tuple(v for v in order if v in static),
@@ -184,6 +186,24 @@ def build_plan(
     object.__setattr__(plan, "reservoir", reservoir)
     object.__setattr__(plan, "reservoir_why", why)
     return plan
+
+
+def _check_several_inputs(input_nodes, nodes, ins, static) -> None:
+    """Several input nodes take their columns of the input in the static part, before the
+    time loop: each must be a function node that no edge feeds and whose output leaves
+    through zero-delay edges (a single input node may be anything)."""
+    if len(input_nodes) == 1:
+        return
+    for v in input_nodes:
+        if v not in static or ins[v]:
+            kind = type(nodes[v]).__name__
+            raise ValueError(
+                f"Network.compile: with several input nodes {list(input_nodes)}, each must be "
+                f"a function node that no edge feeds and whose output leaves through "
+                f"zero-delay edges, but {v!r} is a {kind}"
+                + (f" fed by {[e.key for e in ins[v]]}" if ins[v] else "")
+                + "; give it an input node of its own, or compile with one input node"
+            )
 
 
 def node_kernels(node: DENode, ctx: Context):

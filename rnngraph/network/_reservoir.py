@@ -115,7 +115,7 @@ def _post_nodes(plan: Any, nodes: Mapping[str, Node], v: str) -> tuple[tuple, st
     for u in post:
         feeds = plan.edges_into(u)
         if (
-            u == plan.input_node
+            u in plan.input_nodes
             or not isinstance(nodes[u], FuncNode)
             or any(e.delay != 0 or e.source_var is not None or e.source not in done for e in feeds)
         ):

@@ -219,7 +219,7 @@ def _check_population(
             f"{where}: the readout {out!r} feeds back into the network; e-prop trains "
             "networks whose readout has no outgoing edge"
         )
-    if rec == model.input_node:
+    if rec in model.input_nodes:
         raise ValueError(
             f"{where}: the spiking population {rec!r} is the input node; give the network "
             "an input node and an input edge into the population (train='gd')"
