@@ -40,7 +40,9 @@ __all__ = ["SearchResult", "Trial", "choice", "loguniform", "search", "uniform"]
 #: what a trial may vary: the ensemble's per-member hyperparameters and the ridge penalty
 HYPERPARAMETERS = ("sr", "lr", "input_scaling", "bias_scaling", "seed", "alpha")
 #: what a search may fix for all trials (the ensemble's other arguments)
-OPTIONS = ("connectivity", "input_connectivity", "bias_connectivity", "distribution", "dtype")
+OPTIONS = (
+    "connectivity", "input_connectivity", "bias_connectivity", "distribution", "dtype", "device",
+)  # fmt: skip
 
 
 def _bounds(where: str, low: Any, high: Any, positive: bool) -> tuple[float, float]:
@@ -176,7 +178,7 @@ def _generation(trials: list, train: tuple, test: tuple, units: int, washout: in
     ens = ReservoirEnsemble(units, n_in, **per, **options)
     alpha = [t.get("alpha", 1e-8) for t in trials]
     ens.fit_ridge(x_tr, y_tr, alpha=alpha, washout=washout)
-    pred = ens.run(x_te).to(torch.float64).numpy()
+    pred = ens.run(x_te).to(torch.float64).cpu().numpy()
     y = np.asarray(y_te, dtype=np.float64)
     return [_score(y, p) for p in pred]
 
@@ -229,7 +231,7 @@ def search(
     **fixed
         Values for all trials: hyperparameters not searched (``sr=1.25``, ...) and the
         ensemble's options (``connectivity``, ``input_connectivity``, ``bias_connectivity``,
-        ``distribution``, ``dtype``).
+        ``distribution``, ``dtype``, ``device``: a generation runs on that device).
 
     Returns
     -------

@@ -12,6 +12,17 @@ from rnngraph import _native
 matplotlib.use("Agg")  # no display in CI; Recording.plot draws off-screen
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``cuda`` run where a CUDA GPU is present and skip with a message
+    elsewhere."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="no CUDA GPU on this machine (the test runs on one)")
+    for item in items:
+        if "cuda" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(autouse=True)
 def _seed_torch():
     """Every test starts from the same global torch seed (tests also seed their own draws)."""

@@ -1,10 +1,12 @@
-r"""E echo-state networks with their own hyperparameters, run as one batched native pass.
+r"""E echo-state networks with their own hyperparameters, run as one batched pass.
 
 A hyperparameter search over reservoirs runs many networks of one structure on one series.
 :class:`ReservoirEnsemble` runs them together: the members drawn from one seed share one
-sparse matrix up to a factor, so they are rows of one batched native loop (each nonzero read
-once per block of rows, see ``rnngraph._native``), the rows of all seeds split over threads,
-and every member's ridge readout is fitted from its own streamed statistics in the same pass.
+sparse matrix up to a factor, so they are rows of one batched loop (on the CPU the native
+loop, each nonzero read once per block of rows, see ``rnngraph._native``, the rows of all
+seeds split over threads; on other devices, or without native code, a torch loop with one
+sparse product per seed and step), and every member's ridge readout is fitted from its own
+streamed statistics in the same pass.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import torch
 from torch import Tensor
 
 from .. import _native
-from .._checks import as_int, as_tensor, describe, quiet_csr
+from .._checks import as_device, as_int, as_tensor, describe, quiet_csr
 from ..edges import bias_weights, input_weights, recurrent_weights, spectral_radius
 from ..training import Ridge
 from ._network import Network
@@ -33,7 +35,8 @@ PER_MEMBER = ("sr", "lr", "input_scaling", "bias_scaling", "seed")
 #: rows of one loop in a thread: one block of the native loop's batched product
 _PIECE = {torch.float64: 8, torch.float32: 16}
 #: elements of the states of one chunk of a loop (64 MiB in float64: 2000 steps of 8 rows
-#: of 500 units), so that a fit's statistics are mostly taken in one call
+#: of 500 units), so that a fit's statistics are mostly taken in one call; the torch loop
+#: (all of a seed's members in one piece) takes chunks of up to 8 times that
 _CHUNK_ELEMENTS = 1 << 23
 
 
@@ -115,10 +118,13 @@ class ReservoirEnsemble:
     only when ``bias_connectivity`` is not ``None``). :meth:`network` builds member
     :math:`e` as an ``rg.Network`` with exactly these weights.
 
-    Members that share a seed run as rows of one native loop on one CSR matrix, with a gain
-    :math:`\rho_e / \rho(W_s)` on their recurrent product; all rows are split over torch's
-    threads. Sums are taken in another order than one network's run, so states agree with
-    :meth:`network`'s to rounding (1e-13 in float64).
+    Members that share a seed run as rows of one loop on one CSR matrix, with a gain
+    :math:`\rho_e / \rho(W_s)` on their recurrent product: on the CPU the native loop, all
+    rows split over torch's threads; on another ``device`` (or where native code is off or
+    unavailable) a torch loop, one sparse product per seed and step (:attr:`loop` says
+    which, :attr:`loop_why` why not the native one). Sums are taken in another order than
+    one network's run, so states agree with :meth:`network`'s to rounding (1e-13 in
+    float64).
 
     Parameters
     ----------
@@ -141,6 +147,9 @@ class ReservoirEnsemble:
         Of the recurrent weights: ``"normal"``, ``"uniform"`` or ``"bernoulli"``.
     dtype : torch.dtype
         ``torch.float64`` (default) or ``torch.float32``.
+    device : str or torch.device
+        Where the states, readouts and the loop live (default the CPU); :meth:`run`
+        returns its predictions there.
 
     The ensemble holds each member's state (zero at first): :meth:`fit_ridge` and
     :meth:`run` continue from it, as ``model.fit(x_train, y_train).run(x_test)`` does in
@@ -162,15 +171,14 @@ class ReservoirEnsemble:
         bias_connectivity: float | None = None,
         distribution: str = "normal",
         dtype: torch.dtype = torch.float64,
+        device: Any = "cpu",
     ) -> None:
         where = "ReservoirEnsemble"
         self.units = as_int(where, "units", units, minimum=1, type_error=ValueError)
         self.n_in = as_int(where, "n_in", n_in, minimum=1, type_error=ValueError)
         if dtype not in (torch.float32, torch.float64):
             raise ValueError(f"{where}: dtype must be torch.float32 or float64, got {dtype!r}")
-        why = _native.unavailable(dtype, torch.device("cpu"))
-        if why is not None:
-            raise RuntimeError(f"{where}: runs in the native loop, which is unavailable: {why}")
+        self.device = as_device(where, device)
         if bias_connectivity is None and bias_scaling is not None:
             raise ValueError(
                 f"{where}: bias_scaling={bias_scaling!r} without bias_connectivity: the members "
@@ -209,8 +217,23 @@ class ReservoirEnsemble:
         args = (self.units, self.n_in, seed, o["connectivity"], o["input_connectivity"])
         return _draw(*args, o["bias_connectivity"], o["distribution"])
 
+    @property
+    def _at(self) -> dict:
+        return {"dtype": self.dtype, "device": self.device}
+
     def __len__(self) -> int:
         return self.size
+
+    @property
+    def loop_why(self) -> str | None:
+        """Why a pass does not take the native loop (``None`` when it does): the device,
+        native code switched off (``rg.native.set_enabled(False)``) or unavailable."""
+        return _native.unavailable(self.dtype, self.device)
+
+    @property
+    def loop(self) -> str:
+        """The loop a pass takes now: ``"native"`` or ``"torch"`` (see :attr:`loop_why`)."""
+        return "native" if self.loop_why is None else "torch"
 
     def __repr__(self) -> str:
         seeds = len(self._draws)
@@ -218,7 +241,7 @@ class ReservoirEnsemble:
 
     def reset(self) -> None:
         """Every member back to the zero state."""
-        self.state = torch.zeros(self.size, self.units, dtype=self.dtype)
+        self.state = torch.zeros(self.size, self.units, dtype=self.dtype, device=self.device)
 
     # ------------------------------------------------------------------------------------
     # the members' weights
@@ -227,9 +250,10 @@ class ReservoirEnsemble:
     def _member(self, e: int) -> tuple[Tensor, Tensor, Tensor | float, _Draw]:
         """Member ``e``'s ``(W (dense), W_in, b)`` as ``rg.Network`` weights."""
         p, d = {k: v[e] for k, v in self.params.items()}, self._draws[self.params["seed"][e]]
-        w = (d.w.to_dense() * (p["sr"] / d.rho)).to(self.dtype)
-        w_in = (d.w_in * p["input_scaling"]).to(self.dtype)
-        b = 0.0 if d.b is None else (d.b * p["bias_scaling"]).to(self.dtype)
+        at = {"dtype": self.dtype, "device": self.device}
+        w = (d.w.to_dense() * (p["sr"] / d.rho)).to(**at)
+        w_in = (d.w_in * p["input_scaling"]).to(**at)
+        b = 0.0 if d.b is None else (d.b * p["bias_scaling"]).to(**at)
         return w, w_in, b, d
 
     def network(self, e: int) -> Network:
@@ -238,7 +262,7 @@ class ReservoirEnsemble:
         zero state."""
         e = self._index("ReservoirEnsemble.network", e)
         w, w_in, b, _ = self._member(e)
-        net = Network(dt=1.0, dtype=self.dtype)
+        net = Network(dt=1.0, dtype=self.dtype, device=self.device)
         net.add_func_node("in", self.n_in)
         lr = self.params["lr"][e]
         net.add_diffeq_node("res", "leaky_tanh", n=self.units, lr=lr, bias=b)
@@ -259,13 +283,13 @@ class ReservoirEnsemble:
     # the pass
     # ------------------------------------------------------------------------------------
 
-    def _pieces(self) -> list[dict]:
-        """The loops of a pass: per seed, its members in pieces of at most ``_PIECE`` rows,
+    def _pieces(self, size: int) -> list[dict]:
+        """The loops of a pass: per seed, its members in pieces of at most ``size`` rows,
         each with its coefficients (leak rates, biases, gains and input scalings)."""
         out, p = [], self.params
+        at = {"dtype": self.dtype, "device": self.device}
         for s, d in self._draws.items():
             members = [e for e in range(self.size) if p["seed"][e] == s]
-            size = _PIECE[self.dtype]
             for k in range(0, len(members), size):
                 rows = members[k : k + size]
 
@@ -279,12 +303,12 @@ class ReservoirEnsemble:
                     {
                         "rows": rows,
                         "draw": d,
-                        "w": quiet_csr(lambda d=d: d.w.to(self.dtype)),
-                        "w_in": d.w_in.to(self.dtype),
-                        "gain": (col("sr") / d.rho).to(self.dtype),
-                        "lr": col("lr")[:, None].expand(-1, self.units).to(self.dtype),
-                        "b": bias.to(self.dtype),
-                        "scale": col("input_scaling").to(self.dtype),
+                        "w": quiet_csr(lambda d=d: d.w.to(**at)),
+                        "w_in": d.w_in.to(**at),
+                        "gain": (col("sr") / d.rho).to(**at),
+                        "lr": col("lr")[:, None].expand(-1, self.units).to(**at),
+                        "b": bias.to(**at),
+                        "scale": col("input_scaling").to(**at),
                     }
                 )
         return out
@@ -292,9 +316,11 @@ class ReservoirEnsemble:
     def _pass(self, where: str, u: Tensor, each: Any) -> None:
         """Run every member on ``u`` ``(T, n_in)`` from its held state, calling
         ``each(piece, t0, states)`` with the states ``(steps, rows, units)`` of every chunk
-        of steps; the pieces (independent of one another) are shared out over torch's
-        threads, and the held states move on only once all are done."""
-        pieces = self._pieces()
+        of steps; the held states move on only once all are done."""
+        if self.loop == "torch":
+            self._torch_pass(u, each)
+            return
+        pieces = self._pieces(_PIECE[self.dtype])
         finals: list[Tensor | None] = [None] * len(pieces)
         chunk = max(1, _CHUNK_ELEMENTS // (_PIECE[self.dtype] * self.units))
 
@@ -324,17 +350,45 @@ class ReservoirEnsemble:
         threads = max(1, min(torch.get_num_threads(), len(pieces)))
         share = [list(range(k, len(pieces), threads)) for k in range(threads)]
         _native.in_threads(work, [(ks,) for ks in share])
+        self._hold(pieces, finals)
+
+    def _hold(self, pieces: list[dict], finals: list[Tensor]) -> None:
         new = self.state.clone()
         for piece, x in zip(pieces, finals, strict=True):
             new[piece["rows"]] = x
         self.state = new
+
+    def _torch_pass(self, u: Tensor, each: Any) -> None:
+        r""":meth:`_pass` as a torch loop on the ensemble's device: per seed, all its
+        members as columns of ``X`` ``(units, rows)``, one sparse product per step,
+        :math:`X \leftarrow \mathrm{lerp}(X, \tanh(P + g \odot W X + b), \lambda)` (the
+        native loop's update, the same coefficients)."""
+        pieces = self._pieces(self.size)
+        finals = []
+        for piece in pieces:
+            rows, w = piece["rows"], piece["w"]
+            gain, lr, b = piece["gain"][None, :], piece["lr"].T, piece["b"].T  # (1 | n, rows)
+            x = self.state[rows].T.contiguous()  # (units, rows)
+            chunk = max(1, 8 * _CHUNK_ELEMENTS // (len(rows) * self.units))
+            for t0 in range(0, u.shape[0], chunk):
+                uc = u[t0 : t0 + chunk]
+                base = uc @ piece["w_in"].T  # (steps, units)
+                P = base[:, :, None] * piece["scale"][None, None, :] + b  # (steps, n, rows)
+                out = torch.empty(uc.shape[0], len(rows), self.units, **self._at)
+                for k in range(uc.shape[0]):
+                    drive = torch.addcmul(P[k], gain, torch.sparse.mm(w, x))
+                    x = torch.lerp(x, torch.tanh(drive), lr)
+                    out[k] = x.T
+                each(piece, t0, out)
+            finals.append(x.T)
+        self._hold(pieces, finals)
 
     # ------------------------------------------------------------------------------------
     # fitting and running
     # ------------------------------------------------------------------------------------
 
     def _series(self, where: str, name: str, x: Any, width: int | None = None) -> Tensor:
-        t = as_tensor(where, name, x, dtype=self.dtype)
+        t = as_tensor(where, name, x, dtype=self.dtype).to(self.device)
         if t.dim() != 2 or (width is not None and t.shape[1] != width) or t.shape[0] == 0:
             want = f"(T, {width})" if width is not None else "(T, K)"
             raise ValueError(f"{where}: {name} must be a {want} series, got {describe(x)}")
@@ -407,7 +461,7 @@ class ReservoirEnsemble:
         if self.weight is None:
             raise RuntimeError(f"{where}: no readout yet; call fit_ridge first")
         u = self._series(where, "inputs", inputs, self.n_in)
-        out = torch.empty(self.size, u.shape[0], self.weight.shape[1], dtype=self.dtype)
+        out = torch.empty(self.size, u.shape[0], self.weight.shape[1], **self._at)
 
         def each(piece: dict, t0: int, states: Tensor) -> None:
             rows = piece["rows"]
