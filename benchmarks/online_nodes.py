@@ -1,4 +1,5 @@
-"""LMS readout training and NVAR features: rnngraph against reservoirpy, side by side.
+"""LMS readout training, NVAR features, ES2N and IPReservoir: rnngraph against reservoirpy,
+side by side.
 
     .venv/bin/python benchmarks/online_nodes.py [--repeats 5]
 
@@ -10,10 +11,13 @@
   (27 features): rnngraph ``run`` against reservoirpy ``NVAR.run``.
 * ES2N: 300 edge-of-stability units (proximity 0.2, a random orthogonal O) on the 2000
   Mackey-Glass inputs: rnngraph ``run`` against reservoirpy ``ES2N.run``.
+* IPReservoir: intrinsic plasticity of the 300-unit reservoir (tanh, mu 0, sigma 0.2,
+  learning rate 5e-4, a bias) over 3 epochs of the 2000 Mackey-Glass inputs: rnngraph
+  ``fit_intrinsic`` against reservoirpy ``IPReservoir.fit``.
 
 Same weights and data on both sides, float64, one thread. Reported: the largest difference
-of the results (LMS weights and bias, NVAR features) and the median time of each side with
-the ratio, measured in the same run.
+of the results (LMS weights and bias, NVAR features, ES2N states, IP gains and shifts) and
+the median time of each side with the ratio, measured in the same run.
 """
 
 from __future__ import annotations
@@ -51,7 +55,8 @@ def data() -> dict[str, np.ndarray]:
     o = np.linalg.qr(np.random.default_rng(1).standard_normal((300, 300)))[0]
     return {
         "W": w.numpy(), "Win": w_in, "O": o, "lr": 0.3, "rate": 0.01, "x": s[:-1], "y": s[1:],
-        "u": u,
+        "u": u, "ip_bias": np.random.default_rng(2).uniform(-0.2, 0.2, 300), "ip_rate": 5e-4,
+        "ip_epochs": 3,
     }  # fmt: skip
 
 
@@ -87,8 +92,23 @@ def ours(d: dict, repeats: int) -> dict:
         es2n.reset()
         out["states"] = es2n.run(d["x"]).output.numpy()
 
+    def intrinsic() -> None:
+        node = rg.nodes.IPReservoir(
+            300, lr=d["lr"], bias=d["ip_bias"], mu=0.0, sigma=0.2, learning_rate=d["ip_rate"]
+        )
+        net = rg.Network(dt=1.0, dtype=torch.float64)
+        net.add_func_node("in", 1)
+        net.add_diffeq_node("res", node)
+        net.add_edge("in", "res", weights=d["Win"])
+        net.add_edge("res", "res", weights=d["W"], feedback=True, sparse=True)
+        net.fit_intrinsic(d["x"], epochs=int(d["ip_epochs"]))
+        out["a"], out["b"] = node.a.numpy().copy(), node.b.numpy().copy()
+
     out["lms_s"], out["nvar_s"] = median_time(lms, repeats), median_time(nvar, repeats)
-    out["es2n_s"] = median_time(states, repeats)
+    out["es2n_s"], out["ipreservoir_s"] = (
+        median_time(states, repeats),
+        median_time(intrinsic, repeats),
+    )
     return out
 
 
@@ -116,6 +136,7 @@ def main() -> None:
         ("ES2N (300 units, 2000 steps)", ("states",)),
         ("LMS (300 units, 2000 steps)", ("Wout", "bias")),
         ("NVAR (5000 steps)", ("features",)),
+        ("IPReservoir (300 units, 3 x 2000 steps)", ("a", "b")),
     ):
         t_ours = a[f"{name.split()[0].lower()}_s"]
         if b is None:

@@ -1,11 +1,13 @@
-"""reservoirpy's LMS readout and NVAR on given data, timed; runs inside ``.peers/reservoirpy``.
+"""reservoirpy's LMS, NVAR, ES2N and IPReservoir on given data, timed; runs inside
+``.peers/reservoirpy``.
 
     .peers/reservoirpy/bin/python benchmarks/peers/reservoirpy_online_nodes.py IN.npz OUT.npz
 
 ``IN.npz``: ``W`` (CSR as dense), ``Win``, ``O``, ``lr``, ``x``, ``y`` (LMS on the reservoir,
 open loop, ``partial_fit``), ``rate``, ``u`` (the NVAR input), ``repeats``. ``OUT.npz``: the
-LMS weights and bias, the NVAR features, the ES2N states (proximity 0.2) on ``x``, and the
-median seconds of each.
+LMS weights and bias, the NVAR features, the ES2N states (proximity 0.2) on ``x``, the
+IPReservoir's gains and shifts after ``ip_epochs`` epochs of ``fit(x)`` (tanh, mu 0, sigma
+0.2, learning rate ``ip_rate``, bias ``ip_bias``), and the median seconds of each.
 """
 
 import sys
@@ -13,7 +15,7 @@ import time
 
 import numpy as np
 import scipy.sparse as sp
-from reservoirpy.nodes import ES2N, LMS, NVAR, Reservoir
+from reservoirpy.nodes import ES2N, LMS, NVAR, IPReservoir, Reservoir
 
 
 def median_time(fn, repeats: int) -> float:
@@ -46,6 +48,16 @@ def es2n() -> None:
     out["states"] = node.run(d["x"])
 
 
+def ip() -> None:
+    node = IPReservoir(
+        W=sp.csr_matrix(d["W"]), Win=d["Win"], bias=d["ip_bias"], lr=float(d["lr"]),
+        mu=0.0, sigma=0.2, learning_rate=float(d["ip_rate"]), epochs=int(d["ip_epochs"]),
+        activation="tanh",
+    )  # fmt: skip
+    node.fit(d["x"])
+    out["a"], out["b"] = np.asarray(node.a).ravel(), np.asarray(node.b).ravel()
+
+
 out["lms_s"], out["nvar_s"] = median_time(lms, repeats), median_time(nvar, repeats)
-out["es2n_s"] = median_time(es2n, repeats)
+out["es2n_s"], out["ipreservoir_s"] = median_time(es2n, repeats), median_time(ip, repeats)
 np.savez(sys.argv[2], **out)
