@@ -881,7 +881,13 @@ row(
     W + ".*inputs",
     lambda n: n.run([[0.0, 1.0, 2.0], [1.0]]),
 )
-row("run/inputs a dict", "esn", TypeError, W + ".*inputs", lambda n: n.run({"in": X}))
+row(
+    "run/inputs a dict naming no input node",
+    "esn",
+    ValueError,
+    W + r".*one entry per input node \['in'\].*\['nope'\] are not input nodes",
+    lambda n: n.run({"nope": X}),
+)
 row(
     "run/inputs 4-D",
     "esn",
