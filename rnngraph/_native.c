@@ -192,6 +192,49 @@ void li_run(int64_t n_steps, int64_t n, const real *restrict P, int64_t p_stride
     }
 }
 
+/* A leaky map on the input read out through a gain and a shift per unit (reservoirpy's
+ * reservoir with intrinsic plasticity, rnngraph's GainMap), for one sample:
+ *
+ *     r(t) = (1 - lr) r(t-1) + lr (W x(t-1) + P(t) + c),    x(t) = f(a r(t) + b)
+ *
+ * with f = tanh, or the logistic sigmoid 1 / (1 + exp(-z)) when sigmoid is 1. With rule
+ * not NULL ({eta, c0, c1, c2, c3}), every step from step `from` on then adds the rule's
+ * step to a and b (in place), read by the next step:
+ *
+ *     db = c0 + x (c1 + x (c2 + x c3)),    a += eta / a + db r,    b += db.
+ *
+ * Arguments as for li_run; r is the state (in/out), X (n_steps, n) receives x(t) and V
+ * (n_steps, n) r(t). The arithmetic is the torch step's, term by term, so NaN and
+ * infinities come out as there.
+ */
+void gain_run(int64_t n_steps, int64_t n, const real *restrict P, int64_t p_stride,
+              const real *restrict W, const int32_t *restrict indptr,
+              const int32_t *restrict indices, const real *restrict vals,
+              const real *restrict lr, const real *restrict c, real *restrict a,
+              real *restrict b, int64_t sigmoid, const real *restrict rule, int64_t from,
+              real *restrict r, const real *prev, real *X, real *V, real *restrict u)
+{
+    for (int64_t t = 0; t < n_steps; ++t) {
+        const real *p = P + t * p_stride;
+        real *xt = X + t * n, *vt = V + t * n;
+        recurrent(n, W, indptr, indices, vals, prev, u);
+        for (int64_t i = 0; i < n; ++i) {
+            r[i] = (1 - lr[i]) * r[i] + lr[i] * ((u[i] + p[i]) + c[i]);
+            vt[i] = r[i];
+            const real z = a[i] * r[i] + b[i];
+            xt[i] = sigmoid ? 1 / (1 + exp(-z)) : tanh(z);
+        }
+        if (rule && t >= from)
+            for (int64_t i = 0; i < n; ++i) {
+                const real x = xt[i];
+                const real db = rule[1] + x * (rule[2] + x * (rule[3] + x * rule[4]));
+                a[i] += rule[0] / a[i] + db * r[i];
+                b[i] += db;
+            }
+        prev = xt;
+    }
+}
+
 /* One recursive-least-squares update of a readout from one sample, in place. P is
  * symmetric and only its upper triangle (j >= i) is read and written; the caller
  * mirrors it when it needs the whole matrix. With features q = [r, 1] (the 1 when the

@@ -135,6 +135,7 @@ _enabled = os.environ.get("RNNGRAPH_NATIVE", "1") != "0"
 _SIGNATURES = {
     "esn_run": "iiipi" + "p" * 6 + "ip" + "p" * 3 + "i" + "p" * 4 + "i" + "p" * 4 + "ip",
     "li_run": "iipi" + "p" * 13,
+    "gain_run": "iipi" + "p" * 8 + "ipi" + "p" * 5,
     "leaky_tanh": "ii" + "p" * 5,
     "lif_step": "ii" + "p" * 14 + "ii",
     "event_add": "iii" + "p" * 3,
@@ -624,7 +625,9 @@ class ReservoirRun:
 
     ``kind`` ``"esn"``: :math:`x \leftarrow \mathrm{lerp}(x, \tanh(P + g\,W x_p + b), \lambda)`
     with coefficients ``(lr, b)``; ``"li"``: :math:`v \leftarrow g v + c_{rec} (W x_{prev}) +
-    c_{ext} P + c_0`, :math:`x = \tanh(v)`, coefficients ``(g, c_rec, c_ext, c_0)``.
+    c_{ext} P + c_0`, :math:`x = \tanh(v)`, coefficients ``(g, c_rec, c_ext, c_0)``;
+    ``"gain"``: :math:`r \leftarrow (1 - \lambda) r + \lambda (W x_{prev} + P + c)`,
+    :math:`x = f(a r + b)`, coefficients ``(lr, c, a, b)``.
     ``where`` names the public call and the node in errors, ``edge`` the recurrent edge
     (``owner`` keys its cached CSR layout), ``state`` is ``(x, x_prev)``, ``(m, n)`` for
     ``m`` rows (``"li"``: one).
@@ -642,6 +645,12 @@ class ReservoirRun:
     recurrent input one step later, ``(A, R, rb, z)``: :math:`W x_p` becomes :math:`W x_p +
     A z` with :math:`z(t) = R\,x(t) + r_b` (``A`` ``(n, c)``, ``R`` ``(c, n)``, ``rb``
     ``(c,)`` or ``None``, ``z`` ``(1, c)`` what the first step reads).
+
+    ``rule`` (``"gain"``): ``(sigmoid, numbers, start, targets)``: :math:`f` is the logistic
+    sigmoid when ``sigmoid`` is true (else tanh); with ``numbers`` (:math:`\eta, c_0, \dots,
+    c_3` of an :class:`~rnngraph.nodes.IntrinsicRule`, else ``None``) every step from the
+    run's ``start``-th adds the rule's step to the loop's :math:`a, b`, which are copied into
+    ``targets`` (the node's own tensors) after every chunk.
     """
 
     def __init__(
@@ -657,6 +666,7 @@ class ReservoirRun:
         gain: Tensor | None = None,
         threads: int | None = None,
         mix: Tensor | None = None,
+        rule: tuple | None = None,
     ) -> None:
         x, prev = state
         n, dtype = x.shape[-1], x.dtype
@@ -665,8 +675,8 @@ class ReservoirRun:
         self.lib, self.kind, self.n, self.batch = _library(dtype), kind, n, x.shape[0]
         if self.batch != 1 and (kind != "esn" or feedback is not None):
             raise ValueError(
-                f"{where}: the native {kind} loop runs batch 1 with a fed-back readout or a "
-                f"leaky integrator, got batch {self.batch}"
+                f"{where}: the native {kind} loop runs batch 1 (a batch runs in the echo-state "
+                f"loop without a fed-back readout), got batch {self.batch}"
             )
         W, csr = recurrent_layout(owner, weight)
         self.W = None if W is None else _check(where, what, W, (n, n), dtype)
@@ -694,6 +704,19 @@ class ReservoirRun:
         self.z, self.fed = None, [0, None, None, None, None]
         if feedback is not None:
             self.fed = self._feedback(kind, where, feedback, n, dtype)
+        self.t, self.rule = 0, None
+        if kind == "gain":
+            self.rule = self._gain_rule(where, rule, dtype)
+
+    def _gain_rule(self, where: str, rule: tuple | None, dtype) -> tuple:
+        """The gain loop's activation flag, rule numbers (or ``None``), first plastic step
+        and write-back targets; its gains and shifts become the loop's own copies."""
+        sigmoid, numbers, start, targets = rule if rule is not None else (False, None, 0, None)
+        if numbers is not None:
+            numbers = _check(where, "the rule's numbers", numbers, (5,), dtype)
+            self.coef[2:] = [c.clone() for c in self.coef[2:]]
+            self.consts[-2:] = [_ptr(c) for c in self.coef[2:]]
+        return int(bool(sigmoid)), numbers, int(start), targets
 
     def _coefficients(self, where: str, coef: list, n: int, dtype) -> tuple[list[Tensor], int]:
         """The coefficients as ``(n,)`` vectors (row stride 0), or, for an ``"esn"`` loop
@@ -746,6 +769,9 @@ class ReservoirRun:
         if self.kind == "esn":
             self._esn(P, stride, out)
             V = out
+        elif self.kind == "gain":
+            V = torch.empty(n_steps, m, n, dtype=dtype)
+            self._gain(P, stride, out, V)
         else:
             args = [*head, _ptr(P), stride, *self.consts, _ptr(self.x), _ptr(self.prev)]
             V = torch.empty(n_steps, m, n, dtype=dtype)
@@ -753,6 +779,20 @@ class ReservoirRun:
         # a copy: a view would keep the chunk's buffer from being reused for the next one
         self.prev = out[-1].clone()
         return out, V
+
+    def _gain(self, P: Tensor, stride: int, out: Tensor, V: Tensor) -> None:
+        """The gain loop over a chunk (its rule from the run's ``start``-th step), then the
+        gains and shifts copied into the rule's targets."""
+        sigmoid, numbers, start, targets = self.rule
+        steps = out.shape[0]
+        plastic = [sigmoid, _ptr(numbers), max(0, start - self.t)]
+        args = [steps, self.n, _ptr(P), stride, *self.consts, *plastic, _ptr(self.x)]
+        self.lib.gain_run(*args, _ptr(self.prev), _ptr(out), _ptr(V), _ptr(self.u))
+        self.t += steps
+        if numbers is not None and targets is not None:
+            with torch.no_grad():
+                for target, value in zip(targets, self.coef[2:], strict=True):
+                    target.copy_(value.view_as(target))
 
     def _esn(self, P: Tensor, stride: int, out: Tensor) -> None:
         """The echo-state loop over a chunk: the row groups in parallel (OpenMP threads, in

@@ -9,6 +9,9 @@ import pytest
 import torch
 
 import rnngraph as rg
+from rnngraph import _native
+from rnngraph.network import _compiled
+from rnngraph.network.executor import Hook
 
 F64 = torch.float64
 N = 25
@@ -69,6 +72,73 @@ def test_fit_intrinsic_follows_the_rule_step_by_step(activation, mu, sigma):
     np.testing.assert_allclose(node.b.numpy(), b, rtol=0, atol=1e-12)
     np.testing.assert_allclose(rec.output[:, -1].numpy(), x, rtol=0, atol=1e-12)
     np.testing.assert_allclose(net.state["res.x"].numpy(), x, rtol=0, atol=1e-12)
+
+
+needs_native = pytest.mark.skipif(
+    not _native.available(), reason=f"native loops unavailable: {_native.failure()}"
+)
+
+
+@needs_native
+@pytest.mark.parametrize(
+    "activation, mu, sigma", [("tanh", 0.0, 0.3), ("sigmoid", 0.2, 1.0)], ids=["tanh", "sigmoid"]
+)
+def test_the_native_loop_applies_the_rule_across_chunks(
+    monkeypatch, generic, activation, mu, sigma
+):
+    """Batch 1 runs in the C loop, the rule included (the hook's torch function is never
+    called), in 16-step chunks with the washout ending inside the third: the gains, shifts
+    and states are the NumPy rule's and the torch loop's."""
+    monkeypatch.setattr(_compiled, "_CHUNK_ELEMENTS", 16 * (N + 2))
+    u = np.random.default_rng(4).uniform(-1, 1, (1, 150, 2))
+    chunks = []
+    gain = _native.ReservoirRun._gain
+    monkeypatch.setattr(
+        _native.ReservoirRun, "_gain", lambda run, *a: chunks.append(run.t) or gain(run, *a)
+    )
+    net, node = network(activation, mu, sigma)
+    assert net.compile().explain().loop == "native reservoir loop"
+    monkeypatch.setattr(type(node), "plasticity", None, raising=False)  # never called
+    rec = net.fit_intrinsic(u, epochs=2, washout=40)
+    assert chunks == [16 * k for k in range(10)] * 2
+    a, b, x = reference(u, 2, 40, activation, mu, sigma)
+    assert np.abs(b).max() > 0.05  # the rule moved the shifts
+    for got, want in ((node.a, a), (node.b, b), (rec.output[:, -1], x), (net.state["res.x"], x)):
+        np.testing.assert_allclose(got.numpy(), want, rtol=0, atol=1e-12)
+    monkeypatch.undo()
+    torch_net, torch_node = network(activation, mu, sigma)
+    with generic:
+        torch_rec = torch_net.fit_intrinsic(u, epochs=2, washout=40)
+    assert torch.allclose(torch_node.a, node.a, rtol=0, atol=1e-13)
+    assert torch.allclose(torch_rec.output, rec.output, rtol=0, atol=1e-13)
+
+
+def test_a_rule_of_a_subclass_is_the_one_applied():
+    """A subclass that redefines ``plasticity`` loses the gain map's native loop (explain
+    says why) and its own rule is applied, step by step."""
+
+    class ShiftOnly(rg.nodes.IPReservoir):
+        def plasticity(self, r, x):
+            return torch.zeros_like(x), torch.full_like(x, 1e-3)
+
+    w_in, w, bias = weights()
+    net = rg.Network(dt=1.0, dtype=F64)
+    net.add_func_node("in", 2)
+    node = ShiftOnly(N, lr=0.4, bias=bias, sigma=0.3)
+    net.add_diffeq_node("res", node)
+    net.add_edge("in", "res", weights=w_in)
+    net.add_edge("res", "res", weights=w, feedback=True)
+    why = net.compile().explain().loop_why
+    assert "ShiftOnly overrides plasticity() and declares no gain map" in why
+    net.fit_intrinsic(np.zeros((30, 2)), washout=10)
+    assert torch.equal(node.a, torch.ones(N, dtype=F64))
+    np.testing.assert_allclose(node.b.numpy(), 20e-3, rtol=1e-12)
+
+
+@pytest.mark.parametrize("rule", [("hebbian", 0), ("intrinsic", -1), ("intrinsic", True), "x"])
+def test_a_hook_refuses_a_rule_it_cannot_name(rule):
+    with pytest.raises(ValueError, match="rule must be"):
+        Hook("res", (), lambda t: None, rule=rule)
 
 
 def test_a_plain_run_leaves_gains_and_shifts_and_computes_the_map():

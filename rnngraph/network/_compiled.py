@@ -1067,6 +1067,8 @@ class CompiledNetwork(nn.Module):
         ys[plan.node], ys[f"{plan.node}.{node.state_vars[0]}"] = reservoir.chunk(
             drive, n_steps, out
         )
+        if node.output_var != node.state_vars[0]:  # a gain map's x: the output itself
+            ys[f"{plan.node}.{node.output_var}"] = ys[plan.node]
         self._func_outputs(ys, plan.post)
 
     def _weights(self, event: bool, written: set) -> list[Tensor]:
@@ -1199,7 +1201,7 @@ class CompiledNetwork(nn.Module):
         r.W, r.BIAS = self._weights(event, r.written), self._bias_rows(summed, live, r.written)
         r.STEP, r.S = self._kernels(ctx), self._start(state)
         if native:
-            args = (plan.reservoir, self.nodes, plan, self.dt, r.S[0], r.S[1:])
+            args = (plan.reservoir, self.nodes, plan, self.dt, r.S[0], r.S[1:], hooks)
             r.reservoir = start_reservoir(*args)
         r.ZERO = [
             torch.zeros(batch, self.nodes[v].input_size(i), device=dev, dtype=dtype)

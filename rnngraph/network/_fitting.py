@@ -1035,7 +1035,8 @@ class FittingMixin:
                 ip.a.add_(da.sum(0))
                 ip.b.add_(db.sum(0))
 
-        hook = Hook(label, (f"{label}.r", f"{label}.x"), tune)
+        # the rule the node declares, from step `washout`: a native loop applies it itself
+        hook = Hook(label, (f"{label}.r", f"{label}.x"), tune, rule=("intrinsic", washout))
         with self._all_or_nothing(params=(ip.a, ip.b)), torch.no_grad():
             for _ in range(epochs):
                 rec = model.execute(where, x, None, None, verbose, None, hooks=(hook,))

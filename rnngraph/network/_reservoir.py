@@ -1,10 +1,13 @@
 """The whole-chunk loops of a network: when a plan's structure has one, and its run.
 
-Two structures run as one C loop over all steps of a chunk (``rnngraph._native``), chosen by
+Three structures run as one C loop over all steps of a chunk (``rnngraph._native``), chosen by
 what the node declares, never by its class:
 
 * ``"esn"``: a node with a leaky map (:meth:`~rnngraph.nodes.DENode.leaky_map`) whose
   activation is ``tanh`` (reservoirpy's reservoir; ``leaky_tanh``);
+* ``"gain"``: a node with a gain map (:meth:`~rnngraph.nodes.DENode.gain_map`) whose
+  activation is ``tanh`` or the logistic sigmoid (``IPReservoir``), its intrinsic-plasticity
+  rule applied in the loop when a trainer's hook asks for that rule alone;
 * ``"li"``: a node with one linear variable (:meth:`~rnngraph.nodes.DENode.linear_part`)
   fed by two inputs, whose output function is ``tanh`` and whose integrator has an affine
   one-step map (RectiPy's leaky integrator, ``li``).
@@ -56,6 +59,7 @@ class Reservoir:
     post: tuple[str, ...]
     feedback: Any = None  # the delay-1 edge from the fed-back readout, or None
     readout: Any = None  # the edge node -> readout it feeds back
+    rules: tuple[str, ...] = ()  # the node's rules the loop applies itself ("intrinsic")
 
 
 def _kind(node: Node) -> tuple[str | None, str]:
@@ -73,9 +77,18 @@ def _kind(node: Node) -> tuple[str | None, str]:
         if lm.f is not torch.tanh:
             return None, "the leaky map's activation is not tanh"
         return "esn", lm.input
+    gm, why_gain = node.structure("gain_map")
+    if gm is not None:
+        if node.output_function is not None:
+            return None, "the output goes through an output function"
+        if len(node.state_vars) != 2 or node.output_var != node.state_vars[1]:
+            return None, "its state is not (input, output)"
+        if gm.f is not torch.tanh and gm.f is not torch.sigmoid:
+            return None, "the gain map's activation is neither tanh nor the logistic sigmoid"
+        return "gain", gm.input
     lin, why = node.structure("linear_part")
     if lin is None:
-        return None, f"{why_map}; {why}"
+        return None, f"{why_map}; {why_gain}; {why}"
     if getattr(node, "emits_events", False):
         return None, "a spiking node (the whole-sequence loops serve rate reservoirs)"
     if len(lin) != 1 or len(next(iter(lin.values())).gains) != 2:
@@ -154,7 +167,10 @@ def find_reservoir(plan: Any, nodes: Mapping[str, Node]) -> tuple[Reservoir | No
         if t.node == v and kind == "li" and t.var == var and (t.static or t.external):
             return None, "the drive enters the recurrent input"
     post, why = _post_nodes(plan, nodes, v)
-    return (None, why) if why else (Reservoir(kind, v, edge, var, post, fed, readout), None)
+    if why:
+        return None, why
+    rules = ("intrinsic",) if kind == "gain" and node.gain_map().rule is not None else ()
+    return Reservoir(kind, v, edge, var, post, fed, readout, rules), None
 
 
 def _fed_readout(plan, nodes, kind, v, edge, fed) -> tuple[Any, str | None]:
@@ -189,9 +205,12 @@ def reservoir_unusable(
     ``None``."""
     if r is None:
         return why
+    # the loop applies one rule of its node's own in place of the hook that asks for it
+    asking = [(h.node, h.rule[0]) for h in hooks if getattr(h, "rule", None) is not None]
+    ruled = [a for a in asking if a in _rules(r)]
     reasons: tuple = (
         (ctx.grad, "the run needs gradients"),
-        (bool(hooks), "a trainer's hooks run inside the loop"),
+        (len(ruled) != len(hooks) or len(ruled) > 1, "a trainer's hooks run inside the loop"),
     )
     if r.kind == "window":  # torch on any device: only the switch applies
         off = "whole-chunk loops are switched off (set_enabled(False))"
@@ -204,6 +223,11 @@ def reservoir_unusable(
             (not _native.int32_indices(weight), "more than 2**31 nonzeros"),
         )
     return next((text for bad, text in reasons if bad and text), None)
+
+
+def _rules(r: Reservoir) -> set[tuple[str, str]]:
+    """``(node, rule)`` of the rules the loop applies itself."""
+    return {(r.node, name) for name in r.rules}
 
 
 def _batch_unusable(r: Reservoir, weight: Tensor) -> str | None:
@@ -231,6 +255,9 @@ def _coefficients(r: Reservoir, node: Node, plan: Any, dt: float, like: Tensor) 
             if r.feedback is not None and r.feedback.module.bias is not None:
                 bias = bias + r.feedback.module.bias.detach()
             return [lm.lr, lm.bias + (0.0 if static else bias)]
+        if r.kind == "gain":
+            gm = node.gain_map()
+            return [gm.lr, gm.bias + (0.0 if static else bias), gm.a, gm.b]
         part = next(iter(node.linear_part().values()))
         g = affine_gain(node.integrator, dt, part.tau, like)
         drive = next(k for k in part.gains if k != r.var)
@@ -269,10 +296,10 @@ class WindowRun:
 
 
 def start_reservoir(
-    r: Reservoir, nodes, plan, dt: float, s0: tuple, lines: list[Tensor]
+    r: Reservoir, nodes, plan, dt: float, s0: tuple, lines: list[Tensor], hooks=()
 ) -> _native.ReservoirRun | WindowRun:
     """The loop of one run from the node's state ``s0`` and the delay ``lines`` (one per
-    delayed edge, in the plan's order)."""
+    delayed edge, in the plan's order), applying the node's rules the ``hooks`` ask for."""
     node = nodes[r.node]
     if r.kind == "window":
         return WindowRun(node, s0)
@@ -295,9 +322,22 @@ def start_reservoir(
     state = (x, line[r.edge.key])
     mix = node.leaky_map().mix if r.kind == "esn" else None
     mix = None if mix is None else torch.as_tensor(mix).detach().to(x.dtype).contiguous()
+    rule = _gain_rule(node, hooks, x.dtype) if r.kind == "gain" else None
     return _native.ReservoirRun(
-        r.kind, where, r.edge.key, r.edge.module, weight, coef, state, feedback, mix=mix
+        r.kind, where, r.edge.key, r.edge.module, weight, coef, state, feedback, mix=mix, rule=rule
     )
+
+
+def _gain_rule(node: Node, hooks, dtype: torch.dtype) -> tuple:
+    """The gain loop's ``rule`` argument: the activation, and the node's intrinsic rule with
+    its first step when a hook asks for it (its gains and shifts the tensors it updates)."""
+    gm = node.gain_map()
+    sigmoid = gm.f is torch.sigmoid
+    asks = [h.rule[1] for h in hooks if h.rule is not None and h.rule[0] == "intrinsic"]
+    if not asks:
+        return sigmoid, None, 0, None
+    numbers = torch.tensor([gm.rule.eta, *gm.rule.coef], dtype=torch.float64).to(dtype)
+    return sigmoid, numbers, asks[0], (gm.a, gm.b)
 
 
 def delay_lines(r: Reservoir, plan: Any, run: _native.ReservoirRun) -> list[Tensor]:
@@ -312,4 +352,7 @@ def final_state(r: Reservoir, plan: Any, nodes: Mapping[str, Node], run) -> list
     node = nodes[r.node]
     if r.kind == "window":
         return [node.State(*run.state())]
-    return [node.State(run.state()[0]), *delay_lines(r, plan, run)]
+    x, prev = run.state()
+    # a gain map's output variable is the last output, which its self-edge also holds
+    own = (x, prev) if r.kind == "gain" else (x,)
+    return [node.State(*own), *delay_lines(r, plan, run)]

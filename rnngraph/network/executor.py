@@ -41,6 +41,10 @@ class Hook:
     precomputed input). Edges leaving a static node cannot be written: their products are
     computed before the loop. Trainers use hooks to update weights inside the loop (RLS) or to
     carry eligibility traces (e-prop).
+    ``rule`` ``("intrinsic", start)`` says that ``fn`` applies the intrinsic-plasticity rule
+    ``node`` declares (:class:`~rnngraph.nodes.GainMap`) at every step from the run's
+    ``start``-th, and nothing else: a native loop of that node may then apply the rule
+    itself instead of calling ``fn``.
     """
 
     node: str
@@ -49,6 +53,7 @@ class Hook:
     replaces: bool = False
     writes: tuple[str, ...] = ()
     recorded: bool = False
+    rule: tuple[str, int] | None = None
 
     def __post_init__(self) -> None:
         # a single name is one name (never its characters); lists become tuples
@@ -62,6 +67,16 @@ class Hook:
         object.__setattr__(self, "recorded", as_flag("Hook", "recorded", self.recorded))
         if self.recorded and not self.replaces:
             raise ValueError("Hook: recorded=True needs replaces=True (a value to record)")
+        ok = self.rule is None or (
+            isinstance(self.rule, tuple)
+            and len(self.rule) == 2
+            and self.rule[0] == "intrinsic"
+            and isinstance(self.rule[1], int)
+            and not isinstance(self.rule[1], bool)
+            and self.rule[1] >= 0
+        )
+        if not ok:
+            raise ValueError(f"Hook: rule must be ('intrinsic', start >= 0), got {self.rule!r}")
 
     @property
     def spec(self) -> HookSpec:

@@ -27,6 +27,8 @@ __all__ = [
     "DENode",
     "FuncNode",
     "INTEGRATORS",
+    "GainMap",
+    "IntrinsicRule",
     "LeakyMap",
     "WindowMap",
     "LinearPart",
@@ -69,6 +71,7 @@ ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
 _STRUCTURE_MATH = {
     "linear_part": ("rhs", "decay", "output", "event", "add_noise"),
     "leaky_map": ("map", "output", "event", "add_noise"),
+    "gain_map": ("map", "output", "event", "add_noise", "plasticity"),
     "window_map": ("map", "output", "event", "add_noise"),
 }
 
@@ -311,6 +314,61 @@ class LeakyMap(NamedTuple):
         computes it (``torch.lerp``)."""
         base = x if self.mix is None else x @ self.mix.T
         return torch.lerp(base, self.f(drive + self.bias), self.lr)
+
+
+class IntrinsicRule(NamedTuple):
+    r"""One step of an intrinsic-plasticity rule of a :class:`GainMap`, whose shift step is a
+    polynomial of degree 3 or less in the unit's output:
+
+    .. math::
+
+        \Delta b = c_0 + c_1 x + c_2 x^2 + c_3 x^3, \qquad
+        \Delta a = \eta / a + \Delta b \, r
+
+    (``coef`` :math:`(c_0, c_1, c_2, c_3)`, the learning rate :math:`\eta` included in
+    them; ``eta`` :math:`\eta`). Every path (the torch step, the native loop) evaluates
+    it from these numbers, in Horner's order.
+    """
+
+    eta: float
+    coef: tuple[float, float, float, float]
+
+    def deltas(self, a: Tensor, r: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
+        r""":math:`(\Delta a, \Delta b)` for one step's ``r`` and ``x`` (``(..., n)``) and
+        the gains ``a`` before it."""
+        c0, c1, c2, c3 = self.coef
+        db = c0 + x * (c1 + x * (c2 + x * c3))
+        return self.eta / a + db * r, db
+
+
+class GainMap(NamedTuple):
+    r"""A discrete leaky map on the units' input, read out through a gain and a shift per
+    unit (reservoirpy's reservoir with intrinsic plasticity):
+
+    .. math::
+
+        r(t) = (1 - \lambda)\, r(t-1) + \lambda \big(I(t) + c\big), \qquad
+        x(t) = f\big(a \odot r(t) + b\big)
+
+    ``lr`` is :math:`\lambda` (in (0, 1]), ``bias`` :math:`c`, ``a`` and ``b`` the gains
+    and shifts (``(n,)`` tensors a rule may change in place), ``f`` the activation,
+    ``input`` the name of :math:`I`, and ``rule`` the :class:`IntrinsicRule` a trainer
+    applies after each step (``None``: none). The model's state variables are :math:`r`
+    and :math:`x`, in that order.
+    """
+
+    lr: Any
+    bias: Any
+    a: Tensor
+    b: Tensor
+    f: Callable[[Tensor], Tensor]
+    input: str
+    rule: IntrinsicRule | None = None
+
+    def step(self, r: Tensor, drive: Tensor) -> tuple[Tensor, Tensor]:
+        """:math:`r(t)` and :math:`x(t)` from :math:`r(t-1)` and the input :math:`I(t)`."""
+        r = (1.0 - self.lr) * r + self.lr * (drive + self.bias)
+        return r, self.f(self.a * r + self.b)
 
 
 class WindowMap(NamedTuple):
@@ -723,6 +781,12 @@ class DENode(Node):
         derived from it and fast kernels may serve it), or ``None``."""
         return None
 
+    def gain_map(self) -> GainMap | None:
+        """Optional structure of a discrete map: a :class:`GainMap` (a leaky map on the
+        input, read out through gains and shifts; then :meth:`map` is derived from it and
+        the native reservoir loop may serve it, its plasticity rule included), or ``None``."""
+        return None
+
     def window_map(self) -> WindowMap | None:
         """Optional structure of a discrete map: a :class:`WindowMap` (the state is a window
         of the last inputs, the output a fixed function of it; then :meth:`map` is derived
@@ -747,11 +811,14 @@ class DENode(Node):
 
     def map(self, s: tuple, i: tuple, dt: float) -> tuple:
         """The state after one step of a discrete-map model (``integrator="map"`` or
-        ``"exact"``); derived from :meth:`leaky_map` or :meth:`window_map` when the model
-        declares one."""
+        ``"exact"``); derived from :meth:`leaky_map`, :meth:`gain_map` or :meth:`window_map`
+        when the model declares one."""
         lm = self.leaky_map()
         if lm is not None:
             return self.State(lm.step(s[0], getattr(i, lm.input)))
+        gm = self.gain_map()
+        if gm is not None:
+            return self.State(*gm.step(s[0], getattr(i, gm.input)))
         wm = self.window_map()
         if wm is None:
             raise NotImplementedError(f"{type(self).__name__} defines no map()")
@@ -808,9 +875,9 @@ class DENode(Node):
 
     @property
     def is_map(self) -> bool:
-        """Whether the model is a discrete map (defines :meth:`map`, :meth:`leaky_map` or
-        :meth:`window_map`)."""
-        return any(_defines(type(self), m) for m in ("map", "leaky_map", "window_map"))
+        """Whether the model is a discrete map (defines :meth:`map`, :meth:`leaky_map`,
+        :meth:`gain_map` or :meth:`window_map`)."""
+        return any(_defines(type(self), m) for m in ("map", "leaky_map", "gain_map", "window_map"))
 
     @property
     def has_decay(self) -> bool:
@@ -818,13 +885,14 @@ class DENode(Node):
         return _defines(type(self), "decay") or _defines(type(self), "linear_part")
 
     def structure(self, name: str) -> tuple[Any, str | None]:
-        """The declared structure ``name`` (``"linear_part"``, ``"leaky_map"`` or
-        ``"window_map"``) if the
-        model's mathematics still is what it declares, and ``None``; else ``None`` and why.
+        """The declared structure ``name`` (``"linear_part"``, ``"leaky_map"``,
+        ``"gain_map"`` or ``"window_map"``) if the model's mathematics still is what it
+        declares, and ``None``; else ``None`` and why.
 
         A declaration holds for the class that makes it and its subclasses, unless a
         subclass redefines the mathematics it describes (``rhs``/``decay`` for a linear
-        part, ``map`` for a leaky map, and ``output``/``event`` for both) without declaring
+        part, ``map`` for a map, ``plasticity`` for a gain map's rule, and
+        ``output``/``event`` for all) without declaring
         it again: an empty subclass keeps the fast paths of its base, one that changes
         its equations gets the generic path."""
         why = _withdrawn(type(self), name)

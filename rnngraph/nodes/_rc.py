@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from .._checks import as_int, as_tensor
-from ._base import DENode, LeakyMap, WindowMap
+from ._base import DENode, GainMap, IntrinsicRule, LeakyMap, WindowMap
 from ._rate import _activation, _activation_name, _map_only
 
 __all__ = ["ES2N", "IPReservoir", "NVAR"]
@@ -250,22 +250,29 @@ class IPReservoir(DENode):
         self.add_param("b", torch.zeros(self.n, dtype=torch.float64))
         self.check_train()
 
-    def map(self, s, i, dt):
-        r""":math:`r(t) = (1 - \lambda) r(t-1) + \lambda (I(t) + c)`, :math:`x = f(a r + b)`."""
-        r = (1.0 - self.lr) * s.r + self.lr * (i.I + self.bias)
-        return self.State(r, self._f(self.a * r + self.b))
+    def gain_map(self) -> GainMap:
+        r""":math:`r(t) = (1 - \lambda) r(t-1) + \lambda (I(t) + c)`, :math:`x = f(a r + b)`,
+        with the rule of :meth:`plasticity` (from which the torch step, ``fit_intrinsic``'s
+        per-step update and the native reservoir loop are derived)."""
+        return GainMap(self.lr, self.bias, self.a, self.b, self._f, "I", self._rule)
+
+    @property
+    def _rule(self) -> IntrinsicRule:
+        r"""The rule's shift step as a polynomial in :math:`x`: for tanh
+        :math:`\frac{\eta}{\sigma^2}\big(\mu - (2\sigma^2 + 1) x - \mu x^2 + x^3\big)`,
+        for the sigmoid :math:`\eta\big(1 - (2 + 1/\mu) x + x^2/\mu\big)`."""
+        eta, mu = self.learning_rate, self.mu
+        if self.activation == "tanh":
+            k = eta / self.sigma**2
+            coef = (k * mu, -k * (2.0 * self.sigma**2 + 1.0), -k * mu, k)
+        else:
+            coef = (eta, -eta * (2.0 + 1.0 / mu), eta / mu, 0.0)
+        return IntrinsicRule(eta, coef)
 
     def plasticity(self, r, x):
         r"""The steps :math:`(\Delta a, \Delta b)` of the rule for one step's ``r`` and ``x``
         (``(..., n)`` each; the learning rate included)."""
-        eta, mu = self.learning_rate, self.mu
-        if self.activation == "tanh":  # eta mu / s^2 - eta x (2 s^2 + 1 + x (mu - x)) / s^2
-            var = self.sigma**2
-            inner = torch.addcmul(torch.full_like(x, 2.0 * var + 1.0), x, mu - x)
-            db = torch.addcmul(torch.full_like(x, eta * mu / var), x, inner, value=-eta / var)
-        else:  # eta (1 - (2 + 1/mu) x + x^2 / mu) = eta + eta x (x / mu - 2 - 1/mu)
-            db = torch.addcmul(torch.full_like(x, eta), x, x / mu - (2.0 + 1.0 / mu), value=eta)
-        return torch.addcmul(eta / self.a, db, r), db
+        return self._rule.deltas(self.a, r, x)
 
 
 def _number(where: str, name: str, value, positive: bool) -> float:
