@@ -438,35 +438,48 @@ static inline rvec load(const real *p)
     return v;
 }
 
-/* UT = W XT for the blocked transposed rows (see above) of nb blocks */
-static void csr_rows(int64_t nb, int64_t n, const int32_t *restrict indptr,
+/* UT = W XT for the blocked transposed rows (see above) of the m rows' blocks. Each block
+ * is summed H vectors wide (H = 2, or 1 for a last block of at most LANES rows, whose other
+ * half is padding): lane by lane the same sums in the same order either way. */
+static inline __attribute__((always_inline)) void csr_block(int64_t n, int H, const int32_t *restrict indptr,
+                             const int32_t *restrict indices, const real *restrict vals,
+                             const real *restrict xb, real *restrict ub)
+{
+    for (int64_t i = 0; i < n; ++i) {
+        rvec acc[4][2] = {{{0}}};
+        int32_t k = indptr[i];
+        const int32_t end = indptr[i + 1];
+        for (; k + 4 <= end; k += 4)
+            for (int s = 0; s < 4; ++s) {
+                const rvec v = (rvec){0} + vals[k + s];
+                const real *restrict xj = xb + (int64_t)indices[k + s] * RB;
+                for (int h = 0; h < H; ++h)
+                    acc[s][h] += v * load(xj + h * LANES);
+            }
+        for (; k < end; ++k) {
+            const rvec v = (rvec){0} + vals[k];
+            const real *restrict xj = xb + (int64_t)indices[k] * RB;
+            for (int h = 0; h < H; ++h)
+                acc[0][h] += v * load(xj + h * LANES);
+        }
+        for (int h = 0; h < 2; ++h) { /* a padding half is written as zeros */
+            const rvec sum = (acc[0][h] + acc[1][h]) + (acc[2][h] + acc[3][h]);
+            memcpy(ub + i * RB + h * LANES, &sum, sizeof sum);
+        }
+    }
+}
+
+static void csr_rows(int64_t m, int64_t n, const int32_t *restrict indptr,
                      const int32_t *restrict indices, const real *restrict vals,
                      const real *restrict xt, real *restrict ut)
 {
-    for (int64_t blk = 0; blk < nb; ++blk) {
+    for (int64_t blk = 0; blk * RB < m; ++blk) {
         const real *restrict xb = xt + blk * n * RB;
-        for (int64_t i = 0; i < n; ++i) {
-            rvec acc[4][2] = {{{0}}};
-            int32_t k = indptr[i];
-            const int32_t end = indptr[i + 1];
-            for (; k + 4 <= end; k += 4)
-                for (int s = 0; s < 4; ++s) {
-                    const rvec v = (rvec){0} + vals[k + s];
-                    const real *restrict xj = xb + (int64_t)indices[k + s] * RB;
-                    acc[s][0] += v * load(xj);
-                    acc[s][1] += v * load(xj + LANES);
-                }
-            for (; k < end; ++k) {
-                const rvec v = (rvec){0} + vals[k];
-                const real *restrict xj = xb + (int64_t)indices[k] * RB;
-                acc[0][0] += v * load(xj);
-                acc[0][1] += v * load(xj + LANES);
-            }
-            for (int h = 0; h < 2; ++h) {
-                const rvec sum = (acc[0][h] + acc[1][h]) + (acc[2][h] + acc[3][h]);
-                memcpy(ut + blk * n * RB + i * RB + h * LANES, &sum, sizeof sum);
-            }
-        }
+        real *restrict ub = ut + blk * n * RB;
+        if (m - blk * RB > LANES)
+            csr_block(n, 2, indptr, indices, vals, xb, ub);
+        else
+            csr_block(n, 1, indptr, indices, vals, xb, ub);
     }
 }
 
@@ -522,7 +535,7 @@ static void recurrent_rows(int64_t m, int64_t n, const real *restrict W,
     } else {
         const int64_t nb = (m + RB - 1) / RB;
         to_blocks(m, n, x, scratch);
-        csr_rows(nb, n, indptr, indices, vals, scratch, scratch + nb * RB * n);
+        csr_rows(m, n, indptr, indices, vals, scratch, scratch + nb * RB * n);
         from_blocks(m, n, scratch + nb * RB * n, u);
     }
     for (int64_t r = 0; r < m && gain; ++r)
@@ -583,7 +596,7 @@ static void esn_blocked(int64_t n_steps, int64_t m, int64_t n, const real *P, in
     for (int64_t t = 0; t < n_steps; ++t) {
         const real *x0 = t ? X + (t - 1) * xs : x;
         real *xo = X + t * xs;
-        csr_rows(nb, n, indptr, indices, vals, xt, ut);
+        csr_rows(m, n, indptr, indices, vals, xt, ut);
         from_blocks(m, n, ut, u); /* the products back into rows */
         for (int64_t r = 0; r < m; ++r) {
             real *restrict ur = u + r * n;

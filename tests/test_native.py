@@ -385,11 +385,12 @@ def _reference_esn(dtype, seed=0):
     return net, ref.GraphDesc(1.0, descs, edges, "in", "res")
 
 
-@pytest.mark.parametrize("batch", [2, 7, 9, 16, 17, 40])
+@pytest.mark.parametrize("batch", [2, 4, 5, 7, 9, 12, 16, 17, 40])
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_a_batch_on_sparse_weights_runs_natively_and_equals_the_reference(batch, dtype):
-    # rows in blocks of 8 (double) or 16 (float) with a padded last block, split over
-    # threads: every row is its own trial of the reference interpreter's run
+    # rows in blocks of 8 (double) or 16 (float) with a padded last block, summed half as
+    # wide when it holds at most 4 (8) rows, split over threads: every row is its own
+    # trial of the reference interpreter's run
     net, g = _reference_esn(dtype)
     c = net.compile()
     assert "native reservoir loop" in str(c.explain(batch_size=batch))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import math
 import numbers
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -324,8 +325,17 @@ class ReservoirEnsemble:
         finals: list[Tensor | None] = [None] * len(pieces)
         chunk = max(1, _CHUNK_ELEMENTS // (_PIECE[self.dtype] * self.units))
 
-        def work(ks: list[int]) -> None:
-            for k in ks:
+        # the threads take the pieces largest first, each the next one left when it is
+        # free: a piece's cost grows with its rows, and a last piece of a seed is smaller
+        order = iter(sorted(range(len(pieces)), key=lambda k: -len(pieces[k]["rows"])))
+        lock = threading.Lock()
+
+        def work() -> None:
+            while True:
+                with lock:
+                    k = next(order, None)
+                if k is None:
+                    return
                 piece = pieces[k]
                 x = self.state[piece["rows"]].contiguous()
                 run = _native.ReservoirRun(
@@ -348,8 +358,7 @@ class ReservoirEnsemble:
                 finals[k] = run.state()[0]
 
         threads = max(1, min(torch.get_num_threads(), len(pieces)))
-        share = [list(range(k, len(pieces), threads)) for k in range(threads)]
-        _native.in_threads(work, [(ks,) for ks in share])
+        _native.in_threads(work, [()] * threads)
         self._hold(pieces, finals)
 
     def _hold(self, pieces: list[dict], finals: list[Tensor]) -> None:
