@@ -42,6 +42,8 @@ def all_finite(x: Tensor, dtype: torch.dtype | None = None) -> bool:
     """
     # a Python float of the sum: torch.isfinite costs several operations
     same = dtype is None or dtype == x.dtype
+    if same and x.numel() == 1:  # one step of one channel: its value, without a sum
+        return math.isfinite(x.item())
     if same and not x.requires_grad and math.isfinite(x.sum().item()):
         return True
     with torch.no_grad():

@@ -30,3 +30,9 @@ def test_values_are_judged_in_the_target_dtype():
     assert all_finite(x)
     assert not all_finite(x, torch.float32)
     assert all_finite(x.clamp(max=1e30), torch.float32)
+
+
+@pytest.mark.parametrize("value", [0.5, math.nan, math.inf, -math.inf])
+def test_a_single_value_is_judged_by_itself(value):
+    assert all_finite(torch.tensor([[value]])) is math.isfinite(value)
+    assert all_finite(torch.tensor([[value]], requires_grad=True)) is math.isfinite(value)

@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -465,3 +467,51 @@ def test_a_carried_step_state_sees_every_change_between_steps():
     assert grads == [(False, False)] * 3 + [(True, True)] * 5
     with pytest.raises(ValueError):
         model.step(torch.randn(5, 3), state)
+
+
+def test_a_step_loop_follows_data_writes_to_bound_parameters():
+    """The leaky map binds a fixed scalar leak rate as a number and skips a zero bias;
+    writes through ``.data`` between steps (value, shape) reach the next step, checked
+    against the map written out in NumPy-free float64."""
+    gen = torch.Generator().manual_seed(4)
+    net = rg.Network(dt=1.0, dtype=F64)
+    net.add_func_node("in", 1)
+    net.add_diffeq_node("res", "leaky_tanh", n=5, lr=0.3)
+    w_in = torch.randn(5, 1, generator=gen, dtype=F64)
+    w = 0.4 * torch.randn(5, 5, generator=gen, dtype=F64)
+    net.add_edge("in", "res", weights=w_in)
+    net.add_edge("res", "res", weights=w, feedback=True)
+    model = net.compile()
+    node = model.nodes["res"]
+    assert not node.lr.requires_grad and node.lr.dim() == 0
+    edits = {
+        2: lambda: node.lr.data.fill_(0.7),
+        4: lambda: node.bias.data.fill_(0.2),
+        6: lambda: setattr(node.lr, "data", torch.tensor([0.5], dtype=F64)),
+    }
+    lr, b = 0.3, 0.0
+    us = torch.randn(9, 1, 1, generator=gen, dtype=F64)
+    x, state = torch.zeros(1, 5, dtype=F64), model.init_state(1)
+    with torch.no_grad():
+        for t, u in enumerate(us):
+            if t in edits:
+                edits[t]()
+                lr, b = float(node.lr.reshape(())), float(node.bias.reshape(-1)[0])
+            x = torch.lerp(x, torch.tanh(u @ w_in.T + x @ w.T + b), lr)
+            y, state = model.step(u, state)
+            torch.testing.assert_close(y, x, rtol=0, atol=1e-14)
+    assert (lr, b) == (0.5, 0.2)
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf])
+def test_a_step_loop_of_one_channel_refuses_a_bad_value(bad):
+    net = rg.Network(dt=1.0)
+    net.add_func_node("in", 1)
+    net.add_diffeq_node("res", "leaky_tanh", n=4)
+    net.add_edge("in", "res", weights=torch.ones(4, 1))
+    net.add_edge("res", "res", weights=0.1 * torch.eye(4), feedback=True)
+    model = net.compile()
+    _, state = model.step(torch.ones(1, 1), None)
+    _, state = model.step(torch.ones(1, 1), state)  # the trusted path from here on
+    with pytest.raises(ValueError, match="NaN or inf"):
+        model.step(torch.tensor([[bad]]), state)

@@ -167,19 +167,34 @@ def empty_scratch() -> None:
     _SCRATCH.pool = None
 
 
-def _snapshot(node: Node) -> list[tuple[Tensor, Tensor]]:
-    """The node's parameters, each with a copy of its values, as a kernel binds them."""
-    return [(t, t.detach().clone()) for t in (getattr(node, n) for n in node.param_names)]
+def _snapshot(node: Node) -> list[tuple[Tensor, torch.dtype, torch.Size, Any]]:
+    """The node's parameters, each with its dtype, shape and a copy of its values (a
+    Python number for one value, which compares faster), as a kernel binds them."""
+    return [
+        (t, t.dtype, t.shape, t.item() if t.numel() == 1 else t.detach().clone())
+        for t in (getattr(node, n) for n in node.param_names)
+    ]
 
 
-def _unchanged(node: Node, snapshot: list[tuple[Tensor, Tensor]]) -> bool:
-    """Whether the node's parameters are the tensors of ``snapshot``, with its values (a
-    write through ``.data`` changes nothing else, so the values themselves are compared)."""
+def _unchanged(node: Node, snapshot: list[tuple[Tensor, torch.dtype, torch.Size, Any]]) -> bool:
+    """Whether the node's parameters are the tensors of ``snapshot``, with its dtypes,
+    shapes and values (a write through ``.data`` changes nothing else, so the values
+    themselves are compared; a NaN never compares equal, so a kernel bound to one is built
+    again)."""
     names = node.param_names
-    return len(names) == len(snapshot) and all(
-        getattr(node, n) is t and t.dtype is c.dtype and torch.equal(t, c)
-        for n, (t, c) in zip(names, snapshot, strict=True)
-    )
+    if len(names) != len(snapshot):
+        return False
+    params, buffers = node._parameters, node._buffers  # faster than Module.__getattr__
+    for n, (t, dtype, shape, copy) in zip(names, snapshot, strict=True):
+        now = params[n] if n in params else buffers[n] if n in buffers else getattr(node, n)
+        if now is not t or t.dtype is not dtype or t.shape != shape:
+            return False
+        if type(copy) is Tensor:
+            if not torch.equal(t, copy):
+                return False
+        elif t.item() != copy:
+            return False
+    return True
 
 
 class StepState(dict):
@@ -194,6 +209,14 @@ class StepState(dict):
         return getattr(self, "_issuer", None) == issuer and self._ids == tuple(
             map(id, self.values())
         )
+
+
+#: How the loop takes a dynamic edge's weights (see ``CompiledNetwork._weights``).
+_AS_LOOP: dict[str, Callable[[Tensor], Tensor]] = {
+    "as is": lambda w: w,
+    "transposed": Tensor.t,
+    "contiguous": lambda w: w.t().contiguous(),
+}
 
 
 @dataclass(frozen=True, eq=False)
@@ -1030,8 +1053,10 @@ class CompiledNetwork(nn.Module):
         for e in t.static:
             src = ys[e.source]
             if acc is None:
-                shape = (*src.shape[:-1], e.module.n_out)
-                out = _scratch().empty(shape, src.device, src.dtype) if scratch else None
+                out = None
+                if scratch:
+                    shape = (*src.shape[:-1], e.module.n_out)
+                    out = _scratch().empty(shape, src.device, src.dtype)
                 acc = e.module.project(src, out=out)
             else:
                 acc = acc.add_(e.module.project(src)) if scratch else acc + e.module.project(src)
@@ -1099,12 +1124,13 @@ class CompiledNetwork(nn.Module):
         and kept while the node's parameters, options and ``dt`` stay as they were
         (compared value for value: writes through ``.data`` leave no other trace)."""
         out = []
+        dt, native, de_nodes = self.dt, _native.enabled(), self.plan.de_nodes
         for v in self.plan.dynamic:
             node = self.nodes[v]
-            if v not in self.plan.de_nodes:
+            if v not in de_nodes:
                 out.append(node.fn)
                 continue
-            key = (self.dt, ctx, _native.enabled(), node.kernel_options())
+            key = (dt, ctx, native, node.kernel_options())
             cached = self._built.get(v)
             if (
                 cached is None
@@ -1566,22 +1592,26 @@ class CompiledNetwork(nn.Module):
     ) -> tuple[Tensor, StepState]:
         """One step of the generated loop from ``state``: the program of :meth:`_run`
         without its per-run work (no observer, no chunks, no output buffer)."""
-        summed, live, written = program.layout
+        if torch.is_grad_enabled() is program.grad:  # the mode already is the program's
+            return self._step_body(program, x, state)
         with torch.set_grad_enabled(program.grad):
-            W = [
-                w if how == "as is" else w.t() if how == "transposed" else w.t().contiguous()
-                for w, how in ((m.effective_weight(), how) for m, how in program.weights)
-            ]
-            BIAS = self._bias_rows(summed, live, written) if summed or live else []
-            ys = {}
-            if program.static_x is not None:  # the static nodes, on this step's input
-                ys = self._func_outputs(ys, self.plan.static, program.static_x(x))
-            P = [(self._precomputed(t, ys, written, False),) for t in program.pre]
-            OUT: list[Any] = [None]
-            S = program.loop(
-                1, None if x is None else (x,), P, W, BIAS, self._kernels(program.ctx),
-                program.zeros, [s(state) for s in program.start], OUT, [], [-1], [], 0, [],
-            )  # fmt: skip
+            return self._step_body(program, x, state)
+
+    def _step_body(
+        self, program: _StepProgram, x: Tensor | None, state: Mapping[str, Tensor]
+    ) -> tuple[Tensor, StepState]:
+        summed, live, written = program.layout
+        W = [_AS_LOOP[how](m.effective_weight()) for m, how in program.weights]
+        BIAS = self._bias_rows(summed, live, written) if summed or live else []
+        ys = {}
+        if program.static_x is not None:  # the static nodes, on this step's input
+            ys = self._func_outputs(ys, self.plan.static, program.static_x(x))
+        P = [(self._precomputed(t, ys, written, False),) for t in program.pre]
+        OUT: list[Any] = [None]
+        S = program.loop(
+            1, None if x is None else (x,), P, W, BIAS, self._kernels(program.ctx),
+            program.zeros, [s(state) for s in program.start], OUT, [], [-1], [], 0, [],
+        )  # fmt: skip
         y = ys[self.output_node] if program.output_static else OUT[0]
         new = StepState(zip(program.keys, self._flatten_state(S), strict=True))
         new._issuer, new._ids = program.issuer, tuple(map(id, new.values()))
@@ -1613,7 +1643,10 @@ class CompiledNetwork(nn.Module):
                 return like.new_zeros(shape) if zero else x
 
         def start(keys: tuple, make: Callable) -> Callable:
-            return lambda state: make(*(state[k] for k in keys))
+            if len(keys) == 1:
+                (key,) = keys
+                return lambda state: make(state[key])
+            return lambda state: make(*[state[k] for k in keys])
 
         starts = [
             start(tuple(f"{v}.{var}" for var in self.nodes[v].state_vars), self.nodes[v].State)
