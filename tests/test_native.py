@@ -80,7 +80,7 @@ def inputs(steps=257, dtype=torch.float64, seed=1):
 def runs_natively(net, batch=1, grad=False, hooks=()):
     model = net.compile()
     if hooks:
-        ctx = Context(grad, model._ref.device, model._ref.dtype)
+        ctx = Context(grad, model._ref.device, model._ref.dtype, model.dt)
         plan = model.plan
         return reservoir_unusable(plan.reservoir, plan.reservoir_why, ctx, batch, hooks) is None
     return model.explain(batch, grad).loop == "native reservoir loop"

@@ -54,11 +54,13 @@ class PlainLIF(SpikingNode):
 
     input_names = ("I",)
 
-    def __init__(self, n, tau=10.0, v_rest=0.0, v_th=1.0, v_reset=0.0, r=1.5, **kwargs):
+    def __init__(
+        self, n, tau=10.0, v_rest=0.0, v_th=1.0, v_reset=0.0, r=1.5, refractory=0.0, **kwargs
+    ):
         super().__init__(n, **kwargs)
         for name, value in dict(tau=tau, v_rest=v_rest, v_th=v_th, v_reset=v_reset, r=r).items():
             self._param(name, value)
-        self.finish(0.0, v_rest)
+        self.finish(refractory, v_rest)
 
     def linear_part(self):
         return {"v": LinearPart(self.tau, self.v_rest, {"I": self.r})}
@@ -78,11 +80,11 @@ def _generic_step(node, s, i, dt):
     return node.output(new), new
 
 
-def _network(kind: str, dtype=F64):
+def _network(kind: str, dtype=F64, refractory=0.0):
     g = torch.Generator().manual_seed(3)
     net = rg.Network(dt=0.5, dtype=dtype)
     net.add_func_node("in", 3)
-    node = LeakyRate(20) if kind == "rate" else PlainLIF(20)
+    node = LeakyRate(20) if kind == "rate" else PlainLIF(20, refractory=refractory)
     net.add_diffeq_node("pop", node)
     scale = 0.8 if kind == "rate" else 2.5
     net.add_edge("in", "pop", weights=scale * torch.rand(20, 3, generator=g, dtype=dtype))
@@ -93,16 +95,21 @@ def _network(kind: str, dtype=F64):
 
 
 @pytest.mark.parametrize("integrator", ["euler", "rk4", "exp_euler"])
-@pytest.mark.parametrize("kind", ["rate", "spiking"])
-def test_a_user_model_declaring_a_linear_membrane_gets_the_fast_kernels(kind, integrator):
-    net = _network(kind)
+@pytest.mark.parametrize(
+    ("kind", "refractory"), [("rate", 0.0), ("spiking", 0.0), ("spiking", 1.5)]
+)
+def test_a_user_model_declaring_a_linear_membrane_gets_the_fast_kernels(
+    kind, refractory, integrator
+):
+    net = _network(kind, refractory=refractory)  # 1.5 ms at dt 0.5: two held steps
     net.get_node("pop").integrator = integrator
     model = net.compile()
     plain = model.explain(batch_size=4)
     node = plain.nodes["pop"]
     assert node[1] == "affine map"
     if kind == "spiking":
-        expected = "native LIF step" if NATIVE else "torch LIF step"
+        # the C step serves a population with a refractory countdown
+        expected = "native LIF step" if NATIVE and refractory else "torch LIF step"
         assert node[0] == expected
         assert plain.edges["pop->pop"].startswith("event-driven") == NATIVE
     else:
@@ -224,10 +231,11 @@ def test_an_empty_subclass_keeps_the_kernels_of_its_base():
         pass
 
     for cls, kernel in ((MyESN, "native leaky-tanh step"), (MyLIF, "native LIF step")):
+        kw = {"refractory": 2.0} if cls is MyLIF else {}  # one held step: the C step
         net = rg.Network(dt=1.0)
         net.add_func_node("in", 1)
-        net.add_diffeq_node("pop", cls(10))
-        net.add_diffeq_node("pop2", cls(10))  # two DE nodes: no whole-network loop
+        net.add_diffeq_node("pop", cls(10, **kw))
+        net.add_diffeq_node("pop2", cls(10, **kw))  # two DE nodes: no whole-network loop
         net.add_edge("in", "pop", weights=torch.ones(10, 1))
         net.add_edge("pop", "pop2", weights=torch.eye(10))
         info = net.compile().explain()
@@ -515,3 +523,33 @@ def test_a_step_loop_of_one_channel_refuses_a_bad_value(bad):
     _, state = model.step(torch.ones(1, 1), state)  # the trusted path from here on
     with pytest.raises(ValueError, match="NaN or inf"):
         model.step(torch.tensor([[bad]]), state)
+
+
+@pytest.mark.skipif(not NATIVE, reason="the native library is unavailable here")
+def test_the_native_lif_step_serves_populations_held_at_the_runs_dt():
+    """The C step is chosen where the countdown holds units at the run's dt (Brian2's
+    rule: 1.5 ms at dt 1 holds none, 2 ms holds one step); a new dt changes the choice,
+    and both kernels give the same spikes as the torch step."""
+    gen = torch.Generator().manual_seed(5)
+    net = rg.Network(dt=1.0, dtype=F64)
+    net.add_func_node("in", 3)
+    net.add_diffeq_node("pop", "lif", n=30, tau_m=10.0, refractory=2.0)
+    net.add_edge("in", "pop", weights=3.0 * torch.rand(30, 3, generator=gen, dtype=F64))
+    w = 0.2 * torch.randn(30, 30, generator=gen, dtype=F64)
+    net.add_edge("pop", "pop", weights=w, feedback=True)
+    model = net.compile()
+    x = torch.rand(1, 200, 3, generator=gen, dtype=F64)
+    for dt, expected in ((1.0, "native LIF step"), (0.5, "native LIF step"), (1.5, "torch")):
+        model.dt = dt
+        chosen = model.explain(batch_size=1).nodes["pop"]
+        assert chosen[0].startswith(expected)
+        if expected == "torch":
+            assert "no refractory steps at this dt" in str(chosen)
+        with torch.no_grad():
+            fast = model.forward(x)
+            native.set_enabled(False)
+            try:
+                reference = model.forward(x)
+            finally:
+                native.set_enabled(True)
+        assert torch.equal(fast, reference) and int(fast.sum()) > 100

@@ -998,7 +998,7 @@ class CompiledNetwork(nn.Module):
         data (``.loop``, ``.nodes[label]``, ``.edges[key]``)."""
         where = "CompiledNetwork.explain"
         batch = as_int(where, "batch_size", batch_size, minimum=1, type_error=ValueError)
-        ctx = Context(as_flag(where, "grad", grad), self._ref.device, self._ref.dtype)
+        ctx = Context(as_flag(where, "grad", grad), self._ref.device, self._ref.dtype, self.dt)
         return explain(self.plan, self.nodes, ctx, batch)
 
     # ------------------------------------------------------------------------------
@@ -1208,7 +1208,7 @@ class CompiledNetwork(nn.Module):
             ridx_all[t] = k
         hooked = tuple(h.spec for h in hooks)
         plan, dev, dtype = self.plan, self._ref.device, self._ref.dtype
-        ctx = Context(grad, dev, dtype)
+        ctx = Context(grad, dev, dtype, self.dt)
         native = reservoir_unusable(plan.reservoir, plan.reservoir_why, ctx, batch, hooks) is None
         event = not grad and _native.events_usable(dtype, dev)
         r = _Run(
@@ -1621,7 +1621,7 @@ class CompiledNetwork(nn.Module):
         """What every :meth:`step` of one kind (``key``: gradients, external input, batch,
         native switch) shares: the generated loop and the layout of its arguments."""
         grad, external, batch, native = key
-        ctx = Context(grad, self._ref.device, self._ref.dtype)
+        ctx = Context(grad, self._ref.device, self._ref.dtype, self.dt)
         event = not grad and _native.events_usable(ctx.dtype, ctx.device)
         layout = self._biases(())
         weights = []

@@ -27,7 +27,7 @@ from torch import Tensor
 
 from .. import _native
 from ._base import AFFINE_GAINS, DENode, affine_gain
-from ._spiking import SpikingNode, hold_steps
+from ._spiking import SpikingNode, hold_steps, refractory_steps
 
 __all__ = [
     "Context",
@@ -43,11 +43,13 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Context:
-    """What a run is: whether it needs gradients, and where its tensors live."""
+    """What a run is: whether it needs gradients, where its tensors live, its time step
+    ``dt`` (ms)."""
 
     grad: bool
     device: torch.device
     dtype: torch.dtype
+    dt: float
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,16 @@ def _no_grad(node: DENode, ctx: Context) -> str | None:
 
 def _native_no_grad(node: DENode, ctx: Context) -> str | None:
     return _no_grad(node, ctx) or _native.unavailable(ctx.dtype, ctx.device)
+
+
+def _native_lif_usable(node: DENode, ctx: Context) -> str | None:
+    """The C step pays where it replaces the refractory countdown's extra torch operations
+    (1.5x at batch 1); without held steps the torch step, which then skips the countdown,
+    is as fast or faster (0.8-1.0x of it; ``benchmarks/native_kernels.py``)."""
+    why = _native_no_grad(node, ctx)
+    if why is None and not bool((refractory_steps(node.refractory, ctx.dt) > 0).any()):
+        why = "no refractory steps at this dt (the torch step skips the countdown)"
+    return why
 
 
 def lif_structure(node: DENode) -> tuple[dict | None, str | None]:
@@ -278,9 +290,9 @@ def _generic(node: DENode, dt: float) -> Callable:
 KERNELS: list[NodeKernel] = [
     NodeKernel(
         "native LIF step",
-        "the LIF-type step in C, one pass over the units",
+        "the LIF-type step with its refractory countdown in C, one pass over the units",
         _lif_declared,
-        _native_no_grad,
+        _native_lif_usable,
         _lif_kernel(native=True),
     ),
     NodeKernel(
