@@ -553,3 +553,26 @@ def test_the_native_lif_step_serves_populations_held_at_the_runs_dt():
             finally:
                 native.set_enabled(True)
         assert torch.equal(fast, reference) and int(fast.sum()) > 100
+
+
+@pytest.mark.skipif(not NATIVE, reason="the native library is unavailable here")
+def test_a_step_loop_takes_the_kernel_of_each_new_dt():
+    net = rg.Network(dt=1.0, dtype=F64)
+    net.add_func_node("in", 2)
+    net.add_diffeq_node("pop", "lif", n=10, tau_m=10.0, refractory=2.0)
+    net.add_edge("in", "pop", weights=4.0 * torch.ones(10, 2, dtype=F64))
+    model = net.compile()
+    x = torch.ones(1, 2, dtype=F64)
+    fresh = net.compile()
+    fresh.dt = 1.5
+    with torch.no_grad():
+        _, state = model.step(x, None)
+        _, state = model.step(x, state)
+        model.dt = 1.5  # no held steps: the torch LIF step, from the next step on
+        for _ in range(20):
+            before = {k: v.clone() for k, v in state.items()}
+            y, state = model.step(x, state)
+            y_ref, ref = fresh.step(x, before)
+            assert torch.equal(y, y_ref) and all(torch.equal(state[k], ref[k]) for k in ref)
+    assert model._last_step.ctx.dt == 1.5  # the program of the new dt
+    assert model.explain().nodes["pop"][0] == "torch LIF step"

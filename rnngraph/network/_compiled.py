@@ -1498,7 +1498,7 @@ class CompiledNetwork(nn.Module):
         if program is not None and type(state) is StepState and state.trusted(program.issuer):
             x = self._plain_step_input(program, x_t)
             if x is not False and self._wants_grad(x, state) is program.grad:
-                if program.native == _native.enabled():
+                if program.native == _native.enabled() and program.ctx.dt == self._dt:
                     return self._step_once(program, x, state)
         return self._checked_step("CompiledNetwork.step", x_t, state)
 
@@ -1524,7 +1524,7 @@ class CompiledNetwork(nn.Module):
         if not (isinstance(state, StepState) and state.trusted(issuer)):
             self._check_state(where, state, batch)
         grad = self._wants_grad(x, state)
-        key = (grad, x is not None, batch, _native.enabled())
+        key = (grad, x is not None, batch, _native.enabled(), self.dt)
         program = self._step_programs.get(key)
         if program is None:
             program = self._step_programs[key] = self._step_program(key, issuer)
@@ -1619,9 +1619,9 @@ class CompiledNetwork(nn.Module):
 
     def _step_program(self, key: tuple, issuer: tuple) -> _StepProgram:
         """What every :meth:`step` of one kind (``key``: gradients, external input, batch,
-        native switch) shares: the generated loop and the layout of its arguments."""
-        grad, external, batch, native = key
-        ctx = Context(grad, self._ref.device, self._ref.dtype, self.dt)
+        native switch, ``dt``) shares: the generated loop and the layout of its arguments."""
+        grad, external, batch, native, dt = key
+        ctx = Context(grad, self._ref.device, self._ref.dtype, dt)
         event = not grad and _native.events_usable(ctx.dtype, ctx.device)
         layout = self._biases(())
         weights = []
