@@ -2,6 +2,8 @@
 
 from . import _native as native
 from . import datasets, edges, hyper, layers, metrics, nodes, observers, training
+from .compat import norse as _norse  # noqa: F401 - rg.compat.norse, after the models
+from .compat import snntorch as _snntorch  # noqa: F401 - rg.compat.snntorch
 from .edges import Linear, bias_weights, input_weights, recurrent_weights
 from .network import CompiledNetwork, Network, ReservoirEnsemble
 from .nodes import DENode, FuncNode, register_model

@@ -14,7 +14,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 PEERS_DIR="${PEERS_DIR:-$ROOT/.peers}"
 PYTHON="${PYTHON:-python3}"
 TORCH_PIN="torch==2.13.0"
-KNOWN="reservoirpy rectipy snntorch brian2"
+KNOWN="reservoirpy rectipy snntorch norse brian2"
 
 usage() {
     echo "usage: bash benchmarks/peers/setup.sh PEER [PEER ...]   (PEER in: $KNOWN, or 'all')" >&2
@@ -26,7 +26,8 @@ peer_packages() {
     case "$1" in
         reservoirpy) echo "reservoirpy==0.4.2 hyperopt==0.2.7 setuptools<81" ;;
         rectipy) echo "rectipy==0.12.2 pyrates==1.2.3" ;;
-        snntorch) echo "snntorch numpy" ;;
+        snntorch) echo "snntorch==1.0.0 numpy" ;;
+        norse) echo "nir nirtorch numpy" ;;  # norse itself: peer_nodeps
         brian2) echo "brian2 numpy<2.4 cython" ;;
         *) return 1 ;;
     esac
@@ -37,7 +38,18 @@ peer_check() {
         reservoirpy) echo "import reservoirpy, hyperopt, torch; assert reservoirpy.__version__ == '0.4.2'" ;;
         rectipy) echo "import rectipy, pyrates, torch" ;;
         snntorch) echo "import numpy, snntorch, torch" ;;
+        norse) echo "import numpy, norse, torch; assert norse.__version__.startswith('1.1')" ;;
         brian2) echo "import brian2, Cython, torch" ;;
+    esac
+}
+
+# A package installed without its dependencies: norse 1.1 lists torchvision (for its example
+# tasks only), which has no build for this torch; the rest of norse needs what peer_packages
+# installs.
+peer_nodeps() {
+    case "$1" in
+        norse) echo "norse==1.1.0" ;;
+        *) echo "" ;;
     esac
 }
 
@@ -56,6 +68,11 @@ setup_peer() {
     echo "$TORCH_PIN" >"$venv/constraints.txt"
     # shellcheck disable=SC2086  # word splitting of the package list is intended
     "$venv/bin/python" -m pip install --quiet -c "$venv/constraints.txt" $pkgs
+    nodeps="$(peer_nodeps "$name")"
+    if [ -n "$nodeps" ]; then
+        # shellcheck disable=SC2086
+        "$venv/bin/python" -m pip install --quiet --no-deps $nodeps
+    fi
     "$venv/bin/python" -c "$check"
     echo "[$name] ready: $venv/bin/python"
 }

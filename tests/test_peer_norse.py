@@ -1,0 +1,75 @@
+"""rnngraph's Norse cells (``rnngraph.compat.norse``) against Norse 1.1 itself
+(``.peers/norse``, ``make peers PEERS=norse``), same inputs and weights, float64, Norse's
+default ``LIFParameters()`` and ``dt = 1 ms``: the same spikes at every step and the same
+gradients of a loss on them. Skipped with a message where the peer's venv is absent."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import rnngraph as rg
+from rnngraph.compat import norse
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHON = ROOT / ".peers" / "norse" / "bin" / "python"
+SIDE = Path(__file__).with_name("_norse_side.py")
+F64 = torch.float64
+B, T, C, N, DT = 4, 150, 6, 30, 1e-3
+
+pytestmark = pytest.mark.skipif(
+    not PYTHON.exists(), reason="Norse's venv .peers/norse is absent (make peers PEERS=norse)"
+)
+
+
+def peer(task: str, tmp_path: Path, **arrays) -> dict[str, np.ndarray]:
+    src, dst = tmp_path / "in.npz", tmp_path / "out.npz"
+    np.savez(src, **arrays)
+    done = subprocess.run(
+        [str(PYTHON), str(SIDE), task, str(src), str(dst)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"},
+    )
+    if done.returncode:
+        sys.stderr.write(done.stderr)
+        raise AssertionError(f"Norse's side of {task!r} failed: {done.stderr[-2000:]}")
+    with np.load(dst) as z:
+        return {k: z[k] for k in z.files}
+
+
+@pytest.mark.parametrize("task", ["lif_cell", "lif_recurrent_cell"])
+def test_spikes_and_gradients_equal_norses(tmp_path, task):
+    g = np.random.default_rng(11)
+    x = g.uniform(0.0, 1.0, (B, T, C))
+    w_in = g.uniform(0.0, 0.8, (N, C))
+    w_rec = g.normal(0.0, 1.0 / np.sqrt(N), (N, N))
+    r = g.normal(0.0, 1.0, (B, T, N))
+    theirs = peer(task, tmp_path, x=x, W_in=w_in, W_rec=w_rec, R=r, dt=DT)
+    net = rg.Network(dt=DT, dtype=F64)
+    net.add_func_node("in", C)
+    if task == "lif_cell":
+        syn, lif = norse.lif_cell(net, "lif", N)
+    else:
+        syn, lif = norse.lif_recurrent_cell(net, "lif", N, torch.tensor(w_rec))
+        net.get_edge(lif, syn).weight.requires_grad_(True)
+    net.add_edge("in", syn, weights=torch.tensor(w_in), train="gd")
+    model = net.compile()
+    y = model.forward(torch.tensor(x))
+    (y * torch.tensor(r)).sum().backward()
+    spikes = theirs["spk"]
+    assert 0.03 < spikes.mean() < 0.6, "the units fire, but not always"
+    np.testing.assert_array_equal(y.detach().numpy(), spikes)
+    grads = {"grad_W_in": model.edges[f"in->{syn}"].weight.grad}
+    if task != "lif_cell":
+        grads["grad_W_rec"] = model.edges[f"{lif}->{syn}"].weight.grad
+    for name, ours in grads.items():
+        ref = theirs[name]
+        assert np.abs(ref).max() > 1e-3
+        np.testing.assert_allclose(ours.numpy(), ref, rtol=1e-5, atol=1e-8 * np.abs(ref).max())
