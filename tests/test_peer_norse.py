@@ -5,20 +5,17 @@ gradients of a loss on them. Skipped with a message where the peer's venv is abs
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from _peer_run import peer_python, run_side
 
 import rnngraph as rg
 from rnngraph.compat import norse
 
-ROOT = Path(__file__).resolve().parents[1]
-PYTHON = ROOT / ".peers" / "norse" / "bin" / "python"
-SIDE = Path(__file__).with_name("_norse_side.py")
+PYTHON = peer_python("norse")
 F64 = torch.float64
 B, T, C, N, DT = 4, 150, 6, 30, 1e-3
 
@@ -28,20 +25,7 @@ pytestmark = pytest.mark.skipif(
 
 
 def peer(task: str, tmp_path: Path, **arrays) -> dict[str, np.ndarray]:
-    src, dst = tmp_path / "in.npz", tmp_path / "out.npz"
-    np.savez(src, **arrays)
-    done = subprocess.run(
-        [str(PYTHON), str(SIDE), task, str(src), str(dst)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"},
-    )
-    if done.returncode:
-        sys.stderr.write(done.stderr)
-        raise AssertionError(f"Norse's side of {task!r} failed: {done.stderr[-2000:]}")
-    with np.load(dst) as z:
-        return {k: z[k] for k in z.files}
+    return run_side("norse", task, tmp_path, **arrays)
 
 
 @pytest.mark.parametrize("task", ["lif_cell", "lif_recurrent_cell"])

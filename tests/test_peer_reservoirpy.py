@@ -7,19 +7,16 @@ weights on both sides. Skipped with a message where the peer's venv is absent.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from _peer_run import peer_python, run_side
 
 import rnngraph as rg
 
-ROOT = Path(__file__).resolve().parents[1]
-PYTHON = ROOT / ".peers" / "reservoirpy" / "bin" / "python"
-SIDE = Path(__file__).with_name("_reservoirpy_side.py")
+PYTHON = peer_python("reservoirpy")
 LR = 0.3
 
 pytestmark = pytest.mark.skipif(
@@ -29,20 +26,7 @@ pytestmark = pytest.mark.skipif(
 
 
 def peer(task: str, tmp_path: Path, **arrays) -> dict[str, np.ndarray]:
-    src, dst = tmp_path / "in.npz", tmp_path / "out.npz"
-    np.savez(src, lr=LR, **arrays)
-    done = subprocess.run(
-        [str(PYTHON), str(SIDE), task, str(src), str(dst)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"},
-    )
-    if done.returncode:
-        sys.stderr.write(done.stderr)
-        raise AssertionError(f"reservoirpy's side of {task!r} failed: {done.stderr[-2000:]}")
-    with np.load(dst) as z:
-        return {k: z[k] for k in z.files}
+    return run_side("reservoirpy", task, tmp_path, lr=LR, **arrays)
 
 
 def esn(n: int, c: int, sr: float, seed: int) -> tuple[rg.Network, dict[str, np.ndarray]]:

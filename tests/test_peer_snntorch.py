@@ -5,20 +5,17 @@ message where the peer's venv is absent."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from _peer_run import peer_python, run_side
 
 import rnngraph as rg
 from rnngraph.compat import snntorch as snn
 
-ROOT = Path(__file__).resolve().parents[1]
-PYTHON = ROOT / ".peers" / "snntorch" / "bin" / "python"
-SIDE = Path(__file__).with_name("_snntorch_side.py")
+PYTHON = peer_python("snntorch")
 F64 = torch.float64
 B, T, C, N = 4, 120, 6, 30
 
@@ -29,20 +26,7 @@ pytestmark = pytest.mark.skipif(
 
 
 def peer(task: str, tmp_path: Path, **arrays) -> dict[str, np.ndarray]:
-    src, dst = tmp_path / "in.npz", tmp_path / "out.npz"
-    np.savez(src, **arrays)
-    done = subprocess.run(
-        [str(PYTHON), str(SIDE), task, str(src), str(dst)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"},
-    )
-    if done.returncode:
-        sys.stderr.write(done.stderr)
-        raise AssertionError(f"snnTorch's side of {task!r} failed: {done.stderr[-2000:]}")
-    with np.load(dst) as z:
-        return {k: z[k] for k in z.files}
+    return run_side("snntorch", task, tmp_path, **arrays)
 
 
 CASES = [  # task, reset, spike_grad, its parameter, threshold

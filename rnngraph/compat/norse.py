@@ -39,6 +39,7 @@ import torch
 
 from .._checks import as_int
 from ..nodes import LIF, ExpSynapse
+from ._build import all_or_nothing, current_into
 
 __all__ = ["DEFAULTS", "lif_cell", "lif_recurrent_cell"]
 
@@ -113,19 +114,7 @@ def _add(net: Any, where: str, label: str, n: int, p: Any, detach_reset: bool) -
         surrogate_scale=1.0,
         detach_reset=detach_reset,
     )
-    syn = f"{label}_syn"
-    net.add_diffeq_node(syn, ExpSynapse(n, tau=-dt / math.log(decay)))
-    try:
-        net.add_diffeq_node(label, lif)
-        try:
-            net.add_edge(syn, label, weights=torch.eye(n, dtype=net.dtype), sparse=True)
-        except Exception:
-            net.pop_node(label)
-            raise
-    except Exception:
-        net.pop_node(syn)
-        raise
-    return syn, label
+    return current_into(net, label, ExpSynapse(n, tau=-dt / math.log(decay)), lif)
 
 
 def lif_cell(net: Any, label: str, n: int, p: Any = None) -> tuple[str, str]:
@@ -144,11 +133,7 @@ def lif_recurrent_cell(
     zeroes their diagonal: give them so). Connect the input to the synapse node with Norse's
     ``input_weights``. Returns ``(synapse label, LIF label)``."""
     where = f"rnngraph.compat.norse.lif_recurrent_cell({label!r})"
-    syn, lif = _add(net, where, label, n, p, True)
-    try:
+    with all_or_nothing(net):
+        syn, lif = _add(net, where, label, n, p, True)
         net.add_edge(lif, syn, weights=recurrent_weights, feedback=True)
-    except Exception:
-        net.pop_node(lif)
-        net.pop_node(syn)
-        raise
     return syn, lif

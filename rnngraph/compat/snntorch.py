@@ -40,10 +40,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import torch
-
 from .._checks import as_int
 from ..nodes import LIF, ExpSynapse
+from ._build import all_or_nothing, current_into
 
 __all__ = ["leaky", "rleaky", "synaptic"]
 
@@ -204,15 +203,12 @@ def rleaky(
     snnTorch's ``recurrent`` does by default). Returns the node."""
     where = f"rnngraph.compat.snntorch.rleaky({label!r})"
     node = _lif(where, n, net.dt, beta, threshold, spike_grad, reset_mechanism, True, options)
-    net.add_diffeq_node(label, node)
-    try:
+    with all_or_nothing(net):
+        net.add_diffeq_node(label, node)
         net.add_edge(
             label, label, weights=weights, train=train, feedback=True,
             bias=False if bias is None else bias,
         )  # fmt: skip
-    except Exception:
-        net.pop_node(label)
-        raise
     return node
 
 
@@ -234,18 +230,5 @@ def synaptic(
     ``label``; returns ``(synapse label, LIF label)``."""
     where = f"rnngraph.compat.snntorch.synaptic({label!r})"
     node = _lif(where, n, net.dt, beta, threshold, spike_grad, reset_mechanism, True, options)
-    syn = f"{label}_syn"
     tau = _decay_time(where, "alpha", alpha, net.dt)
-    net.add_diffeq_node(syn, ExpSynapse(node.n, tau=tau))
-    try:
-        net.add_diffeq_node(label, node)
-        try:
-            eye = torch.eye(node.n, dtype=net.dtype)
-            net.add_edge(syn, label, weights=eye, sparse=True)
-        except Exception:
-            net.pop_node(label)
-            raise
-    except Exception:
-        net.pop_node(syn)
-        raise
-    return syn, label
+    return current_into(net, label, ExpSynapse(node.n, tau=tau), node)
