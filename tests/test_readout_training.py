@@ -544,7 +544,7 @@ def test_rls_into_a_second_input_counts_only_that_inputs_other_edges():
 
     def fit(other: bool):
         net = _esn(n=30)
-        net.add_diffeq_node("ro", "li", n=1)  # inputs I_ext, r_in
+        net.add_diffeq_node("ro", "li", n=1, tau=1.0)  # inputs I_ext, r_in
         net.add_edge("res", "ro", weights=torch.zeros(1, 30, dtype=F64), target_var="r_in")
         if other:
             net.add_edge(

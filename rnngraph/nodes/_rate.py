@@ -137,7 +137,7 @@ class RectiPyLI(DENode):
     n : int
         Number of units.
     tau : float or tensor
-        Time constant (> 0), in the unit of ``dt``; default 1.
+        Time constant (> 0), in the unit of ``dt``; default 10 (the template's).
     k : float or tensor
         Gain of the recurrent input; default 1.
     eta : float or tensor
@@ -154,7 +154,7 @@ class RectiPyLI(DENode):
     input_names = ("I_ext", "r_in")
     output_var = "v"
 
-    def __init__(self, n: int, tau=1.0, k=1.0, eta=0.0, activation="tanh", **kwargs):
+    def __init__(self, n: int, tau=10.0, k=1.0, eta=0.0, activation="tanh", **kwargs):
         super().__init__(n, **kwargs)
         self.add_param("tau", tau, domain="positive")
         self.add_param("k", k)
