@@ -9,7 +9,7 @@ result holds the spikes ``z`` ``(B, T, n)`` and the gradients of the loss with r
 
 * ``lif_cell``: ``LIFCell(p, dt)`` fed the currents ``x[:, t] @ W_in.T``;
 * ``lif_recurrent_cell``: ``LIFRecurrentCell(C, n, p, input_weights=W_in,
-  recurrent_weights=W_rec, autapses=True, dt=dt)`` fed ``x[:, t]``.
+  recurrent_weights=W_rec, autapses=autapses, dt=dt)`` fed ``x[:, t]``.
 """
 
 import sys
@@ -39,7 +39,7 @@ def main(task: str, src: str, dst: str) -> None:
             LIFParameters(),
             input_weights=w_in,
             recurrent_weights=w_rec,
-            autapses=True,
+            autapses=bool(z["autapses"]),
             dt=dt,
         )
         step = cell

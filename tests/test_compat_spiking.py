@@ -69,14 +69,16 @@ def test_snntorch_neurons_fire_as_snntorchs_equations(kind, reset):
     assert torch.equal(ours, ref)
 
 
-@pytest.mark.parametrize("recurrent", [False, True])
-def test_norse_cells_fire_as_norses_equations(recurrent):
+@pytest.mark.parametrize(("recurrent", "autapses"), [(False, True), (True, True), (True, False)])
+def test_norse_cells_fire_as_norses_equations(recurrent, autapses):
     x, w_in, w_rec = _inputs(2, 1.0)
     dt, p = 1e-3, norse.DEFAULTS
     net = rg.Network(dt=dt, dtype=F64)
     net.add_func_node("in", C)
     if recurrent:
-        syn, _ = norse.lif_recurrent_cell(net, "pop", N, 3.0 * w_rec)
+        syn, _ = norse.lif_recurrent_cell(net, "pop", N, 3.0 * w_rec, autapses=autapses)
+        if not autapses:  # Norse zeroes the diagonal
+            w_rec = w_rec * (1.0 - torch.eye(N, dtype=F64))
     else:
         syn, _ = norse.lif_cell(net, "pop", N)
     net.add_edge("in", syn, weights=w_in)
@@ -150,3 +152,39 @@ def test_options_not_reproduced_are_refused_and_change_nothing(call, error, matc
     with pytest.raises(error, match=match):
         call(net)
     assert (list(net.graph.nodes), list(net.graph.edges)) == before
+
+
+def test_snntorchs_defaults_given_explicitly_are_its_defaults():
+    nets = []
+    for kw in ({}, {"spike_grad": None, "init_hidden": False, "output": False}):
+        net = rg.Network(dt=1.0, dtype=F64)
+        snntorch.leaky(net, "p", N, 0.9, threshold=0.5, **kw)
+        nets.append(net.get_node("p"))
+    assert repr(nets[0]) == repr(nets[1])
+    assert repr(nets[0].spike_fn) == "Surrogate('atan', scale=1)"  # alpha 2 times threshold
+
+
+def test_trained_and_fixed_recurrent_weights_follow_the_peers_switches():
+    net = rg.Network(dt=1.0, dtype=F64)
+    snntorch.rleaky(net, "a", N, 0.9, torch.zeros(N, N, dtype=F64))
+    snntorch.rleaky(net, "b", N, 0.9, torch.zeros(N, N, dtype=F64), learn_recurrent=False)
+    norse_net = rg.Network(dt=1e-3, dtype=F64)
+    norse.lif_recurrent_cell(norse_net, "c", N, torch.ones(N, N, dtype=F64), train=None)
+    assert net.get_edge("a", "a").weight.requires_grad
+    assert not net.get_edge("b", "b").weight.requires_grad
+    edge = norse_net.get_edge("c", "c_syn")
+    assert not edge.weight.requires_grad
+    assert torch.equal(edge.effective_weight(), 1.0 - torch.eye(N, dtype=F64))  # no autapses
+
+
+def test_norse_parameters_in_float32_or_trainable():
+    q = {k: torch.tensor(v) for k, v in norse.DEFAULTS.items() if k != "method"}
+    q.update(v_th=torch.tensor(1.2), v_reset=torch.tensor(0.2))  # a gap of 1 to float32 rounding
+    net = rg.Network(dt=1e-3, dtype=F64)
+    norse.lif_cell(net, "a", N, SimpleNamespace(**q, method="super"))
+    assert float(net.get_node("a").v_th) == pytest.approx(1.2)
+    trainable = {**q, "tau_mem_inv": torch.nn.Parameter(torch.tensor(100.0))}
+    before = list(net.graph.nodes)
+    with pytest.raises(ValueError, match="trainable p.tau_mem_inv"):
+        norse.lif_cell(net, "b", N, SimpleNamespace(**trainable, method="super"))
+    assert list(net.graph.nodes) == before

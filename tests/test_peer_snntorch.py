@@ -62,7 +62,7 @@ def test_spikes_and_gradients_equal_snntorchs(tmp_path, task, reset, grad, param
         snn.leaky(net, "lif", N, beta, **kw)
     elif task == "rleaky":
         target = "lif"
-        snn.rleaky(net, "lif", N, beta, torch.tensor(w_rec), torch.tensor(b_rec), train="gd", **kw)
+        snn.rleaky(net, "lif", N, beta, torch.tensor(w_rec), torch.tensor(b_rec), **kw)
     else:
         target, _ = snn.synaptic(net, "lif", N, alpha, beta, **kw)
     net.add_edge("in", target, weights=torch.tensor(w_in), train="gd")

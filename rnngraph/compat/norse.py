@@ -26,7 +26,8 @@ feed-forward cell's reset carries the spike's gradient (``detach_reset=False``),
 recurrent cell's does not (Norse detaches it there).
 
 Parameters come as Norse's ``LIFParameters`` (any object with its attribute names), or
-``None`` for Norse's defaults; every one of them is honoured or refused. Tests against Norse
+``None`` for Norse's defaults; every one of them is honoured or refused (a parameter that
+requires grad is refused: Norse would train it, rnngraph's node trains its own). Tests against Norse
 itself: ``tests/test_peer_norse.py``.
 """
 
@@ -59,6 +60,11 @@ def _number(where: str, name: str, value: Any) -> float:
     if isinstance(value, torch.Tensor):
         if value.numel() != 1:
             raise ValueError(f"{where}: p.{name} must be one number, got shape {value.shape}")
+        if value.requires_grad:
+            raise ValueError(
+                f"{where}: a trainable p.{name} is not reproduced (rnngraph trains its own "
+                "parameters, tau_m rather than tau_mem_inv); give a fixed value"
+            )
         value = value.item()
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise ValueError(f"{where}: p.{name} must be a finite number, got {value!r}")
@@ -79,7 +85,7 @@ def _parameters(where: str, p: Any) -> dict[str, Any]:
             f"{where}: only Norse's method='super' (SuperSpike) is reproduced, "
             f"got {out['method']!r}"
         )
-    if out["v_th"] - out["v_reset"] != 1.0:
+    if abs(out["v_th"] - out["v_reset"] - 1.0) > 1e-6:  # float32 parameters: 1 to rounding
         raise ValueError(
             f"{where}: Norse's SuperSpike gradient is reproduced where v_th - v_reset = 1, "
             f"got {out['v_th']!r} - {out['v_reset']!r}"
@@ -125,15 +131,26 @@ def lif_cell(net: Any, label: str, n: int, p: Any = None) -> tuple[str, str]:
 
 
 def lif_recurrent_cell(
-    net: Any, label: str, n: int, recurrent_weights: Any, p: Any = None
+    net: Any,
+    label: str,
+    n: int,
+    recurrent_weights: Any,
+    p: Any = None,
+    autapses: bool = False,
+    train: str | None = "gd",
 ) -> tuple[str, str]:
-    """Add Norse's ``LIFRecurrentCell(input_size, n, p, recurrent_weights=W, autapses=True,
+    """Add Norse's ``LIFRecurrentCell(input_size, n, p, recurrent_weights=W, autapses=...,
     dt=net.dt)``: :func:`lif_cell` with the reset detached and the feedback edge ``label ->
-    label + "_syn"`` of ``recurrent_weights`` ``(n, n)`` (Norse's ``autapses=False``
-    zeroes their diagonal: give them so). Connect the input to the synapse node with Norse's
-    ``input_weights``. Returns ``(synapse label, LIF label)``."""
+    label + "_syn"`` of ``recurrent_weights`` ``(n, n)``, trained by gradient descent unless
+    ``train=None`` (Norse trains them). ``autapses=False`` (Norse's default) zeroes their
+    diagonal and keeps it at zero in training (a fixed mask; Norse masks its gradient).
+    Connect the input to the synapse node with Norse's ``input_weights``. Returns
+    ``(synapse label, LIF label)``."""
     where = f"rnngraph.compat.norse.lif_recurrent_cell({label!r})"
+    if not isinstance(autapses, bool):
+        raise TypeError(f"{where}: autapses must be True or False, got {autapses!r}")
+    mask = None if autapses else 1.0 - torch.eye(as_int(where, "n", n, minimum=1), dtype=net.dtype)
     with all_or_nothing(net):
         syn, lif = _add(net, where, label, n, p, True)
-        net.add_edge(lif, syn, weights=recurrent_weights, feedback=True)
+        net.add_edge(lif, syn, weights=recurrent_weights, feedback=True, mask=mask, train=train)
     return syn, lif

@@ -28,6 +28,10 @@ from the gradient), ``Synaptic`` puts :math:`s(t) = \alpha\,s(t-1) + x(t)` befor
 ``Synaptic``'s :math:`s` is an :class:`~rnngraph.nodes.ExpSynapse` with
 :math:`\tau = -dt / \ln\alpha` feeding the LIF node through an identity edge.
 
+In float64 the spikes are snnTorch's at every step; in float32 the two forms round
+differently (rnngraph computes :math:`u + g (v - u)` with :math:`u = R\,x`, snnTorch
+:math:`\beta m + x`), so a few spikes in :math:`10^5` can differ and the gradients with them.
+
 The functions add the populations to a :class:`~rnngraph.Network` (its ``dt`` is the step)
 and take snnTorch's arguments by snnTorch's names; its options that rnngraph does not
 reproduce (learnable ``beta``, inhibition, graded spikes, ``reset_delay=False``, state
@@ -57,6 +61,8 @@ _FIXED = {
     "reset_delay": True,
     "state_quant": False,
     "surrogate_disable": False,
+    "init_hidden": False,
+    "output": False,
 }
 _RESETS = ("subtract", "zero")
 
@@ -80,16 +86,25 @@ def _options(where: str, options: dict[str, Any]) -> None:
                 f"at their defaults only: {_FIXED}"
             )
         if value != _FIXED[name]:
-            instead = "; train rnngraph's parameters with train=[...]" if "learn" in name else ""
             raise ValueError(
                 f"{where}: snnTorch's {name}={value!r} is not reproduced (only the default "
-                f"{_FIXED[name]!r}){instead}"
+                f"{_FIXED[name]!r})"
             )
 
 
 def _surrogate(where: str, spike_grad: Any, threshold: float) -> dict[str, Any]:
-    """rnngraph's surrogate and scale for snnTorch's ``spike_grad``."""
-    name, param = (spike_grad, None) if isinstance(spike_grad, str) else tuple(spike_grad)
+    """rnngraph's surrogate and scale for snnTorch's ``spike_grad`` (``None``: snnTorch's
+    default, ``atan`` with alpha 2)."""
+    if spike_grad is None or isinstance(spike_grad, str):
+        name, param = spike_grad or "atan", None
+    elif isinstance(spike_grad, tuple | list) and len(spike_grad) == 2:
+        name, param = spike_grad
+        if isinstance(param, bool) or not isinstance(param, int | float) or not param > 0:
+            raise ValueError(
+                f"{where}: the {name} parameter must be a positive number, got {param!r}"
+            )
+    else:
+        name, param = None, None
     if name == "atan":
         alpha = 2.0 if param is None else float(param)
         return {"surrogate": "atan", "surrogate_scale": alpha * threshold}
@@ -192,21 +207,21 @@ def rleaky(
     threshold: float = 1.0,
     spike_grad: Any = "atan",
     reset_mechanism: str = "subtract",
-    train: str | None = None,
+    learn_recurrent: bool = True,
     **options: Any,
 ) -> LIF:
     r"""Add snnTorch's ``RLeaky(beta, linear_features=n)``: :func:`leaky` and its recurrent
     ``nn.Linear(n, n)`` as the feedback edge ``label -> label`` (``weights`` ``(n, n)``,
     ``bias`` ``(n,)`` or ``None``; snnTorch's ``recurrent.weight`` and ``recurrent.bias``),
-    read one step late as snnTorch reads its previous spikes; ``train`` as for
-    :meth:`~rnngraph.Network.add_edge` (``"gd"``: the recurrent weights learn, as
-    snnTorch's ``recurrent`` does by default). Returns the node."""
+    read one step late as snnTorch reads its previous spikes. ``learn_recurrent`` (snnTorch's
+    default ``True``) makes them trained by gradient descent (``train="gd"``), as snnTorch's
+    ``recurrent``. Returns the node."""
     where = f"rnngraph.compat.snntorch.rleaky({label!r})"
     node = _lif(where, n, net.dt, beta, threshold, spike_grad, reset_mechanism, True, options)
     with all_or_nothing(net):
         net.add_diffeq_node(label, node)
         net.add_edge(
-            label, label, weights=weights, train=train, feedback=True,
+            label, label, weights=weights, train="gd" if learn_recurrent else None, feedback=True,
             bias=False if bias is None else bias,
         )  # fmt: skip
     return node
