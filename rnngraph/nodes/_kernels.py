@@ -26,8 +26,8 @@ import torch
 from torch import Tensor
 
 from .. import _native
-from ._base import AFFINE_GAINS, DENode, affine_gain
-from ._spiking import SpikingNode, hold_steps, refractory_steps
+from ._base import AFFINE_GAINS, DENode, affine_gain, affine_step
+from ._spiking import SpikingNode, _reset_to, hold_steps, refractory_steps
 
 __all__ = [
     "Context",
@@ -233,6 +233,62 @@ def _lif_kernel(native: bool) -> Callable[[DENode, float], Callable]:
     return build
 
 
+def _grad_lif_declared(node: DENode) -> str | None:
+    why = _lif_declared(node)
+    if why is None and tuple(node.state_vars) != ("v", "z", "ref"):
+        why = f"the state is {list(node.state_vars)}, not (v, z, ref)"
+    return why
+
+
+def _grad_lif_usable(node: DENode, ctx: Context) -> str | None:
+    if not ctx.grad:
+        return "the run needs no gradients (the steps without autograd serve it)"
+    if bool((refractory_steps(node.refractory, ctx.dt) > 0).any()):
+        return "refractory steps at this dt (the generic step holds the units)"
+    return None
+
+
+def _first_state_holds(fast: Callable, held: Callable, ref: int) -> Callable:
+    """``fast`` unless the run's first state holds a unit (a countdown ``ref > 0`` set by
+    the user): then ``held`` (checked once, at the run's first step)."""
+    chosen: list[Callable] = []
+
+    def k(s: tuple, *i: Tensor) -> tuple[Tensor, tuple]:
+        if not chosen:
+            chosen.append(held if bool((s[ref] > 0).any()) else fast)
+        return chosen[0](s, *i)
+
+    return k
+
+
+def _grad_lif(node: DENode, dt: float) -> Callable:
+    """The generic step of a LIF-type node without its refractory work (no unit is held:
+    the countdown stays zero, the masks are all false), reading every parameter and option
+    at each call as the generic step does, so that values and gradients are the generic
+    step's. It is built again when a parameter changes (``binds``): a new refractory period
+    may hold units, and the plan then takes the generic step."""
+    structure, inputs, state = node.structure, node.Inputs, node.State
+
+    def fast(s: tuple, *i: Tensor) -> tuple[Tensor, tuple]:
+        part = structure("linear_part")[0]["v"]
+        g = affine_gain(node.integrator, dt, part.tau, s.v)
+        v = affine_step(s.v, part.fixed_point(inputs(*i)), g)
+        th, rs = getattr(node, node.threshold_name), node.v_reset
+        detach = node.detach_reset
+        if node.reset_mode == "subtract":  # the previous step's spike, after the leak
+            v = v - (th - rs) * (s.z.detach() if detach else s.z)
+        z = node.spike_fn((v - th) / (th - rs))
+        if node.reset_mode == "value":
+            v = _reset_to(v, z, rs, detach)
+        return z, state(v, z, s.ref)
+
+    def k(s: tuple, *i: Tensor) -> tuple[Tensor, tuple]:
+        raise AssertionError("call per_run() for each run")  # pragma: no cover
+
+    k.per_run = lambda: _first_state_holds(fast, node.kernel(dt), node.state_vars.index("ref"))
+    return k
+
+
 def _leaky_declared(node: DENode) -> str | None:
     why = node.structure("leaky_map")[1] or node.plain_output()
     if why is None and node.output_function is not None:
@@ -301,6 +357,13 @@ KERNELS: list[NodeKernel] = [
         _lif_declared,
         _no_grad,
         _lif_kernel(native=False),
+    ),
+    NodeKernel(
+        "LIF step with gradients",
+        "the LIF-type step with its surrogate gradient, without the refractory work",
+        _grad_lif_declared,
+        _grad_lif_usable,
+        _grad_lif,
     ),
     NodeKernel(
         "native leaky-tanh step",
