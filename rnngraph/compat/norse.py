@@ -38,7 +38,7 @@ from typing import Any
 
 import torch
 
-from .._checks import as_int
+from .._checks import as_flag, as_int
 from ..nodes import LIF, ExpSynapse
 from ._build import all_or_nothing, current_into
 
@@ -147,9 +147,9 @@ def lif_recurrent_cell(
     Connect the input to the synapse node with Norse's ``input_weights``. Returns
     ``(synapse label, LIF label)``."""
     where = f"rnngraph.compat.norse.lif_recurrent_cell({label!r})"
-    if not isinstance(autapses, bool):
-        raise TypeError(f"{where}: autapses must be True or False, got {autapses!r}")
-    mask = None if autapses else 1.0 - torch.eye(as_int(where, "n", n, minimum=1), dtype=net.dtype)
+    mask = None
+    if not as_flag(where, "autapses", autapses):
+        mask = 1.0 - torch.eye(as_int(where, "n", n, minimum=1), dtype=net.dtype)
     with all_or_nothing(net):
         syn, lif = _add(net, where, label, n, p, True)
         net.add_edge(lif, syn, weights=recurrent_weights, feedback=True, mask=mask, train=train)

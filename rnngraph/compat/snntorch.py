@@ -44,7 +44,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .._checks import as_int
+from .._checks import as_flag, as_int
 from ..nodes import LIF, ExpSynapse
 from ._build import all_or_nothing, current_into
 
@@ -217,11 +217,12 @@ def rleaky(
     default ``True``) makes them trained by gradient descent (``train="gd"``), as snnTorch's
     ``recurrent``. Returns the node."""
     where = f"rnngraph.compat.snntorch.rleaky({label!r})"
+    learn = as_flag(where, "learn_recurrent", learn_recurrent)
     node = _lif(where, n, net.dt, beta, threshold, spike_grad, reset_mechanism, True, options)
     with all_or_nothing(net):
         net.add_diffeq_node(label, node)
         net.add_edge(
-            label, label, weights=weights, train="gd" if learn_recurrent else None, feedback=True,
+            label, label, weights=weights, feedback=True, train="gd" if learn else None,
             bias=False if bias is None else bias,
         )  # fmt: skip
     return node

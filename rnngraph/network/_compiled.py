@@ -211,7 +211,7 @@ class StepState(dict):
         )
 
 
-#: How the loop takes a dynamic edge's weights (see ``CompiledNetwork._weights``).
+#: How the loop takes a dynamic edge's weights (see ``CompiledNetwork._weight_layout``).
 _AS_LOOP: dict[str, Callable[[Tensor], Tensor]] = {
     "as is": lambda w: w,
     "transposed": Tensor.t,
@@ -1096,20 +1096,26 @@ class CompiledNetwork(nn.Module):
             ys[f"{plan.node}.{node.output_var}"] = ys[plan.node]
         self._func_outputs(ys, plan.post)
 
-    def _weights(self, event: bool, written: set) -> list[Tensor]:
-        """The current weights of the dynamic edges as the loop multiplies them: CSR as it
-        is, dense transposed (a contiguous copy for an event-driven product)."""
-        W = []
+    def _weight_layout(self, event: bool, written: set) -> list[tuple[Linear, str]]:
+        """How the loop multiplies the weights of each dynamic edge, in the loop's order
+        (see ``_AS_LOOP``): CSR as it is, dense transposed (a contiguous copy for an
+        event-driven product)."""
+        layout = []
         for t in self.plan.targets.values():
             for e in t.dynamic:
-                w = e.module.effective_weight()
                 if e.module.sparse:
-                    W.append(w)
+                    how = "as is"
                 elif event and e.key in self.plan.event_edges and e.key not in written:
-                    W.append(w.t().contiguous())  # event-driven: W^T's rows per source unit
+                    how = "contiguous"  # event-driven: W^T's rows per source unit
                 else:
-                    W.append(w.t())
-        return W
+                    how = "transposed"
+                layout.append((e.module, how))
+        return layout
+
+    def _weights(self, event: bool, written: set) -> list[Tensor]:
+        """The current weights of the dynamic edges as the loop multiplies them."""
+        layout = self._weight_layout(event, written)
+        return [_AS_LOOP[how](m.effective_weight()) for m, how in layout]
 
     def _bias_rows(self, summed: list[Target], live: list[PlanEdge], written: set) -> list:
         """Folded biases (one sum per target) and the live ones, as ``(1, n)`` rows (so that
@@ -1624,16 +1630,7 @@ class CompiledNetwork(nn.Module):
         ctx = Context(grad, self._ref.device, self._ref.dtype, dt)
         event = not grad and _native.events_usable(ctx.dtype, ctx.device)
         layout = self._biases(())
-        weights = []
-        for t in self.plan.targets.values():  # as _weights lays them out
-            for e in t.dynamic:
-                if e.module.sparse:
-                    how = "as is"
-                elif event and e.key in self.plan.event_edges and e.key not in layout[2]:
-                    how = "contiguous"  # event-driven: W^T's rows per source unit
-                else:
-                    how = "transposed"
-                weights.append((e.module, how))
+        weights = self._weight_layout(event, layout[2])
         static_x = None
         if self.plan.static:
             zero = not external and any(v in self.plan.static for v in self._input_nodes)

@@ -88,7 +88,7 @@ def _native_lif_usable(node: DENode, ctx: Context) -> str | None:
     (1.5x at batch 1); without held steps the torch step, which then skips the countdown,
     is as fast or faster (0.8-1.0x of it; ``benchmarks/native_kernels.py``)."""
     why = _native_no_grad(node, ctx)
-    if why is None and not bool((refractory_steps(node.refractory, ctx.dt) > 0).any()):
+    if why is None and not _holds(node, ctx.dt):
         why = "no refractory steps at this dt (the torch step skips the countdown)"
     return why
 
@@ -183,19 +183,23 @@ def torch_lif_step(c: dict[str, Tensor], subtract: bool, refractory: bool) -> Ca
     return k
 
 
-def _held_at_start(c: dict, subtract: bool, fast: Callable) -> Callable:
+def _first_state_holds(fast: Callable, held: Callable[[], Callable]) -> Callable:
     """``fast`` (a step without the countdown) unless the run's first state holds a unit
-    (``ref > 0``, set by the user): then the torch step with the countdown, as the model
-    holds it (checked once, at the run's first step)."""
+    (``ref > 0``, set by the user): then the step ``held()`` makes, which counts down as the
+    model does (checked once, at the run's first step; ``ref`` is the state's last field)."""
     chosen: list[Callable] = []
 
-    def k(s: tuple, i: Tensor) -> tuple[Tensor, tuple]:
+    def k(s: tuple, *i: Tensor) -> tuple[Tensor, tuple]:
         if not chosen:
-            held = bool((s[2] > 0).any())
-            chosen.append(torch_lif_step(c, subtract, True) if held else fast)
-        return chosen[0](s, i)
+            chosen.append(held() if bool((s[-1] > 0).any()) else fast)
+        return chosen[0](s, *i)
 
     return k
+
+
+def _holds(node: DENode, dt: float) -> bool:
+    """Whether a spike holds any unit of ``node`` for a step at ``dt`` (Brian2's rule)."""
+    return bool((refractory_steps(node.refractory, dt) > 0).any())
 
 
 def _select(k: Callable, j: int, n_inputs: int) -> Callable:
@@ -207,7 +211,7 @@ def _lif_kernel(native: bool) -> Callable[[DENode, float], Callable]:
     def build(node: DENode, dt: float) -> Callable:
         c = _lif_constants(node, dt)
         subtract = node.reset_mode == "subtract"
-        refractory = bool((c["hold"] > 0).any())
+        refractory = _holds(node, dt)
         j = lif_structure(node)[0]["input"]
         if native:
             where = f"{type(node).__name__} step"
@@ -226,7 +230,11 @@ def _lif_kernel(native: bool) -> Callable[[DENode, float], Callable]:
             def k(s: tuple, *i: Tensor) -> tuple[Tensor, tuple]:
                 raise AssertionError("call per_run() for each run")  # pragma: no cover
 
-            k.per_run = lambda: _select(_held_at_start(c, subtract, fast), j, len(node.input_names))
+            k.per_run = lambda: _select(
+                _first_state_holds(fast, lambda: torch_lif_step(c, subtract, True)),
+                j,
+                len(node.input_names),
+            )
             return k
         return _select(k, j, len(node.input_names))
 
@@ -243,22 +251,9 @@ def _grad_lif_declared(node: DENode) -> str | None:
 def _grad_lif_usable(node: DENode, ctx: Context) -> str | None:
     if not ctx.grad:
         return "the run needs no gradients (the steps without autograd serve it)"
-    if bool((refractory_steps(node.refractory, ctx.dt) > 0).any()):
+    if _holds(node, ctx.dt):
         return "refractory steps at this dt (the generic step holds the units)"
     return None
-
-
-def _first_state_holds(fast: Callable, held: Callable, ref: int) -> Callable:
-    """``fast`` unless the run's first state holds a unit (a countdown ``ref > 0`` set by
-    the user): then ``held`` (checked once, at the run's first step)."""
-    chosen: list[Callable] = []
-
-    def k(s: tuple, *i: Tensor) -> tuple[Tensor, tuple]:
-        if not chosen:
-            chosen.append(held if bool((s[ref] > 0).any()) else fast)
-        return chosen[0](s, *i)
-
-    return k
 
 
 def _grad_lif(node: DENode, dt: float) -> Callable:
@@ -285,7 +280,7 @@ def _grad_lif(node: DENode, dt: float) -> Callable:
     def k(s: tuple, *i: Tensor) -> tuple[Tensor, tuple]:
         raise AssertionError("call per_run() for each run")  # pragma: no cover
 
-    k.per_run = lambda: _first_state_holds(fast, node.kernel(dt), node.state_vars.index("ref"))
+    k.per_run = lambda: _first_state_holds(fast, lambda: node.kernel(dt))
     return k
 
 
