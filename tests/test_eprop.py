@@ -149,9 +149,10 @@ def _kind(case):
     return case.split("_")[0]
 
 
+@pytest.mark.parametrize("method", ["reverse", "traces"])
 @pytest.mark.parametrize("task", ["regression", "classification"])
 @pytest.mark.parametrize("case", list(CASES))
-def test_symmetric_eprop_equals_autograd_with_detached_recurrence(case, task):
+def test_symmetric_eprop_equals_autograd_with_detached_recurrence(case, task, method):
     k_out = K if task == "regression" else 3
     net = _net(_kind(case), k_out=k_out, in_bias=case == "lif_refractory", **CASES[case])
     x = _inputs()
@@ -165,8 +166,9 @@ def test_symmetric_eprop_equals_autograd_with_detached_recurrence(case, task):
         mask[-12:] = 1.0
     loss, ref, z = _reference(net, x, y, task, mask)
     assert z.sum() > 20  # the units spike, so the surrogate and the resets matter
-    trainer = EProp(feedback="symmetric", task=task)
+    trainer = EProp(feedback="symmetric", task=task, method=method)
     grads = trainer.compute_gradients(net, x, y, loss_mask=mask)
+    assert trainer.method_used == method
     assert set(grads) == set(ref)
     for name, r in ref.items():
         assert grads[name].shape == r.shape
@@ -245,14 +247,15 @@ def test_random_feedback_equals_autograd_with_b_in_the_readout_backward(kind):
     assert not torch.equal(other.feedback_weights, fb)
 
 
+@pytest.mark.parametrize("method", ["reverse", "traces"])
 @pytest.mark.parametrize("kind", ["lif", "alif"])
-def test_rate_regulariser_gradient_is_exact(kind):
+def test_rate_regulariser_gradient_is_exact(kind, method):
     net = _net(kind, refractory=2.0)
     x = _inputs()
     y = np.random.default_rng(4).standard_normal((B, T, K))
     reg_hz, weight = 10.0, 3.0
     _, ref, z = _reference(net, x, y, reg=(reg_hz / 1000.0, weight), reduction="sum")
-    trainer = EProp(reg_rate=reg_hz, reg_weight=weight, reduction="sum")
+    trainer = EProp(reg_rate=reg_hz, reg_weight=weight, reduction="sum", method=method)
     grads = trainer.compute_gradients(net, x, y)
     for name, r in ref.items():
         assert _max_rel(grads[name], r) < 1e-10, name
@@ -287,7 +290,8 @@ def test_sgd_step_moves_weights_by_lr_times_gradient_and_keeps_the_state():
 
 
 def test_traces_do_not_grow_with_time(monkeypatch):
-    """The trainer allocates its traces once per call, (N, B, P) at most, whatever T."""
+    """With method="traces" the trainer allocates its traces once per call, (N, B, P) at
+    most, whatever T."""
     sizes = []
     original = torch.zeros
 
@@ -300,7 +304,7 @@ def test_traces_do_not_grow_with_time(monkeypatch):
     for t_len in (20, 200):
         sizes.clear()
         monkeypatch.setattr(torch, "zeros", spy)
-        EProp().compute_gradients(net, _inputs(t=t_len), np.zeros((B, t_len, K)))
+        EProp(method="traces").compute_gradients(net, _inputs(t=t_len), np.zeros((B, t_len, K)))
         monkeypatch.setattr(torch, "zeros", original)
         assert max(sizes) <= N * B * (N_IN + N)
     # the loss accumulates as a loss, the gradient shapes match the parameters
@@ -428,3 +432,151 @@ def test_leaky_readout_node():
         rg.nodes.LeakyReadout(2, integrator="euler")
     with pytest.raises(ValueError, match=r"LeakyReadout: parameter .tau. must be finite and > 0"):
         rg.nodes.LeakyReadout(2, tau=0.0)
+
+
+# ---- the reverse scan against the forward traces ------------------------------------------
+
+
+def _case_data(task, k_out, seed=1, t=T):
+    g = np.random.default_rng(seed)
+    if task == "regression":
+        return g.standard_normal((B, t, k_out)), None
+    mask = np.zeros(t)
+    mask[-12:] = 1.0
+    return g.integers(0, k_out, (B, t)), mask
+
+
+@pytest.mark.parametrize("task", ["regression", "classification"])
+@pytest.mark.parametrize("case", list(CASES))
+def test_reverse_scan_equals_forward_traces_across_blocks(case, task, monkeypatch):
+    """Blocks of 7 steps: the scan carries mu, the adaptation's A and the filtered errors
+    across block boundaries (40 steps: 5 full blocks and a short one)."""
+    import rnngraph.training._eprop as eprop_module
+
+    monkeypatch.setattr(eprop_module, "_SPAN", 7)
+    k_out = K if task == "regression" else 3
+    net = _net(_kind(case), k_out=k_out, in_bias=True, **CASES[case])
+    x = _inputs(seed=3)
+    y, mask = _case_data(task, k_out)
+    kw = {"feedback": "random", "seed": 4, "task": task, "reg_rate": 20.0, "reg_weight": 0.5}
+    ref = EProp(method="traces", **kw).compute_gradients(net, x, y, loss_mask=mask)
+    got = EProp(method="reverse", **kw).compute_gradients(net, x, y, loss_mask=mask)
+    assert set(got) == set(ref)
+    for name, r in ref.items():
+        assert r.abs().max() > 0, name
+        assert _max_rel(got[name], r) < 1e-12, name
+
+
+def test_reverse_scan_float32_on_an_evidence_network():
+    """Bellec's evidence network in small (LIF and ALIF units in one node, refractory
+    5 steps, classification over a recall window, rate regulariser), float32: the two
+    formulations agree to 1e-5 of the largest gradient."""
+    n_in, n, t_len, b = 12, 40, 300, 4
+    g = torch.Generator().manual_seed(5)
+    alpha = math.exp(-1.0 / 20.0)
+    beta = torch.tensor([0.0] * 20 + [0.02] * 20)
+    node = ALIF(
+        n,
+        tau_m=20.0,
+        tau_a=500.0,
+        beta=beta,
+        v_th=0.6,
+        r_m=1.0 / (1.0 - alpha),
+        refractory=5.0,
+        reset="subtract",
+        integrator="exp_euler",
+        surrogate="triangle",
+    )
+    net = rg.Network(dt=1.0, dtype=torch.float32)
+    net.add_func_node("in", n_in)
+    net.add_diffeq_node("rec", node)
+    no_self = 1.0 - torch.eye(n)
+    net.add_edge("in", "rec", weights=torch.randn(n, n_in, generator=g), train="gd")
+    w_rec = torch.randn(n, n, generator=g) / math.sqrt(n) * no_self
+    net.add_edge("rec", "rec", weights=w_rec, train="gd", feedback=True, mask=no_self)
+    net.add_diffeq_node("out", "leaky_readout", n=2, tau=20.0)
+    net.add_edge("rec", "out", weights=torch.randn(2, n, generator=g) / 6, train="gd", bias=True)
+    rng = np.random.default_rng(6)
+    x = (rng.random((b, t_len, n_in)) < 0.04).astype(np.float32)
+    labels = np.repeat(rng.integers(0, 2, (b, 1)), t_len, axis=1)
+    mask = np.zeros(t_len, dtype=np.float32)
+    mask[-50:] = 1.0
+    kw = {"feedback": "random", "task": "classification", "reg_rate": 10.0}
+    ref = EProp(method="traces", **kw).compute_gradients(net, x, labels, loss_mask=mask)
+    got = EProp(method="reverse", **kw).compute_gradients(net, x, labels, loss_mask=mask)
+    spikes = float(net.run(x, record=["rec"])["rec"].sum())
+    net.reset()
+    assert spikes > 200  # the surrogate, the refractory holds and the adaptation matter
+    for name, r in ref.items():
+        assert r.abs().max() > 0, name
+        assert _max_rel(got[name], r) < 1e-5, name
+
+
+def test_auto_takes_the_reverse_scan_unless_its_history_exceeds_the_limit():
+    from rnngraph.training import history_bytes
+
+    net = _net("alif", refractory=2.0)
+    x, y = _inputs(), np.random.default_rng(7).standard_normal((B, T, K))
+    p = N_IN + N  # presynaptic values of the two trained edges
+    need = history_bytes(N, p, K, B, T, 8, True)
+    # (T B (2N + P + K) numbers + T B N booleans) + a block of scratch
+    assert need == T * B * ((2 * N + p + K) * 8 + N) + 64 * B * N * 8
+    big = EProp(history_limit=need)
+    method, why = big.method_for(net, B, T)
+    assert method == "reverse" and "<= history_limit" in why
+    small = EProp(history_limit=need - 1)
+    method, why = small.method_for(net, B, T)
+    assert method == "traces" and "> history_limit" in why
+    g_big = big.compute_gradients(net, x, y)
+    g_small = small.compute_gradients(net, x, y)
+    assert (big.method_used, small.method_used) == ("reverse", "traces")
+    for name, r in g_small.items():
+        assert _max_rel(g_big[name], r) < 1e-12, name
+    # the history the scan holds is what history_bytes counts, less the scratch
+    h = big._kept
+    held = sum(t.numel() * t.element_size() for t in (h.pre, h.psi, h.z, h.held))
+    assert held + T * B * K * 8 == need - 64 * B * N * 8
+    # a forced method is taken whatever the limit
+    assert EProp(method="reverse", history_limit=1).method_for(net, B, T)[0] == "reverse"
+    assert EProp(method="traces").method_for(net, 1, 1)[0] == "traces"
+
+
+def test_the_history_is_reused_for_calls_of_the_same_shape():
+    net = _net("lif", refractory=3.0, reset="value")
+    x, y = _inputs(), np.random.default_rng(8).standard_normal((B, T, K))
+    trainer = EProp()
+    first = trainer.compute_gradients(net, x, y)
+    kept = trainer._kept
+    ptr = kept.psi.data_ptr()
+    second = trainer.compute_gradients(net, x, y)
+    assert trainer._kept is kept and kept.psi.data_ptr() == ptr
+    for name, g in first.items():
+        assert torch.equal(second[name], g), name  # rewritten, nothing left over
+    trainer.compute_gradients(net, _inputs(t=T + 5), np.zeros((B, T + 5, K)))
+    assert trainer._kept is not kept and trainer._kept.z.shape[0] == T + 5
+    trainer.release()
+    assert trainer._kept is None
+
+
+def test_method_settings_are_honoured_or_refused():
+    with pytest.raises(ValueError, match=r"EProp: unknown method 'fast'; valid ones are"):
+        EProp(method="fast")
+    for bad in (0, -5):
+        with pytest.raises(ValueError, match=r"EProp: history_limit must be an int >= 1"):
+            EProp(history_limit=bad)
+    for bad in (True, 1.5, "1GB"):
+        with pytest.raises(TypeError, match=r"EProp: history_limit must be an int"):
+            EProp(history_limit=bad)
+    with pytest.raises(ValueError, match=r"EProp.method_for: n_steps must be an int >= 1"):
+        EProp().method_for(_net("lif"), 1, 0)
+    x, y = _inputs(), np.random.default_rng(9).standard_normal((B, T, K))
+    net = _net("lif")
+    rec = net.fit_eprop(x, y, method="traces")
+    assert rec.trainer.method == "traces" and rec.trainer.method_used == "traces"
+    rec = net.fit_eprop(x, y, trainer=rec.trainer, method="auto", history_limit=1)
+    assert rec.trainer.method_used == "traces" and rec.trainer.history_limit == 1
+    rec = net.fit_eprop(x, y, trainer=rec.trainer, history_limit=2**30)
+    assert rec.trainer.method_used == "reverse"
+    with pytest.raises(ValueError, match=r"Network\.fit_eprop: .*unknown method 'gemm'"):
+        net.fit_eprop(x, y, trainer=rec.trainer, method="gemm")
+    assert rec.trainer.method == "auto"

@@ -110,19 +110,33 @@ def per_step(t: dict[str, Any], steps: int) -> dict[str, Any]:
 
 def time_calls(fn: Callable[[], Any], repeats: int, warmup: int = 1) -> dict[str, Any]:
     """Wall seconds of whole calls of ``fn`` (after ``warmup`` untimed calls)."""
+    return time_calls_together({"fn": fn}, repeats, warmup)["fn"]
+
+
+def time_calls_together(
+    fns: Mapping[str, Callable[[], Any]], repeats: int, warmup: int = 1
+) -> dict[str, dict[str, Any]]:
+    """Wall seconds of whole calls of each function of ``fns``, round-robin (one call of
+    each in turn, ``repeats`` rounds, after ``warmup`` untimed rounds)."""
     for _ in range(warmup):
-        fn()
+        for fn in fns.values():
+            fn()
     gc.collect()
-    s, cpu = [], []
+    s: dict[str, list[float]] = {k: [] for k in fns}
+    cpu: dict[str, list[float]] = {k: [] for k in fns}
     for _ in range(repeats):
-        c0, t0 = time.process_time(), time.perf_counter()
-        fn()
-        s.append(time.perf_counter() - t0)
-        cpu.append(time.process_time() - c0)
+        for k, fn in fns.items():
+            c0, t0 = time.process_time(), time.perf_counter()
+            fn()
+            s[k].append(time.perf_counter() - t0)
+            cpu[k].append(time.process_time() - c0)
     return {
-        "s_median": statistics.median(s),
-        "s_min": min(s),
-        "cpu_s_median": statistics.median(cpu),
-        "repeats": repeats,
-        "samples_s": s,
+        k: {
+            "s_median": statistics.median(s[k]),
+            "s_min": min(s[k]),
+            "cpu_s_median": statistics.median(cpu[k]),
+            "repeats": repeats,
+            "samples_s": s[k],
+        }
+        for k in fns
     }

@@ -67,6 +67,7 @@ def _fresh(**settings: Any) -> dict[str, Any]:
 _NONE = _Default(None)
 _SGD, _ADAM, _MSE = _Default("sgd"), _Default("adam"), _Default("mse")
 _SYMMETRIC, _MEAN = _Default("symmetric"), _Default("mean")
+_AUTO, _GIB = _Default("auto"), _Default(2**30)
 
 
 def _paired(
@@ -1164,6 +1165,8 @@ class FittingMixin:
         seed: int | None = _NONE,
         verbose: bool = False,
         trainer: Any = None,
+        method: str = _AUTO,
+        history_limit: int = _GIB,
     ) -> Recording:
         r"""Train a recurrent spiking network by e-prop (Bellec et al. 2020,
         doi:10.1038/s41467-020-17236-y).
@@ -1171,16 +1174,15 @@ class FittingMixin:
         The network needs an ``lif`` or ``alif`` population fed by edges (input edge,
         recurrent feedback self-edge with a zero diagonal ``mask``, ``train="gd"``) and a
         ``leaky_readout`` output node fed by one edge from the population. Every batch of
-        trials runs from the initial state through the compiled loop, which carries the
-        eligibility traces; then one optimiser step applies the e-prop gradients (see
-        :class:`rnngraph.training.EProp` for the equations and the loss).
+        trials runs from the initial state through the compiled loop; then one optimiser
+        step applies the e-prop gradients (:class:`rnngraph.training.EProp`: equations, loss).
 
         **Continuing a trainer** (``trainer=``, the ``rec.trainer`` of an earlier call): as
         in :meth:`fit_bptt`, the optimiser state (and the feedback matrix) carry over.
         ``lr``, ``reg_rate`` (``None`` ends the regulariser; alone, it keeps the trainer's
-        weight or takes 1.0), ``reg_weight`` and ``reduction`` hold from this call on;
-        ``feedback``, ``seed``, ``task``, ``optimizer`` and ``optimizer_kwargs`` must be the
-        trainer's own.
+        weight or takes 1.0), ``reg_weight``, ``reduction``, ``method`` and ``history_limit``
+        hold from this call on; ``feedback``, ``seed``, ``task``, ``optimizer`` and
+        ``optimizer_kwargs`` must be the trainer's own.
 
         Parameters
         ----------
@@ -1189,29 +1191,28 @@ class FittingMixin:
             ``(T, K)`` / ``(B, T, K)`` values or ``(T,)`` / ``(B, T)`` class indices. A
             nested list of numbers (``X.tolist()``) is one array, as in :meth:`run`.
         loss_mask : tensor, array or list of them, optional
-            ``(T,)`` / ``(B, T)``: where the loss counts (e.g. the recall window); a list of
-            as many masks with a list of batches.
+            ``(T,)`` / ``(B, T)``: where the loss counts; a list of masks with a list of batches.
         feedback, task : {"symmetric", "random", "adaptive"}, {"regression", "classification"}
             Feedback matrix of the learning signal (default ``"symmetric"``); the task
             (default, and ``None``: classification for integer targets, else regression).
-        optimizer, optimizer_kwargs, lr
-            As for :meth:`fit_bptt`; default ``"adam"``, learning rate 1e-3.
+        optimizer, optimizer_kwargs, lr : as for :meth:`fit_bptt` (``"adam"``, lr 1e-3)
         reg_rate, reg_weight : float, optional
-            Firing-rate regulariser: target rate (Hz, with ``dt`` in ms) and weight
-            (default 1.0 with ``reg_rate``); default ``None``, no regulariser.
+            Firing-rate regulariser: target rate (Hz, ``dt`` in ms) and weight (default 1.0).
         reduction, epochs, verbose : {"mean", "sum"}, int, bool
             Average (default) or sum the loss over the counted (trial, step) pairs; passes
             over the batches; progress bar.
-        seed : int, optional
-            Seed of the ``"random"``/``"adaptive"`` feedback (default 0; not with symmetric).
-        trainer : EProp, optional
-            Continue with this trainer, its optimiser and feedback matrix (see above).
+        seed, trainer : int, EProp, optional
+            Seed of the ``"random"``/``"adaptive"`` feedback (default 0; not with symmetric);
+            a trainer to continue, its optimiser and feedback matrix (see above).
+        method, history_limit : {"auto", "reverse", "traces"}, int
+            A reverse scan over the recorded trial, or traces carried forward (the same
+            gradients); ``"auto"``: the scan unless its history exceeds ``history_limit``
+            bytes (default 1 GiB).
 
         Returns
         -------
         Recording
-            ``loss``: the loss of every update; ``trainer``: the :class:`EProp` object.
-        """
+            ``loss``: the loss of every update; ``trainer``: the :class:`EProp` object."""
         where = "Network.fit_eprop"
         _flags(where, verbose=verbose)
         settings = _settings(EProp, locals())
@@ -1356,6 +1357,8 @@ _SETTINGS = {
         "reg_weight",
         "reduction",
         "seed",
+        "method",
+        "history_limit",
     ),
 }
 
@@ -1719,7 +1722,8 @@ def _bptt_continued(where: str, trainer: Any, given: dict[str, Any]) -> Any:
 def _eprop_continued(where: str, trainer: Any, given: dict[str, Any], task: Any) -> Any:
     """The settings ``fit_eprop`` gives a continued EProp ``trainer``, checked, as a new
     ``EProp`` that holds them (the trainer's own where not given), before anything
-    changes: ``lr``, ``reg_rate``, ``reg_weight`` and ``reduction`` take effect; the
+    changes: ``lr``, ``reg_rate``, ``reg_weight``, ``reduction``, ``method`` and
+    ``history_limit`` take effect; the
     feedback, seed, task (``task``: the given one, ``None`` read from the targets), the
     optimiser and its ``optimizer_kwargs`` must be the trainer's own."""
 
@@ -1747,6 +1751,8 @@ def _eprop_continued(where: str, trainer: Any, given: dict[str, Any], task: Any)
             seed=trainer.seed,
             reduction=given.get("reduction", trainer.reduction),
             time_unit=trainer.time_unit,
+            method=given.get("method", trainer.method),
+            history_limit=given.get("history_limit", trainer.history_limit),
         )
 
 
@@ -1759,6 +1765,8 @@ _HONOURED = {
     "reg_rate": ("reg_rate", "reg_weight"),
     "reg_weight": ("reg_rate", "reg_weight"),
     "reduction": ("reduction",),
+    "method": ("method",),
+    "history_limit": ("history_limit",),
 }
 
 

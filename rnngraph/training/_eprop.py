@@ -58,10 +58,22 @@ still enters its adaptation :math:`a(t) = \rho a(t-1) + z(t-1)`.
 Since :math:`a(t+1) = \rho a(t) + z(t)`, the adaptation eligibility of the next step is
 :math:`\epsilon^a(t+1) = \rho\,\epsilon^a(t) + e(t)`, which is how it is computed.
 
-The traces are extra state carried through the compiled time loop (a :class:`Hook` after
-the readout node), so their memory does not grow with the number of steps, with ``P`` the
-number of presynaptic values of the trained edges (their widths, plus one per trained
-bias):
+Two formulations compute these sums (``EProp(method=...)``), the same numbers to rounding:
+
+* **the reverse scan** (``"reverse"``, the default where its memory fits): a :class:`Hook`
+  after the readout node records the trial (the presynaptic vectors, the distance to
+  threshold, the spikes, the held units); since every recurrence above has postsynaptic
+  coefficients and the drive :math:`c_j \mathrm{pre}_i(t)`, the gradient is a scan back
+  over ``(T, B, N)`` followed by one GEMM ``(N x BT)(BT x P)`` (see
+  :func:`_reverse_gradients`). Its memory, :func:`history_bytes`, grows with ``T``;
+* **the forward traces** (``"traces"``): the eligibility vectors and traces are extra state
+  carried through the compiled time loop, so their memory does not grow with the number of
+  steps, at the price of products over ``(N, B, P)`` at every step.
+
+``method="auto"`` takes the reverse scan unless its history exceeds ``history_limit``
+(1 GiB by default); :meth:`EProp.method_for` says which a call takes and why. The traces
+hold, with ``P`` the number of presynaptic values of the trained edges (their widths, plus
+one per trained bias):
 
 * :math:`\bar e`: ``(N, B, P)``, and a scratch buffer of that shape for :math:`e` (ALIF);
 * :math:`\epsilon^v`: ``(B, P)`` when it is the same for every postsynaptic unit (one
@@ -96,10 +108,12 @@ from ._bptt import (
     set_optimizer_lr,
 )
 
-__all__ = ["EProp", "FEEDBACK_MODES", "TASKS"]
+__all__ = ["EProp", "FEEDBACK_MODES", "METHODS", "TASKS", "history_bytes"]
 
 #: Feedback matrices of the learning signal.
 FEEDBACK_MODES = ("symmetric", "random", "adaptive")
+#: How the gradients of a call are computed: chosen by memory, reverse scan, forward traces.
+METHODS = ("auto", "reverse", "traces")
 #: Tasks: the error each output sends back.
 TASKS = ("regression", "classification")
 _REDUCTIONS = ("mean", "sum")
@@ -514,50 +528,26 @@ def _hook_reads(plan: _Plan, mode: _Mode) -> _Reads:
     return _Reads(tuple(reads), tuple(pre_parts), single, i_cur, i_v, i_z, i_a, i_ref, i_y)
 
 
-def _eligibility_step(
-    pop: _Population, mode: _Mode, tr: _Traces, rd: _Reads, state0: dict[str, Tensor], rec: str
-) -> Callable[[tuple[Tensor, ...]], None]:
-    r"""Steps 1-3 of a step, from the hook's values: advance
-    :math:`\epsilon^v_{ji}(t) = \alpha_j \hat\epsilon^v_{ji}(t-1) + c_j \mathrm{pre}_i(t)`,
-    compute :math:`\psi_j(t)` at the distance to threshold of the step, and add
-    :math:`e_{ji}(t) = \psi_j(t) (\epsilon^v_{ji}(t) - \beta_j \epsilon^a_{ji}(t))` to
-    :math:`\bar e_{ji}(t) = \kappa \bar e_{ji}(t-1) + e_{ji}(t)`."""
+def _pseudo_derivative(
+    pop: _Population, mode: _Mode, rd: _Reads, state0: dict[str, Tensor], rec: str
+) -> Callable[[tuple[Tensor, ...]], tuple[Tensor, Tensor | None]]:
+    r"""Step 2 of a step, from the hook's values: :math:`\psi_j(t)` at the distance to
+    threshold of the step (0 for a unit held in it), ``(B, N)``, and the units held in the
+    step (``(B, N)`` booleans; ``None`` where no unit can be held). Both formulations of
+    the gradients take it from here."""
     alpha_u, c_u, vth, inv_gap, v_rest = pop.alpha, pop.c, pop.v_th, pop.inv_gap, pop.v_rest
-    beta_u, surrogate, kappa = pop.beta, pop.surrogate, pop.kappa
+    beta_u, surrogate = pop.beta, pop.surrogate
     alif, hold, value_reset = mode.alif, mode.hold, mode.value_reset
-    per_post, adaptive = mode.per_post, mode.adaptive
-    ebar, ev, eh, ones = tr.ebar, tr.ev, tr.eh, tr.ones
-    ea, e_buf, e_sl, nbeta_c, sl = tr.ea, tr.e_buf, tr.e_sl, tr.nbeta_c, tr.sl
-    pre_parts, single = rd.pre_parts, rd.single
     i_cur, i_v, i_z, i_a, i_ref = rd.cur, rd.v, rd.z, rd.a, rd.ref
-    alpha_s = float(alpha_u[0])
-    alpha_c = alpha_u[:, None]  # (N, 1): broadcasts over (N, B)
-    c_c = c_u[:, None]
     carry: dict[str, Any] = {
         "held": state0[f"{rec}.ref"] > 0,
         "v_prev": state0[f"{rec}.v"].clone(),
     }
 
-    def eligibility(vals: tuple[Tensor, ...]) -> None:
-        """Steps 1-3: advance eps_v, compute psi, add e(t) to ebar."""
-        pre = (
-            vals[pre_parts[0][0]]
-            if single
-            else torch.cat([vals[s] if s >= 0 else ones for s, _ in pre_parts], dim=1)
-        )  # (B, P)
+    def psi_of(vals: tuple[Tensor, ...]) -> tuple[Tensor, Tensor | None]:
+        """psi of the step, and the units held in it."""
         v, z = vals[i_v], vals[i_z]
-        held = carry["held"]
-        # 1. membrane eligibility before the reset
-        if per_post:
-            if hold:
-                a_eff = torch.where(held.T, 1.0, alpha_c)  # (N, B)
-                c_eff = torch.where(held.T, 0.0, c_c)
-            else:
-                a_eff, c_eff = alpha_c, c_c
-            ev.mul_(a_eff.unsqueeze(-1)).addcmul_(c_eff.unsqueeze(-1), pre.unsqueeze(0))
-        else:
-            eh.mul_(alpha_s).add_(pre)
-        # 2. pseudo-derivative at the distance to threshold of this step
+        held = carry["held"] if hold else None
         if value_reset:
             v_prev = carry["v_prev"]
             vp = alpha_u * v_prev + (1.0 - alpha_u) * v_rest + c_u * vals[i_cur]
@@ -572,6 +562,53 @@ def _eligibility_step(
         if hold:
             psi = psi.masked_fill(held, 0.0)
             carry["held"] = vals[i_ref] > 0
+        return psi, held
+
+    return psi_of
+
+
+def _presynaptic(rd: _Reads, ones: Tensor) -> Callable[[tuple[Tensor, ...]], Tensor]:
+    """The presynaptic vector of the step from the hook's values, ``(B, P)``: the trained
+    edges' presynaptic values in the order of their columns, a constant 1 per bias."""
+    pre_parts, single = rd.pre_parts, rd.single
+    if single:
+        s0 = pre_parts[0][0]
+        return lambda vals: vals[s0]
+    return lambda vals: torch.cat([vals[s] if s >= 0 else ones for s, _ in pre_parts], dim=1)
+
+
+def _eligibility_step(
+    pop: _Population, mode: _Mode, tr: _Traces, rd: _Reads, state0: dict[str, Tensor], rec: str
+) -> Callable[[tuple[Tensor, ...]], None]:
+    r"""Steps 1-3 of a step, from the hook's values: advance
+    :math:`\epsilon^v_{ji}(t) = \alpha_j \hat\epsilon^v_{ji}(t-1) + c_j \mathrm{pre}_i(t)`,
+    compute :math:`\psi_j(t)` at the distance to threshold of the step, and add
+    :math:`e_{ji}(t) = \psi_j(t) (\epsilon^v_{ji}(t) - \beta_j \epsilon^a_{ji}(t))` to
+    :math:`\bar e_{ji}(t) = \kappa \bar e_{ji}(t-1) + e_{ji}(t)`."""
+    alpha_u, c_u, kappa = pop.alpha, pop.c, pop.kappa
+    hold, per_post, adaptive = mode.hold, mode.per_post, mode.adaptive
+    ebar, ev, eh = tr.ebar, tr.ev, tr.eh
+    ea, e_buf, e_sl, nbeta_c, sl = tr.ea, tr.e_buf, tr.e_sl, tr.nbeta_c, tr.sl
+    psi_of = _pseudo_derivative(pop, mode, rd, state0, rec)
+    pre_of = _presynaptic(rd, tr.ones)
+    alpha_s = float(alpha_u[0])
+    alpha_c = alpha_u[:, None]  # (N, 1): broadcasts over (N, B)
+    c_c = c_u[:, None]
+
+    def eligibility(vals: tuple[Tensor, ...]) -> None:
+        """Steps 1-3: advance eps_v, compute psi, add e(t) to ebar."""
+        pre = pre_of(vals)  # (B, P)
+        psi, held = psi_of(vals)  # 2. (B, N), and the units held in the step
+        # 1. membrane eligibility before the reset
+        if per_post:
+            if hold:
+                a_eff = torch.where(held.T, 1.0, alpha_c)  # (N, B)
+                c_eff = torch.where(held.T, 0.0, c_c)
+            else:
+                a_eff, c_eff = alpha_c, c_c
+            ev.mul_(a_eff.unsqueeze(-1)).addcmul_(c_eff.unsqueeze(-1), pre.unsqueeze(0))
+        else:
+            eh.mul_(alpha_s).add_(pre)
         psi_t = psi.T.unsqueeze(-1)  # (N, B, 1)
         # 3. filtered eligibility trace
         if adaptive:
@@ -690,6 +727,247 @@ def _run_hooked(
     return rec.output if rec.output.dim() == 3 else rec.output.unsqueeze(0)  # (B, T, K)
 
 
+@dataclass
+class _History:
+    r"""What the reverse formulation records in the time loop, step-major: the
+    presynaptic vectors ``(T, B, P)`` (the bias columns hold 1), the distance to
+    threshold :math:`v_j - \beta_j a_j` (the membrane before the reset) that becomes
+    :math:`\psi`, the spikes ``(T, B, N)``, and which units were held in each step
+    (``(T, B, N)`` booleans; ``None`` where none can be)."""
+
+    pre: Tensor
+    psi: Tensor
+    z: Tensor
+    held: Tensor | None
+
+
+#: steps of the reverse scan's blocks: its scratch is (span, B, N)
+_SPAN = 64
+
+
+def history_bytes(
+    n: int, n_pre: int, k_out: int, batch: int, n_steps: int, itemsize: int, hold: bool
+) -> int:
+    r"""Bytes the reverse formulation records for a population of ``n`` units with
+    ``n_pre`` presynaptic values and ``k_out`` outputs: :math:`T B (2 N + P + K)` numbers
+    (the presynaptic vectors, :math:`\psi`, the spikes and the filtered errors) and, where
+    a unit can be held, :math:`T B N` booleans; its scratch, :math:`64\,B N` numbers,
+    does not grow with :math:`T`."""
+    per_step = (2 * n + n_pre + k_out) * itemsize + (n if hold else 0)
+    return n_steps * batch * per_step + _SPAN * batch * n * itemsize
+
+
+def _history(
+    plan: _Plan,
+    mode: _Mode,
+    state0: dict[str, Tensor],
+    n_steps: int,
+    dtype: torch.dtype,
+    kept: _History | None,
+) -> _History:
+    """The history of one run (under ``torch.no_grad()``): ``kept`` (that of an earlier
+    call) where its shapes, dtype and device fit (the buffers are written afresh every
+    step; reusing them spares the operating system's first touch of every page), else new
+    buffers; the held units of the first step are those of ``state0``."""
+    n, n_pre = plan.node.n, plan.n_pre
+    v0 = state0[f"{plan.rec}.v"]
+    batch, dev = v0.shape[0], v0.device
+    fits = (
+        kept is not None
+        and tuple(kept.pre.shape) == (n_steps, batch, n_pre)
+        and tuple(kept.z.shape) == (n_steps, batch, n)
+        and kept.z.dtype == dtype
+        and kept.z.device == dev
+        and (kept.held is not None) == mode.hold
+    )
+    if fits:
+        hist = kept
+    else:
+        held = None
+        if mode.hold:
+            held = torch.empty(n_steps, batch, n, device=dev, dtype=torch.bool)
+        hist = _History(
+            torch.empty(n_steps, batch, n_pre, device=dev, dtype=dtype),
+            torch.empty(n_steps, batch, n, device=dev, dtype=dtype),
+            torch.empty(n_steps, batch, n, device=dev, dtype=dtype),
+            held,
+        )
+    if hist.held is not None:
+        torch.gt(state0[f"{plan.rec}.ref"], 0, out=hist.held[0])
+    return hist
+
+
+def _history_hook(
+    pop: _Population, mode: _Mode, hist: _History, rd: _Reads, state0: dict[str, Tensor], rec: str
+) -> Callable[..., None]:
+    r"""The hook after the readout node, ``hook(t, *values)``, of the reverse formulation:
+    it records the step's presynaptic values, the distance to threshold before
+    :math:`\psi` (:func:`_psi_of_history` finishes it a block of steps at a time), the
+    spikes and the units held in the next step into ``hist``, copies only, except for a
+    reset to a value (the membrane the reset hid, as :func:`_pseudo_derivative`)."""
+    parts = tuple(s for s, _ in rd.pre_parts)
+    ones = torch.ones(hist.z.shape[1], 1, device=hist.z.device, dtype=hist.z.dtype)
+    traces, value_reset = mode.traces, mode.value_reset
+    i_z, i_v, i_a, i_ref = rd.z, rd.v, rd.a, rd.ref
+    alpha_u, c_u, v_rest = pop.alpha, pop.c, pop.v_rest
+    nbeta = -pop.beta if mode.alif else None
+    pre, d_h, z_h, held_h = hist.pre, hist.psi, hist.z, hist.held
+    last = d_h.shape[0] - 1
+    carry = {"v_prev": state0[f"{rec}.v"].clone()}
+
+    def hook(t: int, *vals: Tensor) -> None:
+        """Step ``t``: record what the reverse scan needs."""
+        z = vals[i_z]
+        if traces:
+            if len(parts) == 1:
+                pre[t].copy_(vals[parts[0]] if parts[0] >= 0 else ones)
+            else:
+                torch.cat([vals[s] if s >= 0 else ones for s in parts], dim=1, out=pre[t])
+            v = vals[i_v]
+            if value_reset:  # the membrane before the reset where the unit spiked
+                v_prev = carry["v_prev"]
+                vp = alpha_u * v_prev + (1.0 - alpha_u) * v_rest + c_u * vals[rd.cur]
+                if held_h is not None:
+                    vp = torch.where(held_h[t], v_prev, vp)
+                carry["v_prev"] = v.clone()
+                v = torch.where(z > 0, vp, v)
+            if nbeta is not None:
+                torch.addcmul(v, nbeta, vals[i_a], out=d_h[t])
+            else:
+                d_h[t] = v
+        if held_h is not None and t < last:
+            torch.gt(vals[i_ref], 0, out=held_h[t + 1])
+        z_h[t] = z
+
+    return hook
+
+
+def _errors(
+    y: Tensor, tgt: Tensor, mask: Tensor | None, classify: bool, dtype: torch.dtype
+) -> Tensor:
+    r"""The errors the readout sends back, step-major ``(T, B, K)``:
+    :math:`\mathrm{softmax}(y) - \mathrm{onehot}(y^*)` or :math:`y - y^*`, times the loss
+    mask."""
+    if classify:
+        err = torch.softmax(y, dim=-1)
+        err.scatter_add_(-1, tgt.unsqueeze(-1), torch.full_like(err[..., :1], -1.0))
+    else:
+        err = y - tgt.to(dtype)
+    if mask is not None:
+        err = err * mask.unsqueeze(-1)
+    return err.transpose(0, 1).contiguous()
+
+
+def _psi_of_history(pop: _Population, hist: _History, t0: int, t1: int) -> Tensor:
+    r""":math:`\psi` of steps ``t0 .. t1 - 1`` from the recorded distance to threshold,
+    in place in ``hist.psi``: :math:`\sigma'((d - v_{th}) / g) / g` with :math:`g = v_{th}
+    - v_{reset}`, 0 where a unit was held."""
+    d = hist.psi[t0:t1]
+    d.sub_(pop.v_th).mul_(pop.inv_gap)
+    d.copy_(pop.surrogate(d)).mul_(pop.inv_gap)
+    if hist.held is not None:
+        d.masked_fill_(hist.held[t0:t1], 0.0)
+    return d
+
+
+def _membrane_back(
+    pop: _Population, mode: _Mode, hist: _History, t0: int, t1: int, u: Tensor
+) -> None:
+    r"""The membrane's part of the reverse scan over steps ``t1 - 1 .. t0``, in place in
+    ``hist.psi`` (which holds :math:`\lambda\psi` there and :math:`\mu` from ``t1`` on):
+    :math:`\mu(t) = \lambda(t)\psi(t) + a(t+1)\,m(t)\,\mu(t+1)`, the coefficients made
+    in ``u`` (the block's scratch) where they vary over time."""
+    n_steps, batch, n = hist.z.shape
+    alpha = pop.alpha
+    rows = hist.psi[t0 : min(t1 + 1, n_steps)].unbind(0)  # mu(t0 .. t1)
+    span = len(rows) - 1  # the coefficients of mu(t0 + 1 .. t0 + span)
+    if mode.hold or mode.value_reset:
+        coef = u[:span]
+        if hist.held is not None:
+            one = torch.ones((), device=u.device, dtype=u.dtype)
+            torch.where(hist.held[t0 + 1 : t0 + 1 + span], one, alpha, out=coef)
+        else:
+            coef.copy_(alpha.expand(span, batch, n))
+        if mode.value_reset:
+            coef.mul_(1.0 - hist.z[t0 : t0 + span])
+        coefs = coef.unbind(0)
+    else:
+        coefs = (alpha,) * span
+    for i in range(span - 1, -1, -1):
+        rows[i].addcmul_(coefs[i], rows[i + 1])
+
+
+def _reverse_gradients(
+    pop: _Population, mode: _Mode, hist: _History, err: Tensor, Bt: Tensor, u0: Tensor, scale: float
+) -> tuple[Tensor | None, Tensor, Tensor]:
+    r"""The gradients from the recorded history by one reverse scan over ``(T, B, N)`` and
+    GEMMs, the sums the forward traces accumulate, reordered.
+
+    Every eligibility recurrence has postsynaptic coefficients and the drive
+    :math:`c_j\,\mathrm{pre}_i(t)`, so with the filtered errors
+    :math:`\bar\delta(t) = \mathrm{err}(t) + \kappa\,\bar\delta(t+1)`, the weight of
+    :math:`e_{ji}(t)` in the loss is :math:`u_j(t) = s\,(B\,\bar\delta(t))_j + r_j` (``s``
+    the loss scale, ``r`` the rate regulariser's constant learning signal, ``u0``). The
+    adaptation feeds :math:`e(t)` back into later steps, :math:`\lambda(t) = u(t) - \beta
+    A(t)` with :math:`A(t-1) = \lambda(t)\psi(t) + \rho A(t)`; the membrane carries
+    :math:`\mu(t) = \lambda(t)\psi(t) + a(t+1)\,m(t)\,\mu(t+1)` (:math:`a = \alpha`, 1
+    for a held unit; :math:`m = 1 - z` for a reset to a value, else 1). Then
+
+    .. math::
+
+        \frac{dE}{dW_{ji}} = \sum_{b,t} \mu_j(t)\,c_j(t)\,\mathrm{pre}_i(t), \qquad
+        \frac{dE}{dW^{out}_{kj}} = \sum_{b,t} \bar\delta_k(t)\,z_j(t)
+
+    with :math:`c_j(t) = 0` for a held unit. The scan goes back a block of steps at a
+    time (its scratch is one block). Returns the population's ``(N, P)`` gradient
+    (``None`` without trained inputs) and the readout's unscaled weight ``(K, N)`` and
+    bias ``(K,)`` sums."""
+    n_steps, batch, n = hist.z.shape
+    k_out = err.shape[-1]
+    dbar = err  # filtered in place, from the last step back
+    rows = dbar.unbind(0)
+    for t in range(n_steps - 2, -1, -1):
+        rows[t].add_(rows[t + 1], alpha=pop.kappa)
+    g_out = dbar.reshape(-1, k_out).T @ hist.z.reshape(-1, n)  # (K, N)
+    g_bias = dbar.sum((0, 1))
+    if not mode.traces:
+        return None, g_out, g_bias
+    n_pre = hist.pre.shape[-1]
+    g_pre = torch.zeros(n, n_pre, device=err.device, dtype=err.dtype)
+    Bs = Bt * scale  # (K, N)
+    u0_row = torch.as_tensor(u0, device=err.device, dtype=err.dtype).expand(n)
+    c, held = pop.c, hist.held
+    if mode.adaptive:
+        idx = torch.nonzero(pop.beta != 0).reshape(-1)
+        sl = slice(int(idx[0]), int(idx[-1]) + 1)
+        nbeta, rho = -pop.beta[sl], pop.rho[sl]
+        acc = torch.zeros(batch, sl.stop - sl.start, device=err.device, dtype=err.dtype)
+    scratch = torch.empty(min(_SPAN, n_steps) * batch, n, device=err.device, dtype=err.dtype)
+    zero = torch.zeros((), device=err.device, dtype=err.dtype)
+    t1 = n_steps
+    while t1 > 0:
+        t0 = max(0, t1 - _SPAN)
+        psi = _psi_of_history(pop, hist, t0, t1)  # (S, B, N)
+        u = scratch[: (t1 - t0) * batch].view(t1 - t0, batch, n)
+        torch.addmm(u0_row, dbar[t0:t1].reshape(-1, k_out), Bs, out=u.view(-1, n))
+        if mode.adaptive:
+            lams, psis = u[:, :, sl].unbind(0), psi[:, :, sl].unbind(0)
+            for t in range(t1 - t0 - 1, -1, -1):
+                lam = lams[t].addcmul_(nbeta, acc)  # lambda(t) = u(t) - beta A(t)
+                acc.mul_(rho).addcmul_(lam, psis[t])  # A(t-1)
+        psi.mul_(u)  # lambda psi, then mu, in place
+        _membrane_back(pop, mode, hist, t0, t1, u)
+        # mu(t0) is final; the block's c(t) (0 where held) and its share of the gradient
+        if held is not None:
+            torch.where(held[t0:t1], zero, c, out=u)
+            hist_w = u.mul_(psi)
+        else:
+            hist_w = torch.mul(psi, c, out=u)
+        g_pre.addmm_(hist_w.reshape(-1, n).T, hist.pre[t0:t1].reshape(-1, n_pre))
+        t1 = t0
+    return g_pre, g_out, g_bias
+
+
 def _gradients(
     plan: _Plan, g_pre: Tensor, g_out: Tensor, g_bias: Tensor, scale: float
 ) -> dict[str, Tensor]:
@@ -715,6 +993,24 @@ def _gradients(
     if isinstance(lin.bias, nn.Parameter) and lin.bias.requires_grad:
         grads[_param_name(plan.out_key, "bias")] = g_bias * scale
     return grads
+
+
+def _check_regulariser(reg_rate: Any, reg_weight: Any) -> None:
+    """Refuse a target rate or a weight of the rate regulariser that is no number >= 0,
+    and a weight without a rate."""
+    if reg_rate is not None:
+        if isinstance(reg_rate, bool) or not isinstance(reg_rate, int | float):
+            raise TypeError(f"EProp: reg_rate must be a number (Hz) or None, got {reg_rate!r}")
+        if not (math.isfinite(reg_rate) and reg_rate >= 0):
+            raise ValueError(f"EProp: reg_rate must be >= 0 (Hz), got {reg_rate!r}")
+    if reg_weight is not None and (
+        isinstance(reg_weight, bool)
+        or not isinstance(reg_weight, int | float)
+        or not (math.isfinite(reg_weight) and reg_weight >= 0)
+    ):
+        raise ValueError(f"EProp: reg_weight must be a number >= 0, got {reg_weight!r}")
+    if reg_weight is not None and reg_rate is None:
+        raise ValueError("EProp: reg_weight needs reg_rate= (the target rate in Hz)")
 
 
 class EProp:
@@ -781,6 +1077,21 @@ class EProp:
         Seconds per unit of ``dt`` (converts ``reg_rate`` from Hz); default 1e-3 (ms).
     optimizer_kwargs : dict, optional
         Passed to the optimiser.
+    method : {"auto", "reverse", "traces"}
+        How the gradients of a call are computed; both give the same sums (to rounding):
+        ``"reverse"`` records the trial (presynaptic values, :math:`\psi`, spikes) in the
+        time loop and runs one scan back over ``(T, B, N)`` with GEMMs
+        (:func:`_reverse_gradients`), memory :func:`history_bytes`, growing with
+        :math:`T`; ``"traces"`` carries the eligibility traces forward in the loop,
+        ``(N, B, P)`` of memory whatever :math:`T`, several times slower (a product over
+        ``(N, B, P)`` every step). ``"auto"`` (default) takes the reverse scan unless its
+        history exceeds ``history_limit``; :meth:`method_for` says which a call takes and
+        why, ``method_used`` which the last call took.
+    history_limit : int
+        Bytes of recorded history ``"auto"`` allows the reverse scan (default
+        :math:`2^{30}`, 1 GiB). The history of a call is kept for the next call of the
+        same shapes (the buffers are rewritten; reusing them spares the first touch of
+        every page); :meth:`release` frees it.
 
     Attributes
     ----------
@@ -790,6 +1101,9 @@ class EProp:
         The loss of every update.
     rates : Tensor or None
         Mean firing rate (Hz) of each unit in the last trial batch.
+    method_used : str or None
+        The formulation of the last call, ``"reverse"`` or ``"traces"`` (:meth:`method_for`
+        says why).
 
     Notes
     -----
@@ -809,7 +1123,12 @@ class EProp:
         reduction: str = "mean",
         time_unit: float = 1e-3,
         optimizer_kwargs: dict[str, Any] | None = None,
+        method: str = "auto",
+        history_limit: int = 2**30,
     ) -> None:
+        if method not in METHODS:
+            raise ValueError(f"EProp: unknown method {method!r}; valid ones are {list(METHODS)}")
+        history_limit = as_int("EProp", "history_limit", history_limit, minimum=1)
         if feedback not in FEEDBACK_MODES:
             raise ValueError(
                 f"EProp: unknown feedback {feedback!r}; valid modes are {list(FEEDBACK_MODES)}"
@@ -827,19 +1146,7 @@ class EProp:
                 raise ValueError(f"EProp: lr must be finite, got {lr!r}")
             lr = float(lr)
         optimizer_kwargs = check_optimizer("EProp", optimizer, lr, optimizer_kwargs)
-        if reg_rate is not None:
-            if isinstance(reg_rate, bool) or not isinstance(reg_rate, int | float):
-                raise TypeError(f"EProp: reg_rate must be a number (Hz) or None, got {reg_rate!r}")
-            if not (math.isfinite(reg_rate) and reg_rate >= 0):
-                raise ValueError(f"EProp: reg_rate must be >= 0 (Hz), got {reg_rate!r}")
-        if reg_weight is not None and (
-            isinstance(reg_weight, bool)
-            or not isinstance(reg_weight, int | float)
-            or not (math.isfinite(reg_weight) and reg_weight >= 0)
-        ):
-            raise ValueError(f"EProp: reg_weight must be a number >= 0, got {reg_weight!r}")
-        if reg_weight is not None and reg_rate is None:
-            raise ValueError("EProp: reg_weight needs reg_rate= (the target rate in Hz)")
+        _check_regulariser(reg_rate, reg_weight)
         if not (
             isinstance(time_unit, numbers.Real)
             and not isinstance(time_unit, bool)
@@ -874,6 +1181,11 @@ class EProp:
         self.feedback_weights: Tensor | None = None
         self.losses: list[float] = []
         self.rates: Tensor | None = None
+        self.method = method
+        self.history_limit = history_limit
+        #: the formulation of the last call (see :meth:`method_for`)
+        self.method_used: str | None = None
+        self._kept: _History | None = None  # the reverse scan's history, reused
 
     # ------------------------------------------------------------------------------
     # the network e-prop trains
@@ -1031,19 +1343,54 @@ class EProp:
         scale = 1.0 / denom if self.reduction == "mean" else 1.0
         return float(per.sum()) * scale, scale
 
-    def _rate_regulariser(
-        self, g_pre: Tensor, rates: Tensor, tr: _Traces, kappa: float, norm: float
-    ) -> tuple[Tensor, float]:
-        r"""Add the regulariser's gradient
-        :math:`2 \lambda (f_j - f^*) / (B T dt) \sum_{b,t} e_{ji}(t)` to ``g_pre``, with
-        :math:`\sum_t e(t) = (1-\kappa) \sum_t \bar e(t) + \kappa \bar e(T)` and ``norm``
-        :math:`= B T dt`; return it and the regulariser's loss
-        :math:`\lambda \sum_j (f_j - f^*)^2`."""
+    def _rate_signal(self, rates: Tensor, norm: float) -> tuple[Tensor | float, float]:
+        r"""The rate regulariser's learning signal, constant over the trial,
+        :math:`r_j = 2 \lambda (f_j - f^*) / (B T dt)` (``norm`` :math:`= B T dt`), ``(N,)``
+        (0.0 without the regulariser), and its loss :math:`\lambda \sum_j (f_j - f^*)^2`."""
+        if self.reg_rate is None or self.reg_weight <= 0:
+            return 0.0, 0.0
         f_star = self.reg_rate * self.time_unit
-        sum_e = (1.0 - kappa) * tr.G[:, 1, :] + kappa * tr.ebar.sum(1)  # (N, P)
         coef = 2.0 * self.reg_weight * (rates - f_star) / norm
-        g_pre = g_pre + coef[:, None] * sum_e
-        return g_pre, self.reg_weight * float((rates - f_star).square().sum())
+        return coef, self.reg_weight * float((rates - f_star).square().sum())
+
+    def release(self) -> None:
+        """Free the history the reverse scan keeps for the next call of the same shapes."""
+        self._kept = None
+
+    def method_for(self, model_or_net: Any, batch_size: int, n_steps: int) -> tuple[str, str]:
+        """The formulation that a call with ``batch_size`` trials of ``n_steps`` steps
+        takes on ``model_or_net`` (``"reverse"`` or ``"traces"``) and why, in words: the
+        reverse one unless ``method="traces"``, or its history would exceed
+        ``history_limit`` (see :func:`history_bytes`)."""
+        where = "EProp.method_for"
+        model = self._model(where, model_or_net)
+        batch = as_int(where, "batch_size", batch_size, minimum=1, type_error=ValueError)
+        steps = as_int(where, "n_steps", n_steps, minimum=1, type_error=ValueError)
+        plan = self.check_network(where, model)
+        with torch.no_grad():
+            state0 = model.init_state(1)
+            ref = state0[f"{plan.rec}.v"]
+            dtype = ref.dtype
+            pop = _population(where, plan, model.dt, ref.device, dtype)
+            mode = self._mode(plan, pop, state0, model.dt)
+        return self._method(plan, mode, batch, steps, dtype)
+
+    def _method(
+        self, plan: _Plan, mode: _Mode, batch: int, n_steps: int, dtype: torch.dtype
+    ) -> tuple[str, str]:
+        itemsize = torch.empty((), dtype=dtype).element_size()
+        k_out = plan.out_node.n
+        need = history_bytes(plan.node.n, plan.n_pre, k_out, batch, n_steps, itemsize, mode.hold)
+        mib = f"{need / 2**20:.1f} MiB of history"
+        if self.method == "traces":
+            return "traces", f"forward traces: method='traces' (the reverse scan would hold {mib})"
+        if self.method == "reverse":
+            return "reverse", f"reverse scan: method='reverse' ({mib})"
+        if need <= self.history_limit:
+            limit = f"history_limit {self.history_limit / 2**20:.1f} MiB"
+            return "reverse", f"reverse scan: {mib} <= {limit}"
+        limit = f"history_limit {self.history_limit / 2**20:.1f} MiB"
+        return "traces", f"forward traces: the reverse scan would hold {mib} > {limit}"
 
     def _run(
         self, where: str, model: Any, inputs: Any, targets: Any, loss_mask: Any
@@ -1061,24 +1408,38 @@ class EProp:
             Bt = B_fb.T.contiguous()  # (K, N)
             state0 = model.init_state(batch)
             mode = self._mode(plan, pop, state0, dt)
-            blocks = _TargetBlocks(tgt, mask, n_steps, plan.out_node.n, dtype, mode.classify)
-            tr = _traces(plan, pop, mode, batch, dev, dtype)
+            method = self._method(plan, mode, batch, n_steps, dtype)[0]
+            self.method_used = method
+            rd = _hook_reads(plan, mode)
+            if method == "reverse":
+                hist = _history(plan, mode, state0, n_steps, dtype, self._kept)
+                self._kept = hist
+                hook = _history_hook(pop, mode, hist, rd, state0, plan.rec)
+            else:
+                blocks = _TargetBlocks(tgt, mask, n_steps, plan.out_node.n, dtype, mode.classify)
+                tr = _traces(plan, pop, mode, batch, dev, dtype)
+                hook = _trace_hook(pop, mode, tr, rd, blocks, Bt, state0, plan.rec)
 
-        rd = _hook_reads(plan, mode)
-        hook = _trace_hook(pop, mode, tr, rd, blocks, Bt, state0, plan.rec)
         y = _run_hooked(where, model, x, state0, plan, rd, hook)
 
         with torch.no_grad():
             loss, scale = self._data_loss(y, tgt, mask, mode.classify, batch, n_steps, dtype)
-            g_pre = tr.G[:, 0, :] * scale  # (N, P)
-            rates = tr.count / (batch * n_steps * dt)  # (N,) spikes per unit of dt
-            if mode.reg:
-                g_pre, reg_loss = self._rate_regulariser(
-                    g_pre, rates, tr, pop.kappa, batch * n_steps * dt
-                )
-                loss += reg_loss
+            count = hist.z.sum((0, 1)) if method == "reverse" else tr.count
+            rates = count / (batch * n_steps * dt)  # (N,) spikes per unit of dt
+            signal, reg_loss = self._rate_signal(rates, batch * n_steps * dt)
+            loss += reg_loss
+            if method == "reverse":
+                err = _errors(y, tgt, mask, mode.classify, dtype)
+                g_pre, g_out, g_bias = _reverse_gradients(pop, mode, hist, err, Bt, signal, scale)
+                del hist
+            else:
+                g_pre = tr.G[:, 0, :] * scale  # (N, P)
+                if mode.reg:  # sum_t e(t) = (1 - kappa) sum_t ebar(t) + kappa ebar(T)
+                    sum_e = (1.0 - pop.kappa) * tr.G[:, 1, :] + pop.kappa * tr.ebar.sum(1)
+                    g_pre = g_pre + signal[:, None] * sum_e
+                g_out, g_bias = tr.g_out, tr.g_bias
             self.rates = rates / self.time_unit
-            grads = _gradients(plan, g_pre, tr.g_out, tr.g_bias, scale)
+            grads = _gradients(plan, g_pre, g_out, g_bias, scale)
         return grads, loss
 
     def compute_gradients(
