@@ -517,9 +517,9 @@ def test_auto_takes_the_reverse_scan_unless_its_history_exceeds_the_limit():
 
     net = _net("alif", refractory=2.0)
     x, y = _inputs(), np.random.default_rng(7).standard_normal((B, T, K))
-    p = N_IN + N  # presynaptic values of the two trained edges
+    p = N_IN  # the stored presynaptic values: the recurrent edge reads the recorded spikes
     need = history_bytes(N, p, K, B, T, 8, True)
-    # (T B (2N + P + K) numbers + T B N booleans) + a block of scratch
+    # (T B (2N + P_s + K) numbers + T B N booleans) + a block of scratch
     assert need == T * B * ((2 * N + p + K) * 8 + N) + 64 * B * N * 8
     big = EProp(history_limit=need)
     method, why = big.method_for(net, B, T)
@@ -580,3 +580,27 @@ def test_method_settings_are_honoured_or_refused():
     with pytest.raises(ValueError, match=r"Network\.fit_eprop: .*unknown method 'gemm'"):
         net.fit_eprop(x, y, trainer=rec.trainer, method="gemm")
     assert rec.trainer.method == "auto"
+
+
+@pytest.mark.parametrize("kind", ["lif", "alif"])
+def test_spikes_in_the_first_state_reach_the_recurrent_gradient(kind):
+    """The recurrent edge's first presynaptic value is what the delayed edge reads before
+    its first step (``init``; the reverse scan keeps it, later ones come from the recorded
+    spikes), here with spikes in the first state too."""
+    net = _net(kind, refractory=2.0)
+    z0 = torch.zeros(N, dtype=F64)
+    z0[::3] = 1.0
+    net.get_node("rec").set_init("z", z0)
+    w_rec = net.get_edge("rec", "rec").weight.detach().clone()
+    net.pop_edge("rec", "rec")
+    mask = 1.0 - torch.eye(N, dtype=F64)
+    net.add_edge("rec", "rec", weights=w_rec, train="gd", feedback=True, mask=mask, init=z0)
+    x, y = _inputs(seed=4), np.random.default_rng(10).standard_normal((B, T, K))
+    ref = EProp(method="traces").compute_gradients(net, x, y)
+    got = EProp(method="reverse").compute_gradients(net, x, y)
+    for name, r in ref.items():
+        assert _max_rel(got[name], r) < 1e-12, name
+    plain = _net(kind, refractory=2.0)
+    other = EProp(method="reverse").compute_gradients(plain, x, y)
+    key = "edges.rec->rec.weight"
+    assert _max_rel(other[key], got[key]) > 1e-3  # the first spikes change it

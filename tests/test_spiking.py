@@ -663,3 +663,58 @@ def test_no_gradient_fast_path_equals_lif_step(integrator, reset, refractory):
             torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
         n_spikes += int(z_ref.sum())
     assert n_spikes > 100  # the input drives spikes (and resets, and refractory holds)
+
+
+@pytest.mark.parametrize("integrator", ["exp_euler", "euler", "rk4"])
+@pytest.mark.parametrize("reset", ["value", "subtract"])
+@pytest.mark.parametrize("refractory", [0.0, 3.0])
+def test_no_gradient_alif_step_equals_the_generic_step(integrator, reset, refractory):
+    """The torch ALIF step (the adaptive threshold v_th + beta a, a(t) = rho a(t-1) +
+    z(t-1)) gives the spikes and states of the model's own step, held steps included."""
+    from rnngraph.nodes import ALIF, build_kernel
+
+    g = torch.Generator().manual_seed(2)
+    node = ALIF(
+        6,
+        tau_m=torch.linspace(5.0, 30.0, 6),
+        tau_a=torch.linspace(20.0, 200.0, 6),
+        beta=torch.tensor([0.0, 0.0, 0.2, 0.5, 1.0, 2.0]),
+        v_reset=-0.2,
+        refractory=refractory,
+        reset=reset,
+        integrator=integrator,
+    ).double()
+    state = node.init_state(3)
+    # units held in the first state above threshold: the hold, not v, keeps them silent
+    held0 = torch.zeros(3, 6, dtype=F64)
+    held0[:, ::2] = 3.0
+    state = state._replace(v=torch.full((3, 6), 1.5, dtype=F64), ref=held0)
+    fast_state = tuple(state)
+    fast = build_kernel("torch ALIF step", node, 0.5)
+    n_spikes, a_max = 0, 0.0
+    for _ in range(300):
+        i = 5.0 * torch.rand(3, 6, generator=g, dtype=F64)
+        with torch.no_grad():
+            z_ref, state = node.step(state, node.Inputs(i), 0.5)
+            z_fast, fast_state = fast(fast_state, i)
+        assert torch.equal(z_ref, z_fast)
+        for a, b in zip(state, fast_state, strict=True):
+            torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+        n_spikes += int(z_ref.sum())
+        a_max = max(a_max, float(state.a.max()))
+    assert n_spikes > 100 and a_max > 1.0  # spikes, resets, holds and adaptation matter
+
+
+def test_the_alif_step_serves_runs_without_gradients_only():
+    net = Network(dt=1.0, dtype=F64)
+    net.add_func_node("in", 3)
+    net.add_diffeq_node("rec", "alif", n=5, refractory=2.0)
+    net.add_edge("in", "rec")
+    model = net.compile()
+    assert model.explain(batch_size=2).nodes["rec"][0] == "torch ALIF step"
+    assert model.explain(batch_size=2, grad=True).nodes["rec"][0] == "generic"
+    # a LIF node is no ALIF: the LIF steps serve it, and the ALIF step says why not
+    from rnngraph.nodes import LIF, build_kernel
+
+    with pytest.raises(ValueError, match=r"cannot serve LIF: the threshold is fixed"):
+        build_kernel("torch ALIF step", LIF(3), 1.0)

@@ -93,11 +93,13 @@ def _native_lif_usable(node: DENode, ctx: Context) -> str | None:
     return why
 
 
-def lif_structure(node: DENode) -> tuple[dict | None, str | None]:
+def lif_structure(node: DENode, adaptive: bool = False) -> tuple[dict | None, str | None]:
     """The constants of the LIF-type step a node's declarations describe, or ``None`` and
     why not: a spiking model whose only integrated variable is a linear membrane with one
-    input (:math:`\\tau \\dot v = \\mathrm{rest} + R I - v`), a fixed threshold, no jumps,
-    no noise, an integrator with an affine one-step map and a plain spike function."""
+    input (:math:`\\tau \\dot v = \\mathrm{rest} + R I - v`), a fixed threshold (with
+    ``adaptive``: the adaptive threshold of ``adaptation``, :math:`v_{th} + \\beta a` with
+    :math:`a(t) = \\rho a(t-1) + z(t-1)`, and the state ``(v, a, z, ref)``), no jumps, no
+    noise, an integrator with an affine one-step map and a plain spike function."""
     if not isinstance(node, SpikingNode):
         return None, "not a spiking model (no event rule)"
     if tuple(node.ode_vars) != ("v",):
@@ -108,8 +110,16 @@ def lif_structure(node: DENode) -> tuple[dict | None, str | None]:
     part = lin["v"]
     if len(part.gains) != 1:
         return None, f"v has {len(part.gains)} inputs, not one"
-    if node.adaptation is not None or node.jumps:
-        return None, "the event rule has an adaptive threshold or jumps"
+    if node.jumps:
+        return None, "the event rule has jumps"
+    if adaptive:
+        if node.adaptation is None:
+            return None, "the threshold is fixed (the LIF steps serve it)"
+        state = ("v", node.adaptation[0], "z", "ref")
+        if tuple(node.state_vars) != state:
+            return None, f"the state is {list(node.state_vars)}, not {list(state)}"
+    elif node.adaptation is not None:
+        return None, "the event rule has an adaptive threshold"
     if node.integrator not in AFFINE_GAINS:
         return None, f"integrator {node.integrator!r} has no affine one-step map"
     why = node.plain_output()
@@ -127,12 +137,12 @@ def _lif_declared(node: DENode) -> str | None:
     return lif_structure(node)[1]
 
 
-def _lif_constants(node: SpikingNode, dt: float) -> dict[str, Tensor]:
+def _lif_constants(node: SpikingNode, dt: float, adaptive: bool = False) -> dict[str, Tensor]:
     """The constants of the no-gradient LIF step in the network's dtype (a Python float must
     not pass through float32): the fixed point at zero input ``u0``, the input gain ``r_m``,
     the gain ``g``, the threshold ``th``, ``v_reset``, ``drop = th - v_reset`` and the held
     steps ``hold``."""
-    found, _ = lif_structure(node)
+    found, _ = lif_structure(node, adaptive)
     part = found["part"]
     with torch.no_grad():
         th = getattr(node, node.threshold_name)
@@ -147,6 +157,23 @@ def _lif_constants(node: SpikingNode, dt: float) -> dict[str, Tensor]:
             "hold": hold_steps(node.refractory, dt, like),
         }
         return {k: torch.as_tensor(v, dtype=like.dtype, device=like.device) for k, v in c.items()}
+
+
+def _alif_declared(node: DENode) -> str | None:
+    return lif_structure(node, adaptive=True)[1]
+
+
+def _alif_constants(node: SpikingNode, dt: float) -> dict[str, Tensor]:
+    """:func:`_lif_constants` of an adaptive node, with the adaptation's decay ``rho``
+    (:math:`e^{-dt/\\tau_a}`, computed as the node's event rule computes it) and ``beta``."""
+    c = _lif_constants(node, dt, adaptive=True)
+    _, tau, beta = node.adaptation
+    like = c["g"]
+    with torch.no_grad():
+        rho = torch.exp(-dt / getattr(node, tau))
+        c["rho"] = torch.as_tensor(rho, dtype=like.dtype, device=like.device)
+        c["beta"] = torch.as_tensor(getattr(node, beta), dtype=like.dtype, device=like.device)
+    return c
 
 
 def _scalar_or_tensor(t: Tensor) -> float | Tensor:
@@ -183,6 +210,41 @@ def torch_lif_step(c: dict[str, Tensor], subtract: bool, refractory: bool) -> Ca
     return k
 
 
+def torch_alif_step(c: dict[str, Tensor], subtract: bool, refractory: bool) -> Callable:
+    """The no-gradient step of an adaptive LIF node in torch on the constants of
+    :func:`_alif_constants`: ``(v, a, z, ref), I -> (z, (v, a, z, ref))``, the LIF step
+    with the threshold :math:`v_{th} + \\beta a`, :math:`a(t) = \\rho a(t-1) + z(t-1)`
+    (also in a held step); without ``refractory`` the countdown is neither read nor
+    changed."""
+    u0 = c["u0"]
+    r_m, gain, th, v_reset, drop, hold, rho, beta = (
+        _scalar_or_tensor(c[k])
+        for k in ("r_m", "g", "th", "v_reset", "drop", "hold", "rho", "beta")
+    )
+
+    def k(s: tuple, i: Tensor) -> tuple[Tensor, tuple]:
+        v, a, z, ref = s
+        u = torch.add(u0, i, alpha=r_m) if isinstance(r_m, float) else u0 + r_m * i
+        vi = torch.lerp(u, v, gain)  # u + g (v - u), as affine_step
+        if refractory:
+            held = ref > 0
+            vi = torch.where(held, v, vi)
+        if subtract:  # the reset of the previous step's spike, also in a held step
+            vi = vi - z * drop
+        a = rho * a + z
+        spiked = vi > th + beta * a
+        if refractory:
+            spiked = spiked & ~held
+        z_new = spiked.to(vi.dtype)
+        if not subtract:
+            vi = torch.where(spiked, v_reset, vi)
+        if refractory:
+            ref = torch.where(spiked, hold, (ref - 1.0).clamp(min=0.0))
+        return z_new, (vi, a, z_new, ref)
+
+    return k
+
+
 def _first_state_holds(fast: Callable, held: Callable[[], Callable]) -> Callable:
     """``fast`` (a step without the countdown) unless the run's first state holds a unit
     (``ref > 0``, set by the user): then the step ``held()`` makes, which counts down as the
@@ -207,12 +269,13 @@ def _select(k: Callable, j: int, n_inputs: int) -> Callable:
     return k if n_inputs == 1 else (lambda s, *i: k(s, i[j]))
 
 
-def _lif_kernel(native: bool) -> Callable[[DENode, float], Callable]:
+def _lif_kernel(native: bool, adaptive: bool = False) -> Callable[[DENode, float], Callable]:
     def build(node: DENode, dt: float) -> Callable:
-        c = _lif_constants(node, dt)
+        c = _alif_constants(node, dt) if adaptive else _lif_constants(node, dt)
         subtract = node.reset_mode == "subtract"
         refractory = _holds(node, dt)
-        j = lif_structure(node)[0]["input"]
+        j = lif_structure(node, adaptive)[0]["input"]
+        torch_step = torch_alif_step if adaptive else torch_lif_step
         if native:
             where = f"{type(node).__name__} step"
             step = _native.lif_step(node.n, c["g"].dtype, c["g"].device, subtract, where, **c)
@@ -222,7 +285,7 @@ def _lif_kernel(native: bool) -> Callable[[DENode, float], Callable]:
                 return z, (v, z, ref)
 
         else:
-            fast = torch_lif_step(c, subtract, refractory)
+            fast = torch_step(c, subtract, refractory)
         if refractory:
             k = fast
         else:  # a fresh check of the first state per run (``per_run``)
@@ -231,7 +294,7 @@ def _lif_kernel(native: bool) -> Callable[[DENode, float], Callable]:
                 raise AssertionError("call per_run() for each run")  # pragma: no cover
 
             k.per_run = lambda: _select(
-                _first_state_holds(fast, lambda: torch_lif_step(c, subtract, True)),
+                _first_state_holds(fast, lambda: torch_step(c, subtract, True)),
                 j,
                 len(node.input_names),
             )
@@ -352,6 +415,13 @@ KERNELS: list[NodeKernel] = [
         _lif_declared,
         _no_grad,
         _lif_kernel(native=False),
+    ),
+    NodeKernel(
+        "torch ALIF step",
+        "the adaptive-threshold LIF step as plain torch comparisons (no surrogate)",
+        _alif_declared,
+        _no_grad,
+        _lif_kernel(native=False, adaptive=True),
     ),
     NodeKernel(
         "LIF step with gradients",

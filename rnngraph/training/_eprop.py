@@ -131,6 +131,7 @@ class _InEdge:
     bias: bool = False  # bias trained by e-prop
     cols: slice | None = None  # columns of the weight in the concatenated presynaptic vector
     bias_col: int = -1  # column of the bias (a presynaptic constant 1)
+    last_spikes: bool = False  # it reads the population's spikes of the step before
 
 
 @dataclass
@@ -259,6 +260,7 @@ def _add_edges_into(where: str, model: Any, plan: _Plan) -> set[str]:
         if e.target != rec:
             continue
         ie = _InEdge(e.key, e.module, e.key)
+        ie.last_spikes = e.source == rec and e.delay == 1 and e.source_var in (None, "z")
         ie.weight = isinstance(e.module.weight, nn.Parameter) and e.module.weight.requires_grad
         b = e.module.bias
         ie.bias = isinstance(b, nn.Parameter) and b.requires_grad
@@ -727,15 +729,53 @@ def _run_hooked(
     return rec.output if rec.output.dim() == 3 else rec.output.unsqueeze(0)  # (B, T, K)
 
 
+@dataclass(frozen=True)
+class _Columns:
+    """Where the reverse scan finds each column of the presynaptic vector: the read
+    values copied into its history every step (``stored``, read slots, their history
+    columns and gradient columns in ``to_grad``), those that are the population's spikes
+    of the step before (``shifted``: read slot and gradient columns; the recorded spikes
+    serve them, the read value only at the first step) and the biases' constant 1
+    (``ones``: gradient columns)."""
+
+    stored: tuple[int, ...]
+    width: int
+    to_grad: tuple[tuple[slice, slice], ...]
+    shifted: tuple[tuple[int, slice], ...]
+    ones: tuple[int, ...]
+
+
+def _columns(plan: _Plan, names: tuple[str, ...] = ()) -> _Columns:
+    """The layout of the reverse scan's presynaptic history; ``names``: the hook's reads
+    (the slots are ``-1`` without them)."""
+    slot = (lambda r: names.index(r)) if names else (lambda r: -1)
+    stored, to_grad, shifted, ones = [], [], [], []
+    width = 0
+    for ie in plan.edges:
+        if ie.weight:
+            if ie.last_spikes:
+                shifted.append((slot(ie.read), ie.cols))
+            else:
+                w = ie.cols.stop - ie.cols.start
+                stored.append(slot(ie.read))
+                to_grad.append((slice(width, width + w), ie.cols))
+                width += w
+        if ie.bias:
+            ones.append(ie.bias_col)
+    return _Columns(tuple(stored), width, tuple(to_grad), tuple(shifted), tuple(ones))
+
+
 @dataclass
 class _History:
-    r"""What the reverse formulation records in the time loop, step-major: the
-    presynaptic vectors ``(T, B, P)`` (the bias columns hold 1), the distance to
+    r"""What the reverse formulation records in the time loop, step-major: the stored
+    presynaptic values ``(T, B, P_s)`` (:class:`_Columns`; ``None`` where no column is
+    stored), the read values of the shifted columns at the first step, the distance to
     threshold :math:`v_j - \beta_j a_j` (the membrane before the reset) that becomes
     :math:`\psi`, the spikes ``(T, B, N)``, and which units were held in each step
     (``(T, B, N)`` booleans; ``None`` where none can be)."""
 
-    pre: Tensor
+    pre: Tensor | None
+    first: list[Tensor]
     psi: Tensor
     z: Tensor
     held: Tensor | None
@@ -749,10 +789,13 @@ def history_bytes(
     n: int, n_pre: int, k_out: int, batch: int, n_steps: int, itemsize: int, hold: bool
 ) -> int:
     r"""Bytes the reverse formulation records for a population of ``n`` units with
-    ``n_pre`` presynaptic values and ``k_out`` outputs: :math:`T B (2 N + P + K)` numbers
-    (the presynaptic vectors, :math:`\psi`, the spikes and the filtered errors) and, where
+    ``n_pre`` stored presynaptic values (those that are not the population's own spikes of
+    the step before, nor a bias's constant 1) and ``k_out`` outputs: :math:`T B (2 N + P_s +
+    K)` numbers (the stored presynaptic values, :math:`\psi`, the spikes and the filtered
+    errors) and, where
     a unit can be held, :math:`T B N` booleans; its scratch, :math:`64\,B N` numbers,
-    does not grow with :math:`T`."""
+    does not grow with :math:`T` (nor do the first step's spikes it keeps, :math:`B N`
+    numbers per recurrent edge)."""
     per_step = (2 * n + n_pre + k_out) * itemsize + (n if hold else 0)
     return n_steps * batch * per_step + _SPAN * batch * n * itemsize
 
@@ -769,44 +812,53 @@ def _history(
     call) where its shapes, dtype and device fit (the buffers are written afresh every
     step; reusing them spares the operating system's first touch of every page), else new
     buffers; the held units of the first step are those of ``state0``."""
-    n, n_pre = plan.node.n, plan.n_pre
+    n, cols = plan.node.n, _columns(plan)
     v0 = state0[f"{plan.rec}.v"]
     batch, dev = v0.shape[0], v0.device
+
+    def new(width: int, kind: torch.dtype = dtype) -> Tensor:
+        return torch.empty(n_steps, batch, width, device=dev, dtype=kind)
+
     fits = (
         kept is not None
-        and tuple(kept.pre.shape) == (n_steps, batch, n_pre)
         and tuple(kept.z.shape) == (n_steps, batch, n)
         and kept.z.dtype == dtype
         and kept.z.device == dev
+        and (None if kept.pre is None else kept.pre.shape[-1]) == (cols.width or None)
+        and [f.shape[-1] for f in kept.first] == [c.stop - c.start for _, c in cols.shifted]
         and (kept.held is not None) == mode.hold
     )
     if fits:
         hist = kept
     else:
-        held = None
-        if mode.hold:
-            held = torch.empty(n_steps, batch, n, device=dev, dtype=torch.bool)
-        hist = _History(
-            torch.empty(n_steps, batch, n_pre, device=dev, dtype=dtype),
-            torch.empty(n_steps, batch, n, device=dev, dtype=dtype),
-            torch.empty(n_steps, batch, n, device=dev, dtype=dtype),
-            held,
-        )
+        first = [
+            torch.empty(batch, c.stop - c.start, device=dev, dtype=dtype) for _, c in cols.shifted
+        ]
+        held = new(n, torch.bool) if mode.hold else None
+        hist = _History(new(cols.width) if cols.width else None, first, new(n), new(n), held)
     if hist.held is not None:
         torch.gt(state0[f"{plan.rec}.ref"], 0, out=hist.held[0])
     return hist
 
 
 def _history_hook(
-    pop: _Population, mode: _Mode, hist: _History, rd: _Reads, state0: dict[str, Tensor], rec: str
+    pop: _Population,
+    mode: _Mode,
+    hist: _History,
+    rd: _Reads,
+    cols: _Columns,
+    state0: dict[str, Tensor],
+    rec: str,
 ) -> Callable[..., None]:
     r"""The hook after the readout node, ``hook(t, *values)``, of the reverse formulation:
     it records the step's presynaptic values, the distance to threshold before
     :math:`\psi` (:func:`_psi_of_history` finishes it a block of steps at a time), the
     spikes and the units held in the next step into ``hist``, copies only, except for a
     reset to a value (the membrane the reset hid, as :func:`_pseudo_derivative`)."""
-    parts = tuple(s for s, _ in rd.pre_parts)
-    ones = torch.ones(hist.z.shape[1], 1, device=hist.z.device, dtype=hist.z.dtype)
+    parts, shifted = (
+        cols.stored,
+        [(s, f) for (s, _), f in zip(cols.shifted, hist.first, strict=True)],
+    )
     traces, value_reset = mode.traces, mode.value_reset
     i_z, i_v, i_a, i_ref = rd.z, rd.v, rd.a, rd.ref
     alpha_u, c_u, v_rest = pop.alpha, pop.c, pop.v_rest
@@ -820,9 +872,12 @@ def _history_hook(
         z = vals[i_z]
         if traces:
             if len(parts) == 1:
-                pre[t].copy_(vals[parts[0]] if parts[0] >= 0 else ones)
-            else:
-                torch.cat([vals[s] if s >= 0 else ones for s in parts], dim=1, out=pre[t])
+                pre[t].copy_(vals[parts[0]])
+            elif parts:
+                torch.cat([vals[s] for s in parts], dim=1, out=pre[t])
+            if t == 0:
+                for s, f in shifted:
+                    f.copy_(vals[s])
             v = vals[i_v]
             if value_reset:  # the membrane before the reset where the unit spiked
                 v_prev = carry["v_prev"]
@@ -898,7 +953,15 @@ def _membrane_back(
 
 
 def _reverse_gradients(
-    pop: _Population, mode: _Mode, hist: _History, err: Tensor, Bt: Tensor, u0: Tensor, scale: float
+    pop: _Population,
+    mode: _Mode,
+    hist: _History,
+    cols: _Columns,
+    err: Tensor,
+    Bt: Tensor,
+    u0: Tensor,
+    scale: float,
+    n_pre: int,
 ) -> tuple[Tensor | None, Tensor, Tensor]:
     r"""The gradients from the recorded history by one reverse scan over ``(T, B, N)`` and
     GEMMs, the sums the forward traces accumulate, reordered.
@@ -932,8 +995,8 @@ def _reverse_gradients(
     g_bias = dbar.sum((0, 1))
     if not mode.traces:
         return None, g_out, g_bias
-    n_pre = hist.pre.shape[-1]
     g_pre = torch.zeros(n, n_pre, device=err.device, dtype=err.dtype)
+    share = _gradient_share(hist, cols, g_pre)
     Bs = Bt * scale  # (K, N)
     u0_row = torch.as_tensor(u0, device=err.device, dtype=err.dtype).expand(n)
     c, held = pop.c, hist.held
@@ -963,9 +1026,41 @@ def _reverse_gradients(
             hist_w = u.mul_(psi)
         else:
             hist_w = torch.mul(psi, c, out=u)
-        g_pre.addmm_(hist_w.reshape(-1, n).T, hist.pre[t0:t1].reshape(-1, n_pre))
+        share(hist_w, t0, t1)
         t1 = t0
     return g_pre, g_out, g_bias
+
+
+def _gradient_share(
+    hist: _History, cols: _Columns, g_pre: Tensor
+) -> Callable[[Tensor, int, int], None]:
+    r"""``share(m, t0, t1)`` adds the gradient of steps ``t0 .. t1 - 1``,
+    :math:`\sum_{b,t} m_j(t)\,\mathrm{pre}_i(t)` with ``m`` :math:`= \mu c`, ``(S, B, N)``,
+    to ``g_pre``: the stored columns by one GEMM, the population's spikes of the step
+    before from the recorded spikes, a bias's constant 1 as a sum."""
+    n = hist.z.shape[-1]
+    stored = None if hist.pre is None else torch.zeros_like(g_pre[:, : cols.width])
+
+    def share(m: Tensor, t0: int, t1: int) -> None:
+        flat = m.reshape(-1, n)
+        if stored is not None:
+            stored.addmm_(flat.T, hist.pre[t0:t1].reshape(-1, cols.width))
+        lo = max(t0, 1)  # pre(t) = z(t - 1) from step 1 on
+        for (_, gc), first in zip(cols.shifted, hist.first, strict=True):
+            g = g_pre[:, gc]
+            if lo < t1:
+                g.addmm_(m[lo - t0 :].reshape(-1, n).T, hist.z[lo - 1 : t1 - 1].reshape(-1, n))
+            if t0 == 0:
+                g.addmm_(m[0].T, first)
+        if cols.ones:
+            total = flat.sum(0)
+            for c in cols.ones:
+                g_pre[:, c] += total
+        if t0 == 0 and stored is not None:  # the last block: the stored columns in place
+            for hc, gc in cols.to_grad:
+                g_pre[:, gc] += stored[:, hc]
+
+    return share
 
 
 def _gradients(
@@ -1380,7 +1475,8 @@ class EProp:
     ) -> tuple[str, str]:
         itemsize = torch.empty((), dtype=dtype).element_size()
         k_out = plan.out_node.n
-        need = history_bytes(plan.node.n, plan.n_pre, k_out, batch, n_steps, itemsize, mode.hold)
+        width = _columns(plan).width
+        need = history_bytes(plan.node.n, width, k_out, batch, n_steps, itemsize, mode.hold)
         mib = f"{need / 2**20:.1f} MiB of history"
         if self.method == "traces":
             return "traces", f"forward traces: method='traces' (the reverse scan would hold {mib})"
@@ -1414,7 +1510,8 @@ class EProp:
             if method == "reverse":
                 hist = _history(plan, mode, state0, n_steps, dtype, self._kept)
                 self._kept = hist
-                hook = _history_hook(pop, mode, hist, rd, state0, plan.rec)
+                cols = _columns(plan, rd.names)
+                hook = _history_hook(pop, mode, hist, rd, cols, state0, plan.rec)
             else:
                 blocks = _TargetBlocks(tgt, mask, n_steps, plan.out_node.n, dtype, mode.classify)
                 tr = _traces(plan, pop, mode, batch, dev, dtype)
@@ -1430,7 +1527,9 @@ class EProp:
             loss += reg_loss
             if method == "reverse":
                 err = _errors(y, tgt, mask, mode.classify, dtype)
-                g_pre, g_out, g_bias = _reverse_gradients(pop, mode, hist, err, Bt, signal, scale)
+                g_pre, g_out, g_bias = _reverse_gradients(
+                    pop, mode, hist, cols, err, Bt, signal, scale, plan.n_pre
+                )
                 del hist
             else:
                 g_pre = tr.G[:, 0, :] * scale  # (N, P)
