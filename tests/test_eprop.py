@@ -519,8 +519,8 @@ def test_auto_takes_the_reverse_scan_unless_its_history_exceeds_the_limit():
     x, y = _inputs(), np.random.default_rng(7).standard_normal((B, T, K))
     p = N_IN  # the stored presynaptic values: the recurrent edge reads the recorded spikes
     need = history_bytes(N, p, K, B, T, 8, True)
-    # (T B (2N + P_s + K) numbers + T B N booleans) + a block of scratch
-    assert need == T * B * ((2 * N + p + K) * 8 + N) + 64 * B * N * 8
+    # (T B (2N + P_s + K) numbers + T B N booleans) + a block of scratch (T < 64 steps)
+    assert need == T * B * ((2 * N + p + K) * 8 + N) + T * B * N * 8
     big = EProp(history_limit=need)
     method, why = big.method_for(net, B, T)
     assert method == "reverse" and "<= history_limit" in why
@@ -535,10 +535,12 @@ def test_auto_takes_the_reverse_scan_unless_its_history_exceeds_the_limit():
     # the history the scan holds is what history_bytes counts, less the scratch
     h = big._kept
     held = sum(t.numel() * t.element_size() for t in (h.pre, h.psi, h.z, h.held))
-    assert held + T * B * K * 8 == need - 64 * B * N * 8
-    # a forced method is taken whatever the limit
-    assert EProp(method="reverse", history_limit=1).method_for(net, B, T)[0] == "reverse"
+    assert held + T * B * K * 8 == need - T * B * N * 8
+    # a forced method is taken whatever the memory
+    assert EProp(method="reverse").method_for(net, B, 10**6)[0] == "reverse"
     assert EProp(method="traces").method_for(net, 1, 1)[0] == "traces"
+    # with only the readout trained, the scan records the spikes alone
+    assert history_bytes(N, 0, K, B, T, 8, True, inputs=False) == T * B * (N + K) * 8
 
 
 def test_the_history_is_reused_for_calls_of_the_same_shape():
@@ -548,14 +550,50 @@ def test_the_history_is_reused_for_calls_of_the_same_shape():
     first = trainer.compute_gradients(net, x, y)
     kept = trainer._kept
     ptr = kept.psi.data_ptr()
-    second = trainer.compute_gradients(net, x, y)
+    # another network and other data of the same shapes: nothing of the first call stays
+    other = _net("lif", seed=5, refractory=3.0, reset="value")
+    x2, y2 = _inputs(seed=9), np.random.default_rng(11).standard_normal((B, T, K))
+    reused = trainer.compute_gradients(other, x2, y2)
     assert trainer._kept is kept and kept.psi.data_ptr() == ptr
-    for name, g in first.items():
-        assert torch.equal(second[name], g), name  # rewritten, nothing left over
+    fresh = EProp().compute_gradients(other, x2, y2)
+    for name, g in fresh.items():
+        assert torch.equal(reused[name], g), name
+    assert torch.equal(
+        trainer.compute_gradients(net, x, y)["edges.in->rec.weight"], first["edges.in->rec.weight"]
+    )
     trainer.compute_gradients(net, _inputs(t=T + 5), np.zeros((B, T + 5, K)))
     assert trainer._kept is not kept and trainer._kept.z.shape[0] == T + 5
+    EProp.compute_gradients(trainer, net, x, y)
+    trainer.method = "traces"  # a call that takes the traces lets the history go
+    trainer.compute_gradients(net, x, y)
+    assert trainer._kept is None and trainer.method_used == "traces"
+    trainer.method = "reverse"
+    trainer.compute_gradients(net, x, y)
     trainer.release()
     assert trainer._kept is None
+
+
+@pytest.mark.parametrize("reset", ["subtract", "value"])
+@pytest.mark.parametrize("kind", ["lif", "alif"])
+def test_units_held_in_the_first_state(kind, reset):
+    """A first state that holds units (ref > 0, set by the user): both formulations take
+    the holds of the first steps, and they matter."""
+    net = _net(kind, refractory=3.0, reset=reset)
+    ref0 = torch.zeros(B, N, dtype=F64)
+    ref0[:, ::2] = 2.0
+    net.get_node("rec").set_init("ref", ref0)
+    net.get_node("rec").set_init("v", torch.full((N,), 0.5, dtype=F64))
+    x, y = _inputs(seed=6), np.random.default_rng(12).standard_normal((B, T, K))
+    x[:, :2] = 1.0  # input while the units are held: their eligibility must not take it
+    _, ref, _ = _reference(net, x, y)
+    for method in ("reverse", "traces"):
+        got = EProp(method=method).compute_gradients(net, x, y)
+        for name, r in ref.items():
+            assert _max_rel(got[name], r) < 1e-10, (method, name)
+    free = _net(kind, refractory=3.0, reset=reset)
+    free.get_node("rec").set_init("v", torch.full((N,), 0.5, dtype=F64))
+    g_free = EProp().compute_gradients(free, x, y)
+    assert _max_rel(g_free["edges.in->rec.weight"], ref["edges.in->rec.weight"]) > 1e-3
 
 
 def test_method_settings_are_honoured_or_refused():
@@ -569,6 +607,26 @@ def test_method_settings_are_honoured_or_refused():
             EProp(history_limit=bad)
     with pytest.raises(ValueError, match=r"EProp.method_for: n_steps must be an int >= 1"):
         EProp().method_for(_net("lif"), 1, 0)
+    for method in ("reverse", "traces"):  # the limit would change nothing: refused
+        with pytest.raises(
+            ValueError, match=rf"history_limit=5 has no effect with method='{method}'"
+        ):
+            EProp(method=method, history_limit=5)
+    from rnngraph.training import history_bytes
+
+    with pytest.raises(ValueError, match=r"history_bytes: n must be an int >= 0"):
+        history_bytes(-8, 4, 2, 1, 10, 8, True)
+    with pytest.raises(TypeError, match=r"history_bytes: n must be an int"):
+        history_bytes(8.5, 4, 2, 1, 10, 8, True)
+    with pytest.raises((TypeError, ValueError), match=r"history_bytes: hold"):
+        history_bytes(8, 4, 2, 1, 10, 8, "no")
+    # a call that fails leaves method_used as the last call that finished
+    trainer = EProp(method="traces")
+    trainer.compute_gradients(_net("lif"), _inputs(), np.zeros((B, T, K)))
+    trainer.method = "reverse"
+    with pytest.raises(ValueError, match="regression targets"):
+        trainer.compute_gradients(_net("lif"), _inputs(), np.zeros((B, T, K + 1)))
+    assert trainer.method_used == "traces"
     x, y = _inputs(), np.random.default_rng(9).standard_normal((B, T, K))
     net = _net("lif")
     rec = net.fit_eprop(x, y, method="traces")
@@ -577,9 +635,13 @@ def test_method_settings_are_honoured_or_refused():
     assert rec.trainer.method_used == "traces" and rec.trainer.history_limit == 1
     rec = net.fit_eprop(x, y, trainer=rec.trainer, history_limit=2**30)
     assert rec.trainer.method_used == "reverse"
+    with pytest.raises(ValueError, match=r"Network\.fit_eprop: .*history_limit=5 has no effect"):
+        net.fit_eprop(x, y, method="reverse", history_limit=5)
+    rec = net.fit_eprop(x, y, trainer=rec.trainer, method="traces")  # the limit goes
+    assert rec.trainer.history_limit is None and rec.trainer.method_used == "traces"
     with pytest.raises(ValueError, match=r"Network\.fit_eprop: .*unknown method 'gemm'"):
         net.fit_eprop(x, y, trainer=rec.trainer, method="gemm")
-    assert rec.trainer.method == "auto"
+    assert rec.trainer.method == "traces"  # the refused call changed nothing
 
 
 @pytest.mark.parametrize("kind", ["lif", "alif"])

@@ -67,7 +67,7 @@ def _fresh(**settings: Any) -> dict[str, Any]:
 _NONE = _Default(None)
 _SGD, _ADAM, _MSE = _Default("sgd"), _Default("adam"), _Default("mse")
 _SYMMETRIC, _MEAN = _Default("symmetric"), _Default("mean")
-_AUTO, _GIB = _Default("auto"), _Default(2**30)
+_AUTO = _Default("auto")
 
 
 def _paired(
@@ -1166,7 +1166,7 @@ class FittingMixin:
         verbose: bool = False,
         trainer: Any = None,
         method: str = _AUTO,
-        history_limit: int = _GIB,
+        history_limit: int | None = _NONE,
     ) -> Recording:
         r"""Train a recurrent spiking network by e-prop (Bellec et al. 2020,
         doi:10.1038/s41467-020-17236-y).
@@ -1741,6 +1741,9 @@ def _eprop_continued(where: str, trainer: Any, given: dict[str, Any], task: Any)
         weight = given["reg_weight"]
     else:  # the trainer's weight, or the default for a regulariser it did not have
         weight = trainer.reg_weight if trainer.reg_rate is not None and rate is not None else None
+    method = given.get("method", trainer.method)
+    # the trainer's limit while it chooses by memory; none for a method given instead
+    limit = trainer.history_limit if method == trainer.method == "auto" else None
     with _named(where):
         return EProp(
             feedback=trainer.feedback,
@@ -1751,8 +1754,8 @@ def _eprop_continued(where: str, trainer: Any, given: dict[str, Any], task: Any)
             seed=trainer.seed,
             reduction=given.get("reduction", trainer.reduction),
             time_unit=trainer.time_unit,
-            method=given.get("method", trainer.method),
-            history_limit=given.get("history_limit", trainer.history_limit),
+            method=method,
+            history_limit=given.get("history_limit", limit),
         )
 
 
@@ -1765,7 +1768,7 @@ _HONOURED = {
     "reg_rate": ("reg_rate", "reg_weight"),
     "reg_weight": ("reg_rate", "reg_weight"),
     "reduction": ("reduction",),
-    "method": ("method",),
+    "method": ("method", "history_limit"),
     "history_limit": ("history_limit",),
 }
 

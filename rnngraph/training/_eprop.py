@@ -64,7 +64,7 @@ Two formulations compute these sums (``EProp(method=...)``), the same numbers to
   after the readout node records the trial (the presynaptic vectors, the distance to
   threshold, the spikes, the held units); since every recurrence above has postsynaptic
   coefficients and the drive :math:`c_j \mathrm{pre}_i(t)`, the gradient is a scan back
-  over ``(T, B, N)`` followed by one GEMM ``(N x BT)(BT x P)`` (see
+  over ``(T, B, N)`` with GEMMs ``(N x BS)(BS x P)``, a block of ``S = 64`` steps at a time (see
   :func:`_reverse_gradients`). Its memory, :func:`history_bytes`, grows with ``T``;
 * **the forward traces** (``"traces"``): the eligibility vectors and traces are extra state
   carried through the compiled time loop, so their memory does not grow with the number of
@@ -94,7 +94,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .._checks import all_finite, as_int, as_tensor
+from .._checks import all_finite, as_flag, as_int, as_tensor
 from ..edges import Linear
 from ..network.executor import Hook
 from ..nodes import LeakyReadout, SpikingNode, affine_gain, refractory_steps
@@ -114,6 +114,8 @@ __all__ = ["EProp", "FEEDBACK_MODES", "METHODS", "TASKS", "history_bytes"]
 FEEDBACK_MODES = ("symmetric", "random", "adaptive")
 #: How the gradients of a call are computed: chosen by memory, reverse scan, forward traces.
 METHODS = ("auto", "reverse", "traces")
+#: The default ``history_limit`` of ``method="auto"``: 1 GiB.
+HISTORY_LIMIT = 2**30
 #: Tasks: the error each output sends back.
 TASKS = ("regression", "classification")
 _REDUCTIONS = ("mean", "sum")
@@ -530,16 +532,34 @@ def _hook_reads(plan: _Plan, mode: _Mode) -> _Reads:
     return _Reads(tuple(reads), tuple(pre_parts), single, i_cur, i_v, i_z, i_a, i_ref, i_y)
 
 
+def _hidden_membrane(
+    pop: _Population, v_prev: Tensor, cur: Tensor, held: Tensor | None, z: Tensor, v: Tensor
+) -> Tensor:
+    r"""The membrane a reset to a value hid where a unit spiked: the step's
+    :math:`\alpha v(t-1) + (1 - \alpha) v_{rest} + c I(t)` (:math:`v(t-1)` for a held
+    unit) there, the membrane ``v`` elsewhere."""
+    vp = pop.alpha * v_prev + (1.0 - pop.alpha) * pop.v_rest + pop.c * cur
+    if held is not None:
+        vp = torch.where(held, v_prev, vp)
+    return torch.where(z > 0, vp, v)
+
+
+def _psi(pop: _Population, d: Tensor, held: Tensor | None) -> Tensor:
+    r""":math:`\psi = \sigma'((d - v_{th}) / g) / g` from :math:`d = v - \beta a` (the
+    membrane before the reset less the adaptation), :math:`g = v_{th} - v_{reset}`; 0
+    where a unit was held."""
+    psi = pop.surrogate((d - pop.v_th) * pop.inv_gap) * pop.inv_gap
+    return psi if held is None else psi.masked_fill(held, 0.0)
+
+
 def _pseudo_derivative(
     pop: _Population, mode: _Mode, rd: _Reads, state0: dict[str, Tensor], rec: str
 ) -> Callable[[tuple[Tensor, ...]], tuple[Tensor, Tensor | None]]:
-    r"""Step 2 of a step, from the hook's values: :math:`\psi_j(t)` at the distance to
-    threshold of the step (0 for a unit held in it), ``(B, N)``, and the units held in the
-    step (``(B, N)`` booleans; ``None`` where no unit can be held). Both formulations of
-    the gradients take it from here."""
-    alpha_u, c_u, vth, inv_gap, v_rest = pop.alpha, pop.c, pop.v_th, pop.inv_gap, pop.v_rest
-    beta_u, surrogate = pop.beta, pop.surrogate
-    alif, hold, value_reset = mode.alif, mode.hold, mode.value_reset
+    r"""Step 2 of a step of the forward traces, from the hook's values: :math:`\psi_j(t)`
+    at the distance to threshold of the step (0 for a unit held in it), ``(B, N)``, and the
+    units held in the step (``(B, N)`` booleans; ``None`` where no unit can be held)."""
+    nbeta = -pop.beta if mode.alif else None
+    hold, value_reset = mode.hold, mode.value_reset
     i_cur, i_v, i_z, i_a, i_ref = rd.cur, rd.v, rd.z, rd.a, rd.ref
     carry: dict[str, Any] = {
         "held": state0[f"{rec}.ref"] > 0,
@@ -551,18 +571,13 @@ def _pseudo_derivative(
         v, z = vals[i_v], vals[i_z]
         held = carry["held"] if hold else None
         if value_reset:
-            v_prev = carry["v_prev"]
-            vp = alpha_u * v_prev + (1.0 - alpha_u) * v_rest + c_u * vals[i_cur]
-            if hold:
-                vp = torch.where(held, v_prev, vp)
-            v_thr = torch.where(z > 0, vp, v)  # the reset hid v where the unit spiked
+            v_thr = _hidden_membrane(pop, carry["v_prev"], vals[i_cur], held, z, v)
             carry["v_prev"] = v.clone()
         else:
             v_thr = v
-        th = vth + beta_u * vals[i_a] if alif else vth
-        psi = surrogate((v_thr - th) * inv_gap) * inv_gap  # (B, N)
+        d = v_thr if nbeta is None else torch.addcmul(v_thr, nbeta, vals[i_a])
+        psi = _psi(pop, d, held)
         if hold:
-            psi = psi.masked_fill(held, 0.0)
             carry["held"] = vals[i_ref] > 0
         return psi, held
 
@@ -687,12 +702,7 @@ def _trace_hook(
         carry["onebar"] = kappa * carry["onebar"] + 1.0
         if active[t]:
             i = block(t)
-            if classify:
-                err = torch.softmax(y, dim=-1) - blocks.tgt[i]
-            else:
-                err = y - blocks.tgt[i]
-            if masked:
-                err = err * blocks.mask[i]
+            err = _error(y, blocks.tgt[i], blocks.mask[i] if masked else None, classify)
             g_out.addmm_(err.T, zbar)  # (K, N)
             g_bias.add_(err.sum(0), alpha=carry["onebar"])
             if traces:
@@ -769,14 +779,15 @@ def _columns(plan: _Plan, names: tuple[str, ...] = ()) -> _Columns:
 class _History:
     r"""What the reverse formulation records in the time loop, step-major: the stored
     presynaptic values ``(T, B, P_s)`` (:class:`_Columns`; ``None`` where no column is
-    stored), the read values of the shifted columns at the first step, the distance to
-    threshold :math:`v_j - \beta_j a_j` (the membrane before the reset) that becomes
+    stored), the read values of the shifted columns at the first step, :math:`v_j -
+    \beta_j a_j` (the membrane before the reset less the adaptation) that becomes
     :math:`\psi`, the spikes ``(T, B, N)``, and which units were held in each step
-    (``(T, B, N)`` booleans; ``None`` where none can be)."""
+    (``(T, B, N)`` booleans; ``None`` where none can be). Without trained inputs only the
+    spikes are recorded."""
 
     pre: Tensor | None
     first: list[Tensor]
-    psi: Tensor
+    psi: Tensor | None  # None without trained inputs (P = 0)
     z: Tensor
     held: Tensor | None
 
@@ -786,18 +797,40 @@ _SPAN = 64
 
 
 def history_bytes(
-    n: int, n_pre: int, k_out: int, batch: int, n_steps: int, itemsize: int, hold: bool
+    n: int,
+    n_pre: int,
+    k_out: int,
+    batch: int,
+    n_steps: int,
+    itemsize: int,
+    hold: bool,
+    inputs: bool = True,
 ) -> int:
     r"""Bytes the reverse formulation records for a population of ``n`` units with
     ``n_pre`` stored presynaptic values (those that are not the population's own spikes of
     the step before, nor a bias's constant 1) and ``k_out`` outputs: :math:`T B (2 N + P_s +
     K)` numbers (the stored presynaptic values, :math:`\psi`, the spikes and the filtered
-    errors) and, where
-    a unit can be held, :math:`T B N` booleans; its scratch, :math:`64\,B N` numbers,
-    does not grow with :math:`T` (nor do the first step's spikes it keeps, :math:`B N`
-    numbers per recurrent edge)."""
+    errors) and, where a unit can be held, :math:`T B N` booleans; with no trained edge into
+    the population (``inputs=False``) only the spikes and the errors. Its scratch,
+    :math:`\min(64, T)\,B N` numbers, is counted; the first step's values of the
+    population's own spikes, :math:`B N` numbers per recurrent edge, are not."""
+    where = "history_bytes"
+    n, n_pre, k_out, batch, n_steps, itemsize = (
+        as_int(where, name, value, minimum=0)
+        for name, value in (
+            ("n", n),
+            ("n_pre", n_pre),
+            ("k_out", k_out),
+            ("batch", batch),
+            ("n_steps", n_steps),
+            ("itemsize", itemsize),
+        )
+    )
+    hold, inputs = as_flag(where, "hold", hold), as_flag(where, "inputs", inputs)
+    if not inputs:
+        return n_steps * batch * (n + k_out) * itemsize
     per_step = (2 * n + n_pre + k_out) * itemsize + (n if hold else 0)
-    return n_steps * batch * per_step + _SPAN * batch * n * itemsize
+    return n_steps * batch * per_step + min(_SPAN, n_steps) * batch * n * itemsize
 
 
 def _history(
@@ -806,12 +839,14 @@ def _history(
     state0: dict[str, Tensor],
     n_steps: int,
     dtype: torch.dtype,
-    kept: _History | None,
+    kept_box: list[_History | None],
 ) -> _History:
-    """The history of one run (under ``torch.no_grad()``): ``kept`` (that of an earlier
-    call) where its shapes, dtype and device fit (the buffers are written afresh every
-    step; reusing them spares the operating system's first touch of every page), else new
-    buffers; the held units of the first step are those of ``state0``."""
+    """The history of one run (under ``torch.no_grad()``): the one in ``kept_box`` (that
+    of an earlier call, taken out of the box) where its shapes, dtype and device fit (the
+    buffers are written afresh every step; reusing them spares the operating system's
+    first touch of every page), else new buffers, made once nothing holds the old ones;
+    the held units of the first step are those of ``state0``."""
+    kept = kept_box.pop() if kept_box else None
     n, cols = plan.node.n, _columns(plan)
     v0 = state0[f"{plan.rec}.v"]
     batch, dev = v0.shape[0], v0.device
@@ -826,16 +861,19 @@ def _history(
         and kept.z.device == dev
         and (None if kept.pre is None else kept.pre.shape[-1]) == (cols.width or None)
         and [f.shape[-1] for f in kept.first] == [c.stop - c.start for _, c in cols.shifted]
-        and (kept.held is not None) == mode.hold
+        and (kept.psi is not None) == mode.traces
+        and (kept.held is not None) == (mode.hold and mode.traces)
     )
     if fits:
         hist = kept
     else:
+        del kept  # not held while the new buffers are made
         first = [
             torch.empty(batch, c.stop - c.start, device=dev, dtype=dtype) for _, c in cols.shifted
         ]
-        held = new(n, torch.bool) if mode.hold else None
-        hist = _History(new(cols.width) if cols.width else None, first, new(n), new(n), held)
+        held = new(n, torch.bool) if mode.hold and mode.traces else None
+        psi = new(n) if mode.traces else None
+        hist = _History(new(cols.width) if cols.width else None, first, psi, new(n), held)
     if hist.held is not None:
         torch.gt(state0[f"{plan.rec}.ref"], 0, out=hist.held[0])
     return hist
@@ -861,10 +899,9 @@ def _history_hook(
     )
     traces, value_reset = mode.traces, mode.value_reset
     i_z, i_v, i_a, i_ref = rd.z, rd.v, rd.a, rd.ref
-    alpha_u, c_u, v_rest = pop.alpha, pop.c, pop.v_rest
     nbeta = -pop.beta if mode.alif else None
     pre, d_h, z_h, held_h = hist.pre, hist.psi, hist.z, hist.held
-    last = d_h.shape[0] - 1
+    last = z_h.shape[0] - 1
     carry = {"v_prev": state0[f"{rec}.v"].clone()}
 
     def hook(t: int, *vals: Tensor) -> None:
@@ -880,49 +917,44 @@ def _history_hook(
                     f.copy_(vals[s])
             v = vals[i_v]
             if value_reset:  # the membrane before the reset where the unit spiked
-                v_prev = carry["v_prev"]
-                vp = alpha_u * v_prev + (1.0 - alpha_u) * v_rest + c_u * vals[rd.cur]
-                if held_h is not None:
-                    vp = torch.where(held_h[t], v_prev, vp)
+                held = None if held_h is None else held_h[t]
+                v_new = _hidden_membrane(pop, carry["v_prev"], vals[rd.cur], held, z, v)
                 carry["v_prev"] = v.clone()
-                v = torch.where(z > 0, vp, v)
+                v = v_new
             if nbeta is not None:
                 torch.addcmul(v, nbeta, vals[i_a], out=d_h[t])
             else:
                 d_h[t] = v
         if held_h is not None and t < last:
-            torch.gt(vals[i_ref], 0, out=held_h[t + 1])
+            torch.gt(vals[i_ref], 0, out=held_h[t + 1])  # held_h: only with trained inputs
         z_h[t] = z
 
     return hook
 
 
+def _error(y: Tensor, target: Tensor, mask: Tensor | None, classify: bool) -> Tensor:
+    r"""The error the readout sends back, :math:`\mathrm{softmax}(y) - \mathrm{onehot}(y^*)`
+    (``target`` one-hot) or :math:`y - y^*`, times the loss mask (broadcast)."""
+    err = (torch.softmax(y, dim=-1) if classify else y) - target
+    return err if mask is None else err * mask
+
+
 def _errors(
     y: Tensor, tgt: Tensor, mask: Tensor | None, classify: bool, dtype: torch.dtype
 ) -> Tensor:
-    r"""The errors the readout sends back, step-major ``(T, B, K)``:
-    :math:`\mathrm{softmax}(y) - \mathrm{onehot}(y^*)` or :math:`y - y^*`, times the loss
-    mask."""
-    if classify:
-        err = torch.softmax(y, dim=-1)
-        err.scatter_add_(-1, tgt.unsqueeze(-1), torch.full_like(err[..., :1], -1.0))
-    else:
-        err = y - tgt.to(dtype)
-    if mask is not None:
-        err = err * mask.unsqueeze(-1)
-    return err.transpose(0, 1).contiguous()
+    """The errors (:func:`_error`) of every step, step-major ``(T, B, K)``, from the
+    outputs ``(B, T, K)``, the targets (class indices or values) and the loss mask."""
+    target = torch.nn.functional.one_hot(tgt, y.shape[-1]) if classify else tgt
+    m = None if mask is None else mask.unsqueeze(-1)
+    return _error(y, target.to(dtype), m, classify).transpose(0, 1).contiguous()
 
 
 def _psi_of_history(pop: _Population, hist: _History, t0: int, t1: int) -> Tensor:
-    r""":math:`\psi` of steps ``t0 .. t1 - 1`` from the recorded distance to threshold,
-    in place in ``hist.psi``: :math:`\sigma'((d - v_{th}) / g) / g` with :math:`g = v_{th}
-    - v_{reset}`, 0 where a unit was held."""
+    r""":math:`\psi` (:func:`_psi`) of steps ``t0 .. t1 - 1`` from the recorded
+    :math:`v - \beta a`, in place in ``hist.psi``."""
     d = hist.psi[t0:t1]
-    d.sub_(pop.v_th).mul_(pop.inv_gap)
-    d.copy_(pop.surrogate(d)).mul_(pop.inv_gap)
-    if hist.held is not None:
-        d.masked_fill_(hist.held[t0:t1], 0.0)
-    return d
+    held = None if hist.held is None else hist.held[t0:t1]
+    return d.copy_(_psi(pop, d, held))
 
 
 def _membrane_back(
@@ -964,7 +996,7 @@ def _reverse_gradients(
     n_pre: int,
 ) -> tuple[Tensor | None, Tensor, Tensor]:
     r"""The gradients from the recorded history by one reverse scan over ``(T, B, N)`` and
-    GEMMs, the sums the forward traces accumulate, reordered.
+    GEMMs (one per block of steps), the sums the forward traces accumulate, reordered.
 
     Every eligibility recurrence has postsynaptic coefficients and the drive
     :math:`c_j\,\mathrm{pre}_i(t)`, so with the filtered errors
@@ -1036,7 +1068,7 @@ def _gradient_share(
 ) -> Callable[[Tensor, int, int], None]:
     r"""``share(m, t0, t1)`` adds the gradient of steps ``t0 .. t1 - 1``,
     :math:`\sum_{b,t} m_j(t)\,\mathrm{pre}_i(t)` with ``m`` :math:`= \mu c`, ``(S, B, N)``,
-    to ``g_pre``: the stored columns by one GEMM, the population's spikes of the step
+    to ``g_pre``: the stored columns by a GEMM, the population's spikes of the step
     before from the recorded spikes, a bias's constant 1 as a sum."""
     n = hist.z.shape[-1]
     stored = None if hist.pre is None else torch.zeros_like(g_pre[:, : cols.width])
@@ -1088,6 +1120,22 @@ def _gradients(
     if isinstance(lin.bias, nn.Parameter) and lin.bias.requires_grad:
         grads[_param_name(plan.out_key, "bias")] = g_bias * scale
     return grads
+
+
+def _check_method(method: Any, history_limit: Any) -> int | None:
+    """The ``history_limit`` of ``method`` after checking both: the given one or the
+    default for ``"auto"``, ``None`` for a given method (a limit would not change it)."""
+    if method not in METHODS:
+        raise ValueError(f"EProp: unknown method {method!r}; valid ones are {list(METHODS)}")
+    if history_limit is None:
+        return HISTORY_LIMIT if method == "auto" else None
+    history_limit = as_int("EProp", "history_limit", history_limit, minimum=1)
+    if method != "auto":
+        raise ValueError(
+            f"EProp: history_limit={history_limit} has no effect with method={method!r} "
+            "(only method='auto' chooses by memory); leave it out or pass method='auto'"
+        )
+    return history_limit
 
 
 def _check_regulariser(reg_rate: Any, reg_weight: Any) -> None:
@@ -1182,9 +1230,10 @@ class EProp:
         ``(N, B, P)`` every step). ``"auto"`` (default) takes the reverse scan unless its
         history exceeds ``history_limit``; :meth:`method_for` says which a call takes and
         why, ``method_used`` which the last call took.
-    history_limit : int
+    history_limit : int, optional
         Bytes of recorded history ``"auto"`` allows the reverse scan (default
-        :math:`2^{30}`, 1 GiB). The history of a call is kept for the next call of the
+        :math:`2^{30}`, 1 GiB; refused with another method, which it would not change).
+        The history of a call is kept for the next call of the
         same shapes (the buffers are rewritten; reusing them spares the first touch of
         every page); :meth:`release` frees it.
 
@@ -1219,11 +1268,9 @@ class EProp:
         time_unit: float = 1e-3,
         optimizer_kwargs: dict[str, Any] | None = None,
         method: str = "auto",
-        history_limit: int = 2**30,
+        history_limit: int | None = None,
     ) -> None:
-        if method not in METHODS:
-            raise ValueError(f"EProp: unknown method {method!r}; valid ones are {list(METHODS)}")
-        history_limit = as_int("EProp", "history_limit", history_limit, minimum=1)
+        history_limit = _check_method(method, history_limit)
         if feedback not in FEEDBACK_MODES:
             raise ValueError(
                 f"EProp: unknown feedback {feedback!r}; valid modes are {list(FEEDBACK_MODES)}"
@@ -1455,15 +1502,15 @@ class EProp:
     def method_for(self, model_or_net: Any, batch_size: int, n_steps: int) -> tuple[str, str]:
         """The formulation that a call with ``batch_size`` trials of ``n_steps`` steps
         takes on ``model_or_net`` (``"reverse"`` or ``"traces"``) and why, in words: the
-        reverse one unless ``method="traces"``, or its history would exceed
-        ``history_limit`` (see :func:`history_bytes`)."""
+        given ``method``, or with ``"auto"`` the reverse scan unless its history would
+        exceed ``history_limit`` (see :func:`history_bytes`)."""
         where = "EProp.method_for"
         model = self._model(where, model_or_net)
         batch = as_int(where, "batch_size", batch_size, minimum=1, type_error=ValueError)
         steps = as_int(where, "n_steps", n_steps, minimum=1, type_error=ValueError)
         plan = self.check_network(where, model)
         with torch.no_grad():
-            state0 = model.init_state(1)
+            state0 = model.init_state(batch)
             ref = state0[f"{plan.rec}.v"]
             dtype = ref.dtype
             pop = _population(where, plan, model.dt, ref.device, dtype)
@@ -1475,8 +1522,8 @@ class EProp:
     ) -> tuple[str, str]:
         itemsize = torch.empty((), dtype=dtype).element_size()
         k_out = plan.out_node.n
-        width = _columns(plan).width
-        need = history_bytes(plan.node.n, width, k_out, batch, n_steps, itemsize, mode.hold)
+        width, traces = _columns(plan).width, mode.traces
+        need = history_bytes(plan.node.n, width, k_out, batch, n_steps, itemsize, mode.hold, traces)
         mib = f"{need / 2**20:.1f} MiB of history"
         if self.method == "traces":
             return "traces", f"forward traces: method='traces' (the reverse scan would hold {mib})"
@@ -1505,19 +1552,21 @@ class EProp:
             state0 = model.init_state(batch)
             mode = self._mode(plan, pop, state0, dt)
             method = self._method(plan, mode, batch, n_steps, dtype)[0]
-            self.method_used = method
+            kept, self._kept = [self._kept], None  # dropped where a call takes the traces
             rd = _hook_reads(plan, mode)
             if method == "reverse":
-                hist = _history(plan, mode, state0, n_steps, dtype, self._kept)
-                self._kept = hist
+                hist = _history(plan, mode, state0, n_steps, dtype, kept)
                 cols = _columns(plan, rd.names)
                 hook = _history_hook(pop, mode, hist, rd, cols, state0, plan.rec)
             else:
+                kept.clear()
                 blocks = _TargetBlocks(tgt, mask, n_steps, plan.out_node.n, dtype, mode.classify)
                 tr = _traces(plan, pop, mode, batch, dev, dtype)
                 hook = _trace_hook(pop, mode, tr, rd, blocks, Bt, state0, plan.rec)
 
         y = _run_hooked(where, model, x, state0, plan, rd, hook)
+        if method == "reverse":
+            self._kept = hist  # for the next call of the same shapes
 
         with torch.no_grad():
             loss, scale = self._data_loss(y, tgt, mask, mode.classify, batch, n_steps, dtype)
@@ -1539,6 +1588,7 @@ class EProp:
                 g_out, g_bias = tr.g_out, tr.g_bias
             self.rates = rates / self.time_unit
             grads = _gradients(plan, g_pre, g_out, g_bias, scale)
+        self.method_used = method
         return grads, loss
 
     def compute_gradients(
@@ -1672,7 +1722,9 @@ class EProp:
             if self.reg_rate is None
             else f", reg_rate={self.reg_rate:g}, reg_weight={self.reg_weight:g}"
         )
+        method = "" if self.method == "auto" else f", method={self.method!r}"
         return (
             f"EProp(feedback={self.feedback!r}, task={self.task!r}, "
-            f"optimizer={optimizer_label(self.optimizer_spec)}, lr={lr_label(self.lr)}{reg})"
+            f"optimizer={optimizer_label(self.optimizer_spec)}, lr={lr_label(self.lr)}{reg}"
+            f"{method})"
         )
