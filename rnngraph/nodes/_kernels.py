@@ -181,17 +181,24 @@ def _scalar_or_tensor(t: Tensor) -> float | Tensor:
     return float(t) if t.dim() == 0 else t
 
 
-def torch_lif_step(c: dict[str, Tensor], subtract: bool, refractory: bool) -> Callable:
+def torch_lif_step(
+    c: dict[str, Tensor], subtract: bool, refractory: bool, adaptive: bool = False
+) -> Callable:
     """The no-gradient LIF step in torch on the constants of :func:`_lif_constants`:
-    ``(v, z, ref), I -> (z, (v, z, ref))``; without ``refractory`` the countdown is neither
-    read nor changed."""
+    ``(v, z, ref), I -> (z, (v, z, ref))``; with ``adaptive`` (the constants of
+    :func:`_alif_constants`) ``(v, a, z, ref), I -> (z, (v, a, z, ref))`` with the threshold
+    :math:`v_{th} + \\beta a`, :math:`a(t) = \\rho a(t-1) + z(t-1)` (also in a held step).
+    Without ``refractory`` the countdown is neither read nor changed."""
     u0 = c["u0"]
-    r_m, gain, th, v_reset, drop, hold = (
-        _scalar_or_tensor(c[k]) for k in ("r_m", "g", "th", "v_reset", "drop", "hold")
-    )
+    names = ("r_m", "g", "th", "v_reset", "drop", "hold") + (("rho", "beta") if adaptive else ())
+    r_m, gain, th, v_reset, drop, hold, *ada = (_scalar_or_tensor(c[k]) for k in names)
+    rho, beta = ada if adaptive else (None, None)
 
     def k(s: tuple, i: Tensor) -> tuple[Tensor, tuple]:
-        v, z, ref = s
+        if adaptive:
+            v, a, z, ref = s
+        else:
+            v, z, ref = s
         u = torch.add(u0, i, alpha=r_m) if isinstance(r_m, float) else u0 + r_m * i
         vi = torch.lerp(u, v, gain)  # u + g (v - u), as affine_step
         if refractory:
@@ -199,40 +206,11 @@ def torch_lif_step(c: dict[str, Tensor], subtract: bool, refractory: bool) -> Ca
             vi = torch.where(held, v, vi)
         if subtract:  # the reset of the previous step's spike, also in a held step
             vi = vi - z * drop
-        spiked = (vi > th) & ~held if refractory else vi > th
-        z_new = spiked.to(vi.dtype)
-        if not subtract:
-            vi = torch.where(spiked, v_reset, vi)
-        if refractory:
-            ref = torch.where(spiked, hold, (ref - 1.0).clamp(min=0.0))
-        return z_new, (vi, z_new, ref)
-
-    return k
-
-
-def torch_alif_step(c: dict[str, Tensor], subtract: bool, refractory: bool) -> Callable:
-    """The no-gradient step of an adaptive LIF node in torch on the constants of
-    :func:`_alif_constants`: ``(v, a, z, ref), I -> (z, (v, a, z, ref))``, the LIF step
-    with the threshold :math:`v_{th} + \\beta a`, :math:`a(t) = \\rho a(t-1) + z(t-1)`
-    (also in a held step); without ``refractory`` the countdown is neither read nor
-    changed."""
-    u0 = c["u0"]
-    r_m, gain, th, v_reset, drop, hold, rho, beta = (
-        _scalar_or_tensor(c[k])
-        for k in ("r_m", "g", "th", "v_reset", "drop", "hold", "rho", "beta")
-    )
-
-    def k(s: tuple, i: Tensor) -> tuple[Tensor, tuple]:
-        v, a, z, ref = s
-        u = torch.add(u0, i, alpha=r_m) if isinstance(r_m, float) else u0 + r_m * i
-        vi = torch.lerp(u, v, gain)  # u + g (v - u), as affine_step
-        if refractory:
-            held = ref > 0
-            vi = torch.where(held, v, vi)
-        if subtract:  # the reset of the previous step's spike, also in a held step
-            vi = vi - z * drop
-        a = rho * a + z
-        spiked = vi > th + beta * a
+        if adaptive:
+            a = rho * a + z
+            spiked = vi > th + beta * a
+        else:
+            spiked = vi > th
         if refractory:
             spiked = spiked & ~held
         z_new = spiked.to(vi.dtype)
@@ -240,7 +218,7 @@ def torch_alif_step(c: dict[str, Tensor], subtract: bool, refractory: bool) -> C
             vi = torch.where(spiked, v_reset, vi)
         if refractory:
             ref = torch.where(spiked, hold, (ref - 1.0).clamp(min=0.0))
-        return z_new, (vi, a, z_new, ref)
+        return z_new, ((vi, a, z_new, ref) if adaptive else (vi, z_new, ref))
 
     return k
 
@@ -275,7 +253,10 @@ def _lif_kernel(native: bool, adaptive: bool = False) -> Callable[[DENode, float
         subtract = node.reset_mode == "subtract"
         refractory = _holds(node, dt)
         j = lif_structure(node, adaptive)[0]["input"]
-        torch_step = torch_alif_step if adaptive else torch_lif_step
+
+        def torch_step(c: dict[str, Tensor], subtract: bool, refractory: bool) -> Callable:
+            return torch_lif_step(c, subtract, refractory, adaptive)
+
         if native:
             where = f"{type(node).__name__} step"
             step = _native.lif_step(node.n, c["g"].dtype, c["g"].device, subtract, where, **c)
