@@ -666,3 +666,38 @@ def test_spikes_in_the_first_state_reach_the_recurrent_gradient(kind):
     other = EProp(method="reverse").compute_gradients(plain, x, y)
     key = "edges.rec->rec.weight"
     assert _max_rel(other[key], got[key]) > 1e-3  # the first spikes change it
+
+
+def test_fit_reads_a_stream_of_trials_one_batch_at_a_time():
+    """A generator of fresh trials: each batch is drawn when its update comes, and the
+    updates equal those of the same batches given as a list."""
+    made, done = [], []
+
+    def stream(n):
+        for k in range(n):
+            made.append(len(done))  # how many updates had run when batch k was drawn
+            yield _inputs(seed=20 + k), np.random.default_rng(k).standard_normal((B, T, K))
+
+    net_a, net_b = _net("alif"), _net("alif")
+    a = EProp(optimizer="sgd", lr=0.05)
+    step = a.step
+
+    def counted(*args, **kw):
+        loss = step(*args, **kw)
+        done.append(loss)
+        return loss
+
+    a.step = counted
+    losses_a = a.fit(net_a, stream(3))
+    assert made == [0, 1, 2]  # batch k drawn after k updates
+    made.clear()
+    losses_b = EProp(optimizer="sgd", lr=0.05).fit(net_b, list(stream(3)))
+    assert losses_a == losses_b
+    for (name, p), q in zip(
+        net_a.compile().named_parameters(), net_b.compile().parameters(), strict=True
+    ):
+        assert torch.equal(p, q), name
+    with pytest.raises(
+        ValueError, match=r"EProp.fit: data is an iterator \(read once\), so epochs=2"
+    ):
+        EProp().fit(_net("lif"), stream(2), epochs=2)

@@ -1676,15 +1676,27 @@ class EProp:
         progress: bool = False,
     ) -> list[float]:
         """Train on ``(inputs, targets)`` or ``(inputs, targets, loss_mask)`` batches, one
-        update per batch, for ``epochs`` passes; returns the loss of every update."""
+        update per batch, for ``epochs`` passes; returns the loss of every update.
+
+        ``data`` is any iterable of batches. A list (or another collection) is read again
+        for every epoch; an iterator, such as a generator that draws fresh trials, is read
+        one batch at a time, each batch made only when its update comes (so a long stream
+        of trials never needs to be held in memory), with ``epochs=1`` (it cannot be read
+        twice: more epochs are refused). Each update is applied before the next batch is
+        read: an error in a batch leaves the updates before it in place."""
         if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
             raise ValueError(f"EProp.fit: epochs must be an int >= 1, got {epochs!r}")
-        data = list(data)
+        if iter(data) is data and epochs > 1:
+            raise ValueError(
+                f"EProp.fit: data is an iterator (read once), so epochs={epochs} cannot be "
+                "honoured; pass a list of batches, or epochs=1 with a stream of fresh trials"
+            )
         bar = None
         if progress:
             from tqdm.auto import tqdm
 
-            bar = tqdm(total=len(data) * epochs, unit="update")
+            total = len(data) * epochs if hasattr(data, "__len__") else None
+            bar = tqdm(total=total, unit="update")
         losses = []
         try:
             for _ in range(epochs):
