@@ -701,3 +701,11 @@ def test_fit_reads_a_stream_of_trials_one_batch_at_a_time():
         ValueError, match=r"EProp.fit: data is an iterator \(read once\), so epochs=2"
     ):
         EProp().fit(_net("lif"), stream(2), epochs=2)
+
+
+def test_a_trainer_switched_to_auto_takes_the_default_limit():
+    trainer = EProp(method="reverse")
+    assert trainer.history_limit is None
+    trainer.method = "auto"
+    method, why = trainer.method_for(_net("lif"), B, T)
+    assert method == "reverse" and "history_limit 1024.0 MiB" in why

@@ -718,3 +718,36 @@ def test_the_alif_step_serves_runs_without_gradients_only():
 
     with pytest.raises(ValueError, match=r"cannot serve LIF: the threshold is fixed"):
         build_kernel("torch ALIF step", LIF(3), 1.0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("name", ["torch LIF step", "torch ALIF step"])
+def test_torch_lif_steps_round_rest_plus_r_i_as_the_model(name, dtype):
+    """With one r_m other than 1 the steps form v_rest + r_m I as the model does: at
+    dt = tau_m (euler) v is exactly that sum, and an input that puts it on the threshold
+    by rounding spikes in both (a fused add rounds once and misses it)."""
+    from rnngraph.nodes import ALIF, LIF, build_kernel
+
+    cls = ALIF if "ALIF" in name else LIF
+    r_m, cur = (1.3, 0.9230769230769231) if dtype == torch.float64 else (1.7, 0.70588237)
+    node = cls(1, tau_m=1.0, v_rest=-0.2, r_m=r_m, integrator="euler").to(dtype)
+    k = build_kernel(name, node, 1.0)
+    i = torch.tensor([[cur]], dtype=dtype)
+    s = node.init_state(1)
+    with torch.no_grad():
+        z_ref, s_ref = node.step(s, node.Inputs(i), 1.0)
+        z_k, s_k = k(tuple(s), i)
+    assert torch.equal(z_ref, z_k) and torch.equal(s_ref.v, s_k[0])
+    # and over many steps of random input, per-unit and scalar parameters alike
+    g = torch.Generator().manual_seed(3)
+    node = cls(4, tau_m=torch.tensor([5.0, 9.0, 14.0, 30.0]), r_m=1.3, v_rest=-0.1).to(dtype)
+    k = build_kernel(name, node, 0.5)
+    s = node.init_state(2)
+    sk = tuple(s)
+    for _ in range(300):
+        i = 3.0 * torch.rand(2, 4, generator=g, dtype=dtype)
+        with torch.no_grad():
+            z_ref, s = node.step(s, node.Inputs(i), 0.5)
+            z_k, sk = k(sk, i)
+        assert torch.equal(z_ref, z_k)
+        assert torch.equal(s.v, sk[0])

@@ -193,13 +193,14 @@ def torch_lif_step(
     names = ("r_m", "g", "th", "v_reset", "drop", "hold") + (("rho", "beta") if adaptive else ())
     r_m, gain, th, v_reset, drop, hold, *ada = (_scalar_or_tensor(c[k]) for k in names)
     rho, beta = ada if adaptive else (None, None)
+    unit_gain = isinstance(r_m, float) and r_m == 1.0
 
     def k(s: tuple, i: Tensor) -> tuple[Tensor, tuple]:
         if adaptive:
             v, a, z, ref = s
         else:
             v, z, ref = s
-        u = torch.add(u0, i, alpha=r_m) if isinstance(r_m, float) else u0 + r_m * i
+        u = u0 + i if unit_gain else u0 + r_m * i  # rest + R I, rounded as the model
         vi = torch.lerp(u, v, gain)  # u + g (v - u), as affine_step
         if refractory:
             held = ref > 0

@@ -811,7 +811,8 @@ def history_bytes(
     the step before, nor a bias's constant 1) and ``k_out`` outputs: :math:`T B (2 N + P_s +
     K)` numbers (the stored presynaptic values, :math:`\psi`, the spikes and the filtered
     errors) and, where a unit can be held, :math:`T B N` booleans; with no trained edge into
-    the population (``inputs=False``) only the spikes and the errors. Its scratch,
+    the population (``inputs=False``) only the spikes and the errors (``hold`` then changes
+    nothing: no holds are recorded). Its scratch,
     :math:`\min(64, T)\,B N` numbers, is counted; the first step's values of the
     population's own spikes, :math:`B N` numbers per recurrent edge, are not."""
     where = "history_bytes"
@@ -1245,6 +1246,9 @@ class EProp:
         The loss of every update.
     rates : Tensor or None
         Mean firing rate (Hz) of each unit in the last trial batch.
+    method, history_limit : str, int or None
+        The settings above (``history_limit`` is ``None`` with a given method; set to
+        ``"auto"`` later, the trainer takes the default limit).
     method_used : str or None
         The formulation of the last call, ``"reverse"`` or ``"traces"`` (:meth:`method_for`
         says why).
@@ -1529,10 +1533,10 @@ class EProp:
             return "traces", f"forward traces: method='traces' (the reverse scan would hold {mib})"
         if self.method == "reverse":
             return "reverse", f"reverse scan: method='reverse' ({mib})"
-        if need <= self.history_limit:
-            limit = f"history_limit {self.history_limit / 2**20:.1f} MiB"
+        cap = HISTORY_LIMIT if self.history_limit is None else self.history_limit
+        limit = f"history_limit {cap / 2**20:.1f} MiB"
+        if need <= cap:
             return "reverse", f"reverse scan: {mib} <= {limit}"
-        limit = f"history_limit {self.history_limit / 2**20:.1f} MiB"
         return "traces", f"forward traces: the reverse scan would hold {mib} > {limit}"
 
     def _run(
