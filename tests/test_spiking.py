@@ -632,15 +632,31 @@ def test_errors():
         Network(1.0).add_diffeq_node("x", "lif2", 3)
 
 
+def _both_steps(node, name, state, n_steps, scale, seed, dt=0.5):
+    """Step ``node`` by its own step and by the kernel ``name`` from ``state`` on the same
+    uniform random input (times ``scale``, seeded); yields ``(z, state, z_kernel,
+    state_kernel)`` after every step."""
+    from rnngraph.nodes import build_kernel
+
+    g = torch.Generator().manual_seed(seed)
+    fast = build_kernel(name, node, dt)
+    fast_state = tuple(state)
+    for _ in range(n_steps):
+        i = scale * torch.rand(*state.v.shape, generator=g, dtype=state.v.dtype)
+        with torch.no_grad():
+            z_ref, state = node.step(state, node.Inputs(i), dt)
+            z_fast, fast_state = fast(fast_state, i)
+        yield z_ref, state, z_fast, fast_state
+
+
 @pytest.mark.parametrize("integrator", ["exp_euler", "euler", "rk4"])
 @pytest.mark.parametrize("reset", ["value", "subtract"])
 @pytest.mark.parametrize("refractory", [0.0, 3.0])
 def test_no_gradient_fast_path_equals_lif_step(integrator, reset, refractory):
     """Runs without gradients use the affine one-step map of the membrane; it must give
     the spikes and voltages of the pure step function."""
-    from rnngraph.nodes import LIF, build_kernel
+    from rnngraph.nodes import LIF
 
-    g = torch.Generator().manual_seed(0)
     node = LIF(
         6,
         tau_m=torch.linspace(5.0, 30.0, 6),
@@ -649,15 +665,10 @@ def test_no_gradient_fast_path_equals_lif_step(integrator, reset, refractory):
         reset=reset,
         integrator=integrator,
     ).double()
-    state = node.init_state(3)
-    fast_state = state
-    fast = build_kernel("torch LIF step", node, 0.5)
     n_spikes = 0
-    for _ in range(200):
-        i = 4.0 * torch.rand(3, 6, generator=g, dtype=F64)
-        with torch.no_grad():
-            z_ref, state = node.step(state, node.Inputs(i), 0.5)
-            z_fast, fast_state = fast(fast_state, i)
+    for z_ref, state, z_fast, fast_state in _both_steps(
+        node, "torch LIF step", node.init_state(3), 200, 4.0, 0
+    ):
         assert torch.equal(z_ref, z_fast)
         for a, b in zip(state, fast_state, strict=True):
             torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
@@ -671,9 +682,8 @@ def test_no_gradient_fast_path_equals_lif_step(integrator, reset, refractory):
 def test_no_gradient_alif_step_equals_the_generic_step(integrator, reset, refractory):
     """The torch ALIF step (the adaptive threshold v_th + beta a, a(t) = rho a(t-1) +
     z(t-1)) gives the spikes and states of the model's own step, held steps included."""
-    from rnngraph.nodes import ALIF, build_kernel
+    from rnngraph.nodes import ALIF
 
-    g = torch.Generator().manual_seed(2)
     node = ALIF(
         6,
         tau_m=torch.linspace(5.0, 30.0, 6),
@@ -688,15 +698,11 @@ def test_no_gradient_alif_step_equals_the_generic_step(integrator, reset, refrac
     # units held in the first state above threshold: the hold, not v, keeps them silent
     held0 = torch.zeros(3, 6, dtype=F64)
     held0[:, ::2] = 3.0
-    state = state._replace(v=torch.full((3, 6), 1.5, dtype=F64), ref=held0)
-    fast_state = tuple(state)
-    fast = build_kernel("torch ALIF step", node, 0.5)
+    start = state._replace(v=torch.full((3, 6), 1.5, dtype=F64), ref=held0)
     n_spikes, a_max = 0, 0.0
-    for _ in range(300):
-        i = 5.0 * torch.rand(3, 6, generator=g, dtype=F64)
-        with torch.no_grad():
-            z_ref, state = node.step(state, node.Inputs(i), 0.5)
-            z_fast, fast_state = fast(fast_state, i)
+    for z_ref, state, z_fast, fast_state in _both_steps(
+        node, "torch ALIF step", start, 300, 5.0, 2
+    ):
         assert torch.equal(z_ref, z_fast)
         for a, b in zip(state, fast_state, strict=True):
             torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
@@ -739,15 +745,7 @@ def test_torch_lif_steps_round_rest_plus_r_i_as_the_model(name, dtype):
         z_k, s_k = k(tuple(s), i)
     assert torch.equal(z_ref, z_k) and torch.equal(s_ref.v, s_k[0])
     # and over many steps of random input, per-unit and scalar parameters alike
-    g = torch.Generator().manual_seed(3)
     node = cls(4, tau_m=torch.tensor([5.0, 9.0, 14.0, 30.0]), r_m=1.3, v_rest=-0.1).to(dtype)
-    k = build_kernel(name, node, 0.5)
-    s = node.init_state(2)
-    sk = tuple(s)
-    for _ in range(300):
-        i = 3.0 * torch.rand(2, 4, generator=g, dtype=dtype)
-        with torch.no_grad():
-            z_ref, s = node.step(s, node.Inputs(i), 0.5)
-            z_k, sk = k(sk, i)
+    for z_ref, s, z_k, sk in _both_steps(node, name, node.init_state(2), 300, 3.0, 3):
         assert torch.equal(z_ref, z_k)
         assert torch.equal(s.v, sk[0])

@@ -141,7 +141,8 @@ def _lif_constants(node: SpikingNode, dt: float, adaptive: bool = False) -> dict
     """The constants of the no-gradient LIF step in the network's dtype (a Python float must
     not pass through float32): the fixed point at zero input ``u0``, the input gain ``r_m``,
     the gain ``g``, the threshold ``th``, ``v_reset``, ``drop = th - v_reset`` and the held
-    steps ``hold``."""
+    steps ``hold``; with ``adaptive`` also the adaptation's decay ``rho``
+    (:math:`e^{-dt/\\tau_a}`, computed as the node's event rule computes it) and ``beta``."""
     found, _ = lif_structure(node, adaptive)
     part = found["part"]
     with torch.no_grad():
@@ -156,24 +157,15 @@ def _lif_constants(node: SpikingNode, dt: float, adaptive: bool = False) -> dict
             "drop": th - node.v_reset,
             "hold": hold_steps(node.refractory, dt, like),
         }
+        if adaptive:
+            _, tau, beta = node.adaptation
+            c["rho"] = torch.exp(-dt / getattr(node, tau))
+            c["beta"] = getattr(node, beta)
         return {k: torch.as_tensor(v, dtype=like.dtype, device=like.device) for k, v in c.items()}
 
 
 def _alif_declared(node: DENode) -> str | None:
     return lif_structure(node, adaptive=True)[1]
-
-
-def _alif_constants(node: SpikingNode, dt: float) -> dict[str, Tensor]:
-    """:func:`_lif_constants` of an adaptive node, with the adaptation's decay ``rho``
-    (:math:`e^{-dt/\\tau_a}`, computed as the node's event rule computes it) and ``beta``."""
-    c = _lif_constants(node, dt, adaptive=True)
-    _, tau, beta = node.adaptation
-    like = c["g"]
-    with torch.no_grad():
-        rho = torch.exp(-dt / getattr(node, tau))
-        c["rho"] = torch.as_tensor(rho, dtype=like.dtype, device=like.device)
-        c["beta"] = torch.as_tensor(getattr(node, beta), dtype=like.dtype, device=like.device)
-    return c
 
 
 def _scalar_or_tensor(t: Tensor) -> float | Tensor:
@@ -185,10 +177,10 @@ def torch_lif_step(
     c: dict[str, Tensor], subtract: bool, refractory: bool, adaptive: bool = False
 ) -> Callable:
     """The no-gradient LIF step in torch on the constants of :func:`_lif_constants`:
-    ``(v, z, ref), I -> (z, (v, z, ref))``; with ``adaptive`` (the constants of
-    :func:`_alif_constants`) ``(v, a, z, ref), I -> (z, (v, a, z, ref))`` with the threshold
-    :math:`v_{th} + \\beta a`, :math:`a(t) = \\rho a(t-1) + z(t-1)` (also in a held step).
-    Without ``refractory`` the countdown is neither read nor changed."""
+    ``(v, z, ref), I -> (z, (v, z, ref))``; with ``adaptive`` (and the constants of
+    ``_lif_constants(..., adaptive=True)``) ``(v, a, z, ref), I -> (z, (v, a, z, ref))``
+    with the threshold :math:`v_{th} + \\beta a`, :math:`a(t) = \\rho a(t-1) + z(t-1)`
+    (also in a held step). Without ``refractory`` the countdown is neither read nor changed."""
     u0 = c["u0"]
     names = ("r_m", "g", "th", "v_reset", "drop", "hold") + (("rho", "beta") if adaptive else ())
     r_m, gain, th, v_reset, drop, hold, *ada = (_scalar_or_tensor(c[k]) for k in names)
@@ -250,14 +242,10 @@ def _select(k: Callable, j: int, n_inputs: int) -> Callable:
 
 def _lif_kernel(native: bool, adaptive: bool = False) -> Callable[[DENode, float], Callable]:
     def build(node: DENode, dt: float) -> Callable:
-        c = _alif_constants(node, dt) if adaptive else _lif_constants(node, dt)
+        c = _lif_constants(node, dt, adaptive)
         subtract = node.reset_mode == "subtract"
         refractory = _holds(node, dt)
         j = lif_structure(node, adaptive)[0]["input"]
-
-        def torch_step(c: dict[str, Tensor], subtract: bool, refractory: bool) -> Callable:
-            return torch_lif_step(c, subtract, refractory, adaptive)
-
         if native:
             where = f"{type(node).__name__} step"
             step = _native.lif_step(node.n, c["g"].dtype, c["g"].device, subtract, where, **c)
@@ -267,7 +255,7 @@ def _lif_kernel(native: bool, adaptive: bool = False) -> Callable[[DENode, float
                 return z, (v, z, ref)
 
         else:
-            fast = torch_step(c, subtract, refractory)
+            fast = torch_lif_step(c, subtract, refractory, adaptive)
         if refractory:
             k = fast
         else:  # a fresh check of the first state per run (``per_run``)
@@ -276,7 +264,7 @@ def _lif_kernel(native: bool, adaptive: bool = False) -> Callable[[DENode, float
                 raise AssertionError("call per_run() for each run")  # pragma: no cover
 
             k.per_run = lambda: _select(
-                _first_state_holds(fast, lambda: torch_step(c, subtract, True)),
+                _first_state_holds(fast, lambda: torch_lif_step(c, subtract, True, adaptive)),
                 j,
                 len(node.input_names),
             )

@@ -436,6 +436,14 @@ class _Traces:
     rho_s: float | None = None  # rho[sl] where it is one value
 
 
+def _adaptive_span(pop: _Population) -> slice:
+    """The span of units with :math:`\\beta \\ne 0`, first to last (a mixed population
+    keeps its LIF units, beta = 0, in one block): where the adaptation's eligibility is
+    carried."""
+    idx = torch.nonzero(pop.beta != 0).reshape(-1)
+    return slice(int(idx[0]), int(idx[-1]) + 1)
+
+
 def _traces(
     plan: _Plan,
     pop: _Population,
@@ -457,8 +465,7 @@ def _traces(
     # population keeps its LIF units, beta = 0, in one block)
     ada: dict[str, Any] = {}
     if mode.adaptive:
-        idx = torch.nonzero(pop.beta != 0).reshape(-1)
-        sl = slice(int(idx[0]), int(idx[-1]) + 1)
+        sl = _adaptive_span(pop)
         n_a = sl.stop - sl.start
         e_buf = torch.empty(n, batch, n_pre, device=dev, dtype=dtype)  # (N, B, P)
         rho_a = pop.rho[sl]
@@ -840,6 +847,7 @@ def _history(
     state0: dict[str, Tensor],
     n_steps: int,
     dtype: torch.dtype,
+    cols: _Columns,
     kept_box: list[_History | None],
 ) -> _History:
     """The history of one run (under ``torch.no_grad()``): the one in ``kept_box`` (that
@@ -848,7 +856,7 @@ def _history(
     first touch of every page), else new buffers, made once nothing holds the old ones;
     the held units of the first step are those of ``state0``."""
     kept = kept_box.pop() if kept_box else None
-    n, cols = plan.node.n, _columns(plan)
+    n = plan.node.n
     v0 = state0[f"{plan.rec}.v"]
     batch, dev = v0.shape[0], v0.device
 
@@ -1034,8 +1042,7 @@ def _reverse_gradients(
     u0_row = torch.as_tensor(u0, device=err.device, dtype=err.dtype).expand(n)
     c, held = pop.c, hist.held
     if mode.adaptive:
-        idx = torch.nonzero(pop.beta != 0).reshape(-1)
-        sl = slice(int(idx[0]), int(idx[-1]) + 1)
+        sl = _adaptive_span(pop)
         nbeta, rho = -pop.beta[sl], pop.rho[sl]
         acc = torch.zeros(batch, sl.stop - sl.start, device=err.device, dtype=err.dtype)
     scratch = torch.empty(min(_SPAN, n_steps) * batch, n, device=err.device, dtype=err.dtype)
@@ -1559,8 +1566,8 @@ class EProp:
             kept, self._kept = [self._kept], None  # dropped where a call takes the traces
             rd = _hook_reads(plan, mode)
             if method == "reverse":
-                hist = _history(plan, mode, state0, n_steps, dtype, kept)
                 cols = _columns(plan, rd.names)
+                hist = _history(plan, mode, state0, n_steps, dtype, cols, kept)
                 hook = _history_hook(pop, mode, hist, rd, cols, state0, plan.rec)
             else:
                 kept.clear()
