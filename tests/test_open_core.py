@@ -525,6 +525,44 @@ def test_a_step_loop_of_one_channel_refuses_a_bad_value(bad):
         model.step(torch.tensor([[bad]]), state)
 
 
+def _bad_state_edits() -> dict:
+    """Each way of changing a returned state's entries: a NaN entry (which the unchecked
+    step would carry on silently) or a missing one."""
+    bad = torch.full((1, 4), math.nan)
+    return {
+        "setitem": lambda s: s.__setitem__("res.x", bad),
+        "update": lambda s: s.update({"res.x": bad}),
+        "ior": lambda s: s.__ior__({"res.x": bad}),
+        "setdefault": lambda s: (s.pop("res.x"), s.setdefault("res.x", bad)),
+        "delitem": lambda s: s.__delitem__("res.x"),
+        "pop": lambda s: s.pop("res->res@1"),
+        "popitem": lambda s: s.popitem(),
+        "clear": lambda s: s.clear(),
+    }
+
+
+@pytest.mark.parametrize("edit", sorted(_bad_state_edits()))
+def test_a_returned_state_changed_by_hand_is_checked_again(edit):
+    """The state a step returns skips the checks while it is passed back as it came;
+    after any change of its entries the next step checks it as a state given by hand
+    (here: a NaN or a missing entry is refused)."""
+    net = rg.Network(dt=1.0)
+    net.add_func_node("in", 1)
+    net.add_diffeq_node("res", "leaky_tanh", n=4)
+    net.add_edge("in", "res", weights=torch.ones(4, 1))
+    net.add_edge("res", "res", weights=0.1 * torch.eye(4), feedback=True)
+    model = net.compile()
+    _, state = model.step(torch.ones(1, 1), None)
+    _, state = model.step(torch.ones(1, 1), state)  # the trusted path from here on
+    y, _ = model.step(torch.ones(1, 1), state)
+    _bad_state_edits()[edit](state)
+    with pytest.raises((ValueError, KeyError), match="state"):
+        model.step(torch.ones(1, 1), state)
+    # the fast path itself still serves a state passed back unchanged
+    _, fresh = model.step(torch.ones(1, 1), None)
+    assert model.step(torch.ones(1, 1), fresh)[0].shape == y.shape
+
+
 @pytest.mark.skipif(not NATIVE, reason="the native library is unavailable here")
 def test_the_native_lif_step_serves_populations_held_at_the_runs_dt():
     """The C step is chosen where the countdown holds units at the run's dt (Brian2's

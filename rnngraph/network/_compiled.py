@@ -37,10 +37,12 @@ from .._checks import (
     keywords,
 )
 from ..edges import Linear
-from ..nodes import Context, DENode, Node
+from ..nodes import Context, Node
 from ..observers import Observer, Recording
 from ._plan import Explanation, Plan, PlanEdge, Target, build_plan, edge_key, explain, node_kernels
 from ._reservoir import final_state, reservoir_unusable, start_reservoir
+from ._source import AS_LOOP, LoopSource
+from ._stepping import StepProgram, StepState, step_program
 from .executor import Hook, HookSpec
 
 __all__ = ["CompiledNetwork", "Hook", "State"]
@@ -167,26 +169,32 @@ def empty_scratch() -> None:
     _SCRATCH.pool = None
 
 
-def _snapshot(node: Node) -> list[tuple[Tensor, torch.dtype, torch.Size, Any]]:
-    """The node's parameters, each with its dtype, shape and a copy of its values (a
-    Python number for one value, which compares faster), as a kernel binds them."""
-    return [
-        (t, t.dtype, t.shape, t.item() if t.numel() == 1 else t.detach().clone())
-        for t in (getattr(node, n) for n in node.param_names)
+def _snapshot(node: Node) -> tuple[tuple[str, ...], list[tuple]]:
+    """The node's parameter names and, for each, the tensor, its dtype, shape and a copy of
+    its values (a Python number for one value, which compares faster), as a kernel binds
+    them."""
+    names = node.param_names
+    return names, [
+        (n, t, t.dtype, t.shape, t.item() if t.numel() == 1 else t.detach().clone())
+        for n, t in ((n, getattr(node, n)) for n in names)
     ]
 
 
-def _unchanged(node: Node, snapshot: list[tuple[Tensor, torch.dtype, torch.Size, Any]]) -> bool:
+def _unchanged(node: Node, snapshot: tuple[tuple[str, ...], list[tuple]]) -> bool:
     """Whether the node's parameters are the tensors of ``snapshot``, with its dtypes,
     shapes and values (a write through ``.data`` changes nothing else, so the values
     themselves are compared; a NaN never compares equal, so a kernel bound to one is built
-    again)."""
-    names = node.param_names
-    if len(names) != len(snapshot):
+    again). Asked at every step of a loop over ``step``: written for speed."""
+    names, entries = snapshot
+    if node.param_names != names:
         return False
     params, buffers = node._parameters, node._buffers  # faster than Module.__getattr__
-    for n, (t, dtype, shape, copy) in zip(names, snapshot, strict=True):
-        now = params[n] if n in params else buffers[n] if n in buffers else getattr(node, n)
+    for n, t, dtype, shape, copy in entries:
+        now = params.get(n)
+        if now is None:
+            now = buffers.get(n)
+            if now is None:
+                now = getattr(node, n)
         if now is not t or t.dtype is not dtype or t.shape != shape:
             return False
         if type(copy) is Tensor:
@@ -195,52 +203,6 @@ def _unchanged(node: Node, snapshot: list[tuple[Tensor, torch.dtype, torch.Size,
         elif t.item() != copy:
             return False
     return True
-
-
-class StepState(dict):
-    """The state :meth:`CompiledNetwork.step` returns: a plain dict of tensors that also
-    remembers which network made it and which tensors it held, so that the next ``step``
-    from it skips the checks of a state given by hand (the tensors' identities are
-    compared, not their values: a state edited in place is taken as it is)."""
-
-    __slots__ = ("_issuer", "_ids")
-
-    def trusted(self, issuer: tuple) -> bool:
-        return getattr(self, "_issuer", None) == issuer and self._ids == tuple(
-            map(id, self.values())
-        )
-
-
-#: How the loop takes a dynamic edge's weights (see ``CompiledNetwork._weight_layout``).
-_AS_LOOP: dict[str, Callable[[Tensor], Tensor]] = {
-    "as is": lambda w: w,
-    "transposed": Tensor.t,
-    "contiguous": lambda w: w.t().contiguous(),
-}
-
-
-@dataclass(frozen=True, eq=False)
-class _StepProgram:
-    """What every :meth:`CompiledNetwork.step` of one kind shares (made at its first step):
-    the generated loop and the layout of its arguments, and what a step must match to run
-    it without the checks (the state's issuer, the input's shape)."""
-
-    grad: bool
-    external: bool
-    batch: int
-    native: bool
-    issuer: tuple
-    input_shape: torch.Size
-    loop: Callable
-    ctx: Context
-    layout: tuple  # (summed, live, written) of CompiledNetwork._biases
-    weights: list  # (edge module, how the loop takes its weights), as _weights lays them out
-    static_x: Callable | None  # the input of the static nodes (None: there are none)
-    pre: list  # the targets with static edges
-    zeros: list  # the zero inputs
-    start: list  # functions of the state dict giving the loop's state list
-    output_static: bool
-    keys: tuple  # the state keys, in the loop's order
 
 
 class ModuleTable(nn.Module):
@@ -300,180 +262,6 @@ class _Run:
     y_all: Tensor | None = None
     outs: list = field(default_factory=list)
     recs: dict = field(default_factory=dict)
-
-
-class _LoopSource:
-    """The Python source of the time loop of one configuration of a compiled network: every
-    tensor a local variable, one line per node input, node step, hook and delay line."""
-
-    def __init__(self, net, external, rec_dyn, hooked, single, event) -> None:
-        plan = net.plan
-        self.net, self.plan, self.external, self.rec_dyn = net, plan, external, rec_dyn
-        self.hooked, self.single, self.event = hooked, single, event
-        self.idx = {v: i for i, v in enumerate(plan.dynamic)}
-        self.eidx = {e.key: j for j, e in enumerate(plan.edges)}
-        self.edge_of = {e.key: e for e in plan.edges}
-        self.hooks_at: dict[str, list[int]] = {}
-        for h, spec in enumerate(hooked):
-            self.hooks_at.setdefault(spec[0], []).append(h)
-        # the value a node passes on: its output, or what a replacing hook returns
-        self.prop = {
-            v: (f"y{i}h" if any(hooked[h][2] for h in self.hooks_at.get(v, ())) else f"y{i}")
-            for v, i in self.idx.items()
-        }
-        # the value recorded as a node's output: its own, or a recorded hook's
-        self.shown = {
-            v: (f"y{i}h" if any(hooked[h][4] for h in self.hooks_at.get(v, ())) else f"y{i}")
-            for v, i in self.idx.items()
-        }
-        self.static_reads = net._static_reads(hooked)
-        self.zero_inputs = net._zero_inputs()
-        self.pre = [t for t in plan.targets.values() if t.static]
-        self.bias, self.live, self.written = net._biases(hooked)
-        self.pre_id = {id(t): i for i, t in enumerate(self.pre)}
-        self.bias_id = {id(t): i for i, t in enumerate(self.bias)}
-        self.live_id = {e.key: len(self.bias) + j for j, e in enumerate(self.live)}
-        self.input_expr: dict[str, dict[str, str]] = {}  # node -> input -> its expression
-        self.state_names = [f"s{self.idx[v]}" for v in plan.de_nodes]
-        self.state_names += [
-            f"d{self.eidx[e.key]}_{k}" for e in plan.delayed for k in range(1, e.delay + 1)
-        ]
-
-    def source(self) -> str:
-        lines = ["def _loop(n_steps, X, P, W, BIAS, STEP, ZERO, S, OUT, R, ridx, H, T0, SV):"]
-        lines += self._unpacking()
-        body: list[str] = []
-        for v in self.plan.dynamic:
-            body += self._node_lines(v)
-            for h in self.hooks_at.get(v, ()):
-                body.append(self._hook_line(v, h))
-        body += self._delay_lines() + self._record_lines()
-        lines.append("    for t in range(n_steps):")
-        lines.extend(body if body else ["        pass"])
-        lines.append(f"    return ({''.join(n + ', ' for n in self.state_names)})")
-        return "\n".join(lines) + "\n"
-
-    def _unpacking(self) -> list[str]:
-        dyn_edges = [e for t in self.plan.targets.values() for e in t.dynamic]
-        groups = [
-            ([f"P{i}" for i in range(len(self.pre))], "P"),
-            ([f"W{self.eidx[e.key]}" for e in dyn_edges], "W"),
-            ([f"B{i}" for i in range(len(self.bias) + len(self.live))], "BIAS"),
-            ([f"step{self.idx[v]}" for v in self.plan.dynamic], "STEP"),
-            ([f"Z{k}" for k in range(len(self.zero_inputs))], "ZERO"),
-            (self.state_names, "S"),
-            ([f"R{i}" for i in range(len(self.rec_dyn))], "R"),
-            ([f"H{h}" for h in range(len(self.hooked))], "H"),
-            ([f"SV{k}" for k in range(len(self.static_reads))], "SV"),
-        ]
-        return [f"    {', '.join(names)}, = {src}" for names, src in groups if names]
-
-    def _var(self, label: str, var: str) -> str:
-        return f"s{self.idx[label]}[{self.net._var_index(label, var)}]"
-
-    def _source_expr(self, e: PlanEdge) -> str:
-        if e.delay > 0:
-            return f"d{self.eidx[e.key]}_{e.delay}"
-        return self.prop[e.source] if e.source_var is None else self._var(e.source, e.source_var)
-
-    def _input_sum(self, t: Target) -> str | None:
-        """The expression of what input ``t`` receives this step (``None``: nothing)."""
-        acc = None
-        if t.static:
-            acc = f"P{self.pre_id[id(t)]}[t]"
-        elif id(t) in self.bias_id:
-            acc = f"B{self.bias_id[id(t)]}"
-        if t.external and self.external:
-            acc = "X[t]" if acc is None else f"{acc} + X[t]"
-        for e in t.dynamic:
-            if e.key in self.live_id:  # a bias a hook writes: read at every step
-                b = f"B{self.live_id[e.key]}"
-                acc = b if acc is None else f"{acc} + {b}"
-            acc = self._product(acc, e)
-        return acc
-
-    def _product(self, acc: str | None, e: PlanEdge) -> str:
-        """``acc`` plus edge ``e``'s product with its source."""
-        src, w = self._source_expr(e), f"W{self.eidx[e.key]}"
-        if e.module.sparse and self.single:
-            # batch of one: a CSR mat-vec is ~2x faster than a mat-mat
-            term = f"torch.mv({w}, {src}.view(-1))"
-            return f"{term}.view(1, -1)" if acc is None else f"{acc} + {term}"
-        if e.module.sparse:
-            term = f"({w} @ {src}.t()).t()"
-            return term if acc is None else f"{acc} + {term}"
-        if self.event and e.key in self.plan.event_edges and e.key not in self.written:
-            return f"EVENT({acc}, {src}, {w})"
-        return f"torch.mm({src}, {w})" if acc is None else f"torch.addmm({acc}, {src}, {w})"
-
-    def _node_lines(self, v: str) -> list[str]:
-        i, node = self.idx[v], self.net.nodes[v]
-        lines, args = [f"        # node {v!r}"], []
-        for var in node.input_names:
-            acc = self._input_sum(self.plan.targets[(v, var)])
-            if acc is None:
-                args.append(f"Z{self.zero_inputs.index((v, var))}")
-            else:
-                lines.append(f"        a{i}_{var} = {acc}")
-                args.append(f"a{i}_{var}")
-        self.input_expr[v] = dict(zip(node.input_names, args, strict=True))
-        if isinstance(node, DENode):
-            lines.append(f"        y{i}, s{i} = step{i}(s{i}, {', '.join(args)})")
-        else:
-            lines.append(f"        y{i} = step{i}({args[0]})")
-        return lines
-
-    def _hook_line(self, v: str, h: int) -> str:
-        args = ["T0 + t"] + [self._hook_read(v, name) for name in self.hooked[h][1]]
-        call = f"H{h}({', '.join(args)})"
-        return f"        y{self.idx[v]}h = {call}" if self.hooked[h][2] else f"        {call}"
-
-    def _hook_read(self, v: str, name: str) -> str:
-        """The expression of what a hook after node ``v`` reads as ``name``."""
-        if name in self.static_reads:
-            return f"SV{self.static_reads.index(name)}[t]"
-        if "->" in name:
-            return self._source_expr(self.edge_of[name])
-        if ":" in name:
-            label, _, var = name.partition(":")
-            if var not in self.input_expr.get(label, {}):
-                raise ValueError(
-                    f"a hook after node {v!r} reads {name!r}: no input {var!r} of "
-                    f"a node {label!r} computed by then"
-                )
-            return self.input_expr[label][var]
-        label, _, var = name.partition(".")
-        done = set(self.plan.dynamic[: self.plan.dynamic.index(v) + 1])
-        if label not in done:
-            raise ValueError(
-                f"a hook after node {v!r} reads {name!r}, which is computed later in the step"
-            )
-        if var:
-            return self._var(label, var)
-        return f"y{self.idx[label]}" if label == v else self.prop[label]
-
-    def _delay_lines(self) -> list[str]:
-        """Shift the delay lines: the newest value enters at @1."""
-        lines = []
-        for e in self.plan.delayed:
-            j = self.eidx[e.key]
-            src = self.prop[e.source] if e.source_var is None else self._var(e.source, e.source_var)
-            names = [f"d{j}_{k}" for k in range(e.delay, 0, -1)]
-            vals = [f"d{j}_{k}" for k in range(e.delay - 1, 0, -1)] + [src]
-            lines.append(f"        {', '.join(names)} = {', '.join(vals)}")
-        return lines
-
-    def _record_lines(self) -> list[str]:
-        lines = []
-        if self.net.output_node in self.idx:
-            lines.append(f"        OUT[t] = {self.shown[self.net.output_node]}")
-        if self.rec_dyn:
-            lines += ["        k = ridx[t]", "        if k >= 0:"]
-            for r, name in enumerate(self.rec_dyn):
-                label, _, var = name.partition(".")
-                expr = self._var(label, var) if var else self.shown[label]
-                lines.append(f"            R{r}[k] = {expr}")
-        return lines
 
 
 class CompiledNetwork(nn.Module):
@@ -539,11 +327,12 @@ class CompiledNetwork(nn.Module):
         self.register_buffer("_ref", torch.zeros((), dtype=dtype, device=device), persistent=False)
         self.plan: Plan = build_plan(self.nodes, edges, self._order, self._input_nodes, output_node)
         self._input_columns = self._columns()
+        self._into = self._static_sources()
         self._loops: dict[tuple, Any] = {}
         self._built: dict[str, tuple] = {}  # DE node -> (key, parameter values, kernel)
         self._zeros: dict[int, list[Tensor]] = {}  # batch -> zero inputs of step()
-        self._step_programs: dict[tuple, _StepProgram] = {}  # per step kind
-        self._last_step: _StepProgram | None = None  # the kind of the latest step
+        self._step_programs: dict[tuple, StepProgram] = {}  # per step kind
+        self._last_step: StepProgram | None = None  # the kind of the latest step
         self._parameter_tables: list | None = None  # the modules' parameter dicts
         self._outputs = _OutputPool()
         self._lock = threading.RLock()  # held while a call reads and writes self.state
@@ -785,6 +574,8 @@ class CompiledNetwork(nn.Module):
         self.__dict__.setdefault("_parameter_tables", None)
         if "_input_columns" not in self.__dict__:
             self._input_columns = self._columns()
+        if "_into" not in self.__dict__:
+            self._into = self._static_sources()
 
     def to(self, *args: Any, **kwargs: Any) -> CompiledNetwork:
         """``torch.nn.Module.to``, with floating dtypes only: an integer, bool or complex
@@ -901,7 +692,7 @@ class CompiledNetwork(nn.Module):
         single: bool = False,
         event: bool = False,
     ) -> str:
-        return _LoopSource(self, external, rec_dyn, hooked, single, event).source()
+        return LoopSource(self, external, rec_dyn, hooked, single, event).source()
 
     def _var_index(self, label: str, var: str) -> int:
         return self.nodes[label].state_vars.index(var)
@@ -1033,17 +824,24 @@ class CompiledNetwork(nn.Module):
         """Add to ``ys`` the outputs of the function nodes ``names`` (in compiled order) for
         a whole chunk ``(T, B, n)``, from their sources' outputs in ``ys``; the input nodes
         also receive their columns of ``X``."""
-        columns = self._input_columns
+        columns, into = self._input_columns, self._into
         for v in names:
             acc = None
             if v in columns and X is not None:
                 acc = X if columns[v] is None else X[..., columns[v]].contiguous()
-            for e in self.plan.edges:
-                if e.target == v:
-                    y = e.module.project(ys[e.source])
-                    acc = y if acc is None else acc + y
+            for e in into[v]:
+                y = e.module.project(ys[e.source])
+                acc = y if acc is None else acc + y
             ys[v] = self.nodes[v].fn(acc)
         return ys
+
+    def _static_sources(self) -> dict[str, tuple[PlanEdge, ...]]:
+        """The edges into each function node, in the plan's order (``_func_outputs``)."""
+        return {
+            v: tuple(e for e in self.plan.edges if e.target == v)
+            for v in self.plan.order
+            if v not in self.plan.de_nodes
+        }
 
     def _precomputed(self, t: Target, ys: dict[str, Tensor], written: set, scratch: bool) -> Tensor:
         """What target ``t`` receives from its static edges (and its folded biases) over a
@@ -1060,8 +858,10 @@ class CompiledNetwork(nn.Module):
                 acc = e.module.project(src, out=out)
             else:
                 acc = acc.add_(e.module.project(src)) if scratch else acc + e.module.project(src)
-        for e in self._folded(t, written):
-            acc = acc.add_(e.module.bias) if scratch else acc + e.module.bias
+        for e in t.dynamic:  # the folded biases (see _biases)
+            bias = e.module.bias
+            if bias is not None and e.key not in written:
+                acc = acc.add_(bias) if scratch else acc + bias
         return acc
 
     def _native_chunk(
@@ -1096,9 +896,9 @@ class CompiledNetwork(nn.Module):
             ys[f"{plan.node}.{node.output_var}"] = ys[plan.node]
         self._func_outputs(ys, plan.post)
 
-    def _weight_layout(self, event: bool, written: set) -> list[tuple[Linear, str]]:
+    def _weight_layout(self, event: bool, written: set) -> list[tuple[PlanEdge, str]]:
         """How the loop multiplies the weights of each dynamic edge, in the loop's order
-        (see ``_AS_LOOP``): CSR as it is, dense transposed (a contiguous copy for an
+        (see ``AS_LOOP``): CSR as it is, dense transposed (a contiguous copy for an
         event-driven product)."""
         layout = []
         for t in self.plan.targets.values():
@@ -1109,13 +909,13 @@ class CompiledNetwork(nn.Module):
                     how = "contiguous"  # event-driven: W^T's rows per source unit
                 else:
                     how = "transposed"
-                layout.append((e.module, how))
+                layout.append((e, how))
         return layout
 
     def _weights(self, event: bool, written: set) -> list[Tensor]:
         """The current weights of the dynamic edges as the loop multiplies them."""
         layout = self._weight_layout(event, written)
-        return [_AS_LOOP[how](m.effective_weight()) for m, how in layout]
+        return [AS_LOOP[how](e.module.effective_weight()) for e, how in layout]
 
     def _bias_rows(self, summed: list[Target], live: list[PlanEdge], written: set) -> list:
         """Folded biases (one sum per target) and the live ones, as ``(1, n)`` rows (so that
@@ -1126,30 +926,39 @@ class CompiledNetwork(nn.Module):
 
     def _kernels(self, ctx: Context) -> list[Callable]:
         """The step of every dynamic node for a run of ``ctx``: a function node's map, a DE
-        node's kernel as the plan chooses it (see :meth:`explain`). A kernel is built once
-        and kept while the node's parameters, options and ``dt`` stay as they were
-        (compared value for value: writes through ``.data`` leave no other trace)."""
+        node's kernel as the plan chooses it (see :meth:`explain`; kept as
+        :meth:`_node_kernel` says)."""
         out = []
-        dt, native, de_nodes = self.dt, _native.enabled(), self.plan.de_nodes
         for v in self.plan.dynamic:
-            node = self.nodes[v]
-            if v not in de_nodes:
-                out.append(node.fn)
+            if v not in self.plan.de_nodes:
+                out.append(self.nodes[v].fn)
                 continue
-            key = (dt, ctx, native, node.kernel_options())
-            cached = self._built.get(v)
-            if (
-                cached is None
-                or cached[0] != key
-                or (cached[1] is not None and not _unchanged(node, cached[1]))
-            ):
-                kernel = node_kernels(node, ctx)[0]
-                snapshot = _snapshot(node) if kernel.binds else None
-                cached = (key, snapshot, kernel.build(node, self.dt))
-                self._built[v] = cached
-            built = cached[2]
+            built = self._node_kernel(v, ctx)[2]
             out.append(built.per_run() if hasattr(built, "per_run") else built)
         return out
+
+    def _node_kernel(self, v: str, ctx: Context) -> tuple:
+        """``(key, parameter values, kernel)`` of DE node ``v`` for a run of ``ctx``. A
+        kernel is built once and kept while the node's parameters, options and ``dt`` stay
+        as they were (compared value for value: writes through ``.data`` leave no other
+        trace)."""
+        node = self.nodes[v]
+        key = (self.dt, ctx, _native.enabled(), node.kernel_options())
+        cached = self._built.get(v)
+        if cached is None or cached[0] != key or not self.kernel_holds(node, cached):
+            kernel = node_kernels(node, ctx)[0]
+            snapshot = _snapshot(node) if kernel.binds else None
+            cached = (key, snapshot, kernel.build(node, self.dt))
+            self._built[v] = cached
+        return cached
+
+    @staticmethod
+    def kernel_holds(node: Node, cached: tuple) -> bool:
+        """Whether the kernel of :meth:`_node_kernel`'s ``cached`` still serves ``node`` for
+        the run it was made for: the same options and parameter values."""
+        return node.kernel_options() == cached[0][3] and (
+            cached[1] is None or _unchanged(node, cached[1])
+        )
 
     def _start(self, state: Mapping[str, Tensor]) -> list:
         """The loop's state list from a state dict: one named tuple per DE node, then the
@@ -1495,16 +1304,21 @@ class CompiledNetwork(nn.Module):
         A state of batch 1 starts every element of a larger batch, as in :meth:`run`;
         ``state=None`` is ``init_state(B)``. The held state is left untouched.
 
-        A loop over ``step`` runs the program a :meth:`run` runs (the same generated loop
-        and kernels, made once and kept while parameters and options stay as they were),
-        at about the per-step cost of a run through the torch loop. The state it returns
-        is checked once, when it is made: passed back unchanged, it is not checked again.
+        A loop over ``step`` runs the body of the loop a :meth:`run` runs, generated once
+        more as a function of one step (the same kernels, kept while parameters and options
+        stay as they were; parameters are read at every step). The state it returns is
+        checked once, when it is made: passed back unchanged, it is not checked again; a
+        state whose entries were changed (set, deleted, updated) is checked as one given by
+        hand.
         """
         program = self._last_step
-        if program is not None and type(state) is StepState and state.trusted(program.issuer):
+        # the state the latest step returned, passed back unchanged: the fast path
+        if program is not None and getattr(state, "_issuer", None) is program.issuer:
             x = self._plain_step_input(program, x_t)
             if x is not False and self._wants_grad(x, state) is program.grad:
                 if program.native == _native.enabled() and program.ctx.dt == self._dt:
+                    if torch.is_grad_enabled() is program.grad:
+                        return program.advance(x, state)
                     return self._step_once(program, x, state)
         return self._checked_step("CompiledNetwork.step", x_t, state)
 
@@ -1533,7 +1347,7 @@ class CompiledNetwork(nn.Module):
         key = (grad, x is not None, batch, _native.enabled(), self.dt)
         program = self._step_programs.get(key)
         if program is None:
-            program = self._step_programs[key] = self._step_program(key, issuer)
+            program = self._step_programs[key] = step_program(self, key, issuer)
         self._last_step = program
         y, new_state = self._step_once(program, x, state)
         return (y[0] if squeeze else y), new_state
@@ -1543,14 +1357,21 @@ class CompiledNetwork(nn.Module):
         without autograd, and node kernels take their no-gradient paths even in grad mode)."""
         if not torch.is_grad_enabled():
             return False
-        if (x is not None and x.requires_grad) or any(v.requires_grad for v in state.values()):
+        if x is not None and x.requires_grad:
             return True
+        for v in state.values():  # loops, not any(...): asked at every step
+            if v.requires_grad:
+                return True
         tables = self._parameter_tables
         if tables is None:  # the modules are fixed at compile; their parameters are read live
             tables = self._parameter_tables = [m._parameters for m in self.modules()]
-        return any(p is not None and p.requires_grad for t in tables for p in t.values())
+        for table in tables:
+            for p in table.values():
+                if p is not None and p.requires_grad:
+                    return True
+        return False
 
-    def _plain_step_input(self, program: _StepProgram, x_t: Any) -> Tensor | None | bool:
+    def _plain_step_input(self, program: StepProgram, x_t: Any) -> Tensor | None | bool:
         """``x_t`` when it is what ``program`` steps (``None`` for a program without inputs;
         a ``(B, C)`` tensor of the network's dtype and device with finite values otherwise),
         else ``False`` (it goes through the full checks)."""
@@ -1594,84 +1415,14 @@ class CompiledNetwork(nn.Module):
         return x[:, 0], squeeze
 
     def _step_once(
-        self, program: _StepProgram, x: Tensor | None, state: Mapping[str, Tensor]
+        self, program: StepProgram, x: Tensor | None, state: Mapping[str, Tensor]
     ) -> tuple[Tensor, StepState]:
         """One step of the generated loop from ``state``: the program of :meth:`_run`
         without its per-run work (no observer, no chunks, no output buffer)."""
         if torch.is_grad_enabled() is program.grad:  # the mode already is the program's
-            return self._step_body(program, x, state)
+            return program.advance(x, state)
         with torch.set_grad_enabled(program.grad):
-            return self._step_body(program, x, state)
-
-    def _step_body(
-        self, program: _StepProgram, x: Tensor | None, state: Mapping[str, Tensor]
-    ) -> tuple[Tensor, StepState]:
-        summed, live, written = program.layout
-        W = [_AS_LOOP[how](m.effective_weight()) for m, how in program.weights]
-        BIAS = self._bias_rows(summed, live, written) if summed or live else []
-        ys = {}
-        if program.static_x is not None:  # the static nodes, on this step's input
-            ys = self._func_outputs(ys, self.plan.static, program.static_x(x))
-        P = [(self._precomputed(t, ys, written, False),) for t in program.pre]
-        OUT: list[Any] = [None]
-        S = program.loop(
-            1, None if x is None else (x,), P, W, BIAS, self._kernels(program.ctx),
-            program.zeros, [s(state) for s in program.start], OUT, [], [-1], [], 0, [],
-        )  # fmt: skip
-        y = ys[self.output_node] if program.output_static else OUT[0]
-        new = StepState(zip(program.keys, self._flatten_state(S), strict=True))
-        new._issuer, new._ids = program.issuer, tuple(map(id, new.values()))
-        return y, new
-
-    def _step_program(self, key: tuple, issuer: tuple) -> _StepProgram:
-        """What every :meth:`step` of one kind (``key``: gradients, external input, batch,
-        native switch, ``dt``) shares: the generated loop and the layout of its arguments."""
-        grad, external, batch, native, dt = key
-        ctx = Context(grad, self._ref.device, self._ref.dtype, dt)
-        event = not grad and _native.events_usable(ctx.dtype, ctx.device)
-        layout = self._biases(())
-        weights = self._weight_layout(event, layout[2])
-        static_x = None
-        if self.plan.static:
-            zero = not external and any(v in self.plan.static for v in self._input_nodes)
-            shape, like = (batch, self.n_in), self._ref
-
-            def static_x(x: Tensor | None) -> Tensor | None:
-                return like.new_zeros(shape) if zero else x
-
-        def start(keys: tuple, make: Callable) -> Callable:
-            if len(keys) == 1:
-                (key,) = keys
-                return lambda state: make(state[key])
-            return lambda state: make(*[state[k] for k in keys])
-
-        starts = [
-            start(tuple(f"{v}.{var}" for var in self.nodes[v].state_vars), self.nodes[v].State)
-            for v in self.plan.de_nodes
-        ]
-        starts += [
-            (lambda state, k=f"{e.key}@{d}": state[k])
-            for e in self.plan.delayed
-            for d in range(1, e.delay + 1)
-        ]
-        return _StepProgram(
-            grad=grad,
-            external=external,
-            batch=batch,
-            native=native,
-            issuer=issuer,
-            input_shape=torch.Size((batch, self.n_in)),
-            loop=self._get_loop(external, (), (), batch == 1, event)[0],
-            ctx=ctx,
-            layout=layout,
-            weights=weights,
-            static_x=static_x,
-            pre=[t for t in self.plan.targets.values() if t.static],
-            zeros=self._step_zeros(batch),
-            start=starts,
-            output_static=self.output_node in self.plan.static,
-            keys=tuple(self.state_keys()),
-        )
+            return program.advance(x, state)
 
     def unrolled(self) -> Callable[[Tensor, State], tuple[Tensor, State]]:
         """The plan as a pure tensor function for ``torch.compile``:
