@@ -55,7 +55,7 @@ bench: venv
 
 # Peer libraries for side-by-side benchmarks, each in its own venv under .peers/
 # (never in the project's environment).
-PEERS ?= reservoirpy rectipy snntorch norse brian2
+PEERS ?= reservoirpy rectipy snntorch norse brian2 nest
 peers:
 	bash benchmarks/peers/setup.sh $(PEERS)
 

@@ -511,8 +511,9 @@ def test_a_step_loop_follows_data_writes_to_bound_parameters():
     assert (lr, b) == (0.5, 0.2)
 
 
-@pytest.mark.parametrize("bad", [math.nan, math.inf])
-def test_a_step_loop_of_one_channel_refuses_a_bad_value(bad):
+def _trusted_one_channel_step():
+    """A four-unit ESN of one input channel, and the state of its second step (which the
+    next step takes on the fast path)."""
     net = rg.Network(dt=1.0)
     net.add_func_node("in", 1)
     net.add_diffeq_node("res", "leaky_tanh", n=4)
@@ -520,7 +521,13 @@ def test_a_step_loop_of_one_channel_refuses_a_bad_value(bad):
     net.add_edge("res", "res", weights=0.1 * torch.eye(4), feedback=True)
     model = net.compile()
     _, state = model.step(torch.ones(1, 1), None)
-    _, state = model.step(torch.ones(1, 1), state)  # the trusted path from here on
+    _, state = model.step(torch.ones(1, 1), state)
+    return model, state
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf])
+def test_a_step_loop_of_one_channel_refuses_a_bad_value(bad):
+    model, state = _trusted_one_channel_step()
     with pytest.raises(ValueError, match="NaN or inf"):
         model.step(torch.tensor([[bad]]), state)
 
@@ -546,14 +553,7 @@ def test_a_returned_state_changed_by_hand_is_checked_again(edit):
     """The state a step returns skips the checks while it is passed back as it came;
     after any change of its entries the next step checks it as a state given by hand
     (here: a NaN or a missing entry is refused)."""
-    net = rg.Network(dt=1.0)
-    net.add_func_node("in", 1)
-    net.add_diffeq_node("res", "leaky_tanh", n=4)
-    net.add_edge("in", "res", weights=torch.ones(4, 1))
-    net.add_edge("res", "res", weights=0.1 * torch.eye(4), feedback=True)
-    model = net.compile()
-    _, state = model.step(torch.ones(1, 1), None)
-    _, state = model.step(torch.ones(1, 1), state)  # the trusted path from here on
+    model, state = _trusted_one_channel_step()
     y, _ = model.step(torch.ones(1, 1), state)
     _bad_state_edits()[edit](state)
     with pytest.raises((ValueError, KeyError), match="state"):

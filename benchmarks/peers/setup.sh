@@ -14,7 +14,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 PEERS_DIR="${PEERS_DIR:-$ROOT/.peers}"
 PYTHON="${PYTHON:-python3}"
 TORCH_PIN="torch==2.13.0"
-KNOWN="reservoirpy rectipy snntorch norse brian2"
+KNOWN="reservoirpy rectipy snntorch norse brian2 nest"
 
 usage() {
     echo "usage: bash benchmarks/peers/setup.sh PEER [PEER ...]   (PEER in: $KNOWN, or 'all')" >&2
@@ -29,6 +29,7 @@ peer_packages() {
         snntorch) echo "snntorch==1.0.0 numpy" ;;
         norse) echo "nir nirtorch numpy" ;;  # norse itself: peer_nodeps
         brian2) echo "brian2 numpy<2.4 cython" ;;
+        nest) echo "nest-simulator==3.10.0 numpy" ;;
         *) return 1 ;;
     esac
 }
@@ -40,6 +41,7 @@ peer_check() {
         snntorch) echo "import numpy, snntorch, torch" ;;
         norse) echo "import numpy, norse, torch; assert norse.__version__.startswith('1.1')" ;;
         brian2) echo "import brian2, Cython, torch" ;;
+        nest) echo "import nest, torch; assert nest.__version__.startswith('3.10')" ;;
     esac
 }
 
