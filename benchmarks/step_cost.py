@@ -12,8 +12,8 @@ fixed), time per step of
   reservoirpy ``model(x)`` or snnTorch loop;
 
 * ``bare``: for the ESNs, the same torch operations per step written out by hand
-  (``linear``, ``addmm``, ``tanh``, ``lerp``; no checks, no state dict), the floor any
-  Python loop over single steps stands on;
+  (``linear``, ``addmm``, ``tanh``, ``lerp``; no checks, no state dict; with autograd in
+  the rows with gradients), the floor any Python loop over single steps stands on;
 
 timed round-robin (one run of each in turn, median of the repeats), and the ratios
 step / run and bare / run. A third table compares ``leaky_tanh`` with an empty subclass
@@ -63,22 +63,24 @@ def lif(n: int = 200, batch: int = 64) -> tuple[rg.Network, int, int]:
     return net, 20, batch
 
 
-def bare_esn(model: torch.nn.Module, x: Tensor) -> Callable[[], None]:
+def bare_esn(model: torch.nn.Module, x: Tensor, grad: bool) -> Callable[[], None]:
     """The ESN step by hand, ``x_t = lerp(x_{t-1}, tanh(W_in u_t + W x_{t-1}), lr)``,
-    one step per Python iteration (its output is checked against the model's once)."""
+    one step per Python iteration, with autograd where ``grad`` (its output is checked
+    against the model's once)."""
     w_in, w = model.edges["in->res"].weight, model.edges["res->res"].weight.t()
     lr = float(model.nodes["res"].lr)
 
     def loop() -> Tensor:
-        s = torch.zeros(x.shape[0], w.shape[0])
-        ys = []
-        for t in range(x.shape[1]):
-            s = torch.lerp(s, torch.tanh(torch.addmm(F.linear(x[:, t], w_in), s, w)), lr)
-            ys.append(s)
-        return torch.stack(ys, 1)
+        with torch.set_grad_enabled(grad):
+            s = torch.zeros(x.shape[0], w.shape[0])
+            ys = []
+            for t in range(x.shape[1]):
+                s = torch.lerp(s, torch.tanh(torch.addmm(F.linear(x[:, t], w_in), s, w)), lr)
+                ys.append(s)
+            return torch.stack(ys, 1)
 
     with torch.no_grad():
-        torch.testing.assert_close(loop(), model.forward(x), rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(loop().detach(), model.forward(x), rtol=1e-5, atol=1e-6)
     return loop
 
 
@@ -122,8 +124,8 @@ def step_vs_run(steps: int, repeats: int) -> tuple[list, dict]:
                             _, s = model.step(x[:, t], s)
 
                 fns = {"run": run, "step": loop}
-                if name.startswith("ESN") and not grad:
-                    fns["bare"] = bare_esn(model, x)
+                if name.startswith("ESN"):
+                    fns["bare"] = bare_esn(model, x, grad)
                 t = round_robin(fns, repeats)
                 us = {k: v / steps * 1e6 for k, v in t.items()}
                 bare = us["bare"] / us["run"] if "bare" in us else "-"
