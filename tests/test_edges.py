@@ -164,3 +164,67 @@ def test_bias_breaks_the_odd_symmetry_of_a_tanh_reservoir():
     assert odd.abs().max() < 1e-14
     b = rg.bias_weights(n, connectivity=0.5, seed=3, dtype=torch.float64)
     assert (states(b, 1.0) + states(b, -1.0)).abs().max() > 0.1
+
+
+def _readout_net(bias: bool) -> tuple[Network, torch.Tensor]:
+    gen = torch.Generator().manual_seed(5)
+    net = Network(dt=1.0, dtype=torch.float64)
+    net.add_func_node("in", 2)
+    net.add_diffeq_node("res", "leaky_tanh", n=4, lr=0.5)
+    net.add_func_node("out", 1)
+    net.add_edge("in", "res", weights=torch.randn(4, 2, generator=gen, dtype=torch.float64))
+    net.add_edge("res", "out", weights=torch.randn(1, 4, generator=gen, dtype=torch.float64),
+                 bias=bias)  # fmt: skip
+    return net, torch.randn(1, 6, 2, generator=gen, dtype=torch.float64)
+
+
+@pytest.mark.parametrize(
+    "had, how",
+    [(False, "setattr"), (False, "register"), (True, "setattr"), (True, "delattr"),
+     (True, "register")],
+)  # fmt: skip
+def test_whether_an_edge_has_a_bias_is_fixed_when_it_is_made(had, how):
+    """Compiled loops fold an edge's bias in when they are made: adding one later (or
+    taking one away) is refused, and the network runs as before; new values are taken."""
+    net, x = _readout_net(bias=had)
+    model = net.compile()
+    edge, before = model.edges["res->out"], model.forward(x)
+    change = {
+        "setattr": lambda: setattr(edge, "bias", None if had else nn.Parameter(torch.ones(1))),
+        "delattr": lambda: delattr(edge, "bias"),
+        "register": lambda: edge.register_parameter(
+            "bias", None if had else nn.Parameter(torch.ones(1, dtype=torch.float64))
+        ),  # fmt: skip
+    }[how]
+    with pytest.raises(ValueError, match="made with (no bias|a bias).*cannot change"):
+        change()
+    assert (edge.bias is None) is (not had)
+    assert torch.equal(model.forward(x), before)
+    if had:  # its values change freely: the bias made with bias=True starts at zero
+        assert float(edge.bias.abs().sum()) == 0.0
+        edge.bias.data.fill_(2.5)
+        assert torch.allclose(model.forward(x), before + 2.5, rtol=0, atol=1e-14)
+
+
+def test_a_parametrized_weight_is_the_weight_the_network_applies():
+    """``torch.nn.utils.parametrize`` replaces the weight by a computed property: runs and
+    steps apply it (here twice the stored weight)."""
+    from torch.nn.utils import parametrize
+
+    class Twice(nn.Module):
+        def forward(self, w: torch.Tensor) -> torch.Tensor:
+            return 2.0 * w
+
+    net, x = _readout_net(bias=False)
+    ref = net.compile().forward(x)
+    model = net.compile()
+    edge = model.edges["in->res"]
+    with torch.no_grad():
+        edge.weight.mul_(0.5)
+    parametrize.register_parametrization(edge, "weight", Twice())
+    assert torch.allclose(model.forward(x), ref, rtol=0, atol=1e-14)
+    s, ys = model.init_state(1), []
+    for t in range(x.shape[1]):
+        y, s = model.step(x[:, t], s)
+        ys.append(y)
+    assert torch.allclose(torch.stack(ys, 1), ref, rtol=0, atol=1e-14)

@@ -538,6 +538,7 @@ def _bad_state_edits() -> dict:
     bad = torch.full((1, 4), math.nan)
     return {
         "setitem": lambda s: s.__setitem__("res.x", bad),
+        "init": lambda s: s.__init__({"res.x": bad}),
         "update": lambda s: s.update({"res.x": bad}),
         "ior": lambda s: s.__ior__({"res.x": bad}),
         "setdefault": lambda s: (s.pop("res.x"), s.setdefault("res.x", bad)),

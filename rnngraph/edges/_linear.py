@@ -179,6 +179,38 @@ class Linear(nn.Module):
             self.init = None
         else:
             self.register_buffer("init", t)
+        self._made = True  # from here on the edge has a bias or has none, for good
+
+    def _bias_stays(self, name: str, value: Any) -> None:
+        """Refuse adding a bias to an edge made without one, or taking one away: compiled
+        networks fold an edge's bias into their generated loops when they are made, so the
+        change would be dropped. Its values can change (``edge.bias.data[...] = ...``, or a
+        new tensor of the same kind)."""
+        if name != "bias" or not self.__dict__.get("_made"):
+            return
+        if (value is None) != (self.bias is None):
+            had = "no bias" if self.bias is None else "a bias"
+            raise ValueError(
+                f"Linear: this edge was made with {had}, and whether it has one cannot "
+                "change afterwards (compiled networks fold it into their loops); set its "
+                "values, or make the edge again with bias="
+            )
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self._bias_stays(name, value)
+        super().__setattr__(name, value)
+
+    def __delattr__(self, name: str) -> None:
+        self._bias_stays(name, None)
+        super().__delattr__(name)
+
+    def register_parameter(self, name: str, param: Any) -> None:
+        self._bias_stays(name, param)
+        super().register_parameter(name, param)
+
+    def register_buffer(self, name: str, tensor: Any, persistent: bool = True) -> None:
+        self._bias_stays(name, tensor)
+        super().register_buffer(name, tensor, persistent)
 
     def _make_weight(self, where: str, weights: Any, sparse: bool, seed: Any, opts) -> Tensor:
         shape = (self._n_out, self._n_in)
@@ -287,7 +319,9 @@ class Linear(nn.Module):
         # tenth of a small network's step
         w = self._parameters.get("weight")
         if w is None:
-            w = self._buffers["weight"]
+            w = self._buffers.get("weight")
+            if w is None:  # a parametrization (torch.nn.utils.parametrize) or an attribute
+                w = self.weight
         return w if self.mask is None else w * self.mask
 
     def project(self, x: Tensor, w: Tensor | None = None, out: Tensor | None = None) -> Tensor:

@@ -32,9 +32,11 @@ __all__ = ["StepProgram", "StepState", "step_program"]
 class StepState(dict):
     """The state :meth:`CompiledNetwork.step` returns: a plain dict of tensors that also
     remembers which network made it, so that the next ``step`` from it skips the checks
-    of a state given by hand. Any change of its entries (setting, deleting, ``update``,
-    ...) makes it a state given by hand; the tensors themselves are not watched: a state
-    edited in place is taken as it is."""
+    of a state given by hand. Any change of its entries through its methods (setting,
+    deleting, ``update``, ``__init__``, ...) makes it a state given by hand (``dict``'s own
+    methods called on it unbound, ``dict.__setitem__(state, k, v)``, bypass any
+    subclass); the tensors themselves are not watched: a state edited in place is taken as
+    it is."""
 
     __slots__ = ("_issuer",)
 
@@ -56,7 +58,8 @@ def _untrusting(name: str) -> Callable:
 
 
 for _name in (
-    "__setitem__", "__delitem__", "__ior__", "clear", "pop", "popitem", "setdefault", "update"
+    "__init__", "__setitem__", "__delitem__", "__ior__", "clear", "pop", "popitem",
+    "setdefault", "update",
 ):  # fmt: skip
     setattr(StepState, _name, _untrusting(_name))
 
