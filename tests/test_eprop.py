@@ -274,6 +274,69 @@ def test_adaptive_feedback_follows_the_readout_update():
     assert not torch.allclose(w1, w0)
 
 
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_decayed_adaptive_feedback_aligns_with_the_decayed_readout(optimizer):
+    """feedback_decay decays W_out and B alike after the optimiser's step: B - W_out^T
+    shrinks by exactly (1 - lr * decay) per update, whatever the gradients (Kolen &
+    Pollack 1994), at the learning rate of that update (set_lr); and the readout's first
+    update is the optimiser's minus lr * decay * W_out, against a twin trained without
+    the decay."""
+    nets = {d: _net("lif") for d in (0.0, 0.3)}
+    x, y = _inputs(), np.random.default_rng(7).standard_normal((B, T, K))
+    trainers = {
+        d: EProp(feedback="adaptive", optimizer=optimizer, lr=0.05, seed=3, feedback_decay=d)
+        for d in nets
+    }
+    edges = {d: net.get_edge("rec", "out") for d, net in nets.items()}
+    w0 = edges[0.3].weight.detach().clone()
+    for d in nets:
+        trainers[d].step(nets[d], x, y)
+    twin = edges[0.0].weight.detach()
+    assert torch.allclose(edges[0.3].weight.detach(), twin - 0.05 * 0.3 * w0, atol=1e-14)
+    trainer, edge = trainers[0.3], edges[0.3]
+    gap = trainer.feedback_weights - edge.weight.detach().T
+    for lr in (0.05, 0.02):
+        trainer.set_lr(lr)
+        w_before = edge.weight.detach().clone()
+        trainer.step(nets[0.3], x, y)
+        assert float((edge.weight.detach() - w_before).abs().max()) > 1e-4
+        now = trainer.feedback_weights - edge.weight.detach().T
+        assert torch.allclose(now, (1.0 - lr * 0.3) * gap, rtol=0, atol=1e-13)
+        gap = now.clone()
+    assert float(gap.abs().max()) > 0.1  # B and W_out^T still differ: a real check
+
+
+def test_feedback_decay_is_refused_where_it_would_do_nothing():
+    with pytest.raises(ValueError, match="feedback_decay=0.1 decays the adaptive"):
+        EProp(feedback="random", feedback_decay=0.1)
+    for bad in (-1.0, math.nan, math.inf, True, "0.1"):
+        with pytest.raises(ValueError, match="feedback_decay must be a number >= 0"):
+            EProp(feedback="adaptive", feedback_decay=bad)
+    net = _net("lif")
+    net.get_edge("rec", "out").weight.requires_grad_(False)
+    trainer = EProp(feedback="adaptive", feedback_decay=0.1, seed=1)
+    x, y = _inputs(), np.random.default_rng(8).standard_normal((B, T, K))
+    before = {n: p.detach().clone() for n, p in net.compile().named_parameters()}
+    with pytest.raises(ValueError, match="does not train the readout weights"):
+        trainer.step(net, x, y)
+    for n, p in net.compile().named_parameters():
+        assert torch.equal(p.detach(), before[n]) and p.grad is None, n
+    assert repr(EProp(feedback="adaptive", feedback_decay=0.1)).startswith(
+        "EProp(feedback='adaptive', feedback_decay=0.1,"
+    )
+
+
+def test_fit_eprop_passes_feedback_decay_and_a_continued_trainer_takes_a_new_one():
+    net = _net("lif")
+    x, y = _inputs(), np.random.default_rng(9).standard_normal((B, T, K))
+    rec = net.fit_eprop(x, y, feedback="adaptive", feedback_decay=0.2, seed=2, lr=0.01)
+    assert rec.trainer.feedback_decay == 0.2
+    rec = net.fit_eprop(x, y, trainer=rec.trainer, feedback_decay=0.5)
+    assert rec.trainer.feedback_decay == 0.5
+    with pytest.raises(ValueError, match="feedback_decay"):
+        net.fit_eprop(x, y, feedback="random", feedback_decay=0.2)
+
+
 def test_sgd_step_moves_weights_by_lr_times_gradient_and_keeps_the_state():
     net = _net("alif")
     x, y = _inputs(), np.random.default_rng(6).standard_normal((B, T, K))

@@ -67,7 +67,7 @@ def _fresh(**settings: Any) -> dict[str, Any]:
 _NONE = _Default(None)
 _SGD, _ADAM, _MSE = _Default("sgd"), _Default("adam"), _Default("mse")
 _SYMMETRIC, _MEAN = _Default("symmetric"), _Default("mean")
-_AUTO = _Default("auto")
+_AUTO, _ZERO = _Default("auto"), _Default(0.0)
 
 
 def _paired(
@@ -1167,6 +1167,7 @@ class FittingMixin:
         trainer: Any = None,
         method: str = _AUTO,
         history_limit: int | None = _NONE,
+        feedback_decay: float = _ZERO,
     ) -> Recording:
         r"""Train a recurrent spiking network by e-prop (Bellec et al. 2020,
         doi:10.1038/s41467-020-17236-y).
@@ -1180,9 +1181,9 @@ class FittingMixin:
         **Continuing a trainer** (``trainer=``, the ``rec.trainer`` of an earlier call): as
         in :meth:`fit_bptt`, the optimiser state (and the feedback matrix) carry over.
         ``lr``, ``reg_rate`` (``None`` ends the regulariser; alone, it keeps the trainer's
-        weight or takes 1.0), ``reg_weight``, ``reduction``, ``method`` and ``history_limit``
-        hold from this call on; ``feedback``, ``seed``, ``task``, ``optimizer`` and
-        ``optimizer_kwargs`` must be the trainer's own.
+        weight or takes 1.0), ``reg_weight``, ``reduction``, ``method``, ``history_limit``
+        and ``feedback_decay`` hold from this call on; ``feedback``, ``seed``, ``task``,
+        ``optimizer`` and ``optimizer_kwargs`` must be the trainer's own.
 
         Parameters
         ----------
@@ -1204,6 +1205,9 @@ class FittingMixin:
         seed, trainer : int, EProp, optional
             Seed of the ``"random"``/``"adaptive"`` feedback (default 0; not with symmetric);
             a trainer to continue, its optimiser and feedback matrix (see above).
+        feedback_decay : float
+            Weight decay of the ``"adaptive"`` feedback matrix (default 0; see
+            :class:`~rnngraph.training.EProp`).
         method, history_limit : {"auto", "reverse", "traces"}, int
             A reverse scan over the recorded trial, or traces carried forward (the same
             gradients); ``"auto"``: the scan unless its history exceeds ``history_limit``
@@ -1359,6 +1363,7 @@ _SETTINGS = {
         "seed",
         "method",
         "history_limit",
+        "feedback_decay",
     ),
 }
 
@@ -1722,8 +1727,8 @@ def _bptt_continued(where: str, trainer: Any, given: dict[str, Any]) -> Any:
 def _eprop_continued(where: str, trainer: Any, given: dict[str, Any], task: Any) -> Any:
     """The settings ``fit_eprop`` gives a continued EProp ``trainer``, checked, as a new
     ``EProp`` that holds them (the trainer's own where not given), before anything
-    changes: ``lr``, ``reg_rate``, ``reg_weight``, ``reduction``, ``method`` and
-    ``history_limit`` take effect; the
+    changes: ``lr``, ``reg_rate``, ``reg_weight``, ``reduction``, ``method``,
+    ``history_limit`` and ``feedback_decay`` take effect; the
     feedback, seed, task (``task``: the given one, ``None`` read from the targets), the
     optimiser and its ``optimizer_kwargs`` must be the trainer's own."""
 
@@ -1756,6 +1761,7 @@ def _eprop_continued(where: str, trainer: Any, given: dict[str, Any], task: Any)
             time_unit=trainer.time_unit,
             method=method,
             history_limit=given.get("history_limit", limit),
+            feedback_decay=given.get("feedback_decay", trainer.feedback_decay),
         )
 
 
@@ -1770,6 +1776,7 @@ _HONOURED = {
     "reduction": ("reduction",),
     "method": ("method", "history_limit"),
     "history_limit": ("history_limit",),
+    "feedback_decay": ("feedback_decay",),
 }
 
 

@@ -1146,6 +1146,22 @@ def _check_method(method: Any, history_limit: Any) -> int | None:
     return history_limit
 
 
+def _check_feedback_decay(feedback: str, decay: Any) -> float:
+    """``feedback_decay`` as a float >= 0; other than 0 only with adaptive feedback (the
+    only feedback matrix that changes)."""
+    if not (isinstance(decay, numbers.Real) and not isinstance(decay, bool)) or not (
+        0 <= decay < math.inf
+    ):
+        raise ValueError(f"EProp: feedback_decay must be a number >= 0, got {decay!r}")
+    if decay and feedback != "adaptive":
+        raise ValueError(
+            f"EProp: feedback_decay={decay} decays the adaptive feedback matrix; feedback="
+            f"{feedback!r} keeps its matrix fixed (pass feedback='adaptive', or leave "
+            "feedback_decay out)"
+        )
+    return float(decay)
+
+
 def _check_regulariser(reg_rate: Any, reg_weight: Any) -> None:
     """Refuse a target rate or a weight of the rate regulariser that is no number >= 0,
     and a weight without a rate."""
@@ -1204,7 +1220,7 @@ class EProp:
         ``"random"`` a fixed matrix with entries :math:`\mathcal N(0, 1/N)` drawn from
         ``seed``; ``"adaptive"`` starts from the same random matrix and after every
         optimiser step adds the change of :math:`W_{out}^\top` (the readout's own update),
-        Bellec et al.'s adaptive e-prop without weight decay.
+        Bellec et al.'s adaptive e-prop, with the weight decay ``feedback_decay`` of both.
     task : {"regression", "classification"}
         Regression targets are ``(B, T, K)`` values; classification targets ``(B, T)``
         class indices (the readout's ``K`` outputs are logits).
@@ -1222,6 +1238,23 @@ class EProp:
     seed : int, optional
         Seed of the random feedback matrix of ``"random"`` and ``"adaptive"`` feedback
         (default 0). Symmetric feedback draws nothing: a seed with it is refused.
+    feedback_decay : float
+        :math:`\lambda \ge 0` (default 0), for ``"adaptive"`` feedback only: the weight
+        decay of adaptive e-prop, on the readout weights and the feedback matrix alike.
+        After the optimiser turns :math:`W_{out}` into :math:`W_{out}'`,
+
+        .. math::
+
+            W_{out} \leftarrow W_{out}' - \eta\lambda W_{out}, \qquad
+            B \leftarrow (1 - \eta\lambda) B + (W_{out}' - W_{out})^\top,
+
+        with :math:`\eta` the learning rate of the readout weights' parameter group at
+        that update (refused when the optimiser does not train them). Then
+        :math:`B - W_{out}^\top` shrinks by the factor :math:`1 - \eta\lambda` at every
+        update, whatever the gradients: the feedback comes to equal the readout's
+        transpose (Kolen & Pollack 1994, "Backpropagation without weight transport",
+        doi:10.1109/ICNN.1994.374486). An optimiser's own ``weight_decay`` acts on
+        :math:`W_{out}'` only, and :math:`B` follows that change as any other.
     reduction : {"mean", "sum"}
         :math:`D` above.
     time_unit : float
@@ -1280,12 +1313,14 @@ class EProp:
         optimizer_kwargs: dict[str, Any] | None = None,
         method: str = "auto",
         history_limit: int | None = None,
+        feedback_decay: float = 0.0,
     ) -> None:
         history_limit = _check_method(method, history_limit)
         if feedback not in FEEDBACK_MODES:
             raise ValueError(
                 f"EProp: unknown feedback {feedback!r}; valid modes are {list(FEEDBACK_MODES)}"
             )
+        feedback_decay = _check_feedback_decay(feedback, feedback_decay)
         if task not in TASKS:
             raise ValueError(f"EProp: unknown task {task!r}; valid tasks are {list(TASKS)}")
         if reduction not in _REDUCTIONS:
@@ -1327,6 +1362,7 @@ class EProp:
             0.0 if reg_rate is None else float(1.0 if reg_weight is None else reg_weight)
         )
         self.seed = seed
+        self.feedback_decay = feedback_decay
         self.reduction = reduction
         self.time_unit = float(time_unit)
         self.optimizer_kwargs = optimizer_kwargs
@@ -1667,17 +1703,39 @@ class EProp:
         if self.optimizer is None:
             self.optimizer = build_optimizer(self, self._params(model))
         opt = self.optimizer
+        plan = self.check_network(where, model)
+        eta = self._readout_lr(where, plan, opt)  # checked before anything changes
         opt.zero_grad(set_to_none=True)
         loss = self.accumulate(model, inputs, targets, loss_mask)
-        plan = self.check_network(where, model)
         before = plan.out_lin.effective_weight().detach().clone()
+        w0 = plan.out_lin.weight.detach().clone() if eta else None
         opt.step()
         if self.feedback == "adaptive":
-            after = plan.out_lin.effective_weight().detach()
-            self.feedback_weights.add_((after - before).T)
+            change = plan.out_lin.effective_weight().detach() - before
+            if w0 is not None:  # the decay of W_out and B alike (feedback_decay)
+                with torch.no_grad():
+                    plan.out_lin.weight.sub_(eta * self.feedback_decay * w0)
+                self.feedback_weights.mul_(1.0 - eta * self.feedback_decay)
+            self.feedback_weights.add_(change.T)
         opt.zero_grad(set_to_none=True)
         self.losses.append(loss)
         return loss
+
+    def _readout_lr(self, where: str, plan: _Plan, opt: torch.optim.Optimizer) -> float:
+        """The learning rate of the readout weights' parameter group, which
+        ``feedback_decay`` scales (0.0 without the decay); refused when the optimiser does
+        not train the readout weights."""
+        if not (self.feedback == "adaptive" and self.feedback_decay):
+            return 0.0
+        weight = plan.out_lin.weight
+        for group in opt.param_groups:
+            if any(p is weight for p in group["params"]):
+                return float(group["lr"])
+        raise ValueError(
+            f"{where}: feedback_decay={self.feedback_decay} scales the feedback matrix by "
+            "the readout's learning rate, but the optimiser does not train the readout "
+            f"weights of {plan.out_key!r} (give that edge train='gd', or feedback_decay=0)"
+        )
 
     def fit(
         self,
@@ -1746,8 +1804,9 @@ class EProp:
             else f", reg_rate={self.reg_rate:g}, reg_weight={self.reg_weight:g}"
         )
         method = "" if self.method == "auto" else f", method={self.method!r}"
+        decay = f", feedback_decay={self.feedback_decay:g}" if self.feedback_decay else ""
         return (
-            f"EProp(feedback={self.feedback!r}, task={self.task!r}, "
+            f"EProp(feedback={self.feedback!r}{decay}, task={self.task!r}, "
             f"optimizer={optimizer_label(self.optimizer_spec)}, lr={lr_label(self.lr)}{reg}"
             f"{method})"
         )
