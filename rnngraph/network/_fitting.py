@@ -1202,16 +1202,12 @@ class FittingMixin:
         reduction, epochs, verbose : {"mean", "sum"}, int, bool
             Average (default) or sum the loss over the counted (trial, step) pairs; passes
             over the batches; progress bar.
-        seed, trainer : int, EProp, optional
+        seed, trainer, feedback_decay : int, EProp, float
             Seed of the ``"random"``/``"adaptive"`` feedback (default 0; not with symmetric);
-            a trainer to continue, its optimiser and feedback matrix (see above).
-        feedback_decay : float
-            Weight decay of the ``"adaptive"`` feedback matrix (default 0; see
-            :class:`~rnngraph.training.EProp`).
+            a trainer to continue (see above); the decay of adaptive feedback (default 0).
         method, history_limit : {"auto", "reverse", "traces"}, int
             A reverse scan over the recorded trial, or traces carried forward (the same
-            gradients); ``"auto"``: the scan unless its history exceeds ``history_limit``
-            bytes (default 1 GiB).
+            gradients); ``"auto"``: the scan unless its history exceeds 1 GiB (or the limit).
 
         Returns
         -------
