@@ -37,7 +37,7 @@ def _population(kind: str, **kw):
     )
 
 
-def _net(kind="lif", k_out=K, seed=0, in_bias=False, **kw):
+def _net(kind="lif", k_out=K, seed=0, in_bias=False, readout=None, **kw):
     g = torch.Generator().manual_seed(seed)
     net = rg.Network(dt=1.0, dtype=F64)
     net.add_func_node("in", N_IN)
@@ -56,7 +56,10 @@ def _net(kind="lif", k_out=K, seed=0, in_bias=False, **kw):
         feedback=True,
         mask=1.0 - torch.eye(N, dtype=F64),
     )
-    net.add_diffeq_node("out", "leaky_readout", n=k_out, tau=15.0)
+    if readout is None:
+        net.add_diffeq_node("out", "leaky_readout", n=k_out, tau=15.0)
+    else:
+        net.add_diffeq_node("out", readout)
     w_out = torch.randn(k_out, N, generator=g, dtype=F64) / math.sqrt(N)
     net.add_edge("rec", "out", weights=w_out, train="gd", bias=0.1)
     return net
@@ -401,8 +404,9 @@ def test_errors_say_what_eprop_needs():
     net.add_edge("rec", "out", train="gd")
     with pytest.raises(
         ValueError,
-        match=r"EProp\.compute_gradients: e-prop needs a leaky readout as the output node, "
-        r"but 'out' is a FuncNode; add one with net\.add_diffeq_node\('out', 'leaky_readout'",
+        match=r"EProp\.compute_gradients: e-prop needs a leaky readout \(y = kappa y \+ I\) "
+        r"as the output node, but 'out' is none \(it is a FuncNode\); add one with "
+        r"net\.add_diffeq_node\('out', 'leaky_readout'",
     ):
         trainer.compute_gradients(net, x, y)
     # self-connections in the trained recurrent edge
@@ -772,3 +776,18 @@ def test_a_trainer_switched_to_auto_takes_the_default_limit():
     trainer.method = "auto"
     method, why = trainer.method_for(_net("lif"), B, T)
     assert method == "reverse" and "history_limit 1024.0 MiB" in why
+
+
+def test_the_readout_is_any_model_declaring_a_decay_map():
+    """e-prop reads the readout's decay from its declared decay map: a model with its own
+    map() (the same numbers, no declaration) is refused, saying why."""
+
+    class OwnMap(rg.nodes.LeakyReadout):
+        def map(self, s, i, dt):
+            return self.State(self.kappa(dt) * s.y + i.I)
+
+    x, y = _inputs(), np.random.default_rng(10).standard_normal((B, T, K))
+    grads = EProp().compute_gradients(_net("lif"), x, y)
+    assert all(float(g.abs().max()) > 0 for g in grads.values())
+    with pytest.raises(ValueError, match="OwnMap overrides map\\(\\) and declares no decay map"):
+        EProp().compute_gradients(_net("lif", readout=OwnMap(K, tau=15.0)), x, y)

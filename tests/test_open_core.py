@@ -22,7 +22,9 @@ from rnngraph import native
 from rnngraph.nodes import (
     INTEGRATORS,
     LIF,
+    DecayMap,
     DENode,
+    LeakyReadout,
     LeakyTanh,
     LinearPart,
     SpikingNode,
@@ -615,3 +617,71 @@ def test_a_step_loop_takes_the_kernel_of_each_new_dt():
             assert torch.equal(y, y_ref) and all(torch.equal(state[k], ref[k]) for k in ref)
     assert model._last_step.ctx.dt == 1.5  # the program of the new dt
     assert model.explain().nodes["pop"][0] == "torch LIF step"
+
+
+# ---- the decay map (y = kappa y + I): one declaration, a bound kernel, e-prop's readout ----
+
+
+class _OwnMap(LeakyReadout):
+    """The leaky readout's mathematics written as its own map(): the generic step."""
+
+    def map(self, s, i, dt):
+        return self.State(self.kappa(dt) * s.y + i.I)
+
+
+class _Trace(DENode):
+    """A user model declaring a decay map in a few lines: a per-unit spike trace."""
+
+    state_vars = ("y",)
+    input_names = ("I",)
+    output_var = "y"
+
+    def __init__(self, n, tau=5.0, **kw):
+        super().__init__(n, **kw)
+        self.integrator = "map"
+        self.add_param("tau", tau, domain="positive")
+
+    def decay_map(self):
+        return DecayMap(lambda dt: torch.exp(-dt / self.tau), "I")
+
+
+def _readout_net(node, dtype=F64):
+    net = rg.Network(dt=0.5, dtype=dtype)
+    net.add_func_node("in", 3)
+    net.add_diffeq_node("out", node)
+    net.add_edge("in", "out", weights=torch.randn(4, 3, generator=torch.Generator().manual_seed(7),
+                                                dtype=dtype))  # fmt: skip
+    return net
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, F64])
+def test_the_decay_map_kernel_gives_the_models_own_numbers(dtype):
+    tau = torch.tensor([3.0, 7.0, 11.0, 20.0])
+    x = torch.randn(2, 50, 3, generator=torch.Generator().manual_seed(8), dtype=dtype)
+    fast = _readout_net(LeakyReadout(4, tau=tau), dtype).compile()
+    own = _readout_net(_OwnMap(4, tau=tau), dtype)
+    own.get_edge("in", "out").weight.data.copy_(fast.edges["in->out"].weight)
+    own = own.compile()
+    assert fast.explain().nodes["out"][0] == "torch decay map"
+    kernel, why, skipped = own.explain().nodes["out"]
+    assert kernel == "generic"
+    assert ("torch decay map", "_OwnMap overrides map() and declares no decay map") in skipped
+    y = fast.forward(x)
+    assert torch.equal(y, own.forward(x)) and float(y.abs().max()) > 0.5
+    user = _readout_net(_Trace(4, tau=tau), dtype).compile()
+    user.edges["in->out"].weight.data.copy_(fast.edges["in->out"].weight)
+    assert user.explain().nodes["out"][0] == "torch decay map"
+    assert torch.equal(user.forward(x), y)  # the same map, declared in a few lines
+
+
+def test_a_trained_decay_takes_the_generic_step_and_its_gradient():
+    net = _readout_net(LeakyReadout(4, tau=6.0, train=["tau"]))
+    model = net.compile()
+    kernel, _, skipped = model.explain(grad=True).nodes["out"]
+    assert kernel == "generic"
+    assert ("torch decay map", "the decay trains (a bound kappa would take no gradient)") in skipped
+    assert model.explain(grad=False).nodes["out"][0] == "torch decay map"
+    x = torch.randn(1, 30, 3, generator=torch.Generator().manual_seed(9), dtype=F64)
+    model.forward(x).sum().backward()
+    tau = model.nodes["out"].tau
+    assert tau.grad is not None and float(tau.grad.abs()) > 1e-3

@@ -25,6 +25,7 @@ __all__ = [
     "AFFINE_GAINS",
     "DOMAINS",
     "DENode",
+    "DecayMap",
     "FuncNode",
     "INTEGRATORS",
     "GainMap",
@@ -73,6 +74,7 @@ _STRUCTURE_MATH = {
     "leaky_map": ("map", "output", "event", "add_noise"),
     "gain_map": ("map", "output", "event", "add_noise", "plasticity"),
     "window_map": ("map", "output", "event", "add_noise"),
+    "decay_map": ("map", "output", "event", "add_noise"),
 }
 
 
@@ -316,6 +318,25 @@ class LeakyMap(NamedTuple):
         return torch.lerp(base, self.f(drive + self.bias), self.lr)
 
 
+class DecayMap(NamedTuple):
+    r"""A discrete map of one variable that decays and adds its input, the leaky readout of
+    Bellec et al. (2020):
+
+    .. math:: y(t) = \kappa\,y(t-1) + I(t)
+
+    ``kappa(dt)`` gives the decay per step :math:`\kappa` (a scalar or ``(n,)`` tensor of
+    the model's parameters), ``input`` the name of :math:`I`.
+    """
+
+    kappa: Callable[[float], Tensor]
+    input: str
+
+    def step(self, y: Tensor, drive: Tensor, kappa: Tensor) -> Tensor:
+        r""":math:`y(t)` from :math:`y(t-1)`, the input and :math:`\kappa` (a product, then
+        a sum: two roundings, on every path)."""
+        return kappa * y + drive
+
+
 class IntrinsicRule(NamedTuple):
     r"""One step of an intrinsic-plasticity rule of a :class:`GainMap`, whose shift step is a
     polynomial of degree 3 or less in the unit's output:
@@ -549,7 +570,9 @@ class DENode(Node):
                         f"{owner.__name__} overrides {name}(), which DENode writes once for "
                         f"every path (torch, native kernels, e-prop); define {instead} instead"
                     )
-        for a, b in (("linear_part", "rhs"), ("leaky_map", "map"), ("window_map", "map")):
+        pairs = (("linear_part", "rhs"), ("leaky_map", "map"), ("window_map", "map"),
+                 ("decay_map", "map"))  # fmt: skip
+        for a, b in pairs:
             if a in cls.__dict__ and b in cls.__dict__:
                 raise TypeError(
                     f"{cls.__name__} defines both {a}() and {b}(); define {a}() alone: "
@@ -787,6 +810,11 @@ class DENode(Node):
         the native reservoir loop may serve it, its plasticity rule included), or ``None``."""
         return None
 
+    def decay_map(self) -> DecayMap | None:
+        """Optional structure of a discrete map: a :class:`DecayMap` (then :meth:`map` is
+        derived from it and a kernel with its decay bound once may serve it), or ``None``."""
+        return None
+
     def window_map(self) -> WindowMap | None:
         """Optional structure of a discrete map: a :class:`WindowMap` (the state is a window
         of the last inputs, the output a fixed function of it; then :meth:`map` is derived
@@ -811,14 +839,17 @@ class DENode(Node):
 
     def map(self, s: tuple, i: tuple, dt: float) -> tuple:
         """The state after one step of a discrete-map model (``integrator="map"`` or
-        ``"exact"``); derived from :meth:`leaky_map`, :meth:`gain_map` or :meth:`window_map`
-        when the model declares one."""
+        ``"exact"``); derived from :meth:`leaky_map`, :meth:`gain_map`, :meth:`decay_map` or
+        :meth:`window_map` when the model declares one."""
         lm = self.leaky_map()
         if lm is not None:
             return self.State(lm.step(s[0], getattr(i, lm.input)))
         gm = self.gain_map()
         if gm is not None:
             return self.State(*gm.step(s[0], getattr(i, gm.input)))
+        dm = self.decay_map()
+        if dm is not None:
+            return self.State(dm.step(s[0], getattr(i, dm.input), dm.kappa(dt)))
         wm = self.window_map()
         if wm is None:
             raise NotImplementedError(f"{type(self).__name__} defines no map()")
@@ -877,7 +908,8 @@ class DENode(Node):
     def is_map(self) -> bool:
         """Whether the model is a discrete map (defines :meth:`map`, :meth:`leaky_map`,
         :meth:`gain_map` or :meth:`window_map`)."""
-        return any(_defines(type(self), m) for m in ("map", "leaky_map", "gain_map", "window_map"))
+        maps = ("map", "leaky_map", "gain_map", "decay_map", "window_map")
+        return any(_defines(type(self), m) for m in maps)
 
     @property
     def has_decay(self) -> bool:
@@ -886,8 +918,8 @@ class DENode(Node):
 
     def structure(self, name: str) -> tuple[Any, str | None]:
         """The declared structure ``name`` (``"linear_part"``, ``"leaky_map"``,
-        ``"gain_map"`` or ``"window_map"``) if the model's mathematics still is what it
-        declares, and ``None``; else ``None`` and why.
+        ``"gain_map"``, ``"decay_map"`` or ``"window_map"``) if the model's mathematics
+        still is what it declares, and ``None``; else ``None`` and why.
 
         A declaration holds for the class that makes it and its subclasses, unless a
         subclass redefines the mathematics it describes (``rhs``/``decay`` for a linear

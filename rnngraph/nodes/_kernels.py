@@ -366,6 +366,33 @@ def _torch_leaky_map(node: DENode, dt: float) -> Callable:
     return k
 
 
+def _decay_declared(node: DENode) -> str | None:
+    why = node.structure("decay_map")[1] or node.plain_output()
+    if why is None and node.output_function is not None:
+        why = "the output goes through an output function"
+    return why
+
+
+def _decay_usable(node: DENode, ctx: Context) -> str | None:
+    if ctx.grad and node.decay_map().kappa(ctx.dt).requires_grad:
+        return "the decay trains (a bound kappa would take no gradient)"
+    return None
+
+
+def _torch_decay_map(node: DENode, dt: float) -> Callable:
+    r""":math:`y(t) = \kappa y(t-1) + I(t)` with :math:`\kappa` computed once (the model's
+    step computes it at every step), by :meth:`DecayMap.step` itself."""
+    dm = node.decay_map()
+    kappa, step = dm.kappa(dt).detach(), dm.step
+    j = node.input_names.index(dm.input)
+
+    def k(s: tuple, *i: Tensor) -> tuple[Tensor, tuple]:
+        y = step(s[0], i[j], kappa)
+        return y, (y,)
+
+    return k
+
+
 def _generic(node: DENode, dt: float) -> Callable:
     return node.kernel(dt)
 
@@ -413,6 +440,13 @@ KERNELS: list[NodeKernel] = [
         _leaky_declared,
         _always,
         _torch_leaky_map,
+    ),
+    NodeKernel(
+        "torch decay map",
+        "the decaying map y = kappa y + I with kappa bound once",
+        _decay_declared,
+        _decay_usable,
+        _torch_decay_map,
     ),
     NodeKernel(
         "generic", "the model's step (integrate, event, output)", _always, _always, _generic

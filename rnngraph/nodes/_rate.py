@@ -8,7 +8,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from ._base import ACTIVATIONS, DENode, LeakyMap, LinearPart
+from ._base import ACTIVATIONS, DecayMap, DENode, LeakyMap, LinearPart
 
 __all__ = ["LeakyTanh", "LeakyIntegrator", "RectiPyLI", "QIFMeanField", "LeakyReadout"]
 
@@ -258,6 +258,6 @@ class LeakyReadout(DENode):
         r"""The decay per step :math:`\kappa = e^{-dt/\tau}` (scalar or ``(n,)``)."""
         return torch.exp(-dt / self.tau)
 
-    def map(self, s, i, dt):
-        r""":math:`y(t) = \kappa\,y(t-1) + I(t)`."""
-        return self.State(self.kappa(dt) * s.y + i.I)
+    def decay_map(self) -> DecayMap:
+        r""":math:`y(t) = \kappa\,y(t-1) + I(t)` (``map`` is derived from it)."""
+        return DecayMap(self.kappa, "I")

@@ -430,7 +430,7 @@ class SpikingNode(DENode):
             )
         if "v" not in cls.ode_vars:
             raise TypeError(f"{cls.__name__}.ode_vars must contain the membrane 'v'")
-        for name in ("map", "leaky_map"):
+        for name in ("map", "leaky_map", "decay_map"):
             if any(name in k.__dict__ for k in cls.__mro__ if k.__dict__.get("_core") is not True):
                 raise TypeError(
                     f"{cls.__name__} defines {name}(); a spiking model integrates its ode_vars: "

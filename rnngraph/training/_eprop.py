@@ -97,7 +97,7 @@ from torch import Tensor, nn
 from .._checks import all_finite, as_flag, as_int, as_tensor
 from ..edges import Linear
 from ..network.executor import Hook
-from ..nodes import LeakyReadout, SpikingNode, affine_gain, refractory_steps
+from ..nodes import DENode, SpikingNode, affine_gain, refractory_steps
 from ._bptt import (
     build_optimizer,
     check_optimizer,
@@ -142,7 +142,7 @@ class _Plan:
     node: Any
     alif: bool
     readout: str
-    out_node: LeakyReadout
+    out_node: DENode
     out_key: str
     out_lin: Linear
     edges: list[_InEdge] = field(default_factory=list)  # every edge into rec
@@ -194,14 +194,19 @@ def _membrane_constants(where: str, node: Any, dt: float) -> tuple[Tensor, Tenso
 # ----------------------------------------------------------------------------------
 
 
-def _readout_edge(where: str, model: Any) -> tuple[str, LeakyReadout, Any]:
+def _readout_edge(where: str, model: Any) -> tuple[str, DENode, Any]:
     """The output node (a leaky readout), and the one edge into it."""
     out = model.output_node
     out_node = model.nodes[out]
-    if not isinstance(out_node, LeakyReadout) or type(out_node).map is not LeakyReadout.map:
+    why = (
+        f"it is a {type(out_node).__name__}"
+        if not isinstance(out_node, DENode)
+        else out_node.structure("decay_map")[1] or out_node.plain_output()
+    )
+    if why is not None:
         raise ValueError(
-            f"{where}: e-prop needs a leaky readout as the output node, but {out!r} is a "
-            f"{type(out_node).__name__}; add one with net.add_diffeq_node({out!r}, "
+            f"{where}: e-prop needs a leaky readout (y = kappa y + I) as the output node, "
+            f"but {out!r} is none ({why}); add one with net.add_diffeq_node({out!r}, "
             f"'leaky_readout', n={out_node.n}, tau=20.0) fed by an edge from the "
             "spiking population"
         )
@@ -215,7 +220,7 @@ def _readout_edge(where: str, model: Any) -> tuple[str, LeakyReadout, Any]:
 
 
 def _check_population(
-    where: str, model: Any, out: str, out_node: LeakyReadout, oe: Any
+    where: str, model: Any, out: str, out_node: DENode, oe: Any
 ) -> tuple[str, Any]:
     """The spiking population that the readout edge ``oe`` reads, with its name, after
     checking that population, readout edge and readout are what e-prop trains."""
@@ -242,7 +247,7 @@ def _check_population(
             "an input node and an input edge into the population (train='gd')"
         )
     _membrane_constants(where, node, model.dt)  # checks the integrator
-    kappa = out_node.kappa(model.dt).detach()
+    kappa = out_node.decay_map().kappa(model.dt).detach()
     if kappa.numel() > 1 and not bool((kappa == kappa.reshape(-1)[0]).all()):
         raise ValueError(
             f"{where}: the readout {out!r} must have one time constant for all its units "
@@ -351,7 +356,7 @@ def _population(
         beta_u = getattr(node, beta).detach().expand(n).to(dev, dtype)
         rho_u = torch.exp(-dt / getattr(node, tau).detach().expand(n).to(dev, dtype))
     surrogate = node.spike_fn.grad
-    kappa = float(plan.out_node.kappa(dt).detach().reshape(-1)[0])
+    kappa = float(plan.out_node.decay_map().kappa(dt).detach().reshape(-1)[0])
     return _Population(alpha_u, c_u, vth, inv_gap, v_rest, beta_u, rho_u, surrogate, kappa)
 
 
