@@ -264,7 +264,8 @@ def test_batched_runs_use_the_native_elementwise_step(sparse, generic):
 @pytest.mark.parametrize("reset", ["value", "subtract"])
 @pytest.mark.parametrize("refractory", [0.0, 3.0])
 def test_native_lif_step_equals_the_torch_step(reset, refractory, generic):
-    """A recurrent LIF population (B = 3) with the C step and with torch's: same spikes."""
+    """A recurrent LIF population (B = 10: enough multiply-adds per step for the
+    event-driven products) with the C step and with torch's: same spikes."""
     g = torch.Generator().manual_seed(7)
     w_in = torch.rand(N, 5, generator=g, dtype=torch.float64)
     w = torch.randn(N, N, generator=g, dtype=torch.float64) * 0.3
@@ -279,7 +280,7 @@ def test_native_lif_step_equals_the_torch_step(reset, refractory, generic):
         reset=reset,
         integrator="exp_euler",
     )
-    x = torch.rand(3, 300, 5, generator=g, dtype=torch.float64) * 1.5
+    x = torch.rand(10, 300, 5, generator=g, dtype=torch.float64) * 1.5
     native, reference = both_ways(net, x, ["lif", "lif.v", "lif.ref"], generic)
     assert any(key[-1] for key in net.compile()._loops)  # an event-driven loop ran
     assert torch.equal(native["lif"], reference["lif"])  # the spikes, exactly

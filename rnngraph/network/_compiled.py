@@ -39,7 +39,17 @@ from .._checks import (
 from ..edges import Linear
 from ..nodes import Context, Node
 from ..observers import Observer, Recording
-from ._plan import Explanation, Plan, PlanEdge, Target, build_plan, edge_key, explain, node_kernels
+from ._plan import (
+    Explanation,
+    Plan,
+    PlanEdge,
+    Target,
+    build_plan,
+    edge_key,
+    event_keys,
+    explain,
+    node_kernels,
+)
 from ._reservoir import final_state, reservoir_unusable, start_reservoir
 from ._source import AS_LOOP, LoopSource
 from ._stepping import StepProgram, StepState, step_program
@@ -690,9 +700,9 @@ class CompiledNetwork(nn.Module):
         rec_dyn: tuple[str, ...],
         hooked: tuple[HookSpec, ...] = (),
         single: bool = False,
-        event: bool = False,
+        events: frozenset[str] = frozenset(),
     ) -> str:
-        return LoopSource(self, external, rec_dyn, hooked, single, event).source()
+        return LoopSource(self, external, rec_dyn, hooked, single, events).source()
 
     def _var_index(self, label: str, var: str) -> int:
         return self.nodes[label].state_vars.index(var)
@@ -751,15 +761,14 @@ class CompiledNetwork(nn.Module):
         rec_dyn: tuple[str, ...],
         hooked: tuple = (),
         single: bool = False,
-        event: bool = False,
+        events: frozenset[str] = frozenset(),
     ):
         """The generated loop for this configuration and its source, ``(fn, src)``, made
-        once per configuration."""
+        once per configuration (``events``: the edges with event-driven products)."""
         single = single and any(e.module.sparse for e in self.plan.edges)
-        event = event and bool(self.plan.event_edges)
-        key = (external, rec_dyn, hooked, single, event)
+        key = (external, rec_dyn, hooked, single, events)
         if key not in self._loops:
-            src = self._loop_source(external, rec_dyn, hooked, single, event)
+            src = self._loop_source(external, rec_dyn, hooked, single, events)
             namespace: dict[str, Any] = {"torch": torch, "EVENT": _native.event_addmm}
             code = compile(src, f"<rnngraph loop {id(self):x}>", "exec")
             exec(code, namespace)  # noqa: S102 - source generated above from the graph
@@ -777,7 +786,8 @@ class CompiledNetwork(nn.Module):
         steps and, for edges from spiking nodes, event-driven products (``EVENT``; shown with
         ``event=True``).
         """
-        return self._get_loop(external, tuple(record), event=event)[1]
+        events = self.plan.event_edges if event else frozenset()
+        return self._get_loop(external, tuple(record), events=events)[1]
 
     @keywords("CompiledNetwork.explain")
     def explain(self, batch_size: int = 1, grad: bool = False) -> Explanation:
@@ -896,7 +906,14 @@ class CompiledNetwork(nn.Module):
             ys[f"{plan.node}.{node.output_var}"] = ys[plan.node]
         self._func_outputs(ys, plan.post)
 
-    def _weight_layout(self, event: bool, written: set) -> list[tuple[PlanEdge, str]]:
+    def _events(self, grad: bool, batch: int) -> frozenset[str]:
+        """The edges whose products are event-driven in a run of ``batch`` (none with
+        gradients or without native code; see ``plan.events_skipped``)."""
+        if grad or not _native.events_usable(self._ref.dtype, self._ref.device):
+            return frozenset()
+        return event_keys(self.plan, batch)
+
+    def _weight_layout(self, events: frozenset[str], written: set) -> list[tuple[PlanEdge, str]]:
         """How the loop multiplies the weights of each dynamic edge, in the loop's order
         (see ``AS_LOOP``): CSR as it is, dense transposed (a contiguous copy for an
         event-driven product)."""
@@ -905,16 +922,16 @@ class CompiledNetwork(nn.Module):
             for e in t.dynamic:
                 if e.module.sparse:
                     how = "as is"
-                elif event and e.key in self.plan.event_edges and e.key not in written:
+                elif e.key in events and e.key not in written:
                     how = "contiguous"  # event-driven: W^T's rows per source unit
                 else:
                     how = "transposed"
                 layout.append((e, how))
         return layout
 
-    def _weights(self, event: bool, written: set) -> list[Tensor]:
+    def _weights(self, events: frozenset[str], written: set) -> list[Tensor]:
         """The current weights of the dynamic edges as the loop multiplies them."""
-        layout = self._weight_layout(event, written)
+        layout = self._weight_layout(events, written)
         return [AS_LOOP[how](e.module.effective_weight()) for e, how in layout]
 
     def _bias_rows(self, summed: list[Target], live: list[PlanEdge], written: set) -> list:
@@ -1025,7 +1042,7 @@ class CompiledNetwork(nn.Module):
         plan, dev, dtype = self.plan, self._ref.device, self._ref.dtype
         ctx = Context(grad, dev, dtype, self.dt)
         native = reservoir_unusable(plan.reservoir, plan.reservoir_why, ctx, batch, hooks) is None
-        event = not grad and _native.events_usable(dtype, dev)
+        events = self._events(grad, batch)
         r = _Run(
             observer=observer,
             rec_names=rec_names,
@@ -1037,9 +1054,9 @@ class CompiledNetwork(nn.Module):
             pre=[t for t in plan.targets.values() if t.static],
         )
         if not native:
-            r.loop = self._get_loop(x is not None, r.rec_dyn, hooked, batch == 1, event)[0]
+            r.loop = self._get_loop(x is not None, r.rec_dyn, hooked, batch == 1, events)[0]
         summed, live, r.written = self._biases(hooked)
-        r.W, r.BIAS = self._weights(event, r.written), self._bias_rows(summed, live, r.written)
+        r.W, r.BIAS = self._weights(events, r.written), self._bias_rows(summed, live, r.written)
         r.STEP, r.S = self._kernels(ctx), self._start(state)
         if native:
             args = (plan.reservoir, self.nodes, plan, self.dt, r.S[0], r.S[1:], hooks)
@@ -1443,7 +1460,7 @@ class CompiledNetwork(nn.Module):
         changes). Inputs are not checked: use :meth:`as_input` first where they come from
         a user.
         """
-        loop = self._get_loop(True, (), (), False, False)[0]
+        loop = self._get_loop(True, (), (), False, frozenset())[0]
         summed, live, written = self._biases(())
         pre = [t for t in self.plan.targets.values() if t.static]
         nodes = [self.nodes[v] for v in self.plan.dynamic]
@@ -1461,7 +1478,7 @@ class CompiledNetwork(nn.Module):
                 torch.zeros(batch, self.nodes[v].input_size(i), device=x.device, dtype=x.dtype)
                 for v, i in zero_inputs
             ]
-            W, BIAS = self._weights(False, written), self._bias_rows(summed, live, written)
+            W, BIAS = self._weights(frozenset(), written), self._bias_rows(summed, live, written)
             # the generic kernels, which read the parameters at every step, for this dt
             steps = [n.kernel(self.dt) if d else n.fn for n, d in zip(nodes, de, strict=True)]
             OUT: list[Any] = [None] * n_steps

@@ -244,6 +244,31 @@ class Explanation:
         p.text(str(self))
 
 
+#: An event-driven product (the rows of the units that fired, in C) costs a C call and a copy
+#: of the input sum per step; below this many multiply-adds per step (batch x inputs x
+#: outputs) the dense product is faster: an e-prop update of 100 LIF units at batch 1 takes
+#: 0.86x the time with dense products, at 300 units or batch 64 the event-driven ones are
+#: even or faster (1.0-1.9x; ``benchmarks/eprop_nest.py``, and ``native_kernels.py``'s
+#: ``lif_step`` workloads, which stay event-driven).
+EVENT_MIN_MACS = 1 << 15
+
+
+def events_skipped(e: PlanEdge, batch: int) -> str | None:
+    """Why edge ``e`` (one that carries events) takes the dense product at ``batch``, or
+    ``None`` (its product is event-driven where native code runs)."""
+    macs = batch * e.module.n_in * e.module.n_out
+    if macs >= EVENT_MIN_MACS:
+        return None
+    return f"batch x inputs x outputs = {macs} < {EVENT_MIN_MACS} (the dense product is faster)"
+
+
+def event_keys(plan: Plan, batch: int) -> frozenset[str]:
+    """The edges whose products are event-driven in a run of ``batch`` without gradients."""
+    return frozenset(
+        e.key for e in plan.edges if e.key in plan.event_edges and events_skipped(e, batch) is None
+    )
+
+
 def _edge_kernel(plan: Plan, e: PlanEdge, ctx: Context, batch: int, hooks_write: set) -> str:
     if e.source in plan.static:
         return "precomputed for a whole chunk before the loop (one GEMM)"
@@ -259,6 +284,7 @@ def _edge_kernel(plan: Plan, e: PlanEdge, ctx: Context, batch: int, hooks_write:
             and "the run needs gradients"
             or (e.key in hooks_write and "a hook writes the weights")
             or _native_reason(ctx)
+            or events_skipped(e, batch)
         )
         kind = (
             "event-driven (rows of the units that fired)"

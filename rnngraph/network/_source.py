@@ -23,10 +23,11 @@ class LoopSource:
 
     at = "[t]"  # how a precomputed input or the external input is read at the step
 
-    def __init__(self, net, external, rec_dyn, hooked, single, event) -> None:
+    def __init__(self, net, external, rec_dyn, hooked, single, events) -> None:
         plan = net.plan
         self.net, self.plan, self.external, self.rec_dyn = net, plan, external, rec_dyn
-        self.hooked, self.single, self.event = hooked, single, event
+        # events: the edges whose products are event-driven (``plan.event_keys``)
+        self.hooked, self.single, self.events = hooked, single, events
         self.idx = {v: i for i, v in enumerate(plan.dynamic)}
         self.eidx = {e.key: j for j, e in enumerate(plan.edges)}
         self.edge_of = {e.key: e for e in plan.edges}
@@ -120,7 +121,7 @@ class LoopSource:
         if e.module.sparse:
             term = f"({w} @ {src}.t()).t()"
             return term if acc is None else f"{acc} + {term}"
-        if self.event and e.key in self.plan.event_edges and e.key not in self.written:
+        if e.key in self.events and e.key not in self.written:
             return f"EVENT({acc}, {src}, {w})"
         return f"torch.mm({src}, {w})" if acc is None else f"torch.addmm({acc}, {src}, {w})"
 
@@ -216,8 +217,8 @@ class StepSource(LoopSource):
 
     at = ""
 
-    def __init__(self, net, external: bool, single: bool, event: bool) -> None:
-        super().__init__(net, external, (), (), single, event)
+    def __init__(self, net, external: bool, single: bool, events: frozenset[str]) -> None:
+        super().__init__(net, external, (), (), single, events)
         self.static_id = {v: k for k, v in enumerate(self.plan.static)}
 
     def source(self) -> str:
@@ -250,7 +251,7 @@ class StepSource(LoopSource):
         out.update({f"STATE{self.idx[v]}": net.nodes[v].State for v in plan.de_nodes})
         for v, k in self.static_id.items():
             out[f"N{k}"], out[f"C{k}"] = net.nodes[v], net._input_columns.get(v)
-        for e, how in net._weight_layout(self.event, self.written):
+        for e, how in net._weight_layout(self.events, self.written):
             out[f"AS{self.eidx[e.key]}"] = AS_LOOP[how]
         out["KEYS"] = tuple(net.state_keys())
         return out
@@ -286,7 +287,7 @@ class StepSource(LoopSource):
         net = self.net
         lines = [
             f"    W{j} = AS{j}(E{j}.effective_weight())"
-            for j in (self.eidx[e.key] for e, _ in net._weight_layout(self.event, self.written))
+            for j in (self.eidx[e.key] for e, _ in net._weight_layout(self.events, self.written))
         ]
         if self.bias or self.live:
             names = [f"B{i}" for i in range(len(self.bias) + len(self.live))]

@@ -86,10 +86,9 @@ def step_program(net: CompiledNetwork, key: tuple, issuer: tuple) -> StepProgram
     reads."""
     grad, external, batch, native, dt = key
     ctx = Context(grad, net._ref.device, net._ref.dtype, dt)
-    event = not grad and _native.events_usable(ctx.dtype, ctx.device)
-    event = event and bool(net.plan.event_edges)
+    events = net._events(grad, batch)
     single = batch == 1 and any(e.module.sparse for e in net.plan.edges)
-    source = StepSource(net, external, single, event)
+    source = StepSource(net, external, single, events)
     summed, live, written = source.bias, source.live, source.written
     shape, like = (batch, net.n_in), net._ref
     namespace: dict[str, Any] = {
