@@ -791,3 +791,58 @@ def test_the_readout_is_any_model_declaring_a_decay_map():
     assert all(float(g.abs().max()) > 0 for g in grads.values())
     with pytest.raises(ValueError, match="OwnMap overrides map\\(\\) and declares no decay map"):
         EProp().compute_gradients(_net("lif", readout=OwnMap(K, tau=15.0)), x, y)
+
+
+def test_a_readout_e_prop_cannot_serve_is_refused():
+    """A decay map read through an output function, or an edge into another input of the
+    readout, would give wrong gradients: refused."""
+
+    class Squashed(rg.nodes.LeakyReadout):
+        def __init__(self, n, **kw):
+            super().__init__(n, **kw)
+            self.output_function = torch.tanh
+
+    x, y = _inputs(), np.random.default_rng(11).standard_normal((B, T, K))
+    with pytest.raises(ValueError, match="the output goes through an output function"):
+        EProp().compute_gradients(_net("lif", readout=Squashed(K, tau=15.0)), x, y)
+
+    class TwoInputs(rg.nodes.LeakyReadout):
+        input_names = ("J", "I")
+
+    with pytest.raises(ValueError, match="feeds its input 'J'; its decay map adds the input 'I'"):
+        EProp().compute_gradients(_net("lif", readout=TwoInputs(K, tau=15.0)), x, y)
+
+
+def test_a_refused_update_builds_no_optimiser_and_a_rolled_back_fit_restores_the_trainer(
+    monkeypatch,
+):
+    net = _net("lif")
+    net.get_edge("rec", "out").weight.requires_grad_(False)
+    trainer = EProp(feedback="adaptive", feedback_decay=0.1, seed=1)
+    x, y = _inputs(), np.random.default_rng(12).standard_normal((B, T, K))
+    with pytest.raises(ValueError, match="does not train the readout weights"):
+        trainer.step(net, x, y)
+    assert trainer.optimizer is None
+    with pytest.raises(ValueError, match="must be < 1"):
+        EProp(feedback="adaptive", feedback_decay=20.0, lr=0.1, seed=1).step(_net("lif"), x, y)
+    # an error in the second update of a fit: weights, feedback matrix and losses as before
+    net = _net("lif")
+    rec = net.fit_eprop(x, y, feedback="adaptive", feedback_decay=0.2, seed=2, lr=0.01)
+    trainer = rec.trainer
+    before_b, n_losses = trainer.feedback_weights.clone(), len(trainer.losses)
+    before_w = {n: p.detach().clone() for n, p in net.compile().named_parameters()}
+    step, calls = EProp.step, []
+
+    def failing(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("interrupted")
+        return step(self, *args, **kwargs)
+
+    monkeypatch.setattr(EProp, "step", failing)
+    with pytest.raises(RuntimeError, match="interrupted"):
+        net.fit_eprop([x, x], [y, y], trainer=trainer)
+    assert len(calls) == 2 and len(trainer.losses) == n_losses
+    assert torch.equal(trainer.feedback_weights, before_b)
+    for n, p in net.compile().named_parameters():
+        assert torch.equal(p.detach(), before_w[n]), n

@@ -690,3 +690,42 @@ def test_a_trained_decay_takes_the_generic_step_and_its_gradient():
     model.forward(x).sum().backward()
     tau = model.nodes["out"].tau
     assert tau.grad is not None and float(tau.grad.abs()) > 1e-3
+
+
+def test_the_decay_map_kernel_reads_its_decay_afresh_at_every_run():
+    """kappa may read more than the model's parameters (here a plain attribute): the kernel
+    computes it once per run, so a change between runs takes effect as in the model's step."""
+
+    class Scaled(_Trace):
+        factor = 1.0
+
+        def decay_map(self):
+            return DecayMap(lambda dt: self.factor * torch.exp(-dt / self.tau), "I")
+
+    node = Scaled(4, tau=5.0)
+    model = _readout_net(node).compile()
+    assert model.explain().nodes["out"][0] == "torch decay map"
+    x = torch.randn(1, 40, 3, generator=torch.Generator().manual_seed(10), dtype=F64)
+    first = model.forward(x)
+    node.factor = 0.5
+    second = model.forward(x)
+    reference = _readout_net(_OwnMapOf(node)).compile()
+    reference.edges["in->out"].weight.data.copy_(model.edges["in->out"].weight)
+    assert not torch.equal(first, second)
+    assert torch.equal(second, reference.forward(x))
+
+
+def _OwnMapOf(node):
+    """A generic-step copy of ``node``'s decay (its own map(), the same kappa)."""
+
+    class Own(DENode):
+        state_vars, input_names, output_var = ("y",), ("I",), "y"
+
+        def __init__(self):
+            super().__init__(node.n)
+            self.integrator = "map"
+
+        def map(self, s, i, dt):
+            return self.State(node.decay_map().kappa(dt) * s.y + i.I)
+
+    return Own()

@@ -111,6 +111,7 @@ def test_nests_defaults_and_settings_it_does_not_reproduce_are_refused():
     g = np.random.default_rng(0)
     w = {"w_in": g.normal(size=(4, 3)), "w_rec": np.zeros((4, 4)), "w_out": g.normal(size=(1, 4)),
          "w_fb": g.normal(size=(4, 1))}  # fmt: skip
+    assert np.abs(w["w_in"]).max() > 0.1  # outside the bounds of the case below
     rec, out, opt = _params()
     cases = [
         ({"rec_params": {}}, r"rec_params\['C_m'\] = 250.0 \(NEST's default\)"),
@@ -123,6 +124,11 @@ def test_nests_defaults_and_settings_it_does_not_reproduce_are_refused():
         ({"optimizer": {**opt, "Wmin": 1.0, "Wmax": 0.0}}, "Wmin must be <= Wmax"),
         ({"w_rec": np.eye(4)}, "non-zero diagonal"),
         ({"dt": 0.5}, "must be 1.0 ms"),
+        ({"rec_params": {**rec, "regular_spike_arrival": "no"}}, "must be True or False"),
+        ({"rec_params": {**rec, "C_m": True}}, r"\['C_m'\] must be a number, got True"),
+        ({"optimizer": {**opt, "Wmin": "-5"}}, r"\['Wmin'\] must be a number"),
+        ({"optimizer": {**opt, "Wmin": -0.1, "Wmax": 0.1}}, "w_in has weights outside"),
+        ({"dtype": torch.float16}, "dtype must be torch.float32 or torch.float64"),
     ]
     for change, match in cases:
         kwargs = {**w, "rec_params": rec, "out_params": out, "optimizer": opt, **change}
@@ -134,7 +140,7 @@ def test_weights_are_clipped_to_nests_bounds_after_an_update():
     g = np.random.default_rng(1)
     rec, out, opt = _params()
     net, trainer = eprop_bsshslm_2020(
-        g.normal(0, 0.3, (20, 5)), np.zeros((20, 20)), g.normal(0, 0.3, (1, 20)),
+        g.uniform(-0.04, 0.04, (20, 5)), np.zeros((20, 20)), g.uniform(-0.04, 0.04, (1, 20)),
         g.normal(0, 0.3, (20, 1)), rec, out, {**opt, "eta": 10.0, "Wmin": -0.05, "Wmax": 0.05},
     )  # fmt: skip
     x = torch.tensor(g.random((1, 200, 5)) < 0.3, dtype=torch.float64)
@@ -146,3 +152,25 @@ def test_weights_are_clipped_to_nests_bounds_after_an_update():
         assert float(w.abs().max()) == pytest.approx(bound), key  # reached and held
     w_out = net.get_edge("rec", "out").weight.detach()
     assert float(w_out.abs().max()) <= zeta * 0.05 * (1 + 1e-12)
+
+
+def test_one_learning_rate_keeps_the_readouts_factor():
+    """``set_lr`` (or ``fit_eprop(lr=)``) sets NEST's eta: the readout's update stays eta
+    zeta^2 (the mapping's factor), checked against gradient descent written out."""
+    g = np.random.default_rng(2)
+    rec, out, opt = _params()
+    net, trainer = eprop_bsshslm_2020(
+        g.uniform(-0.3, 0.3, (20, 5)), np.zeros((20, 20)), g.uniform(-0.3, 0.3, (1, 20)),
+        g.normal(0, 0.3, (20, 1)), rec, out, opt,
+    )  # fmt: skip
+    x = torch.tensor(g.random((1, 200, 5)) < 0.3, dtype=torch.float64)
+    y = torch.tensor(np.sin(np.linspace(0, 6, 200)))[None, :, None]
+    trainer.set_lr(0.5)
+    edge = net.get_edge("rec", "out")
+    w0 = edge.weight.detach().clone()
+    grads = trainer.compute_gradients(net, x, y)
+    trainer.step(net, x, y)
+    zeta = 1.0 - math.exp(-1.0 / 30.0)
+    expect = w0 - 0.5 * zeta**2 * grads["edges.rec->out.weight"]
+    assert float((expect - w0).abs().max()) > 1e-6
+    torch.testing.assert_close(edge.weight.detach(), expect, rtol=0, atol=1e-14)

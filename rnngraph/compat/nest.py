@@ -45,9 +45,11 @@ tutorial), while the loss of every iteration agrees to rounding over the first f
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -82,13 +84,40 @@ _REQUIRED: dict[str, Any] = {
     "surrogate_gradient_function": "piecewise_linear", "loss": "mean_squared_error",
     "type": "gradient_descent", "batch_size": 1, "average_gradient": False,
 }  # fmt: skip
-#: keys that change nothing in the computed numbers (memory or event handling in NEST)
-_NO_EFFECT = frozenset({"flush_event_send_interval"})
+#: the kind of value of each key that is no number (NEST refuses other kinds too)
+_FLAGS = frozenset({"regular_spike_arrival", "average_gradient"})
+_NAMES = frozenset({"surrogate_gradient_function", "loss", "type"})
+
+
+def _kind(where: str, what: str, key: str, value: Any) -> Any:
+    """``value`` of ``key`` if it is of the key's kind (a flag, a name, an integer
+    ``batch_size``, else a number; infinite only for ``V_min``, whose NEST default
+    -1.797e308 is taken as unbounded, and ``flush_event_send_interval``), else refused."""
+    if key in _FLAGS:
+        ok, kind = isinstance(value, bool | np.bool_), "True or False"
+        value = bool(value) if ok else value
+    elif key in _NAMES:
+        ok, kind = isinstance(value, str), "a name"
+    elif key == "batch_size":
+        ok = isinstance(value, numbers.Integral) and not isinstance(value, bool | np.bool_)
+        kind = "an integer"
+    else:
+        ok = isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
+        kind = "a number"
+        if ok:
+            value = float(value)
+            if key == "V_min" and value <= -1e308:
+                value = -math.inf
+            unbounded = key in ("V_min", "flush_event_send_interval")
+            ok = not math.isnan(value) and (math.isfinite(value) or unbounded)
+    if not ok:
+        raise ValueError(f"{where}: {what}[{key!r}] must be {kind}, got {describe(value)}")
+    return value
 
 
 def _settings(where: str, what: str, given: Any, defaults: Mapping[str, Any]) -> dict:
-    """``given`` over NEST's ``defaults``: unknown keys and values this module does not
-    reproduce are refused, naming the key."""
+    """``given`` over NEST's ``defaults``: unknown keys, values of the wrong kind and values
+    this module does not reproduce are refused, naming the key."""
     if given is None:
         given = {}
     if not isinstance(given, Mapping):
@@ -99,7 +128,7 @@ def _settings(where: str, what: str, given: Any, defaults: Mapping[str, Any]) ->
             f"{where}: {what} has keys {unknown} that this mapping does not reproduce; its "
             f"keys are {sorted(defaults)}"
         )
-    out = {**defaults, **given}
+    out = {k: _kind(where, what, k, v) for k, v in {**defaults, **given}.items()}
     for key, value in out.items():
         if key in _REQUIRED and value != _REQUIRED[key]:
             source = "given" if key in given else "NEST's default"
@@ -127,11 +156,20 @@ def _weights(where: str, name: str, w: Any, shape: tuple[int, ...], dtype) -> Te
 
 
 class _BoundedSGD(torch.optim.SGD):
-    """Gradient descent, then every weight of a group clipped to its ``bounds``."""
+    """Gradient descent at each group's ``lr`` times its ``scale`` (so that one learning
+    rate, NEST's ``eta``, set by ``EProp.set_lr``, keeps the readout's factor), then every
+    weight of a group clipped to its ``bounds``."""
 
     @torch.no_grad()
     def step(self, closure: Any = None) -> Any:
-        loss = super().step(closure)
+        rates = [g["lr"] for g in self.param_groups]
+        for group in self.param_groups:
+            group["lr"] = group["lr"] * group["scale"]
+        try:
+            loss = super().step(closure)
+        finally:
+            for group, lr in zip(self.param_groups, rates, strict=True):
+                group["lr"] = lr
         for group in self.param_groups:
             lo, hi = group["bounds"]
             for p in group["params"]:
@@ -181,6 +219,8 @@ def eprop_bsshslm_2020(
     where = "rnngraph.compat.nest.eprop_bsshslm_2020"
     if _number(where, "dt", dt) != 1.0:
         raise ValueError(f"{where}: dt (NEST's resolution) must be 1.0 ms, got {dt!r}")
+    if dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"{where}: dtype must be torch.float32 or torch.float64, got {dtype!r}")
     rec = _settings(where, "rec_params", rec_params, REC_DEFAULTS)
     out = _settings(where, "out_params", out_params, OUT_DEFAULTS)
     opt = _settings(where, "optimizer", optimizer, OPTIMIZER_DEFAULTS)
@@ -194,6 +234,15 @@ def eprop_bsshslm_2020(
     if w_out.shape[1] != n:
         raise ValueError(f"{where}: w_out must be ({k}, {n}), got shape {tuple(w_out.shape)}")
     w_fb = _weights(where, "w_fb", w_fb, (n, k), dtype)
+    lo, hi = opt["Wmin"], opt["Wmax"]
+    if not lo <= hi:
+        raise ValueError(f"{where}: optimizer Wmin must be <= Wmax, got {lo!r}, {hi!r}")
+    for name, w in (("w_in", w_in), ("w_rec", w_rec), ("w_out", w_out)):
+        if bool(((w < lo) | (w > hi)).any()):  # NEST's Connect refuses them too
+            raise ValueError(
+                f"{where}: {name} has weights outside [Wmin, Wmax] = [{lo!r}, {hi!r}] "
+                f"(from {float(w.min())!r} to {float(w.max())!r})"
+            )
     population, zeta_out, kappa = _population(where, n, rec, out)
     net = Network(dt=1.0, dtype=dtype)
     net.add_func_node("in", c)
@@ -235,17 +284,15 @@ def _population(where: str, n: int, rec: dict, out: dict) -> tuple[LIF, float, f
 def _trainer(where: str, net: Network, rec: dict, opt: dict, zeta_out: float) -> EProp:
     """e-prop with NEST's learning rates, bounds and rate regulariser."""
     eta = _number(where, "optimizer['eta']", opt["eta"])
-    lo, hi = float(opt["Wmin"]), float(opt["Wmax"])
-    if not lo <= hi:
-        raise ValueError(f"{where}: optimizer Wmin must be <= Wmax, got {lo!r}, {hi!r}")
+    lo, hi = opt["Wmin"], opt["Wmax"]
     c_reg = _number(where, "rec_params['c_reg']", rec["c_reg"], positive=False)
     f_target = _number(where, "rec_params['f_target']", rec["f_target"], positive=False)
     model = net.compile()
     params = dict(model.named_parameters())
     groups = [
         {"params": [params["edges.in->rec.weight"], params["edges.rec->rec.weight"]],
-         "lr": eta, "bounds": (lo, hi)},
-        {"params": [params["edges.rec->out.weight"]], "lr": eta * zeta_out**2,
+         "lr": eta, "scale": 1.0, "bounds": (lo, hi)},
+        {"params": [params["edges.rec->out.weight"]], "lr": eta, "scale": zeta_out**2,
          "bounds": (zeta_out * lo, zeta_out * hi)},
     ]  # fmt: skip
     reg = {"reg_rate": f_target, "reg_weight": c_reg / 2.0} if c_reg > 0 else {}

@@ -1777,9 +1777,10 @@ _HONOURED = {
 
 
 def _optimizer_snapshot(trainer: Any) -> Callable[[], None]:
-    """A callable that puts ``trainer``'s optimiser back as it is now: its state (moments,
+    """A callable that puts ``trainer`` back as it is now: its optimiser's state (moments,
     step counts) restored, or, when it has none yet, none (an instance the trainer was
-    given is restored too)."""
+    given is restored too); its list of losses, and its feedback matrix (e-prop's, which
+    adaptive feedback changes at every update)."""
     opt = trainer.optimizer
     given = (
         trainer.optimizer_spec
@@ -1787,12 +1788,20 @@ def _optimizer_snapshot(trainer: Any) -> Callable[[], None]:
         else None
     )
     saved = {id(o): (o, copy.deepcopy(o.state_dict())) for o in (opt, given) if o is not None}
+    n_losses = len(trainer.losses)
+    fb = getattr(trainer, "feedback_weights", None)
+    fb_saved = fb.clone() if isinstance(fb, Tensor) else fb
 
     def restore() -> None:
         for o, state in saved.values():
             o.load_state_dict(state)
         if opt is None:
             trainer.optimizer = None
+        del trainer.losses[n_losses:]
+        if isinstance(fb, Tensor) and trainer.feedback_weights is fb:
+            fb.copy_(fb_saved)  # in place: a matrix the caller holds stays the trainer's
+        elif hasattr(trainer, "feedback_weights"):
+            trainer.feedback_weights = fb_saved
 
     return restore
 

@@ -324,8 +324,10 @@ class DecayMap(NamedTuple):
 
     .. math:: y(t) = \kappa\,y(t-1) + I(t)
 
-    ``kappa(dt)`` gives the decay per step :math:`\kappa` (a scalar or ``(n,)`` tensor of
-    the model's parameters), ``input`` the name of :math:`I`.
+    ``kappa(dt)`` gives the decay per step :math:`\kappa` (a number, or a scalar or
+    ``(n,)`` tensor), ``input`` the name of :math:`I`. The decay-map kernel computes
+    :math:`\kappa` once per run (once per :meth:`~rnngraph.CompiledNetwork.step`), so
+    whatever it reads may change between runs.
     """
 
     kappa: Callable[[float], Tensor]
@@ -814,6 +816,16 @@ class DENode(Node):
         """Optional structure of a discrete map: a :class:`DecayMap` (then :meth:`map` is
         derived from it and a kernel with its decay bound once may serve it), or ``None``."""
         return None
+
+    def plain_decay_map(self) -> tuple[DecayMap | None, str | None]:
+        """The declared decay map, when the model still has it and emits its variable as it
+        is (no output function, no output or event of its own), else ``None`` and why: what
+        the decay-map kernel and e-prop's readout read."""
+        dm, why = self.structure("decay_map")
+        why = why or self.plain_output()
+        if why is None and self.output_function is not None:
+            why = "the output goes through an output function"
+        return (dm, None) if why is None else (None, why)
 
     def window_map(self) -> WindowMap | None:
         """Optional structure of a discrete map: a :class:`WindowMap` (the state is a window

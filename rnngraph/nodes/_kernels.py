@@ -367,29 +367,35 @@ def _torch_leaky_map(node: DENode, dt: float) -> Callable:
 
 
 def _decay_declared(node: DENode) -> str | None:
-    why = node.structure("decay_map")[1] or node.plain_output()
-    if why is None and node.output_function is not None:
-        why = "the output goes through an output function"
-    return why
+    return node.plain_decay_map()[1]
 
 
 def _decay_usable(node: DENode, ctx: Context) -> str | None:
-    if ctx.grad and node.decay_map().kappa(ctx.dt).requires_grad:
+    kappa = node.decay_map().kappa(ctx.dt)
+    if ctx.grad and isinstance(kappa, Tensor) and kappa.requires_grad:
         return "the decay trains (a bound kappa would take no gradient)"
     return None
 
 
 def _torch_decay_map(node: DENode, dt: float) -> Callable:
-    r""":math:`y(t) = \kappa y(t-1) + I(t)` with :math:`\kappa` computed once (the model's
-    step computes it at every step), by :meth:`DecayMap.step` itself."""
+    """:math:`y(t) = \\kappa y(t-1) + I(t)` by :meth:`DecayMap.step` itself, with
+    :math:`\\kappa` computed once per run (the model's step computes it at every step)."""
     dm = node.decay_map()
-    kappa, step = dm.kappa(dt).detach(), dm.step
     j = node.input_names.index(dm.input)
 
-    def k(s: tuple, *i: Tensor) -> tuple[Tensor, tuple]:
-        y = step(s[0], i[j], kappa)
-        return y, (y,)
+    def for_run() -> Callable:
+        kappa, step = torch.as_tensor(dm.kappa(dt)).detach(), dm.step
 
+        def k(s: tuple, *i: Tensor) -> tuple[Tensor, tuple]:
+            y = step(s[0], i[j], kappa)
+            return y, (y,)
+
+        return k
+
+    def k(s: tuple, *i: Tensor) -> tuple[Tensor, tuple]:
+        raise AssertionError("call per_run() for each run")  # pragma: no cover
+
+    k.per_run = for_run
     return k
 
 
@@ -443,10 +449,11 @@ KERNELS: list[NodeKernel] = [
     ),
     NodeKernel(
         "torch decay map",
-        "the decaying map y = kappa y + I with kappa bound once",
+        "the decaying map y = kappa y + I with kappa computed once per run",
         _decay_declared,
         _decay_usable,
         _torch_decay_map,
+        binds=False,
     ),
     NodeKernel(
         "generic", "the model's step (integrate, event, output)", _always, _always, _generic

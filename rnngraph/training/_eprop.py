@@ -201,7 +201,7 @@ def _readout_edge(where: str, model: Any) -> tuple[str, DENode, Any]:
     why = (
         f"it is a {type(out_node).__name__}"
         if not isinstance(out_node, DENode)
-        else out_node.structure("decay_map")[1] or out_node.plain_output()
+        else out_node.plain_decay_map()[1]
     )
     if why is not None:
         raise ValueError(
@@ -215,6 +215,12 @@ def _readout_edge(where: str, model: Any) -> tuple[str, DENode, Any]:
         raise ValueError(
             f"{where}: e-prop needs exactly one edge into the readout {out!r} (from the "
             f"spiking population); it has {len(into)}"
+        )
+    target = into[0].target_var or out_node.input_names[0]
+    if target != out_node.decay_map().input:
+        raise ValueError(
+            f"{where}: the edge into the readout {out!r} feeds its input {target!r}; its "
+            f"decay map adds the input {out_node.decay_map().input!r}"
         )
     return out, out_node, into[0]
 
@@ -247,7 +253,7 @@ def _check_population(
             "an input node and an input edge into the population (train='gd')"
         )
     _membrane_constants(where, node, model.dt)  # checks the integrator
-    kappa = out_node.decay_map().kappa(model.dt).detach()
+    kappa = torch.as_tensor(out_node.decay_map().kappa(model.dt)).detach()
     if kappa.numel() > 1 and not bool((kappa == kappa.reshape(-1)[0]).all()):
         raise ValueError(
             f"{where}: the readout {out!r} must have one time constant for all its units "
@@ -356,7 +362,7 @@ def _population(
         beta_u = getattr(node, beta).detach().expand(n).to(dev, dtype)
         rho_u = torch.exp(-dt / getattr(node, tau).detach().expand(n).to(dev, dtype))
     surrogate = node.spike_fn.grad
-    kappa = float(plan.out_node.decay_map().kappa(dt).detach().reshape(-1)[0])
+    kappa = float(torch.as_tensor(plan.out_node.decay_map().kappa(dt)).reshape(-1)[0])
     return _Population(alpha_u, c_u, vth, inv_gap, v_rest, beta_u, rho_u, surrogate, kappa)
 
 
@@ -1705,11 +1711,12 @@ class EProp:
         loss before the update."""
         where = "EProp.step"
         model = self._model(where, model_or_net)
-        if self.optimizer is None:
-            self.optimizer = build_optimizer(self, self._params(model))
-        opt = self.optimizer
         plan = self.check_network(where, model)
+        opt = self.optimizer
+        if opt is None:
+            opt = build_optimizer(self, self._params(model))
         eta = self._readout_lr(where, plan, opt)  # checked before anything changes
+        self.optimizer = opt
         opt.zero_grad(set_to_none=True)
         loss = self.accumulate(model, inputs, targets, loss_mask)
         before = plan.out_lin.effective_weight().detach().clone()
@@ -1735,7 +1742,13 @@ class EProp:
         weight = plan.out_lin.weight
         for group in opt.param_groups:
             if any(p is weight for p in group["params"]):
-                return float(group["lr"])
+                eta = float(group["lr"])
+                if not eta * self.feedback_decay < 1.0:
+                    raise ValueError(
+                        f"{where}: lr * feedback_decay = {eta} * {self.feedback_decay} must be "
+                        "< 1 (the decay would change the sign of the weights)"
+                    )
+                return eta
         raise ValueError(
             f"{where}: feedback_decay={self.feedback_decay} scales the feedback matrix by "
             "the readout's learning rate, but the optimiser does not train the readout "
