@@ -784,7 +784,8 @@ class CompiledNetwork(nn.Module):
         echo-state and leaky-integrator reservoirs at batch 1, and echo-state reservoirs with
         dense weights at any batch, run in C as a whole; otherwise this loop runs, with C node
         steps and, for edges from spiking nodes, event-driven products (``EVENT``; shown with
-        ``event=True``).
+        ``event=True`` for every edge that can carry events, whereas a run takes them only
+        where batch x inputs x outputs reaches ``EVENT_MIN_MACS``: :meth:`explain` says which).
         """
         events = self.plan.event_edges if event else frozenset()
         return self._get_loop(external, tuple(record), events=events)[1]
