@@ -37,7 +37,7 @@ from .._checks import (
     keywords,
 )
 from ..edges import Linear
-from ..nodes import Context, Node
+from ..nodes import Context, Node, for_run
 from ..observers import Observer, Recording
 from ._plan import (
     Explanation,
@@ -51,7 +51,7 @@ from ._plan import (
     node_kernels,
 )
 from ._reservoir import final_state, reservoir_unusable, start_reservoir
-from ._source import AS_LOOP, LoopSource
+from ._source import AS_LOOP, LoopSource, run_source
 from ._stepping import StepProgram, StepState, step_program
 from .executor import Hook, HookSpec
 
@@ -769,10 +769,7 @@ class CompiledNetwork(nn.Module):
         key = (external, rec_dyn, hooked, single, events)
         if key not in self._loops:
             src = self._loop_source(external, rec_dyn, hooked, single, events)
-            namespace: dict[str, Any] = {"torch": torch, "EVENT": _native.event_addmm}
-            code = compile(src, f"<rnngraph loop {id(self):x}>", "exec")
-            exec(code, namespace)  # noqa: S102 - source generated above from the graph
-            self._loops[key] = (namespace["_loop"], src)
+            self._loops[key] = (run_source(src, f"<rnngraph loop {id(self):x}>", {}), src)
         return self._loops[key]
 
     def loop_source(
@@ -951,8 +948,7 @@ class CompiledNetwork(nn.Module):
             if v not in self.plan.de_nodes:
                 out.append(self.nodes[v].fn)
                 continue
-            built = self._node_kernel(v, ctx)[2]
-            out.append(built.per_run() if hasattr(built, "per_run") else built)
+            out.append(for_run(self._node_kernel(v, ctx)[2]))
         return out
 
     def _node_kernel(self, v: str, ctx: Context) -> tuple:

@@ -8,13 +8,25 @@ nodes, no host synchronisation inside it (see ``CompiledNetwork``).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
+import torch
 from torch import Tensor
 
+from .. import _native
 from ..nodes import DENode
 from ._plan import PlanEdge, Target
 
-__all__ = ["AS_LOOP", "LoopSource", "StepSource"]
+__all__ = ["AS_LOOP", "LoopSource", "StepSource", "run_source"]
+
+
+def run_source(src: str, label: str, constants: dict[str, Any]) -> Callable:
+    """The one function ``src`` defines (a loop or a step of :class:`LoopSource` or
+    :class:`StepSource`), executed with ``torch``, ``EVENT`` (the event-driven product)
+    and ``constants`` as its globals; ``label`` names it in tracebacks."""
+    namespace: dict[str, Any] = {"torch": torch, "EVENT": _native.event_addmm, **constants}
+    exec(compile(src, label, "exec"), namespace)  # noqa: S102 - source generated from a graph
+    return namespace[src[4 : src.index("(")]]  # "def <name>(...":  the one definition
 
 
 class LoopSource:
@@ -270,9 +282,9 @@ class StepSource(LoopSource):
             lines.append(f"    q{k} = N{k}.fn({acc})")
         for t, i in ((t, self.pre_id[id(t)]) for t in self.pre):
             lines.append(f"    P{i} = {self._projections(None, t.static)}")
-            for e in t.dynamic:  # the folded biases
-                j = self.eidx[e.key]
-                lines += [f"    b = E{j}.bias", "    if b is not None:", f"        P{i} = P{i} + b"]
+            for e in t.dynamic:  # the folded biases (an edge has one or not for good)
+                if e.module.bias is not None:
+                    lines.append(f"    P{i} = P{i} + E{self.eidx[e.key]}.bias")
         return lines
 
     def _projections(self, acc: str | None, edges: tuple[PlanEdge, ...]) -> str | None:

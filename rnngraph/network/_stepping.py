@@ -19,9 +19,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
-from .. import _native
-from ..nodes import Context
-from ._source import StepSource
+from ..nodes import Context, for_run
+from ._source import StepSource, run_source
 
 if TYPE_CHECKING:  # pragma: no cover
     from ._compiled import CompiledNetwork
@@ -92,8 +91,6 @@ def step_program(net: CompiledNetwork, key: tuple, issuer: tuple) -> StepProgram
     summed, live, written = source.bias, source.live, source.written
     shape, like = (batch, net.n_in), net._ref
     namespace: dict[str, Any] = {
-        "torch": torch,
-        "EVENT": _native.event_addmm,
         "STEPSTATE": StepState,
         "ISSUER": issuer,
         "BIAS_ROWS": lambda: net._bias_rows(summed, live, written),
@@ -104,8 +101,7 @@ def step_program(net: CompiledNetwork, key: tuple, issuer: tuple) -> StepProgram
     for v, i in source.idx.items():
         if v in net.plan.de_nodes:
             namespace[f"K{i}"] = _kernel(net, v, ctx)
-    code = compile(source.source(), f"<rnngraph step {id(net):x}>", "exec")
-    exec(code, namespace)  # noqa: S102 - source generated from the graph
+    advance = run_source(source.source(), f"<rnngraph step {id(net):x}>", namespace)
     return StepProgram(
         grad=grad,
         external=external,
@@ -114,7 +110,7 @@ def step_program(net: CompiledNetwork, key: tuple, issuer: tuple) -> StepProgram
         issuer=issuer,
         input_shape=torch.Size(shape),
         ctx=ctx,
-        advance=namespace["_step"],
+        advance=advance,
     )
 
 
@@ -128,7 +124,6 @@ def _kernel(net: CompiledNetwork, v: str, ctx: Context) -> Callable[[], Callable
         cached = held[0]
         if cached is None or not net.kernel_holds(node, cached):
             cached = held[0] = net._node_kernel(v, ctx)
-        built = cached[2]
-        return built.per_run() if hasattr(built, "per_run") else built
+        return for_run(cached[2])
 
     return kernel

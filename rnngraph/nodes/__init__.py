@@ -26,6 +26,7 @@ from ._kernels import (
     build_kernel,
     candidates,
     choose,
+    for_run,
     lif_structure,
     register_kernel,
 )
@@ -66,6 +67,7 @@ __all__ = [
     "affine_gain",
     "affine_step",
     "build_kernel",
+    "for_run",
     "candidates",
     "choose",
     "lif_structure",

@@ -817,15 +817,15 @@ class DENode(Node):
         derived from it and a kernel with its decay bound once may serve it), or ``None``."""
         return None
 
-    def plain_decay_map(self) -> tuple[DecayMap | None, str | None]:
-        """The declared decay map, when the model still has it and emits its variable as it
-        is (no output function, no output or event of its own), else ``None`` and why: what
-        the decay-map kernel and e-prop's readout read."""
-        dm, why = self.structure("decay_map")
-        why = why or self.plain_output()
+    def plain_structure(self, name: str) -> str | None:
+        """Why the kernels of the declared structure ``name`` (``"leaky_map"``,
+        ``"decay_map"``) cannot serve the model, or ``None``: the declaration must hold
+        (:meth:`structure`) and the model emit its variable as it is (no output function,
+        no output or event of its own). e-prop's readout asks the same of a decay map."""
+        why = self.structure(name)[1] or self.plain_output()
         if why is None and self.output_function is not None:
             why = "the output goes through an output function"
-        return (dm, None) if why is None else (None, why)
+        return why
 
     def window_map(self) -> WindowMap | None:
         """Optional structure of a discrete map: a :class:`WindowMap` (the state is a window

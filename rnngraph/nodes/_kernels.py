@@ -36,6 +36,7 @@ __all__ = [
     "build_kernel",
     "candidates",
     "choose",
+    "for_run",
     "lif_structure",
     "register_kernel",
 ]
@@ -69,6 +70,17 @@ class NodeKernel:
     usable: Callable[[DENode, Context], str | None]
     build: Callable[[DENode, float], Callable[..., tuple[Tensor, tuple]]]
     binds: bool = True
+
+
+def _per_run_only(make: Callable[[], Callable]) -> Callable:
+    """A built kernel that gives each run the step ``make()`` returns (``for_run``); it
+    cannot be called itself."""
+
+    def k(s: tuple, *i: Tensor) -> tuple[Tensor, tuple]:
+        raise AssertionError("call per_run() for each run")  # pragma: no cover
+
+    k.per_run = make
+    return k
 
 
 def _always(*_: Any) -> None:
@@ -259,16 +271,13 @@ def _lif_kernel(native: bool, adaptive: bool = False) -> Callable[[DENode, float
         if refractory:
             k = fast
         else:  # a fresh check of the first state per run (``per_run``)
-
-            def k(s: tuple, *i: Tensor) -> tuple[Tensor, tuple]:
-                raise AssertionError("call per_run() for each run")  # pragma: no cover
-
-            k.per_run = lambda: _select(
-                _first_state_holds(fast, lambda: torch_lif_step(c, subtract, True, adaptive)),
-                j,
-                len(node.input_names),
+            return _per_run_only(
+                lambda: _select(
+                    _first_state_holds(fast, lambda: torch_lif_step(c, subtract, True, adaptive)),
+                    j,
+                    len(node.input_names),
+                )
             )
-            return k
         return _select(k, j, len(node.input_names))
 
     return build
@@ -310,18 +319,11 @@ def _grad_lif(node: DENode, dt: float) -> Callable:
             v = _reset_to(v, z, rs, detach)
         return z, state(v, z, s.ref)
 
-    def k(s: tuple, *i: Tensor) -> tuple[Tensor, tuple]:
-        raise AssertionError("call per_run() for each run")  # pragma: no cover
-
-    k.per_run = lambda: _first_state_holds(fast, lambda: node.kernel(dt))
-    return k
+    return _per_run_only(lambda: _first_state_holds(fast, lambda: node.kernel(dt)))
 
 
 def _leaky_declared(node: DENode) -> str | None:
-    why = node.structure("leaky_map")[1] or node.plain_output()
-    if why is None and node.output_function is not None:
-        why = "the output goes through an output function"
-    return why
+    return node.plain_structure("leaky_map")
 
 
 def _leaky_tanh_declared(node: DENode) -> str | None:
@@ -367,7 +369,7 @@ def _torch_leaky_map(node: DENode, dt: float) -> Callable:
 
 
 def _decay_declared(node: DENode) -> str | None:
-    return node.plain_decay_map()[1]
+    return node.plain_structure("decay_map")
 
 
 def _decay_usable(node: DENode, ctx: Context) -> str | None:
@@ -392,11 +394,7 @@ def _torch_decay_map(node: DENode, dt: float) -> Callable:
 
         return k
 
-    def k(s: tuple, *i: Tensor) -> tuple[Tensor, tuple]:
-        raise AssertionError("call per_run() for each run")  # pragma: no cover
-
-    k.per_run = for_run
-    return k
+    return _per_run_only(for_run)
 
 
 def _generic(node: DENode, dt: float) -> Callable:
@@ -485,8 +483,13 @@ def build_kernel(name: str, node: DENode, dt: float) -> Callable[..., tuple[Tens
     why = kernel.declared(node)
     if why is not None:
         raise ValueError(f"build_kernel: kernel {name!r} cannot serve {type(node).__name__}: {why}")
-    k = kernel.build(node, dt)
-    return k.per_run() if hasattr(k, "per_run") else k
+    return for_run(kernel.build(node, dt))
+
+
+def for_run(built: Callable) -> Callable:
+    """The step a built kernel gives one run: ``built.per_run()`` for a kernel that checks
+    or computes something per run, else the kernel itself."""
+    return built.per_run() if hasattr(built, "per_run") else built
 
 
 def candidates(node: DENode) -> list[tuple[NodeKernel, str | None]]:

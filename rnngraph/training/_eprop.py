@@ -194,6 +194,11 @@ def _membrane_constants(where: str, node: Any, dt: float) -> tuple[Tensor, Tenso
 # ----------------------------------------------------------------------------------
 
 
+def _readout_kappa(out_node: DENode, dt: float) -> Tensor:
+    r"""The readout's decay per step :math:`\kappa`, from its decay map (detached)."""
+    return torch.as_tensor(out_node.decay_map().kappa(dt)).detach()
+
+
 def _readout_edge(where: str, model: Any) -> tuple[str, DENode, Any]:
     """The output node (a leaky readout), and the one edge into it."""
     out = model.output_node
@@ -201,7 +206,7 @@ def _readout_edge(where: str, model: Any) -> tuple[str, DENode, Any]:
     why = (
         f"it is a {type(out_node).__name__}"
         if not isinstance(out_node, DENode)
-        else out_node.plain_decay_map()[1]
+        else out_node.plain_structure("decay_map")
     )
     if why is not None:
         raise ValueError(
@@ -216,11 +221,11 @@ def _readout_edge(where: str, model: Any) -> tuple[str, DENode, Any]:
             f"{where}: e-prop needs exactly one edge into the readout {out!r} (from the "
             f"spiking population); it has {len(into)}"
         )
-    target = into[0].target_var or out_node.input_names[0]
-    if target != out_node.decay_map().input:
+    target, adds = into[0].target_var or out_node.input_names[0], out_node.decay_map().input
+    if target != adds:
         raise ValueError(
             f"{where}: the edge into the readout {out!r} feeds its input {target!r}; its "
-            f"decay map adds the input {out_node.decay_map().input!r}"
+            f"decay map adds the input {adds!r}"
         )
     return out, out_node, into[0]
 
@@ -253,7 +258,7 @@ def _check_population(
             "an input node and an input edge into the population (train='gd')"
         )
     _membrane_constants(where, node, model.dt)  # checks the integrator
-    kappa = torch.as_tensor(out_node.decay_map().kappa(model.dt)).detach()
+    kappa = _readout_kappa(out_node, model.dt)
     if kappa.numel() > 1 and not bool((kappa == kappa.reshape(-1)[0]).all()):
         raise ValueError(
             f"{where}: the readout {out!r} must have one time constant for all its units "
@@ -329,7 +334,8 @@ def _check_trainable(where: str, model: Any, rec: str, oe: Any, allowed: set[str
 class _Population:
     r"""The population's constants of one run, ``(N,)`` tensors on the run's device and
     in its dtype: :math:`\alpha` and :math:`c` of the membrane step, :math:`v_{th}`,
-    :math:`1 / (v_{th} - v_{reset})`, :math:`v_{rest}`, and for ALIF :math:`\beta` and
+    :math:`1 / (v_{th} - v_{reset})`, :math:`v_{rest}` and :math:`(1 - \alpha) v_{rest}`,
+    and for ALIF :math:`\beta` and
     :math:`\rho = e^{-dt/\tau_a}`; the surrogate :math:`\sigma'` and the readout's
     :math:`\kappa`."""
 
@@ -338,6 +344,7 @@ class _Population:
     v_th: Tensor
     inv_gap: Tensor
     v_rest: Tensor
+    u_rest: Tensor  # (1 - alpha) v_rest
     beta: Tensor | None  # ALIF
     rho: Tensor | None  # ALIF
     surrogate: Callable[[Tensor], Tensor]
@@ -362,8 +369,9 @@ def _population(
         beta_u = getattr(node, beta).detach().expand(n).to(dev, dtype)
         rho_u = torch.exp(-dt / getattr(node, tau).detach().expand(n).to(dev, dtype))
     surrogate = node.spike_fn.grad
-    kappa = float(torch.as_tensor(plan.out_node.decay_map().kappa(dt)).reshape(-1)[0])
-    return _Population(alpha_u, c_u, vth, inv_gap, v_rest, beta_u, rho_u, surrogate, kappa)
+    kappa = float(_readout_kappa(plan.out_node, dt).reshape(-1)[0])
+    u_rest = (1.0 - alpha_u) * v_rest
+    return _Population(alpha_u, c_u, vth, inv_gap, v_rest, u_rest, beta_u, rho_u, surrogate, kappa)
 
 
 @dataclass(frozen=True)
@@ -556,7 +564,7 @@ def _hidden_membrane(
     r"""The membrane a reset to a value hid where a unit spiked: the step's
     :math:`\alpha v(t-1) + (1 - \alpha) v_{rest} + c I(t)` (:math:`v(t-1)` for a held
     unit) there, the membrane ``v`` elsewhere."""
-    vp = pop.alpha * v_prev + (1.0 - pop.alpha) * pop.v_rest + pop.c * cur
+    vp = pop.alpha * v_prev + pop.u_rest + pop.c * cur
     if held is not None:
         vp = torch.where(held, v_prev, vp)
     return torch.where(z > 0, vp, v)
