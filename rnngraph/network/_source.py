@@ -225,13 +225,16 @@ class StepSource(LoopSource):
     the constants it reads are those of :meth:`constants` and, given by the caller,
     ``K<i>()`` (the checked kernel of the ``i``-th dynamic node, a DE node), ``Z<k>`` (the
     zero inputs), ``XZERO()`` (a zero input where the static nodes read one without external
-    input), ``BIAS_ROWS()``, ``STEPSTATE`` and ``ISSUER``."""
+    input), ``BIAS_ROWS()``, ``STEPSTATE`` (made by ``NEWSTATE`` and filled by ``FILL``,
+    ``dict``'s own methods, which leave the state trusted) and ``ISSUER``."""
 
     at = ""
 
     def __init__(self, net, external: bool, single: bool, events: frozenset[str]) -> None:
         super().__init__(net, external, (), (), single, events)
         self.static_id = {v: k for k, v in enumerate(self.plan.static)}
+        layout = net._weight_layout(self.events, self.written)
+        self._layout = {e.key: how for e, how in layout}
 
     def source(self) -> str:
         lines = ["def _step(X, state):"]
@@ -247,7 +250,8 @@ class StepSource(LoopSource):
         y = f"q{self.static_id[out]}" if out in self.static_id else self.shown[out]
         lines += [
             f"    flat = ({flat},)" if flat else "    flat = ()",
-            "    new = STEPSTATE(zip(KEYS, flat))",
+            "    new = NEWSTATE(STEPSTATE)",
+            "    FILL(new, zip(KEYS, flat))",
             "    new._issuer = ISSUER",
             f"    return {y}, new",
         ]
@@ -256,9 +260,11 @@ class StepSource(LoopSource):
     def constants(self) -> dict:
         """The structural constants the source reads: edge modules ``E<j>`` (by the plan's
         edge order), dynamic node modules ``M<i>``, static ones ``N<k>`` and their input
-        columns ``C<k>``, state classes ``STATE<i>`` and the state keys ``KEYS``."""
+        columns ``C<k>``, state classes ``STATE<i>``, the state keys ``KEYS`` and
+        ``LINEAR`` (``torch.nn.functional.linear``)."""
         net, plan = self.net, self.plan
         out: dict = {f"E{j}": e.module for j, e in enumerate(plan.edges)}
+        out["LINEAR"] = torch.nn.functional.linear
         out.update({f"M{i}": net.nodes[v] for v, i in self.idx.items()})
         out.update({f"STATE{self.idx[v]}": net.nodes[v].State for v in plan.de_nodes})
         for v, k in self.static_id.items():
@@ -293,14 +299,23 @@ class StepSource(LoopSource):
             acc = term if acc is None else f"{acc} + {term}"
         return acc
 
+    def _product(self, acc: str | None, e: PlanEdge) -> str:
+        """As the loop's, but a dense product with the transposed weights is
+        ``linear(source, W, acc)``: the same ``addmm`` without a transposed view made at
+        every step."""
+        if self._layout[e.key] != "transposed":
+            return super()._product(acc, e)
+        args = f"{self._source_expr(e)}, W{self.eidx[e.key]}"
+        return f"LINEAR({args})" if acc is None else f"LINEAR({args}, {acc})"
+
     def _weight_lines(self) -> list[str]:
-        """The dynamic edges' current weights as the loop multiplies them, the biases not
-        folded, and the kernels."""
-        net = self.net
-        lines = [
-            f"    W{j} = AS{j}(E{j}.effective_weight())"
-            for j in (self.eidx[e.key] for e, _ in net._weight_layout(self.events, self.written))
-        ]
+        """The dynamic edges' current weights as the step multiplies them (see
+        :meth:`_product`), the biases not folded, and the kernels."""
+        lines = []
+        for key, how in self._layout.items():
+            j = self.eidx[key]
+            read = f"E{j}.effective_weight()"
+            lines.append(f"    W{j} = " + (read if how == "transposed" else f"AS{j}({read})"))
         if self.bias or self.live:
             names = [f"B{i}" for i in range(len(self.bias) + len(self.live))]
             lines.append(f"    {', '.join(names)}, = BIAS_ROWS()")

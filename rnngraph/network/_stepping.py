@@ -92,6 +92,8 @@ def step_program(net: CompiledNetwork, key: tuple, issuer: tuple) -> StepProgram
     shape, like = (batch, net.n_in), net._ref
     namespace: dict[str, Any] = {
         "STEPSTATE": StepState,
+        "NEWSTATE": dict.__new__,
+        "FILL": dict.update,
         "ISSUER": issuer,
         "BIAS_ROWS": lambda: net._bias_rows(summed, live, written),
         "XZERO": lambda: like.new_zeros(shape),
@@ -119,10 +121,11 @@ def _kernel(net: CompiledNetwork, v: str, ctx: Context) -> Callable[[], Callable
     taken from the network's cache once and checked at every step against the node's
     options and parameter values (built again when they changed)."""
     node, held = net.nodes[v], [None]
+    options, unchanged = node.kernel_options, type(net).kernel_values_hold
 
     def kernel() -> Callable:
-        cached = held[0]
-        if cached is None or not net.kernel_holds(node, cached):
+        cached = held[0]  # kernel_holds, written out: asked at every step
+        if cached is None or options() != cached[0][3] or not unchanged(node, cached):
             cached = held[0] = net._node_kernel(v, ctx)
         return for_run(cached[2])
 
