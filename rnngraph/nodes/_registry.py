@@ -12,7 +12,7 @@ from ._synapse import DoubleExpSynapse, ExpSynapse
 
 __all__ = ["MODELS", "register_model", "make_model"]
 
-#: Model constructors by name (RectiPy's template paths: ``rnngraph.compat.rectipy``).
+#: Model constructors by name (RectiPy's template paths: ``rnngraph.compat._dialect``).
 MODELS: dict[str, Any] = {
     "leaky_tanh": LeakyTanh,
     "leaky_integrator": LeakyIntegrator,
