@@ -354,3 +354,74 @@ def test_every_documented_network_method_takes_rectipys_arguments():
         assert method is not None, f"Network.{name} is missing"
         ours = [p for p in inspect.signature(method).parameters if p != "self"]
         assert ours == params, f"Network.{name}: {ours} != {params}"
+
+
+def test_reset_checks_every_value_before_it_changes_anything():
+    net = rectipy.Network(dt=0.1)
+    for label in ("a", "b"):
+        net.add_diffeq_node(
+            label, LI, weights=np.eye(3), source_var="tanh_op/r", target_var="li_op/r_in",
+            input_var="li_op/I_ext", output_var="li_op/v",
+        )  # fmt: skip
+    net.add_edge("a", "b", weights=np.eye(3))
+    net.run(np.ones((5, 1)), verbose=False)
+    before = net.state
+    with pytest.raises(ValueError, match=r"Network.reset: b.v takes a scalar or 3 values"):
+        net.reset({"a": {"v": 7.0}, "b": {"v": np.zeros(2)}})
+    with pytest.raises(ValueError, match="no state variable"):
+        net.reset({"a": {"li_op/tau": 1.0}})
+    for node, values in net.state.items():
+        for var, v in values.items():
+            assert torch.equal(v, before[node][var]), (node, var)
+    net.reset({"a": {"li_op/v": 5.0}})  # RectiPy's op/var name
+    assert net.get_var("a", "v").tolist() == [5.0] * 3
+    assert net.get_var("b", "v").tolist() == [0.0] * 3
+
+
+def test_fit_rls_checks_the_targets_before_it_runs():
+    net, _ = li_network(n=4)
+    net.add_func_node("out", 1, "identity")
+    net.add_edge("rnn", "out", train="rls")
+    assert net.get_edge("rnn", "out").weights.abs().sum() == 0  # RectiPy's RLS: zeros
+    before = net.state
+    with pytest.raises(ValueError, match=r"targets must be T x 1"):
+        net.fit_rls(np.zeros((10, 1)), np.zeros((10, 2)), verbose=False)
+    assert all(torch.equal(v, before["rnn"][k]) for k, v in net.state["rnn"].items())
+
+
+def test_combinations_rectipy_cannot_run_are_refused():
+    net, _ = li_network(n=3)
+    net.add_func_node("a", 3, "identity")
+    net.add_func_node("b", 3, "identity")
+    net.add_edge("rnn", "a")
+    net.add_edge("rnn", "b")
+    net.add_func_node("out", 3, "identity")
+    net.add_edge("a", "out")
+    net.add_edge("b", "out")
+    with pytest.raises(ValueError, match="one input edge per node"):
+        net.run(np.zeros((3, 1)), verbose=False)
+    with pytest.raises(TypeError, match="RLS edge takes no mask"):
+        net.add_edge("out", "rnn", train="rls", mask=np.ones((3, 3)))
+    with pytest.raises(ValueError, match="same input"):
+        rectipy.Network(0.1).add_diffeq_node(
+            "x", LI, weights=np.eye(2), source_var="tanh_op/r", target_var="li_op/I_ext",
+            input_var="li_op/I_ext", output_var="li_op/v",
+        )  # fmt: skip
+
+
+def test_a_template_constant_named_as_a_model_argument_is_refused(tmp_path):
+    (tmp_path / "m.yaml").write_text(
+        'op: {base: OperatorTemplate, equations: "v\' = -v/dt + I", variables: '
+        "{v: output(0.0), dt: 2.0, I: input(0.0)}}\nn: {base: NodeTemplate, operators: [op]}"
+    )
+    with pytest.raises(ValueError, match=r"constant\(s\) \['dt'\] clash"):
+        pyrates.template_model(f"{tmp_path}/m/n")
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [("10**400", "gives"), ("1/0", "gives"), ("+".join(["v"] * 5000), "nested too deeply")],
+)
+def test_an_expression_that_cannot_be_computed_is_refused_when_read(text, match):
+    with pytest.raises(ValueError, match=match):
+        parse_expression("w", text)

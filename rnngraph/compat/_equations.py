@@ -73,12 +73,14 @@ def parse_expression(where: str, text: str) -> Expression:
     """The expression ``text`` (see the module docstring for what it may contain)."""
     if not isinstance(text, str) or not text.strip():
         raise ValueError(f"{where}: expected an expression as a non-empty string, got {text!r}")
+    names: set[str] = set()
     try:
         tree = ast.parse(text.strip().replace("^", "**"), mode="eval")
+        evaluate = _build(where, text, tree.body, names)
     except SyntaxError as e:
         raise ValueError(f"{where}: cannot read {text!r} as an expression ({e.msg})") from None
-    names: set[str] = set()
-    evaluate = _build(where, text, tree.body, names)
+    except RecursionError:
+        raise ValueError(f"{where}: {text[:60]!r}... is nested too deeply") from None
     return Expression(text, frozenset(names), evaluate)
 
 
@@ -122,6 +124,12 @@ def _build(where: str, text: str, node: ast.AST, names: set[str]) -> Callable[[E
     if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
         op = _BINARY[type(node.op)]
         a, b = _build(where, text, node.left, names), _build(where, text, node.right, names)
+        if isinstance(node.left, ast.Constant) and isinstance(node.right, ast.Constant):
+            try:  # numbers alone: computed once, here
+                value = float(op(a({}), b({})))
+            except (OverflowError, ZeroDivisionError) as e:
+                raise ValueError(f"{where}: {text!r}: {ast.unparse(node)} gives {e}") from None
+            return lambda env: value
         return lambda env: op(a(env), b(env))
     if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
         op, a = _UNARY[type(node.op)], _build(where, text, node.operand, names)

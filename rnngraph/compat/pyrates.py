@@ -299,26 +299,39 @@ class Structure:
 
 
 def _keys(template: NodeTemplate) -> dict[tuple[str, str], str]:
-    """Each operator variable's key: inputs join the variable of that name another operator
-    defines; names defined apart by several operators are qualified."""
+    """Each operator variable's key. As PyRates links them, an input joins the variable of
+    its name that one other operator declares ``output(...)``; any other input stays an
+    input of its own. Names several operators define apart are qualified
+    (``<operator>__<name>``), as is an input that shares its name with a variable it does
+    not join."""
     defined: dict[str, list[str]] = {}
+    outputs: dict[str, list[str]] = {}
     for op in template.operators:
         for name, var in op.variables.items():
             if var.kind != "input":
                 defined.setdefault(name, []).append(op.name)
+            if var.output:
+                outputs.setdefault(name, []).append(op.name)
+
+    def own(op: str, name: str) -> str:
+        return name if len(defined.get(name, [])) <= 1 else f"{op}__{name}"
+
     alias = {}
     for op in template.operators:
         for name, var in op.variables.items():
-            owners = defined.get(name, [])
-            if var.kind == "input" and len(owners) == 1:
-                alias[(op.name, name)] = name  # linked to the one operator defining it
-            elif var.kind == "input" and owners:
+            if var.kind != "input":
+                alias[(op.name, name)] = own(op.name, name)
+                continue
+            owners = [o for o in outputs.get(name, []) if o != op.name]
+            if len(owners) > 1:
                 raise ValueError(
                     f"{template.path!r}: input {op.name}/{name} could be any of "
                     f"{[f'{o}/{name}' for o in owners]}"
                 )
+            if owners:
+                alias[(op.name, name)] = own(owners[0], name)  # linked to that output
             else:
-                alias[(op.name, name)] = name if len(owners) <= 1 else f"{op.name}__{name}"
+                alias[(op.name, name)] = f"{op.name}__{name}" if name in defined else name
     return alias
 
 
@@ -529,7 +542,10 @@ class TemplateModel(DENode):
     def _env(self, s: tuple, i: tuple | None) -> dict[str, Any]:
         """Every quantity of the template at state ``s`` and inputs ``i`` (``None``: no
         inputs, for the output)."""
-        env: dict[str, Any] = {k: getattr(self, k) for k in self.template.constants}
+        tables = self._buffers, self._parameters  # faster than Module.__getattr__, per step
+        env: dict[str, Any] = {
+            k: tables[0][k] if k in tables[0] else tables[1][k] for k in self.template.constants
+        }
         env.update(zip(self.state_vars, s, strict=True))
         if i is not None:
             env.update(zip(self.input_names, i, strict=True))
@@ -581,6 +597,8 @@ class TemplateModel(DENode):
 
 
 _MODELS: dict[tuple, type[TemplateModel]] = {}
+#: the model's own constructor arguments, which a template constant may not be named
+_ARGUMENTS = frozenset({"n", "integrator", "train", "init", "dt", "weights"})
 
 
 def template_model(
@@ -612,6 +630,12 @@ def template_model(
     spec = read_template(template, where) if isinstance(template, str) else template
     structure = _structure(spec)
     key = _output_key(where, spec, structure, output)
+    taken = [k for k in structure.constants if k in _ARGUMENTS or hasattr(TemplateModel, k)]
+    if taken:
+        raise ValueError(
+            f"{where}: {spec.path!r}: the constant(s) {taken} clash with the model's own "
+            f"arguments or attributes ({sorted(_ARGUMENTS)}, torch.nn.Module's); rename them"
+        )
     inputs = structure.inputs
     if spike is not None:
         inputs, spike = _check_rule(where, structure, spike)

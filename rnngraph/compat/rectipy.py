@@ -27,6 +27,8 @@ says so. rnngraph's own :class:`rnngraph.Network` keeps rnngraph's semantics (RE
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -218,8 +220,8 @@ class Edge(torch.nn.Module):
 def _edge_weights(where: str, weights: Any, n_in: int, n_out: int) -> Tensor:
     """The weights as the edge multiplies them: RectiPy takes ``(n_in, n_out)`` transposed
     (checked first, so a square matrix is always transposed), else ``(n_out, n_in)``."""
-    if weights is None:
-        return torch.randn(n_out, n_in, dtype=_F64)  # RectiPy's draw, from torch's generator
+    if weights is None:  # RectiPy's draw, from torch's generator, oriented as given ones
+        weights = torch.randn(n_out, n_in, dtype=_F64)
     w = _float64(where, "the weights", weights)
     if w.dim() == 2 and w.shape[0] == n_in and w.shape[1] == n_out:
         return w.T.clone()
@@ -287,11 +289,15 @@ class Network:
 
     @property
     def state(self) -> dict[str, dict[str, Tensor]]:
-        """Each differential-equation node's state variables (copies), by node."""
+        """Each differential-equation node's state variables (copies), by node and variable
+        (RectiPy gives one flat vector per node; :meth:`reset` takes either's values by
+        variable name). A spiking node's are those its last step began from, as in
+        RectiPy."""
         out: dict[str, dict[str, Tensor]] = {}
         for key, v in self._held.items():
             node, _, var = key.partition(".")
-            out.setdefault(node, {})[var] = v[0].detach().clone()
+            shown = self._shown.get(key, v)  # a spiking node's: as its last step began
+            out.setdefault(node, {})[var] = shown[0].detach().clone()
         return out
 
     def get_node(self, node: str) -> Any:
@@ -399,7 +405,9 @@ class Network:
             raise ValueError(
                 f"{where}: input_var {args['input_var']!r} is not an input of {node!r}"
             )
-        values, init = _node_vars(where, st, kwargs.get("node_vars") or {}, op)
+        if coupling is not None and cls.coupling.target == st.key(where, q(args["input_var"])):
+            raise ValueError(f"{where}: input_var and target_var name the same input")
+        values, init = _node_vars(where, st, kwargs.get("node_vars") or {}, op, n)
         # PyRates gives every unit its own copy of each constant (trained one by one)
         values = {k: torch.broadcast_to(torch.as_tensor(values.get(k, d), dtype=_F64), (n,))
                   for k, d in st.constants.items()}  # fmt: skip
@@ -461,6 +469,8 @@ class Network:
         if train not in (None, "gd", "rls"):
             raise ValueError(f"{where}: train must be None, 'gd' or 'rls', got {train!r}")
         extra = _edge_options(where, train, kwargs, n_in, n_out)
+        if weights is None and train == "rls":  # RectiPy's RLS edge starts from zeros
+            weights = torch.zeros(n_out, n_in, dtype=_F64)
         edge = Edge(n_in, n_out, _edge_weights(where, weights, n_in, n_out), train, **extra)
         if train == "rls":
             self._rls = (source, target)
@@ -505,6 +515,12 @@ class Network:
             setattr(self, f"_{'in' if kind == 'input' else 'out'}_node", ends[0])
         if any(nx.simple_cycles(self.graph)):
             raise ValueError("Network.compile: the graph has a cycle (RectiPy's is a chain)")
+        joins = [n for n in self.graph.nodes if self.graph.in_degree(n) > 1]
+        if joins:  # RectiPy's forward pass fails there (it sums the inputs as scalars)
+            raise ValueError(
+                f"Network.compile: node(s) {joins} receive several edges; RectiPy's forward "
+                f"pass takes one input edge per node"
+            )
 
     def _network(self, width: int) -> _rg.Network:
         """The rnngraph network of this graph for inputs of ``width`` channels (made again
@@ -606,7 +622,7 @@ class Network:
             obs = Observer(self.dt, record_loss=kwargs.pop("record_loss", False), **kwargs)
         elif kwargs:
             raise TypeError(f"{where}: obs= and {sorted(kwargs)} given together")
-        ss, cut = _positive(where, "sampling_steps", sampling_steps), int(cutoff)
+        ss, cut = _positive(where, "sampling_steps", sampling_steps), _first(where, cutoff)
         names = self._record_names(where, obs)
         outs, values = [], {k: [] for k in names}
         for start in range(0, steps, _positive(where, "truncate_steps", truncate)):
@@ -656,8 +672,8 @@ class Network:
                     f"{where}: RectiPy's spiking nodes drop a state value set this way (the "
                     f"next step starts from their own copy); set it with reset(state=...)"
                 )
-            cur = self._held[f"{node}.{key}"]
-            self._held[f"{node}.{key}"] = torch.broadcast_to(new, cur.shape).clone()
+            name = f"{node}.{key}"
+            self._held[name] = _fitted(where, name, new, self._held[name])
             self._restart(node)
             return
         if key == "weights":
@@ -680,28 +696,36 @@ class Network:
 
     def reset(self, state: dict | None = None) -> None:
         """Set every state variable to 0 (RectiPy's reset; not to the initial values), or to
-        ``state`` (``{node: {var: value}}``, as :attr:`state` gives it) where given."""
+        ``state`` (``{node: {var: value}}``, as :attr:`state` gives it; ``var`` or
+        ``op/var``) where given. Every value is checked before anything changes."""
         where = "Network.reset"
         state = dict(state or {})
         unknown = [n for n in state if n not in self.graph]
         if unknown:
             raise KeyError(f"{where}: no node(s) {unknown}")
+        new: dict[str, Tensor] = {}
         for node, data in self.graph.nodes(data=True):
             model = data["node"]
             if not isinstance(model, TemplateModel):
+                if node in state:
+                    raise ValueError(f"{where}: {node!r} is a function node; it has no state")
                 continue
             given = state.get(node, {})
             if not isinstance(given, dict):
                 raise TypeError(f"{where}: state[{node!r}] must map variables to values")
+            keys = {"y_old" if v == "y_old" else model.template.key(where, v): v for v in given}
+            stray = [v for k, v in keys.items() if k not in model.state_vars]
+            if stray:
+                raise ValueError(f"{where}: {node!r} has no state variable(s) {stray}")
             for v in model.state_vars:
-                cur = self._held[f"{node}.{v}"]
-                val = given.get(v, 0.0)
-                self._held[f"{node}.{v}"] = torch.broadcast_to(
-                    _float64(where, f"{node}/{v}", val).to(cur.device), cur.shape
-                ).clone()
-            if "y_old" not in given:
-                self._restart(node)
+                name = f"{node}.{v}"
+                value = given[keys[v]] if v in keys else 0.0
+                new[name] = _fitted(where, name, value, self._held[name])
+        self._held.update(new)
         self._shown = {}
+        for node, data in self.graph.nodes(data=True):  # what each node emits next
+            if isinstance(data["node"], TemplateModel):
+                self._restart(node)
 
     def detach(self, requires_grad: bool = True, detach_params: bool = False) -> None:
         """Cut the state from the autograd graph; the detached state requires gradients
@@ -746,7 +770,8 @@ class Network:
         where = "Network.fit_ridge"
         y = self._targets(where, targets, inputs)
         every = _positive(where, "sampling_steps", sampling_steps)
-        records = sum(1 for s in range(int(kwargs.get("cutoff", 0)), y.shape[0]) if s % every == 0)
+        first = _first(where, kwargs.get("cutoff", 0))
+        records = sum(1 for s in range(first, y.shape[0]) if s % every == 0)
         if records != y.shape[0]:  # checked before the run changes the state
             raise ValueError(
                 f"{where}: {records} records (sampling_steps={sampling_steps}) for "
@@ -782,9 +807,9 @@ class Network:
         after every ``update_steps`` steps on the loss of their outputs, the state cut from
         the graph after it; every ``sampling_steps``-th step recorded with the latest loss.
         A list of arrays: one update per array (an epoch, its outputs recorded as
-        :meth:`run` records them), each epoch from the state the training began with; the
-        observer saves ``"epoch_loss"`` and ``"epochs"``. ``retain_graph`` and ``closure``
-        go to ``backward`` and the optimiser's ``step``."""
+        :meth:`run` records them), each epoch from the state the training began with; it
+        returns the last epoch's recording with ``"epoch_loss"`` and ``"epochs"`` saved.
+        ``retain_graph`` and ``closure`` go to ``backward`` and the optimiser's ``step``."""
         where = "Network.fit_bptt"
         error_kwargs = {k: kwargs.pop(k) for k in ("retain_graph",) if k in kwargs}
         step_kwargs = {k: kwargs.pop(k) for k in ("closure",) if k in kwargs}
@@ -861,9 +886,10 @@ class Network:
         start, losses = self.state, []
         for x, y in zip(inputs, targets, strict=True):
             with torch.enable_grad():
-                rec = self.run(x, sampling_steps=sampling_steps, verbose=False, enable_grad=True)
-            losses.append(update(torch.stack(rec["out"]), _float64(where, "targets", y)))
+                obs = self.run(x, sampling_steps=sampling_steps, verbose=False, enable_grad=True)
+            losses.append(update(torch.stack(obs["out"]), _float64(where, "targets", y)))
             self.reset(start)
+        # RectiPy returns the last epoch's recording, with the losses saved on it
         obs.save("epoch_loss", losses)
         obs.save("epochs", np.arange(len(inputs)))
         return obs
@@ -890,6 +916,11 @@ class Network:
         window = _positive(where, "update_steps", update_steps)
         source, target = self._rls
         edge, loss = self.get_edge(source, target), 0.0
+        if y.dim() != 2 or y.shape[1] != edge.n_out:
+            raise ValueError(
+                f"{where}: targets must be T x {edge.n_out} (the RLS edge's outputs), got "
+                f"{tuple(y.shape)}"
+            )
         net = self._network(x.shape[1])
         names = [source, target]
         for a in range(0, x.shape[0], window):
@@ -971,26 +1002,45 @@ def _spike_rule(where: str, args: dict, kwargs: dict, q) -> SpikeRule | None:
     return SpikeRule(q(spike_var), q(reset_var), peak, low, slope)
 
 
-def _node_vars(where: str, st, node_vars: dict, op: str | None) -> tuple[dict, dict]:
-    """RectiPy's ``node_vars`` split into constants and initial values, by key."""
+def _node_vars(where: str, st, node_vars: dict, op: str | None, n: int) -> tuple[dict, dict]:
+    """RectiPy's ``node_vars`` split into constants and initial values, by key: ``all/op/var``
+    (or ``op/var``, or ``var`` with ``op=``) for every unit, ``n<i>/op/var`` for unit ``i``
+    (PyRates' names of the units)."""
     if not isinstance(node_vars, dict):
         raise TypeError(f"{where}: node_vars must be a dict, got {type(node_vars).__name__}")
     values, init = {}, {}
     for name, value in node_vars.items():
         full = f"all/{op}/{name}" if op is not None and "/" not in name else name
+        parts, unit = full.split("/"), None
+        if len(parts) == 3 and parts[0] != "all":
+            m = re.fullmatch(r"n(\d+)", parts[0])
+            if m is None or int(m.group(1)) >= n:
+                raise ValueError(
+                    f"{where}: node_vars[{name!r}]: no unit {parts[0]!r} (n0..n{n - 1})"
+                )
+            unit = int(m.group(1))
         key = st.key(where, full)
-        arr = _float64(where, f"node_vars[{name!r}]", value)
         if key in st.constants:
-            values[key] = arr
+            target, default = values, st.constants[key]
         elif key in st.states:
-            init[key] = arr
+            target, default = init, st.states[key]
         else:
             raise ValueError(f"{where}: node_vars[{name!r}]: an input cannot be set")
+        arr = _float64(where, f"node_vars[{name!r}]", value)
+        if unit is not None:
+            if arr.numel() != 1:
+                raise ValueError(f"{where}: node_vars[{name!r}] sets one unit: give one value")
+            before = torch.as_tensor(target.get(key, default), dtype=_F64)
+            arr, one = torch.broadcast_to(before, (n,)).clone(), float(arr)
+            arr[unit] = one
+        target[key] = arr
     return values, init
 
 
 def _edge_options(where: str, train: str | None, kwargs: dict, n_in: int, n_out: int) -> dict:
     extra: dict[str, Any] = {}
+    if "mask" in kwargs and train == "rls":
+        raise TypeError(f"{where}: RectiPy's RLS edge takes no mask")
     if "mask" in kwargs:
         mask = _edge_weights(where, kwargs.pop("mask"), n_in, n_out)
         extra["mask"] = mask
@@ -1007,6 +1057,24 @@ def _edge_options(where: str, train: str | None, kwargs: dict, n_in: int, n_out:
             f"of RectiPy's memory edges are not); mask=, and beta=/alpha= for RLS, are"
         )
     return extra
+
+
+def _fitted(where: str, name: str, value: Any, like: Tensor) -> Tensor:
+    """``value`` as a state entry shaped as ``like`` (a scalar or one value per unit)."""
+    t = _float64(where, f"the value of {name}", value).to(like.device)
+    try:
+        return torch.broadcast_to(t, like.shape).clone()
+    except RuntimeError:
+        raise ValueError(
+            f"{where}: {name} takes a scalar or {like.shape[-1]} values, got shape {tuple(t.shape)}"
+        ) from None
+
+
+def _first(where: str, cutoff: Any) -> int:
+    """The first step RectiPy records from ``cutoff`` (``step >= cutoff``: any number)."""
+    if isinstance(cutoff, bool) or not isinstance(cutoff, int | float | np.integer | np.floating):
+        raise TypeError(f"{where}: cutoff must be a number, got {cutoff!r}")
+    return max(0, math.ceil(cutoff))
 
 
 def _positive(where: str, name: str, value: Any) -> int:
