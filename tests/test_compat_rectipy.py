@@ -325,9 +325,11 @@ def test_a_spiking_nodes_state_is_not_set_by_set_var():
 # ---- RectiPy's documented signatures --------------------------------------------------------
 
 
-def _documented_methods(text: str) -> dict[str, list[str]]:
-    """Method name -> parameter names, from the ``Network`` section of the API page."""
-    section = text[text.index("class rectipy.network.Network(") :]
+def _documented_methods(text: str, cls: str) -> dict[str, list[str]]:
+    """Method name -> parameter names, from the section of class ``cls`` of the API page."""
+    start = text.index(f"class rectipy.network.{cls}(")
+    later = [i for i in (text.find("class rectipy.network.", start + 1),) if i > 0]
+    section = text[start : later[0] if later else None]
     out = {}
     for line in section.splitlines():
         m = re.match(r"^([a-z_]+)\((.*)\)", line)
@@ -346,14 +348,15 @@ def _documented_methods(text: str) -> dict[str, list[str]]:
 
 
 @pytest.mark.skipif(not SEED.exists(), reason="the seed documents (../shared/seeds) are absent")
-def test_every_documented_network_method_takes_rectipys_arguments():
-    documented = _documented_methods(SEED.read_text())
-    assert len(documented) >= 20
+@pytest.mark.parametrize("cls, least", [("Network", 20), ("FeedbackNetwork", 5)])
+def test_every_documented_network_method_takes_rectipys_arguments(cls: str, least: int):
+    documented = _documented_methods(SEED.read_text(), cls)
+    assert len(documented) >= least
     for name, params in documented.items():
-        method = getattr(rectipy.Network, name, None)
-        assert method is not None, f"Network.{name} is missing"
+        method = getattr(getattr(rectipy, cls), name, None)
+        assert method is not None, f"{cls}.{name} is missing"
         ours = [p for p in inspect.signature(method).parameters if p != "self"]
-        assert ours == params, f"Network.{name}: {ours} != {params}"
+        assert ours == params, f"{cls}.{name}: {ours} != {params}"
 
 
 def test_reset_checks_every_value_before_it_changes_anything():
@@ -425,3 +428,39 @@ def test_a_template_constant_named_as_a_model_argument_is_refused(tmp_path):
 def test_an_expression_that_cannot_be_computed_is_refused_when_read(text, match):
     with pytest.raises(ValueError, match=match):
         parse_expression("w", text)
+
+
+def test_a_feedback_edge_reads_the_later_populations_state_of_the_step_before():
+    """FeedbackNetwork: b (after a in the forward pass) feeds a back what it held after
+    the previous step; at step 0, its initial state."""
+    net = rectipy.FeedbackNetwork(dt=0.1)
+    for label, n in (("a", 3), ("b", 2)):
+        net.add_diffeq_node(
+            label, LI, weights=np.zeros((n, n)), source_var="tanh_op/r",
+            target_var="li_op/r_in", input_var="li_op/I_ext", output_var="li_op/v",
+            node_vars={"all/li_op/v": np.arange(n) + 1.0, "all/li_op/tau": 1.0},
+        )  # fmt: skip
+    F = np.arange(6.0).reshape(3, 2)
+    net.add_edge("a", "b", weights=np.ones((2, 3)))
+    net.add_edge("b", "a", weights=F, feedback=True)
+    obs = net.run(np.zeros((3, 1)), record_vars=[("a", "v", False), ("b", "v", False)],
+                  verbose=False)  # fmt: skip
+    a, b = obs.to_numpy(("a", "v")), obs.to_numpy(("b", "v"))
+    a0, b0 = np.arange(3) + 1.0, np.arange(2) + 1.0
+    np.testing.assert_allclose(a[0], a0 + 0.1 * (-a0 + F @ b0), rtol=0, atol=1e-15)
+    np.testing.assert_allclose(a[1], a[0] + 0.1 * (-a[0] + F @ b[0]), rtol=0, atol=1e-15)
+
+
+def test_feedback_edges_rectipy_cannot_run_are_refused():
+    net = rectipy.FeedbackNetwork(dt=0.1)
+    net.add_func_node("inp", 3, "identity")
+    net.add_diffeq_node(
+        "a", LI, weights=np.zeros((3, 3)), source_var="tanh_op/r", target_var="li_op/r_in",
+        input_var="li_op/I_ext", output_var="li_op/v",
+    )  # fmt: skip
+    net.add_edge("inp", "a")
+    with pytest.raises(ValueError, match="function node's"):
+        net.add_edge("inp", "a", feedback=True)
+    with pytest.raises(ValueError, match="by RLS"):
+        net.add_edge("a", "a", feedback=True, train="rls")
+    assert net.graph.number_of_edges() == 1

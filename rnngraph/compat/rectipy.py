@@ -44,6 +44,7 @@ from .pyrates import Coupling, SpikeRule, TemplateModel, read_template, template
 
 __all__ = [
     "TEMPLATES",
+    "FeedbackNetwork",
     "Network",
     "Observer",
     "input_connections",
@@ -504,8 +505,9 @@ class Network:
     def compile(self) -> None:
         """Find the input node (the one without incoming edges) and the output node (the one
         without outgoing edges); there must be exactly one of each."""
-        for kind, degree in (("input", self.graph.in_degree), ("output", self.graph.out_degree)):
-            ends = [n for n in self.graph.nodes if degree(n) == 0]
+        g = self._forward_graph()
+        for kind, degree in (("input", g.in_degree), ("output", g.out_degree)):
+            ends = [n for n in g.nodes if degree(n) == 0]
             if len(ends) != 1:
                 raise ValueError(
                     f"Network.compile: unable to identify the {kind} node of the Network; "
@@ -513,14 +515,18 @@ class Network:
                     f"{ends} (exactly one must exist)"
                 )
             setattr(self, f"_{'in' if kind == 'input' else 'out'}_node", ends[0])
-        if any(nx.simple_cycles(self.graph)):
+        if any(nx.simple_cycles(g)):
             raise ValueError("Network.compile: the graph has a cycle (RectiPy's is a chain)")
-        joins = [n for n in self.graph.nodes if self.graph.in_degree(n) > 1]
+        joins = [n for n in g.nodes if g.in_degree(n) > 1]
         if joins:  # RectiPy's forward pass fails there (it sums the inputs as scalars)
             raise ValueError(
                 f"Network.compile: node(s) {joins} receive several edges; RectiPy's forward "
                 f"pass takes one input edge per node"
             )
+
+    def _forward_graph(self) -> nx.DiGraph:
+        """The graph of the forward pass (here: all of it)."""
+        return self.graph
 
     def _network(self, width: int) -> _rg.Network:
         """The rnngraph network of this graph for inputs of ``width`` channels (made again
@@ -550,10 +556,20 @@ class Network:
         for u, v, data in self.graph.edges(data=True):
             e, target = data["edge"], self[v]["node"]
             key = target.input_key if isinstance(target, DENode) else None
-            made = net.add_edge(u, v, e.weights.detach(), mask=e.mask, target_var=key)
+            made = net.add_edge(
+                u, v, e.weights.detach(), mask=e.mask, target_var=key, **self._reading(u, v)
+            )
             made.weight = e.weights  # the same tensor: training either trains both
         self._built = (width, net)
         return net
+
+    def _reading(self, source: str, target: str) -> dict:
+        """How the rnngraph edge ``source -> target`` reads its source (here: the output)."""
+        return {}
+
+    def _lines(self) -> dict[str, Tensor]:
+        """The delay lines a run starts from, derived from the nodes' state (here: none)."""
+        return {}
 
     def _inputs(self, where: str, inputs: Any) -> Tensor:
         x = _float64(where, "inputs", inputs).to(self.device)
@@ -575,7 +591,8 @@ class Network:
         shown = [k for k in self._held if k.partition(".")[0] in self._spiking()]
         record = list(dict.fromkeys(names + shown))
         before = dict(self._held)
-        rec = net.run(x, state=before, record=record or None, enable_grad=grad, verbose=verbose)
+        rec = net.run(x, state={**before, **self._lines()}, record=record or None,
+                      enable_grad=grad, verbose=verbose)  # fmt: skip
         self._held = {k: v for k, v in rec.state.items() if k in self._held}
         values = {k: rec[k] for k in record}
         for k in shown:
@@ -927,7 +944,8 @@ class Network:
             for b, e in ((a, a + 1), (a + 1, min(a + window, x.shape[0]))):
                 if b >= e:
                     continue
-                rec = net.run(x[b:e], state=dict(self._held), record=names, enable_grad=False)
+                start = {**self._held, **self._lines()}
+                rec = net.run(x[b:e], state=start, record=names, enable_grad=False)
                 self._held = {k: v for k, v in rec.state.items() if k in self._held}
                 if b == a:
                     edge.update(rec[source][0], y[a], rec[target][0])
@@ -963,6 +981,79 @@ class Network:
         y = _float64(where, "targets", targets).to(self.device)
         obs = self.run(inputs, sampling_steps=sampling_steps, verbose=verbose, **kwargs)
         return obs, fn(torch.stack(obs["out"]), y).item()
+
+
+class FeedbackNetwork(Network):
+    """RectiPy 0.12's ``FeedbackNetwork(dt, device)``: edges added with ``feedback=True``
+    stay out of the forward pass. Such an edge, from a differential-equation node, brings
+    its target ``W`` times the source's output variable as RectiPy's node holds it when the
+    target is computed: after this step's update where the source comes earlier in the
+    forward pass, else before it; a spiking source holds the state its latest step began
+    from. At most one feedback edge may enter a node (RectiPy fails on more)."""
+
+    def add_edge(
+        self,
+        source: str,
+        target: str,
+        weights: Any = None,
+        train: str | None = None,
+        feedback: bool = False,
+        dtype: torch.dtype = torch.float64,
+        edge_attrs: dict | None = None,
+        **kwargs: Any,
+    ) -> Edge:
+        """:meth:`Network.add_edge`, with ``feedback`` (see the class docstring)."""
+        where = f"FeedbackNetwork.add_edge({source!r}, {target!r})"
+        if feedback:
+            if not isinstance(self._node_data(where, source)["node"], TemplateModel):
+                raise ValueError(
+                    f"{where}: a feedback edge reads a differential-equation node's output "
+                    f"variable; RectiPy fails on a function node's"
+                )
+            if train == "rls":
+                raise ValueError(f"{where}: RectiPy trains no feedback edge by RLS")
+        attrs = {**(edge_attrs or {}), "feedback": bool(feedback)}
+        return super().add_edge(source, target, weights, train, dtype, attrs, **kwargs)
+
+    def _forward_graph(self) -> nx.DiGraph:
+        g = nx.DiGraph()
+        g.add_nodes_from(self.graph.nodes)
+        g.add_edges_from((u, v) for u, v, d in self.graph.edges(data=True) if not d.get("feedback"))
+        return g
+
+    def compile(self) -> None:
+        super().compile()
+        fed = [v for v in self.graph.nodes if len(self._feedback_into(v)) > 1]
+        if fed:
+            raise ValueError(
+                f"FeedbackNetwork.compile: node(s) {fed} receive several feedback edges"
+            )
+
+    def _feedback_into(self, v: str) -> list[str]:
+        return [u for u, _, d in self.graph.in_edges(v, data=True) if d.get("feedback")]
+
+    def _delay(self, source: str, target: str) -> int:
+        """Steps between the source's update and what the target reads of it (see above)."""
+        order = list(nx.topological_sort(self._forward_graph()))
+        later = order.index(source) >= order.index(target)
+        return int(later) + int(self[source]["node"].spike_rule is not None)
+
+    def _reading(self, source: str, target: str) -> dict:
+        if not self.graph[source][target].get("feedback"):
+            return {}
+        d = self._delay(source, target)
+        return {"source_var": self[source]["node"].output_key, "delay": d, "feedback": d > 0}
+
+    def _lines(self) -> dict[str, Tensor]:
+        lines = {}
+        for u, v, data in self.graph.edges(data=True):
+            if not data.get("feedback"):
+                continue
+            name = f"{u}.{self[u]['node'].output_key}"
+            now = self._held[name]  # the state after the latest step; before it: shown
+            for k in range(1, self._delay(u, v) + 1):
+                lines[f"{u}->{v}@{k}"] = now if k == 1 else self._shown.get(name, now)
+        return lines
 
 
 def _check_precision(where: str, kwargs: dict) -> None:
