@@ -47,7 +47,15 @@ import numpy as np
 import scipy.sparse as sp
 from reservoirpy.datasets import lorenz, mackey_glass
 from reservoirpy.nodes import ES2N, LMS, NVAR, RLS, Input, IPReservoir, Reservoir, Ridge
-from reservoirpy.observables import memory_capacity
+from reservoirpy.observables import (
+    effective_spectral_radius,
+    memory_capacity,
+    mse,
+    nrmse,
+    rmse,
+    rsquare,
+    spectral_radius,
+)
 
 
 def main(task: str, src: str, dst: str) -> None:
@@ -61,6 +69,14 @@ def main(task: str, src: str, dst: str) -> None:
         return
     if task == "nvar":
         nvar_task(d, dst)
+        return
+    if task == "observables":
+        y, p = d["y"], d["p"]
+        np.savez(
+            dst, sr=spectral_radius(d["W"]), esr=effective_spectral_radius(d["W"], float(d["lr"])),
+            mse=mse(y, p), rmse=rmse(y, p), rsquare=rsquare(y, p),
+            **{f"nrmse_{n}": nrmse(y, p, norm=n) for n in ("minmax", "var", "mean", "q1q3")},
+        )  # fmt: skip
         return
     if task == "classify":
         classify_task(d, dst)
@@ -99,6 +115,19 @@ def main(task: str, src: str, dst: str) -> None:
         return
     if task == "states":
         np.savez(dst, states=res.run(d["u"]))
+        return
+    if task == "two_readouts":
+        res_ = Reservoir(W=sp.csr_matrix(d["W"]), Win=d["Win"], bias=0.0, lr=float(d["lr"]))
+        r1, r2 = (
+            Ridge(ridge=float(d["alpha"]), name="r1"),
+            Ridge(ridge=float(d["alpha"]), name="r2"),
+        )
+        model = res_ >> [r1, r2]
+        model.fit(d["x"], {"r1": d["y1"], "r2": d["y2"]}, warmup=int(d["warmup"]))
+        pred = model.run(d["x_test"])
+        np.savez(
+            dst, p1=pred["r1"], p2=pred["r2"], W1=np.asarray(r1.Wout).T, W2=np.asarray(r2.Wout).T
+        )
         return
     if task == "two_inputs":
         readout = Ridge(ridge=float(d["alpha"]))

@@ -339,3 +339,43 @@ def test_two_input_nodes_fed_from_a_dict_equal_reservoirpys(tmp_path):
     pred = net.run({"u": xu[1800:], "v": xv[1800:]}).output.numpy()
     assert rg.metrics.nrmse(y[1800:], pred) < 5e-2  # a fitted readout, not a trivial one
     np.testing.assert_allclose(pred, theirs, rtol=0, atol=2e-9)
+
+
+def test_observables_equal_reservoirpys(tmp_path):
+    """The README's rows for reservoirpy.observables: spectral radius, effective spectral
+    radius, mse, rmse, rsquare and nrmse with each of reservoirpy's norms (its default
+    "minmax" is rnngraph's "range")."""
+    g = np.random.default_rng(9)
+    W = g.normal(0, 1 / np.sqrt(80), (80, 80))
+    y = g.normal(0, 1, (300, 2)).cumsum(0)
+    p = y + g.normal(0, 0.3, y.shape)
+    theirs = peer("observables", tmp_path, W=W, y=y, p=p)  # lr=LR
+    m = rg.metrics
+    ours = {
+        "sr": rg.edges.spectral_radius(W), "esr": rg.edges.effective_spectral_radius(W, LR),
+        "mse": m.mse(y, p), "rmse": m.rmse(y, p), "rsquare": m.rsquare(y, p),
+        "nrmse_minmax": m.nrmse(y, p, norm="range"),
+        **{f"nrmse_{n}": m.nrmse(y, p, norm=n) for n in ("var", "mean", "q1q3")},
+    }  # fmt: skip
+    assert 0.5 < ours["sr"] < 1.5 and ours["rsquare"] > 0.5
+    for k, v in ours.items():
+        np.testing.assert_allclose(float(v), float(theirs[k]), rtol=1e-10, err_msg=k)
+
+
+def test_two_readouts_fitted_from_a_dict_equal_reservoirpys(tmp_path):
+    """``reservoir >> [readout1, readout2]`` fitted on a dict of targets, on both sides."""
+    s = mackey_glass(1601)
+    x, y1, y2 = s[:-1], s[1:], s[:-1] ** 2
+    net, w = esn(150, 1, 1.1, seed=10)
+    net.add_func_node("r1", 1)
+    net.add_func_node("r2", 1)
+    net.add_edge("res", "r1", weights=np.zeros((1, 150)), bias=True)
+    net.add_edge("res", "r2", weights=np.zeros((1, 150)), bias=True)
+    net.compile(output_node="r1")  # two readouts: the network's output is one of them
+    data = {"x": x[:1200], "y1": y1[:1200], "y2": y2[:1200], "x_test": x[1200:]}
+    theirs = peer("two_readouts", tmp_path, alpha=1e-6, warmup=100, **data, **w)
+    net.fit_ridge(x[:1200], {"r1": y1[:1200], "r2": y2[:1200]}, alpha=1e-6, washout=100)
+    rec = net.run(x[1200:], record=["r1", "r2"])
+    assert rg.metrics.nrmse(y1[1200:], rec["r1"].numpy()) < 5e-2
+    np.testing.assert_allclose(rec["r1"].numpy(), theirs["p1"], rtol=0, atol=2e-9)
+    np.testing.assert_allclose(rec["r2"].numpy(), theirs["p2"], rtol=0, atol=2e-9)
