@@ -129,6 +129,17 @@ def main(task: str, src: str, dst: str) -> None:
             dst, p1=pred["r1"], p2=pred["r2"], W1=np.asarray(r1.Wout).T, W2=np.asarray(r2.Wout).T
         )
         return
+    if task == "skip_lists":
+        res_ = Reservoir(W=sp.csr_matrix(d["W"]), Win=d["Win"], bias=0.0, lr=float(d["lr"]))
+        data, readout = Input(), Ridge(ridge=float(d["alpha"]))
+        model = [data >> res_, data] >> readout
+        lengths, test_lengths = d["lengths"], d["test_lengths"]
+        xs, ys = _split(d["x"], lengths), _split(d["y"], lengths)
+        model.fit(xs, ys, warmup=int(d["warmup"]))
+        res_.reset()  # each test sequence from the state held at the call: zeros
+        pred = model.run(_split(d["x_test"], test_lengths))
+        np.savez(dst, pred=np.concatenate(pred), Wout=np.asarray(readout.Wout).T)
+        return
     if task == "two_inputs":
         readout = Ridge(ridge=float(d["alpha"]))
         model = [Input(name="u"), Input(name="v")] >> res >> readout

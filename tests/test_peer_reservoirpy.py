@@ -379,3 +379,24 @@ def test_two_readouts_fitted_from_a_dict_equal_reservoirpys(tmp_path):
     assert rg.metrics.nrmse(y1[1200:], rec["r1"].numpy()) < 5e-2
     np.testing.assert_allclose(rec["r1"].numpy(), theirs["p1"], rtol=0, atol=2e-9)
     np.testing.assert_allclose(rec["r2"].numpy(), theirs["p2"], rtol=0, atol=2e-9)
+
+
+def test_a_skip_edge_fitted_on_a_list_of_sequences_equals_reservoirpys(tmp_path):
+    """``[source >> reservoir, source] >> readout`` fitted on a list of sequences of their
+    own lengths, each from the initial state; the test sequences likewise."""
+    g = np.random.default_rng(11)
+    lengths, test_lengths = np.array([140, 90, 170, 120]), np.array([80, 110])
+    x = g.uniform(-1, 1, (lengths.sum(), 2))
+    y = np.stack([np.roll(x[:, 0], 3), x[:, 1] * x[:, 0]], axis=1)
+    x_test = g.uniform(-1, 1, (test_lengths.sum(), 2))
+    net, w = esn(120, 2, 0.9, seed=11)
+    net.add_func_node("readout", 2)
+    net.add_edge("res", "readout", weights=np.zeros((2, 120)), bias=True)
+    net.add_edge("in", "readout", weights=np.zeros((2, 2)))
+    args = dict(alpha=1e-6, warmup=10, lengths=lengths, test_lengths=test_lengths)
+    theirs = peer("skip_lists", tmp_path, x=x, y=y, x_test=x_test, **args, **w)
+    split = np.cumsum(lengths)[:-1]
+    xs, ys = np.split(x, split), np.split(y, split)
+    net.fit_ridge(xs, ys, edge=[("res", "readout"), ("in", "readout")], alpha=1e-6, washout=10)
+    pred = net.run(np.split(x_test, np.cumsum(test_lengths)[:-1])).cat().numpy()
+    np.testing.assert_allclose(pred, theirs["pred"], rtol=0, atol=2e-9)
