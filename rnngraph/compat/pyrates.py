@@ -590,6 +590,21 @@ class TemplateModel(DENode):
             return getattr(s, self.output_key)
         return self._env(s, None)[self.output_key]
 
+    @property
+    def parameter_names(self) -> list[str]:
+        """The constants and inputs by PyRates' ``op/var`` names (RectiPy's nodes list
+        these, with PyRates' own internal names besides), and ``weights`` if coupled."""
+        names = [f"{op}/{v}" for (op, v), k in self.template.alias.items()
+                 if k in self.template.constants or k in self.input_names]  # fmt: skip
+        return names + (["weights"] if self.coupling is not None else [])
+
+    @property
+    def variable_names(self) -> list[str]:
+        """The state variables by PyRates' ``op/var`` names."""
+        return [
+            f"{op}/{v}" for (op, v), k in self.template.alias.items() if k in self.template.states
+        ]
+
     def output(self, s: tuple) -> Tensor:
         """The variable ``output_key`` (a state variable, or an algebraic one computed from
         the state), as it is after the step, or as it was before it (``before=True``)."""

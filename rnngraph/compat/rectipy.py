@@ -255,7 +255,7 @@ class Network:
         self._shown: dict[str, Tensor] = {}  # what get_var shows of a spiking node (see run)
         self._in_node: str | None = None
         self._out_node: str | None = None
-        self._built: tuple | None = None  # (structure key, input width, rnngraph network)
+        self._built: tuple | None = None  # (input width, rnngraph network, its compiled model)
 
     # ---- graph access (RectiPy's) --------------------------------------------------------
 
@@ -417,6 +417,7 @@ class Network:
             n, train=train, init=init, dt=self.dt if spike else None, weights=weights, **values
         )
         model.input_key = st.key(where, q(args["input_var"]))
+        model.train_order = train  # RectiPy yields its parameters in train_params' order
         return model, n
 
     def add_node(
@@ -531,9 +532,9 @@ class Network:
     def _network(self, width: int) -> _rg.Network:
         """The rnngraph network of this graph for inputs of ``width`` channels (made again
         after any change of the graph), sharing this graph's node modules and weights."""
-        self.compile()
-        if self._built is not None and self._built[0] == width:
+        if self._built is not None and self._built[0] == width:  # every change unsets it
             return self._built[1]
+        self.compile()
         net = _rg.Network(dt=self.dt, device=self.device, dtype=_F64)
         for label, data in self.graph.nodes(data=True):
             net.add_node(label, data["node"])
@@ -560,7 +561,7 @@ class Network:
                 u, v, e.weights.detach(), mask=e.mask, target_var=key, **self._reading(u, v)
             )
             made.weight = e.weights  # the same tensor: training either trains both
-        self._built = (width, net)
+        self._built = (width, net, net.compile())
         return net
 
     def _reading(self, source: str, target: str) -> dict:
@@ -591,6 +592,12 @@ class Network:
         shown = [k for k in self._held if k.partition(".")[0] in self._spiking()]
         record = list(dict.fromkeys(names + shown))
         before = dict(self._held)
+        if x.shape[0] == 1 and not names and not verbose:  # forward(): one step, step()'s
+            with torch.set_grad_enabled(grad):
+                y, new = self._built[2].step(x, {**before, **self._lines()})
+            self._held = {k: new[k] for k in self._held}
+            self._shown.update({k: before[k] for k in shown})
+            return y, {}
         rec = net.run(x, state={**before, **self._lines()}, record=record or None,
                       enable_grad=grad, verbose=verbose)  # fmt: skip
         self._held = {k: v for k, v in rec.state.items() if k in self._held}
@@ -655,8 +662,9 @@ class Network:
 
     def forward(self, x: Any) -> Tensor:
         """One step on the input ``x`` (``m`` values): the output node's output."""
-        out, _ = self._simulate(self._inputs("Network.forward", torch.as_tensor(x)[None]), [],
-                                torch.is_grad_enabled())  # fmt: skip
+        x = torch.as_tensor(x)
+        x = x.reshape(1, -1) if x.dim() <= 1 else x  # one step's m values (a scalar: m = 1)
+        out, _ = self._simulate(self._inputs("Network.forward", x), [], torch.is_grad_enabled())
         return out[0]
 
     # ---- variables, state ------------------------------------------------------------------
@@ -757,12 +765,11 @@ class Network:
         }
 
     def parameters(self, recurse: bool = True) -> Iterator[Tensor]:
-        """The trained tensors: each node's ``train_params`` and the ``"gd"`` edges'
-        weights."""
+        """The trained tensors: each node's ``train_params`` (in their order) and the
+        ``"gd"`` edges' weights."""
         for _, data in self.graph.nodes(data=True):
-            for p in data["node"].parameters(recurse):
-                if p.requires_grad:
-                    yield p
+            for key in getattr(data["node"], "train_order", ()):
+                yield getattr(data["node"], key)
         for _, _, data in self.graph.edges(data=True):
             if data["edge"].train_mode == "gd":
                 yield data["edge"].weights
