@@ -461,6 +461,23 @@ def test_feedback_edges_rectipy_cannot_run_are_refused():
     net.add_edge("inp", "a")
     with pytest.raises(ValueError, match="function node's"):
         net.add_edge("inp", "a", feedback=True)
-    with pytest.raises(ValueError, match="by RLS"):
+    with pytest.raises(ValueError, match="RLS training of a feedback edge"):
         net.add_edge("a", "a", feedback=True, train="rls")
     assert net.graph.number_of_edges() == 1
+
+
+def test_a_node_added_under_a_used_label_forgets_the_old_nodes_shown_state():
+    """A spiking node shows its pre-step state; a rate node replacing it shows its own."""
+    net = rectipy.Network(dt=1e-3)
+    net.add_diffeq_node(
+        "q", QIF, weights=np.ones((3, 3)), source_var="s", target_var="s_in",
+        input_var="I_ext", output_var="s", spike_var="spike", reset_var="v", op="qif_op",
+    )  # fmt: skip
+    net.run(np.ones((20, 3)), verbose=False)
+    net.pop_node("q")
+    net.add_diffeq_node(
+        "q", LI, weights=np.eye(3), source_var="tanh_op/r", target_var="li_op/r_in",
+        input_var="li_op/I_ext", output_var="li_op/v", node_vars={"all/li_op/v": [1, 2, 3]},
+    )  # fmt: skip
+    assert net.get_var("q", "v").tolist() == [1.0, 2.0, 3.0]
+    assert net.state["q"]["v"].tolist() == [1.0, 2.0, 3.0]

@@ -3,7 +3,7 @@ line changed and gives RectiPy's numbers.
 
     from rnngraph.compat.rectipy import Network, input_connections, random_connectivity
 
-Everything RectiPy computes, computed as RectiPy computes it (float64):
+What RectiPy computes, computed as RectiPy computes it (float64), in particular:
 
 * a differential-equation node is a population of units of a PyRates node template (read
   by :mod:`rnngraph.compat.pyrates`; RectiPy's own ``neuron_model_templates`` ship with
@@ -350,9 +350,9 @@ class Network:
         model, n = self._template_population(where, node, locals(), kwargs)
         self.graph.add_node(label, node=model, node_type="diff_eq", n_in=n, n_out=n)
         s = model.init_state(1, dtype=_F64)
-        for k in list(self._held):
-            if k.partition(".")[0] == label:
-                del self._held[k]
+        for table in (self._held, self._shown):  # a node of this label before: forgotten
+            for k in [k for k in table if k.partition(".")[0] == label]:
+                del table[k]
         self._held.update({f"{label}.{v}": x for v, x in zip(model.state_vars, s, strict=True)})
         self._built = None
         return model
@@ -487,6 +487,7 @@ class Network:
         data = self.get_node(node)
         self.graph.remove_node(node)
         self._held = {k: v for k, v in self._held.items() if k.partition(".")[0] != node}
+        self._shown = {k: v for k, v in self._shown.items() if k.partition(".")[0] != node}
         self._built = None
         return data
 
@@ -1018,9 +1019,24 @@ class FeedbackNetwork(Network):
                     f"variable; RectiPy fails on a function node's"
                 )
             if train == "rls":
-                raise ValueError(f"{where}: RectiPy trains no feedback edge by RLS")
+                raise ValueError(f"{where}: RLS training of a feedback edge is not reproduced")
         attrs = {**(edge_attrs or {}), "feedback": bool(feedback)}
         return super().add_edge(source, target, weights, train, dtype, attrs, **kwargs)
+
+    def parameters(self, recurse: bool = True) -> Iterator[Tensor]:
+        """As RectiPy's: the forward graph's nodes' and edges' trained tensors, then the
+        feedback graph's, so a node on a feedback edge yields its ``train_params`` twice
+        (and an optimiser built on them steps them twice per update, as in RectiPy)."""
+        fwd = [(u, v) for u, v, d in self.graph.edges(data=True) if not d.get("feedback")]
+        fb = [(u, v) for u, v, d in self.graph.edges(data=True) if d.get("feedback")]
+        for edges in (fwd, fb):
+            touched = {n for e in edges for n in e}
+            for n in (n for n in self.graph.nodes if n in touched):
+                for key in getattr(self[n]["node"], "train_order", ()):
+                    yield getattr(self[n]["node"], key)
+            for u, v in edges:
+                if self.graph[u][v]["edge"].train_mode == "gd":
+                    yield self.graph[u][v]["edge"].weights
 
     def _forward_graph(self) -> nx.DiGraph:
         g = nx.DiGraph()

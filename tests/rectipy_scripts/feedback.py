@@ -59,4 +59,25 @@ out["spike_out"] = obs.to_numpy("out")
 out["spike_qv"] = obs.to_numpy(("q", "qif_op/v"))
 out["spike_rv"] = obs.to_numpy(("r", "li_op/v"))
 out["spikes"] = np.sum(out["spike_qv"] == -100.0, axis=0)
+# BPTT of a population's time constants and of its feedback edge (RectiPy yields the
+# parameters of a node on a feedback edge twice: an optimiser steps them twice per update)
+net = FeedbackNetwork(dt=1e-2)
+net.add_func_node("inp", 2, activation_function="identity")
+li(net, "c", 4)
+net.get_node("c")  # noqa: B018 - as a script would look at it
+net.pop_node("c")
+net.add_diffeq_node(
+    "c", LI, weights=np.random.randn(4, 4) * 0.5, source_var="tanh_op/r",
+    target_var="li_op/r_in", input_var="li_op/I_ext", output_var="li_op/v",
+    train_params=["li_op/tau"], node_vars={"all/li_op/tau": 0.5},
+)  # fmt: skip
+net.add_func_node("out", 2, activation_function="identity")
+net.add_edge("inp", "c", weights=np.random.randn(4, 2))
+net.add_edge("c", "out", weights=np.random.randn(2, 4))
+net.add_edge("c", "c", weights=np.random.randn(4, 4) * 0.1, train="gd", feedback=True)
+y = np.random.randn(200, 2) * 0.3
+trained = net.fit_bptt(x, y, update_steps=50, lr=0.05, verbose=False)
+out["bptt_loss"] = np.asarray(trained["loss"])
+out["bptt_tau"] = net.get_var("c", "li_op/tau").detach().numpy()
+out["bptt_fb"] = net.get_edge("c", "c").weights.detach().numpy()
 np.savez(sys.argv[1], time_s=time.perf_counter() - T0, **out)
