@@ -482,8 +482,8 @@ class TemplateModel(DENode):
     Notes
     -----
     A model made with ``before=True`` emits, at each step, its output variable as it was
-    when the step began (RectiPy's nodes return ``y_old``): it keeps that value in the extra
-    state variable ``y_old``, initially the output of the initial state.
+    when the step began (RectiPy's nodes return ``y_old``): the event of each step sets the
+    extra state variable ``y_old`` to it (its held value is never read).
     """
 
     template: ClassVar[Structure]
@@ -511,9 +511,6 @@ class TemplateModel(DENode):
         self.check_train()
         self._set_weights(where, weights, train_weights)
         self._set_dt(where, dt)
-        if self.before:  # the output of the initial state
-            start = self.init_state(self.init_batch or 1, dtype=torch.float64)
-            self.set_init("y_old", self.value(start).detach())
 
     def _set_weights(self, where: str, weights: Any, train: bool) -> None:
         if self.coupling is None:

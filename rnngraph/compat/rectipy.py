@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import networkx as nx
 import numpy as np
@@ -198,11 +198,8 @@ class Edge(torch.nn.Module):
             self.P = extra["alpha"] * torch.eye(n_in, dtype=_F64)
             self.loss = 0.0
 
-    def effective(self) -> Tensor:
-        return self.weights if self.mask is None else self.weights * self.mask
-
     def forward(self, x: Tensor) -> Tensor:
-        return self.effective() @ x
+        return (self.weights if self.mask is None else self.weights * self.mask) @ x
 
     def update(self, x: Tensor, y: Tensor, y_hat: Tensor) -> None:
         r"""RectiPy's RLS step from source output ``x``, target ``y`` and prediction
@@ -234,6 +231,18 @@ def _edge_weights(where: str, weights: Any, n_in: int, n_out: int) -> Tensor:
     return w.clone()
 
 
+class _Built(NamedTuple):
+    """The rnngraph network of a graph for one input width, made once per change of the
+    graph: its compiled model, how each edge reads its source, and the state entries of
+    the spiking nodes (shown as their steps began)."""
+
+    width: int
+    net: _rg.Network
+    model: Any
+    readings: dict[tuple[str, str], dict]
+    spiking: tuple[str, ...]
+
+
 class Network:
     """RectiPy 0.12's ``Network(dt, device)``: nodes and edges in a networkx graph,
     compiled into a forward pass from its one input node to its one output node.
@@ -255,7 +264,8 @@ class Network:
         self._shown: dict[str, Tensor] = {}  # what get_var shows of a spiking node (see run)
         self._in_node: str | None = None
         self._out_node: str | None = None
-        self._built: tuple | None = None  # (input width, rnngraph network, its compiled model)
+        self._built: _Built | None = None  # unset by every change of the graph
+        self._rls: tuple[str, str] | None = None  # the edge added with train="rls"
 
     # ---- graph access (RectiPy's) --------------------------------------------------------
 
@@ -297,6 +307,8 @@ class Network:
         out: dict[str, dict[str, Tensor]] = {}
         for key, v in self._held.items():
             node, _, var = key.partition(".")
+            if var == "y_old":  # the output a step began with: set anew by every step
+                continue
             shown = self._shown.get(key, v)  # a spiking node's: as its last step began
             out.setdefault(node, {})[var] = shown[0].detach().clone()
         return out
@@ -533,8 +545,8 @@ class Network:
     def _network(self, width: int) -> _rg.Network:
         """The rnngraph network of this graph for inputs of ``width`` channels (made again
         after any change of the graph), sharing this graph's node modules and weights."""
-        if self._built is not None and self._built[0] == width:  # every change unsets it
-            return self._built[1]
+        if self._built is not None and self._built.width == width:
+            return self._built.net
         self.compile()
         net = _rg.Network(dt=self.dt, device=self.device, dtype=_F64)
         for label, data in self.graph.nodes(data=True):
@@ -555,14 +567,21 @@ class Network:
                 f"Network.run: inputs have {width} channels; the input node "
                 f"{self._in_node!r} has {first['n_in']} units"
             )
+        readings = {}
         for u, v, data in self.graph.edges(data=True):
             e, target = data["edge"], self[v]["node"]
             key = target.input_key if isinstance(target, DENode) else None
-            made = net.add_edge(
-                u, v, e.weights.detach(), mask=e.mask, target_var=key, **self._reading(u, v)
-            )
+            readings[u, v] = self._reading(u, v)
+            made = net.add_edge(u, v, e.weights.detach(), mask=e.mask, target_var=key,
+                                **readings[u, v])  # fmt: skip
             made.weight = e.weights  # the same tensor: training either trains both
-        self._built = (width, net, net.compile())
+        spiking = tuple(
+            f"{n}.{var}"
+            for n, d in self.graph.nodes(data=True)
+            if getattr(d["node"], "spike_rule", None) is not None
+            for var in d["node"].state_vars
+        )
+        self._built = _Built(width, net, net.compile(), readings, spiking)
         return net
 
     def _reading(self, source: str, target: str) -> dict:
@@ -590,12 +609,12 @@ class Network:
         A spiking node shows its variables as they were when each step began (RectiPy's
         spiking nodes keep their new state apart from the ``y`` that ``get_var`` reads)."""
         net = self._network(x.shape[1])
-        shown = [k for k in self._held if k.partition(".")[0] in self._spiking()]
+        shown = list(self._built.spiking)
         record = list(dict.fromkeys(names + shown))
         before = dict(self._held)
         if x.shape[0] == 1 and not names and not verbose:  # forward(): one step, step()'s
             with torch.set_grad_enabled(grad):
-                y, new = self._built[2].step(x, {**before, **self._lines()})
+                y, new = self._built.model.step(x, {**before, **self._lines()})
             self._held = {k: new[k] for k in self._held}
             self._shown.update({k: before[k] for k in shown})
             return y, {}
@@ -607,9 +626,6 @@ class Network:
             values[k] = torch.cat([before[k], values[k][:-1]])
             self._shown[k] = values[k][-1:]
         return rec.output, values
-
-    def _spiking(self) -> set[str]:
-        return {n for n, d in self.graph.nodes(data=True) if getattr(d["node"], "spike_rule", None)}
 
     def _record_names(self, where: str, obs: Observer) -> list[str]:
         names = []
@@ -700,7 +716,6 @@ class Network:
                 )
             name = f"{node}.{key}"
             self._held[name] = _fitted(where, name, new, self._held[name])
-            self._restart(node)
             return
         if key == "weights":
             if new.shape != model.weights.shape:
@@ -713,12 +728,6 @@ class Network:
         with torch.no_grad():
             p = getattr(model, key)  # one value per unit (PyRates'), stays so
             p.copy_(torch.broadcast_to(checked.to(p), p.shape))
-
-    def _restart(self, node: str) -> None:
-        """The output ``node`` emits next: that of its current state (RectiPy's ``y_old``)."""
-        model = self.get_node(node)
-        s = model.State(*(self._held[f"{node}.{v}"] for v in model.state_vars))
-        self._held[f"{node}.y_old"] = model.value(s).detach().clone()
 
     def reset(self, state: dict | None = None) -> None:
         """Set every state variable to 0 (RectiPy's reset; not to the initial values), or to
@@ -739,7 +748,7 @@ class Network:
             given = state.get(node, {})
             if not isinstance(given, dict):
                 raise TypeError(f"{where}: state[{node!r}] must map variables to values")
-            keys = {"y_old" if v == "y_old" else model.template.key(where, v): v for v in given}
+            keys = {model.template.key(where, v): v for v in given}
             stray = [v for k, v in keys.items() if k not in model.state_vars]
             if stray:
                 raise ValueError(f"{where}: {node!r} has no state variable(s) {stray}")
@@ -749,9 +758,6 @@ class Network:
                 new[name] = _fitted(where, name, value, self._held[name])
         self._held.update(new)
         self._shown = {}
-        for node, data in self.graph.nodes(data=True):  # what each node emits next
-            if isinstance(data["node"], TemplateModel):
-                self._restart(node)
 
     def detach(self, requires_grad: bool = True, detach_params: bool = False) -> None:
         """Cut the state from the autograd graph; the detached state requires gradients
@@ -795,8 +801,7 @@ class Network:
         where = "Network.fit_ridge"
         y = self._targets(where, targets, inputs)
         every = _positive(where, "sampling_steps", sampling_steps)
-        first = _first(where, kwargs.get("cutoff", 0))
-        records = sum(1 for s in range(first, y.shape[0]) if s % every == 0)
+        records = len(_recorded(y.shape[0], every, _first(where, kwargs.get("cutoff", 0))))
         if records != y.shape[0]:  # checked before the run changes the state
             raise ValueError(
                 f"{where}: {records} records (sampling_steps={sampling_steps}) for "
@@ -934,7 +939,7 @@ class Network:
         recorded with the latest loss :math:`|y - \hat y|^2`."""
         where = "Network.fit_rls"
         obs = self._observer(where, kwargs, record_loss=True)
-        if getattr(self, "_rls", None) is None or not self.graph.has_edge(*self._rls):
+        if self._rls is None or not self.graph.has_edge(*self._rls):
             raise ValueError(f"{where}: no edge was added with train='rls'")
         x, y = self._inputs(where, inputs), self._targets(where, targets, inputs)
         every = _positive(where, "sampling_steps", sampling_steps)
@@ -946,21 +951,17 @@ class Network:
                 f"{where}: targets must be T x {edge.n_out} (the RLS edge's outputs), got "
                 f"{tuple(y.shape)}"
             )
-        net = self._network(x.shape[1])
-        names = [source, target]
         for a in range(0, x.shape[0], window):
             for b, e in ((a, a + 1), (a + 1, min(a + window, x.shape[0]))):
                 if b >= e:
                     continue
-                start = {**self._held, **self._lines()}
-                rec = net.run(x[b:e], state=start, record=names, enable_grad=False)
-                self._held = {k: v for k, v in rec.state.items() if k in self._held}
+                out, rec = self._simulate(x[b:e], [source, target], False)
                 if b == a:
                     edge.update(rec[source][0], y[a], rec[target][0])
                     loss = edge.loss
                 for s in range(b, e):
                     if s % every == 0:
-                        obs.record(s, rec.output[s - b], loss, [])
+                        obs.record(s, out[s - b], loss, [])
         return obs
 
     def _targets(self, where: str, targets: Any, inputs: Any) -> Tensor:
@@ -1056,7 +1057,8 @@ class FeedbackNetwork(Network):
         return [u for u, _, d in self.graph.in_edges(v, data=True) if d.get("feedback")]
 
     def _delay(self, source: str, target: str) -> int:
-        """Steps between the source's update and what the target reads of it (see above)."""
+        """Steps between the source's update and what the target reads of it (see above);
+        found when the network is built."""
         order = list(nx.topological_sort(self._forward_graph()))
         later = order.index(source) >= order.index(target)
         return int(later) + int(self[source]["node"].spike_rule is not None)
@@ -1069,12 +1071,12 @@ class FeedbackNetwork(Network):
 
     def _lines(self) -> dict[str, Tensor]:
         lines = {}
-        for u, v, data in self.graph.edges(data=True):
-            if not data.get("feedback"):
+        for (u, v), reading in self._built.readings.items():
+            if not reading.get("delay"):
                 continue
-            name = f"{u}.{self[u]['node'].output_key}"
+            name = f"{u}.{reading['source_var']}"
             now = self._held[name]  # the state after the latest step; before it: shown
-            for k in range(1, self._delay(u, v) + 1):
+            for k in range(1, reading["delay"] + 1):
                 lines[f"{u}->{v}@{k}"] = now if k == 1 else self._shown.get(name, now)
         return lines
 
@@ -1197,15 +1199,18 @@ def _positive(where: str, name: str, value: Any) -> int:
     return int(value)
 
 
+def _recorded(steps: int, every: int, first: int) -> range:
+    """The steps RectiPy records: ``s >= first`` with ``s % every == 0``."""
+    return range(first + (-first) % every, steps, every)
+
+
 def _fill(
     obs: Observer, out: Tensor, values: dict, names: list, every: int, cutoff: int, loss: Any
 ) -> None:
     """RectiPy's recording: at each step ``s >= cutoff`` with ``s % every == 0``, the mean
     output of the steps since the previous record, and the variables after step ``s``."""
     start = cutoff
-    for s in range(cutoff, out.shape[0]):
-        if s % every:
-            continue
+    for s in _recorded(out.shape[0], every, cutoff):
         mean = out[s] if s == start else out[start : s + 1].mean(0)
         obs.record(s, mean, loss, [values[k][s] for k in names])
         start = s + 1

@@ -970,14 +970,9 @@ class CompiledNetwork(nn.Module):
     def kernel_holds(node: Node, cached: tuple) -> bool:
         """Whether the kernel of :meth:`_node_kernel`'s ``cached`` still serves ``node`` for
         the run it was made for: the same options and parameter values."""
-        return node.kernel_options() == cached[0][3] and CompiledNetwork.kernel_values_hold(
-            node, cached
+        return node.kernel_options() == cached[0][3] and (
+            cached[1] is None or _unchanged(node, cached[1])
         )
-
-    @staticmethod
-    def kernel_values_hold(node: Node, cached: tuple) -> bool:
-        """Whether the parameter values the kernel of ``cached`` binds are still the node's."""
-        return cached[1] is None or _unchanged(node, cached[1])
 
     def _start(self, state: Mapping[str, Tensor]) -> list:
         """The loop's state list from a state dict: one named tuple per DE node, then the

@@ -269,8 +269,8 @@ class StepSource(LoopSource):
         out.update({f"STATE{self.idx[v]}": net.nodes[v].State for v in plan.de_nodes})
         for v, k in self.static_id.items():
             out[f"N{k}"], out[f"C{k}"] = net.nodes[v], net._input_columns.get(v)
-        for e, how in net._weight_layout(self.events, self.written):
-            out[f"AS{self.eidx[e.key]}"] = AS_LOOP[how]
+        for key, how in self._layout.items():
+            out[f"AS{self.eidx[key]}"] = AS_LOOP[how]
         out["KEYS"] = tuple(net.state_keys())
         return out
 

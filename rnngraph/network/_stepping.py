@@ -121,11 +121,10 @@ def _kernel(net: CompiledNetwork, v: str, ctx: Context) -> Callable[[], Callable
     taken from the network's cache once and checked at every step against the node's
     options and parameter values (built again when they changed)."""
     node, held = net.nodes[v], [None]
-    options, unchanged = node.kernel_options, type(net).kernel_values_hold
 
     def kernel() -> Callable:
-        cached = held[0]  # kernel_holds, written out: asked at every step
-        if cached is None or options() != cached[0][3] or not unchanged(node, cached):
+        cached = held[0]
+        if cached is None or not net.kernel_holds(node, cached):
             cached = held[0] = net._node_kernel(v, ctx)
         return for_run(cached[2])
 
