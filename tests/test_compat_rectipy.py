@@ -481,3 +481,15 @@ def test_a_node_added_under_a_used_label_forgets_the_old_nodes_shown_state():
     )  # fmt: skip
     assert net.get_var("q", "v").tolist() == [1.0, 2.0, 3.0]
     assert net.state["q"]["v"].tolist() == [1.0, 2.0, 3.0]
+
+
+def test_fit_rls_prints_rectipys_progress_where_verbose(capsys):
+    net, _ = li_network(n=3)
+    net.add_func_node("out", 1, "identity")
+    net.add_edge("rnn", "out", train="rls")
+    x, y = np.zeros((6, 1)), np.ones((6, 1))
+    net.fit_rls(x, y, sampling_steps=3, verbose=False)
+    assert capsys.readouterr().out == ""
+    net.fit_rls(x, y, sampling_steps=3, verbose=True)
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(" training")[0] for line in lines] == ["Progress: 0/6", "Progress: 3/6"]

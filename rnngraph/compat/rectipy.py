@@ -936,7 +936,8 @@ class Network:
         r"""Train the edge added with ``train="rls"`` online: at every ``update_steps``-th
         step, RectiPy's RLS step (:meth:`Edge.update`) on the edge's source output, the
         target and the edge's target output of that step; every ``sampling_steps``-th step
-        recorded with the latest loss :math:`|y - \hat y|^2`."""
+        recorded with the latest loss :math:`|y - \hat y|^2` (and, with ``verbose``, printed
+        as RectiPy prints it)."""
         where = "Network.fit_rls"
         obs = self._observer(where, kwargs, record_loss=True)
         if self._rls is None or not self.graph.has_edge(*self._rls):
@@ -961,6 +962,9 @@ class Network:
                     loss = edge.loss
                 for s in range(b, e):
                     if s % every == 0:
+                        if verbose:  # RectiPy's progress line at each record
+                            print(f"Progress: {s}/{x.shape[0]} training steps finished. "
+                                  f"Current loss: {loss}.")  # fmt: skip
                         obs.record(s, out[s - b], loss, [])
         return obs
 
