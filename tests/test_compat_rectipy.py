@@ -18,7 +18,7 @@ import torch
 
 import rnngraph as rg
 from rnngraph.compat import pyrates, rectipy
-from rnngraph.compat._equations import parse_equation, parse_expression
+from rnngraph.equations._expr import parse_equation, parse_expression
 
 TEMPLATES = Path(__file__).with_name("rectipy_scripts") / "templates"
 LI = "neuron_model_templates.rate_neurons.leaky_integrator.tanh"

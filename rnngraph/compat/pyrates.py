@@ -48,8 +48,8 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
+from ..equations._expr import Equation, parse_equation
 from ..nodes import DENode
-from ._equations import Equation, parse_equation
 
 __all__ = [
     "Coupling",

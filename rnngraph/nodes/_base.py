@@ -544,6 +544,10 @@ class DENode(Node):
     default_integrator: ClassVar[str] = "euler"
     #: default initial values of state variables (scalars)
     init_defaults: ClassVar[Mapping[str, float]] = {}
+    #: whether the model computes in SI units (a model from equations with units): the
+    #: network's ``dt`` then carries a unit; the built-in models are unitless (their time
+    #: constants share the unit of ``dt``)
+    uses_units: ClassVar[bool] = False
 
     State: ClassVar[type]
     Inputs: ClassVar[type]

@@ -105,6 +105,13 @@ class LeakyIntegrator(DENode):
     Shape
     -----
     State ``v``: ``(B, n)``; input ``I``: ``(B, n)``; output ``r = f(v)``: ``(B, n)``.
+
+    As equations (:func:`rnngraph.equation_model` of them equals this class to 1e-12
+    in float64)::
+
+        dv/dt = (I - v)/tau : 1
+        output: tanh(v)
+
     """
 
     state_vars = ("v",)
@@ -200,6 +207,13 @@ class QIFMeanField(DENode):
     Shape
     -----
     State ``r``, ``v``: ``(B, n)``; input ``I``: ``(B, n)``; output ``r``.
+
+    As equations (:func:`rnngraph.equation_model` of them equals this class to 1e-12
+    in float64)::
+
+        dr/dt = (Delta/(pi*tau) + 2*r*v)/tau : 1
+        dv/dt = (v*v + eta + I - (pi*tau*r)**2)/tau : 1
+
     """
 
     state_vars = ("r", "v")

@@ -677,6 +677,14 @@ class LIF(SpikingNode):
     -----
     Input ``I``: ``(B, n)``. State ``v``, ``z``, ``ref``: ``(B, n)``. Output ``z``: ``(B, n)``
     of 0/1 floats. ``v`` starts at ``v_rest`` unless ``init`` says otherwise.
+
+    As equations (:func:`rnngraph.equation_model` of them equals this class to 1e-12
+    in float64, spike for spike)::
+
+        dv/dt = (v_rest - v + r_m*I)/tau_m : 1 (unless refractory)
+        threshold: v > v_th
+        reset: v = v_reset
+
     """
 
     ode_vars = ("v",)
@@ -895,6 +903,14 @@ class IAF(SpikingNode):
     A Rockpool ``FFIAFBrian(weights)`` layer is a function node (or the external input)
     feeding an ``iaf`` node through an edge with ``weights.T``;
     ``net.run(steps=T, record=["iaf.v"])`` runs on the bias alone and records ``v``.
+
+    As equations (:func:`rnngraph.equation_model` of them equals this class to 1e-12
+    in float64, spike for spike)::
+
+        dv/dt = (v_rest - v + r_m*(I + bias))/tau_mem : 1 (unless refractory)
+        threshold: v > v_thresh
+        reset: v = v_reset
+
     """
 
     ode_vars = ("v",)
@@ -1057,6 +1073,15 @@ class QIF(SpikingNode):
     -----
     Inputs ``I_ext``, ``s_in``: ``(B, n)``. State ``v``, ``s``, ``z``, ``ref``: ``(B, n)``,
     ``v`` starting at -2 (RectiPy). Output ``z``.
+
+    As equations (:func:`rnngraph.equation_model` of them equals this class to 1e-12
+    in float64, spike for spike)::
+
+        dv/dt = (v*v + eta + I_ext)/tau + k*s_in : 1 (unless refractory)
+        ds/dt = -s/tau_s : 1
+        threshold: v > v_peak
+        reset: v = v_reset; s += 1
+
     """
 
     ode_vars = ("v", "s")
@@ -1151,6 +1176,17 @@ class Izhikevich(SpikingNode):
     -----
     Inputs ``I_ext``, ``s_in``: ``(B, n)``. State ``v``, ``u``, ``s``, ``z``, ``ref``:
     ``(B, n)``, ``v`` starting at ``v_r``. Output ``z``.
+
+    As equations (:func:`rnngraph.equation_model` of them equals this class to 1e-12
+    in float64, spike for spike)::
+
+        dv/dt = (k*(v - v_r)*(v - v_theta) - u + I_ext + eta + g*s_in*(E_r - v))/C : 1
+                (unless refractory)
+        du/dt = (b*(v - v_r) - u)/tau_u : 1
+        ds/dt = -s/tau_s : 1
+        threshold: v > v_peak
+        reset: v = v_reset; u += kappa; s += 1
+
     """
 
     ode_vars = ("v", "u", "s")
@@ -1273,6 +1309,16 @@ class AdEx(SpikingNode):
     -----
     Input ``I``: ``(B, n)``. State ``v``, ``w``, ``z``, ``ref``: ``(B, n)``, ``v`` starting
     at ``E_L``. Output ``z``.
+
+    As equations (:func:`rnngraph.equation_model` of them equals this class to 1e-12
+    in float64, spike for spike)::
+
+        dv/dt = (-g_L*(v - E_L) + g_L*Delta_T*exp((minimum(v, v_peak) - V_T)/Delta_T) - w + I)/C : 1
+                (unless refractory)
+        dw/dt = (a*(v - E_L) - w)/tau_w : 1
+        threshold: v > v_peak
+        reset: v = v_reset; w += b
+
     """
 
     ode_vars = ("v", "w")
@@ -1339,6 +1385,15 @@ class EIF(SpikingNode):
     -----
     Input ``I``: ``(B, n)`` (pA). State ``v``, ``z``, ``ref``: ``(B, n)``, ``v`` starting at
     ``E_L``. Output ``z``.
+
+    As equations (:func:`rnngraph.equation_model` of them equals this class to 1e-12
+    in float64, spike for spike)::
+
+        dv/dt = (-g_L*(v - E_L) + g_L*Delta_T*exp((minimum(v, v_peak) - V_T)/Delta_T) + I)/C : 1
+                (unless refractory)
+        threshold: v > v_peak
+        reset: v = v_reset
+
     """
 
     ode_vars = ("v",)

@@ -1,0 +1,704 @@
+r"""Models from equations: a :class:`~rnngraph.nodes.DENode` (rate) or
+:class:`~rnngraph.nodes.SpikingNode` class built from :class:`Equations`.
+
+The class is a model of the core like a built-in: its state variables are the equations'
+variables, its parameters registered tensors (trainable by name with ``train=``), its inputs
+the names listed in ``inputs=``. What the equations' structure allows is found from them:
+
+* every derivative affine in its own variable, :math:`\dot x = (a + b\,x)/d` with
+  :math:`a, b, d` free of :math:`x`, gives the decay rates :math:`-b/d` of ``exp_euler``
+  (Brian2's ``exponential_euler``);
+* every derivative linear, :math:`\dot x = (c_0 + \sum_k g_k I_k + b\,x)/d` with
+  coefficients free of the state and of the inputs, gives the model's
+  :meth:`~rnngraph.nodes.DENode.linear_part`
+  :math:`\tau \dot x = \mathrm{rest} + \sum_k \mathrm{gain}_k I_k - x` with
+  :math:`\tau = d/(-b)`, :math:`\mathrm{rest} = c_0/(-b)`, :math:`\mathrm{gain}_k =
+  g_k/(-b)`: the exact affine one-step map and every kernel registered for that structure
+  (the native LIF step among them) serve it, as ``explain()`` shows.
+
+With units, every value is kept in SI units (seconds, volts, amperes, ...), ``dt``
+included: a network holding such a model is built with ``Network(dt=0.1*ms)``.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+import torch
+
+from ..nodes import DENode, LinearPart, SpikingNode
+from ..units import UNITS, Dimension, DimensionError, Quantity, dimensionless
+from ._expr import FUNCTIONS, compile_tree, parse_expression
+from ._symbolic import Affine, affine, dimension, names_in
+from ._text import Equations
+
+__all__ = ["equation_model"]
+
+SECOND = UNITS["second"].dim
+#: names an equation model cannot use for its own variables: Brian2's special variables
+#: (not provided here) and the spiking state
+RESERVED = ("t", "dt", "i", "N", "xi", "lastspike", "not_refractory", "z", "ref", "refractory")
+#: the mathematical constants an expression may read (unless a parameter takes the name)
+CONSTANTS = MappingProxyType({"pi": Quantity(math.pi)})
+#: Brian2's integrator names, as rnngraph's
+METHODS = MappingProxyType(
+    {
+        "euler": "euler",
+        "rk4": "rk4",
+        "exp_euler": "exp_euler",
+        "exponential_euler": "exp_euler",
+        "exact": "exact",
+        "linear": "exact",
+    }
+)
+_STATEMENT = re.compile(r"\s*([A-Za-z_]\w*)\s*(\+=|-=|=)\s*(.+?)\s*")
+
+
+@dataclass(frozen=True)
+class _Spec:
+    """What the class is built from, checked."""
+
+    eqs: Equations
+    inputs: tuple[str, ...]
+    params: tuple[str, ...]  # declared parameters, then external names, in order
+    dims: Mapping[str, Dimension]  # known at class creation
+    units: Mapping[str, Quantity]  # the unit names the expressions read
+    namespace: Mapping[str, Any]
+    uses_units: bool
+    threshold: ast.AST | None
+    resets: tuple[tuple[str, ast.AST], ...]  # (variable, new value or jump)
+    refractory: Any
+    output: str | None
+
+    @property
+    def time(self) -> Dimension:
+        return SECOND if self.uses_units else dimensionless
+
+
+def _where(name: str) -> str:
+    return f"equation_model({name!r})"
+
+
+def _names(eqs: Equations, inputs: tuple, extra: list[ast.AST], namespace: Mapping) -> tuple:
+    """The parameters (declared ones, then the undeclared names the expressions read that
+    are not units) and the unit names read. Names are units only in equations that carry
+    units (a declared unit, or a namespace value with one): in unitless ones every
+    undeclared name is a parameter (``C``, ``g``, ``m`` are not coulomb, gram, metre)."""
+    known = set(eqs.diff_names) | set(eqs.sub_names) | set(inputs)
+    with_units = any(not x.dim.is_dimensionless for x in eqs.lines) or any(
+        isinstance(v, Quantity) and not v.dim.is_dimensionless for v in namespace.values()
+    )
+    read = [n for line in eqs.lines if line.expr is not None for n in _ordered(line.expr.tree)]
+    read += [n for tree in extra for n in _ordered(tree)]
+    params = [p for p in eqs.param_names if p not in inputs]
+    units: dict[str, Quantity] = {}
+    for n in dict.fromkeys(read):
+        if n in known or n in params:
+            continue
+        if n in CONSTANTS and n not in namespace:
+            units[n] = CONSTANTS[n]
+        elif with_units and n in UNITS and n not in namespace:
+            units[n] = UNITS[n]
+        else:
+            params.append(n)
+    return tuple(params), units
+
+
+def _ordered(tree: ast.AST) -> list[str]:
+    funcs = {id(n.func) for n in ast.walk(tree) if isinstance(n, ast.Call)}
+    names = [n for n in ast.walk(tree) if isinstance(n, ast.Name) and id(n) not in funcs]
+    return [n.id for n in sorted(names, key=lambda n: (n.lineno, n.col_offset))]  # as read
+
+
+def _statements(where: str, reset: str | None) -> tuple[tuple[str, str, ast.AST], ...]:
+    if reset is None:
+        return ()
+    if not isinstance(reset, str):
+        raise TypeError(f"{where}: reset must be a string of statements, got {reset!r}")
+    out = []
+    for text in re.split(r"[;\n]", reset):
+        if not text.strip():
+            continue
+        m = _STATEMENT.fullmatch(text)
+        if m is None:
+            raise ValueError(
+                f"{where}: cannot read the reset statement {text.strip()!r} "
+                "(expected 'x = expr', 'x += expr' or 'x -= expr')"
+            )
+        var, op, rhs = m.groups()
+        tree = parse_expression(f"{where}: reset {text.strip()!r}", rhs).tree
+        out.append((var, op, tree))
+    return tuple(out)
+
+
+def _threshold(where: str, eqs: Equations, threshold: Any) -> ast.AST | None:
+    """The right side ``X`` of a threshold ``v > X``."""
+    if threshold is None:
+        return None
+    if not isinstance(threshold, str):
+        raise TypeError(
+            f"{where}: threshold must be a string such as 'v > v_th', got {threshold!r}"
+        )
+    tree = parse_expression(f"{where}: threshold", threshold, compare=True).tree
+    if not (
+        isinstance(tree, ast.Compare)
+        and isinstance(tree.ops[0], ast.Gt)
+        and isinstance(tree.left, ast.Name)
+        and tree.left.id == "v"
+    ):
+        raise ValueError(
+            f"{where}: the threshold must read 'v > expression' (v strictly above a value "
+            f"free of the state, the rule of rnngraph's spiking models), got {threshold!r}"
+        )
+    if "v" not in eqs.diff_names:
+        raise ValueError(f"{where}: a spiking model needs a differential equation for v")
+    return tree.comparators[0]
+
+
+def _spec(
+    name: str,
+    equations: Any,
+    inputs: Any,
+    threshold: Any,
+    reset: Any,
+    refractory: Any,
+    output: Any,
+    namespace: Any,
+) -> _Spec:
+    where = _where(name)
+    eqs = equations if isinstance(equations, Equations) else Equations(equations)
+    inputs = (inputs,) if isinstance(inputs, str) else tuple(inputs or ())
+    if not inputs or any(not isinstance(k, str) or not k.isidentifier() for k in inputs):
+        raise ValueError(
+            f"{where}: inputs= must name at least one variable that edges drive (e.g. "
+            f"inputs=('I',)), got {inputs!r}"
+        )
+    clash = sorted(set(inputs) & (set(eqs.diff_names) | set(eqs.sub_names)))
+    if clash:
+        raise ValueError(f"{where}: the inputs {clash} are defined by equations")
+    namespace = dict(namespace or {})
+    thr = _threshold(where, eqs, threshold)
+    statements = _statements(where, reset)
+    if (thr is None) != (not statements):
+        raise ValueError(
+            f"{where}: a spiking model takes both a threshold and a reset ('v = ...'), got "
+            f"threshold={threshold!r}, reset={reset!r}"
+        )
+    extra = ([thr] if thr is not None else []) + [t for _, _, t in statements]
+    params, units = _names(eqs, inputs, extra, namespace)
+    used = set(eqs.names()) | {n for t in extra for n in names_in(t)}
+    unread = sorted(set(inputs) - used)
+    if unread:
+        raise ValueError(f"{where}: no equation reads the inputs {unread}")
+    own = set(eqs.diff_names) | set(eqs.sub_names) | set(params) | set(inputs)
+    bad = sorted(own & (set(RESERVED) | {n for n in used if n.startswith(("xi", "_"))}))
+    if bad:
+        raise ValueError(
+            f"{where}: {bad} are reserved (Brian2's time, noise and spike variables, the "
+            "spiking state z, ref, refractory, and names starting with '_' are not "
+            "equation names)"
+        )
+    unknown = sorted(set(namespace) - set(params))
+    if unknown:
+        raise ValueError(
+            f"{where}: namespace= names {unknown}, which are not parameters of "
+            f"the equations; its parameters are {list(params)}"
+        )
+    dims = {line.name: line.dim for line in eqs.lines}
+    dims.update({p: _as_quantity(namespace[p]).dim for p in namespace if p not in dims})
+    uses_units = any(n not in CONSTANTS for n in units) or any(
+        not d.is_dimensionless for d in dims.values()
+    )
+    uses_units = uses_units or isinstance(refractory, Quantity)
+    resets = _resets(where, eqs, statements) if thr is not None else ()
+    spec = _Spec(
+        eqs,
+        inputs,
+        params,
+        MappingProxyType(dims),
+        MappingProxyType(units),
+        MappingProxyType(namespace),
+        uses_units,
+        thr,
+        resets,
+        refractory,
+        _output(where, eqs, output, thr is not None),
+    )
+    _flags(where, spec)
+    if all(p in dims for p in params):
+        _check_dimensions(where, spec, dims)
+    return spec
+
+
+def _as_quantity(x: Any) -> Quantity:
+    return x if isinstance(x, Quantity) else Quantity(0.0)
+
+
+def _resets(where: str, eqs: Equations, statements: tuple) -> tuple:
+    out, state = [], set(eqs.diff_names)
+    for var, op, tree in statements:
+        if var not in state:
+            raise ValueError(
+                f"{where}: the reset sets {var!r}, which is not a variable of a "
+                f"differential equation {sorted(state)}"
+            )
+        if (var == "v") != (op == "="):
+            raise ValueError(
+                f"{where}: the reset sets v with '=' (v = value) and changes the other "
+                f"variables with '+=' or '-=' (jumps), got {var} {op} {ast.unparse(tree)}"
+            )
+        reads = sorted(names_in(eqs.inlined(tree)) & state)
+        if reads:
+            raise ValueError(
+                f"{where}: the reset {var} {op} {ast.unparse(tree)} reads the state "
+                f"{reads}; a reset value or jump is free of the state"
+            )
+        out.append((var, ast.UnaryOp(ast.USub(), tree) if op == "-=" else tree))
+    if "v" not in [v for v, _ in out]:
+        raise ValueError(f"{where}: the reset must set v ('v = value')")
+    return tuple(out)
+
+
+def _output(where: str, eqs: Equations, output: Any, spiking: bool) -> str | None:
+    if output is None:
+        return None
+    if spiking:
+        raise ValueError(
+            f"{where}: a spiking model outputs its spikes z; output= is for rate "
+            f"models, got {output!r}"
+        )
+    if not isinstance(output, str):
+        raise TypeError(f"{where}: output must be a variable name or 'f(variable)'")
+    tree = parse_expression(f"{where}: output", output).tree
+    var = tree.args[0] if isinstance(tree, ast.Call) and len(tree.args) == 1 else tree
+    ok = isinstance(var, ast.Name) and var.id in eqs.diff_names
+    if not ok or (isinstance(tree, ast.Call) and FUNCTIONS[tree.func.id][1] != 1):
+        raise ValueError(
+            f"{where}: output must be a variable of a differential equation {eqs.diff_names} "
+            f"or a function of one, such as 'tanh(v)', got {output!r}"
+        )
+    return output
+
+
+def _flags(where: str, spec: _Spec) -> None:
+    flagged = [x.name for x in spec.eqs.lines if "unless refractory" in x.flags]
+    if flagged and spec.threshold is None:
+        raise ValueError(f"{where}: '(unless refractory)' needs a spiking model (threshold=)")
+    if set(flagged) - {"v"}:
+        raise ValueError(
+            f"{where}: only v may be held in the refractory period (rnngraph's spiking "
+            f"models hold the membrane alone), got '(unless refractory)' on {flagged}"
+        )
+
+
+def _check_dimensions(where: str, spec: _Spec, dims: Mapping[str, Dimension]) -> None:
+    """Every equation, threshold and reset dimensionally consistent (with units only)."""
+    if not spec.uses_units:
+        return
+
+    def of(name: str) -> Dimension:
+        return dims[name] if name in dims else spec.units[name].dim
+
+    def say(t: ast.AST) -> str:
+        return repr(ast.unparse(t))
+
+    def check(text: str, tree: ast.AST, want: Dimension, what: str) -> None:
+        try:
+            got = dimension(tree, of, say)
+        except DimensionError as e:
+            raise DimensionError(f"{where}: in {text!r}: {e}") from None
+        if got != want:
+            raise DimensionError(
+                f"{where}: in {text!r}: {what} has dimension {got}, expected {want}"
+            )
+
+    for line in spec.eqs.lines:
+        if line.kind == "sub":
+            check(line.text, line.expr.tree, line.dim, "the right-hand side")
+        elif line.kind == "diff":
+            check(
+                line.text,
+                line.expr.tree,
+                line.dim / spec.time,
+                f"the right-hand side (d{line.name}/dt)",
+            )
+    if spec.threshold is not None:
+        check(f"v > {ast.unparse(spec.threshold)}", spec.threshold, dims["v"], "the threshold")
+    for var, tree in spec.resets:
+        check(f"reset of {var}", tree, dims[var], f"the reset of {var}")
+
+
+# ---- structure found from the equations -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Structure:
+    """What the equations' form allows: the decay rate of each variable (trees over
+    parameters and state; ``None`` when some derivative is not affine in its variable) and
+    the linear part (``None`` when some derivative is not linear), per variable
+    ``(tau, rest, {input: gain})`` as trees over the parameters."""
+
+    rates: tuple[ast.AST, ...] | None
+    linear: Mapping[str, tuple[ast.AST, ast.AST | None, Mapping[str, ast.AST]]] | None
+    why_not_linear: str | None
+
+
+def _free(tree: ast.AST | None, names: set[str]) -> bool:
+    return tree is None or not (names_in(tree) & names)
+
+
+def structure(spec: _Spec) -> Structure:
+    """The decay rates and the linear part of ``spec``'s equations (see the module
+    docstring)."""
+    eqs, state, inputs = spec.eqs, set(spec.eqs.diff_names), set(spec.inputs)
+    forms: dict[str, Affine | None] = {}
+    for x in eqs.diff_names:
+        forms[x] = affine(eqs.inlined(eqs[x].expr.tree), x)
+    bad = [x for x, f in forms.items() if f is None or f.b is None]
+    rates = None
+    if not bad and all(_free(f.b, inputs) and _free(f.d, inputs) for f in forms.values()):
+        rates = tuple(_rate(f) for f in forms.values())
+    if bad:
+        return Structure(rates, None, f"d{bad[0]}/dt is not linear in {bad[0]}")
+    linear = {}
+    for x, f in forms.items():
+        part, why = _linear(f, state, spec.inputs)
+        if part is None:
+            return Structure(rates, None, f"d{x}/dt: {why}")
+        linear[x] = part
+    return Structure(rates, MappingProxyType(linear), None)
+
+
+def _rate(f: Affine) -> ast.AST:
+    neg = ast.UnaryOp(ast.USub(), f.b)
+    return neg if f.d is None else ast.BinOp(neg, ast.Div(), f.d)
+
+
+def _linear(f: Affine, state: set[str], inputs: tuple[str, ...]) -> tuple[Any, str | None]:
+    """``(tau, rest, gains)`` of one derivative, or ``None`` and why not."""
+    if not (_free(f.b, state | set(inputs)) and _free(f.d, state | set(inputs))):
+        return None, "its decay depends on the state or the inputs"
+    minus_b = (
+        f.b.operand
+        if isinstance(f.b, ast.UnaryOp) and isinstance(f.b.op, ast.USub)
+        else ast.UnaryOp(ast.USub(), f.b)
+    )
+    rest, gains = f.a, {}
+    for k in inputs:
+        part = None if rest is None else affine(rest, k)
+        if part is None and rest is not None:
+            return None, f"it is not linear in the input {k}"
+        if part is not None and part.b is not None:
+            rest, g = part.flat()
+            if not _free(g, state | set(inputs)):
+                return None, f"the gain of {k} depends on the state or the inputs"
+            gains[k] = ast.BinOp(g, ast.Div(), minus_b)
+    if not _free(rest, state):
+        return None, "it couples to other state variables"
+    tau = ast.BinOp(f.d if f.d is not None else ast.Constant(1.0), ast.Div(), minus_b)
+    rest = None if rest is None else ast.BinOp(rest, ast.Div(), minus_b)
+    return (tau, rest, MappingProxyType(gains)), None
+
+
+# ---- the class ---------------------------------------------------------------------------
+
+
+def _si(where: str, what: str, value: Any, dim: Dimension | None, uses_units: bool) -> Any:
+    """``value`` in SI units, checked against ``dim`` (``None``: any, from the value)."""
+    if isinstance(value, Quantity):
+        if not uses_units:
+            raise TypeError(
+                f"{where}: {what} is given with a unit ({value!r}) but the "
+                "equations carry none: give a plain number"
+            )
+        if dim is not None and value.dim != dim:
+            raise DimensionError(
+                f"{where}: {what} must have dimension {dim}, got {value.dim} ({value!r})"
+            )
+        return value.value
+    if uses_units and dim is not None and not dim.is_dimensionless:
+        raise DimensionError(
+            f"{where}: {what} must have dimension {dim} (a Quantity such as 10*ms); got "
+            f"{value!r} without a unit"
+        )
+    return value
+
+
+class EquationModel:
+    """The part every model built by :func:`equation_model` shares (a mixin before its
+    :class:`DENode` or :class:`SpikingNode` base): parameters by keyword, in SI units when
+    the equations carry units."""
+
+    spec: _Spec
+    structure_found: Structure
+    #: the equations the model was built from
+    equations: Equations
+
+    def __init__(self, n: int, **kwargs: Any) -> None:
+        spec, owner = self.spec, type(self).__name__
+        spiking = spec.threshold is not None
+        options = {"integrator", "train", "init"} | (
+            {"refractory", "reset", "surrogate", "surrogate_scale", "detach_reset"}
+            if spiking
+            else set()
+        )
+        unknown = sorted(set(kwargs) - set(spec.params) - options)
+        if unknown:
+            hint = [
+                f"{u} is read as the unit {u} (declare '{u} : unit' to make it a parameter)"
+                for u in unknown
+                if u in spec.units
+            ]
+            raise TypeError(
+                f"{owner}: unknown keyword argument(s) {unknown}; the model's parameters are "
+                f"{list(spec.params)}, its options {sorted(options)}"
+                + (f"; {'; '.join(hint)}" if hint else "")
+            )
+        values = {**spec.namespace, **{p: kwargs.pop(p) for p in spec.params if p in kwargs}}
+        missing = [p for p in spec.params if p not in values]
+        if missing:
+            raise TypeError(
+                f"{owner}: missing parameter value(s) {missing} (give them as "
+                "keywords or in equation_model(namespace=...))"
+            )
+        dims = dict(spec.dims)
+        dims.update({p: _as_quantity(values[p]).dim for p in spec.params if p not in dims})
+        _check_dimensions(owner, spec, dims)
+        refractory = kwargs.pop("refractory", spec.refractory) if spiking else None
+        init = {
+            v: _si(owner, f"the initial value of {v!r}", x, spec.dims.get(v), spec.uses_units)
+            for v, x in dict(kwargs.pop("init", None) or {}).items()
+        }
+        super().__init__(n, init=init, **kwargs)
+        for p in spec.params:
+            self.add_param(p, _si(owner, f"parameter {p!r}", values[p], dims[p], spec.uses_units))
+        if spiking:
+            if not (isinstance(refractory, int | float) and refractory == 0):  # 0: no unit
+                refractory = _si(owner, "refractory", refractory, spec.time, spec.uses_units)
+            self.finish(refractory)
+            if bool((self.refractory > 0).any()) and "unless refractory" not in spec.eqs["v"].flags:
+                raise ValueError(
+                    f"{owner}: refractory={refractory!r} holds v after a spike; flag its "
+                    "equation '(unless refractory)' (as Brian2 asks) or set refractory=0"
+                )
+        else:
+            self.check_train()
+            if spec.output is not None and spec.output not in spec.eqs.diff_names:
+                self.output_function = _function(spec.output)
+
+    @property
+    def uses_units(self) -> bool:
+        """Whether the model computes in SI units (its equations carry units)."""
+        return self.spec.uses_units
+
+    def _param_env(self) -> dict[str, Any]:
+        env = dict(self._unit_values)
+        for p in self.spec.params:
+            env[p] = getattr(self, p)
+        return env
+
+    def _tensor(self, x: Any) -> torch.Tensor:
+        ref = self.refractory
+        return torch.as_tensor(x, dtype=ref.dtype, device=ref.device)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, equations={len(self.equations.lines)} lines"
+
+
+def _function(output: str) -> Callable:
+    return FUNCTIONS[ast.parse(output, mode="eval").body.func.id][0]
+
+
+def _closures(where: str, trees: Mapping[str, ast.AST]) -> tuple[tuple[str, Callable], ...]:
+    return tuple((k, compile_tree(where, ast.unparse(t), t)) for k, t in trees.items())
+
+
+def _methods(spec: _Spec, found: Structure, where: str) -> dict[str, Any]:
+    """``rhs`` (or ``linear_part``) and, where the form allows, ``decay``."""
+    eqs, state, inputs = spec.eqs, spec.eqs.diff_names, spec.inputs
+    subs = _closures(where, {k: eqs[k].expr.tree for k in eqs.sub_names})
+    odes = tuple(f for _, f in _closures(where, {k: eqs[k].expr.tree for k in state}))
+    out: dict[str, Any] = {}
+    if found.linear is not None:
+        parts = {}
+        for x, (tau, rest, gains) in found.linear.items():
+            rest_f = None if rest is None else compile_tree(where, ast.unparse(rest), rest)
+            parts[x] = (compile_tree(where, ast.unparse(tau), tau), rest_f, _closures(where, gains))
+
+        def linear_part(self: Any) -> dict[str, LinearPart]:
+            env = self._param_env()
+            return {
+                x: LinearPart(
+                    tau(env), 0.0 if rest is None else rest(env), {k: g(env) for k, g in gains}
+                )
+                for x, (tau, rest, gains) in parts.items()
+            }
+
+        out["linear_part"] = linear_part
+        return out
+
+    def rhs(self: Any, s: tuple, i: tuple) -> tuple:
+        env = self._param_env()
+        env.update(zip(state, s, strict=True))
+        env.update(zip(inputs, i, strict=True))
+        for name, f in subs:
+            env[name] = f(env)
+        return tuple(f(env) for f in odes)
+
+    out["rhs"] = rhs
+    if found.rates is not None:
+        rates = tuple(compile_tree(where, ast.unparse(r), r) for r in found.rates)
+
+        def decay(self: Any, s: tuple) -> tuple:
+            env = self._param_env()
+            env.update(zip(state, s, strict=True))
+            return tuple(f(env) for f in rates)
+
+        out["decay"] = decay
+    return out
+
+
+def _derived(where: str, name: str, tree: ast.AST) -> property:
+    """A read-only attribute computing ``tree`` from the parameters, as a tensor."""
+    f = compile_tree(where, ast.unparse(tree), tree)
+    return property(
+        lambda self: self._tensor(f(self._param_env())), doc=f"{name} = {ast.unparse(tree)}"
+    )
+
+
+def _event(spec: _Spec, where: str) -> dict[str, Any]:
+    """The spiking declarations: ``threshold_name``, ``v_reset``, ``jumps``."""
+    out: dict[str, Any] = {}
+    params = set(spec.params)
+    thr = spec.threshold
+    if isinstance(thr, ast.Name) and thr.id in params:
+        out["threshold_name"] = thr.id
+    else:
+        out["threshold_name"] = "threshold"
+        out["threshold"] = _derived(where, "threshold", thr)
+    resets = dict(spec.resets)
+    v = resets.pop("v")
+    if not (isinstance(v, ast.Name) and v.id == "v_reset"):
+        if "v_reset" in params:
+            raise ValueError(
+                f"{where}: the parameter v_reset is not the reset value "
+                f"({ast.unparse(v)}); rename it"
+            )
+        out["v_reset"] = _derived(where, "v_reset", v)
+    jumps: dict[str, str | float] = {}
+    for var, tree in resets.items():
+        if isinstance(tree, ast.Name) and tree.id in params:
+            jumps[var] = tree.id
+        elif isinstance(tree, ast.Constant):
+            jumps[var] = float(tree.value)
+        else:
+            jumps[var] = f"jump_{var}"
+            out[f"jump_{var}"] = _derived(where, f"jump_{var}", tree)
+    out["jumps"] = MappingProxyType(jumps)
+    return out
+
+
+def equation_model(
+    equations: str | Equations,
+    *,
+    inputs: str | tuple[str, ...],
+    threshold: str | None = None,
+    reset: str | None = None,
+    refractory: Any = 0.0,
+    method: str | None = None,
+    output: str | None = None,
+    namespace: Mapping[str, Any] | None = None,
+    name: str = "EquationModel",
+) -> type[DENode]:
+    r"""A model class built from equations in Brian2's syntax.
+
+    Parameters
+    ----------
+    equations : str or Equations
+        The equations (see :class:`Equations`).
+    inputs : str or tuple of str
+        The variables that edges drive (each read by an equation; declare them as
+        ``I : amp`` lines when the equations carry units).
+    threshold : str, optional
+        ``"v > expression"`` (the expression free of the state): a spiking model, whose
+        output is the spike ``z``. A unit spikes when :math:`v` is strictly above the
+        threshold after the step's integration.
+    reset : str, optional
+        With ``threshold``: ``"v = expression"`` and jumps ``"w += expression"``
+        (``-=``), separated by ``;`` or new lines, applied in the spike step.
+    refractory : float or Quantity
+        Default refractory period (in time units, or a time Quantity): :math:`v` is held
+        as for the built-in spiking models; the equation of ``v`` must then carry
+        ``(unless refractory)``. Instances take ``refractory=`` too.
+    method : str, optional
+        ``"euler"``, ``"rk4"``, ``"exp_euler"`` (Brian2's ``"exponential_euler"``: every
+        derivative affine in its variable) or ``"exact"``/``"linear"`` (a linear model:
+        its exact affine map). Default: ``"exp_euler"`` when the model is linear (exact
+        for inputs held over the step), else ``"euler"``. Instances take ``integrator=``.
+    output : str, optional
+        A rate model's output: a variable or a function of one (``"tanh(x)"``); default
+        the first variable.
+    namespace : mapping, optional
+        Default values of parameters (Brian2's namespace); instances override them.
+    name : str
+        The class's name.
+
+    Returns
+    -------
+    type
+        A :class:`~rnngraph.nodes.DENode` subclass (a
+        :class:`~rnngraph.nodes.SpikingNode` with ``threshold``), instantiated as
+        ``Model(n, **parameters, integrator=..., train=..., init=...)``.
+    """
+    where = _where(name)
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"{where}: name must be an identifier")
+    spec = _spec(name, equations, inputs, threshold, reset, refractory, output, namespace)
+    found = structure(spec)
+    spiking = spec.threshold is not None
+    integrator = _method(where, method, found, spec)
+    state = spec.eqs.diff_names
+    attrs: dict[str, Any] = {
+        "spec": spec,
+        "structure_found": found,
+        "equations": spec.eqs,
+        "_unit_values": MappingProxyType({k: q.value for k, q in spec.units.items()}),
+        "input_names": spec.inputs,
+        "default_integrator": integrator,
+        "__doc__": f"{name}: a model from the equations\n\n{spec.eqs}",
+        "__module__": __name__,
+        **_methods(spec, found, where),
+    }
+    if spiking:
+        attrs.update(ode_vars=state, state_vars=(*state, "z", "ref"), **_event(spec, where))
+    else:
+        out = spec.output
+        var = out if out is None or out in state else ast.parse(out, mode="eval").body.args[0].id
+        attrs.update(state_vars=state, output_var=var or state[0])
+    return type(name, (EquationModel, SpikingNode if spiking else DENode), attrs)
+
+
+def _method(where: str, method: Any, found: Structure, spec: _Spec) -> str:
+    if method is None:
+        return "exp_euler" if found.linear is not None else "euler"
+    if method not in METHODS:
+        raise ValueError(f"{where}: unknown method {method!r}; valid names are {sorted(METHODS)}")
+    name = METHODS[method]
+    if name == "exact":
+        if found.linear is None:
+            raise ValueError(
+                f"{where}: method {method!r} needs linear equations: {found.why_not_linear}"
+            )
+        return "exp_euler"
+    if name == "exp_euler" and found.rates is None and found.linear is None:
+        raise ValueError(
+            f"{where}: method {method!r} needs every derivative affine in its own variable "
+            "(dx/dt = a + b x, with b free of the inputs)"
+        )
+    return name
