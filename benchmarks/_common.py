@@ -57,6 +57,19 @@ def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
     return out, time.perf_counter() - t0
 
 
+def round_robin(fns: dict[str, Callable[[], None]], repeats: int) -> dict[str, float]:
+    """Median seconds of each function, timed in turn."""
+    for f in fns.values():
+        f()
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, f in fns.items():
+            t0 = time.perf_counter()
+            f()
+            times[k].append(time.perf_counter() - t0)
+    return {k: sorted(v)[len(v) // 2] for k, v in times.items()}
+
+
 def summary(values: Sequence[float], labels: Sequence[Any] | None = None) -> dict[str, Any]:
     """Median, quartiles, best and worst of ``values`` (worst = largest), with the label
     (e.g. the seed) of the worst. NaN (a diverged run) counts as the worst."""

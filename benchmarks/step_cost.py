@@ -25,12 +25,11 @@ native loops on: the ratio should be 1. Results: tables on stdout and
 from __future__ import annotations
 
 import argparse
-import time
 from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
-from _common import machine, single_thread, table, write_json
+from _common import machine, round_robin, single_thread, table, write_json
 from torch import Tensor
 
 import rnngraph as rg
@@ -82,19 +81,6 @@ def bare_esn(model: torch.nn.Module, x: Tensor, grad: bool) -> Callable[[], None
     with torch.no_grad():
         torch.testing.assert_close(loop().detach(), model.forward(x), rtol=1e-5, atol=1e-6)
     return loop
-
-
-def round_robin(fns: dict[str, Callable[[], None]], repeats: int) -> dict[str, float]:
-    """Median seconds of each function, timed in turn."""
-    for f in fns.values():
-        f()
-    times: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(repeats):
-        for k, f in fns.items():
-            t0 = time.perf_counter()
-            f()
-            times[k].append(time.perf_counter() - t0)
-    return {k: sorted(v)[len(v) // 2] for k, v in times.items()}
 
 
 def step_vs_run(steps: int, repeats: int) -> tuple[list, dict]:

@@ -375,20 +375,27 @@ def structure(spec: _Spec) -> Structure:
     return Structure(rates, MappingProxyType(linear), None)
 
 
+def _over(x: ast.AST, d: ast.AST | None) -> ast.AST:
+    """``x / d``, or ``x`` when ``d`` is one (no division computed at every step)."""
+    one = d is None or (isinstance(d, ast.Constant) and d.value == 1.0)
+    return x if one else ast.BinOp(x, ast.Div(), d)
+
+
+def _minus(x: ast.AST) -> ast.AST:
+    if isinstance(x, ast.UnaryOp) and isinstance(x.op, ast.USub):
+        return x.operand
+    return ast.UnaryOp(ast.USub(), x)
+
+
 def _rate(f: Affine) -> ast.AST:
-    neg = ast.UnaryOp(ast.USub(), f.b)
-    return neg if f.d is None else ast.BinOp(neg, ast.Div(), f.d)
+    return _over(_minus(f.b), f.d)
 
 
 def _linear(f: Affine, state: set[str], inputs: tuple[str, ...]) -> tuple[Any, str | None]:
     """``(tau, rest, gains)`` of one derivative, or ``None`` and why not."""
     if not (_free(f.b, state | set(inputs)) and _free(f.d, state | set(inputs))):
         return None, "its decay depends on the state or the inputs"
-    minus_b = (
-        f.b.operand
-        if isinstance(f.b, ast.UnaryOp) and isinstance(f.b.op, ast.USub)
-        else ast.UnaryOp(ast.USub(), f.b)
-    )
+    minus_b = _minus(f.b)
     rest, gains = f.a, {}
     for k in inputs:
         part = None if rest is None else affine(rest, k)
@@ -398,11 +405,11 @@ def _linear(f: Affine, state: set[str], inputs: tuple[str, ...]) -> tuple[Any, s
             rest, g = part.flat()
             if not _free(g, state | set(inputs)):
                 return None, f"the gain of {k} depends on the state or the inputs"
-            gains[k] = ast.BinOp(g, ast.Div(), minus_b)
+            gains[k] = _over(g, minus_b)
     if not _free(rest, state):
         return None, "it couples to other state variables"
-    tau = ast.BinOp(f.d if f.d is not None else ast.Constant(1.0), ast.Div(), minus_b)
-    rest = None if rest is None else ast.BinOp(rest, ast.Div(), minus_b)
+    tau = _over(f.d if f.d is not None else ast.Constant(1.0), minus_b)
+    rest = None if rest is None else _over(rest, minus_b)
     return (tau, rest, MappingProxyType(gains)), None
 
 
@@ -498,10 +505,9 @@ class EquationModel:
         return self.spec.uses_units
 
     def _param_env(self) -> dict[str, Any]:
-        env = dict(self._unit_values)
-        for p in self.spec.params:
-            env[p] = getattr(self, p)
-        return env
+        """The values an expression reads besides the state and the inputs: units,
+        constants and every parameter (buffers and ``nn.Parameter`` s, as registered)."""
+        return {**self._unit_values, **self._buffers, **self._parameters}
 
     def _tensor(self, x: Any) -> torch.Tensor:
         ref = self.refractory
