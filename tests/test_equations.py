@@ -495,3 +495,32 @@ def test_bptt_trains_an_adex_network_given_only_as_equations_as_the_builtin():
     assert params[1].keys() == params[0].keys() and len(params[0]) == 4
     for k, p in params[0].items():
         torch.testing.assert_close(params[1][k], p, rtol=1e-9, atol=1e-12, msg=k)
+
+
+def test_an_equation_model_pickles_and_copies_with_its_class_rebuilt_from_its_arguments():
+    import copy
+    import pickle
+    import subprocess
+    import sys
+
+    eq = IAFEq(3, **_iaf_units(), refractory=2 * ms, train=["tau_mem"], init={"v": -65 * mV})
+    net = rg.Network(dt=0.1 * ms, dtype=F64)
+    net.add_node("n", eq)
+    net.input_node = net.output_node = "n"
+    x = 1e-9 + 1.5e-9 * torch.rand(2, 400, 3, generator=torch.Generator().manual_seed(2), dtype=F64)
+    y = net.forward(x)
+    assert y.sum() > 5
+    for other in (pickle.loads(pickle.dumps(net)), copy.deepcopy(net)):
+        node = other.graph.nodes["n"]["node"]
+        assert type(node) is IAFEq and isinstance(node.tau_mem, torch.nn.Parameter)
+        assert torch.equal(other.forward(x), y)
+    # a new process has no such class: it is built again from the pickled arguments
+    code = (
+        "import pickle, sys, torch; net = pickle.loads(sys.stdin.buffer.read()); "
+        "node = net.graph.nodes['n']['node']; "
+        "print(type(node).__name__, float(node.tau_mem), node.uses_units)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], input=pickle.dumps(net), capture_output=True, check=True
+    )
+    assert done.stdout.decode().split() == ["IAFEq", "0.02", "True"]

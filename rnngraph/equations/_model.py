@@ -25,6 +25,7 @@ from __future__ import annotations
 import ast
 import math
 import re
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -444,6 +445,8 @@ class EquationModel:
 
     spec: _Spec
     structure_found: Structure
+    #: the arguments of :func:`equation_model` that built the class
+    factory: Mapping[str, Any]
     #: the equations the model was built from
     equations: Equations
 
@@ -515,6 +518,11 @@ class EquationModel:
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, equations={len(self.equations.lines)} lines"
+
+    def __reduce_ex__(self, protocol: Any) -> tuple:
+        """Pickled by the arguments that build the class (a class made at run time has
+        no importable name), and the module's state."""
+        return (_restore, (dict(type(self).factory),), self.__getstate__())
 
 
 def _function(output: str) -> Callable:
@@ -687,7 +695,36 @@ def equation_model(
         out = spec.output
         var = out if out is None or out in state else ast.parse(out, mode="eval").body.args[0].id
         attrs.update(state_vars=state, output_var=var or state[0])
-    return type(name, (EquationModel, SpikingNode if spiking else DENode), attrs)
+    factory = dict(
+        equations=spec.eqs.text,
+        inputs=spec.inputs,
+        threshold=threshold,
+        reset=reset,
+        refractory=refractory,
+        method=method,
+        output=output,
+        namespace=dict(spec.namespace),
+        name=name,
+    )
+    attrs["factory"] = MappingProxyType(factory)
+    cls = type(name, (EquationModel, SpikingNode if spiking else DENode), attrs)
+    _BUILT[_key(factory)] = cls
+    return cls
+
+
+#: the classes built, by their arguments: an unpickled model finds its class here (or
+#: builds it again from the arguments, in a new process)
+_BUILT: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+
+def _key(factory: Mapping[str, Any]) -> str:
+    return repr(sorted(factory.items()))
+
+
+def _restore(factory: Mapping[str, Any]) -> Any:
+    """An empty instance of the class ``factory`` builds (for pickle and copy)."""
+    cls = _BUILT.get(_key(factory)) or equation_model(**factory)
+    return cls.__new__(cls)
 
 
 def _method(where: str, method: Any, found: Structure, spec: _Spec) -> str:
