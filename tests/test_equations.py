@@ -393,6 +393,9 @@ def test_reserved_and_unknown_names_and_flags():
         rg.equation_model("dv/dt = -v/_tau + I : 1", inputs="I")
     with pytest.raises(ValueError, match="unknown flag"):
         rg.Equations("dv/dt = -v/tau : 1 (event-driven)")
+    with pytest.raises(ValueError, match="goes with a parameter line"):
+        rg.Equations("dv/dt = -v/tau : 1 (constant)")
+    assert rg.Equations("dv/dt = -v/tau : 1\ntau : 1 (constant)")["tau"].flags == {"constant"}
     with pytest.raises(ValueError, match="defined twice"):
         rg.Equations("dv/dt = -v : 1\nv = 2 : 1")
     with pytest.raises(ValueError, match="defined below it"):

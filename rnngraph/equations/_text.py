@@ -122,6 +122,8 @@ def _line(text: str) -> Line:
     kind, name = ("diff", diff.group(1)) if diff else ("sub", lhs)
     if "unless refractory" in flags and kind != "diff":
         raise ValueError(f"{where}: '(unless refractory)' goes with a differential equation")
+    if "constant" in flags:
+        raise ValueError(f"{where}: '(constant)' goes with a parameter line ('p : unit')")
     return Line(kind, name, expr, dim, unit, flags, text)
 
 
