@@ -260,6 +260,11 @@ def _resets(where: str, eqs: Equations, statements: tuple) -> tuple:
                 f"{where}: the reset {var} {op} {ast.unparse(tree)} reads the state "
                 f"{reads}; a reset value or jump is free of the state"
             )
+        if var in [v for v, _ in out]:
+            raise ValueError(
+                f"{where}: the reset changes {var!r} twice; write one statement "
+                "per variable (e.g. 'w += b1 + b2')"
+            )
         out.append((var, ast.UnaryOp(ast.USub(), tree) if op == "-=" else tree))
     if "v" not in [v for v, _ in out]:
         raise ValueError(f"{where}: the reset must set v ('v = value')")
