@@ -251,15 +251,7 @@ IAF_SI = dict(tau_mem=0.02, r_m=1e7, v_rest=-0.065, v_thresh=-0.055, v_reset=-0.
 def test_a_model_with_units_computes_in_si_units_as_the_builtin_iaf():
     """Brian2/Rockpool's IAF, its values given in mV, ms, Mohm and nA, equals the built-in
     ``iaf`` given the same values as plain SI numbers."""
-    units = dict(
-        tau_mem=20 * ms,
-        r_m=10 * Mohm,
-        v_rest=-65 * mV,
-        v_thresh=-55 * mV,
-        v_reset=-65 * mV,
-        bias=0.2 * nA,
-    )
-    eq = IAFEq(5, **units, refractory=2 * ms, init={"v": -65 * mV})
+    eq = IAFEq(5, **_iaf_units(), refractory=2 * ms, init={"v": -65 * mV})
     assert eq.uses_units and float(eq.tau_mem) == pytest.approx(0.02, rel=1e-15)
     ref = IAF(5, **IAF_SI, refractory=2e-3, integrator="rk4")
     g = torch.Generator().manual_seed(1)

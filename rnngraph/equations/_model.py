@@ -681,25 +681,7 @@ def equation_model(
     spec = _spec(name, equations, inputs, threshold, reset, refractory, output, namespace)
     found = structure(spec)
     spiking = spec.threshold is not None
-    integrator = _method(where, method, found, spec)
-    state = spec.eqs.diff_names
-    attrs: dict[str, Any] = {
-        "spec": spec,
-        "structure_found": found,
-        "equations": spec.eqs,
-        "_unit_values": MappingProxyType({k: q.value for k, q in spec.units.items()}),
-        "input_names": spec.inputs,
-        "default_integrator": integrator,
-        "__doc__": f"{name}: a model from the equations\n\n{spec.eqs}",
-        "__module__": __name__,
-        **_methods(spec, found, where),
-    }
-    if spiking:
-        attrs.update(ode_vars=state, state_vars=(*state, "z", "ref"), **_event(spec, where))
-    else:
-        out = spec.output
-        var = out if out is None or out in state else ast.parse(out, mode="eval").body.args[0].id
-        attrs.update(state_vars=state, output_var=var or state[0])
+    attrs = _attributes(name, spec, found, _method(where, method, found, spec))
     factory = dict(
         equations=spec.eqs.text,
         inputs=spec.inputs,
@@ -715,6 +697,29 @@ def equation_model(
     cls = type(name, (EquationModel, SpikingNode if spiking else DENode), attrs)
     _BUILT[_key(factory)] = cls
     return cls
+
+
+def _attributes(name: str, spec: _Spec, found: Structure, integrator: str) -> dict[str, Any]:
+    """The class body of the model: its declarations and its methods."""
+    where, state = _where(name), spec.eqs.diff_names
+    attrs: dict[str, Any] = {
+        "spec": spec,
+        "structure_found": found,
+        "equations": spec.eqs,
+        "_unit_values": MappingProxyType({k: q.value for k, q in spec.units.items()}),
+        "input_names": spec.inputs,
+        "default_integrator": integrator,
+        "__doc__": f"{name}: a model from the equations\n\n{spec.eqs}",
+        "__module__": __name__,
+        **_methods(spec, found, where),
+    }
+    if spec.threshold is not None:
+        attrs.update(ode_vars=state, state_vars=(*state, "z", "ref"), **_event(spec, where))
+    else:
+        out = spec.output
+        var = out if out is None or out in state else ast.parse(out, mode="eval").body.args[0].id
+        attrs.update(state_vars=state, output_var=var or state[0])
+    return attrs
 
 
 #: the classes built, by their arguments: an unpickled model finds its class here (or
