@@ -25,6 +25,7 @@ from fractions import Fraction
 from typing import Any
 
 import numpy as np
+import torch
 
 __all__ = ["UNITS", "Dimension", "DimensionError", "Quantity", "dimensionless"]
 
@@ -91,8 +92,9 @@ class Quantity:
 
     Parameters
     ----------
-    value : float or array_like
-        The value in SI units (``Quantity(0.01, second)`` is 10 ms).
+    value : float, array_like or Tensor
+        The value in SI units (``Quantity(0.01, second)`` is 10 ms); a tensor stays a
+        tensor (``torch.rand(5) * mV``, e.g. trainable initial values).
     dim : Dimension
         Its dimension.
     """
@@ -101,7 +103,8 @@ class Quantity:
     __array_priority__ = 1000  # numpy arrays defer to Quantity's operators
 
     def __init__(self, value: Any, dim: Dimension = dimensionless) -> None:
-        self.value = value if isinstance(value, numbers.Real) else np.asarray(value, float)
+        keep = isinstance(value, numbers.Real | torch.Tensor)
+        self.value = value if keep else np.asarray(value, float)
         self.dim = dim
 
     def _check(self, other: Any, op: str) -> Quantity:
@@ -151,15 +154,25 @@ class Quantity:
 
     def __eq__(self, other: Any) -> Any:
         try:
-            return np.all(self.value == self._check(other, "compare").value)
+            same = self.value == self._check(other, "compare").value
         except DimensionError:
             return False
+        return bool(same.all()) if isinstance(same, torch.Tensor) else bool(np.all(same))
 
     def __lt__(self, other: Any) -> Any:
         return self.value < self._check(other, "compare").value
 
+    def __le__(self, other: Any) -> Any:
+        return self.value <= self._check(other, "compare").value
+
     def __gt__(self, other: Any) -> Any:
         return self.value > self._check(other, "compare").value
+
+    def __ge__(self, other: Any) -> Any:
+        return self.value >= self._check(other, "compare").value
+
+    def __bool__(self) -> bool:  # as its value: ``0*mV`` is false; an array's is ambiguous
+        return bool(self.value)
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -180,8 +193,12 @@ def as_quantity(x: Any) -> Quantity:
     """``x`` as a :class:`Quantity`: a plain number or array is dimensionless."""
     if isinstance(x, Quantity):
         return x
-    if isinstance(x, bool | np.bool_) or not isinstance(x, numbers.Real | np.ndarray | list):
-        raise TypeError(f"expected a number, an array or a Quantity, got {type(x).__name__}")
+    numeric = numbers.Real | np.ndarray | list | torch.Tensor
+    if isinstance(x, bool | np.bool_) or not isinstance(x, numeric):
+        raise TypeError(
+            "a quantity combines with numbers, arrays, tensors and quantities, got "
+            f"{type(x).__name__} ({x!r})"
+        )
     return Quantity(x)
 
 

@@ -361,7 +361,7 @@ def test_an_injection_in_an_equation_is_refused_before_anything_runs(rhs, tmp_pa
         (dict(threshold="w > 1", reset="v = 0"), "v > expression"),
         (dict(threshold="v > v_th"), "both a threshold and a reset"),
         (dict(threshold="v > v_th", reset="w = 0"), "not a variable"),
-        (dict(threshold="v > v_th", reset="v = v*0"), "free of the state"),
+        (dict(threshold="v > v_th", reset="v = v*0"), r"reads \[.v.\].*parameters alone"),
         (dict(threshold="v > v_th", reset="v -= 1"), "sets v with '='"),
         (dict(inputs="J"), "no equation reads the inputs"),
         (dict(inputs=()), "at least one variable"),

@@ -31,11 +31,12 @@ __all__ = [
 
 
 def _exprel(x: Any) -> Any:
-    """:math:`(e^x - 1)/x`, 1 at :math:`x = 0` (Brian2's ``exprel``), with finite
-    gradients there."""
-    zero = x == 0
-    safe = torch.where(zero, torch.ones_like(x), x)
-    return torch.where(zero, torch.ones_like(x), torch.expm1(safe) / safe)
+    """:math:`(e^x - 1)/x`, 1 at :math:`x = 0` (Brian2's ``exprel``); near 0 its Taylor
+    series :math:`1 + x/2 + x^2/6` (error below :math:`x^3/24`, under ``1e-16`` for
+    :math:`|x| < 10^{-5}`), so its value and gradient (:math:`1/2` at 0) are right there."""
+    small = x.abs() < 1e-5
+    safe = torch.where(small, torch.ones_like(x), x)
+    return torch.where(small, 1.0 + x / 2.0 + x * x / 6.0, torch.expm1(safe) / safe)
 
 
 def _clip(x: Any, lo: Any, hi: Any) -> Any:
@@ -71,6 +72,8 @@ FUNCTIONS: Mapping[str, tuple[Callable, int]] = {
     "maximum": (torch.maximum, 2),
     "mean": (lambda x: x.mean(-1, keepdim=True), 1),  # over the units of the population
 }
+#: the functions that reduce over the units (the others act on each unit alone)
+REDUCTIONS = frozenset({"mean"})
 
 _BINARY: Mapping[type, Callable] = {
     ast.Add: operator.add,
@@ -119,6 +122,7 @@ def parse_expression(where: str, text: str, compare: bool = False) -> Expression
         raise ValueError(f"{where}: expected an expression as a non-empty string, got {text!r}")
     try:
         tree = ast.parse(text.strip().replace("^", "**"), mode="eval").body
+        _check_depth(where, text, tree)
         names: set[str] = set()
         if compare and isinstance(tree, ast.Compare):
             evaluate = _compare(where, text, tree, names)
@@ -129,6 +133,26 @@ def parse_expression(where: str, text: str, compare: bool = False) -> Expression
     except RecursionError:
         raise ValueError(f"{where}: {text[:60]!r}... is nested too deeply") from None
     return Expression(text, frozenset(names), evaluate, tree)
+
+
+#: the deepest nesting of an expression (a sum of ``k`` terms nests ``k - 1`` levels)
+MAX_DEPTH = 100
+
+
+def _check_depth(where: str, text: str, tree: ast.AST) -> None:
+    """Refuse an expression nested deeper than :data:`MAX_DEPTH` (its symbolic passes and
+    closures recurse once per level)."""
+    level, depth = [(tree, 1)], 0
+    while level:
+        node, d = level.pop()
+        depth = max(depth, d)
+        level.extend((c, d + 1) for c in ast.iter_child_nodes(node) if isinstance(c, ast.expr))
+    if depth > MAX_DEPTH:
+        raise ValueError(
+            f"{where}: {text[:60]!r}... nests {depth} levels deep, more than the "
+            f"{MAX_DEPTH} an expression may; split it into subexpressions (lines "
+            "'s1 = a0 + ... + a49 : unit')"
+        )
 
 
 def compile_tree(where: str, text: str, tree: ast.AST) -> Callable[[Env], Any]:

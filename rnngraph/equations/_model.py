@@ -23,7 +23,9 @@ included: a network holding such a model is built with ``Network(dt=0.1*ms)``.
 from __future__ import annotations
 
 import ast
+import functools
 import math
+import pickle
 import re
 import weakref
 from collections.abc import Callable, Mapping
@@ -33,9 +35,10 @@ from typing import Any
 
 import torch
 
+from .._checks import describe
 from ..nodes import DENode, LinearPart, SpikingNode
 from ..units import UNITS, Dimension, DimensionError, Quantity, dimensionless
-from ._expr import FUNCTIONS, compile_tree, parse_expression
+from ._expr import FUNCTIONS, REDUCTIONS, compile_tree, parse_expression
 from ._symbolic import Affine, affine, dimension, names_in
 from ._text import Equations
 
@@ -174,15 +177,7 @@ def _spec(
 ) -> _Spec:
     where = _where(name)
     eqs = equations if isinstance(equations, Equations) else Equations(equations)
-    inputs = (inputs,) if isinstance(inputs, str) else tuple(inputs or ())
-    if not inputs or any(not isinstance(k, str) or not k.isidentifier() for k in inputs):
-        raise ValueError(
-            f"{where}: inputs= must name at least one variable that edges drive (e.g. "
-            f"inputs=('I',)), got {inputs!r}"
-        )
-    clash = sorted(set(inputs) & (set(eqs.diff_names) | set(eqs.sub_names)))
-    if clash:
-        raise ValueError(f"{where}: the inputs {clash} are defined by equations")
+    inputs = _inputs(where, eqs, inputs)
     namespace = dict(namespace or {})
     thr = _threshold(where, eqs, threshold)
     statements = _statements(where, reset)
@@ -193,8 +188,9 @@ def _spec(
         )
     extra = ([thr] if thr is not None else []) + [t for _, _, t in statements]
     params, units = _names(eqs, inputs, extra, namespace)
+    _event_reads(where, eqs, inputs, thr, statements)
     used = set(eqs.names()) | {n for t in extra for n in names_in(t)}
-    unread = sorted(set(inputs) - used)
+    unread = sorted(set(inputs) - set(eqs.names()))
     if unread:
         raise ValueError(f"{where}: no equation reads the inputs {unread}")
     own = set(eqs.diff_names) | set(eqs.sub_names) | set(params) | set(inputs)
@@ -216,7 +212,14 @@ def _spec(
     uses_units = any(n not in CONSTANTS for n in units) or any(
         not d.is_dimensionless for d in dims.values()
     )
-    uses_units = uses_units or isinstance(refractory, Quantity)
+    undeclared = [k for k in inputs if k not in dims]
+    if uses_units and undeclared:
+        raise ValueError(
+            f"{where}: the equations carry units, so each input needs its unit declared in a "
+            f"line such as '{undeclared[0]} : amp'; no line declares {undeclared}"
+        )
+    if thr is not None and not (isinstance(refractory, int | float) and refractory == 0):
+        _si(where, "refractory", refractory, SECOND if uses_units else dimensionless, uses_units)
     resets = _resets(where, eqs, statements) if thr is not None else ()
     spec = _Spec(
         eqs,
@@ -237,6 +240,40 @@ def _spec(
     return spec
 
 
+def _inputs(where: str, eqs: Equations, inputs: Any) -> tuple[str, ...]:
+    inputs = (inputs,) if isinstance(inputs, str) else tuple(inputs or ())
+    if not inputs or any(not isinstance(k, str) or not k.isidentifier() for k in inputs):
+        raise ValueError(
+            f"{where}: inputs= must name at least one variable that edges drive (e.g. "
+            f"inputs=('I',)), got {inputs!r}"
+        )
+    if len(set(inputs)) != len(inputs):
+        raise ValueError(f"{where}: inputs= names a variable twice: {inputs!r}")
+    clash = sorted(set(inputs) & (set(eqs.diff_names) | set(eqs.sub_names)))
+    if clash:
+        raise ValueError(f"{where}: the inputs {clash} are defined by equations")
+    return inputs
+
+
+def _event_reads(
+    where: str, eqs: Equations, inputs: tuple, thr: ast.AST | None, statements: tuple
+) -> None:
+    """A threshold and the reset's values are free of the state and of the inputs
+    (subexpressions of parameters alone are allowed: they are inlined)."""
+    state, events = set(eqs.diff_names), []
+    if thr is not None:
+        events.append((f"threshold v > {ast.unparse(thr)}", thr))
+    events += [(f"reset {var} {op} {ast.unparse(t)}", t) for var, op, t in statements]
+    for what, tree in events:
+        reads = names_in(eqs.inlined(tree))
+        bad = sorted(reads & state) + sorted(reads & set(inputs))
+        if bad:
+            raise ValueError(
+                f"{where}: the {what} reads {bad} (directly or through a subexpression); "
+                "a threshold and a reset value are computed from parameters alone"
+            )
+
+
 def _as_quantity(x: Any) -> Quantity:
     return x if isinstance(x, Quantity) else Quantity(0.0)
 
@@ -253,12 +290,6 @@ def _resets(where: str, eqs: Equations, statements: tuple) -> tuple:
             raise ValueError(
                 f"{where}: the reset sets v with '=' (v = value) and changes the other "
                 f"variables with '+=' or '-=' (jumps), got {var} {op} {ast.unparse(tree)}"
-            )
-        reads = sorted(names_in(eqs.inlined(tree)) & state)
-        if reads:
-            raise ValueError(
-                f"{where}: the reset {var} {op} {ast.unparse(tree)} reads the state "
-                f"{reads}; a reset value or jump is free of the state"
             )
         if var in [v for v, _ in out]:
             raise ValueError(
@@ -284,10 +315,12 @@ def _output(where: str, eqs: Equations, output: Any, spiking: bool) -> str | Non
     tree = parse_expression(f"{where}: output", output).tree
     var = tree.args[0] if isinstance(tree, ast.Call) and len(tree.args) == 1 else tree
     ok = isinstance(var, ast.Name) and var.id in eqs.diff_names
-    if not ok or (isinstance(tree, ast.Call) and FUNCTIONS[tree.func.id][1] != 1):
+    call = tree.func.id if isinstance(tree, ast.Call) else None
+    if not ok or (call is not None and (FUNCTIONS[call][1] != 1 or call in REDUCTIONS)):
         raise ValueError(
             f"{where}: output must be a variable of a differential equation {eqs.diff_names} "
-            f"or a function of one, such as 'tanh(v)', got {output!r}"
+            f"or an elementwise function of one, such as 'tanh(v)' (one output per unit), "
+            f"got {output!r}"
         )
     return output
 
@@ -437,8 +470,8 @@ def _si(where: str, what: str, value: Any, dim: Dimension | None, uses_units: bo
         return value.value
     if uses_units and dim is not None and not dim.is_dimensionless:
         raise DimensionError(
-            f"{where}: {what} must have dimension {dim} (a Quantity such as 10*ms); got "
-            f"{value!r} without a unit"
+            f"{where}: {what} must have dimension {dim} (a Quantity: a number times a unit "
+            f"of {dim}); got {value!r} without a unit"
         )
     return value
 
@@ -485,14 +518,17 @@ class EquationModel:
         dims = dict(spec.dims)
         dims.update({p: _as_quantity(values[p]).dim for p in spec.params if p not in dims})
         _check_dimensions(owner, spec, dims)
+        if kwargs.get("integrator") is not None:  # Brian2's names too
+            kwargs["integrator"] = _method(
+                owner, kwargs["integrator"], self.structure_found, "integrator"
+            )
         refractory = kwargs.pop("refractory", spec.refractory) if spiking else None
-        init = {
-            v: _si(owner, f"the initial value of {v!r}", x, spec.dims.get(v), spec.uses_units)
-            for v, x in dict(kwargs.pop("init", None) or {}).items()
-        }
-        super().__init__(n, init=init, **kwargs)
+        super().__init__(n, **kwargs)  # initial values through in_units (set_init)
         for p in spec.params:
             self.add_param(p, _si(owner, f"parameter {p!r}", values[p], dims[p], spec.uses_units))
+        if self.structure_found.linear is not None:
+            _leak(owner, self, self._param_env(), "the parameter values")
+        self._param_dims = {p: dims[p] for p in spec.params}
         if spiking:
             if not (isinstance(refractory, int | float) and refractory == 0):  # 0: no unit
                 refractory = _si(owner, "refractory", refractory, spec.time, spec.uses_units)
@@ -512,6 +548,24 @@ class EquationModel:
         """Whether the model computes in SI units (its equations carry units)."""
         return self.spec.uses_units
 
+    def in_units(self, where: str, name: str, value: Any) -> Any:
+        """``value`` for the variable or parameter ``name`` in SI units: with units, a
+        :class:`~rnngraph.units.Quantity` of the declared dimension (a plain number only
+        for a dimensionless one); without, a plain number."""
+        spec = self.spec
+        dims = {"z": dimensionless, "ref": dimensionless, "refractory": spec.time}
+        dims.update(spec.dims)
+        dims.update(vars(self).get("_param_dims", {}))
+        return _si(where, f"the value of {name!r}", value, dims.get(name), spec.uses_units)
+
+    def check_param(self, where: str, name: str, value: Any) -> torch.Tensor:
+        """The base checks, and: a new value keeps every unit's leak of a linear model
+        (the exact affine map needs :math:`\tau` finite)."""
+        t = super().check_param(where, name, value)
+        if self.structure_found.linear is not None and "_param_dims" in vars(self):
+            _leak(where, self, {**self._param_env(), name: t}, f"{name} = {describe(value)}")
+        return t
+
     def _param_env(self) -> dict[str, Any]:
         """The values an expression reads besides the state and the inputs: units,
         constants and every parameter (buffers and ``nn.Parameter`` s, as registered)."""
@@ -530,6 +584,27 @@ class EquationModel:
         return (_restore, (dict(type(self).factory),), self.__getstate__())
 
 
+def _units_listed(bad: torch.Tensor) -> str:
+    """``units [0, 2]`` (the first ten, and how many in all), or ``every unit``."""
+    if bad.numel() == 1:
+        return "every unit"
+    which = torch.nonzero(bad).reshape(-1).tolist()
+    more = f" ({len(which)} units in all)" if len(which) > 10 else ""
+    return f"units {which[:10]}{more}"
+
+
+def _leak(where: str, model: Any, env: Mapping[str, Any], given: str) -> None:
+    """Refuse parameters that leave a unit of a linear model without a leak: its linear
+    part :math:`\tau \\dot x = \\ldots - x` needs :math:`\tau` finite."""
+    why = model._leakless(env)
+    if why is not None:
+        raise ValueError(
+            f"{where}: {given} would leave {why}; a linear model's exact affine map (and its "
+            "form tau dx/dt = rest + gain*I - x) needs a leak in every unit: give those "
+            "units their own population, or a leak"
+        )
+
+
 def _function(output: str) -> Callable:
     return FUNCTIONS[ast.parse(output, mode="eval").body.func.id][0]
 
@@ -539,7 +614,8 @@ def _closures(where: str, trees: Mapping[str, ast.AST]) -> tuple[tuple[str, Call
 
 
 def _methods(spec: _Spec, found: Structure, where: str) -> dict[str, Any]:
-    """``rhs`` (or ``linear_part``) and, where the form allows, ``decay``."""
+    """``linear_part`` (a linear model), or ``rhs`` and, where the form allows,
+    ``decay``."""
     eqs, state, inputs = spec.eqs, spec.eqs.diff_names, spec.inputs
     subs = _closures(where, {k: eqs[k].expr.tree for k in eqs.sub_names})
     odes = tuple(f for _, f in _closures(where, {k: eqs[k].expr.tree for k in state}))
@@ -559,8 +635,19 @@ def _methods(spec: _Spec, found: Structure, where: str) -> dict[str, Any]:
                 for x, (tau, rest, gains) in parts.items()
             }
 
+        def leakless(self: Any, env: Mapping[str, Any] | None = None) -> str | None:
+            """Why the linear part is undefined for some unit (a leak of 0), or ``None``."""
+            env = self._param_env() if env is None else env
+            for x, (tau, _, _) in parts.items():
+                t = torch.as_tensor(tau(env)).detach().reshape(-1)
+                bad = ~torch.isfinite(t)
+                if bool(bad.any()):
+                    return f"d{x}/dt without a leak (tau infinite) for {_units_listed(bad)}"
+            return None
+
         out["linear_part"] = linear_part
-        return out
+        out["_leakless"] = leakless
+        return out  # the core derives rhs and decay from the linear part
 
     def rhs(self: Any, s: tuple, i: tuple) -> tuple:
         env = self._param_env()
@@ -584,7 +671,8 @@ def _methods(spec: _Spec, found: Structure, where: str) -> dict[str, Any]:
 
 
 def _derived(where: str, name: str, tree: ast.AST) -> property:
-    """A read-only attribute computing ``tree`` from the parameters, as a tensor."""
+    """A read-only attribute computing ``tree`` (subexpressions inlined) from the
+    parameters, as a tensor."""
     f = compile_tree(where, ast.unparse(tree), tree)
     return property(
         lambda self: self._tensor(f(self._param_env())), doc=f"{name} = {ast.unparse(tree)}"
@@ -595,13 +683,13 @@ def _event(spec: _Spec, where: str) -> dict[str, Any]:
     """The spiking declarations: ``threshold_name``, ``v_reset``, ``jumps``."""
     out: dict[str, Any] = {}
     params = set(spec.params)
-    thr = spec.threshold
+    thr = spec.eqs.inlined(spec.threshold)
     if isinstance(thr, ast.Name) and thr.id in params:
         out["threshold_name"] = thr.id
     else:
         out["threshold_name"] = "threshold"
         out["threshold"] = _derived(where, "threshold", thr)
-    resets = dict(spec.resets)
+    resets = {var: spec.eqs.inlined(tree) for var, tree in spec.resets}
     v = resets.pop("v")
     if not (isinstance(v, ast.Name) and v.id == "v_reset"):
         if "v_reset" in params:
@@ -681,7 +769,7 @@ def equation_model(
     spec = _spec(name, equations, inputs, threshold, reset, refractory, output, namespace)
     found = structure(spec)
     spiking = spec.threshold is not None
-    attrs = _attributes(name, spec, found, _method(where, method, found, spec))
+    attrs = _attributes(name, spec, found, _method(where, method, found))
     factory = dict(
         equations=spec.eqs.text,
         inputs=spec.inputs,
@@ -694,7 +782,9 @@ def equation_model(
         name=name,
     )
     attrs["factory"] = MappingProxyType(factory)
-    cls = type(name, (EquationModel, SpikingNode if spiking else DENode), attrs)
+    base = SpikingNode if spiking else DENode
+    _check_names(where, spec, attrs, base)
+    cls = type(name, (EquationModel, base), attrs)
     _BUILT[_key(factory)] = cls
     return cls
 
@@ -722,13 +812,39 @@ def _attributes(name: str, spec: _Spec, found: Structure, integrator: str) -> di
     return attrs
 
 
+@functools.cache
+def _taken(base: type) -> frozenset[str]:
+    """The attribute names an instance of ``base`` has (its class's, and those its
+    ``__init__`` sets, found on a bare instance)."""
+    attrs = {"state_vars": ("v", "z", "ref"), "output_var": "v", "input_names": ("I",)}
+    attrs.update(ode_vars=("v",), threshold_name="v_th", v_reset=0.0, rhs=lambda *a: a)
+    probe = type("Probe", (base,), attrs)(1)
+    return frozenset(dir(base)) | frozenset(vars(probe)) | frozenset(dir(EquationModel))
+
+
+def _check_names(where: str, spec: _Spec, attrs: Mapping[str, Any], base: type) -> None:
+    """No parameter takes the name of an attribute of the model (``training``, ``n``,
+    ``integrator``, ``rhs``, a derived ``jump_w``, ...), which would hide one or the
+    other."""
+    named = {attrs.get("threshold_name"), *dict(attrs.get("jumps", {})).values()}
+    own = {x for x in named if x not in attrs}  # parameters the declarations name
+    clash = sorted(p for p in spec.params if p in (_taken(base) | set(attrs)) - own)
+    if clash:
+        raise ValueError(
+            f"{where}: the parameter names {clash} are attributes of the model (of "
+            f"{base.__name__}, or derived from the equations); rename them"
+        )
+
+
 #: the classes built, by their arguments: an unpickled model finds its class here (or
 #: builds it again from the arguments, in a new process)
 _BUILT: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
 
 
-def _key(factory: Mapping[str, Any]) -> str:
-    return repr(sorted(factory.items()))
+def _key(factory: Mapping[str, Any]) -> bytes:
+    """The arguments as bytes (every value in full: a repr elides long arrays)."""
+    items = {**factory, "namespace": sorted(factory["namespace"].items())}
+    return pickle.dumps(sorted(items.items()), protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def _restore(factory: Mapping[str, Any]) -> Any:
@@ -737,21 +853,23 @@ def _restore(factory: Mapping[str, Any]) -> Any:
     return cls.__new__(cls)
 
 
-def _method(where: str, method: Any, found: Structure, spec: _Spec) -> str:
+def _method(where: str, method: Any, found: Structure, word: str = "method") -> str:
+    """rnngraph's integrator for ``method`` (rnngraph's or Brian2's name; ``None``: the
+    default), checked against the equations' structure."""
     if method is None:
         return "exp_euler" if found.linear is not None else "euler"
-    if method not in METHODS:
-        raise ValueError(f"{where}: unknown method {method!r}; valid names are {sorted(METHODS)}")
+    if not isinstance(method, str) or method not in METHODS:
+        raise ValueError(f"{where}: unknown {word} {method!r}; valid names are {sorted(METHODS)}")
     name = METHODS[method]
     if name == "exact":
         if found.linear is None:
             raise ValueError(
-                f"{where}: method {method!r} needs linear equations: {found.why_not_linear}"
+                f"{where}: {word} {method!r} needs linear equations: {found.why_not_linear}"
             )
         return "exp_euler"
     if name == "exp_euler" and found.rates is None and found.linear is None:
         raise ValueError(
-            f"{where}: method {method!r} needs every derivative affine in its own variable "
+            f"{where}: {word} {method!r} needs every derivative affine in its own variable "
             "(dx/dt = a + b x, with b free of the inputs)"
         )
     return name

@@ -179,6 +179,9 @@ def dimension(
             return _same(t.args[0], t.args[1], name)
         if name in _KEEP_DIMENSION:
             return dim(t.args[0])
+        if name == "sign":  # of a value of any dimension: -1, 0 or 1
+            dim(t.args[0])
+            return dimensionless
         _dimensionless(t.args[0], f"the argument of {name}():")
         return dimensionless
 

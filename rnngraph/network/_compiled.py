@@ -37,8 +37,9 @@ from .._checks import (
     keywords,
 )
 from ..edges import Linear
-from ..nodes import Context, Node, for_run
+from ..nodes import Context, DENode, Node, for_run
 from ..observers import Observer, Recording
+from ..units import UNITS, DimensionError, Quantity
 from ._plan import (
     Explanation,
     Plan,
@@ -274,6 +275,34 @@ class _Run:
     recs: dict = field(default_factory=dict)
 
 
+def time_step(where: str, dt: Any) -> tuple[float, bool]:
+    """The step in its unit (seconds for a time Quantity) and whether it carries a unit."""
+    if isinstance(dt, Quantity):
+        if dt.dim != UNITS["second"].dim:
+            raise DimensionError(f"{where}: dt must be a time, got dimension {dt.dim}")
+        return as_step(where, "dt", dt.value), True
+    return as_step(where, "dt", dt), False
+
+
+def check_units(where: str, label: str, node: Node, dt_unit: bool) -> None:
+    """A model whose equations carry units computes in seconds: the step must carry a unit;
+    and with a step in seconds, every model with time constants must say its units."""
+    if not isinstance(node, DENode) or node.uses_units == dt_unit:
+        return
+    if node.uses_units:
+        raise ValueError(
+            f"{where}: node {label!r} ({type(node).__name__}) computes in SI units (its "
+            "equations carry units), so the network's step must carry a unit too, e.g. "
+            "Network(dt=0.1*ms); the step is a plain number (a network's dt reads the "
+            "step in seconds: set a Quantity, net.dt = 0.05*ms)"
+        )
+    raise ValueError(
+        f"{where}: node {label!r} ({type(node).__name__}) has no units (its time constants "
+        "are in the unit of dt), and the network's step carries a unit (seconds): give dt as "
+        "a plain number, or build the model from equations with units"
+    )
+
+
 class CompiledNetwork(nn.Module):
     """A network graph compiled into a batched forward pass (a ``torch.nn.Module``).
 
@@ -284,8 +313,9 @@ class CompiledNetwork(nn.Module):
     ----------
     nodes : mapping of label -> Node
     edges : iterable of (source, target, Linear)
-    dt : float
-        Step size (finite, > 0); may be changed later (``model.dt = ...``, or through
+    dt : float or Quantity
+        Step size (finite, > 0; a time Quantity exactly when the models carry units); may
+        be changed later (``model.dt = ...``, or through
         ``Network.dt``): the next run uses it.
     input_node, output_node : str
         Where the external input enters and which node's output is returned.
@@ -322,11 +352,11 @@ class CompiledNetwork(nn.Module):
         device: Any = None,
     ) -> None:
         super().__init__()
-        self.dt = dt
         self._input_nodes = (input_node,) if isinstance(input_node, str) else tuple(input_node)
         self._output_node = output_node
         self._order = list(order)
         self.nodes = ModuleTable({k: nodes[k] for k in self._order})
+        self.dt = dt  # checked against the nodes' units
         self.edges = ModuleTable({edge_key(s, t): e for s, t, e in edges})
         if dtype is None or device is None:
             tensors = (*self.parameters(), *self.buffers())
@@ -391,12 +421,23 @@ class CompiledNetwork(nn.Module):
 
     @property
     def dt(self) -> float:
-        """Step size of the next run."""
+        """Step size of the next run (in seconds when it was given as a time Quantity);
+        setting it follows the rule of ``Network.dt``: a Quantity exactly when the models
+        carry units."""
         return self._dt
 
     @dt.setter
     def dt(self, value: Any) -> None:
-        self._dt = as_step("CompiledNetwork.dt", "dt", value)
+        dt, unit = time_step("CompiledNetwork.dt", value)
+        nodes = self._modules.get("nodes")  # None while __init__ has not set them
+        for label in nodes if nodes is not None else ():
+            check_units("CompiledNetwork.dt", label, nodes[label], unit)
+        self._dt, self._dt_unit = dt, unit
+
+    @property
+    def time_step(self) -> float | Quantity:
+        """The step as given: a time Quantity for models with units, else the number."""
+        return Quantity(self._dt, UNITS["second"].dim) if self._dt_unit else self._dt
 
     # ------------------------------------------------------------------------------
     # compile-time planning

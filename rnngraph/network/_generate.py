@@ -66,7 +66,9 @@ def closed_loop(where: str, model: CompiledNetwork) -> CompiledNetwork:
     loop = Linear(model.n_in, model.n_in, eye, delay=1, dtype=ref.dtype, device=ref.device)
     edges.append((out, inp, loop))
     nodes = {v: model.nodes[v] for v in model.order}
-    return CompiledNetwork(nodes, edges, model.dt, inp, out, model.order, ref.dtype, ref.device)
+    return CompiledNetwork(
+        nodes, edges, model.time_step, inp, out, model.order, ref.dtype, ref.device
+    )
 
 
 def first_input(where: str, model: CompiledNetwork, first: Any, state: State | None) -> Tensor:
@@ -140,7 +142,9 @@ class Folded:
         edges.append((out, r, self.fed))
         nodes = {v: model.nodes[v] for v in model.order if v != inp}
         order = [v for v in model.order if v != inp]
-        self.network = CompiledNetwork(nodes, edges, model.dt, r, out, order, ref.dtype, ref.device)
+        self.network = CompiledNetwork(
+            nodes, edges, model.time_step, r, out, order, ref.dtype, ref.device
+        )
         self.key = f"{edge_key(out, r)}@1"
 
     def start(self, state: State, x0: Tensor) -> State:

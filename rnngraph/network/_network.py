@@ -18,7 +18,6 @@ from .._checks import (
     as_float_dtype,
     as_int,
     as_names,
-    as_step,
     as_tensor,
     describe,
     keywords,
@@ -27,8 +26,8 @@ from ..compat import strip_op
 from ..edges import Linear
 from ..nodes import DENode, FuncNode, Node, make_model
 from ..observers import Observer, Recording
-from ..units import UNITS, DimensionError, Quantity
-from ._compiled import RESERVED_LABELS, CompiledNetwork, State
+from ..units import UNITS, Quantity
+from ._compiled import RESERVED_LABELS, CompiledNetwork, State, check_units, time_step
 from ._fitting import FittingMixin, joins_inputs
 from ._generate import Folded, closed_loop, closed_run, first_input, why_not_folded
 from ._sequences import is_sequence_list, run_list
@@ -125,33 +124,6 @@ def _input_labels(given: Any, tuple_always: bool = False) -> str | tuple[str, ..
     return labels if tuple_always or len(labels) > 1 else labels[0]
 
 
-def _time_step(where: str, dt: Any) -> tuple[float, bool]:
-    """The step in its unit (seconds for a time Quantity) and whether it carries a unit."""
-    if isinstance(dt, Quantity):
-        if dt.dim != UNITS["second"].dim:
-            raise DimensionError(f"{where}: dt must be a time, got dimension {dt.dim}")
-        return as_step(where, "dt", dt.value), True
-    return as_step(where, "dt", dt), False
-
-
-def _check_units(where: str, label: str, node: Node, dt_unit: bool) -> None:
-    """A model whose equations carry units computes in seconds: the step must carry a unit;
-    and with a step in seconds, every model with time constants must say its units."""
-    if not isinstance(node, DENode) or node.uses_units == dt_unit:
-        return
-    if node.uses_units:
-        raise ValueError(
-            f"{where}: node {label!r} ({type(node).__name__}) computes in SI units (its "
-            "equations carry units), so the network's step must carry a unit too, e.g. "
-            "Network(dt=0.1*ms); the step is a plain number"
-        )
-    raise ValueError(
-        f"{where}: node {label!r} ({type(node).__name__}) has no units (its time constants "
-        "are in the unit of dt), and the network's step carries a unit (seconds): give dt as "
-        "a plain number, or build the model from equations with units"
-    )
-
-
 class Network(FittingMixin):
     """A recurrent network as a graph of nodes and linear edges.
 
@@ -196,7 +168,7 @@ class Network(FittingMixin):
 
     @keywords("Network")
     def __init__(self, dt: float, device: Any = "cpu", dtype: torch.dtype = torch.float32):
-        self._dt, self._dt_unit = _time_step("Network", dt)
+        self._dt, self._dt_unit = time_step("Network", dt)
         self._dtype = as_float_dtype("Network", dtype)
         self._device = as_device("Network", device)
         self._lock = threading.RLock()  # see the class notes: one state call at a time
@@ -243,19 +215,27 @@ class Network(FittingMixin):
     @property
     def dt(self) -> float:
         """Step size, in the unit of every time constant: a plain number, or a time
-        Quantity (``0.1*ms``), then kept in seconds, the unit of models whose equations
-        carry units (:func:`rnngraph.equation_model`). Setting it (finite, > 0) changes the
-        step of the compiled network too; the held state is kept."""
-        return self._dt
+        Quantity (``0.1*ms``), then kept and read in seconds, the unit of models whose
+        equations carry units (:func:`rnngraph.equation_model`); such a network is given
+        a new step as a Quantity too (``net.dt = 0.05*ms``). Setting it (finite, > 0)
+        changes the step of the compiled network too, and setting the compiled network's
+        changes this one; the held state is kept."""
+        return self._compiled.dt if self._compiled is not None else self._dt
 
     @dt.setter
     def dt(self, value: Any) -> None:
-        dt, unit = _time_step("Network.dt", value)
+        dt, unit = time_step("Network.dt", value)
         for label, node in self.graph.nodes(data="node"):
-            _check_units("Network.dt", label, node, unit)
-        self._dt, self._dt_unit = dt, unit
+            check_units("Network.dt", label, node, unit)
         if self._compiled is not None:
-            self._compiled.dt = dt
+            self._compiled.dt = value
+        self._dt, self._dt_unit = dt, unit
+
+    def _time_step(self) -> float | Quantity:
+        """The step as the user gives it: a Quantity when it carries a unit."""
+        if self._compiled is not None:
+            return self._compiled.time_step
+        return Quantity(self._dt, UNITS["second"].dim) if self._dt_unit else self._dt
 
     @property
     def dtype(self) -> torch.dtype:
@@ -286,7 +266,7 @@ class Network(FittingMixin):
             )
         if isinstance(node, DENode):
             node.check_train()  # a user's DENode may not check its train= names itself
-        _check_units("Network.add_node", label, node, self._dt_unit)
+        check_units("Network.add_node", label, node, isinstance(self._time_step(), Quantity))
         node.to(device=self.device, dtype=self.dtype)
         self.graph.add_node(label, node=node)
         self._changed()
@@ -665,7 +645,7 @@ class Network(FittingMixin):
         compiled = CompiledNetwork(
             {v: g.nodes[v]["node"] for v in g},
             [(u, v, e) for u, v, e in g.edges(data="edge")],
-            self.dt,
+            self._time_step(),
             inp,
             out,
             order,
@@ -985,6 +965,8 @@ class Network(FittingMixin):
         """
         where = "Network.set_var"
         mod, var, kind = self._var_of(where, node, var)
+        if isinstance(mod, DENode):  # a Quantity for a model with units, in SI units
+            value = mod.in_units(f"{where}({node!r})", var, value)
         val = as_tensor(where, f"the value for {node}.{var}", value)
         if not bool(torch.isfinite(val).all()):
             raise ValueError(f"{where}: value for {node}.{var} contains NaN or inf")

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from .._checks import as_tensor, describe
+from ..units import Quantity
 
 __all__ = [
     "ACTIVATIONS",
@@ -250,8 +251,9 @@ def exp_euler(node: DENode, s: tuple, i: tuple, dt: float) -> tuple:
 
     .. math:: x(t + dt) = e^{-a\,dt}\,x + \frac{1 - e^{-a\,dt}}{a}\,g,
 
-    which is exact for a linear leak under constant input. Variables without a decay rate
-    take a forward-Euler step.
+    which is exact for a linear leak under constant input; where :math:`a = 0` the factor
+    :math:`(1 - e^{-a\,dt})/a` is its limit :math:`dt` (a unit without leak integrates
+    its input). Variables without a decay rate take a forward-Euler step.
     """
     rates = node.decay(s)
     deriv = node.rhs(s, i)
@@ -260,10 +262,18 @@ def exp_euler(node: DENode, s: tuple, i: tuple, dt: float) -> tuple:
         if a is None:
             out.append(x + dt * d)
         else:
-            g = d + a * x
-            e = torch.exp(-a * dt) if isinstance(a, Tensor) else math.exp(-a * dt)
-            out.append(e * x + (1.0 - e) / a * g)
+            out.append(x + _exp_factor(a, dt) * d)  # = e x + (1 - e)/a (d + a x)
     return node.State(*out)
+
+
+def _exp_factor(a: Any, dt: float) -> Any:
+    r""":math:`(1 - e^{-a\,dt})/a`, and :math:`dt` where :math:`a = 0` (its limit; the
+    gradient there is the limit's too)."""
+    if not isinstance(a, Tensor):
+        return dt if a == 0 else -math.expm1(-a * dt) / a
+    zero = a == 0
+    safe = torch.where(zero, torch.ones_like(a), a)
+    return torch.where(zero, dt - a * dt * dt / 2.0, -torch.expm1(-safe * dt) / safe)
 
 
 def _is_number(x: Any, value: float) -> bool:
@@ -745,10 +755,24 @@ class DENode(Node):
 
     # ---- state ------------------------------------------------------------------------
 
+    def in_units(self, where: str, name: str, value: Any) -> Any:
+        """``value`` given for the variable or parameter ``name``, in the units the model
+        computes in. A model without units takes plain numbers in the unit of ``dt`` and
+        refuses a :class:`~rnngraph.units.Quantity` (models from equations with units
+        convert one to SI units, see :func:`rnngraph.equation_model`)."""
+        if isinstance(value, Quantity):
+            raise TypeError(
+                f"{where}: {type(self).__name__} has no units (its values are plain "
+                f"numbers, times in the unit of dt), got {value!r} for {name!r}"
+            )
+        return value
+
     def set_init(self, var: str, value: Any) -> None:
         """Set the initial value of a state variable (restored by ``reset()``): finite, a
-        scalar, ``(n,)`` or ``(B, n)`` (one row per batch element)."""
+        scalar, ``(n,)`` or ``(B, n)`` (one row per batch element); a
+        :class:`~rnngraph.units.Quantity` for a model with units."""
         where = f"{type(self).__name__}.set_init"
+        value = self.in_units(where, var, value)
         if var not in self.state_vars:
             raise ValueError(
                 f"{where}: {var!r} is not a state variable; "
