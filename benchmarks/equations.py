@@ -19,7 +19,16 @@ from _common import machine, round_robin, single_thread, table, write_json
 
 import rnngraph as rg
 from rnngraph.equations import equation_form
-from rnngraph.nodes import IAF, LIF, QIF, AdEx, Izhikevich, LeakyIntegrator, QIFMeanField
+from rnngraph.nodes import (
+    IAF,
+    LIF,
+    QIF,
+    AdEx,
+    ExpSynapse,
+    Izhikevich,
+    LeakyIntegrator,
+    QIFMeanField,
+)
 
 #: model -> (parameters, input scale, dt, the built-in's initial state)
 MODELS = {
@@ -30,6 +39,7 @@ MODELS = {
     QIF: ({}, 3.0, 0.01, {"v": -2.0}),
     QIFMeanField: ({}, 2.0, 0.01, {}),
     LeakyIntegrator: ({}, 2.0, 0.5, {}),
+    ExpSynapse: ({}, 1.0, 0.1, {}),
 }
 N, B = 200, 16
 

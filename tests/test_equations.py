@@ -11,7 +11,17 @@ import pytest
 import torch
 
 import rnngraph as rg
-from rnngraph.nodes import EIF, IAF, LIF, QIF, AdEx, Izhikevich, LeakyIntegrator, QIFMeanField
+from rnngraph.nodes import (
+    EIF,
+    IAF,
+    LIF,
+    QIF,
+    AdEx,
+    ExpSynapse,
+    Izhikevich,
+    LeakyIntegrator,
+    QIFMeanField,
+)
 from rnngraph.units import DimensionError, Mohm, ms, mV, nA, second
 
 F64 = torch.float64
@@ -103,6 +113,9 @@ CASES = {
     ),
     "leaky_integrator": Case(
         LeakyIntegrator, dict(tau=5.0), 2.0, 0.5, ("exp_euler", "euler", "rk4"), {}, ("tau",)
+    ),
+    "exp_syn": Case(
+        ExpSynapse, dict(tau=[3.0, 4.0, 5.0, 6.0, 7.0]), 0.5, 0.1, ("exact",), {}, ("tau",)
     ),
 }
 _MODELS = {
@@ -363,7 +376,7 @@ def test_an_injection_in_an_equation_is_refused_before_anything_runs(rhs, tmp_pa
         (dict(threshold="v > v_th", reset="w = 0"), "not a variable"),
         (dict(threshold="v > v_th", reset="v = v*0"), r"reads \[.v.\].*parameters alone"),
         (dict(threshold="v > v_th", reset="v -= 1"), "sets v with '='"),
-        (dict(inputs="J"), "no equation reads the inputs"),
+        (dict(inputs="J"), r"no equation \(or on_input jump\) reads the inputs"),
         (dict(inputs=()), "at least one variable"),
         (dict(output="v*2"), "output must be a variable"),
         (dict(method="heun"), "unknown method"),

@@ -241,3 +241,63 @@ def test_models_differing_deep_inside_a_large_namespace_array_are_told_apart():
     copy_b = copy.deepcopy(m_b(2000))
     assert type(copy_b) is m_b and type(copy.deepcopy(m_a(2000))) is m_a
     assert copy_b.w[1000].item() == 2.0 and copy_b.w[999].item() == 1.0
+
+
+# ---- jumps by the step's input (on_input) ---------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["exact", "euler"])
+def test_a_saturating_jump_by_the_input_follows_the_step_by_hand(method):
+    """x(k) = Phi(x(k-1)) + (1 - Phi) u s(k), Phi the exact decay e^{-dt/tau} or Euler's
+    1 - dt/tau: the jump reads the integrated state and this step's input."""
+    model = rg.equation_model(
+        "dx/dt = -x/tau : 1", inputs="spikes", on_input="x += (1 - x)*u*spikes", method=method
+    )
+    node = model(3, tau=torch.tensor([2.0, 5.0, 9.0], dtype=F64), u=0.3)
+    assert node.integrator == method
+    g = torch.Generator().manual_seed(4)
+    spikes = (torch.rand(2, 400, 3, generator=g, dtype=F64) < 0.2).to(F64)
+    y = _net(node).compile()(spikes)
+    tau, x, want = node.tau, torch.zeros(2, 3, dtype=F64), []
+    for k in range(400):
+        x = x * (torch.exp(-0.1 / tau) if method == "exact" else 1 - 0.1 / tau)
+        x = x + (1 - x) * 0.3 * spikes[:, k]
+        want.append(x)
+    assert (y - torch.stack(want, 1)).abs().max() <= 1e-14 and y.max() > 0.3
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(on_input="x = spikes"), "expected a jump 'x \\+= expr'"),
+        (dict(on_input="y += spikes"), "of a variable of a differential equation"),
+        (dict(on_input="x += 1"), "reads none of the inputs"),
+        (dict(on_input="x += spikes; x -= spikes"), "changes 'x' twice"),
+        (
+            dict(
+                equations="dv/dt = -v : 1\ndx/dt = -x/tau : 1",
+                on_input="x += spikes",
+                threshold="v > 1",
+                reset="v = 0",
+            ),
+            "for rate models",
+        ),
+        (dict(on_input="x += spikes", method="exact", equations="dx/dt = -x*x : 1"), "linear"),
+    ],
+)
+def test_jumps_by_the_input_that_cannot_be_honoured_are_refused(kwargs, match):
+    kwargs = {"equations": "dx/dt = -x/tau : 1", "inputs": "spikes", **kwargs}
+    with pytest.raises(ValueError, match=match):
+        rg.equation_model(**kwargs)
+
+
+def test_a_jump_by_the_input_is_checked_for_units():
+    eqs = "dg/dt = -g/tau : siemens\ntau : second\nspikes : 1\nw : siemens"
+    with pytest.raises(DimensionError, match="the jump of g has dimension 1, expected siemens"):
+        rg.equation_model(eqs, inputs="spikes", on_input="g += spikes")(2, tau=5 * ms, w=1 * nS)
+    syn = rg.equation_model(eqs, inputs="spikes", on_input="g += w*spikes")
+    node = syn(2, tau=5 * ms, w=2 * nS)
+    net = rg.Network(dt=0.1 * ms, dtype=F64)
+    net.add_node("g", node)
+    y = net.compile()(torch.tensor([[[1.0, 0.0], [0.0, 0.0]]], dtype=F64))
+    assert y[0, :, 0].tolist() == pytest.approx([2e-9, 2e-9 * math.exp(-0.02)], rel=1e-14)

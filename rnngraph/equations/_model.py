@@ -36,7 +36,7 @@ from typing import Any
 import torch
 
 from .._checks import describe
-from ..nodes import DENode, LinearPart, SpikingNode
+from ..nodes import DENode, LinearPart, SpikingNode, affine_gain, affine_step
 from ..units import UNITS, Dimension, DimensionError, Quantity, dimensionless
 from ._expr import FUNCTIONS, REDUCTIONS, compile_tree, parse_expression
 from ._symbolic import Affine, affine, dimension, names_in
@@ -79,6 +79,7 @@ class _Spec:
     resets: tuple[tuple[str, ast.AST], ...]  # (variable, new value or jump)
     refractory: Any
     output: str | None
+    on_input: tuple[tuple[str, ast.AST], ...] = ()  # (variable, jump by the step's input)
 
     @property
     def time(self) -> Dimension:
@@ -120,23 +121,27 @@ def _ordered(tree: ast.AST) -> list[str]:
     return [n.id for n in sorted(names, key=lambda n: (n.lineno, n.col_offset))]  # as read
 
 
-def _statements(where: str, reset: str | None) -> tuple[tuple[str, str, ast.AST], ...]:
-    if reset is None:
+def _statements(
+    where: str, text: str | None, what: str = "reset"
+) -> tuple[tuple[str, str, ast.AST], ...]:
+    """The statements ``x = expr``, ``x += expr``, ``x -= expr`` of ``text`` (``what``:
+    the argument, ``reset`` or ``on_input``), separated by ``;`` or new lines."""
+    if text is None:
         return ()
-    if not isinstance(reset, str):
-        raise TypeError(f"{where}: reset must be a string of statements, got {reset!r}")
+    if not isinstance(text, str):
+        raise TypeError(f"{where}: {what} must be a string of statements, got {text!r}")
     out = []
-    for text in re.split(r"[;\n]", reset):
-        if not text.strip():
+    for part in re.split(r"[;\n]", text):
+        if not part.strip():
             continue
-        m = _STATEMENT.fullmatch(text)
+        m = _STATEMENT.fullmatch(part)
         if m is None:
             raise ValueError(
-                f"{where}: cannot read the reset statement {text.strip()!r} "
+                f"{where}: cannot read the {what} statement {part.strip()!r} "
                 "(expected 'x = expr', 'x += expr' or 'x -= expr')"
             )
         var, op, rhs = m.groups()
-        tree = parse_expression(f"{where}: reset {text.strip()!r}", rhs).tree
+        tree = parse_expression(f"{where}: {what} {part.strip()!r}", rhs).tree
         out.append((var, op, tree))
     return tuple(out)
 
@@ -174,6 +179,7 @@ def _spec(
     refractory: Any,
     output: Any,
     namespace: Any,
+    on_input: Any = None,
 ) -> _Spec:
     where = _where(name)
     eqs = equations if isinstance(equations, Equations) else Equations(equations)
@@ -186,27 +192,16 @@ def _spec(
             f"{where}: a spiking model takes both a threshold and a reset ('v = ...'), got "
             f"threshold={threshold!r}, reset={reset!r}"
         )
+    jumps = _input_jumps(where, eqs, inputs, on_input, thr is not None)
     extra = ([thr] if thr is not None else []) + [t for _, _, t in statements]
-    params, units = _names(eqs, inputs, extra, namespace)
+    params, units = _names(eqs, inputs, extra + [t for _, t in jumps], namespace)
     _event_reads(where, eqs, inputs, thr, statements)
-    used = set(eqs.names()) | {n for t in extra for n in names_in(t)}
-    unread = sorted(set(inputs) - set(eqs.names()))
+    read = set(eqs.names()) | {n for _, t in jumps for n in names_in(eqs.inlined(t))}
+    unread = sorted(set(inputs) - read)
     if unread:
-        raise ValueError(f"{where}: no equation reads the inputs {unread}")
-    own = set(eqs.diff_names) | set(eqs.sub_names) | set(params) | set(inputs)
-    bad = sorted(own & (set(RESERVED) | {n for n in used if n.startswith(("xi", "_"))}))
-    if bad:
-        raise ValueError(
-            f"{where}: {bad} are reserved (Brian2's time, noise and spike variables, the "
-            "spiking state z, ref, refractory, and names starting with '_' are not "
-            "equation names)"
-        )
-    unknown = sorted(set(namespace) - set(params))
-    if unknown:
-        raise ValueError(
-            f"{where}: namespace= names {unknown}, which are not parameters of "
-            f"the equations; its parameters are {list(params)}"
-        )
+        raise ValueError(f"{where}: no equation (or on_input jump) reads the inputs {unread}")
+    used = read | {n for t in extra for n in names_in(t)}
+    _check_own_names(where, eqs, inputs, params, used, namespace)
     dims = {line.name: line.dim for line in eqs.lines}
     dims.update({p: _as_quantity(namespace[p]).dim for p in namespace if p not in dims})
     uses_units = any(n not in CONSTANTS for n in units) or any(
@@ -233,11 +228,60 @@ def _spec(
         resets,
         refractory,
         _output(where, eqs, output, thr is not None),
+        jumps,
     )
     _flags(where, spec)
     if all(p in dims for p in params):
         _check_dimensions(where, spec, dims)
     return spec
+
+
+def _check_own_names(
+    where: str, eqs: Equations, inputs: tuple, params: tuple, used: set, namespace: Mapping
+) -> None:
+    own = set(eqs.diff_names) | set(eqs.sub_names) | set(params) | set(inputs)
+    bad = sorted(own & (set(RESERVED) | {n for n in used if n.startswith(("xi", "_"))}))
+    if bad:
+        raise ValueError(
+            f"{where}: {bad} are reserved (Brian2's time, noise and spike variables, the "
+            "spiking state z, ref, refractory, and names starting with '_' are not "
+            "equation names)"
+        )
+    unknown = sorted(set(namespace) - set(params))
+    if unknown:
+        raise ValueError(
+            f"{where}: namespace= names {unknown}, which are not parameters of "
+            f"the equations; its parameters are {list(params)}"
+        )
+
+
+def _input_jumps(
+    where: str, eqs: Equations, inputs: tuple, on_input: Any, spiking: bool
+) -> tuple[tuple[str, ast.AST], ...]:
+    """``on_input``'s jumps ``x += expr`` (``-=``), each reading the step's inputs (Brian2's
+    ``on_pre`` of a synapse whose presynaptic spikes arrive through the inputs)."""
+    statements = _statements(where, on_input, "on_input")
+    if statements and spiking:
+        raise ValueError(
+            f"{where}: on_input= is for rate models (synapses); a spiking model takes its "
+            "input through its equations (or from a synapse node before it)"
+        )
+    out = []
+    for var, op, tree in statements:
+        if var not in eqs.diff_names or op == "=":
+            raise ValueError(
+                f"{where}: on_input {var} {op} {ast.unparse(tree)}: expected a jump 'x += "
+                f"expr' or 'x -= expr' of a variable of a differential equation {eqs.diff_names}"
+            )
+        if not names_in(eqs.inlined(tree)) & set(inputs):
+            raise ValueError(
+                f"{where}: on_input {var} {op} {ast.unparse(tree)} reads none of the inputs "
+                f"{list(inputs)}: it would jump at every step"
+            )
+        if var in [v for v, _ in out]:
+            raise ValueError(f"{where}: on_input changes {var!r} twice; write one statement")
+        out.append((var, ast.UnaryOp(ast.USub(), tree) if op == "-=" else tree))
+    return tuple(out)
 
 
 def _inputs(where: str, eqs: Equations, inputs: Any) -> tuple[str, ...]:
@@ -371,6 +415,8 @@ def _check_dimensions(where: str, spec: _Spec, dims: Mapping[str, Dimension]) ->
         check(f"v > {ast.unparse(spec.threshold)}", spec.threshold, dims["v"], "the threshold")
     for var, tree in spec.resets:
         check(f"reset of {var}", tree, dims[var], f"the reset of {var}")
+    for var, tree in spec.on_input:
+        check(f"on_input jump of {var}", tree, dims[var], f"the jump of {var}")
 
 
 # ---- structure found from the equations -----------------------------------------------
@@ -520,7 +566,7 @@ class EquationModel:
         _check_dimensions(owner, spec, dims)
         if kwargs.get("integrator") is not None:  # Brian2's names too
             kwargs["integrator"] = _method(
-                owner, kwargs["integrator"], self.structure_found, "integrator"
+                owner, kwargs["integrator"], self.structure_found, "integrator", spec.on_input != ()
             )
         refractory = kwargs.pop("refractory", spec.refractory) if spiking else None
         super().__init__(n, **kwargs)  # initial values through in_units (set_init)
@@ -615,39 +661,46 @@ def _closures(where: str, trees: Mapping[str, ast.AST]) -> tuple[tuple[str, Call
 
 def _methods(spec: _Spec, found: Structure, where: str) -> dict[str, Any]:
     """``linear_part`` (a linear model), or ``rhs`` and, where the form allows,
-    ``decay``."""
+    ``decay``; with jumps by the inputs (``on_input``), ``rhs``, ``decay`` and ``map``."""
+    linear = _linear_methods(found, where) if found.linear is not None else {}
+    if spec.on_input:
+        values = linear.pop("linear_part", None)
+        return {**linear, **_rhs_methods(spec, found, where), **_input_map(spec, values, where)}
+    return linear or _rhs_methods(spec, found, where)  # the core derives rhs from a linear part
+
+
+def _linear_methods(found: Structure, where: str) -> dict[str, Any]:
+    parts = {}
+    for x, (tau, rest, gains) in found.linear.items():
+        rest_f = None if rest is None else compile_tree(where, ast.unparse(rest), rest)
+        parts[x] = (compile_tree(where, ast.unparse(tau), tau), rest_f, _closures(where, gains))
+
+    def linear_part(self: Any) -> dict[str, LinearPart]:
+        env = self._param_env()
+        return {
+            x: LinearPart(
+                tau(env), 0.0 if rest is None else rest(env), {k: g(env) for k, g in gains}
+            )
+            for x, (tau, rest, gains) in parts.items()
+        }
+
+    def leakless(self: Any, env: Mapping[str, Any] | None = None) -> str | None:
+        """Why the linear part is undefined for some unit (a leak of 0), or ``None``."""
+        env = self._param_env() if env is None else env
+        for x, (tau, _, _) in parts.items():
+            t = torch.as_tensor(tau(env)).detach().reshape(-1)
+            bad = ~torch.isfinite(t)
+            if bool(bad.any()):
+                return f"d{x}/dt without a leak (tau infinite) for {_units_listed(bad)}"
+        return None
+
+    return {"linear_part": linear_part, "_leakless": leakless}
+
+
+def _rhs_methods(spec: _Spec, found: Structure, where: str) -> dict[str, Any]:
     eqs, state, inputs = spec.eqs, spec.eqs.diff_names, spec.inputs
     subs = _closures(where, {k: eqs[k].expr.tree for k in eqs.sub_names})
     odes = tuple(f for _, f in _closures(where, {k: eqs[k].expr.tree for k in state}))
-    out: dict[str, Any] = {}
-    if found.linear is not None:
-        parts = {}
-        for x, (tau, rest, gains) in found.linear.items():
-            rest_f = None if rest is None else compile_tree(where, ast.unparse(rest), rest)
-            parts[x] = (compile_tree(where, ast.unparse(tau), tau), rest_f, _closures(where, gains))
-
-        def linear_part(self: Any) -> dict[str, LinearPart]:
-            env = self._param_env()
-            return {
-                x: LinearPart(
-                    tau(env), 0.0 if rest is None else rest(env), {k: g(env) for k, g in gains}
-                )
-                for x, (tau, rest, gains) in parts.items()
-            }
-
-        def leakless(self: Any, env: Mapping[str, Any] | None = None) -> str | None:
-            """Why the linear part is undefined for some unit (a leak of 0), or ``None``."""
-            env = self._param_env() if env is None else env
-            for x, (tau, _, _) in parts.items():
-                t = torch.as_tensor(tau(env)).detach().reshape(-1)
-                bad = ~torch.isfinite(t)
-                if bool(bad.any()):
-                    return f"d{x}/dt without a leak (tau infinite) for {_units_listed(bad)}"
-            return None
-
-        out["linear_part"] = linear_part
-        out["_leakless"] = leakless
-        return out  # the core derives rhs and decay from the linear part
 
     def rhs(self: Any, s: tuple, i: tuple) -> tuple:
         env = self._param_env()
@@ -657,7 +710,7 @@ def _methods(spec: _Spec, found: Structure, where: str) -> dict[str, Any]:
             env[name] = f(env)
         return tuple(f(env) for f in odes)
 
-    out["rhs"] = rhs
+    out: dict[str, Any] = {"rhs": rhs}
     if found.rates is not None:
         rates = tuple(compile_tree(where, ast.unparse(r), r) for r in found.rates)
 
@@ -668,6 +721,33 @@ def _methods(spec: _Spec, found: Structure, where: str) -> dict[str, Any]:
 
         out["decay"] = decay
     return out
+
+
+def _input_map(spec: _Spec, linear_values: Callable | None, where: str) -> dict[str, Any]:
+    r"""``map``: the step of the equations (the exact affine map of a linear model with
+    ``integrator="exact"``, else the integrator), then the jumps by this step's input,
+    computed from the integrated state: :math:`x(k) = \Phi(x(k-1)) + J(x, I(k))`."""
+    eqs, state, inputs = spec.eqs, spec.eqs.diff_names, spec.inputs
+    jumps = dict(_closures(where, {v: eqs.inlined(t) for v, t in spec.on_input}))
+
+    def map(self: Any, s: tuple, i: tuple, dt: float) -> tuple:
+        if self.integrator == "exact":
+            lin = linear_values(self)
+            new = []
+            for v in state:
+                x = getattr(s, v)
+                g = affine_gain("exp_euler", dt, lin[v].tau, x)
+                new.append(affine_step(x, lin[v].fixed_point(i), g))
+        else:
+            new = self._integrate(self, s, i, dt)
+        env = self._param_env()
+        env.update(zip(state, new, strict=True))
+        env.update(zip(inputs, i, strict=True))
+        return self.State(
+            *(x + jumps[v](env) if v in jumps else x for v, x in zip(state, new, strict=True))
+        )
+
+    return {"map": map}
 
 
 def _derived(where: str, name: str, tree: ast.AST) -> property:
@@ -722,6 +802,7 @@ def equation_model(
     output: str | None = None,
     namespace: Mapping[str, Any] | None = None,
     name: str = "EquationModel",
+    on_input: str | None = None,
 ) -> type[DENode]:
     r"""A model class built from equations in Brian2's syntax.
 
@@ -755,6 +836,13 @@ def equation_model(
         Default values of parameters (Brian2's namespace); instances override them.
     name : str
         The class's name.
+    on_input : str, optional
+        Jumps by the step's input, ``"s += w*spikes"`` (``-=``; ``;`` or new lines between
+        statements), applied after each step's integration to the integrated state
+        (Brian2's ``on_pre`` of a synapse whose spikes arrive through the inputs): one step
+        is :math:`x(k) = \Phi_{dt}(x(k-1)) + J(x, I(k))`, with :math:`\Phi` the exact
+        affine map of linear equations (``method="exact"``, their default) or the
+        integrator. For rate models (synapse nodes).
 
     Returns
     -------
@@ -766,23 +854,17 @@ def equation_model(
     where = _where(name)
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"{where}: name must be an identifier")
-    spec = _spec(name, equations, inputs, threshold, reset, refractory, output, namespace)
+    spec = _spec(name, equations, inputs, threshold, reset, refractory, output, namespace, on_input)
     found = structure(spec)
-    spiking = spec.threshold is not None
-    attrs = _attributes(name, spec, found, _method(where, method, found))
-    factory = dict(
-        equations=spec.eqs.text,
-        inputs=spec.inputs,
-        threshold=threshold,
-        reset=reset,
-        refractory=refractory,
-        method=method,
-        output=output,
-        namespace=dict(spec.namespace),
-        name=name,
-    )
+    own_step = bool(spec.on_input)
+    attrs = _attributes(name, spec, found, _method(where, method, found, own_step=own_step))
+    factory = {  # the arguments, with the equations and inputs as read
+        **dict(threshold=threshold, reset=reset, refractory=refractory, method=method),
+        **dict(output=output, name=name, on_input=on_input),
+        **dict(equations=spec.eqs.text, inputs=spec.inputs, namespace=dict(spec.namespace)),
+    }
     attrs["factory"] = MappingProxyType(factory)
-    base = SpikingNode if spiking else DENode
+    base = SpikingNode if spec.threshold is not None else DENode
     _check_names(where, spec, attrs, base)
     cls = type(name, (EquationModel, base), attrs)
     _BUILT[_key(factory)] = cls
@@ -853,9 +935,14 @@ def _restore(factory: Mapping[str, Any]) -> Any:
     return cls.__new__(cls)
 
 
-def _method(where: str, method: Any, found: Structure, word: str = "method") -> str:
+def _method(
+    where: str, method: Any, found: Structure, word: str = "method", own_step: bool = False
+) -> str:
     """rnngraph's integrator for ``method`` (rnngraph's or Brian2's name; ``None``: the
-    default), checked against the equations' structure."""
+    default), checked against the equations' structure. A model with its own step (jumps
+    by its inputs) labels the exact affine map ``"exact"``."""
+    if own_step and found.linear is not None and (method is None or METHODS.get(method) == "exact"):
+        return "exact"
     if method is None:
         return "exp_euler" if found.linear is not None else "euler"
     if not isinstance(method, str) or method not in METHODS:

@@ -11,14 +11,15 @@ from ..nodes import DENode
 
 __all__ = ["equation_form"]
 
-_OPTIONS = ("threshold", "reset", "output")
+_OPTIONS = ("threshold", "reset", "output", "on_input", "method")
 
 
 def equation_form(cls: type[DENode]) -> dict[str, Any]:
     """The keyword arguments of :func:`~rnngraph.equation_model` that build ``cls`` from
     equations: the literal block of the paragraph ``As equations ...::`` in its docstring
-    (``threshold:``, ``reset:`` and ``output:`` lines are those options), its
-    ``input_names`` as inputs, and its integrator as method.
+    (``threshold:``, ``reset:``, ``output:``, ``on_input:`` and ``method:`` lines are
+    those options), its ``input_names`` as inputs, and (without a ``method:`` line) its
+    default integrator as method.
 
     Examples
     --------
@@ -44,5 +45,5 @@ def equation_form(cls: type[DENode]) -> dict[str, Any]:
         else:
             equations.append(line)
     form["equations"] = "\n".join(equations)
-    form["method"] = cls.default_integrator
+    form.setdefault("method", cls.default_integrator)
     return form

@@ -69,6 +69,14 @@ class ExpSynapse(DENode):
     Shape
     -----
     Input ``spikes``: ``(B, n)``. State and output ``s``: ``(B, n)``.
+
+    As equations, with ``normalize=False`` (:func:`rnngraph.equation_model` of them equals
+    this class to 1e-12 in float64)::
+
+        ds/dt = -s/tau : 1
+        on_input: s += spikes
+        method: exact
+
     """
 
     state_vars = ("s",)
