@@ -24,6 +24,7 @@ from rnngraph.nodes import (
     LIF,
     QIF,
     AdEx,
+    DoubleExpSynapse,
     ExpSynapse,
     Izhikevich,
     LeakyIntegrator,
@@ -40,6 +41,7 @@ MODELS = {
     QIFMeanField: ({}, 2.0, 0.01, {}),
     LeakyIntegrator: ({}, 2.0, 0.5, {}),
     ExpSynapse: ({}, 1.0, 0.1, {}),
+    DoubleExpSynapse: ({}, 1.0, 0.1, {}),
 }
 N, B = 200, 16
 

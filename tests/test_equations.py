@@ -17,6 +17,7 @@ from rnngraph.nodes import (
     LIF,
     QIF,
     AdEx,
+    DoubleExpSynapse,
     ExpSynapse,
     Izhikevich,
     LeakyIntegrator,
@@ -113,6 +114,15 @@ CASES = {
     ),
     "leaky_integrator": Case(
         LeakyIntegrator, dict(tau=5.0), 2.0, 0.5, ("exp_euler", "euler", "rk4"), {}, ("tau",)
+    ),
+    "double_exp_syn": Case(
+        DoubleExpSynapse,
+        dict(tau_r=[1.0, 2.0, 3.0, 2.5, 0.5], tau_d=[10.0, 20.0, 15.0, 8.0, 30.0]),
+        0.5,
+        0.1,
+        ("exact",),
+        {},
+        ("tau_r", "tau_d"),
     ),
     "exp_syn": Case(
         ExpSynapse, dict(tau=[3.0, 4.0, 5.0, 6.0, 7.0]), 0.5, 0.1, ("exact",), {}, ("tau",)

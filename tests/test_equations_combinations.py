@@ -301,3 +301,29 @@ def test_a_jump_by_the_input_is_checked_for_units():
     net.add_node("g", node)
     y = net.compile()(torch.tensor([[[1.0, 0.0], [0.0, 0.0]]], dtype=F64))
     assert y[0, :, 0].tolist() == pytest.approx([2e-9, 2e-9 * math.exp(-0.02)], rel=1e-14)
+
+
+# ---- the exact step of a linear system ------------------------------------------------
+
+
+def test_the_exact_step_of_a_coupled_linear_system_is_its_closed_form():
+    """A damped oscillator under a constant drive, x(t) = (1 - e^{-zwt}(cos w_d t +
+    z w/w_d sin w_d t))/w^2, and the chain dx/dt = v, dv/dt = I (a singular system),
+    x = I t^2/2: exact at every step, whatever dt."""
+    osc = rg.equation_model(
+        "dx/dt = v : 1\ndv/dt = -w*w*x - 2*zeta*w*v + I : 1", inputs="I", method="exact"
+    )
+    node = osc(2, w=torch.tensor([2.0, 3.0], dtype=F64), zeta=0.1)
+    assert node.integrator == "exact" and node.integration() == ("exact", None)
+    y = _net(node).compile()(torch.ones(1, 200, 2, dtype=F64))[0]
+    t = 0.1 * torch.arange(1, 201, dtype=F64)[:, None]
+    w, z = torch.tensor([2.0, 3.0], dtype=F64), 0.1
+    wd = w * math.sqrt(1 - z * z)
+    want = 1 - torch.exp(-z * w * t) * (torch.cos(wd * t) + z * w / wd * torch.sin(wd * t))
+    assert (y - want / w**2).abs().max() <= 1e-13
+    chain = rg.equation_model("dx/dt = v : 1\ndv/dt = I : 1", inputs="I", method="exact")(1)
+    y = _net(chain, dt=0.25).compile()(torch.full((1, 40, 1), 3.0, dtype=F64))[0, :, 0]
+    t = 0.25 * torch.arange(1, 41, dtype=F64)
+    assert (y - 1.5 * t**2).abs().max() <= 1e-12 * 1.5 * 100
+    with pytest.raises(ValueError, match="needs linear equations"):
+        rg.equation_model("dx/dt = v : 1\ndv/dt = -x*x + I : 1", inputs="I", method="exact")

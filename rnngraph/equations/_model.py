@@ -432,6 +432,10 @@ class Structure:
     rates: tuple[ast.AST, ...] | None
     linear: Mapping[str, tuple[ast.AST, ast.AST | None, Mapping[str, ast.AST]]] | None
     why_not_linear: str | None
+    #: the equations as a linear system :math:`\dot x_i = \sum_j A_{ij} x_j + f_i` (per
+    #: variable, its coefficients ``{x_j: A_ij}`` free of the state and the inputs and
+    #: its remainder ``f_i``, free of the state), or ``None`` when they are not one
+    system: Mapping[str, tuple[Mapping[str, ast.AST], ast.AST | None]] | None = None
 
 
 def _free(tree: ast.AST | None, names: set[str]) -> bool:
@@ -449,15 +453,36 @@ def structure(spec: _Spec) -> Structure:
     rates = None
     if not bad and all(_free(f.b, inputs) and _free(f.d, inputs) for f in forms.values()):
         rates = tuple(_rate(f) for f in forms.values())
+    system = _system(eqs, state | inputs)
     if bad:
-        return Structure(rates, None, f"d{bad[0]}/dt is not linear in {bad[0]}")
+        return Structure(rates, None, f"d{bad[0]}/dt is not linear in {bad[0]}", system)
     linear = {}
     for x, f in forms.items():
         part, why = _linear(f, state, spec.inputs)
         if part is None:
-            return Structure(rates, None, f"d{x}/dt: {why}")
+            return Structure(rates, None, f"d{x}/dt: {why}", system)
         linear[x] = part
-    return Structure(rates, MappingProxyType(linear), None)
+    return Structure(rates, MappingProxyType(linear), None, system)
+
+
+def _system(eqs: Equations, varying: set[str]) -> Mapping | None:
+    """The equations as a linear system (see :attr:`Structure.system`), or ``None``."""
+    out = {}
+    for x in eqs.diff_names:
+        rest, coeffs = eqs.inlined(eqs[x].expr.tree), {}
+        for y in eqs.diff_names:
+            part = affine(rest, y) if rest is not None else None
+            if part is None:
+                if rest is None:
+                    continue
+                return None
+            rest, c = part.flat()
+            if c is not None:
+                if not _free(c, varying):
+                    return None
+                coeffs[y] = c
+        out[x] = (MappingProxyType(coeffs), rest)
+    return MappingProxyType(out)
 
 
 def _over(x: ast.AST, d: ast.AST | None) -> ast.AST:
@@ -566,7 +591,7 @@ class EquationModel:
         _check_dimensions(owner, spec, dims)
         if kwargs.get("integrator") is not None:  # Brian2's names too
             kwargs["integrator"] = _method(
-                owner, kwargs["integrator"], self.structure_found, "integrator", spec.on_input != ()
+                owner, kwargs["integrator"], self.structure_found, "integrator", self.is_map
             )
         refractory = kwargs.pop("refractory", spec.refractory) if spiking else None
         super().__init__(n, **kwargs)  # initial values through in_units (set_init)
@@ -659,13 +684,21 @@ def _closures(where: str, trees: Mapping[str, ast.AST]) -> tuple[tuple[str, Call
     return tuple((k, compile_tree(where, ast.unparse(t), t)) for k, t in trees.items())
 
 
-def _methods(spec: _Spec, found: Structure, where: str) -> dict[str, Any]:
+def _has_own_step(spec: _Spec, found: Structure, method: Any) -> bool:
+    """Whether the class defines its own step (``map``): jumps by the inputs, or the exact
+    step of a linear system asked for by ``method``."""
+    exact = isinstance(method, str) and METHODS.get(method) == "exact"
+    return bool(spec.on_input) or (exact and found.linear is None and found.system is not None)
+
+
+def _methods(spec: _Spec, found: Structure, where: str, own_step: bool) -> dict[str, Any]:
     """``linear_part`` (a linear model), or ``rhs`` and, where the form allows,
     ``decay``; with jumps by the inputs (``on_input``), ``rhs``, ``decay`` and ``map``."""
     linear = _linear_methods(found, where) if found.linear is not None else {}
-    if spec.on_input:
+    if own_step:
         values = linear.pop("linear_part", None)
-        return {**linear, **_rhs_methods(spec, found, where), **_input_map(spec, values, where)}
+        own = _own_step(spec, found, values, where)
+        return {**linear, **_rhs_methods(spec, found, where), **own}
     return linear or _rhs_methods(spec, found, where)  # the core derives rhs from a linear part
 
 
@@ -723,31 +756,128 @@ def _rhs_methods(spec: _Spec, found: Structure, where: str) -> dict[str, Any]:
     return out
 
 
-def _input_map(spec: _Spec, linear_values: Callable | None, where: str) -> dict[str, Any]:
-    r"""``map``: the step of the equations (the exact affine map of a linear model with
-    ``integrator="exact"``, else the integrator), then the jumps by this step's input,
-    computed from the integrated state: :math:`x(k) = \Phi(x(k-1)) + J(x, I(k))`."""
+def _own_step(
+    spec: _Spec, found: Structure, linear_values: Callable | None, where: str
+) -> dict[str, Any]:
+    r"""``map``: the step of the equations (with ``integrator="exact"`` the exact affine map
+    of uncoupled linear equations, or of a linear system, else the integrator), then the
+    jumps by this step's input, computed from the integrated state:
+    :math:`x(k) = \Phi_{dt}(x(k-1)) + J(x, I(k))`."""
     eqs, state, inputs = spec.eqs, spec.eqs.diff_names, spec.inputs
-    jumps = dict(_closures(where, {v: eqs.inlined(t) for v, t in spec.on_input}))
+    jumps = dict(_closures(where, dict(spec.on_input)))
+    subs = _closures(where, {k: eqs[k].expr.tree for k in eqs.sub_names})
+    system = None
+    if linear_values is None and found.system is not None:
+        system = _system_step(found.system, state, inputs, where)
 
     def map(self: Any, s: tuple, i: tuple, dt: float) -> tuple:
-        if self.integrator == "exact":
+        if self.integrator != "exact":
+            new = self._integrate(self, s, i, dt)
+        elif system is not None:
+            new = system(self, s, i, dt)
+        else:
             lin = linear_values(self)
             new = []
             for v in state:
                 x = getattr(s, v)
                 g = affine_gain("exp_euler", dt, lin[v].tau, x)
                 new.append(affine_step(x, lin[v].fixed_point(i), g))
-        else:
-            new = self._integrate(self, s, i, dt)
+        if not jumps:
+            return self.State(*new)
         env = self._param_env()
         env.update(zip(state, new, strict=True))
         env.update(zip(inputs, i, strict=True))
+        for name, f in subs:  # each once, in the order of the equations
+            env[name] = f(env)
         return self.State(
             *(x + jumps[v](env) if v in jumps else x for v, x in zip(state, new, strict=True))
         )
 
     return {"map": map}
+
+
+def _system_step(system: Mapping, state: tuple, inputs: tuple, where: str) -> Callable:
+    r"""The exact step of :math:`\dot x = A x + f` with :math:`A` per unit and :math:`f`
+    held over the step: :math:`x \leftarrow \Phi x + \Psi f` with
+    :math:`\Phi = e^{A\,dt}`, :math:`\Psi = \int_0^{dt} e^{A s} ds`, both read from the
+    matrix exponential of :math:`\begin{pmatrix} A & I \\ 0 & 0 \end{pmatrix} dt`
+    (differentiable; no inverse of :math:`A`, which may be singular)."""
+    k, index = len(state), {v: j for j, v in enumerate(state)}
+    coeffs = [
+        (index[x], index[y], compile_tree(where, ast.unparse(t), t))
+        for x in state
+        for y, t in system[x][0].items()
+    ]
+    rests = [
+        (index[x], compile_tree(where, ast.unparse(r), r))
+        for x in state
+        if (r := system[x][1]) is not None
+    ]
+
+    reach = _reach(k, [(a, b) for a, b, _ in coeffs])
+
+    def exponential(self: Any, env: dict, x: torch.Tensor, dt: float) -> torch.Tensor:
+        """The matrix exponential, kept while ``dt`` and the coefficients' values stay as
+        they were and nothing needs its gradient (it depends on the parameters alone)."""
+        values = [f(env) for _, _, f in coeffs]
+        grad = any(isinstance(v, torch.Tensor) and v.requires_grad for v in values)
+        key = (dt, x.dtype, x.device, x.shape[-1])  # x: a (B, n) state variable
+        held = vars(self).get("_system_exponential")
+        if not grad and held is not None and held[0] == key and _same_values(held[1], values):
+            return held[2]
+        m = x.new_zeros(x.shape[-1], 2 * k, 2 * k)
+        for (a, b, _), v in zip(coeffs, values, strict=True):
+            m[:, a, b] = v * dt
+        m[:, range(k), range(k, 2 * k)] = dt
+        e = torch.linalg.matrix_exp(m)
+        if not grad:
+            kept = [v.detach().clone() if isinstance(v, torch.Tensor) else v for v in values]
+            self.__dict__["_system_exponential"] = (key, kept, e)
+        return e
+
+    def step(self: Any, s: tuple, i: tuple, dt: float) -> list:
+        env = self._param_env()
+        env.update(zip(inputs, i, strict=True))
+        e = exponential(self, env, s[0], dt)
+        f = {a: r(env) for a, r in rests}
+        out = []
+        for a in range(k):  # x_a <- sum_b Phi_ab x_b + Psi_ab f_b, over the b that a reads
+            acc = None
+            for b in reach[a]:
+                term = e[:, a, b] * s[b]
+                if b in f:
+                    term = term + e[:, a, k + b] * f[b]
+                acc = term if acc is None else acc + term
+            out.append(acc)
+        return out
+
+    return step
+
+
+def _reach(k: int, pattern: list[tuple[int, int]]) -> list[list[int]]:
+    """For each variable, the variables its exact step reads: itself and those it reaches
+    through the coupling ``pattern`` (the other entries of the exponential are zero)."""
+    reach = [{a} for a in range(k)]
+    changed = True
+    while changed:
+        changed = False
+        for a, b in pattern:
+            new = reach[a] | reach[b]
+            if new != reach[a]:
+                reach[a], changed = new, True
+    return [sorted(r) for r in reach]
+
+
+def _same_values(held: list, values: list) -> bool:
+    for a, b in zip(held, values, strict=True):
+        if isinstance(a, torch.Tensor) != isinstance(b, torch.Tensor):
+            return False
+        if isinstance(a, torch.Tensor):
+            if a.shape != b.shape or a.dtype != b.dtype or not torch.equal(a, b):
+                return False
+        elif a != b:
+            return False
+    return True
 
 
 def _derived(where: str, name: str, tree: ast.AST) -> property:
@@ -856,8 +986,9 @@ def equation_model(
         raise ValueError(f"{where}: name must be an identifier")
     spec = _spec(name, equations, inputs, threshold, reset, refractory, output, namespace, on_input)
     found = structure(spec)
-    own_step = bool(spec.on_input)
-    attrs = _attributes(name, spec, found, _method(where, method, found, own_step=own_step))
+    own_step = _has_own_step(spec, found, method)
+    integrator = _method(where, method, found, own_step=own_step)
+    attrs = _attributes(name, spec, found, integrator, own_step)
     factory = {  # the arguments, with the equations and inputs as read
         **dict(threshold=threshold, reset=reset, refractory=refractory, method=method),
         **dict(output=output, name=name, on_input=on_input),
@@ -871,7 +1002,9 @@ def equation_model(
     return cls
 
 
-def _attributes(name: str, spec: _Spec, found: Structure, integrator: str) -> dict[str, Any]:
+def _attributes(
+    name: str, spec: _Spec, found: Structure, integrator: str, own_step: bool
+) -> dict[str, Any]:
     """The class body of the model: its declarations and its methods."""
     where, state = _where(name), spec.eqs.diff_names
     attrs: dict[str, Any] = {
@@ -883,7 +1016,7 @@ def _attributes(name: str, spec: _Spec, found: Structure, integrator: str) -> di
         "default_integrator": integrator,
         "__doc__": f"{name}: a model from the equations\n\n{spec.eqs}",
         "__module__": __name__,
-        **_methods(spec, found, where),
+        **_methods(spec, found, where, own_step),
     }
     if spec.threshold is not None:
         attrs.update(ode_vars=state, state_vars=(*state, "z", "ref"), **_event(spec, where))
@@ -941,7 +1074,8 @@ def _method(
     """rnngraph's integrator for ``method`` (rnngraph's or Brian2's name; ``None``: the
     default), checked against the equations' structure. A model with its own step (jumps
     by its inputs) labels the exact affine map ``"exact"``."""
-    if own_step and found.linear is not None and (method is None or METHODS.get(method) == "exact"):
+    solvable = found.linear is not None or found.system is not None
+    if own_step and solvable and (method is None or METHODS.get(method) == "exact"):
         return "exact"
     if method is None:
         return "exp_euler" if found.linear is not None else "euler"

@@ -141,6 +141,17 @@ class DoubleExpSynapse(DENode):
     Shape
     -----
     Input ``spikes``: ``(B, n)``. State ``r``, ``h``: ``(B, n)``; output ``r``.
+
+    As equations, with ``normalize=False`` (:func:`rnngraph.equation_model` of them equals
+    this class to 1e-12 in float64; ``method: exact`` solves the linear system)::
+
+        dr/dt = -r/tau_d + h : 1
+        dh/dt = -h/tau_r : 1
+        t_peak = tau_r*tau_d*log(tau_d/tau_r)/(tau_d - tau_r) : 1
+        peak = (exp(-t_peak/tau_d) - exp(-t_peak/tau_r))/(tau_d - tau_r) : 1
+        on_input: h += spikes/(tau_r*tau_d*peak)
+        method: exact
+
     """
 
     state_vars = ("r", "h")
